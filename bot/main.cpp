@@ -1,0 +1,4 @@
+// parley: the process entry point. Everything is wired in parley_bot.
+#include "parley/bot/cli.h"
+
+int main(int argc, char** argv) { return parley::bot::run_cli(argc, argv); }

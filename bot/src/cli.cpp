@@ -1,0 +1,158 @@
+#include "parley/bot/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "parley/bot/config.h"
+#include "parley/bot/report.h"
+#include "parley/storage/migrations.h"
+#include "parley/storage/store.h"
+
+#ifndef PARLEY_VERSION
+#define PARLEY_VERSION "0.0.0"
+#endif
+
+namespace parley::bot {
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitBadInput = 2;
+
+int exit_code_for(const Error& e) {
+  switch (e.code) {
+    case ErrorCode::invalid_argument:
+    case ErrorCode::not_found:
+    case ErrorCode::already_exists:
+    case ErrorCode::permission_denied:
+      return kExitBadInput;
+    default:
+      return kExitFailed;
+  }
+}
+
+int report_error(const Error& e) {
+  fmt::print(stderr, "parley: {}\n", e.message);
+  return exit_code_for(e);
+}
+
+Result<std::unique_ptr<storage::Store>> open_store(const Config& cfg) {
+  return storage::Store::open(cfg.storage);
+}
+
+int cmd_run(const Config& cfg) {
+  auto store = open_store(cfg);
+  if (!store) return report_error(store.error());
+  const auto& m = (*store)->migration();
+  if (m.from != m.to) {
+    fmt::print("migrated schema from version {} to {}\n", m.from, m.to);
+  }
+  fmt::print("parley {}\n", PARLEY_VERSION);
+  fmt::print("{}", health_text((*store)->health()));
+  fmt::print("The bot loop and channels are not built yet (later issues); exiting.\n");
+  return kExitOk;
+}
+
+int cmd_db_check(const Config& cfg, bool json) {
+  if (!std::filesystem::exists(cfg.storage.path)) {
+    fmt::print(stderr, "parley: no database at {}\n", cfg.storage.path.string());
+    return kExitBadInput;
+  }
+  auto store = open_store(cfg);
+  if (!store) return report_error(store.error());
+  auto integrity = (*store)->integrity_check();
+  const auto health = (*store)->health();
+  if (json) {
+    auto j = health_json(health);
+    j["integrity"] = integrity.ok() ? "ok" : integrity.error().message;
+    j["latest_schema_version"] = storage::latest_schema_version();
+    j["migrated_from"] = (*store)->migration().from;
+    std::cout << j.dump(2) << "\n";
+  } else {
+    fmt::print("{}", health_text(health));
+    fmt::print("integrity: {}\n", integrity.ok() ? "ok" : integrity.error().message);
+  }
+  return integrity.ok() ? kExitOk : kExitFailed;
+}
+
+int cmd_db_backup(const Config& cfg, const std::string& dest) {
+  if (!std::filesystem::exists(cfg.storage.path)) {
+    fmt::print(stderr, "parley: no database at {}\n", cfg.storage.path.string());
+    return kExitBadInput;
+  }
+  auto store = open_store(cfg);
+  if (!store) return report_error(store.error());
+  if (auto r = (*store)->backup(dest); !r) return report_error(r.error());
+  fmt::print("backup of {} written to {} ({}); the copy opens and checks ok\n",
+             cfg.storage.path.string(), dest,
+             human_bytes(storage::file_size_or_zero(dest)));
+  return kExitOk;
+}
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("parley");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"parley — a chat-bot agent that keeps every message and counts every cent"};
+  app.set_version_flag("--version", std::string("parley ") + PARLEY_VERSION);
+  std::string config_file;
+  std::string db_path;
+  app.add_option("--config", config_file, "parley.yaml to load (default: embedded defaults)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--db", db_path, "SQLite database (default: ./data/parley.db)");
+
+  auto* run = app.add_subcommand("run", "start the bot (the default command)");
+  auto* version = app.add_subcommand("version", "print the version");
+  auto* db = app.add_subcommand("db", "database maintenance");
+  db->require_subcommand(1);
+  bool check_json = false;
+  auto* check = db->add_subcommand("check", "integrity, schema version, WAL size and health");
+  check->add_flag("--json", check_json, "print JSON");
+  std::string backup_path;
+  auto* backup = db->add_subcommand("backup", "online backup to a new file, then check the copy");
+  backup->add_option("PATH", backup_path, "where to write the copy (must not exist)")->required();
+  app.require_subcommand(0, 1);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitBadInput;
+  }
+
+  if (*version) {
+    fmt::print("parley {} (SQLite {})\n", PARLEY_VERSION, sqlite3_libversion());
+    return kExitOk;
+  }
+
+  Config cfg;
+  try {
+    cfg = config_file.empty() ? default_config() : load_config(config_file);
+  } catch (const ConfigError& e) {
+    fmt::print(stderr, "parley: {}\n", e.what());
+    return kExitBadInput;
+  }
+  if (!db_path.empty()) cfg.storage.path = db_path;
+  setup_logging(cfg.log_level);
+
+  if (*db) {
+    if (*check) return cmd_db_check(cfg, check_json);
+    if (*backup) return cmd_db_backup(cfg, backup_path);
+  }
+  (void)run;
+  return cmd_run(cfg);
+}
+
+}  // namespace parley::bot

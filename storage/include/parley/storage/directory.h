@@ -1,0 +1,40 @@
+// Directory: users, their per-channel identities, and conversations. Lookups that create what
+// is missing go through the write queue, so two channels meeting the same new identity at once
+// still produce one user.
+//
+// Thread safety: all methods are safe from any thread.
+#pragma once
+
+#include <future>
+#include <string>
+
+#include "parley/base/clock.h"
+#include "parley/base/result.h"
+#include "parley/storage/read_pool.h"
+#include "parley/storage/write_queue.h"
+
+namespace parley::storage {
+
+class Directory {
+ public:
+  Directory(WriteQueue& writes, ReadPool& reads, const Clock& clock)
+      : writes_(writes), reads_(reads), clock_(clock) {}
+
+  // The user behind (channel, external_id), creating user and identity on first sight.
+  // ack.row_id is the user id; ack.inserted says whether it was created.
+  std::future<Result<WriteAck>> ensure_user(std::string channel, std::string external_id,
+                                            std::string display_name);
+  // The conversation (channel, external_id), created on first sight.
+  std::future<Result<WriteAck>> ensure_conversation(std::string channel, std::string external_id,
+                                                    std::string title = {});
+
+  // Read-only lookups; not_found when absent.
+  Result<int64_t> find_user(const std::string& channel, const std::string& external_id);
+
+ private:
+  WriteQueue& writes_;
+  ReadPool& reads_;
+  const Clock& clock_;
+};
+
+}  // namespace parley::storage

@@ -1,0 +1,43 @@
+// The store's LRU hot cache: recent history of active conversations and memory records, in one
+// LruCache so that one pair of limits (entries, bytes) bounds both.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <variant>
+
+#include "parley/storage/lru_cache.h"
+#include "parley/storage/records.h"
+
+namespace parley::storage {
+
+enum class CacheKind : uint8_t { history = 1, memory = 2 };
+
+struct CacheKey {
+  CacheKind kind;
+  int64_t id;
+  bool operator==(const CacheKey&) const = default;
+};
+
+struct CacheKeyHash {
+  size_t operator()(const CacheKey& k) const noexcept {
+    // splitmix64 finaliser: spreads sequential ids over the stripes and buckets.
+    uint64_t x = static_cast<uint64_t>(k.id) * 4 + static_cast<uint64_t>(k.kind);
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return static_cast<size_t>(x);
+  }
+};
+
+using CacheValue = std::variant<std::shared_ptr<const History>, std::shared_ptr<const Memory>>;
+using HotCache = LruCache<CacheKey, CacheValue, CacheKeyHash>;
+
+// Approximate heap bytes of an entry (strings, vectors, control blocks, list/map nodes).
+size_t cache_entry_bytes(const CacheKey& key, const CacheValue& value);
+
+}  // namespace parley::storage

@@ -1,0 +1,51 @@
+// Messages: durable append through the write queue (deduplicated on (channel, platform_id)),
+// and the recent history of a conversation served from the hot cache.
+//
+// Thread safety: all methods are safe from any thread. append() callbacks run on the writer
+// thread after the commit.
+#pragma once
+
+#include <future>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "parley/base/clock.h"
+#include "parley/base/result.h"
+#include "parley/storage/hot_cache.h"
+#include "parley/storage/read_pool.h"
+#include "parley/storage/records.h"
+#include "parley/storage/write_queue.h"
+
+namespace parley::storage {
+
+class MessageRepository {
+ public:
+  MessageRepository(WriteQueue& writes, ReadPool& reads, HotCache& cache, const Clock& clock,
+                    size_t history_messages)
+      : writes_(writes), reads_(reads), cache_(cache), clock_(clock), history_(history_messages) {}
+
+  // Acknowledged after commit with the row id; ack.inserted is false when a message with the
+  // same (channel, platform_id) was already stored (a redelivery: nothing new is written).
+  void append(NewMessage message, WriteCallback done);
+  std::future<Result<WriteAck>> append(NewMessage message);
+
+  // The last `history_messages` messages of the conversation, oldest first.
+  Result<std::shared_ptr<const History>> recent(int64_t conversation_id);
+
+  Result<StoredMessage> get(int64_t id);
+  Result<std::optional<StoredMessage>> find(std::string_view channel, std::string_view platform_id);
+
+  [[nodiscard]] size_t history_limit() const { return history_; }
+
+ private:
+  WriteJob make_job(NewMessage message, WriteCallback done);
+
+  WriteQueue& writes_;
+  ReadPool& reads_;
+  HotCache& cache_;
+  const Clock& clock_;
+  const size_t history_;
+};
+
+}  // namespace parley::storage

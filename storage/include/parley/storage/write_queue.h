@@ -1,0 +1,121 @@
+// WriteQueue: every write to the database is a job on one queue, drained by one writer thread
+// that owns the only write connection (LevelDB's DBImpl::Write shape).
+//
+// The writer takes whatever is queued (up to max_batch) into one transaction — group commit —
+// and runs each job inside its own SAVEPOINT, so a job that violates a constraint fails only
+// itself. After COMMIT it runs each job's on_commit hook (cache updates), then completes each
+// job's callback: a job is acknowledged only once its transaction is durable in the WAL.
+//
+// Batching adapts to load: when the previous batch held k jobs and fewer are queued, the
+// writer waits up to max_wait for up to k to arrive (the producers of the last batch coming
+// back); with no load it commits a single job at once.
+//
+// Overflow policy: at `capacity` queued jobs, submit() completes the job at once with
+// resource_exhausted (counted in rejected); nothing blocks the caller.
+//
+// Thread safety: submit() is safe from any thread. Callbacks run on the writer thread, after
+// the commit, and must be short (post to an executor for anything more).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "parley/base/result.h"
+#include "parley/storage/sqlite.h"
+
+namespace parley::storage {
+
+// What a committed job reports: the row it wrote, and whether it inserted a new row (false
+// when the row already existed, e.g. a redelivered message).
+struct WriteAck {
+  int64_t row_id = 0;
+  bool inserted = true;
+};
+
+using WriteCallback = std::function<void(Result<WriteAck>)>;
+
+struct WriteJob {
+  // Runs on the writer thread inside the batch transaction, in its own savepoint. Exceptions
+  // are caught and fail only this job.
+  std::function<Result<WriteAck>(Connection&)> apply;
+  // Optional: runs after COMMIT and before `done` (keeps caches in step with the database).
+  std::function<void(const WriteAck&)> on_commit;
+  // Completion; receives the ack or the job's (or the batch's) error.
+  WriteCallback done;
+  // A short label for error messages and logs ("append message", "add memory").
+  std::string what;
+};
+
+struct WriteQueueOptions {
+  size_t max_batch = 512;
+  std::chrono::microseconds max_wait{200};
+  size_t capacity = 65'536;
+};
+
+struct WriteQueueStats {
+  size_t queue_depth = 0;
+  uint64_t batches = 0;
+  uint64_t jobs_committed = 0;
+  uint64_t jobs_failed = 0;
+  uint64_t jobs_rejected = 0;
+  uint64_t batches_failed = 0;
+  size_t last_batch_size = 0;
+  int64_t last_commit_latency_us = 0;  // BEGIN … COMMIT of the last batch
+  size_t max_batch_size_seen = 0;
+  bool running = false;
+};
+
+// A future that is already failed (for input rejected before it reaches the queue).
+std::future<Result<WriteAck>> failed_write(Error error);
+
+class WriteQueue {
+ public:
+  // Takes ownership of the write connection and starts the writer thread.
+  WriteQueue(Connection conn, WriteQueueOptions options);
+  // Drains the queue (every job submitted before is committed or failed), then stops.
+  ~WriteQueue();
+  WriteQueue(const WriteQueue&) = delete;
+  WriteQueue& operator=(const WriteQueue&) = delete;
+
+  void submit(WriteJob job);
+  // Submits `job` with its `done` replaced: the future is fulfilled after the commit.
+  std::future<Result<WriteAck>> submit_for_future(WriteJob job);
+  // Convenience: the future is fulfilled after the commit.
+  std::future<Result<WriteAck>> submit(std::function<Result<WriteAck>(Connection&)> apply,
+                                       std::function<void(const WriteAck&)> on_commit = {},
+                                       std::string what = {});
+
+  // Stops accepting jobs, drains what is queued and joins the writer. Idempotent.
+  void stop();
+
+  [[nodiscard]] WriteQueueStats stats() const;
+
+ private:
+  void run();
+  void process(std::deque<WriteJob>& batch);
+  Status exec_cached(std::string_view sql);
+
+  Connection conn_;  // used only by the writer thread after construction
+  const WriteQueueOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<WriteJob> queue_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;       // GUARDED_BY(mu_)
+
+  std::atomic<uint64_t> batches_{0}, committed_{0}, failed_{0}, rejected_{0}, batches_failed_{0};
+  std::atomic<size_t> last_batch_{0}, max_batch_seen_{0};
+  std::atomic<int64_t> last_commit_us_{0};
+  std::atomic<bool> running_{false};
+  std::thread writer_;
+};
+
+}  // namespace parley::storage

@@ -1,0 +1,85 @@
+#include "parley/storage/directory.h"
+
+#include <fmt/format.h>
+
+namespace parley::storage {
+
+namespace {
+Status require(const std::string& value, const char* what) {
+  if (value.empty()) return fail(ErrorCode::invalid_argument, fmt::format("{} is empty", what));
+  return {};
+}
+}  // namespace
+
+std::future<Result<WriteAck>> Directory::ensure_user(std::string channel, std::string external_id,
+                                                     std::string display_name) {
+  if (auto r = require(channel, "channel"); !r) return failed_write(std::move(r).error());
+  if (auto r = require(external_id, "external id"); !r) return failed_write(std::move(r).error());
+  const int64_t now = clock_.now_ms();
+  WriteJob job;
+  job.what = "ensure user";
+  job.apply = [channel = std::move(channel), external_id = std::move(external_id),
+               name = std::move(display_name), now](Connection& conn) -> Result<WriteAck> {
+    auto find = conn.cached("SELECT user_id FROM identities WHERE channel = ? AND external_id = ?");
+    if (!find) return fail(std::move(find).error());
+    (*find)->bind_all(channel, external_id);
+    auto row = (*find)->step();
+    if (!row) return fail(std::move(row).error());
+    if (*row) return WriteAck{(*find)->column_int64(0), false};
+
+    auto user = conn.cached("INSERT INTO users(display_name, created_at) VALUES (?, ?)");
+    if (!user) return fail(std::move(user).error());
+    PARLEY_TRY((*user)->bind_all(name.empty() ? external_id : name, now).run());
+    const int64_t user_id = conn.last_insert_rowid();
+    auto ident = conn.cached(
+        "INSERT INTO identities(user_id, channel, external_id, created_at) VALUES (?,?,?,?)");
+    if (!ident) return fail(std::move(ident).error());
+    PARLEY_TRY((*ident)->bind_all(user_id, channel, external_id, now).run());
+    return WriteAck{user_id, true};
+  };
+  return writes_.submit_for_future(std::move(job));
+}
+
+std::future<Result<WriteAck>> Directory::ensure_conversation(std::string channel,
+                                                             std::string external_id,
+                                                             std::string title) {
+  if (auto r = require(channel, "channel"); !r) return failed_write(std::move(r).error());
+  if (auto r = require(external_id, "external id"); !r) return failed_write(std::move(r).error());
+  const int64_t now = clock_.now_ms();
+  WriteJob job;
+  job.what = "ensure conversation";
+  job.apply = [channel = std::move(channel), external_id = std::move(external_id),
+               title = std::move(title), now](Connection& conn) -> Result<WriteAck> {
+    auto ins = conn.cached(
+        "INSERT INTO conversations(channel, external_id, title, created_at) VALUES (?,?,?,?) "
+        "ON CONFLICT(channel, external_id) DO NOTHING RETURNING id");
+    if (!ins) return fail(std::move(ins).error());
+    (*ins)->bind_all(channel, external_id, title, now);
+    auto row = (*ins)->step();
+    if (!row) return fail(std::move(row).error());
+    if (*row) return WriteAck{(*ins)->column_int64(0), true};
+    auto find = conn.cached("SELECT id FROM conversations WHERE channel = ? AND external_id = ?");
+    if (!find) return fail(std::move(find).error());
+    (*find)->bind_all(channel, external_id);
+    auto found = (*find)->step();
+    if (!found) return fail(std::move(found).error());
+    if (!*found) return fail(ErrorCode::internal, "conversation conflict without an existing row");
+    return WriteAck{(*find)->column_int64(0), false};
+  };
+  return writes_.submit_for_future(std::move(job));
+}
+
+Result<int64_t> Directory::find_user(const std::string& channel, const std::string& external_id) {
+  auto conn = reads_.acquire();
+  auto st = conn->cached("SELECT user_id FROM identities WHERE channel = ? AND external_id = ?");
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(channel, external_id);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) {
+    return fail(ErrorCode::not_found, fmt::format("no user for {} identity", channel));
+  }
+  return (*st)->column_int64(0);
+}
+
+}  // namespace parley::storage

@@ -1,0 +1,189 @@
+#include "parley/storage/memory_repository.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+
+namespace parley::storage {
+
+namespace {
+constexpr const char* kGetSql =
+    "SELECT id, user_id, content, tags, importance, created_at, updated_at FROM memories "
+    "WHERE id = ?";
+constexpr const char* kRecallSql =
+    "SELECT m.id, m.user_id, m.content, m.tags, m.importance, m.created_at, m.updated_at, "
+    "bm25(memories_fts, 0.0, 1.0, 0.5) AS score "
+    "FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
+    "WHERE memories_fts MATCH ? ORDER BY score, m.importance DESC LIMIT ?";
+
+Memory read_memory(const Statement& st) {
+  Memory m;
+  m.id = st.column_int64(0);
+  m.user_id = st.column_int64(1);
+  m.content = st.column_text(2);
+  m.tags = st.column_text(3);
+  m.importance = static_cast<int>(st.column_int64(4));
+  m.created_at = st.column_int64(5);
+  m.updated_at = st.column_int64(6);
+  return m;
+}
+
+Status validate(const NewMemory& m) {
+  if (m.content.empty()) return fail(ErrorCode::invalid_argument, "memory content is empty");
+  if (m.user_id <= 0) return fail(ErrorCode::invalid_argument, "memory has no user");
+  return {};
+}
+
+bool is_word_byte(unsigned char c) { return std::isalnum(c) != 0 || c == '_' || c >= 0x80; }
+}  // namespace
+
+std::string MemoryRepository::match_expression(int64_t user_id, std::string_view query) {
+  std::string words;
+  size_t i = 0;
+  while (i < query.size()) {
+    while (i < query.size() && !is_word_byte(static_cast<unsigned char>(query[i]))) ++i;
+    const size_t start = i;
+    while (i < query.size() && is_word_byte(static_cast<unsigned char>(query[i]))) ++i;
+    if (i > start) {
+      if (!words.empty()) words += " OR ";
+      // Only word bytes are kept, so no quote can appear inside.
+      words += '"';
+      words.append(query.substr(start, i - start));
+      words += '"';
+    }
+  }
+  if (words.empty()) return {};
+  return fmt::format("user_id : \"{}\" AND ({})", user_id, words);
+}
+
+WriteJob MemoryRepository::make_add_job(NewMemory memory) {
+  auto rec = std::make_shared<Memory>();
+  rec->user_id = memory.user_id;
+  rec->content = std::move(memory.content);
+  rec->tags = std::move(memory.tags);
+  rec->importance = memory.importance;
+  rec->created_at = rec->updated_at = clock_.now_ms();
+
+  WriteJob job;
+  job.what = "add memory";
+  job.apply = [rec](Connection& conn) -> Result<WriteAck> {
+    auto st = conn.cached(
+        "INSERT INTO memories(user_id, content, tags, importance, created_at, updated_at) "
+        "VALUES (?,?,?,?,?,?)");
+    if (!st) return fail(std::move(st).error());
+    PARLEY_TRY((*st)->bind_all(rec->user_id, rec->content, rec->tags, rec->importance,
+                               rec->created_at, rec->updated_at)
+                   .run());
+    rec->id = conn.last_insert_rowid();
+    return WriteAck{rec->id, true};
+  };
+  job.on_commit = [this, rec](const WriteAck&) {
+    // A new id cannot be cached yet; bump its stripe anyway and cache the fresh record.
+    const CacheKey key{CacheKind::memory, rec->id};
+    cache_.on_commit(key, [](CacheValue&) { return false; });
+    cache_.put(key, std::shared_ptr<const Memory>(rec));
+  };
+  return job;
+}
+
+void MemoryRepository::add(NewMemory memory, WriteCallback done) {
+  if (auto v = validate(memory); !v) {
+    done(fail(std::move(v).error()));
+    return;
+  }
+  WriteJob job = make_add_job(std::move(memory));
+  job.done = std::move(done);
+  writes_.submit(std::move(job));
+}
+
+std::future<Result<WriteAck>> MemoryRepository::add(NewMemory memory) {
+  if (auto v = validate(memory); !v) return failed_write(std::move(v).error());
+  return writes_.submit_for_future(make_add_job(std::move(memory)));
+}
+
+std::future<Result<WriteAck>> MemoryRepository::update(int64_t id, NewMemory memory) {
+  if (memory.content.empty()) {
+    return failed_write(Error{ErrorCode::invalid_argument, "memory content is empty"});
+  }
+  const int64_t now = clock_.now_ms();
+  auto next = std::make_shared<Memory>();
+  next->id = id;
+  next->content = std::move(memory.content);
+  next->tags = std::move(memory.tags);
+  next->importance = memory.importance;
+  next->updated_at = now;
+
+  WriteJob job;
+  job.what = "update memory";
+  job.apply = [next](Connection& conn) -> Result<WriteAck> {
+    auto st = conn.cached(
+        "UPDATE memories SET content = ?, tags = ?, importance = ?, updated_at = ? WHERE id = ? "
+        "RETURNING user_id, created_at");
+    if (!st) return fail(std::move(st).error());
+    (*st)->bind_all(next->content, next->tags, next->importance, next->updated_at, next->id);
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    if (!*row) return fail(ErrorCode::not_found, fmt::format("no memory with id {}", next->id));
+    next->user_id = (*st)->column_int64(0);
+    next->created_at = (*st)->column_int64(1);
+    return WriteAck{next->id, false};
+  };
+  job.on_commit = [this, next](const WriteAck&) {
+    cache_.on_commit(CacheKey{CacheKind::memory, next->id}, [&](CacheValue& v) {
+      v = std::shared_ptr<const Memory>(next);
+      return true;
+    });
+  };
+  return writes_.submit_for_future(std::move(job));
+}
+
+std::future<Result<WriteAck>> MemoryRepository::remove(int64_t id) {
+  WriteJob job;
+  job.what = "remove memory";
+  job.apply = [id](Connection& conn) -> Result<WriteAck> {
+    auto st = conn.cached("DELETE FROM memories WHERE id = ?");
+    if (!st) return fail(std::move(st).error());
+    PARLEY_TRY((*st)->bind_all(id).run());
+    if (conn.changes() == 0) return fail(ErrorCode::not_found, fmt::format("no memory with id {}", id));
+    return WriteAck{id, false};
+  };
+  job.on_commit = [this, id](const WriteAck&) { cache_.invalidate(CacheKey{CacheKind::memory, id}); };
+  return writes_.submit_for_future(std::move(job));
+}
+
+Result<std::shared_ptr<const Memory>> MemoryRepository::get(int64_t id) {
+  const CacheKey key{CacheKind::memory, id};
+  if (auto hit = cache_.get(key)) return std::get<std::shared_ptr<const Memory>>(*hit);
+  const uint64_t ticket = cache_.ticket(key);
+  auto conn = reads_.acquire();
+  auto st = conn->cached(kGetSql);
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(id);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) return fail(ErrorCode::not_found, fmt::format("no memory with id {}", id));
+  std::shared_ptr<const Memory> m = std::make_shared<const Memory>(read_memory(**st));
+  cache_.put_if_fresh(key, m, ticket);
+  return m;
+}
+
+Result<std::vector<MemoryHit>> MemoryRepository::recall(int64_t user_id, std::string_view query,
+                                                        size_t limit) {
+  std::vector<MemoryHit> hits;
+  const std::string match = match_expression(user_id, query);
+  if (match.empty() || limit == 0) return hits;
+  auto conn = reads_.acquire();
+  auto st = conn->cached(kRecallSql);
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(match, static_cast<int64_t>(limit));
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    if (!*row) break;
+    hits.push_back(MemoryHit{std::make_shared<const Memory>(read_memory(**st)),
+                             (*st)->column_double(7)});
+  }
+  return hits;
+}
+
+}  // namespace parley::storage

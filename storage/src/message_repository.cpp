@@ -1,0 +1,156 @@
+#include "parley/storage/message_repository.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace parley::storage {
+
+namespace {
+#define PARLEY_MESSAGE_COLUMNS \
+  "id, conversation_id, channel, platform_id, role, author, text, created_at, metadata"
+constexpr const char* kRecentSql =
+    "SELECT " PARLEY_MESSAGE_COLUMNS
+    " FROM (SELECT * FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT ?)"
+    " ORDER BY id";
+constexpr const char* kGetSql = "SELECT " PARLEY_MESSAGE_COLUMNS " FROM messages WHERE id = ?";
+constexpr const char* kFindSql =
+    "SELECT " PARLEY_MESSAGE_COLUMNS " FROM messages WHERE channel = ? AND platform_id = ?";
+#undef PARLEY_MESSAGE_COLUMNS
+
+StoredMessage read_message(const Statement& st) {
+  StoredMessage m;
+  m.id = st.column_int64(0);
+  m.conversation_id = st.column_int64(1);
+  m.channel = st.column_text(2);
+  if (!st.column_is_null(3)) m.platform_id = st.column_text(3);
+  m.role = st.column_text(4);
+  m.author = st.column_text(5);
+  m.text = st.column_text(6);
+  m.created_at = st.column_int64(7);
+  m.metadata = st.column_text(8);
+  return m;
+}
+
+Status validate(const NewMessage& m) {
+  if (m.channel.empty()) return fail(ErrorCode::invalid_argument, "message has no channel");
+  if (m.platform_id && m.platform_id->empty()) {
+    return fail(ErrorCode::invalid_argument, "message has an empty platform_id");
+  }
+  return {};
+}
+}  // namespace
+
+WriteJob MessageRepository::make_job(NewMessage message, WriteCallback done) {
+  if (message.created_at == 0) message.created_at = clock_.now_ms();
+  auto msg = std::make_shared<StoredMessage>();
+  msg->conversation_id = message.conversation_id;
+  msg->channel = std::move(message.channel);
+  msg->platform_id = std::move(message.platform_id);
+  msg->role = std::move(message.role);
+  msg->author = std::move(message.author);
+  msg->text = std::move(message.text);
+  msg->created_at = message.created_at;
+  msg->metadata = std::move(message.metadata);
+
+  WriteJob job;
+  job.what = "append message";
+  job.apply = [msg](Connection& conn) -> Result<WriteAck> {
+    auto st = conn.cached(
+        "INSERT INTO messages(conversation_id, channel, platform_id, role, author, text, "
+        "created_at, metadata) VALUES (?,?,?,?,?,?,?,?) "
+        "ON CONFLICT(channel, platform_id) DO NOTHING RETURNING id");
+    if (!st) return fail(std::move(st).error());
+    (*st)->bind_all(msg->conversation_id, msg->channel, msg->platform_id, msg->role, msg->author,
+                    msg->text, msg->created_at, msg->metadata);
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    if (*row) {
+      msg->id = (*st)->column_int64(0);
+      return WriteAck{msg->id, true};
+    }
+    // Redelivery: the unique (channel, platform_id) row already exists.
+    auto existing = conn.cached("SELECT id FROM messages WHERE channel = ? AND platform_id = ?");
+    if (!existing) return fail(std::move(existing).error());
+    (*existing)->bind_all(msg->channel, msg->platform_id);
+    auto found = (*existing)->step();
+    if (!found) return fail(std::move(found).error());
+    if (!*found) return fail(ErrorCode::internal, "message conflict without an existing row");
+    return WriteAck{(*existing)->column_int64(0), false};
+  };
+  job.on_commit = [this, msg](const WriteAck& ack) {
+    if (!ack.inserted) return;
+    std::shared_ptr<const StoredMessage> stored = msg;
+    cache_.on_commit(CacheKey{CacheKind::history, msg->conversation_id}, [&](CacheValue& v) {
+      const auto& old = *std::get<std::shared_ptr<const History>>(v);
+      auto next = std::make_shared<History>();
+      const size_t keep = std::min(old.size(), history_ > 0 ? history_ - 1 : 0);
+      next->reserve(keep + 1);
+      next->insert(next->end(), old.end() - static_cast<std::ptrdiff_t>(keep), old.end());
+      next->push_back(stored);
+      v = std::shared_ptr<const History>(std::move(next));
+      return true;
+    });
+  };
+  job.done = std::move(done);
+  return job;
+}
+
+void MessageRepository::append(NewMessage message, WriteCallback done) {
+  if (auto v = validate(message); !v) {
+    done(fail(std::move(v).error()));
+    return;
+  }
+  writes_.submit(make_job(std::move(message), std::move(done)));
+}
+
+std::future<Result<WriteAck>> MessageRepository::append(NewMessage message) {
+  if (auto v = validate(message); !v) return failed_write(std::move(v).error());
+  return writes_.submit_for_future(make_job(std::move(message), {}));
+}
+
+Result<std::shared_ptr<const History>> MessageRepository::recent(int64_t conversation_id) {
+  const CacheKey key{CacheKind::history, conversation_id};
+  if (auto hit = cache_.get(key)) return std::get<std::shared_ptr<const History>>(*hit);
+
+  const uint64_t ticket = cache_.ticket(key);
+  auto conn = reads_.acquire();
+  auto st = conn->cached(kRecentSql);
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(conversation_id, static_cast<int64_t>(history_));
+  auto history = std::make_shared<History>();
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    if (!*row) break;
+    history->push_back(std::make_shared<const StoredMessage>(read_message(**st)));
+  }
+  std::shared_ptr<const History> result = std::move(history);
+  cache_.put_if_fresh(key, result, ticket);
+  return result;
+}
+
+Result<StoredMessage> MessageRepository::get(int64_t id) {
+  auto conn = reads_.acquire();
+  auto st = conn->cached(kGetSql);
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(id);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) return fail(ErrorCode::not_found, fmt::format("no message with id {}", id));
+  return read_message(**st);
+}
+
+Result<std::optional<StoredMessage>> MessageRepository::find(std::string_view channel,
+                                                             std::string_view platform_id) {
+  auto conn = reads_.acquire();
+  auto st = conn->cached(kFindSql);
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(channel, platform_id);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) return std::optional<StoredMessage>();
+  return std::optional<StoredMessage>(read_message(**st));
+}
+
+}  // namespace parley::storage

@@ -1,0 +1,216 @@
+#include "parley/storage/write_queue.h"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <vector>
+
+namespace parley::storage {
+
+namespace {
+Result<WriteAck> run_guarded(WriteJob& job, Connection& conn) {
+  try {
+    if (!job.apply) return fail(ErrorCode::internal, "write job has no apply function");
+    return job.apply(conn);
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::internal, "write job '" + job.what + "' threw: " + e.what());
+  } catch (...) {
+    return fail(ErrorCode::internal, "write job '" + job.what + "' threw a non-exception");
+  }
+}
+
+void complete(WriteJob& job, Result<WriteAck> result) {
+  if (!job.done) return;
+  try {
+    job.done(std::move(result));
+  } catch (const std::exception& e) {
+    spdlog::error("write queue: completion of '{}' threw: {}", job.what, e.what());
+  } catch (...) {
+    spdlog::error("write queue: completion of '{}' threw", job.what);
+  }
+}
+}  // namespace
+
+WriteQueue::WriteQueue(Connection conn, WriteQueueOptions options)
+    : conn_(std::move(conn)), options_(options) {
+  running_ = true;
+  writer_ = std::thread([this] { run(); });
+}
+
+WriteQueue::~WriteQueue() { stop(); }
+
+void WriteQueue::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
+
+void WriteQueue::submit(WriteJob job) {
+  std::unique_lock lock(mu_);
+  if (stopping_) {
+    lock.unlock();
+    failed_.fetch_add(1, std::memory_order_relaxed);
+    complete(job, fail(ErrorCode::unavailable, "write queue is stopped"));
+    return;
+  }
+  if (queue_.size() >= options_.capacity) {
+    lock.unlock();
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    complete(job, fail(ErrorCode::resource_exhausted,
+                       "write queue is full (" + std::to_string(options_.capacity) + " jobs)"));
+    return;
+  }
+  queue_.push_back(std::move(job));
+  const bool wake = queue_.size() == 1 || queue_.size() >= last_batch_.load();
+  lock.unlock();
+  if (wake) cv_.notify_one();
+}
+
+std::future<Result<WriteAck>> WriteQueue::submit_for_future(WriteJob job) {
+  auto promise = std::make_shared<std::promise<Result<WriteAck>>>();
+  auto future = promise->get_future();
+  job.done = [promise](Result<WriteAck> r) { promise->set_value(std::move(r)); };
+  submit(std::move(job));
+  return future;
+}
+
+std::future<Result<WriteAck>> WriteQueue::submit(
+    std::function<Result<WriteAck>(Connection&)> apply,
+    std::function<void(const WriteAck&)> on_commit, std::string what) {
+  return submit_for_future(WriteJob{std::move(apply), std::move(on_commit), {}, std::move(what)});
+}
+
+std::future<Result<WriteAck>> failed_write(Error error) {
+  std::promise<Result<WriteAck>> p;
+  p.set_value(fail(std::move(error)));
+  return p.get_future();
+}
+
+WriteQueueStats WriteQueue::stats() const {
+  WriteQueueStats s;
+  {
+    std::lock_guard lock(mu_);
+    s.queue_depth = queue_.size();
+  }
+  s.batches = batches_.load();
+  s.jobs_committed = committed_.load();
+  s.jobs_failed = failed_.load();
+  s.jobs_rejected = rejected_.load();
+  s.batches_failed = batches_failed_.load();
+  s.last_batch_size = last_batch_.load();
+  s.last_commit_latency_us = last_commit_us_.load();
+  s.max_batch_size_seen = max_batch_seen_.load();
+  s.running = running_.load();
+  return s;
+}
+
+void WriteQueue::run() {
+  std::deque<WriteJob> batch;
+  size_t last = 1;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) break;  // stopping and drained
+      // Group commit: give the producers of the last batch a moment to come back.
+      const size_t want = std::min(last, options_.max_batch);
+      if (queue_.size() < want && options_.max_wait.count() > 0 && !stopping_) {
+        cv_.wait_for(lock, options_.max_wait, [&] { return stopping_ || queue_.size() >= want; });
+      }
+      const size_t n = std::min(queue_.size(), options_.max_batch);
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    last = batch.size();
+    process(batch);
+    batch.clear();
+  }
+  running_ = false;
+}
+
+Status WriteQueue::exec_cached(std::string_view sql) {
+  auto st = conn_.cached(sql);
+  if (!st) return fail(std::move(st).error());
+  return (*st)->run();
+}
+
+void WriteQueue::process(std::deque<WriteJob>& batch) {
+  const auto started = std::chrono::steady_clock::now();
+  last_batch_ = batch.size();
+  if (batch.size() > max_batch_seen_.load()) max_batch_seen_ = batch.size();
+
+  std::vector<Result<WriteAck>> results;
+  results.reserve(batch.size());
+
+  auto fail_all = [&](const Error& e) {
+    batches_failed_.fetch_add(1, std::memory_order_relaxed);
+    spdlog::error("write queue: batch of {} failed: {}", batch.size(), e.describe());
+    for (auto& job : batch) {
+      failed_.fetch_add(1, std::memory_order_relaxed);
+      Error mine = e;
+      mine.message = "'" + job.what + "' not committed: " + e.message;
+      complete(job, fail(std::move(mine)));
+    }
+  };
+
+  if (auto r = exec_cached("BEGIN IMMEDIATE"); !r) {
+    fail_all(r.error());
+    return;
+  }
+  for (auto& job : batch) {
+    if (auto r = exec_cached("SAVEPOINT job"); !r) {
+      results.emplace_back(fail(r.error()));
+      continue;
+    }
+    auto result = run_guarded(job, conn_);
+    if (result.ok()) {
+      if (auto r = exec_cached("RELEASE job"); !r) result = fail(r.error());
+    }
+    if (!result.ok()) {
+      // Undo only this job; the batch goes on.
+      if (auto r = exec_cached("ROLLBACK TO job"); r.ok()) {
+        (void)exec_cached("RELEASE job");
+      } else {
+        // The transaction itself is gone (e.g. SQLITE_FULL rolled it back): nothing commits.
+        (void)conn_.exec("ROLLBACK");
+        fail_all(r.error());
+        return;
+      }
+    }
+    results.push_back(std::move(result));
+  }
+  if (auto r = exec_cached("COMMIT"); !r) {
+    (void)conn_.exec("ROLLBACK");
+    fail_all(r.error());
+    return;
+  }
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count();
+  last_commit_us_ = us;
+  batches_.fetch_add(1, std::memory_order_relaxed);
+
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto& job = batch[i];
+    if (results[i].ok()) {
+      committed_.fetch_add(1, std::memory_order_relaxed);
+      if (job.on_commit) {
+        try {
+          job.on_commit(*results[i]);
+        } catch (const std::exception& e) {
+          spdlog::error("write queue: on_commit of '{}' threw: {}", job.what, e.what());
+        }
+      }
+    } else {
+      failed_.fetch_add(1, std::memory_order_relaxed);
+    }
+    complete(job, std::move(results[i]));
+  }
+}
+
+}  // namespace parley::storage
