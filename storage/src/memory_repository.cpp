@@ -53,7 +53,8 @@ std::string MemoryRepository::match_expression(int64_t user_id, std::string_view
     }
   }
   if (words.empty()) return {};
-  return fmt::format("user_id : \"{}\" AND ({})", user_id, words);
+  // Words match content and tags only; the user_id column scopes the match to one user.
+  return fmt::format("user_id : \"{}\" AND {{content tags}} : ({})", user_id, words);
 }
 
 WriteJob MemoryRepository::make_add_job(NewMemory memory) {

@@ -166,7 +166,12 @@ Result<Connection> Connection::open(const std::filesystem::path& path,
     return fail(std::move(e));
   }
   sqlite3_extended_result_codes(raw, 1);
-  PARLEY_TRY(conn.apply_pragmas(options));
+  // The first statements are where a file that is not a database, or is corrupt, shows.
+  if (auto r = conn.apply_pragmas(options); !r) {
+    Error e = std::move(r).error();
+    e.message = fmt::format("cannot open {}: {}", path.string(), e.message);
+    return fail(std::move(e));
+  }
   return conn;
 }
 

@@ -26,10 +26,10 @@ namespace parley::storage {
 
 struct StoreOptions {
   std::filesystem::path path = "data/parley.db";
-  ConnectionOptions connection;
+  ConnectionOptions connection{};
   size_t readers = 4;
-  WriteQueueOptions queue;
-  CacheLimits cache;
+  WriteQueueOptions queue{};
+  CacheLimits cache{};
   size_t history_messages = 50;  // per cached conversation
   const Clock* clock = &SystemClock::instance();
 };

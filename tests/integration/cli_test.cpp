@@ -1,0 +1,175 @@
+// The real `parley` binary as a user runs it: start on embedded defaults, version, db check,
+// db backup, and clear errors with exit code 2 for bad input.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "parley/storage/migrations.h"
+#include "parley/storage/sqlite.h"
+#include "temp_dir.h"
+
+namespace {
+
+using parley::testing::TempDir;
+
+struct Run {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs parley in `cwd` with `args`.
+Run parley(const std::filesystem::path& cwd, const std::string& args) {
+  const auto out = cwd / ".stdout";
+  const auto err = cwd / ".stderr";
+  const std::string cmd = "cd " + quote(cwd.string()) + " && " + quote(PARLEY_BINARY) + " " +
+                          args + " >" + quote(out.string()) + " 2>" + quote(err.string());
+  const int status = std::system(cmd.c_str());
+  Run r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+bool contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
+
+TEST(Cli, VersionPrintsVersionAndSqlite) {
+  TempDir dir;
+  auto r = parley(dir.path(), "version");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "parley 0.")) << r.out;
+  EXPECT_TRUE(contains(r.out, "SQLite 3.")) << r.out;
+}
+
+TEST(Cli, StartsOnEmbeddedDefaultsUnderData) {
+  TempDir dir;
+  auto r = parley(dir.path(), "");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_TRUE(std::filesystem::exists(dir / "data/parley.db"));
+  EXPECT_TRUE(contains(r.out, "data/parley.db")) << r.out;
+  EXPECT_TRUE(contains(r.out, "schema version: " + std::to_string(parley::storage::latest_schema_version())))
+      << r.out;
+  EXPECT_TRUE(contains(r.out, "health: ok")) << r.out;
+  // A second start finds the database already migrated.
+  auto again = parley(dir.path(), "run");
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_FALSE(contains(again.out, "migrated")) << again.out;
+}
+
+TEST(Cli, DbCheckReportsIntegritySchemaAndWal) {
+  TempDir dir;
+  ASSERT_EQ(parley(dir.path(), "--db x.db").code, 0);
+  auto r = parley(dir.path(), "--db x.db db check");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "integrity: ok")) << r.out;
+  EXPECT_TRUE(contains(r.out, "WAL")) << r.out;
+  EXPECT_TRUE(contains(r.out, "schema version")) << r.out;
+
+  auto j = parley(dir.path(), "--db x.db db check --json");
+  ASSERT_EQ(j.code, 0) << j.err;
+  auto doc = nlohmann::json::parse(j.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << j.out;
+  EXPECT_EQ(doc["integrity"], "ok");
+  EXPECT_EQ(doc["schema_version"], parley::storage::latest_schema_version());
+  EXPECT_TRUE(doc.contains("wal_bytes"));
+  EXPECT_TRUE(doc["write_queue"].contains("depth"));
+  EXPECT_TRUE(doc["cache"].contains("hit_rate"));
+}
+
+TEST(Cli, DbCheckOfAMissingDatabaseIsBadInputAndCreatesNothing) {
+  TempDir dir;
+  auto r = parley(dir.path(), "--db missing.db db check");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "missing.db")) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "missing.db"));
+}
+
+TEST(Cli, DbCheckOfAFileThatIsNotADatabaseFailsClearly) {
+  TempDir dir;
+  std::ofstream(dir / "junk.db") << std::string(10000, 'j');
+  auto r = parley(dir.path(), "--db junk.db db check");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.err, "junk.db")) << r.err;
+  EXPECT_TRUE(contains(r.err, "not a database")) << r.err;
+}
+
+TEST(Cli, DbBackupWritesACheckedCopyAndNeverOverwrites) {
+  TempDir dir;
+  ASSERT_EQ(parley(dir.path(), "--db live.db").code, 0);
+  auto r = parley(dir.path(), "--db live.db db backup copy.db");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "copy.db")) << r.out;
+  auto copy = parley::storage::Connection::open(dir / "copy.db");
+  ASSERT_TRUE(copy.ok());
+  EXPECT_TRUE(copy->integrity_check().ok());
+  EXPECT_EQ(*parley::storage::schema_version(*copy), parley::storage::latest_schema_version());
+
+  auto again = parley(dir.path(), "--db live.db db backup copy.db");
+  EXPECT_EQ(again.code, 2);
+  EXPECT_TRUE(contains(again.err, "already exists")) << again.err;
+}
+
+TEST(Cli, NewerDatabaseIsRefusedNamingBothVersions) {
+  TempDir dir;
+  ASSERT_EQ(parley(dir.path(), "--db new.db").code, 0);
+  {
+    auto c = parley::storage::Connection::open(dir / "new.db");
+    ASSERT_TRUE(c->exec("INSERT INTO schema_version VALUES (4242, 'future', 0)").ok());
+  }
+  auto r = parley(dir.path(), "--db new.db db check");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "4242")) << r.err;
+  EXPECT_TRUE(contains(r.err, "version " + std::to_string(parley::storage::latest_schema_version())))
+      << r.err;
+}
+
+TEST(Cli, MalformedConfigNamesFileLineAndKey) {
+  TempDir dir;
+  std::ofstream(dir / "bad.yaml") << "storage:\n  path: x.db\n  cache:\n    max_entries: many\n";
+  auto r = parley(dir.path(), "--config bad.yaml");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "bad.yaml:4")) << r.err;
+  EXPECT_TRUE(contains(r.err, "storage.cache.max_entries")) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "x.db")) << "nothing is opened on a bad config";
+}
+
+TEST(Cli, ConfigChoosesTheDatabaseAndDbFlagOverridesIt) {
+  TempDir dir;
+  std::ofstream(dir / "p.yaml") << "storage:\n  path: from-config.db\n";
+  ASSERT_EQ(parley(dir.path(), "--config p.yaml").code, 0);
+  EXPECT_TRUE(std::filesystem::exists(dir / "from-config.db"));
+  ASSERT_EQ(parley(dir.path(), "--config p.yaml --db flag.db").code, 0);
+  EXPECT_TRUE(std::filesystem::exists(dir / "flag.db"));
+}
+
+TEST(Cli, UnknownCommandIsBadInput) {
+  TempDir dir;
+  auto r = parley(dir.path(), "frobnicate");
+  EXPECT_EQ(r.code, 2);
+  auto missing = parley(dir.path(), "db backup");
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_TRUE(contains(missing.err, "PATH")) << missing.err;
+}
+
+}  // namespace
