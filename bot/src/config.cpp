@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <array>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -39,7 +41,10 @@ class Reader {
       auto it = handlers.find(key);
       if (it == handlers.end()) {
         std::string known;
-        for (const auto& [k, _] : handlers) known += (known.empty() ? "" : ", ") + k;
+        for (const auto& [k, _] : handlers) {
+          if (!known.empty()) known += ", ";
+          known += k;
+        }
         error(kv.first, full, fmt::format("unknown key (known here: {})", known));
       }
       it->second(kv.second, full);
@@ -120,9 +125,9 @@ Config parse_config(const std::string& yaml, const std::string& name) {
       r.mapping(n, p, {
         {"level", [&](const YAML::Node& v, const std::string& k) {
           const std::string level = r.string(v, k);
-          static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
-          bool found = false;
-          for (const char* l : kLevels) found = found || level == l;
+          static constexpr std::array<std::string_view, 7> kLevels = {
+              "trace", "debug", "info", "warn", "error", "critical", "off"};
+          const bool found = std::find(kLevels.begin(), kLevels.end(), level) != kLevels.end();
           if (!found) r.error(v, k, fmt::format("'{}' is not one of trace, debug, info, warn, error, critical, off", level));
           cfg.log_level = level;
         }},

@@ -6,7 +6,7 @@ namespace parley::bot {
 
 std::string human_bytes(int64_t bytes) {
   if (bytes < 1024) return fmt::format("{} B", bytes);
-  const double b = static_cast<double>(bytes);
+  const auto b = static_cast<double>(bytes);
   if (bytes < (1 << 20)) return fmt::format("{:.1f} KiB", b / 1024.0);
   if (bytes < (1LL << 30)) return fmt::format("{:.1f} MiB", b / (1024.0 * 1024.0));
   return fmt::format("{:.2f} GiB", b / (1024.0 * 1024.0 * 1024.0));

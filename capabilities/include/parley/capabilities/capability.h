@@ -42,6 +42,7 @@ class Capability {
   Result<nlohmann::json> invoke(const InvokeContext& ctx, const nlohmann::json& args) noexcept;
 
  protected:
+  // NOLINTNEXTLINE(readability-identifier-naming): the spdlog sink_it_ convention
   virtual Result<nlohmann::json> invoke_(const InvokeContext& ctx, const nlohmann::json& args) = 0;
 };
 
