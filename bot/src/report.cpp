@@ -24,9 +24,12 @@ std::string health_text(const storage::Health& h) {
       "in {} us\n"
       "cache: {} entries, {} of {}, hit rate {:.1f}% ({} hits, {} misses, {} evictions)\n"
       "readers: {}\n",
-      h.path.string(), h.schema_version, h.ok() ? "ok" : "writer stopped", human_bytes(h.db_bytes),
-      human_bytes(h.wal_bytes), q.queue_depth, q.batches, q.jobs_committed, q.jobs_failed,
-      q.jobs_rejected, q.last_batch_size, q.last_commit_latency_us, c.entries,
+      h.path.string(), h.schema_version,
+      !h.queue.running            ? "writer stopped"
+      : h.queue.last_batch_failed ? "last batch failed"
+                                  : "ok",
+      human_bytes(h.db_bytes), human_bytes(h.wal_bytes), q.queue_depth, q.batches, q.jobs_committed,
+      q.jobs_failed, q.jobs_rejected, q.last_batch_size, q.last_commit_latency_us, c.entries,
       human_bytes(static_cast<int64_t>(c.bytes)), human_bytes(static_cast<int64_t>(c.max_bytes)),
       c.hit_rate() * 100.0, c.hits, c.misses, c.evictions, h.readers);
 }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <exception>
 #include <vector>
 
@@ -64,7 +65,9 @@ void WriteQueue::submit(WriteJob job) {
     return;
   }
   queue_.push_back(std::move(job));
-  const bool wake = queue_.size() == 1 || queue_.size() >= last_batch_.load();
+  // Wake the writer when it waits for work, or when the batch it waits for is complete.
+  const bool wake =
+      queue_.size() == 1 || queue_.size() >= std::min(last_batch_.load(), options_.max_batch);
   lock.unlock();
   if (wake) cv_.notify_one();
 }
@@ -77,9 +80,9 @@ std::future<Result<WriteAck>> WriteQueue::submit_for_future(WriteJob job) {
   return future;
 }
 
-std::future<Result<WriteAck>> WriteQueue::submit(
-    std::function<Result<WriteAck>(Connection&)> apply,
-    std::function<void(const WriteAck&)> on_commit, std::string what) {
+std::future<Result<WriteAck>> WriteQueue::submit(std::function<Result<WriteAck>(Connection&)> apply,
+                                                 std::function<void(const WriteAck&)> on_commit,
+                                                 std::string what) {
   return submit_for_future(WriteJob{std::move(apply), std::move(on_commit), {}, std::move(what)});
 }
 
@@ -103,6 +106,7 @@ WriteQueueStats WriteQueue::stats() const {
   s.last_batch_size = last_batch_.load();
   s.last_commit_latency_us = last_commit_us_.load();
   s.max_batch_size_seen = max_batch_seen_.load();
+  s.last_batch_failed = last_batch_failed_.load();
   s.running = running_.load();
   return s;
 }
@@ -149,6 +153,7 @@ void WriteQueue::process(std::deque<WriteJob>& batch) {
 
   auto fail_all = [&](const Error& e) {
     batches_failed_.fetch_add(1, std::memory_order_relaxed);
+    last_batch_failed_ = true;
     spdlog::error("write queue: batch of {} failed: {}", batch.size(), e.describe());
     for (auto& job : batch) {
       failed_.fetch_add(1, std::memory_order_relaxed);
@@ -193,6 +198,7 @@ void WriteQueue::process(std::deque<WriteJob>& batch) {
                       std::chrono::steady_clock::now() - started)
                       .count();
   last_commit_us_ = us;
+  last_batch_failed_ = false;
   batches_.fetch_add(1, std::memory_order_relaxed);
 
   for (size_t i = 0; i < batch.size(); ++i) {

@@ -4,29 +4,33 @@
 // is ok and the FTS5 index agrees with its content table.
 //
 // 24 rounds on the same database file, so every round recovers what the previous kill left
-// behind. After some rounds (chosen by the RNG) the test keeps a read-only connection open
-// until the next round's check: the clean close then cannot checkpoint and delete the WAL, so
-// the WAL and its shared-memory index carry over into the next child and the next recovery.
+// behind; a sixth of the kills come early, while the child may still be opening the store
+// (recovering, or in round 0 migrating). In some rounds (chosen by the RNG) the test keeps a
+// read-only connection open from that round's check to the next one: the check's clean close
+// then cannot checkpoint and delete the WAL, so the WAL and its shared-memory index carry
+// over into the next child and the next recovery.
 //
 // The kill delays and the WAL choices come from a seeded RNG; the seed is printed and
 // recorded as a test property. Replay with PARLEY_CRASH_SEED=<seed> (the kill moments are
 // wall-clock, so a replay repeats the schedule, not the exact interleaving).
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -137,8 +141,7 @@ class ReportParser {
   void feed(std::string_view bytes) {
     buffer_.append(bytes);
     size_t start = 0;
-    for (size_t nl = buffer_.find('\n'); nl != std::string::npos;
-         nl = buffer_.find('\n', start)) {
+    for (size_t nl = buffer_.find('\n'); nl != std::string::npos; nl = buffer_.find('\n', start)) {
       parse_line(std::string_view(buffer_).substr(start, nl - start));
       start = nl + 1;
     }
@@ -261,10 +264,11 @@ std::string summary(const std::vector<RoundStats>& rounds) {
     const auto& r = rounds[i];
     s << "  round " << i << ": kill after " << r.kill_ms << " ms, "
       << (r.ready_ms >= 0 ? "ready after " + std::to_string(r.ready_ms) + " ms"
-                          : r.ready ? std::string("ready") : std::string("not ready"))
-      << ", " << r.messages << " message acks, "
-      << r.memories << " memory acks, wal " << r.wal_bytes << " bytes before reopen"
-      << (r.keep_wal ? " (WAL kept)" : "") << ", check " << r.check_ms << " ms\n";
+          : r.ready       ? std::string("ready")
+                          : std::string("not ready"))
+      << ", " << r.messages << " message acks, " << r.memories << " memory acks, wal "
+      << r.wal_bytes << " bytes before reopen" << (r.keep_wal ? " (WAL kept)" : "") << ", check "
+      << r.check_ms << " ms\n";
   }
   return s.str();
 }
@@ -309,10 +313,11 @@ void run_child(const TempDir& dir, const std::filesystem::path& db, int round,
 
   // Only our SIGKILL may have ended it; anything else (a failed ack, a sanitizer report, a
   // crash, a child that never started) is a failure of its own.
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-      << "crash_writer " << describe_status(status) << " before it was killed; "
-      << reports.messages.size() << " message acks; stderr:\n"
-      << read_file(stderr_path);
+  const bool killed_by_us = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+  ASSERT_TRUE(killed_by_us) << "crash_writer " << describe_status(status)
+                            << " before it was killed; " << reports.messages.size()
+                            << " message acks; stderr:\n"
+                            << read_file(stderr_path);
   for (const auto& e : reports.errors) ADD_FAILURE() << "report stream: " << e;
 }
 
@@ -376,8 +381,8 @@ void check_database(const std::filesystem::path& db, const std::vector<AckedMess
       const auto it = stored.find(m.row_id);
       const bool ok = it != stored.end() && it->second.find(m.token) != std::string::npos;
       if (!ok && ++missing <= kMaxListed) {
-        listed += "  memory " + std::to_string(m.row_id) + " (" + m.token + "): " +
-                  (it == stored.end() ? "missing" : "content '" + it->second + "'") + "\n";
+        listed += "  memory " + std::to_string(m.row_id) + " (" + m.token +
+                  "): " + (it == stored.end() ? "missing" : "content '" + it->second + "'") + "\n";
       }
     }
     EXPECT_EQ(missing, 0u) << "of " << memories.size() << " acknowledged memories, " << missing
@@ -415,8 +420,8 @@ void check_database(const std::filesystem::path& db, const std::vector<AckedMess
 TEST(CrashSafetyTest, AcknowledgedWritesSurviveSigkill) {
   const uint64_t seed = choose_seed();
   ::testing::Test::RecordProperty("seed", std::to_string(seed));
-  SCOPED_TRACE("seed " + std::to_string(seed) + " (replay: PARLEY_CRASH_SEED=" +
-               std::to_string(seed) + ")");
+  SCOPED_TRACE("seed " + std::to_string(seed) +
+               " (replay: PARLEY_CRASH_SEED=" + std::to_string(seed) + ")");
   std::printf("crash_safety_test: seed %llu\n", static_cast<unsigned long long>(seed));
   std::mt19937_64 rng(seed);
   std::bernoulli_distribution early_kill(kEarlyKillShare);

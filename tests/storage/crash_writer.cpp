@@ -44,7 +44,7 @@ using parley::storage::StoreOptions;
 using parley::storage::WriteAck;
 
 constexpr int kThreads = 8;
-constexpr size_t kInFlight = 8;     // writes each thread keeps queued before waiting on the oldest
+constexpr size_t kInFlight = 8;  // writes each thread keeps queued before waiting on the oldest
 constexpr uint64_t kMemoryEvery = 4;  // one memory per this many messages
 constexpr const char* kChannel = "crash";
 
@@ -68,8 +68,8 @@ void report(int fd, const std::string& line) {
 
 // A varied message length, so that rows spill over pages at different points.
 std::string filler(uint64_t n) {
-  static constexpr std::string_view kWords[] = {"alpha", "bravo",  "charlie", "delta",
-                                                "echo",  "foxtrot", "golf",   "hotel"};
+  static constexpr std::string_view kWords[] = {"alpha", "bravo",   "charlie", "delta",
+                                                "echo",  "foxtrot", "golf",    "hotel"};
   std::string s;
   for (uint64_t i = 0; i < n % 40; ++i) {
     s += ' ';
@@ -110,8 +110,7 @@ void produce(Store& store, int fd, int64_t conversation_id, int64_t user_id,
 
     if (n % kMemoryEvery == 0) {
       // Only letters and digits: one token for the FTS tokenizer.
-      const std::string token =
-          prefix + "x" + std::to_string(thread) + "x" + std::to_string(n);
+      const std::string token = prefix + "x" + std::to_string(thread) + "x" + std::to_string(n);
       NewMemory mem;
       mem.user_id = user_id;
       mem.content = "remember " + token + filler(n + 3);
@@ -160,8 +159,7 @@ int main(int argc, char** argv) {
   const auto start_us = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
-  const std::string prefix =
-      "p" + std::to_string(getpid()) + "s" + std::to_string(start_us);
+  const std::string prefix = "p" + std::to_string(getpid()) + "s" + std::to_string(start_us);
   report(fd, "R " + std::to_string(getpid()) + " " + std::to_string(conversation->row_id) + " " +
                  std::to_string(user->row_id) + "\n");
 

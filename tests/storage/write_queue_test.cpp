@@ -200,9 +200,11 @@ TEST_F(WriteQueueTest, FailedCommitFailsEveryJobOfTheBatch) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::unavailable) << r.error().message;
   EXPECT_NE(r.error().message.find("not committed"), std::string::npos);
+  EXPECT_TRUE(q.stats().last_batch_failed) << "health shows it";
   ASSERT_TRUE(other->exec("COMMIT").ok());
   EXPECT_TRUE(q.submit(insert("later")).get().ok());
   EXPECT_EQ(q.stats().batches_failed, 1u);
+  EXPECT_FALSE(q.stats().last_batch_failed);
 }
 
 }  // namespace

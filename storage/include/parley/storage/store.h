@@ -43,7 +43,7 @@ struct Health {
   int64_t wal_bytes = 0;
   size_t readers = 0;
   // Healthy: the writer runs and the last batch did not fail.
-  [[nodiscard]] bool ok() const { return queue.running; }
+  [[nodiscard]] bool ok() const { return queue.running && !queue.last_batch_failed; }
 };
 
 class Store {

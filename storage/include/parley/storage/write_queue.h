@@ -4,7 +4,9 @@
 // The writer takes whatever is queued (up to max_batch) into one transaction — group commit —
 // and runs each job inside its own SAVEPOINT, so a job that violates a constraint fails only
 // itself. After COMMIT it runs each job's on_commit hook (cache updates), then completes each
-// job's callback: a job is acknowledged only once its transaction is durable in the WAL.
+// job's callback: a job is acknowledged only once its transaction is committed to the WAL.
+// With synchronous=NORMAL (the default) a committed transaction survives the process being
+// killed at any moment; surviving power loss as well needs synchronous=FULL.
 //
 // Batching adapts to load: when the previous batch held k jobs and fewer are queued, the
 // writer waits up to max_wait for up to k to arrive (the producers of the last batch coming
@@ -13,8 +15,10 @@
 // Overflow policy: at `capacity` queued jobs, submit() completes the job at once with
 // resource_exhausted (counted in rejected); nothing blocks the caller.
 //
-// Thread safety: submit() is safe from any thread. Callbacks run on the writer thread, after
-// the commit, and must be short (post to an executor for anything more).
+// Thread safety: submit() is safe from any thread. Callbacks run on the writer thread after the
+// commit, and must be short (post to an executor for anything more) — except when a job is
+// refused before it is queued (queue stopped or full, or input rejected by a repository): then
+// the callback runs at once on the submitting thread.
 #pragma once
 
 #include <atomic>
@@ -70,6 +74,7 @@ struct WriteQueueStats {
   size_t last_batch_size = 0;
   int64_t last_commit_latency_us = 0;  // BEGIN … COMMIT of the last batch
   size_t max_batch_size_seen = 0;
+  bool last_batch_failed = false;  // BEGIN or COMMIT failed: nothing of that batch committed
   bool running = false;
 };
 
@@ -115,6 +120,7 @@ class WriteQueue {
   std::atomic<size_t> last_batch_{0}, max_batch_seen_{0};
   std::atomic<int64_t> last_commit_us_{0};
   std::atomic<bool> running_{false};
+  std::atomic<bool> last_batch_failed_{false};
   std::thread writer_;
 };
 
