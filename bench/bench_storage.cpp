@@ -1025,7 +1025,7 @@ void bench_fts(const TempDir& dir, const Sizes& sizes, Report& report) {
         mean(recall.us), recall.us.back());
     note(
         "fts_recall without bm25 (same scoped MATCH, ORDER BY importance): p50 {:.0f} us, "
-        "p95 {:.0f} us; the rest of recall's time is bm25 ranking",
+        "p95 {:.0f} us; the rest of recall's time is ranking",
         percentile_sorted(unranked.us, 0.50), percentile_sorted(unranked.us, 0.95));
     note("like_scan: same pairs, first word; {:.2f} hits/query avg; p95 {:.0f} us", mean(like.hits),
          percentile_sorted(like.us, 0.95));

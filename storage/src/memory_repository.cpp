@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cmath>
+
+#include "fts_match_stats.h"
 
 namespace parley::storage {
 
@@ -10,11 +14,19 @@ namespace {
 constexpr const char* kGetSql =
     "SELECT id, user_id, content, tags, importance, created_at, updated_at FROM memories "
     "WHERE id = ?";
+// No bm25() here: it computes document frequencies over every user's memories. Ranking is
+// done below over this user's matches (see fts_match_stats.h).
 constexpr const char* kRecallSql =
     "SELECT m.id, m.user_id, m.content, m.tags, m.importance, m.created_at, m.updated_at, "
-    "bm25(memories_fts, 0.0, 1.0, 0.5) AS score "
+    "parley_match_stats(memories_fts) "
     "FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
-    "WHERE memories_fts MATCH ? ORDER BY score, m.importance DESC LIMIT ?";
+    "WHERE memories_fts MATCH ?";
+constexpr const char* kUserCountSql = "SELECT count(*) FROM memories WHERE user_id = ?";
+
+// BM25 (Robertson/Spärck Jones idf, as Lucene), tags weighted half of content.
+constexpr double kK1 = 1.2;
+constexpr double kB = 0.75;
+constexpr double kTagWeight = 0.5;
 
 Memory read_memory(const Statement& st) {
   Memory m;
@@ -173,17 +185,74 @@ Result<std::vector<MemoryHit>> MemoryRepository::recall(int64_t user_id, std::st
   std::vector<MemoryHit> hits;
   const std::string match = match_expression(user_id, query);
   if (match.empty() || limit == 0) return hits;
-  auto conn = reads_.acquire();
-  auto st = conn->cached(kRecallSql);
-  if (!st) return fail(std::move(st).error());
-  (*st)->bind_all(match, static_cast<int64_t>(limit));
-  for (;;) {
-    auto row = (*st)->step();
+
+  struct Candidate {
+    std::shared_ptr<const Memory> memory;
+    detail::MatchStats stats;
+  };
+  std::vector<Candidate> candidates;
+  int64_t user_docs = 0;
+  {
+    auto conn = reads_.acquire();
+    auto st = conn->cached(kRecallSql);
+    if (!st) return fail(std::move(st).error());
+    (*st)->bind_all(match);
+    for (;;) {
+      auto row = (*st)->step();
+      if (!row) return fail(std::move(row).error());
+      if (!*row) break;
+      const auto blob = (*st)->column_blob(7);
+      candidates.push_back({std::make_shared<const Memory>(read_memory(**st)),
+                            detail::decode_match_stats(blob.data(), static_cast<int>(blob.size()))});
+    }
+    if (candidates.empty()) return hits;
+    auto count = conn->cached(kUserCountSql);
+    if (!count) return fail(std::move(count).error());
+    (*count)->bind_all(user_id);
+    auto row = (*count)->step();
     if (!row) return fail(std::move(row).error());
-    if (!*row) break;
-    hits.push_back(MemoryHit{std::make_shared<const Memory>(read_memory(**st)),
-                             (*st)->column_double(7)});
+    user_docs = (*count)->column_int64(0);
   }
+
+  // Statistics of this user's documents: every one of them that holds a query word is a
+  // candidate, so document frequencies are exact; the average length is that of the
+  // candidates (the user's other memories do not take part).
+  const size_t phrases = candidates.front().stats.content.size();
+  std::vector<double> df(phrases, 0.0);
+  double total_tokens = 0;
+  for (const auto& c : candidates) {
+    total_tokens += c.stats.doc_tokens;
+    for (size_t p = 0; p < phrases && p < c.stats.content.size(); ++p) {
+      if (c.stats.content[p] + c.stats.tags[p] > 0) df[p] += 1;
+    }
+  }
+  const double n = std::max(static_cast<double>(user_docs), static_cast<double>(candidates.size()));
+  const double avg_len = std::max(1.0, total_tokens / static_cast<double>(candidates.size()));
+  std::vector<double> idf(phrases);
+  for (size_t p = 0; p < phrases; ++p) {
+    idf[p] = std::log(1.0 + (n - df[p] + 0.5) / (df[p] + 0.5));
+  }
+
+  hits.reserve(candidates.size());
+  for (auto& c : candidates) {
+    const double norm = kK1 * (1.0 - kB + kB * c.stats.doc_tokens / avg_len);
+    double score = 0;
+    for (size_t p = 0; p < phrases && p < c.stats.content.size(); ++p) {
+      const double tf = c.stats.content[p] + kTagWeight * c.stats.tags[p];
+      if (tf > 0) score += idf[p] * tf * (kK1 + 1.0) / (tf + norm);
+    }
+    hits.push_back(MemoryHit{std::move(c.memory), score});
+  }
+  const size_t keep = std::min(limit, hits.size());
+  std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end(),
+                    [](const MemoryHit& a, const MemoryHit& b) {
+                      if (a.score != b.score) return a.score > b.score;
+                      if (a.memory->importance != b.memory->importance) {
+                        return a.memory->importance > b.memory->importance;
+                      }
+                      return a.memory->id > b.memory->id;  // newer first
+                    });
+  hits.resize(keep);
   return hits;
 }
 

@@ -140,6 +140,12 @@ std::string Statement::column_text(int col) const {
   if (text == nullptr) return {};
   return {reinterpret_cast<const char*>(text), static_cast<size_t>(n)};
 }
+std::string_view Statement::column_blob(int col) const {
+  const void* data = sqlite3_column_blob(stmt_.get(), col);
+  const int n = sqlite3_column_bytes(stmt_.get(), col);
+  if (data == nullptr) return {};
+  return {static_cast<const char*>(data), static_cast<size_t>(n)};
+}
 std::string_view Statement::sql() const {
   const char* s = stmt_ ? sqlite3_sql(stmt_.get()) : nullptr;
   return s != nullptr ? std::string_view(s) : std::string_view();
@@ -172,6 +178,7 @@ Result<Connection> Connection::open(const std::filesystem::path& path,
     e.message = fmt::format("cannot open {}: {}", path.string(), e.message);
     return fail(std::move(e));
   }
+  if (options.on_open) PARLEY_TRY(options.on_open(conn));
   return conn;
 }
 

@@ -7,6 +7,8 @@
 
 #include <system_error>
 
+#include "fts_match_stats.h"
+
 namespace parley::storage {
 
 int64_t file_size_or_zero(const std::filesystem::path& p) {
@@ -26,6 +28,8 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
                   fmt::format("cannot create directory {}: {}", dir.string(), ec.message()));
     }
   }
+  // Every connection can rank memory recall (see fts_match_stats.h).
+  options.connection.on_open = detail::register_match_stats;
   std::unique_ptr<Store> store(new Store(std::move(options)));
   const StoreOptions& o = store->options_;
 

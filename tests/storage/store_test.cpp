@@ -217,10 +217,28 @@ TEST_F(StoreTest, RecallRanksBestFirstAndRespectsLimit) {
   ASSERT_TRUE(hits.ok());
   ASSERT_EQ(hits->size(), 2u);
   EXPECT_EQ((*hits)[0].memory->content, "garden garden garden");
-  EXPECT_LE((*hits)[0].score, (*hits)[1].score);
+  EXPECT_GT((*hits)[0].score, (*hits)[1].score);
   auto many = store_->memories().recall(user_, "note", 5);
   ASSERT_TRUE(many.ok());
   EXPECT_EQ(many->size(), 5u);
+}
+
+TEST_F(StoreTest, RecallRanksWithTheUsersOwnStatistics) {
+  // For Alice, "lisbon" is rare (1 of 6 memories) and "tea" common (5 of 6): the Lisbon memory
+  // ranks first. Statistics over everyone (Bob's 50 Lisbon memories) would rank it last.
+  const int64_t bob = store_->directory().ensure_user("console", "bob", "Bob").get()->row_id;
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(store_->memories().add({bob, "trip to lisbon " + std::to_string(i), "", 0}).get().ok());
+  }
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store_->memories().add({user_, "drinks tea at " + std::to_string(i), "", 0}).get().ok());
+  }
+  ASSERT_TRUE(store_->memories().add({user_, "was born in lisbon", "", 0}).get().ok());
+  auto hits = store_->memories().recall(user_, "tea lisbon", 3);
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 3u);
+  EXPECT_EQ((*hits)[0].memory->content, "was born in lisbon");
+  for (const auto& h : *hits) EXPECT_EQ(h.memory->user_id, user_);
 }
 
 TEST_F(StoreTest, MemoryUpdateAndRemoveKeepCacheAndIndexInStep) {

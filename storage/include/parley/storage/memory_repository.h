@@ -31,7 +31,8 @@ class MemoryRepository {
   std::future<Result<WriteAck>> remove(int64_t id);
 
   Result<std::shared_ptr<const Memory>> get(int64_t id);
-  // Up to `limit` of the user's memories matching any word of `query`, best first. Any text is
+  // Up to `limit` of the user's memories matching any word of `query`, best first (BM25 with
+  // statistics of this user's memories only; ties: importance, then newest). Any text is
   // accepted: words are quoted, never parsed as FTS5 syntax. No words: no hits.
   Result<std::vector<MemoryHit>> recall(int64_t user_id, std::string_view query, size_t limit = 10);
 

@@ -39,7 +39,7 @@ using History = std::vector<std::shared_ptr<const StoredMessage>>;
 struct NewMemory {
   int64_t user_id = 0;
   std::string content;
-  std::string tags;  // space-separated words
+  std::string tags{};  // space-separated words
   int importance = 0;
 };
 
@@ -55,7 +55,7 @@ struct Memory {
 
 struct MemoryHit {
   std::shared_ptr<const Memory> memory;
-  double score = 0;  // bm25: lower is more relevant
+  double score = 0;  // BM25 over the user's own memories: higher is more relevant
 };
 
 }  // namespace parley::storage

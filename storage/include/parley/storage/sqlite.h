@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,8 @@ struct sqlite3_stmt;
 
 namespace parley::storage {
 
+class Connection;
+
 struct ConnectionOptions {
   enum class Mode { read_write_create, read_only };
   Mode mode = Mode::read_write_create;
@@ -30,6 +33,8 @@ struct ConnectionOptions {
   int64_t mmap_size_bytes = 256LL << 20;
   bool wal = true;                 // journal_mode=WAL; false only for benchmarks of the old way
   std::string synchronous = "NORMAL";
+  // Runs once the connection is open and configured (e.g. to register SQL functions).
+  std::function<Status(Connection&)> on_open{};
 };
 
 class Statement {
@@ -69,6 +74,8 @@ class Statement {
   [[nodiscard]] int64_t column_int64(int col) const;
   [[nodiscard]] double column_double(int col) const;
   [[nodiscard]] std::string column_text(int col) const;
+  // Valid until the next step/reset of this statement.
+  [[nodiscard]] std::string_view column_blob(int col) const;
   [[nodiscard]] bool column_is_null(int col) const;
   [[nodiscard]] std::optional<int64_t> column_opt_int64(int col) const;
   [[nodiscard]] std::string_view sql() const;
