@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <mutex>
+
 namespace parley::storage {
 
 ErrorCode error_code_for_sqlite(int rc) noexcept {
@@ -155,8 +157,18 @@ std::string_view Statement::sql() const {
 
 void Connection::Closer::operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
 
+namespace {
+// Process-wide SQLite settings, applied before the first connection. Memory statistics take a
+// global mutex on every allocation; parley does not read them.
+void configure_sqlite_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+}  // namespace
+
 Result<Connection> Connection::open(const std::filesystem::path& path,
                                     const ConnectionOptions& options) {
+  configure_sqlite_once();
   const bool ro = options.mode == ConnectionOptions::Mode::read_only;
   const int flags = (ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
                     SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
@@ -251,7 +263,7 @@ Result<Statement> Connection::prepare(std::string_view sql) {
 }
 
 Result<Connection::CachedStatement> Connection::cached(std::string_view sql) {
-  auto it = cache_.find(std::string(sql));
+  auto it = cache_.find(sql);
   if (it == cache_.end()) {
     auto st = prepare(sql);
     if (!st) return fail(std::move(st).error());

@@ -35,6 +35,7 @@ void complete(WriteJob& job, Result<WriteAck> result) {
 WriteQueue::WriteQueue(Connection conn, WriteQueueOptions options)
     : conn_(std::move(conn)), options_(options) {
   running_ = true;
+  completer_ = std::thread([this] { run_completions(); });
   writer_ = std::thread([this] { run(); });
 }
 
@@ -47,6 +48,12 @@ void WriteQueue::stop() {
   }
   cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard lock(done_mu_);
+    done_stopping_ = true;
+  }
+  done_cv_.notify_all();
+  if (completer_.joinable()) completer_.join();
 }
 
 void WriteQueue::submit(WriteJob job) {
@@ -155,39 +162,61 @@ void WriteQueue::process(std::deque<WriteJob>& batch) {
     batches_failed_.fetch_add(1, std::memory_order_relaxed);
     last_batch_failed_ = true;
     spdlog::error("write queue: batch of {} failed: {}", batch.size(), e.describe());
+    std::vector<Completion> done;
+    done.reserve(batch.size());
     for (auto& job : batch) {
       failed_.fetch_add(1, std::memory_order_relaxed);
       Error mine = e;
       mine.message = "'" + job.what + "' not committed: " + e.message;
-      complete(job, fail(std::move(mine)));
+      done.push_back({std::move(job), fail(std::move(mine))});
     }
+    hand_over(std::move(done));
   };
 
   if (auto r = exec_cached("BEGIN IMMEDIATE"); !r) {
     fail_all(r.error());
     return;
   }
+  // Fast path: the whole batch without savepoints. Jobs rarely fail; when one does, the batch
+  // is rolled back and replayed with a savepoint per job, so that only the failing job fails.
+  // (This is why apply() may run more than once, and must act only through the connection.)
+  bool all_ok = true;
   for (auto& job : batch) {
-    if (auto r = exec_cached("SAVEPOINT job"); !r) {
-      results.emplace_back(fail(r.error()));
-      continue;
+    results.push_back(run_guarded(job, conn_));
+    if (!results.back().ok()) {
+      all_ok = false;
+      break;
     }
-    auto result = run_guarded(job, conn_);
-    if (result.ok()) {
-      if (auto r = exec_cached("RELEASE job"); !r) result = fail(r.error());
+  }
+  if (!all_ok) {
+    results.clear();
+    (void)conn_.exec("ROLLBACK");
+    if (auto r = exec_cached("BEGIN IMMEDIATE"); !r) {
+      fail_all(r.error());
+      return;
     }
-    if (!result.ok()) {
-      // Undo only this job; the batch goes on.
-      if (auto r = exec_cached("ROLLBACK TO job"); r.ok()) {
-        (void)exec_cached("RELEASE job");
-      } else {
-        // The transaction itself is gone (e.g. SQLITE_FULL rolled it back): nothing commits.
-        (void)conn_.exec("ROLLBACK");
-        fail_all(r.error());
-        return;
+    for (auto& job : batch) {
+      if (auto r = exec_cached("SAVEPOINT job"); !r) {
+        results.emplace_back(fail(r.error()));
+        continue;
       }
+      auto result = run_guarded(job, conn_);
+      if (result.ok()) {
+        if (auto r = exec_cached("RELEASE job"); !r) result = fail(r.error());
+      }
+      if (!result.ok()) {
+        // Undo only this job; the batch goes on.
+        if (auto r = exec_cached("ROLLBACK TO job"); r.ok()) {
+          (void)exec_cached("RELEASE job");
+        } else {
+          // The transaction itself is gone (e.g. SQLITE_FULL rolled it back): nothing commits.
+          (void)conn_.exec("ROLLBACK");
+          fail_all(r.error());
+          return;
+        }
+      }
+      results.push_back(std::move(result));
     }
-    results.push_back(std::move(result));
   }
   if (auto r = exec_cached("COMMIT"); !r) {
     (void)conn_.exec("ROLLBACK");
@@ -201,6 +230,8 @@ void WriteQueue::process(std::deque<WriteJob>& batch) {
   last_batch_failed_ = false;
   batches_.fetch_add(1, std::memory_order_relaxed);
 
+  std::vector<Completion> done;
+  done.reserve(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     auto& job = batch[i];
     if (results[i].ok()) {
@@ -215,7 +246,30 @@ void WriteQueue::process(std::deque<WriteJob>& batch) {
     } else {
       failed_.fetch_add(1, std::memory_order_relaxed);
     }
-    complete(job, std::move(results[i]));
+    done.push_back({std::move(job), std::move(results[i])});
+  }
+  hand_over(std::move(done));
+}
+
+void WriteQueue::hand_over(std::vector<Completion> done) {
+  {
+    std::lock_guard lock(done_mu_);
+    for (auto& c : done) done_.push_back(std::move(c));
+  }
+  done_cv_.notify_one();
+}
+
+void WriteQueue::run_completions() {
+  std::deque<Completion> mine;
+  for (;;) {
+    {
+      std::unique_lock lock(done_mu_);
+      done_cv_.wait(lock, [&] { return done_stopping_ || !done_.empty(); });
+      if (done_.empty()) break;  // stopping and drained
+      mine.swap(done_);
+    }
+    for (auto& c : mine) complete(c.job, std::move(c.result));
+    mine.clear();
   }
 }
 

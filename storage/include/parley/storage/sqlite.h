@@ -133,7 +133,11 @@ class Connection {
 
   std::unique_ptr<sqlite3, Closer> db_;
   // Declared after db_, so destroyed before it; close() also clears it first.
-  std::unordered_map<std::string, Statement> cache_;
+  struct SqlHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, Statement, SqlHash, std::equal_to<>> cache_;
   std::filesystem::path path_;
   bool read_only_ = false;
 };

@@ -1,24 +1,28 @@
 // WriteQueue: every write to the database is a job on one queue, drained by one writer thread
 // that owns the only write connection (LevelDB's DBImpl::Write shape).
 //
-// The writer takes whatever is queued (up to max_batch) into one transaction — group commit —
-// and runs each job inside its own SAVEPOINT, so a job that violates a constraint fails only
-// itself. After COMMIT it runs each job's on_commit hook (cache updates), then completes each
+// The writer takes whatever is queued (up to max_batch) into one transaction — group commit.
+// A job that fails (a constraint violation, say) fails only itself: the batch is then rolled
+// back and replayed with a SAVEPOINT per job. After COMMIT it runs each job's on_commit hook (cache updates), then completes each
 // job's callback: a job is acknowledged only once its transaction is committed to the WAL.
 // With synchronous=NORMAL (the default) a committed transaction survives the process being
 // killed at any moment; surviving power loss as well needs synchronous=FULL.
 //
-// Batching adapts to load: when the previous batch held k jobs and fewer are queued, the
-// writer waits up to max_wait for up to k to arrive (the producers of the last batch coming
-// back); with no load it commits a single job at once.
+// Batching: by default (max_wait 0) the writer never waits — whatever queued up while it
+// committed the last batch forms the next one, so batches grow with load by themselves and
+// acknowledgements (on a separate completion thread) overlap the next commit. With max_wait > 0
+// and fewer than the previous batch's size queued, the writer waits up to max_wait for that
+// many (measured in bench_storage: slower on two cores, kept for hosts where it pays).
 //
 // Overflow policy: at `capacity` queued jobs, submit() completes the job at once with
 // resource_exhausted (counted in rejected); nothing blocks the caller.
 //
-// Thread safety: submit() is safe from any thread. Callbacks run on the writer thread after the
-// commit, and must be short (post to an executor for anything more) — except when a job is
-// refused before it is queued (queue stopped or full, or input rejected by a repository): then
-// the callback runs at once on the submitting thread.
+// Thread safety: submit() is safe from any thread. on_commit hooks run on the writer thread
+// right after the commit. Completion callbacks run on the queue's completion thread, in commit
+// order, so that waking the waiting producers overlaps with the writer's next batch; they must
+// be short (post to an executor for anything more). A job refused before it is queued (queue
+// stopped or full, or input rejected by a repository) completes at once on the submitting
+// thread.
 #pragma once
 
 #include <atomic>
@@ -31,6 +35,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "parley/base/result.h"
 #include "parley/storage/sqlite.h"
@@ -47,8 +52,9 @@ struct WriteAck {
 using WriteCallback = std::function<void(Result<WriteAck>)>;
 
 struct WriteJob {
-  // Runs on the writer thread inside the batch transaction, in its own savepoint. Exceptions
-  // are caught and fail only this job.
+  // Runs on the writer thread inside the batch transaction. Exceptions are caught and fail only
+  // this job. A failing job makes the writer roll the batch back and replay it with a savepoint
+  // per job, so apply may run more than once: it must act only through the connection.
   std::function<Result<WriteAck>(Connection&)> apply;
   // Optional: runs after COMMIT and before `done` (keeps caches in step with the database).
   std::function<void(const WriteAck&)> on_commit;
@@ -60,7 +66,7 @@ struct WriteJob {
 
 struct WriteQueueOptions {
   size_t max_batch = 512;
-  std::chrono::microseconds max_wait{200};
+  std::chrono::microseconds max_wait{0};  // see "Batching" above
   size_t capacity = 65'536;
 };
 
@@ -104,8 +110,14 @@ class WriteQueue {
   [[nodiscard]] WriteQueueStats stats() const;
 
  private:
+  struct Completion {
+    WriteJob job;
+    Result<WriteAck> result;
+  };
   void run();
   void process(std::deque<WriteJob>& batch);
+  void hand_over(std::vector<Completion> done);
+  void run_completions();
   Status exec_cached(std::string_view sql);
 
   Connection conn_;  // used only by the writer thread after construction
@@ -121,6 +133,13 @@ class WriteQueue {
   std::atomic<int64_t> last_commit_us_{0};
   std::atomic<bool> running_{false};
   std::atomic<bool> last_batch_failed_{false};
+
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  std::deque<Completion> done_;  // GUARDED_BY(done_mu_)
+  bool done_stopping_ = false;   // GUARDED_BY(done_mu_)
+
+  std::thread completer_;
   std::thread writer_;
 };
 
