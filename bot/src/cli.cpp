@@ -11,6 +11,8 @@
 
 #include "parley/bot/config.h"
 #include "parley/bot/report.h"
+#include "parley/prompts/library.h"
+#include "prompt_commands.h"
 #include "parley/storage/migrations.h"
 #include "parley/storage/store.h"
 
@@ -53,6 +55,17 @@ int cmd_run(const Config& cfg) {
   const auto& m = (*store)->migration();
   if (m.from != m.to) {
     fmt::print("migrated schema from version {} to {}\n", m.from, m.to);
+  }
+  prompts::PromptLibrary library(**store);
+  auto seeded = library.seed_defaults();
+  if (!seeded) return report_error(seeded.error());
+  for (const auto& name : seeded->created) fmt::print("prompt {}: seeded version 1\n", name);
+  for (const auto& name : seeded->updated) {
+    fmt::print("prompt {}: the shipped default changed; new active version\n", name);
+  }
+  for (const auto& name : seeded->upstream) {
+    fmt::print("prompt {}: the shipped default changed; stored under the label upstream "
+               "(see `parley prompt status`)\n", name);
   }
   fmt::print("parley {}\n", PARLEY_VERSION);
   fmt::print("{}", health_text((*store)->health()));
@@ -123,6 +136,7 @@ int run_cli(int argc, char** argv) {
   std::string backup_path;
   auto* backup = db->add_subcommand("backup", "online backup to a new file, then check the copy");
   backup->add_option("PATH", backup_path, "where to write the copy (must not exist)")->required();
+  PromptCommands prompt_commands(app);
   app.require_subcommand(0, 1);
 
   try {
@@ -147,6 +161,11 @@ int run_cli(int argc, char** argv) {
   if (!db_path.empty()) cfg.storage.path = db_path;
   setup_logging(cfg.log_level);
 
+  if (prompt_commands.selected()) {
+    auto store = open_store(cfg);
+    if (!store) return report_error(store.error());
+    return prompt_commands.run(**store);
+  }
   if (*db) {
     if (*check) return cmd_db_check(cfg, check_json);
     if (*backup) return cmd_db_backup(cfg, backup_path);

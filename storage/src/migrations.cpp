@@ -10,9 +10,18 @@
 namespace parley::storage {
 
 std::span<const Migration> builtin_migrations() {
+  // File names are NNNN_name; migrate() checks that the numbers run 1..N without gaps.
   static const std::vector<Migration> kAll = [] {
     std::vector<Migration> out;
-    for (const auto& m : detail::embedded_migrations()) out.push_back({m.version, m.name, m.sql});
+    for (const auto& f : detail::embedded_migrations()) {
+      const auto underscore = f.stem.find('_');
+      int version = 0;
+      for (char c : f.stem.substr(0, underscore)) {
+        version = c >= '0' && c <= '9' ? version * 10 + (c - '0') : -1'000'000;
+      }
+      out.push_back({version, underscore == std::string_view::npos ? f.stem : f.stem.substr(underscore + 1),
+                     f.text});
+    }
     return out;
   }();
   return kAll;

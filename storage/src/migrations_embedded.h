@@ -1,17 +1,12 @@
-// The migrations compiled into the binary (generated source; see embed_migrations.cmake).
+// The migration files compiled into the binary (generated source; see embed_files.cmake).
 #pragma once
 
-#include <string_view>
 #include <vector>
+
+#include "parley/base/embedded_file.h"
 
 namespace parley::storage::detail {
 
-struct EmbeddedMigration {
-  int version;
-  std::string_view name;
-  std::string_view sql;
-};
-
-const std::vector<EmbeddedMigration>& embedded_migrations();
+const std::vector<EmbeddedFile>& embedded_migrations();
 
 }  // namespace parley::storage::detail
