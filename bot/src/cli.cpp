@@ -1,20 +1,20 @@
 #include "parley/bot/cli.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 
 #include "parley/bot/config.h"
 #include "parley/bot/report.h"
 #include "parley/prompts/library.h"
-#include "prompt_commands.h"
 #include "parley/storage/migrations.h"
 #include "parley/storage/store.h"
+#include "prompt_commands.h"
 
 #ifndef PARLEY_VERSION
 #define PARLEY_VERSION "0.0.0"
@@ -64,8 +64,10 @@ int cmd_run(const Config& cfg) {
     fmt::print("prompt {}: the shipped default changed; new active version\n", name);
   }
   for (const auto& name : seeded->upstream) {
-    fmt::print("prompt {}: the shipped default changed; stored under the label upstream "
-               "(see `parley prompt status`)\n", name);
+    fmt::print(
+        "prompt {}: the shipped default changed; stored under the label upstream "
+        "(see `parley prompt status`)\n",
+        name);
   }
   fmt::print("parley {}\n", PARLEY_VERSION);
   fmt::print("{}", health_text((*store)->health()));
@@ -104,8 +106,7 @@ int cmd_db_backup(const Config& cfg, const std::string& dest) {
   if (!store) return report_error(store.error());
   if (auto r = (*store)->backup(dest); !r) return report_error(r.error());
   fmt::print("backup of {} written to {} ({}); the copy opens and checks ok\n",
-             cfg.storage.path.string(), dest,
-             human_bytes(storage::file_size_or_zero(dest)));
+             cfg.storage.path.string(), dest, human_bytes(storage::file_size_or_zero(dest)));
   return kExitOk;
 }
 

@@ -97,43 +97,93 @@ Config parse_config(const std::string& yaml, const std::string& name) {
   auto& s = cfg.storage;
   constexpr int64_t kMiB = 1 << 20;
 
-  r.mapping(root, "", {
-    {"storage", [&](const YAML::Node& n, const std::string& p) {
-      r.mapping(n, p, {
-        {"path", [&](const YAML::Node& v, const std::string& k) { s.path = r.string(v, k); }},
-        {"readers", [&](const YAML::Node& v, const std::string& k) { s.readers = to_size(r.integer(v, k, 1, 64)); }},
-        {"history_messages", [&](const YAML::Node& v, const std::string& k) { s.history_messages = to_size(r.integer(v, k, 1, 10'000)); }},
-        {"busy_timeout_ms", [&](const YAML::Node& v, const std::string& k) { s.connection.busy_timeout_ms = to_int(r.integer(v, k, 0, 600'000)); }},
-        {"page_cache_kib", [&](const YAML::Node& v, const std::string& k) { s.connection.page_cache_kib = to_int(r.integer(v, k, 64, 16 * kMiB)); }},
-        {"mmap_size_mib", [&](const YAML::Node& v, const std::string& k) { s.connection.mmap_size_bytes = r.integer(v, k, 0, 1 << 20) * kMiB; }},
-        {"cache", [&](const YAML::Node& n2, const std::string& p2) {
-          r.mapping(n2, p2, {
-            {"max_entries", [&](const YAML::Node& v, const std::string& k) { s.cache.max_entries = to_size(r.integer(v, k, 0)); }},
-            {"max_bytes_mib", [&](const YAML::Node& v, const std::string& k) { s.cache.max_bytes = to_size(r.integer(v, k, 0, 1 << 20) * kMiB); }},
-          });
-        }},
-        {"write_queue", [&](const YAML::Node& n2, const std::string& p2) {
-          r.mapping(n2, p2, {
-            {"max_batch", [&](const YAML::Node& v, const std::string& k) { s.queue.max_batch = to_size(r.integer(v, k, 1, 100'000)); }},
-            {"max_wait_us", [&](const YAML::Node& v, const std::string& k) { s.queue.max_wait = std::chrono::microseconds(r.integer(v, k, 0, 1'000'000)); }},
-            {"capacity", [&](const YAML::Node& v, const std::string& k) { s.queue.capacity = to_size(r.integer(v, k, 1)); }},
-          });
-        }},
+  r.mapping(
+      root, "",
+      {
+          {"storage",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.mapping(
+                 n, p,
+                 {
+                     {"path",
+                      [&](const YAML::Node& v, const std::string& k) { s.path = r.string(v, k); }},
+                     {"readers",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        s.readers = to_size(r.integer(v, k, 1, 64));
+                      }},
+                     {"history_messages",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        s.history_messages = to_size(r.integer(v, k, 1, 10'000));
+                      }},
+                     {"busy_timeout_ms",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        s.connection.busy_timeout_ms = to_int(r.integer(v, k, 0, 600'000));
+                      }},
+                     {"page_cache_kib",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        s.connection.page_cache_kib = to_int(r.integer(v, k, 64, 16 * kMiB));
+                      }},
+                     {"mmap_size_mib",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        s.connection.mmap_size_bytes = r.integer(v, k, 0, 1 << 20) * kMiB;
+                      }},
+                     {"cache",
+                      [&](const YAML::Node& n2, const std::string& p2) {
+                        r.mapping(n2, p2,
+                                  {
+                                      {"max_entries",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         s.cache.max_entries = to_size(r.integer(v, k, 0));
+                                       }},
+                                      {"max_bytes_mib",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         s.cache.max_bytes =
+                                             to_size(r.integer(v, k, 0, 1 << 20) * kMiB);
+                                       }},
+                                  });
+                      }},
+                     {"write_queue",
+                      [&](const YAML::Node& n2, const std::string& p2) {
+                        r.mapping(n2, p2,
+                                  {
+                                      {"max_batch",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         s.queue.max_batch = to_size(r.integer(v, k, 1, 100'000));
+                                       }},
+                                      {"max_wait_us",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         s.queue.max_wait = std::chrono::microseconds(
+                                             r.integer(v, k, 0, 1'000'000));
+                                       }},
+                                      {"capacity",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         s.queue.capacity = to_size(r.integer(v, k, 1));
+                                       }},
+                                  });
+                      }},
+                 });
+           }},
+          {"log",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.mapping(n, p,
+                       {
+                           {"level",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              const std::string level = r.string(v, k);
+                              static constexpr std::array<std::string_view, 7> kLevels = {
+                                  "trace", "debug", "info", "warn", "error", "critical", "off"};
+                              const bool found =
+                                  std::find(kLevels.begin(), kLevels.end(), level) != kLevels.end();
+                              if (!found)
+                                r.error(v, k,
+                                        fmt::format("'{}' is not one of trace, debug, info, warn, "
+                                                    "error, critical, off",
+                                                    level));
+                              cfg.log_level = level;
+                            }},
+                       });
+           }},
       });
-    }},
-    {"log", [&](const YAML::Node& n, const std::string& p) {
-      r.mapping(n, p, {
-        {"level", [&](const YAML::Node& v, const std::string& k) {
-          const std::string level = r.string(v, k);
-          static constexpr std::array<std::string_view, 7> kLevels = {
-              "trace", "debug", "info", "warn", "error", "critical", "off"};
-          const bool found = std::find(kLevels.begin(), kLevels.end(), level) != kLevels.end();
-          if (!found) r.error(v, k, fmt::format("'{}' is not one of trace, debug, info, warn, error, critical, off", level));
-          cfg.log_level = level;
-        }},
-      });
-    }},
-  });
   return cfg;
 }
 

@@ -1,15 +1,16 @@
 #include "prompt_commands.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 #include <yaml-cpp/yaml.h>
 
+#include <array>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "parley/prompts/library.h"
@@ -39,12 +40,12 @@ int report(const Error& e) {
 }
 
 std::string when(int64_t ms) {
-  const std::time_t t = static_cast<std::time_t>(ms / 1000);
+  const auto t = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
-  return buf;
+  std::array<char, 32> buf{};
+  std::strftime(buf.data(), buf.size(), "%Y-%m-%d %H:%M", &tm);
+  return buf.data();
 }
 
 Result<std::string> read_text_file(const std::string& path) {
@@ -76,7 +77,7 @@ json version_json(const prompts::PromptVersion& v, bool with_text) {
 
 std::string author_or_default(const std::string& author) {
   if (!author.empty()) return author;
-  const char* user = std::getenv("USER");
+  const char* user = std::getenv("USER");  // NOLINT(concurrency-mt-unsafe): CLI start-up
   return user != nullptr && *user != '\0' ? user : "operator";
 }
 
@@ -95,8 +96,10 @@ void print_outcome(bool json_out, std::string_view name, const prompts::SetOutco
 
 // Runs $VISUAL or $EDITOR on a file holding `text`; returns the edited text.
 Result<std::string> run_editor(std::string_view name, const std::string& text) {
+  // NOLINTBEGIN(concurrency-mt-unsafe): the CLI runs one command on one thread
   const char* editor = std::getenv("VISUAL");
   if (editor == nullptr || *editor == '\0') editor = std::getenv("EDITOR");
+  // NOLINTEND(concurrency-mt-unsafe)
   if (editor == nullptr || *editor == '\0') {
     return fail(ErrorCode::invalid_argument, "set $EDITOR (or $VISUAL) to edit a prompt");
   }
@@ -118,7 +121,7 @@ Result<std::string> run_editor(std::string_view name, const std::string& text) {
   // The editor may carry arguments ("code --wait"), so the shell splits it; the file is "$1".
   const std::string cmd = fmt::format("{} \"$1\"", editor);
   const std::string line = fmt::format("sh -c '{}' parley-edit '{}'", cmd, file.string());
-  const int status = std::system(line.c_str());
+  const int status = std::system(line.c_str());  // NOLINT(concurrency-mt-unsafe,cert-env33-c)
   if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     cleanup();
     return fail(ErrorCode::cancelled,
@@ -184,7 +187,8 @@ Result<std::vector<std::pair<ExportEntry, std::map<std::string, std::string>>>> 
       if (!labels.IsMap()) return bad(labels, "'labels' must map a label to a file");
       for (const auto& kv : labels) {
         const auto label = kv.first.as<std::string>();
-        if (auto v = PromptLibrary::validate_label(label); !v) return bad(kv.first, v.error().message);
+        if (auto v = PromptLibrary::validate_label(label); !v)
+          return bad(kv.first, v.error().message);
         e.labels[label] = kv.second.as<std::string>();
         PARLEY_TRY(load(label, e.labels[label]));
       }
@@ -204,11 +208,13 @@ PromptCommands::PromptCommands(CLI::App& app) {
     c->add_flag("--json", json_, "print JSON");
     return c;
   };
-  list_ = json_flag(prompt_->add_subcommand("list", "name, active version, labels, updated, author"));
+  list_ =
+      json_flag(prompt_->add_subcommand("list", "name, active version, labels, updated, author"));
   show_ = json_flag(prompt_->add_subcommand("show", "print a prompt's text (active by default)"));
   show_->add_option("NAME", name_)->required();
   auto* show_version = show_->add_option("--version", version_, "version N");
-  show_->add_option("--label", label_name_, "the version a label points at")->excludes(show_version);
+  show_->add_option("--label", label_name_, "the version a label points at")
+      ->excludes(show_version);
 
   set_ = json_flag(prompt_->add_subcommand("set", "store a new active version"));
   set_->add_option("NAME", name_)->required();
@@ -243,7 +249,8 @@ PromptCommands::PromptCommands(CLI::App& app) {
 
   status_ = json_flag(prompt_->add_subcommand("status", "prompts with an upstream change waiting"));
 
-  export_ = json_flag(prompt_->add_subcommand("export", "one file per prompt and label, plus an index"));
+  export_ =
+      json_flag(prompt_->add_subcommand("export", "one file per prompt and label, plus an index"));
   export_->add_option("DIR", dir_)->required();
   import_ = json_flag(prompt_->add_subcommand("import", "import an export (checked first)"));
   import_->add_option("DIR", dir_)->required();
@@ -273,7 +280,8 @@ int PromptCommands::run(storage::Store& store) {
                "AUTHOR");
     for (const auto& p : *all) {
       std::string labels;
-      for (const auto& [l, v] : p.labels) labels += fmt::format("{}{}=v{}", labels.empty() ? "" : " ", l, v);
+      for (const auto& [l, v] : p.labels)
+        labels += fmt::format("{}{}=v{}", labels.empty() ? "" : " ", l, v);
       fmt::print("{:<16} {:>6}  {:<28} {:<17} {}\n", p.name, fmt::format("v{}", p.active_version),
                  labels.empty() ? "-" : labels, when(p.updated_at), p.author);
     }
@@ -309,7 +317,8 @@ int PromptCommands::run(storage::Store& store) {
     if (!edited) return report(edited.error());
     if (*edited == current->text) {
       if (json_) {
-        std::cout << json{{"name", name_}, {"version", current->version}, {"created", false}}.dump(2)
+        std::cout << json{{"name", name_}, {"version", current->version}, {"created", false}}.dump(
+                         2)
                   << "\n";
       } else {
         fmt::print("{}: no change; nothing created\n", name_);
@@ -375,11 +384,12 @@ int PromptCommands::run(storage::Store& store) {
     if (json_) {
       json out = json::array();
       for (const auto& s : *all) {
-        out.push_back({{"name", s.name},
-                       {"active_version", s.active_version},
-                       {"edited", s.edited},
-                       {"upstream_version", s.upstream_version ? json(*s.upstream_version) : json()},
-                       {"upstream_waiting", s.upstream_waiting}});
+        out.push_back(
+            {{"name", s.name},
+             {"active_version", s.active_version},
+             {"edited", s.edited},
+             {"upstream_version", s.upstream_version ? json(*s.upstream_version) : json()},
+             {"upstream_waiting", s.upstream_waiting}});
       }
       std::cout << out.dump(2) << "\n";
       return kExitOk;
@@ -416,8 +426,8 @@ int PromptCommands::run(storage::Store& store) {
       if (!active) return report(active.error());
       const std::string file = p.name + ".md";
       if (auto w = write_text_file(dir / file, active->text); !w) return report(w.error());
-      index << YAML::BeginMap << YAML::Key << "name" << YAML::Value << p.name << YAML::Key
-            << "file" << YAML::Value << file;
+      index << YAML::BeginMap << YAML::Key << "name" << YAML::Value << p.name << YAML::Key << "file"
+            << YAML::Value << file;
       if (!p.labels.empty()) {
         index << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
         for (const auto& [l, v] : p.labels) {
@@ -430,7 +440,8 @@ int PromptCommands::run(storage::Store& store) {
         index << YAML::EndMap;
       }
       index << YAML::EndMap;
-      exported.push_back({{"name", p.name}, {"active_version", p.active_version}, {"labels", p.labels}});
+      exported.push_back(
+          {{"name", p.name}, {"active_version", p.active_version}, {"labels", p.labels}});
     }
     index << YAML::EndSeq << YAML::EndMap;
     if (auto w = write_text_file(dir / kIndexFile, std::string(index.c_str()) + "\n"); !w) {
@@ -460,7 +471,8 @@ int PromptCommands::run(storage::Store& store) {
         if (!l) return report(l.error());
         labels[label] = l->version;
       }
-      imported.push_back({{"name", entry.name}, {"active_version", o->version}, {"labels", labels}});
+      imported.push_back(
+          {{"name", entry.name}, {"active_version", o->version}, {"labels", labels}});
       if (!json_) {
         fmt::print("{}: active v{}{}\n", entry.name, o->version,
                    o->created ? " (new version)" : " (unchanged)");

@@ -11,9 +11,9 @@ Result<nlohmann::json> Capability::invoke(const InvokeContext& ctx,
                                           const nlohmann::json& args) noexcept {
   try {
     if (!args.is_object()) {
-      return fail(ErrorCode::invalid_argument,
-                  fmt::format("{}: arguments must be a JSON object, got {}", name(),
-                              args.type_name()));
+      return fail(
+          ErrorCode::invalid_argument,
+          fmt::format("{}: arguments must be a JSON object, got {}", name(), args.type_name()));
     }
     return invoke_(ctx, args);
   } catch (const std::exception& e) {

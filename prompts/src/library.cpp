@@ -29,7 +29,7 @@ constexpr const char* kVersionTextSql =
 constexpr const char* kUpsertLabelSql =
     "INSERT INTO prompt_labels(prompt_name, label, version, updated_at) VALUES (?,?,?,?) "
     "ON CONFLICT(prompt_name, label) DO UPDATE SET version = excluded.version, "
-    "updated_at = excluded.updated_at";
+    "updated_at = excluded.updated_at WHERE version <> excluded.version";  // a no-op writes nothing
 
 struct Active {
   int version = 0;
@@ -75,13 +75,16 @@ Result<int> insert_version(Connection& c, std::string_view name, std::string_vie
 }
 
 Status activate(Connection& c, std::string_view name, int version, int64_t now) {
-  auto st = c.cached("UPDATE prompts SET active_version = ?, updated_at = ? WHERE name = ?");
+  // Moving `active` to where it already is writes nothing (no generation bump).
+  auto st = c.cached(
+      "UPDATE prompts SET active_version = ?1, updated_at = ?2 WHERE name = ?3 "
+      "AND active_version <> ?1");
   if (!st) return fail(std::move(st).error());
   return (*st)->bind_all(int64_t{version}, now, name).run();
 }
 
 Status create_prompt(Connection& c, std::string_view name, int version, int64_t now,
-                     std::optional<std::string> default_hash) {
+                     const std::optional<std::string>& default_hash) {
   auto st = c.cached(
       "INSERT INTO prompts(name, active_version, created_at, updated_at, default_hash) "
       "VALUES (?,?,?,?,?)");
@@ -99,8 +102,7 @@ Status upsert_label(Connection& c, std::string_view name, std::string_view label
 // The newest version of `name` whose text is `text`.
 Result<std::optional<int>> find_version_with_text(Connection& c, std::string_view name,
                                                   std::string_view text) {
-  auto st = c.cached(
-      "SELECT max(version) FROM prompt_history WHERE prompt_name = ? AND text = ?");
+  auto st = c.cached("SELECT max(version) FROM prompt_history WHERE prompt_name = ? AND text = ?");
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(name, text);
   auto row = (*st)->step();
@@ -145,11 +147,10 @@ PromptLibrary::PromptLibrary(storage::Store& store, const Clock& clock)
     : store_(store), clock_(clock) {}
 
 Status PromptLibrary::validate_name(std::string_view name) {
-  const bool ok = !name.empty() && name.size() <= 64 &&
-                  std::all_of(name.begin(), name.end(), [](char ch) {
-                    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
-                           ch == '-';
-                  });
+  const bool ok =
+      !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char ch) {
+        return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+      });
   if (!ok) {
     return fail(ErrorCode::invalid_argument,
                 fmt::format("prompt name '{}' must be 1-64 of a-z, 0-9, '_' or '-'", name));
@@ -158,11 +159,10 @@ Status PromptLibrary::validate_name(std::string_view name) {
 }
 
 Status PromptLibrary::validate_label(std::string_view label) {
-  const bool ok = !label.empty() && label.size() <= 32 &&
-                  std::all_of(label.begin(), label.end(), [](char ch) {
-                    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
-                           ch == '-';
-                  });
+  const bool ok =
+      !label.empty() && label.size() <= 32 && std::all_of(label.begin(), label.end(), [](char ch) {
+        return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+      });
   if (!ok) {
     return fail(ErrorCode::invalid_argument,
                 fmt::format("label '{}' must be 1-32 of a-z, 0-9, '_' or '-'", label));
@@ -263,39 +263,38 @@ Result<SetOutcome> PromptLibrary::set(std::string_view name, std::string_view te
                                       bool create) {
   PARLEY_TRY(validate_text(name, text));
   const int64_t now = clock_.now_ms();
-  return outcome(store_.writes()
-                     .submit(
-                         [n = std::string(name), t = std::string(text), a = std::string(author),
-                          why = std::string(reason), create, now](Connection& c) {
-                           return set_active_text(c, n, t, a, why, create, now);
-                         },
-                         {}, "set prompt")
-                     .get());
+  return outcome(
+      store_.writes()
+          .submit([n = std::string(name), t = std::string(text), a = std::string(author),
+                   why = std::string(reason), create,
+                   now](Connection& c) { return set_active_text(c, n, t, a, why, create, now); },
+                  {}, "set prompt")
+          .get());
 }
 
 Result<SetOutcome> PromptLibrary::rollback(std::string_view name, int to, std::string_view author,
                                            std::string_view reason) {
   PARLEY_TRY(validate_name(name));
   const int64_t now = clock_.now_ms();
-  return outcome(
-      store_.writes()
-          .submit(
-              [n = std::string(name), a = std::string(author), r = std::string(reason), to,
-               now](Connection& c) -> Result<WriteAck> {
-                auto active = read_active(c, n);
-                if (!active) return fail(std::move(active).error());
-                if (!*active) return fail(unknown_prompt(n));
-                auto text = read_version_text(c, n, to);
-                if (!text) return fail(std::move(text).error());
-                if (!*text) {
-                  return fail(ErrorCode::not_found,
-                              fmt::format("prompt '{}' has no version {}", n, to));
-                }
-                const std::string why = r.empty() ? fmt::format("rollback to version {}", to) : r;
-                return set_active_text(c, n, **text, a, why, false, now);
-              },
-              {}, "rollback prompt")
-          .get());
+  return outcome(store_.writes()
+                     .submit(
+                         [n = std::string(name), a = std::string(author), r = std::string(reason),
+                          to, now](Connection& c) -> Result<WriteAck> {
+                           auto active = read_active(c, n);
+                           if (!active) return fail(std::move(active).error());
+                           if (!*active) return fail(unknown_prompt(n));
+                           auto text = read_version_text(c, n, to);
+                           if (!text) return fail(std::move(text).error());
+                           if (!*text) {
+                             return fail(ErrorCode::not_found,
+                                         fmt::format("prompt '{}' has no version {}", n, to));
+                           }
+                           const std::string why =
+                               r.empty() ? fmt::format("rollback to version {}", to) : r;
+                           return set_active_text(c, n, **text, a, why, false, now);
+                         },
+                         {}, "rollback prompt")
+                     .get());
 }
 
 Status PromptLibrary::label(std::string_view name, std::string_view label, int version) {
@@ -335,32 +334,31 @@ Result<SetOutcome> PromptLibrary::set_label_text(std::string_view name, std::str
   PARLEY_TRY(validate_text(name, text));
   PARLEY_TRY(validate_label(label));
   const int64_t now = clock_.now_ms();
-  return outcome(
-      store_.writes()
-          .submit(
-              [n = std::string(name), l = std::string(label), t = std::string(text),
-               a = std::string(author), r = std::string(reason),
-               now](Connection& c) -> Result<WriteAck> {
-                auto active = read_active(c, n);
-                if (!active) return fail(std::move(active).error());
-                if (!*active) return fail(unknown_prompt(n));
-                auto existing = find_version_with_text(c, n, t);
-                if (!existing) return fail(std::move(existing).error());
-                int version = 0;
-                bool created = false;
-                if (*existing) {
-                  version = **existing;
-                } else {
-                  auto v = insert_version(c, n, t, a, r, now);
-                  if (!v) return fail(std::move(v).error());
-                  version = *v;
-                  created = true;
-                }
-                PARLEY_TRY(upsert_label(c, n, l, version, now));
-                return WriteAck{version, created};
-              },
-              {}, "label prompt text")
-          .get());
+  return outcome(store_.writes()
+                     .submit(
+                         [n = std::string(name), l = std::string(label), t = std::string(text),
+                          a = std::string(author), r = std::string(reason),
+                          now](Connection& c) -> Result<WriteAck> {
+                           auto active = read_active(c, n);
+                           if (!active) return fail(std::move(active).error());
+                           if (!*active) return fail(unknown_prompt(n));
+                           auto existing = find_version_with_text(c, n, t);
+                           if (!existing) return fail(std::move(existing).error());
+                           int version = 0;
+                           bool created = false;
+                           if (*existing) {
+                             version = **existing;
+                           } else {
+                             auto v = insert_version(c, n, t, a, r, now);
+                             if (!v) return fail(std::move(v).error());
+                             version = *v;
+                             created = true;
+                           }
+                           PARLEY_TRY(upsert_label(c, n, l, version, now));
+                           return WriteAck{version, created};
+                         },
+                         {}, "label prompt text")
+                     .get());
 }
 
 // ---- reads ----
@@ -403,8 +401,8 @@ Result<std::vector<PromptInfo>> PromptLibrary::list() {
 Result<std::vector<PromptVersion>> PromptLibrary::history(std::string_view name) {
   auto all = list();
   if (!all) return fail(std::move(all).error());
-  const auto info = std::find_if(all->begin(), all->end(),
-                                 [&](const PromptInfo& p) { return p.name == name; });
+  const auto info =
+      std::find_if(all->begin(), all->end(), [&](const PromptInfo& p) { return p.name == name; });
   if (info == all->end()) return fail(unknown_prompt(name));
   auto conn = store_.reads().acquire();
   auto st = conn->cached(
@@ -434,20 +432,19 @@ Result<std::vector<PromptVersion>> PromptLibrary::history(std::string_view name)
 }
 
 Result<PromptVersion> PromptLibrary::get(std::string_view name, std::optional<int> version,
-                                         std::optional<std::string> label) {
+                                         const std::optional<std::string>& label) {
   auto versions = history(name);
   if (!versions) return fail(std::move(versions).error());
   const std::string want_label = label.value_or(version ? "" : std::string(kActive));
   for (auto& v : *versions) {
-    const bool hit = version ? v.version == *version
-                             : std::find(v.labels.begin(), v.labels.end(), want_label) !=
-                                   v.labels.end();
+    const bool hit =
+        version ? v.version == *version
+                : std::find(v.labels.begin(), v.labels.end(), want_label) != v.labels.end();
     if (hit) return std::move(v);
   }
   if (version) {
-    return fail(ErrorCode::not_found,
-                fmt::format("prompt '{}' has no version {} (versions 1..{})", name, *version,
-                            versions->size()));
+    return fail(ErrorCode::not_found, fmt::format("prompt '{}' has no version {} (versions 1..{})",
+                                                  name, *version, versions->size()));
   }
   return fail(ErrorCode::not_found, fmt::format("prompt '{}' has no label '{}'", name, want_label));
 }
@@ -511,9 +508,8 @@ Result<std::shared_ptr<const ActivePrompt>> PromptLibrary::active(std::string_vi
   if (!v) return fail(std::move(v).error());
   auto parsed = Template::parse(v->text);
   if (!parsed) {
-    return fail(ErrorCode::invalid_argument,
-                fmt::format("prompt '{}' version {}: {}", name, v->version,
-                            parsed.error().message));
+    return fail(ErrorCode::invalid_argument, fmt::format("prompt '{}' version {}: {}", name,
+                                                         v->version, parsed.error().message));
   }
   auto prompt = std::make_shared<const ActivePrompt>(
       ActivePrompt{v->name, v->version, std::move(v->text), std::move(*parsed)});

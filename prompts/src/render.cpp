@@ -23,7 +23,7 @@ Result<Template::Values> values_for(const RenderContext& ctx) {
   auto now = format_now(ctx.now, ctx.user_timezone);
   if (!now) return fail(std::move(now).error());
   return Template::Values{
-      {"user.name", ctx.user_name},     {"channel", ctx.channel}, {"now", *now},
+      {"user.name", ctx.user_name},       {"channel", ctx.channel},   {"now", *now},
       {"capabilities", ctx.capabilities}, {"memories", ctx.memories}, {"summary", ctx.summary},
   };
 }

@@ -7,8 +7,8 @@
 namespace parley::prompts {
 
 const std::set<std::string, std::less<>>& known_variables() {
-  static const std::set<std::string, std::less<>> kKnown = {
-      "user.name", "channel", "now", "capabilities", "memories", "summary"};
+  static const std::set<std::string, std::less<>> kKnown = {"user.name",    "channel",  "now",
+                                                            "capabilities", "memories", "summary"};
   return kKnown;
 }
 
@@ -46,9 +46,9 @@ Result<Template> Template::parse(std::string_view text,
     const std::string_view inner = text.substr(open + 2, close - open - 2);
     const std::string_view name = trim(inner);
     if (name.empty() || name.find('\n') != std::string_view::npos) {
-      return fail(ErrorCode::invalid_argument,
-                  fmt::format("line {}: empty or broken template variable '{{{{{}}}}}'", line,
-                              inner));
+      return fail(
+          ErrorCode::invalid_argument,
+          fmt::format("line {}: empty or broken template variable '{{{{{}}}}}'", line, inner));
     }
     if (known.find(name) == known.end()) {
       return fail(ErrorCode::invalid_argument,

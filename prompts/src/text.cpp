@@ -1,9 +1,9 @@
 #include "parley/prompts/text.h"
 
-#include <dtl/dtl.hpp>
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <dtl/dtl.hpp>
 #include <vector>
 
 namespace parley::prompts {

@@ -11,8 +11,8 @@ namespace {
 constexpr int kContentColumn = 1;  // memories_fts(user_id, content, tags)
 constexpr int kTagsColumn = 2;
 
-void match_stats(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context* ctx,
-                 int /*argc*/, sqlite3_value** /*argv*/) noexcept {
+void match_stats(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context* ctx, int /*argc*/,
+                 sqlite3_value** /*argv*/) noexcept {
   const int phrases = api->xPhraseCount(fts);
   std::vector<int32_t> out(1 + 2 * static_cast<size_t>(phrases), 0);
   int content_tokens = 0;

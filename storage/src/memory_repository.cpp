@@ -84,8 +84,9 @@ WriteJob MemoryRepository::make_add_job(NewMemory memory) {
         "INSERT INTO memories(user_id, content, tags, importance, created_at, updated_at) "
         "VALUES (?,?,?,?,?,?)");
     if (!st) return fail(std::move(st).error());
-    PARLEY_TRY((*st)->bind_all(rec->user_id, rec->content, rec->tags, rec->importance,
-                               rec->created_at, rec->updated_at)
+    PARLEY_TRY((*st)
+                   ->bind_all(rec->user_id, rec->content, rec->tags, rec->importance,
+                              rec->created_at, rec->updated_at)
                    .run());
     rec->id = conn.last_insert_rowid();
     return WriteAck{rec->id, true};
@@ -157,10 +158,13 @@ std::future<Result<WriteAck>> MemoryRepository::remove(int64_t id) {
     auto st = conn.cached("DELETE FROM memories WHERE id = ?");
     if (!st) return fail(std::move(st).error());
     PARLEY_TRY((*st)->bind_all(id).run());
-    if (conn.changes() == 0) return fail(ErrorCode::not_found, fmt::format("no memory with id {}", id));
+    if (conn.changes() == 0)
+      return fail(ErrorCode::not_found, fmt::format("no memory with id {}", id));
     return WriteAck{id, false};
   };
-  job.on_commit = [this, id](const WriteAck&) { cache_.invalidate(CacheKey{CacheKind::memory, id}); };
+  job.on_commit = [this, id](const WriteAck&) {
+    cache_.invalidate(CacheKey{CacheKind::memory, id});
+  };
   return writes_.submit_for_future(std::move(job));
 }
 
@@ -202,8 +206,9 @@ Result<std::vector<MemoryHit>> MemoryRepository::recall(int64_t user_id, std::st
       if (!row) return fail(std::move(row).error());
       if (!*row) break;
       const auto blob = (*st)->column_blob(7);
-      candidates.push_back({std::make_shared<const Memory>(read_memory(**st)),
-                            detail::decode_match_stats(blob.data(), static_cast<int>(blob.size()))});
+      candidates.push_back(
+          {std::make_shared<const Memory>(read_memory(**st)),
+           detail::decode_match_stats(blob.data(), static_cast<int>(blob.size()))});
     }
     if (candidates.empty()) return hits;
     auto count = conn->cached(kUserCountSql);

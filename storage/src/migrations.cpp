@@ -19,7 +19,8 @@ std::span<const Migration> builtin_migrations() {
       for (char c : f.stem.substr(0, underscore)) {
         version = c >= '0' && c <= '9' ? version * 10 + (c - '0') : -1'000'000;
       }
-      out.push_back({version, underscore == std::string_view::npos ? f.stem : f.stem.substr(underscore + 1),
+      out.push_back({version,
+                     underscore == std::string_view::npos ? f.stem : f.stem.substr(underscore + 1),
                      f.text});
     }
     return out;
@@ -56,9 +57,9 @@ Result<MigrationReport> migrate(Connection& conn, std::span<const Migration> mig
   // cannot both apply the same migration.
   auto txn = Transaction::begin(conn);
   if (!txn) return fail(std::move(txn).error());
-  PARLEY_TRY(conn.exec(
-      "CREATE TABLE IF NOT EXISTS schema_version ("
-      " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"));
+  PARLEY_TRY(
+      conn.exec("CREATE TABLE IF NOT EXISTS schema_version ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"));
   auto current = schema_version(conn);
   if (!current) return fail(std::move(current).error());
   MigrationReport report{*current, *current};
@@ -79,7 +80,8 @@ Result<MigrationReport> migrate(Connection& conn, std::span<const Migration> mig
   const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
-  auto record = conn.prepare("INSERT INTO schema_version(version, name, applied_at) VALUES (?,?,?)");
+  auto record =
+      conn.prepare("INSERT INTO schema_version(version, name, applied_at) VALUES (?,?,?)");
   if (!record) return fail(std::move(record).error());
   for (const auto& m : migrations) {
     if (m.version <= *current) continue;

@@ -1,8 +1,7 @@
 #include "parley/storage/sqlite.h"
 
-#include <sqlite3.h>
-
 #include <fmt/format.h>
+#include <sqlite3.h>
 
 #include <mutex>
 
@@ -80,9 +79,9 @@ Statement& Statement::bind(int index, std::string_view value) {
   if (bind_error_.ok()) {
     // A non-null pointer even for an empty view, so that "" binds as '' and not NULL.
     const char* data = value.data() != nullptr ? value.data() : "";
-    bind_error_ = bind_result(db_, stmt_.get(),
-                              sqlite3_bind_text64(stmt_.get(), index, data, value.size(),
-                                                  SQLITE_TRANSIENT, SQLITE_UTF8));
+    bind_error_ = bind_result(
+        db_, stmt_.get(),
+        sqlite3_bind_text64(stmt_.get(), index, data, value.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
   }
   return *this;
 }
@@ -308,8 +307,8 @@ Status Connection::integrity_check() {
     if (!problems.empty()) problems += "; ";
     problems += line;
   }
-  return fail(ErrorCode::data_loss, fmt::format("integrity_check of {} failed: {}",
-                                                path_.string(), problems));
+  return fail(ErrorCode::data_loss,
+              fmt::format("integrity_check of {} failed: {}", path_.string(), problems));
 }
 
 // ---- Transaction ----

@@ -1,9 +1,8 @@
 #include "parley/storage/store.h"
 
-#include <sqlite3.h>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 
 #include <system_error>
 
@@ -46,9 +45,8 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
   store->reads_ = std::move(*reads);
   store->cache_ = std::make_unique<HotCache>(o.cache, cache_entry_bytes);
   store->writes_ = std::make_unique<WriteQueue>(std::move(*writer), o.queue);
-  store->messages_ = std::make_unique<MessageRepository>(*store->writes_, *store->reads_,
-                                                         *store->cache_, *o.clock,
-                                                         o.history_messages);
+  store->messages_ = std::make_unique<MessageRepository>(
+      *store->writes_, *store->reads_, *store->cache_, *o.clock, o.history_messages);
   store->memories_ =
       std::make_unique<MemoryRepository>(*store->writes_, *store->reads_, *store->cache_, *o.clock);
   store->directory_ = std::make_unique<Directory>(*store->writes_, *store->reads_, *o.clock);
@@ -91,7 +89,8 @@ Status Store::backup(const std::filesystem::path& dest) {
     if (!target) return fail(std::move(target).error());
     auto source = reads_->acquire();
     sqlite3_backup* b = sqlite3_backup_init(target->handle(), "main", source->handle(), "main");
-    if (b == nullptr) return fail(sqlite_error(target->handle(), sqlite3_errcode(target->handle()), "backup"));
+    if (b == nullptr)
+      return fail(sqlite_error(target->handle(), sqlite3_errcode(target->handle()), "backup"));
     // Whole database in one step: a consistent snapshot even while the writer commits.
     const int rc = sqlite3_backup_step(b, -1);
     sqlite3_backup_finish(b);

@@ -1,12 +1,12 @@
 // The real `parley` binary as a user runs it: start on embedded defaults, version, db check,
 // db backup, and clear errors with exit code 2 for bad input.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "parley/storage/migrations.h"
@@ -40,8 +40,8 @@ std::string slurp(const std::filesystem::path& p) {
 Run parley(const std::filesystem::path& cwd, const std::string& args) {
   const auto out = cwd / ".stdout";
   const auto err = cwd / ".stderr";
-  const std::string cmd = "cd " + quote(cwd.string()) + " && " + quote(PARLEY_BINARY) + " " +
-                          args + " >" + quote(out.string()) + " 2>" + quote(err.string());
+  const std::string cmd = "cd " + quote(cwd.string()) + " && " + quote(PARLEY_BINARY) + " " + args +
+                          " >" + quote(out.string()) + " 2>" + quote(err.string());
   const int status = std::system(cmd.c_str());
   Run r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -68,7 +68,8 @@ TEST(Cli, StartsOnEmbeddedDefaultsUnderData) {
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_TRUE(std::filesystem::exists(dir / "data/parley.db"));
   EXPECT_TRUE(contains(r.out, "data/parley.db")) << r.out;
-  EXPECT_TRUE(contains(r.out, "schema version: " + std::to_string(parley::storage::latest_schema_version())))
+  EXPECT_TRUE(contains(
+      r.out, "schema version: " + std::to_string(parley::storage::latest_schema_version())))
       << r.out;
   EXPECT_TRUE(contains(r.out, "health: ok")) << r.out;
   // A second start finds the database already migrated.
@@ -140,7 +141,8 @@ TEST(Cli, NewerDatabaseIsRefusedNamingBothVersions) {
   auto r = parley(dir.path(), "--db new.db db check");
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(contains(r.err, "4242")) << r.err;
-  EXPECT_TRUE(contains(r.err, "version " + std::to_string(parley::storage::latest_schema_version())))
+  EXPECT_TRUE(
+      contains(r.err, "version " + std::to_string(parley::storage::latest_schema_version())))
       << r.err;
 }
 

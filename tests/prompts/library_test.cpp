@@ -49,8 +49,8 @@ TEST_F(LibraryTest, SeedsEveryShippedDefaultOnce) {
     EXPECT_EQ(p.active_version, 1);
     EXPECT_EQ(p.author, kDefaultsAuthor);
   }
-  EXPECT_EQ(names, (std::set<std::string>{"capabilities", "email_reply", "memory", "summary",
-                                          "system"}));
+  EXPECT_EQ(names,
+            (std::set<std::string>{"capabilities", "email_reply", "memory", "summary", "system"}));
   auto again = lib_->seed_defaults();
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->created.empty() && again->updated.empty() && again->upstream.empty());
@@ -259,8 +259,8 @@ TEST_F(LibraryTest, ConcurrentSettersGetConsecutiveVersions) {
     threads.emplace_back([&, t] {
       PromptLibrary& lib = t % 2 == 0 ? *lib_ : other_lib;
       for (int i = 0; i < 10; ++i) {
-        auto r = lib.set("summary", "t" + std::to_string(t) + "-" + std::to_string(i) + " {{summary}}",
-                         "t", "");
+        auto r = lib.set(
+            "summary", "t" + std::to_string(t) + "-" + std::to_string(i) + " {{summary}}", "t", "");
         EXPECT_TRUE(r.ok()) << r.error().describe();
       }
     });

@@ -42,7 +42,8 @@ TEST(Render, FillsEveryKnownVariable) {
   for (const auto& name : known_variables()) EXPECT_EQ(values->count(name), 1u) << name;
   auto t = Template::parse("{{user.name}} on {{channel}} at {{now}}: {{memories}}");
   ASSERT_TRUE(t.ok());
-  EXPECT_EQ(*t->render(*values), "Ana on discord at Thursday 01 January 1970, 00:00 (UTC, UTC): likes tea");
+  EXPECT_EQ(*t->render(*values),
+            "Ana on discord at Thursday 01 January 1970, 00:00 (UTC, UTC): likes tea");
 }
 
 }  // namespace

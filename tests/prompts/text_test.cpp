@@ -14,11 +14,11 @@ TEST(Utf8, AcceptsValidText) {
 
 TEST(Utf8, RejectsInvalidSequencesAtTheirOffset) {
   EXPECT_EQ(invalid_utf8_at("ab\xff"), 2u);
-  EXPECT_EQ(invalid_utf8_at("caf\xc3"), 3u);                // truncated
-  EXPECT_EQ(invalid_utf8_at("x\xc0\xaf"), 1u);              // overlong '/'
-  EXPECT_EQ(invalid_utf8_at("\xed\xa0\x80"), 0u);           // surrogate U+D800
-  EXPECT_EQ(invalid_utf8_at("\xf4\x90\x80\x80"), 0u);       // above U+10FFFF
-  EXPECT_EQ(invalid_utf8_at("ok \xe2\x82 no"), 3u);         // bad continuation
+  EXPECT_EQ(invalid_utf8_at("caf\xc3"), 3u);           // truncated
+  EXPECT_EQ(invalid_utf8_at("x\xc0\xaf"), 1u);         // overlong '/'
+  EXPECT_EQ(invalid_utf8_at("\xed\xa0\x80"), 0u);      // surrogate U+D800
+  EXPECT_EQ(invalid_utf8_at("\xf4\x90\x80\x80"), 0u);  // above U+10FFFF
+  EXPECT_EQ(invalid_utf8_at("ok \xe2\x82 no"), 3u);    // bad continuation
 }
 
 TEST(Diff, EqualTextsHaveNoDiff) { EXPECT_EQ(unified_diff("a\nb\n", "a\nb\n", "x", "y"), ""); }

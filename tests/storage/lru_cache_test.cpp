@@ -108,10 +108,11 @@ TEST(LruCache, ConcurrentUseKeepsAccountsConsistent) {
       for (int i = 0; i < 20'000; ++i) {
         const int key = (i * 7 + t) % 200;
         if (!c.get(key)) c.put(key, std::string(static_cast<size_t>(key % 13), 'x'));
-        if (i % 17 == 0) c.on_commit(key, [](std::string& v) {
-          v += "y";
-          return true;
-        });
+        if (i % 17 == 0)
+          c.on_commit(key, [](std::string& v) {
+            v += "y";
+            return true;
+          });
       }
     });
   }

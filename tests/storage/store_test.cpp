@@ -209,10 +209,12 @@ TEST_F(StoreTest, RecallTreatsQueryAsWordsNeverAsSyntax) {
 
 TEST_F(StoreTest, RecallRanksBestFirstAndRespectsLimit) {
   for (int i = 0; i < 20; ++i) {
-    ASSERT_TRUE(store_->memories().add({user_, "note number " + std::to_string(i), "", 0}).get().ok());
+    ASSERT_TRUE(
+        store_->memories().add({user_, "note number " + std::to_string(i), "", 0}).get().ok());
   }
   ASSERT_TRUE(store_->memories().add({user_, "garden garden garden", "", 0}).get().ok());
-  ASSERT_TRUE(store_->memories().add({user_, "the garden needs water and a long note", "", 0}).get().ok());
+  ASSERT_TRUE(
+      store_->memories().add({user_, "the garden needs water and a long note", "", 0}).get().ok());
   auto hits = store_->memories().recall(user_, "garden", 10);
   ASSERT_TRUE(hits.ok());
   ASSERT_EQ(hits->size(), 2u);
@@ -228,10 +230,12 @@ TEST_F(StoreTest, RecallRanksWithTheUsersOwnStatistics) {
   // ranks first. Statistics over everyone (Bob's 50 Lisbon memories) would rank it last.
   const int64_t bob = store_->directory().ensure_user("console", "bob", "Bob").get()->row_id;
   for (int i = 0; i < 50; ++i) {
-    ASSERT_TRUE(store_->memories().add({bob, "trip to lisbon " + std::to_string(i), "", 0}).get().ok());
+    ASSERT_TRUE(
+        store_->memories().add({bob, "trip to lisbon " + std::to_string(i), "", 0}).get().ok());
   }
   for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(store_->memories().add({user_, "drinks tea at " + std::to_string(i), "", 0}).get().ok());
+    ASSERT_TRUE(
+        store_->memories().add({user_, "drinks tea at " + std::to_string(i), "", 0}).get().ok());
   }
   ASSERT_TRUE(store_->memories().add({user_, "was born in lisbon", "", 0}).get().ok());
   auto hits = store_->memories().recall(user_, "tea lisbon", 3);
@@ -303,8 +307,8 @@ TEST_F(StoreTest, BackupIsAConsistentCheckedCopy) {
   auto copy = Connection::open(dest, {.mode = ConnectionOptions::Mode::read_only});
   ASSERT_TRUE(copy.ok());
   EXPECT_EQ(*copy->query_int64("SELECT count(*) FROM messages"), 100);
-  EXPECT_EQ(*copy->query_int64("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH 'backed'"),
-            1);
+  EXPECT_EQ(
+      *copy->query_int64("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH 'backed'"), 1);
   auto again = store_->backup(dest);
   ASSERT_FALSE(again.ok()) << "an existing file is never overwritten";
   EXPECT_EQ(again.error().code, ErrorCode::already_exists);
@@ -326,7 +330,8 @@ TEST_F(StoreTest, NewerDatabaseIsRefused) {
 
 TEST_F(StoreTest, ClosingDrainsPendingWrites) {
   std::vector<std::future<Result<WriteAck>>> pending;
-  for (int i = 0; i < 300; ++i) pending.push_back(store_->messages().append(msg("d" + std::to_string(i))));
+  for (int i = 0; i < 300; ++i)
+    pending.push_back(store_->messages().append(msg("d" + std::to_string(i))));
   store_.reset();
   for (auto& f : pending) EXPECT_TRUE(f.get().ok());
   reopen();

@@ -93,10 +93,9 @@ TEST_F(WriteQueueTest, ConstraintViolationFailsOnlyItsOwnJob) {
 TEST_F(WriteQueueTest, FailedJobLeavesNoPartialWrites) {
   auto q = start();
   auto r = q->submit([](Connection& c) -> Result<WriteAck> {
-               PARLEY_TRY(c.exec("INSERT INTO t(v) VALUES ('half')"));
-               return fail(ErrorCode::invalid_argument, "changed my mind");
-             })
-               .get();
+              PARLEY_TRY(c.exec("INSERT INTO t(v) VALUES ('half')"));
+              return fail(ErrorCode::invalid_argument, "changed my mind");
+            }).get();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message, "changed my mind");
   ASSERT_TRUE(q->submit(insert("whole")).get().ok());
@@ -105,8 +104,8 @@ TEST_F(WriteQueueTest, FailedJobLeavesNoPartialWrites) {
 
 TEST_F(WriteQueueTest, ExceptionInJobBecomesItsError) {
   auto q = start();
-  auto r = q->submit([](Connection&) -> Result<WriteAck> { throw std::runtime_error("boom"); },
-                     {}, "exploding job")
+  auto r = q->submit([](Connection&) -> Result<WriteAck> { throw std::runtime_error("boom"); }, {},
+                     "exploding job")
                .get();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::internal);

@@ -61,9 +61,9 @@ struct PromptInfo {
 struct PromptStatus {
   std::string name;
   int active_version = 0;
-  bool edited = false;                   // some version was written by an operator
-  std::optional<int> upstream_version;   // the `upstream` label, if any
-  bool upstream_waiting = false;         // upstream's text differs from the active text
+  bool edited = false;                  // some version was written by an operator
+  std::optional<int> upstream_version;  // the `upstream` label, if any
+  bool upstream_waiting = false;        // upstream's text differs from the active text
 };
 
 struct SetOutcome {
@@ -96,7 +96,7 @@ class PromptLibrary {
   Result<std::vector<PromptInfo>> list();
   // The active version, or version N, or the version a label points at.
   Result<PromptVersion> get(std::string_view name, std::optional<int> version = std::nullopt,
-                            std::optional<std::string> label = std::nullopt);
+                            const std::optional<std::string>& label = std::nullopt);
   Result<std::vector<PromptVersion>> history(std::string_view name);
   Result<std::string> diff(std::string_view name, int a, int b);
   Result<std::vector<PromptStatus>> status();
@@ -131,7 +131,7 @@ class PromptLibrary {
   const Clock& clock_;
 
   std::mutex mu_;
-  int64_t cached_generation_ = -1;  // GUARDED_BY(mu_)
+  int64_t cached_generation_ = -1;                                               // GUARDED_BY(mu_)
   std::unordered_map<std::string, std::shared_ptr<const ActivePrompt>> active_;  // GUARDED_BY(mu_)
 };
 

@@ -25,8 +25,8 @@ class Template {
 
   // Errors (invalid_argument): an unknown variable, an empty or unterminated {{ }}, each with
   // its line number.
-  static Result<Template> parse(std::string_view text,
-                                const std::set<std::string, std::less<>>& known = known_variables());
+  static Result<Template> parse(
+      std::string_view text, const std::set<std::string, std::less<>>& known = known_variables());
 
   // Every variable must have a value; a missing one is an error naming it (never a blank).
   [[nodiscard]] Result<std::string> render(const Values& values) const;

@@ -112,9 +112,9 @@ using Status = Result<void>;
 }  // namespace parley
 
 // Propagates a failed Result from the enclosing function.
-#define PARLEY_TRY(expr)                                     \
-  do {                                                       \
-    if (auto parley_try_r_ = (expr); !parley_try_r_.ok()) {  \
+#define PARLEY_TRY(expr)                                       \
+  do {                                                         \
+    if (auto parley_try_r_ = (expr); !parley_try_r_.ok()) {    \
       return ::parley::fail(std::move(parley_try_r_).error()); \
-    }                                                        \
+    }                                                          \
   } while (0)

@@ -132,8 +132,8 @@ class LruCache {
 
   [[nodiscard]] CacheStats stats() const {
     std::lock_guard lock(mu_);
-    return CacheStats{hits_,          misses_,       evictions_,        stale_refused_,
-                      index_.size(), bytes_,        limits_.max_entries, limits_.max_bytes};
+    return CacheStats{hits_,         misses_, evictions_,          stale_refused_,
+                      index_.size(), bytes_,  limits_.max_entries, limits_.max_bytes};
   }
 
  private:
@@ -187,8 +187,8 @@ class LruCache {
   const CacheLimits limits_;
   const SizeFn size_of_;
   mutable std::mutex mu_;
-  List order_;      // GUARDED_BY(mu_), most recent first
-  Index index_;     // GUARDED_BY(mu_)
+  List order_;        // GUARDED_BY(mu_), most recent first
+  Index index_;       // GUARDED_BY(mu_)
   size_t bytes_ = 0;  // GUARDED_BY(mu_)
   uint64_t hits_ = 0, misses_ = 0, evictions_ = 0, stale_refused_ = 0;  // GUARDED_BY(mu_)
   std::array<std::atomic<uint64_t>, kStripes> stripes_{};

@@ -16,8 +16,8 @@ struct NewMessage {
   std::string role = "user";               // user | assistant | system | tool
   std::string author;
   std::string text;
-  int64_t created_at = 0;                  // 0: now
-  std::string metadata = "{}";             // a JSON object
+  int64_t created_at = 0;       // 0: now
+  std::string metadata = "{}";  // a JSON object
 };
 
 struct StoredMessage {

@@ -29,9 +29,9 @@ struct ConnectionOptions {
   enum class Mode { read_write_create, read_only };
   Mode mode = Mode::read_write_create;
   int busy_timeout_ms = 5000;
-  int page_cache_kib = 8192;       // PRAGMA cache_size = -N (KiB), per connection
+  int page_cache_kib = 8192;  // PRAGMA cache_size = -N (KiB), per connection
   int64_t mmap_size_bytes = 256LL << 20;
-  bool wal = true;                 // journal_mode=WAL; false only for benchmarks of the old way
+  bool wal = true;  // journal_mode=WAL; false only for benchmarks of the old way
   std::string synchronous = "NORMAL";
   // Runs once the connection is open and configured (e.g. to register SQL functions).
   std::function<Status(Connection&)> on_open{};
@@ -50,7 +50,9 @@ class Statement {
   Statement& bind(int index, double value);
   Statement& bind(int index, std::string_view value);
   Statement& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
-  Statement& bind(int index, const std::string& value) { return bind(index, std::string_view(value)); }
+  Statement& bind(int index, const std::string& value) {
+    return bind(index, std::string_view(value));
+  }
   Statement& bind(int index, std::nullptr_t);
   template <typename T>
   Statement& bind(int index, const std::optional<T>& value) {
@@ -135,7 +137,9 @@ class Connection {
   // Declared after db_, so destroyed before it; close() also clears it first.
   struct SqlHash {
     using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
   };
   std::unordered_map<std::string, Statement, SqlHash, std::equal_to<>> cache_;
   std::filesystem::path path_;

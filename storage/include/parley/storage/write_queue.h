@@ -3,10 +3,10 @@
 //
 // The writer takes whatever is queued (up to max_batch) into one transaction — group commit.
 // A job that fails (a constraint violation, say) fails only itself: the batch is then rolled
-// back and replayed with a SAVEPOINT per job. After COMMIT it runs each job's on_commit hook (cache updates), then completes each
-// job's callback: a job is acknowledged only once its transaction is committed to the WAL.
-// With synchronous=NORMAL (the default) a committed transaction survives the process being
-// killed at any moment; surviving power loss as well needs synchronous=FULL.
+// back and replayed with a SAVEPOINT per job. After COMMIT it runs each job's on_commit hook (cache
+// updates), then completes each job's callback: a job is acknowledged only once its transaction is
+// committed to the WAL. With synchronous=NORMAL (the default) a committed transaction survives the
+// process being killed at any moment; surviving power loss as well needs synchronous=FULL.
 //
 // Batching: by default (max_wait 0) the writer never waits — whatever queued up while it
 // committed the last batch forms the next one, so batches grow with load by themselves and
