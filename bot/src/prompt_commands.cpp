@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -53,6 +55,10 @@ Result<std::string> read_text_file(const std::string& path) {
     std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
     return text;
   }
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return fail(ErrorCode::invalid_argument, fmt::format("cannot read {}: not a file", path));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail(ErrorCode::invalid_argument, fmt::format("cannot read {}", path));
   std::ostringstream ss;
@@ -94,6 +100,23 @@ void print_outcome(bool json_out, std::string_view name, const prompts::SetOutco
   }
 }
 
+// Runs `sh -c script parley-edit arg`, waiting for it; returns its exit status (-1 when it
+// could not run or was killed).
+int run_shell(const std::string& script, const std::string& arg) {
+  const pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    execlp("sh", "sh", "-c", script.c_str(), "parley-edit", arg.c_str(),
+           static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 // Runs $VISUAL or $EDITOR on a file holding `text`; returns the edited text.
 Result<std::string> run_editor(std::string_view name, const std::string& text) {
   // NOLINTBEGIN(concurrency-mt-unsafe): the CLI runs one command on one thread
@@ -118,11 +141,11 @@ Result<std::string> run_editor(std::string_view name, const std::string& text) {
     cleanup();
     return fail(std::move(w).error());
   }
-  // The editor may carry arguments ("code --wait"), so the shell splits it; the file is "$1".
-  const std::string cmd = fmt::format("{} \"$1\"", editor);
-  const std::string line = fmt::format("sh -c '{}' parley-edit '{}'", cmd, file.string());
-  const int status = std::system(line.c_str());  // NOLINT(concurrency-mt-unsafe,cert-env33-c)
-  if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  // As git does: the shell runs the editor command as written (it may carry arguments and
+  // quotes, "code --wait"), with the file as "$1" — never pasted into the command text.
+  const std::string script = std::string(editor) + " \"$1\"";
+  const int status = run_shell(script, file.string());
+  if (status != 0) {
     cleanup();
     return fail(ErrorCode::cancelled,
                 fmt::format("the editor ({}) failed; nothing changed", editor));
@@ -138,9 +161,10 @@ struct ExportEntry {
   std::map<std::string, std::string> labels;  // label → file
 };
 
+using ExportContents = std::vector<std::pair<ExportEntry, std::map<std::string, std::string>>>;
+
 // Reads and checks an export's index and every file it names; writes nothing.
-Result<std::vector<std::pair<ExportEntry, std::map<std::string, std::string>>>> read_export(
-    const std::filesystem::path& dir) {
+Result<ExportContents> read_export(const std::filesystem::path& dir) {
   const auto index = dir / kIndexFile;
   YAML::Node root;
   try {
@@ -155,16 +179,18 @@ Result<std::vector<std::pair<ExportEntry, std::map<std::string, std::string>>>> 
     return fail(ErrorCode::invalid_argument,
                 fmt::format("{}:{}: {}", index.string(), n.Mark().line + 1, what));
   };
+  auto scalar = [](const YAML::Node& n) { return n && n.IsScalar() && !n.Scalar().empty(); };
+  if (!root.IsMap()) return bad(root, "expected a mapping with a 'prompts' list");
   const YAML::Node list = root["prompts"];
   if (!list || !list.IsSequence()) return bad(root, "expected a 'prompts' list");
-  std::vector<std::pair<ExportEntry, std::map<std::string, std::string>>> out;
+  ExportContents out;
   for (const auto& item : list) {
-    if (!item.IsMap() || !item["name"] || !item["file"]) {
-      return bad(item, "each prompt needs 'name' and 'file'");
+    if (!item.IsMap() || !scalar(item["name"]) || !scalar(item["file"])) {
+      return bad(item, "each prompt needs 'name' and 'file' (text)");
     }
     ExportEntry e;
-    e.name = item["name"].as<std::string>();
-    e.file = item["file"].as<std::string>();
+    e.name = item["name"].Scalar();
+    e.file = item["file"].Scalar();
     if (auto v = PromptLibrary::validate_name(e.name); !v) return bad(item, v.error().message);
     std::map<std::string, std::string> texts;  // label ("active" too) → text
     auto load = [&](const std::string& label, const std::string& file) -> Status {
@@ -186,10 +212,18 @@ Result<std::vector<std::pair<ExportEntry, std::map<std::string, std::string>>>> 
     if (const YAML::Node labels = item["labels"]) {
       if (!labels.IsMap()) return bad(labels, "'labels' must map a label to a file");
       for (const auto& kv : labels) {
-        const auto label = kv.first.as<std::string>();
-        if (auto v = PromptLibrary::validate_label(label); !v)
+        if (!scalar(kv.first) || !scalar(kv.second)) {
+          return bad(kv.first, "each label maps a name to a file (text)");
+        }
+        const std::string label = kv.first.Scalar();
+        if (label == prompts::kActive) {
+          return bad(kv.first,
+                     "'active' is not a label here: the entry's 'file' is the active text");
+        }
+        if (auto v = PromptLibrary::validate_label(label); !v) {
           return bad(kv.first, v.error().message);
-        e.labels[label] = kv.second.as<std::string>();
+        }
+        e.labels[label] = kv.second.Scalar();
         PARLEY_TRY(load(label, e.labels[label]));
       }
     }

@@ -95,7 +95,8 @@ Result<MigrationReport> migrate(Connection& conn, std::span<const Migration> mig
     report.to = m.version;
   }
   PARLEY_TRY(txn->commit());
-  spdlog::info("database {} migrated from schema version {} to {}", conn.path().string(),
+  // debug: the CLI reports it itself, and one-line errors stay one line.
+  spdlog::debug("database {} migrated from schema version {} to {}", conn.path().string(),
                report.from, report.to);
   return report;
 }
