@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "exit_codes.h"
 #include "parley/bot/config.h"
 #include "parley/bot/report.h"
 #include "parley/prompts/library.h"
@@ -23,27 +24,6 @@
 namespace parley::bot {
 
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitBadInput = 2;
-
-int exit_code_for(const Error& e) {
-  switch (e.code) {
-    case ErrorCode::invalid_argument:
-    case ErrorCode::not_found:
-    case ErrorCode::already_exists:
-    case ErrorCode::permission_denied:
-      return kExitBadInput;
-    default:
-      return kExitFailed;
-  }
-}
-
-int report_error(const Error& e) {
-  fmt::print(stderr, "parley: {}\n", e.message);
-  return exit_code_for(e);
-}
 
 Result<std::unique_ptr<storage::Store>> open_store(const Config& cfg) {
   return storage::Store::open(cfg.storage);

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "exit_codes.h"
 #include "parley/prompts/library.h"
 
 namespace parley::bot {
@@ -24,22 +25,7 @@ namespace {
 using nlohmann::json;
 using prompts::PromptLibrary;
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitBadInput = 2;
 constexpr const char* kIndexFile = "prompts.yaml";
-
-int report(const Error& e) {
-  fmt::print(stderr, "parley: {}\n", e.message);
-  switch (e.code) {
-    case ErrorCode::invalid_argument:
-    case ErrorCode::not_found:
-    case ErrorCode::already_exists:
-      return kExitBadInput;
-    default:
-      return kExitFailed;
-  }
-}
 
 std::string when(int64_t ms) {
   const auto t = static_cast<std::time_t>(ms / 1000);
@@ -293,11 +279,11 @@ PromptCommands::PromptCommands(CLI::App& app) {
 
 int PromptCommands::run(storage::Store& store) {
   PromptLibrary lib(store);
-  if (auto seeded = lib.seed_defaults(); !seeded) return report(seeded.error());
+  if (auto seeded = lib.seed_defaults(); !seeded) return report_error(seeded.error());
 
   if (list_->parsed()) {
     auto all = lib.list();
-    if (!all) return report(all.error());
+    if (!all) return report_error(all.error());
     if (json_) {
       json out = json::array();
       for (const auto& p : *all) {
@@ -326,7 +312,7 @@ int PromptCommands::run(storage::Store& store) {
     std::optional<std::string> label;
     if (!label_name_.empty()) label = label_name_;
     auto v = lib.get(name_, version_, label);
-    if (!v) return report(v.error());
+    if (!v) return report_error(v.error());
     if (json_) {
       std::cout << version_json(*v, true).dump(2) << "\n";
     } else {
@@ -337,18 +323,18 @@ int PromptCommands::run(storage::Store& store) {
 
   if (set_->parsed()) {
     auto text = read_text_file(file_);
-    if (!text) return report(text.error());
+    if (!text) return report_error(text.error());
     auto o = lib.set(name_, *text, author_or_default(author_), reason_, create_);
-    if (!o) return report(o.error());
+    if (!o) return report_error(o.error());
     print_outcome(json_, name_, *o, "");
     return kExitOk;
   }
 
   if (edit_->parsed()) {
     auto current = lib.get(name_);
-    if (!current) return report(current.error());
+    if (!current) return report_error(current.error());
     auto edited = run_editor(name_, current->text);
-    if (!edited) return report(edited.error());
+    if (!edited) return report_error(edited.error());
     if (*edited == current->text) {
       if (json_) {
         std::cout << json{{"name", name_}, {"version", current->version}, {"created", false}}.dump(
@@ -360,14 +346,14 @@ int PromptCommands::run(storage::Store& store) {
       return kExitOk;
     }
     auto o = lib.set(name_, *edited, author_or_default(author_), reason_);
-    if (!o) return report(o.error());
+    if (!o) return report_error(o.error());
     print_outcome(json_, name_, *o, "");
     return kExitOk;
   }
 
   if (history_->parsed()) {
     auto versions = lib.history(name_);
-    if (!versions) return report(versions.error());
+    if (!versions) return report_error(versions.error());
     if (json_) {
       json out = json::array();
       for (const auto& v : *versions) out.push_back(version_json(v, true));
@@ -385,7 +371,7 @@ int PromptCommands::run(storage::Store& store) {
 
   if (diff_->parsed()) {
     auto d = lib.diff(name_, a_, b_);
-    if (!d) return report(d.error());
+    if (!d) return report_error(d.error());
     if (json_) {
       std::cout << json{{"name", name_}, {"a", a_}, {"b", b_}, {"diff", *d}}.dump(2) << "\n";
     } else {
@@ -396,13 +382,13 @@ int PromptCommands::run(storage::Store& store) {
 
   if (rollback_->parsed()) {
     auto o = lib.rollback(name_, to_, author_or_default(author_), reason_);
-    if (!o) return report(o.error());
+    if (!o) return report_error(o.error());
     print_outcome(json_, name_, *o, fmt::format(", equal to version {}", to_));
     return kExitOk;
   }
 
   if (label_->parsed()) {
-    if (auto r = lib.label(name_, label_name_, *version_); !r) return report(r.error());
+    if (auto r = lib.label(name_, label_name_, *version_); !r) return report_error(r.error());
     if (json_) {
       std::cout << json{{"name", name_}, {"label", label_name_}, {"version", *version_}}.dump(2)
                 << "\n";
@@ -414,7 +400,7 @@ int PromptCommands::run(storage::Store& store) {
 
   if (status_->parsed()) {
     auto all = lib.status();
-    if (!all) return report(all.error());
+    if (!all) return report_error(all.error());
     if (json_) {
       json out = json::array();
       for (const auto& s : *all) {
@@ -447,28 +433,29 @@ int PromptCommands::run(storage::Store& store) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) {
-      return report(Error{ErrorCode::invalid_argument,
-                          fmt::format("cannot create {}: {}", dir.string(), ec.message())});
+      return report_error(Error{ErrorCode::invalid_argument,
+                                fmt::format("cannot create {}: {}", dir.string(), ec.message())});
     }
     auto all = lib.list();
-    if (!all) return report(all.error());
+    if (!all) return report_error(all.error());
     YAML::Emitter index;
     index << YAML::BeginMap << YAML::Key << "prompts" << YAML::Value << YAML::BeginSeq;
     json exported = json::array();
     for (const auto& p : *all) {
       auto active = lib.get(p.name);
-      if (!active) return report(active.error());
+      if (!active) return report_error(active.error());
       const std::string file = p.name + ".md";
-      if (auto w = write_text_file(dir / file, active->text); !w) return report(w.error());
+      if (auto w = write_text_file(dir / file, active->text); !w) return report_error(w.error());
       index << YAML::BeginMap << YAML::Key << "name" << YAML::Value << p.name << YAML::Key << "file"
             << YAML::Value << file;
       if (!p.labels.empty()) {
         index << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
         for (const auto& [l, v] : p.labels) {
           auto labelled = lib.get(p.name, v);
-          if (!labelled) return report(labelled.error());
+          if (!labelled) return report_error(labelled.error());
           const std::string lfile = p.name + "." + l + ".md";
-          if (auto w = write_text_file(dir / lfile, labelled->text); !w) return report(w.error());
+          if (auto w = write_text_file(dir / lfile, labelled->text); !w)
+            return report_error(w.error());
           index << YAML::Key << l << YAML::Value << lfile;
         }
         index << YAML::EndMap;
@@ -479,7 +466,7 @@ int PromptCommands::run(storage::Store& store) {
     }
     index << YAML::EndSeq << YAML::EndMap;
     if (auto w = write_text_file(dir / kIndexFile, std::string(index.c_str()) + "\n"); !w) {
-      return report(w.error());
+      return report_error(w.error());
     }
     if (json_) {
       std::cout << json{{"dir", dir.string()}, {"prompts", exported}}.dump(2) << "\n";
@@ -491,18 +478,18 @@ int PromptCommands::run(storage::Store& store) {
 
   if (import_->parsed()) {
     auto entries = read_export(dir_);
-    if (!entries) return report(entries.error());
+    if (!entries) return report_error(entries.error());
     const std::string author = author_or_default(author_);
     const std::string reason = fmt::format("import from {}", dir_);
     json imported = json::array();
     for (const auto& [entry, texts] : *entries) {
       auto o = lib.set(entry.name, texts.at(std::string(prompts::kActive)), author, reason, true);
-      if (!o) return report(o.error());
+      if (!o) return report_error(o.error());
       json labels = json::object();
       for (const auto& [label, text] : texts) {
         if (label == prompts::kActive) continue;
         auto l = lib.set_label_text(entry.name, label, text, author, reason);
-        if (!l) return report(l.error());
+        if (!l) return report_error(l.error());
         labels[label] = l->version;
       }
       imported.push_back(

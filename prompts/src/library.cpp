@@ -146,28 +146,24 @@ Result<SetOutcome> outcome(Result<WriteAck> r) {
 PromptLibrary::PromptLibrary(storage::Store& store, const Clock& clock)
     : store_(store), clock_(clock) {}
 
+namespace {
+bool is_identifier(std::string_view s, size_t max) {
+  return !s.empty() && s.size() <= max && std::all_of(s.begin(), s.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+  });
+}
+}  // namespace
+
 Status PromptLibrary::validate_name(std::string_view name) {
-  const bool ok =
-      !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char ch) {
-        return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
-      });
-  if (!ok) {
-    return fail(ErrorCode::invalid_argument,
-                fmt::format("prompt name '{}' must be 1-64 of a-z, 0-9, '_' or '-'", name));
-  }
-  return {};
+  if (is_identifier(name, 64)) return {};
+  return fail(ErrorCode::invalid_argument,
+              fmt::format("prompt name '{}' must be 1-64 of a-z, 0-9, '_' or '-'", name));
 }
 
 Status PromptLibrary::validate_label(std::string_view label) {
-  const bool ok =
-      !label.empty() && label.size() <= 32 && std::all_of(label.begin(), label.end(), [](char ch) {
-        return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
-      });
-  if (!ok) {
-    return fail(ErrorCode::invalid_argument,
-                fmt::format("label '{}' must be 1-32 of a-z, 0-9, '_' or '-'", label));
-  }
-  return {};
+  if (is_identifier(label, 32)) return {};
+  return fail(ErrorCode::invalid_argument,
+              fmt::format("label '{}' must be 1-32 of a-z, 0-9, '_' or '-'", label));
 }
 
 Status PromptLibrary::validate_text(std::string_view name, std::string_view text) {

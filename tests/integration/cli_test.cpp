@@ -11,48 +11,14 @@
 
 #include "parley/storage/migrations.h"
 #include "parley/storage/sqlite.h"
+#include "run_parley.h"
 #include "temp_dir.h"
 
 namespace {
 
+using parley::testing::contains;
+using parley::testing::parley;
 using parley::testing::TempDir;
-
-struct Run {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Runs parley in `cwd` with `args`.
-Run parley(const std::filesystem::path& cwd, const std::string& args) {
-  const auto out = cwd / ".stdout";
-  const auto err = cwd / ".stderr";
-  const std::string cmd = "cd " + quote(cwd.string()) + " && " + quote(PARLEY_BINARY) + " " + args +
-                          " >" + quote(out.string()) + " 2>" + quote(err.string());
-  const int status = std::system(cmd.c_str());
-  Run r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
-
-bool contains(const std::string& hay, const std::string& needle) {
-  return hay.find(needle) != std::string::npos;
-}
 
 TEST(Cli, VersionPrintsVersionAndSqlite) {
   TempDir dir;

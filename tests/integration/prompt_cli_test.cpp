@@ -21,61 +21,21 @@
 #include "parley/prompts/library.h"
 #include "parley/storage/sqlite.h"
 #include "parley/storage/store.h"
+#include "run_parley.h"
 #include "temp_dir.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using parley::testing::contains;
+using parley::testing::parley;
+using parley::testing::quote;
+using parley::testing::Ran;
+using parley::testing::shell;
+using parley::testing::slurp;
 using parley::testing::TempDir;
-
-struct Ran {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void write_file(const fs::path& p, const std::string& bytes) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
-
-// Runs the shell `script` in `cwd`, capturing its stdout and stderr; waits for it.
-Ran shell(const fs::path& cwd, const std::string& script) {
-  const auto out = cwd / ".stdout";
-  const auto err = cwd / ".stderr";
-  const std::string cmd = "cd " + quote(cwd.string()) + " && { " + script + "\n} >" +
-                          quote(out.string()) + " 2>" + quote(err.string());
-  const int status = std::system(cmd.c_str());
-  Ran r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
-
-// Runs parley in `cwd` with `args`; `before` goes in front of the binary on the command line
-// (environment assignments, `env -u …`, or a `printf … |` pipe).
-Ran parley(const fs::path& cwd, const std::string& args, const std::string& before = "") {
-  return shell(cwd, before + " " + quote(PARLEY_BINARY) + " " + args);
-}
-
-bool contains(const std::string& hay, const std::string& needle) {
-  return hay.find(needle) != std::string::npos;
-}
+using parley::testing::write_file;
 
 // Exactly one line, "parley: …\n".
 bool one_line(const std::string& err) {
