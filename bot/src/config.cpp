@@ -123,6 +123,10 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                       [&](const YAML::Node& v, const std::string& k) {
                         s.connection.page_cache_kib = to_int(r.integer(v, k, 64, 16 * kMiB));
                       }},
+                     {"checkpoint_pages",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        s.checkpoint_pages = to_int(r.integer(v, k, 0, 1'000'000));
+                      }},
                      {"mmap_size_mib",
                       [&](const YAML::Node& v, const std::string& k) {
                         s.connection.mmap_size_bytes = r.integer(v, k, 0, 1 << 20) * kMiB;

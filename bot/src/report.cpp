@@ -23,7 +23,7 @@ std::string health_text(const storage::Health& h) {
       "write queue: depth {}, {} batches, {} committed, {} failed, {} rejected, last batch {} "
       "in {} us\n"
       "cache: {} entries, {} of {}, hit rate {:.1f}% ({} hits, {} misses, {} evictions)\n"
-      "readers: {}\n",
+      "readers: {}; WAL checkpoints off the writer: {} (last {} us)\n",
       h.path.string(), h.schema_version,
       !h.queue.running            ? "writer stopped"
       : h.queue.last_batch_failed ? "last batch failed"
@@ -31,7 +31,8 @@ std::string health_text(const storage::Health& h) {
       human_bytes(h.db_bytes), human_bytes(h.wal_bytes), q.queue_depth, q.batches, q.jobs_committed,
       q.jobs_failed, q.jobs_rejected, q.last_batch_size, q.last_commit_latency_us, c.entries,
       human_bytes(static_cast<int64_t>(c.bytes)), human_bytes(static_cast<int64_t>(c.max_bytes)),
-      c.hit_rate() * 100.0, c.hits, c.misses, c.evictions, h.readers);
+      c.hit_rate() * 100.0, c.hits, c.misses, c.evictions, h.readers, h.checkpoints,
+      h.last_checkpoint_us);
 }
 
 nlohmann::json health_json(const storage::Health& h) {
@@ -44,6 +45,8 @@ nlohmann::json health_json(const storage::Health& h) {
       {"db_bytes", h.db_bytes},
       {"wal_bytes", h.wal_bytes},
       {"readers", h.readers},
+      {"checkpoints", h.checkpoints},
+      {"last_checkpoint_us", h.last_checkpoint_us},
       {"write_queue",
        {{"depth", q.queue_depth},
         {"batches", q.batches},

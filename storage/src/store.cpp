@@ -6,6 +6,7 @@
 
 #include <system_error>
 
+#include "checkpointer.h"
 #include "fts_match_stats.h"
 
 namespace parley::storage {
@@ -44,6 +45,13 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
   if (!reads) return fail(std::move(reads).error());
   store->reads_ = std::move(*reads);
   store->cache_ = std::make_unique<HotCache>(o.cache, cache_entry_bytes);
+  if (o.checkpoint_pages > 0) {
+    auto cp = Connection::open(o.path, wopts);
+    if (!cp) return fail(std::move(cp).error());
+    store->checkpointer_ =
+        std::make_unique<detail::Checkpointer>(std::move(*cp), o.checkpoint_pages);
+    store->checkpointer_->attach(*writer);
+  }
   store->writes_ = std::make_unique<WriteQueue>(std::move(*writer), o.queue);
   store->messages_ = std::make_unique<MessageRepository>(
       *store->writes_, *store->reads_, *store->cache_, *o.clock, o.history_messages);
@@ -53,6 +61,8 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
   return store;
 }
 
+Store::Store(StoreOptions options) : options_(std::move(options)) {}
+
 Store::~Store() {
   // Drain every write submitted so far before the repositories and readers go away. Readers
   // close before the writer: the last connection to close checkpoints and removes the WAL, and
@@ -60,6 +70,7 @@ Store::~Store() {
   if (writes_) writes_->stop();
   reads_.reset();
   writes_.reset();
+  checkpointer_.reset();
 }
 
 Health Store::health() const {
@@ -71,6 +82,11 @@ Health Store::health() const {
   h.db_bytes = file_size_or_zero(options_.path);
   h.wal_bytes = file_size_or_zero(options_.path.string() + "-wal");
   h.readers = reads_->size();
+  if (checkpointer_) {
+    const auto cp = checkpointer_->stats();
+    h.checkpoints = cp.checkpoints;
+    h.last_checkpoint_us = cp.last_us;
+  }
   return h;
 }
 

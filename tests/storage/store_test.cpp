@@ -275,6 +275,23 @@ TEST_F(StoreTest, MemoryUpdateAndRemoveKeepCacheAndIndexInStep) {
   EXPECT_EQ(empty.error().code, ErrorCode::invalid_argument);
 }
 
+TEST_F(StoreTest, CheckpointsRunOffTheWriterThread) {
+  reopen(StoreOptions{.checkpoint_pages = 20});
+  const int64_t db_before = store_->health().db_bytes;
+  for (int i = 0; i < 400; ++i) {
+    ASSERT_TRUE(
+        store_->messages().append(msg(std::string(400, 'x') + std::to_string(i))).get().ok());
+  }
+  // The checkpointer copies the WAL into the database file on its own thread.
+  for (int i = 0; i < 200 && store_->health().checkpoints == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto h = store_->health();
+  EXPECT_GT(h.checkpoints, 0u);
+  EXPECT_GT(h.db_bytes, db_before) << "pages reached the main database file";
+  EXPECT_TRUE(store_->integrity_check().ok());
+}
+
 TEST_F(StoreTest, EnsureUserAndConversationAreIdempotent) {
   auto again = store_->directory().ensure_user("console", "alice", "Someone else").get();
   ASSERT_TRUE(again.ok());

@@ -24,6 +24,10 @@
 
 namespace parley::storage {
 
+namespace detail {
+class Checkpointer;
+}
+
 struct StoreOptions {
   std::filesystem::path path = "data/parley.db";
   ConnectionOptions connection{};
@@ -31,6 +35,9 @@ struct StoreOptions {
   WriteQueueOptions queue{};
   CacheLimits cache{};
   size_t history_messages = 50;  // per cached conversation
+  // WAL pages after which the checkpointer thread runs a checkpoint (SQLite's default
+  // auto-checkpoint threshold); 0 leaves checkpoints to SQLite, on the writer thread.
+  int checkpoint_pages = 1000;
   const Clock* clock = &SystemClock::instance();
 };
 
@@ -42,6 +49,8 @@ struct Health {
   int64_t db_bytes = 0;
   int64_t wal_bytes = 0;
   size_t readers = 0;
+  uint64_t checkpoints = 0;  // by the checkpointer thread
+  int64_t last_checkpoint_us = 0;
   // Healthy: the writer runs and the last batch did not fail.
   [[nodiscard]] bool ok() const { return queue.running && !queue.last_batch_failed; }
 };
@@ -71,12 +80,13 @@ class Store {
   Status backup(const std::filesystem::path& dest);
 
  private:
-  explicit Store(StoreOptions options) : options_(std::move(options)) {}
+  explicit Store(StoreOptions options);
 
   StoreOptions options_;
   MigrationReport migration_;
   std::unique_ptr<HotCache> cache_;
   std::unique_ptr<ReadPool> reads_;
+  std::unique_ptr<detail::Checkpointer> checkpointer_;  // outlives the writer connection
   std::unique_ptr<WriteQueue> writes_;  // destroyed first (declared last): drains before reads_
   std::unique_ptr<MessageRepository> messages_;
   std::unique_ptr<MemoryRepository> memories_;
