@@ -169,19 +169,17 @@ std::future<Result<WriteAck>> MemoryRepository::remove(int64_t id) {
 }
 
 Result<std::shared_ptr<const Memory>> MemoryRepository::get(int64_t id) {
-  const CacheKey key{CacheKind::memory, id};
-  if (auto hit = cache_.get(key)) return std::get<std::shared_ptr<const Memory>>(*hit);
-  const uint64_t ticket = cache_.ticket(key);
-  auto conn = reads_.acquire();
-  auto st = conn->cached(kGetSql);
-  if (!st) return fail(std::move(st).error());
-  (*st)->bind_all(id);
-  auto row = (*st)->step();
-  if (!row) return fail(std::move(row).error());
-  if (!*row) return fail(ErrorCode::not_found, fmt::format("no memory with id {}", id));
-  std::shared_ptr<const Memory> m = std::make_shared<const Memory>(read_memory(**st));
-  cache_.put_if_fresh(key, m, ticket);
-  return m;
+  return read_through<Memory>(
+      cache_, CacheKey{CacheKind::memory, id}, [&]() -> Result<std::shared_ptr<const Memory>> {
+        auto conn = reads_.acquire();
+        auto st = conn->cached(kGetSql);
+        if (!st) return fail(std::move(st).error());
+        (*st)->bind_all(id);
+        auto row = (*st)->step();
+        if (!row) return fail(std::move(row).error());
+        if (!*row) return fail(ErrorCode::not_found, fmt::format("no memory with id {}", id));
+        return std::make_shared<const Memory>(read_memory(**st));
+      });
 }
 
 Result<std::vector<MemoryHit>> MemoryRepository::recall(int64_t user_id, std::string_view query,

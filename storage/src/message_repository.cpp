@@ -110,24 +110,22 @@ std::future<Result<WriteAck>> MessageRepository::append(NewMessage message) {
 }
 
 Result<std::shared_ptr<const History>> MessageRepository::recent(int64_t conversation_id) {
-  const CacheKey key{CacheKind::history, conversation_id};
-  if (auto hit = cache_.get(key)) return std::get<std::shared_ptr<const History>>(*hit);
-
-  const uint64_t ticket = cache_.ticket(key);
-  auto conn = reads_.acquire();
-  auto st = conn->cached(kRecentSql);
-  if (!st) return fail(std::move(st).error());
-  (*st)->bind_all(conversation_id, static_cast<int64_t>(history_));
-  auto history = std::make_shared<History>();
-  for (;;) {
-    auto row = (*st)->step();
-    if (!row) return fail(std::move(row).error());
-    if (!*row) break;
-    history->push_back(std::make_shared<const StoredMessage>(read_message(**st)));
-  }
-  std::shared_ptr<const History> result = std::move(history);
-  cache_.put_if_fresh(key, result, ticket);
-  return result;
+  return read_through<History>(
+      cache_, CacheKey{CacheKind::history, conversation_id},
+      [&]() -> Result<std::shared_ptr<const History>> {
+        auto conn = reads_.acquire();
+        auto st = conn->cached(kRecentSql);
+        if (!st) return fail(std::move(st).error());
+        (*st)->bind_all(conversation_id, static_cast<int64_t>(history_));
+        auto history = std::make_shared<History>();
+        for (;;) {
+          auto row = (*st)->step();
+          if (!row) return fail(std::move(row).error());
+          if (!*row) break;
+          history->push_back(std::make_shared<const StoredMessage>(read_message(**st)));
+        }
+        return std::shared_ptr<const History>(std::move(history));
+      });
 }
 
 Result<StoredMessage> MessageRepository::get(int64_t id) {

@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <variant>
 
+#include "parley/base/result.h"
 #include "parley/storage/lru_cache.h"
 #include "parley/storage/records.h"
 
@@ -36,6 +38,18 @@ struct CacheKeyHash {
 
 using CacheValue = std::variant<std::shared_ptr<const History>, std::shared_ptr<const Memory>>;
 using HotCache = LruCache<CacheKey, CacheValue, CacheKeyHash>;
+
+// Read-through for a HotCache entry holding shared_ptr<const T>: the cached value, or `load()`
+// (a Result<shared_ptr<const T>> read from SQLite), cached unless a commit touched `key` while it
+// loaded. The freshness ticket is taken before load() runs — the order that makes it safe.
+template <typename T, typename Load>
+Result<std::shared_ptr<const T>> read_through(HotCache& cache, const CacheKey& key, Load&& load) {
+  if (auto hit = cache.get(key)) return std::get<std::shared_ptr<const T>>(*hit);
+  const uint64_t ticket = cache.ticket(key);
+  Result<std::shared_ptr<const T>> loaded = std::forward<Load>(load)();
+  if (loaded.ok()) cache.put_if_fresh(key, *loaded, ticket);
+  return loaded;
+}
 
 // Approximate heap bytes of an entry (strings, vectors, control blocks, list/map nodes).
 size_t cache_entry_bytes(const CacheKey& key, const CacheValue& value);
