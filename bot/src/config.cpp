@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <fstream>
 #include <functional>
@@ -63,6 +66,25 @@ class Reader {
     return v;
   }
 
+  // Visits a mapping whose keys are names chosen by the user (providers, roles, models).
+  void named(const YAML::Node& node, const std::string& path,
+             const std::function<void(const std::string& name, const YAML::Node&,
+                                      const std::string& key)>& each) const {
+    if (node.IsNull()) return;
+    if (!node.IsMap()) error(node, path, "expected a mapping");
+    for (const auto& kv : node) {
+      const auto name = kv.first.as<std::string>();
+      each(name, kv.second, path + "." + name);
+    }
+  }
+
+  template <typename Each>
+  void sequence(const YAML::Node& node, const std::string& key, Each each) const {
+    if (!node.IsSequence()) error(node, key, fmt::format("expected a list, got {}", scalar_text(node)));
+    size_t i = 0;
+    for (const auto& item : node) each(item, fmt::format("{}[{}]", key, i++));
+  }
+
   std::string string(const YAML::Node& node, const std::string& key) const {
     if (!node.IsScalar() || node.Scalar().empty()) error(node, key, "expected a non-empty string");
     return node.Scalar();
@@ -80,6 +102,192 @@ class Reader {
 
 size_t to_size(int64_t v) { return static_cast<size_t>(v); }
 int to_int(int64_t v) { return static_cast<int>(v); }
+
+bool env_var_name(const std::string& s) {
+  if (s.empty() || (std::isdigit(static_cast<unsigned char>(s[0])) != 0)) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+// A YAML value as JSON (per-model request options): scalars become numbers, booleans or
+// strings as YAML would read them.
+nlohmann::json to_json(const YAML::Node& node) {
+  if (node.IsMap()) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& kv : node) j[kv.first.as<std::string>()] = to_json(kv.second);
+    return j;
+  }
+  if (node.IsSequence()) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& item : node) j.push_back(to_json(item));
+    return j;
+  }
+  if (!node.IsScalar()) return nullptr;
+  if (node.Tag() == "!") return node.Scalar();  // quoted
+  int64_t i = 0;
+  double d = 0;
+  bool b = false;
+  if (YAML::convert<int64_t>::decode(node, i)) return i;
+  if (YAML::convert<double>::decode(node, d)) return d;
+  if (YAML::convert<bool>::decode(node, b)) return b;
+  return node.Scalar();
+}
+
+void parse_llm(const Reader& r, const YAML::Node& node, const std::string& path,
+               llm::LlmSettings& llm) {
+  auto ms = [&](std::chrono::milliseconds& out, int64_t min, int64_t max) {
+    return [&out, &r, min, max](const YAML::Node& v, const std::string& k) {
+      out = std::chrono::milliseconds(r.integer(v, k, min, max));
+    };
+  };
+  const auto builtin = llm::builtin_providers();
+  // Role entries are checked against the providers once the whole section is read.
+  std::vector<std::pair<YAML::Node, std::string>> provider_refs;
+  YAML::Node default_provider_node;
+  r.mapping(
+      node, path,
+      {
+          {"provider",
+           [&](const YAML::Node& v, const std::string& k) {
+             llm.provider = r.string(v, k);
+             default_provider_node = v;
+           }},
+          {"default_role",
+           [&](const YAML::Node& v, const std::string& k) { llm.default_role = r.string(v, k); }},
+          {"providers",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.named(n, p, [&](const std::string& name, const YAML::Node& pn, const std::string& pp) {
+               llm::ProviderConfig cfg;
+               if (auto it = builtin.find(name); it != builtin.end()) cfg = it->second;
+               cfg.name = name;
+               r.mapping(
+                   pn, pp,
+                   {
+                       {"base_url",
+                        [&](const YAML::Node& v, const std::string& k) {
+                          cfg.base_url = r.string(v, k);
+                          if (!cfg.base_url.starts_with("http://") &&
+                              !cfg.base_url.starts_with("https://")) {
+                            r.error(v, k, "expected an http:// or https:// URL");
+                          }
+                        }},
+                       {"api_key_env",
+                        [&](const YAML::Node& v, const std::string& k) {
+                          if (v.IsNull() || (v.IsScalar() && v.Scalar().empty())) {
+                            cfg.api_key_env.clear();
+                            return;
+                          }
+                          const std::string name_of_var = r.string(v, k);
+                          // Never echo the value: it may be a key pasted by mistake.
+                          if (!env_var_name(name_of_var)) {
+                            r.error(v, k,
+                                    "expected the NAME of an environment variable (like "
+                                    "OPENROUTER_API_KEY), not the key itself; keys never go in "
+                                    "this file");
+                          }
+                          cfg.api_key_env = name_of_var;
+                        }},
+                       {"headers",
+                        [&](const YAML::Node& hn, const std::string& hp) {
+                          r.named(hn, hp,
+                                  [&](const std::string& h, const YAML::Node& v,
+                                      const std::string& k) { cfg.headers[h] = r.string(v, k); });
+                        }},
+                   });
+               if (cfg.base_url.empty()) r.error(pn, pp, "base_url is required");
+               llm.providers[name] = std::move(cfg);
+             });
+           }},
+          {"roles",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.named(n, p, [&](const std::string& role, const YAML::Node& rn, const std::string& rp) {
+               auto& list = llm.roles[role];
+               list.clear();
+               auto add = [&](const YAML::Node& item, const std::string& k) {
+                 llm::ModelRef ref;
+                 if (item.IsMap()) {
+                   r.mapping(item, k,
+                             {
+                                 {"provider",
+                                  [&](const YAML::Node& v, const std::string& kk) {
+                                    ref.provider = r.string(v, kk);
+                                    provider_refs.emplace_back(v, kk);
+                                  }},
+                                 {"model",
+                                  [&](const YAML::Node& v, const std::string& kk) {
+                                    ref.model = r.string(v, kk);
+                                  }},
+                             });
+                   if (ref.model.empty()) r.error(item, k, "model is required");
+                 } else {
+                   ref.model = r.string(item, k);
+                 }
+                 list.push_back(std::move(ref));
+               };
+               if (rn.IsSequence()) {
+                 r.sequence(rn, rp, add);
+               } else {
+                 add(rn, rp);
+               }
+               if (list.empty()) r.error(rn, rp, "expected at least one model");
+             });
+           }},
+          {"models",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.named(n, p, [&](const std::string& model, const YAML::Node& mn, const std::string& mp) {
+               if (!mn.IsMap()) r.error(mn, mp, "expected a mapping of request fields");
+               llm.model_options[model] = to_json(mn);
+             });
+           }},
+          {"timeouts",
+           [&](const YAML::Node& n, const std::string& p) {
+             auto& t = llm.timeouts;
+             r.mapping(n, p,
+                       {
+                           {"connect_ms", ms(t.connect, 100, 600'000)},
+                           {"first_byte_ms", ms(t.first_byte, 100, 3'600'000)},
+                           {"idle_ms", ms(t.idle, 100, 3'600'000)},
+                           {"call_ms", ms(t.call, 100, 3'600'000)},
+                           {"turn_ms", ms(t.turn, 100, 3'600'000)},
+                       });
+           }},
+          {"retry",
+           [&](const YAML::Node& n, const std::string& p) {
+             auto& rp = llm.retry;
+             r.mapping(n, p,
+                       {
+                           {"max_attempts",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              rp.max_attempts = to_int(r.integer(v, k, 1, 20));
+                            }},
+                           {"base_backoff_ms", ms(rp.base_backoff, 1, 600'000)},
+                           {"max_backoff_ms", ms(rp.max_backoff, 1, 3'600'000)},
+                       });
+           }},
+      });
+  auto known = [&](const std::string& name) {
+    return builtin.count(name) != 0 || llm.providers.count(name) != 0;
+  };
+  auto known_list = [&] {
+    std::string out;
+    for (const auto& [n, _] : builtin) out += (out.empty() ? "" : ", ") + n;
+    for (const auto& [n, _] : llm.providers) {
+      if (builtin.count(n) == 0) out += ", " + n;
+    }
+    return out;
+  };
+  if (!llm.provider.empty() && !known(llm.provider)) {
+    r.error(default_provider_node, path + ".provider",
+            fmt::format("unknown provider '{}' (known: {})", llm.provider, known_list()));
+  }
+  for (const auto& [n, k] : provider_refs) {
+    if (!known(n.Scalar())) {
+      r.error(n, k, fmt::format("unknown provider '{}' (known: {})", n.Scalar(), known_list()));
+    }
+  }
+}
+
 
 }  // namespace
 
@@ -167,6 +375,7 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                       }},
                  });
            }},
+          {"llm", [&](const YAML::Node& n, const std::string& p) { parse_llm(r, n, p, cfg.llm); }},
           {"log",
            [&](const YAML::Node& n, const std::string& p) {
              r.mapping(n, p,

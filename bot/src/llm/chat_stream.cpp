@@ -103,9 +103,12 @@ Status ChatStream::on_data(std::string_view data) {
     if (const auto* text = string_at(*delta, "reasoning")) result_.reasoning += *text;
     auto calls = delta->find("tool_calls");
     if (calls == delta->end() || !calls->is_array()) continue;
+    int64_t position = 0;
     for (const auto& call : *calls) {
+      const int64_t at = position++;
       if (!call.is_object()) continue;
-      const int64_t index = int_at(call, "index");
+      // Streamed deltas carry an index; a whole message's calls are in order without one.
+      const int64_t index = call.contains("index") ? int_at(call, "index") : at;
       if (index < 0 || index > 1024) {
         return fail(ErrorCode::internal,
                     fmt::format("malformed stream chunk: tool call index {}", index));

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "parley/bot/llm/provider.h"
 #include "parley/storage/store.h"
 
 namespace parley::bot {
@@ -14,6 +15,7 @@ namespace parley::bot {
 struct Config {
   std::filesystem::path source;  // empty: embedded defaults
   storage::StoreOptions storage;
+  llm::LlmSettings llm;
   std::string log_level = "info";
 };
 

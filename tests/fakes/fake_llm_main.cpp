@@ -1,0 +1,109 @@
+// fake_llm_server: FakeLlmServer as a process of its own, for benchmarks. Every request gets the
+// default reply ("ok"; streamed when the request asks), delayed by --delay-ms before headers.
+//
+// Prints "port <N>" as its first stdout line, then serves until SIGINT/SIGTERM or until stdin
+// reaches EOF — a parent that dies closes the pipe and takes the server down with it
+// (--ignore-stdin turns that off, e.g. when started with stdin on /dev/null).
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <array>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "fakes/fake_llm.h"
+#include "parley/bot/net.h"
+
+namespace {
+
+namespace asio = boost::asio;
+
+// 10,000 concurrent connections need more descriptors than the usual soft limit of 1024.
+void raise_nofile_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max) return;
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) std::perror("fake_llm_server: setrlimit(NOFILE)");
+}
+
+// Reads stdin until EOF or an error, then calls on_eof.
+class StdinWatch {
+ public:
+  StdinWatch(asio::io_context& ioc, std::function<void()> on_eof)
+      : in_(ioc), on_eof_(std::move(on_eof)) {}
+
+  void start() {
+    const int fd = ::dup(STDIN_FILENO);
+    if (fd < 0) return;  // no stdin at all: nothing to watch
+    boost::system::error_code ec;
+    in_.assign(fd, ec);
+    if (ec) {
+      ::close(fd);
+      return;
+    }
+    read();
+  }
+
+ private:
+  void read() {
+    in_.async_read_some(asio::buffer(buf_), [this](boost::system::error_code ec, size_t) {
+      if (ec) {
+        on_eof_();
+        return;
+      }
+      read();
+    });
+  }
+
+  asio::posix::stream_descriptor in_;
+  std::function<void()> on_eof_;
+  std::array<char, 256> buf_{};
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"fake_llm_server: a fake OpenAI-compatible chat-completions server"};
+  int port = 0;
+  int threads = 1;
+  int delay_ms = 0;
+  bool ignore_stdin = false;
+  app.add_option("--port", port, "port on 127.0.0.1 (0: any free port)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--threads", threads, "io threads")->check(CLI::Range(1, 256));
+  app.add_option("--delay-ms", delay_ms, "delay before every reply's headers")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--ignore-stdin", ignore_stdin, "keep serving when stdin reaches EOF");
+  CLI11_PARSE(app, argc, argv);
+
+  raise_nofile_limit();
+
+  // Signal handlers before the server starts: a SIGTERM during start-up still shuts it down
+  // in order.
+  asio::io_context ioc(1);
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (!ec) ioc.stop();
+  });
+  StdinWatch stdin_watch(ioc, [&] { ioc.stop(); });
+  if (!ignore_stdin) stdin_watch.start();
+
+  parley::fakes::FakeLlmServer::Options options;
+  options.port = static_cast<uint16_t>(port);
+  options.threads = threads;
+  options.default_reply.delay_before_headers = std::chrono::milliseconds(delay_ms);
+  std::optional<parley::fakes::FakeLlmServer> server;
+  try {
+    server.emplace(std::move(options));
+  } catch (const std::exception& e) {
+    std::cerr << "fake_llm_server: cannot listen on 127.0.0.1:" << port << ": " << e.what() << "\n";
+    return 2;
+  }
+  std::cout << "port " << server->port() << std::endl;  // flushed: the parent waits for it
+
+  ioc.run();
+  server.reset();
+  return 0;
+}
