@@ -11,6 +11,7 @@
 
 #include "exit_codes.h"
 #include "parley/bot/config.h"
+#include "parley/bot/llm/provider.h"
 #include "parley/bot/report.h"
 #include "parley/prompts/library.h"
 #include "parley/storage/migrations.h"
@@ -51,8 +52,66 @@ int cmd_run(const Config& cfg) {
   }
   fmt::print("parley {}\n", PARLEY_VERSION);
   fmt::print("{}", health_text((*store)->health()));
+  const auto llm_settings = llm::resolve_llm(cfg.llm, llm::process_env());
+  if (llm_settings.configured()) {
+    const auto& role = llm_settings.roles.at(llm_settings.default_role);
+    fmt::print("llm: {} via {} ({})\n", role.front().model, role.front().provider,
+               llm_settings.providers.at(role.front().provider).config.base_url);
+  } else {
+    fmt::print("llm: {}\n", llm_settings.not_configured);
+  }
   fmt::print("The bot loop and channels are not built yet (later issues); exiting.\n");
   return kExitOk;
+}
+
+// What `parley llm` prints: the resolved providers and roles. Keys are never shown, only the
+// variable they come from and whether it is set.
+nlohmann::json llm_json(const llm::ResolvedLlm& r) {
+  nlohmann::json j;
+  j["configured"] = r.configured();
+  if (!r.configured()) j["not_configured"] = r.not_configured;
+  j["default_provider"] = r.default_provider;
+  j["default_role"] = r.default_role;
+  for (const auto& [name, p] : r.providers) {
+    j["providers"][name] = {{"base_url", p.config.base_url},
+                            {"key_from", p.key_source.empty() ? p.config.api_key_env : p.key_source},
+                            {"key_set", !p.api_key.empty()}};
+  }
+  for (const auto& [role, models] : r.roles) {
+    for (const auto& m : models) {
+      j["roles"][role].push_back({{"provider", m.provider}, {"model", m.model}});
+    }
+  }
+  const auto& t = r.timeouts;
+  j["timeouts_ms"] = {{"connect", t.connect.count()}, {"first_byte", t.first_byte.count()},
+                      {"idle", t.idle.count()},       {"call", t.call.count()},
+                      {"turn", t.turn.count()}};
+  j["retry"] = {{"max_attempts", r.retry.max_attempts},
+                {"base_backoff_ms", r.retry.base_backoff.count()},
+                {"max_backoff_ms", r.retry.max_backoff.count()}};
+  return j;
+}
+
+int cmd_llm(const Config& cfg, bool json) {
+  const auto r = llm::resolve_llm(cfg.llm, llm::process_env());
+  if (json) {
+    std::cout << llm_json(r).dump(2) << "\n";
+    return r.configured() ? kExitOk : kExitFailed;
+  }
+  if (!r.configured()) fmt::print("{}\n\n", r.not_configured);
+  fmt::print("default provider: {}   default role: {}\n", r.default_provider, r.default_role);
+  for (const auto& [name, p] : r.providers) {
+    const std::string var = p.key_source.empty() ? p.config.api_key_env : p.key_source;
+    fmt::print("provider {:<12} {:<40} key: {}\n", name, p.config.base_url,
+               var.empty() ? std::string("none needed")
+                           : fmt::format("{} ({})", var, p.api_key.empty() ? "not set" : "set"));
+  }
+  for (const auto& [role, models] : r.roles) {
+    std::string list;
+    for (const auto& m : models) list += (list.empty() ? "" : " → ") + m.provider + ":" + m.model;
+    fmt::print("role {:<8} {}\n", role, list);
+  }
+  return r.configured() ? kExitOk : kExitFailed;
 }
 
 int cmd_db_check(const Config& cfg, bool json) {
@@ -117,6 +176,9 @@ int run_cli(int argc, char** argv) {
   std::string backup_path;
   auto* backup = db->add_subcommand("backup", "online backup to a new file, then check the copy");
   backup->add_option("PATH", backup_path, "where to write the copy (must not exist)")->required();
+  bool llm_as_json = false;
+  auto* llm_cmd = app.add_subcommand("llm", "the LLM providers, roles and models parley would use");
+  llm_cmd->add_flag("--json", llm_as_json, "print JSON");
   PromptCommands prompt_commands(app);
   app.require_subcommand(0, 1);
 
@@ -147,6 +209,7 @@ int run_cli(int argc, char** argv) {
     if (!store) return report_error(store.error());
     return prompt_commands.run(**store);
   }
+  if (*llm_cmd) return cmd_llm(cfg, llm_as_json);
   if (*db) {
     if (*check) return cmd_db_check(cfg, check_json);
     if (*backup) return cmd_db_backup(cfg, backup_path);

@@ -44,6 +44,52 @@ TEST(Cli, StartsOnEmbeddedDefaultsUnderData) {
   EXPECT_FALSE(contains(again.out, "migrated")) << again.out;
 }
 
+constexpr const char* kNoLlmEnv =
+    "env -u OPENROUTER_API_KEY -u OPENAI_API_KEY -u PARLEY_LLM_BASE_URL -u PARLEY_LLM_MODEL "
+    "-u PARLEY_LLM_API_KEY";
+
+TEST(Cli, WithoutAnLlmItSaysHowToConfigureOne) {
+  TempDir dir;
+  auto run = parley(dir.path(), "run", kNoLlmEnv);
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_TRUE(contains(run.out, "No LLM is configured")) << run.out;
+  EXPECT_TRUE(contains(run.out, "OPENROUTER_API_KEY")) << run.out;
+  auto llm = parley(dir.path(), "llm", kNoLlmEnv);
+  EXPECT_EQ(llm.code, 1) << llm.out;
+  EXPECT_TRUE(contains(llm.out, "PARLEY_LLM_BASE_URL")) << llm.out;
+}
+
+TEST(Cli, LlmShowsWhereTheKeyComesFromNeverTheKey) {
+  TempDir dir;
+  const std::string env = std::string(kNoLlmEnv) + " OPENROUTER_API_KEY=sk-or-v1-TOPSECRET";
+  auto text = parley(dir.path(), "llm", env);
+  ASSERT_EQ(text.code, 0) << text.out << text.err;
+  EXPECT_TRUE(contains(text.out, "OPENROUTER_API_KEY (set)")) << text.out;
+  EXPECT_TRUE(contains(text.out, "openrouter:openai/gpt-4o-mini")) << text.out;
+  auto json = parley(dir.path(), "llm --json", env);
+  ASSERT_EQ(json.code, 0) << json.err;
+  const auto j = nlohmann::json::parse(json.out);
+  EXPECT_EQ(j["providers"]["openrouter"]["key_set"], true);
+  auto run = parley(dir.path(), "run", env);
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_TRUE(contains(run.out, "llm: openai/gpt-4o-mini via openrouter")) << run.out;
+  for (const auto* r : {&text, &json, &run}) {
+    EXPECT_FALSE(contains(r->out + r->err, "TOPSECRET")) << r->out << r->err;
+  }
+}
+
+TEST(Cli, LlmBaseUrlAndModelFromTheEnvironment) {
+  TempDir dir;
+  auto r = parley(dir.path(), "llm --json",
+                  std::string(kNoLlmEnv) +
+                      " PARLEY_LLM_BASE_URL=http://127.0.0.1:11434/v1 PARLEY_LLM_MODEL=llama3.1:8b");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["roles"]["smart"][0]["model"], "llama3.1:8b");
+  EXPECT_EQ(j["providers"][j["default_provider"].get<std::string>()]["base_url"],
+            "http://127.0.0.1:11434/v1");
+}
+
 TEST(Cli, DbCheckReportsIntegritySchemaAndWal) {
   TempDir dir;
   ASSERT_EQ(parley(dir.path(), "--db x.db").code, 0);
