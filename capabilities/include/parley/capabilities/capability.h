@@ -1,14 +1,21 @@
-// Capability: the plugin interface for tools the LLM (or a /command) can call, and the
-// Registry that holds them. Modelled on spdlog's sink: the public invoke() is final and takes
-// care of argument shape and errors, then calls the protected virtual invoke_().
+// Capability: the plugin interface for what the bot can do for people — called by the LLM as a
+// tool, or directly as a `/command` — and the Registry that holds them. Modelled on spdlog's
+// sink: the public invoke() is final and takes care of the argument check (against the
+// capability's JSON Schema), the deadline and errors, then calls the protected virtual
+// invoke_() (synchronous) or invoke_async_() (asynchronous-capable).
 //
-// Capabilities know nothing of channels; they reach the network and the clock only through
-// interfaces that bot/ implements. Thread safety: invoke() may be called concurrently; an
-// implementation that keeps mutable state guards it itself. The Registry is filled at start-up
-// (explicit registration from main) and read-only afterwards.
+// Capabilities know nothing of channels; they reach storage through a UserScope bound to the
+// caller (never a user id taken from arguments), and the network and the clock only through
+// the Services interfaces that bot/ implements.
+//
+// Thread safety: invoke() may be called concurrently; an implementation that keeps mutable
+// state guards it itself. The Registry is filled at start-up (explicit registration, see
+// builtins.h) and read-only afterwards.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -16,15 +23,76 @@
 #include <string_view>
 #include <vector>
 
+#include "parley/base/clock.h"
 #include "parley/base/result.h"
+
+namespace parley::storage {
+class Store;
+}
 
 namespace parley::capabilities {
 
-struct InvokeContext {
-  int64_t user_id = 0;
-  int64_t conversation_id = 0;
-  std::string channel;
+enum class SideEffects {
+  none,        // reads only
+  idempotent,  // writes, but doing it twice is the same as once
+  unsafe,      // never retried automatically (sends, deletes, pays)
 };
+std::string_view to_string(SideEffects s) noexcept;
+
+struct Flags {
+  SideEffects side_effects = SideEffects::none;
+  bool admin_only = false;  // denied to everyone not listed in the configuration
+  bool needs_network = false;
+};
+
+// Who is asking, as the bot loop resolved it.
+struct Caller {
+  int64_t user_id = 0;
+  std::string name;
+  std::string time_zone = "UTC";  // IANA name
+  bool admin = false;
+  std::vector<std::string> roles;
+};
+
+// Storage scoped to one user: everything a capability reads or writes about "the user" goes
+// through this, so no argument can reach another user's data.
+class UserScope {
+ public:
+  UserScope(storage::Store& store, int64_t user_id) : store_(store), user_id_(user_id) {}
+  [[nodiscard]] storage::Store& store() const { return store_; }
+  [[nodiscard]] int64_t user_id() const { return user_id_; }
+
+ private:
+  storage::Store& store_;
+  int64_t user_id_;
+};
+
+// What bot/ provides to capabilities (network access, usage figures, …). Interfaces are added
+// here as capabilities need them; a null pointer means "not available in this process".
+struct Services {
+  const Clock* clock = nullptr;  // wall clock (time zones, reminders)
+};
+
+using Deadline = std::chrono::steady_clock::time_point;
+
+struct InvokeContext {
+  Caller caller;
+  int64_t conversation_id = 0;
+  std::string channel;  // for messages and access rules only: capabilities stay channel-blind
+  Deadline deadline = Deadline::max();
+  nlohmann::json settings = nlohmann::json::object();  // validated, defaults filled in
+  const UserScope* data = nullptr;  // null: this capability has no storage access here
+  const Services* services = nullptr;
+};
+
+// A `/command` a capability answers to, e.g. {"remember", "/remember TEXT", "…"}.
+struct CommandSpec {
+  std::string name;
+  std::string usage;
+  std::string help;  // one line
+};
+
+using Done = std::function<void(Result<nlohmann::json>)>;
 
 class Capability {
  public:
@@ -32,29 +100,52 @@ class Capability {
 
   // A lowercase name of letters, digits, '_' or '-' (the tool name and the /command).
   [[nodiscard]] virtual std::string_view name() const = 0;
-  [[nodiscard]] virtual std::string_view description() const = 0;
-  // JSON Schema of the arguments object.
+  [[nodiscard]] virtual std::string_view description() const = 0;  // one line
+  // JSON Schema of the arguments object (the subset json_schema.h checks).
   [[nodiscard]] virtual nlohmann::json parameters() const = 0;
+  [[nodiscard]] virtual Flags flags() const { return {}; }
+  // JSON Schema of this capability's own settings in capabilities.yaml, with defaults.
+  [[nodiscard]] virtual nlohmann::json settings_schema() const {
+    return {{"type", "object"}, {"additionalProperties", false}};
+  }
+  // The /commands it answers to; by default one, named like the capability.
+  [[nodiscard]] virtual std::vector<CommandSpec> commands() const;
+  // Turns "/command text" into arguments. By default: {"text": text}.
+  [[nodiscard]] virtual Result<nlohmann::json> parse_command(std::string_view command,
+                                                             std::string_view text) const;
 
-  // Calls invoke_() with `args`, which must be a JSON object. Never throws: an exception from
-  // the implementation becomes an internal error naming the capability.
+  // Checks `args` against parameters() (invalid_argument naming the field), then runs the
+  // capability. `done` is called exactly once, possibly before invoke() returns. Never throws:
+  // an exception from the implementation becomes an internal error naming the capability. A
+  // call whose deadline has passed is refused with deadline_exceeded.
+  void invoke(const InvokeContext& ctx, const nlohmann::json& args, Done done) noexcept;
+  // Synchronous convenience (tests, the CLI): waits for invoke()'s result.
   Result<nlohmann::json> invoke(const InvokeContext& ctx, const nlohmann::json& args) noexcept;
 
  protected:
+  // Synchronous implementations override this.
   // NOLINTNEXTLINE(readability-identifier-naming): the spdlog sink_it_ convention
-  virtual Result<nlohmann::json> invoke_(const InvokeContext& ctx, const nlohmann::json& args) = 0;
+  virtual Result<nlohmann::json> invoke_(const InvokeContext& ctx, const nlohmann::json& args);
+  // Asynchronous ones override this instead; the default calls invoke_().
+  // NOLINTNEXTLINE(readability-identifier-naming)
+  virtual void invoke_async_(const InvokeContext& ctx, const nlohmann::json& args, Done done);
 };
 
 class Registry {
  public:
-  // Rejects an invalid or duplicate name (invalid_argument / already_exists).
+  // Rejects an invalid or duplicate name (invalid_argument / already_exists), a command name
+  // another capability already answers to, and a parameters() schema json_schema.h cannot
+  // check.
   Status add(std::unique_ptr<Capability> capability);
   [[nodiscard]] Capability* find(std::string_view name) const;
+  // The capability answering to /command, or null.
+  [[nodiscard]] Capability* find_command(std::string_view command) const;
   [[nodiscard]] std::vector<std::string> names() const;
   [[nodiscard]] size_t size() const { return by_name_.size(); }
 
  private:
   std::map<std::string, std::unique_ptr<Capability>, std::less<>> by_name_;
+  std::map<std::string, Capability*, std::less<>> by_command_;
 };
 
 }  // namespace parley::capabilities
