@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "capability_commands.h"
 #include "exit_codes.h"
 #include "parley/bot/config.h"
 #include "parley/bot/llm/provider.h"
@@ -180,6 +181,7 @@ int run_cli(int argc, char** argv) {
   auto* llm_cmd = app.add_subcommand("llm", "the LLM providers, roles and models parley would use");
   llm_cmd->add_flag("--json", llm_as_json, "print JSON");
   PromptCommands prompt_commands(app);
+  CapabilityCommands capability_commands(app);
   app.require_subcommand(0, 1);
 
   try {
@@ -203,6 +205,7 @@ int run_cli(int argc, char** argv) {
   }
   if (!db_path.empty()) cfg.storage.path = db_path;
   setup_logging(cfg.log_level);
+  if (capability_commands.selected()) return capability_commands.run(config_file);
 
   if (prompt_commands.selected()) {
     auto store = open_store(cfg);

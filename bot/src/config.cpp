@@ -26,7 +26,8 @@ class Reader {
                           const std::string& problem) const {
     const auto mark = node.Mark();
     if (mark.line >= 0) {
-      throw ConfigError(fmt::format("{}:{}: {}: {}", name_, mark.line + 1, key, problem));
+      throw ConfigError(
+          fmt::format("{}:{}:{}: {}: {}", name_, mark.line + 1, mark.column + 1, key, problem));
     }
     throw ConfigError(fmt::format("{}: {}: {}", name_, key, problem));
   }
@@ -298,7 +299,8 @@ Config parse_config(const std::string& yaml, const std::string& name) {
   try {
     root = YAML::Load(yaml);
   } catch (const YAML::ParserException& e) {
-    throw ConfigError(fmt::format("{}:{}: invalid YAML: {}", name, e.mark.line + 1, e.msg));
+    throw ConfigError(fmt::format("{}:{}:{}: invalid YAML: {}", name, e.mark.line + 1,
+                                  e.mark.column + 1, e.msg));
   }
   Config cfg = default_config();
   Reader r(name);
@@ -376,6 +378,16 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                  });
            }},
           {"llm", [&](const YAML::Node& n, const std::string& p) { parse_llm(r, n, p, cfg.llm); }},
+          {"capabilities",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.mapping(n, p,
+                       {
+                           {"file",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              cfg.capabilities_file = r.string(v, k);
+                            }},
+                       });
+           }},
           {"log",
            [&](const YAML::Node& n, const std::string& p) {
              r.mapping(n, p,

@@ -87,10 +87,11 @@ Status check_at(const json& s, const std::string& where) {
 }
 
 struct Validator {
-  std::vector<std::string> problems;
-  bool full() const { return problems.size() >= 5; }
+  size_t max = 5;
+  std::vector<SchemaProblem> problems;
+  bool full() const { return problems.size() >= max; }
   void add(const std::string& path, const std::string& what) {
-    if (!full()) problems.push_back(fmt::format("{}: {}", path, what));
+    if (!full()) problems.push_back(SchemaProblem{path, what});
   }
 
   void run(const json& s, const json& v, const std::string& path) {
@@ -212,8 +213,16 @@ Status validate(const json& schema, const json& value, std::string_view root) {
   v.run(schema, value, std::string(root));
   if (v.problems.empty()) return {};
   std::string message;
-  for (const auto& p : v.problems) message += (message.empty() ? "" : "; ") + p;
+  for (const auto& p : v.problems) message += fmt::format("{}{}: {}", message.empty() ? "" : "; ", p.path, p.message);
   return fail(ErrorCode::invalid_argument, std::move(message));
+}
+
+std::vector<SchemaProblem> problems(const json& schema, const json& value, std::string_view root,
+                                    size_t max) {
+  Validator v;
+  v.max = max;
+  v.run(schema, value, std::string(root));
+  return std::move(v.problems);
 }
 
 json with_defaults(const json& schema, json value) {

@@ -65,7 +65,7 @@ std::string error_of(const std::string& yaml) {
 
 TEST(Config, UnknownKeyNamesFileLineAndKey) {
   const auto e = error_of("storage:\n  path: a.db\n  reders: 3\n");
-  EXPECT_NE(e.find("p.yaml:3"), std::string::npos) << e;
+  EXPECT_NE(e.find("p.yaml:3:3"), std::string::npos) << e;
   EXPECT_NE(e.find("storage.reders"), std::string::npos) << e;
   EXPECT_NE(e.find("readers"), std::string::npos) << "lists the known keys: " << e;
 }

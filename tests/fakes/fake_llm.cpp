@@ -411,7 +411,7 @@ awaitable<bool> FakeLlmServer::Impl::Session::flush(Chunker& c) {
 awaitable<bool> FakeLlmServer::Impl::Session::finish(Chunker& c) {
   bool ok = co_await flush(c);
   if (!ok) co_return false;
-  if (c.interval.count() > 0) {
+  if (c.wrote && c.interval.count() > 0) {
     ok = co_await wait(c.interval);
     if (!ok) co_return false;
   }
@@ -706,6 +706,8 @@ FakeReply FakeLlmServer::Impl::next_reply(const RecordedRequest& request) {
 }
 
 awaitable<void> FakeLlmServer::Impl::accept_loop() {
+  size_t failures = 0;  // accept errors since the last warning
+  auto last_warning = std::chrono::steady_clock::time_point{};
   for (;;) {
     error_code ec;
     const asio::any_io_executor session_ex = asio::make_strand(ioc);
@@ -713,8 +715,15 @@ awaitable<void> FakeLlmServer::Impl::accept_loop() {
         co_await acceptor.async_accept(session_ex, asio::redirect_error(use_awaitable, ec));
     if (stopping || !acceptor.is_open()) co_return;
     if (ec) {
-      // Out of descriptors and the like: back off instead of spinning or giving up.
-      spdlog::warn("fake_llm: accept: {}", ec.message());
+      // Out of descriptors and the like: back off instead of spinning or giving up, and warn
+      // at most once a second.
+      ++failures;
+      if (const auto now = std::chrono::steady_clock::now();
+          now - last_warning >= std::chrono::seconds(1)) {
+        spdlog::warn("fake_llm: accept failed {} time(s), last: {}", failures, ec.message());
+        failures = 0;
+        last_warning = now;
+      }
       asio::steady_timer backoff(accept_ex, milliseconds(10));
       co_await backoff.async_wait(asio::redirect_error(use_awaitable, ec));
       continue;

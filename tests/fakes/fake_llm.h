@@ -13,6 +13,9 @@
 // headers, a stall mid-stream, a truncated stream (connection closed without the final chunk),
 // malformed JSON, an in-band {"error": …} event after HTTP 200.
 //
+// GET {base_url}/models answers a one-model list; any other path gets a 404 JSON error. Only
+// chat completions are recorded.
+//
 // Stalls and delays are asio timers: one slow reply never holds up another connection.
 // Thread safety: every public method may be called from any thread.
 #pragma once
@@ -68,7 +71,9 @@ struct FakeReply {
   int status = 200;                // != 200: an error reply (OpenAI error body with `error_message`)
   std::string error_message = "scripted error";
   std::optional<int> retry_after_s;  // Retry-After header (seconds)
-  std::string raw_body;            // non-empty: sent as the body verbatim (malformed JSON, …)
+  std::string raw_body;            // non-empty: sent as the body verbatim (malformed JSON, …);
+                                   // a stream request gets it as its event-stream body, cut
+                                   // by write_bytes, with no events of its own
   std::chrono::milliseconds delay_before_headers{0};  // nothing is sent before this
   std::optional<size_t> stall_after_events;  // stream: after N events, send nothing for `stall`
   std::chrono::milliseconds stall{0};
@@ -77,6 +82,9 @@ struct FakeReply {
   std::optional<size_t> error_event_after_events;  // stream: after N events, an in-band
   int error_event_code = 502;                      // {"error": {"code", "message"}} event, then
                                                    // the stream ends (no [DONE], no usage)
+  // Events are the `data:` events ([DONE] included, the comment not); N == their number acts
+  // after [DONE]. Several faults at one boundary: the stall, then the error event, then the
+  // truncation.
 
   // Builders for the common cases.
   static FakeReply text(std::string content, FakeUsage usage = {});
@@ -106,7 +114,9 @@ class FakeLlmServer {
 
   FakeLlmServer();  // Options{}
   explicit FakeLlmServer(Options options);
-  ~FakeLlmServer();  // stops accepting, closes every connection, joins its threads
+  // Stops accepting, closes every connection (stalled ones too), joins its threads.
+  // REQUIRES: not called from a handler.
+  ~FakeLlmServer();
   FakeLlmServer(const FakeLlmServer&) = delete;
   FakeLlmServer& operator=(const FakeLlmServer&) = delete;
 

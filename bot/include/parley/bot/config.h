@@ -16,10 +16,12 @@ struct Config {
   std::filesystem::path source;  // empty: embedded defaults
   storage::StoreOptions storage;
   llm::LlmSettings llm;
+  // capabilities.yaml (relative paths: to the working directory); empty: embedded defaults.
+  std::filesystem::path capabilities_file;
   std::string log_level = "info";
 };
 
-// Thrown only at start-up; what() is "FILE:LINE: KEY: problem".
+// Thrown only at start-up; what() is "FILE:LINE:COLUMN: KEY: problem".
 class ConfigError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

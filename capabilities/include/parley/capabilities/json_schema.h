@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "parley/base/result.h"
 
@@ -25,6 +26,14 @@ Status check_schema(const nlohmann::json& schema);
 // `root`. REQUIRES: check_schema(schema) succeeded.
 Status validate(const nlohmann::json& schema, const nlohmann::json& value,
                 std::string_view root = "arguments");
+
+struct SchemaProblem {
+  std::string path;  // e.g. arguments.items[2].due
+  std::string message;
+};
+// Every problem (up to `max`), separately. REQUIRES: check_schema(schema) succeeded.
+std::vector<SchemaProblem> problems(const nlohmann::json& schema, const nlohmann::json& value,
+                                    std::string_view root, size_t max = 20);
 
 // `value` with every missing property that has a `default` filled in, recursively.
 nlohmann::json with_defaults(const nlohmann::json& schema, nlohmann::json value);

@@ -1,0 +1,113 @@
+// Private to the built-in capabilities: one factory per built-in (registered by builtins.cpp)
+// and the few helpers they share — the clock and store a call may use, command-text parsing,
+// timestamps for answers, and writes through the store's write queue that answer asynchronously.
+//
+// Thread safety: the factories and helpers are safe from any thread.
+#pragma once
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "parley/base/clock.h"
+#include "parley/base/result.h"
+#include "parley/capabilities/capability.h"
+#include "parley/storage/store.h"
+
+namespace parley::capabilities::builtins {
+
+std::unique_ptr<Capability> make_calc();
+std::unique_ptr<Capability> make_time();
+std::unique_ptr<Capability> make_todo();
+std::unique_ptr<Capability> make_notes();
+
+// The wall clock of this call: the injected one, else the system clock.
+inline const Clock& clock_of(const InvokeContext& ctx) {
+  if (ctx.services != nullptr && ctx.services->clock != nullptr) return *ctx.services->clock;
+  return SystemClock::instance();
+}
+
+// The caller's storage scope, or unavailable when this call has none.
+inline Result<const UserScope*> scope_of(const InvokeContext& ctx, std::string_view capability) {
+  if (ctx.data == nullptr) {
+    return fail(ErrorCode::unavailable, fmt::format("{}: no storage is available here", capability));
+  }
+  return ctx.data;
+}
+
+inline std::string_view trim(std::string_view s) {
+  constexpr std::string_view kSpace = " \t\r\n\f\v";
+  const auto first = s.find_first_not_of(kSpace);
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(kSpace) - first + 1);
+}
+
+// "add buy milk" → {"add", "buy milk"}; both parts trimmed.
+inline std::pair<std::string_view, std::string_view> split_first_word(std::string_view text) {
+  text = trim(text);
+  const auto end = text.find_first_of(" \t\r\n\f\v");
+  if (end == std::string_view::npos) return {text, {}};
+  return {text.substr(0, end), trim(text.substr(end))};
+}
+
+// An item number from command text: "3" or "#3", at least 1.
+inline Result<int64_t> parse_id(std::string_view text, std::string_view capability) {
+  std::string_view digits = trim(text);
+  if (!digits.empty() && digits.front() == '#') digits.remove_prefix(1);
+  int64_t id = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+  if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || id < 1) {
+    return fail(ErrorCode::invalid_argument,
+                fmt::format("{}: '{}' is not an item number (expected e.g. 3 or #3)", capability,
+                            trim(text)));
+  }
+  return id;
+}
+
+// Epoch milliseconds as "2026-11-23T14:04:05Z".
+inline std::string iso_utc(int64_t ms) {
+  const auto t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm);
+}
+
+// Submits a write to the store's write queue and answers through `done` once it is committed:
+// with `answer()` (which reads what `apply` left behind), or with the job's error, prefixed with
+// the capability's name unless `apply` already named it. `done` runs on the queue's completion
+// thread, or at once on this one when the queue refuses the job.
+inline void submit_write(storage::Store& store, std::string_view capability, std::string what,
+                         std::function<Result<storage::WriteAck>(storage::Connection&)> apply,
+                         std::function<nlohmann::json()> answer, Done done) {
+  storage::WriteJob job;
+  job.what = std::move(what);
+  job.apply = std::move(apply);
+  job.done = [prefix = fmt::format("{}: ", capability), answer = std::move(answer),
+              done = std::move(done)](Result<storage::WriteAck> r) {
+    if (!r) {
+      Error e = std::move(r).error();
+      if (!e.message.starts_with(prefix)) e.message = prefix + e.message;
+      done(fail(std::move(e)));
+      return;
+    }
+    try {
+      done(answer());
+    } catch (const std::exception& e) {
+      done(fail(ErrorCode::internal, prefix + "failed after the write: " + e.what()));
+    }
+  };
+  store.writes().submit(std::move(job));
+}
+
+}  // namespace parley::capabilities::builtins

@@ -1,0 +1,218 @@
+// capabilities.yaml: every key, defaults, every kind of error with file:line:column and key
+// path, secrets refused, and the access decision.
+#include "parley/capabilities/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace parley::capabilities {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+class Fetch final : public Capability {
+ public:
+  std::string_view name() const override { return "fetch"; }
+  std::string_view description() const override { return "fetches"; }
+  json parameters() const override { return {{"type", "object"}}; }
+  Flags flags() const override { return {SideEffects::none, false, true}; }
+  json settings_schema() const override {
+    return {{"type", "object"},
+            {"properties",
+             {{"max_bytes", {{"type", "integer"}, {"minimum", 1}, {"default", 1048576}}},
+              {"allow_private", {{"type", "boolean"}, {"default", false}}},
+              {"token_env", {{"type", "string"}}},
+              {"hosts", {{"type", "array"}, {"items", {{"type", "string"}}}}}}},
+            {"additionalProperties", false}};
+  }
+};
+
+class Admin final : public Capability {
+ public:
+  std::string_view name() const override { return "shutdown"; }
+  std::string_view description() const override { return "stops the bot"; }
+  json parameters() const override { return {{"type", "object"}}; }
+  Flags flags() const override { return {SideEffects::unsafe, true, false}; }
+};
+
+Registry registry() {
+  Registry r;
+  EXPECT_TRUE(r.add(std::make_unique<Fetch>()).ok());
+  EXPECT_TRUE(r.add(std::make_unique<Admin>()).ok());
+  return r;
+}
+
+std::string problems_of(const std::string& yaml) {
+  const auto reg = registry();
+  return parse_capabilities_config(yaml, "caps.yaml", reg).describe();
+}
+
+TEST(CapabilitiesConfig, ReadsEveryKey) {
+  const auto reg = registry();
+  const auto c = parse_capabilities_config(R"(
+capabilities:
+  fetch:
+    enabled: false
+    allow: {users: [alice, "42"], roles: [family], channels: [console]}
+    rate_limit: {calls: 5, per_seconds: 10}
+    timeout_ms: 2500
+    settings:
+      max_bytes: 2048
+      hosts: [example.org]
+      token_env: FETCH_TOKEN
+)",
+                                           "caps.yaml", reg);
+  ASSERT_TRUE(c.ok()) << c.describe();
+  const auto& f = c.config.by_name.at("fetch");
+  EXPECT_FALSE(f.enabled);
+  EXPECT_TRUE(f.configured);
+  EXPECT_EQ(f.allow.users, (std::vector<std::string>{"alice", "42"}));
+  EXPECT_EQ(f.allow.roles, std::vector<std::string>{"family"});
+  EXPECT_EQ(f.allow.channels, std::vector<std::string>{"console"});
+  EXPECT_EQ(f.rate_limit.calls, 5);
+  EXPECT_EQ(f.rate_limit.per.count(), 10);
+  EXPECT_EQ(f.timeout.count(), 2500);
+  EXPECT_EQ(f.settings["max_bytes"], 2048);
+  EXPECT_EQ(f.settings["allow_private"], false) << "defaults fill what is not set";
+  EXPECT_EQ(f.settings["token_env"], "FETCH_TOKEN");
+}
+
+TEST(CapabilitiesConfig, UnnamedCapabilitiesGetTheirDefaults) {
+  const auto reg = registry();
+  const auto c = parse_capabilities_config("", "caps.yaml", reg);
+  ASSERT_TRUE(c.ok());
+  const auto f = c.config.for_capability(*reg.find("fetch"));
+  EXPECT_TRUE(f.enabled);
+  EXPECT_FALSE(f.configured);
+  EXPECT_EQ(f.settings["max_bytes"], 1048576);
+  EXPECT_EQ(f.timeout.count(), 10'000);
+}
+
+TEST(CapabilitiesConfig, UnknownCapabilityNamesLineColumnAndTheKnownOnes) {
+  const auto e = problems_of("capabilities:\n  fetch: {}\n  fecth:\n    enabled: true\n");
+  EXPECT_THAT(e, HasSubstr("caps.yaml:3:3: capabilities.fecth: unknown capability 'fecth' (known: fetch, shutdown)"));
+}
+
+TEST(CapabilitiesConfig, UnknownKeyWrongTypeOutOfRange) {
+  auto e = problems_of("capabilities:\n  fetch:\n    enabeld: true\n");
+  EXPECT_THAT(e, HasSubstr("caps.yaml:3:5: capabilities.fetch.enabeld: unknown key (expected one of: allow, enabled"));
+  e = problems_of("capabilities:\n  fetch:\n    enabled: sometimes\n");
+  EXPECT_THAT(e, HasSubstr("caps.yaml:3:14: capabilities.fetch.enabled: expected true or false, found 'sometimes'"));
+  e = problems_of("capabilities:\n  fetch:\n    timeout_ms: 0\n");
+  EXPECT_THAT(e, HasSubstr("capabilities.fetch.timeout_ms: expected an integer in [1, 3600000], found 0"));
+  e = problems_of("capabilities:\n  fetch:\n    allow: {users: {a: 1}}\n");
+  EXPECT_THAT(e, HasSubstr("capabilities.fetch.allow.users: expected a list of names, found a mapping"));
+}
+
+TEST(CapabilitiesConfig, SettingsAreCheckedAgainstTheCapabilitysSchemaWithTheirLine) {
+  const auto e = problems_of(
+      "capabilities:\n  fetch:\n    settings:\n      max_bytes: lots\n      hosts: [a, 3]\n      colour: red\n");
+  EXPECT_THAT(e, HasSubstr("caps.yaml:4:18: capabilities.fetch.settings.max_bytes: expected integer, got the string \"lots\""));
+  EXPECT_THAT(e, HasSubstr("caps.yaml:5:18: capabilities.fetch.settings.hosts[1]: expected string, got the number 3"));
+  EXPECT_THAT(e, HasSubstr("caps.yaml:6:7: capabilities.fetch.settings.colour: unknown field"));
+}
+
+TEST(CapabilitiesConfig, SecretsAreRefusedWithoutBeingEchoed) {
+  const auto reg = registry();
+  const auto c = parse_capabilities_config(
+      "capabilities:\n  fetch:\n    settings:\n      api_token: hunter2-very-secret\n", "caps.yaml", reg);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.describe(), HasSubstr("secrets never go in this file"));
+  EXPECT_THAT(c.describe(), ::testing::Not(HasSubstr("hunter2")));
+}
+
+TEST(CapabilitiesConfig, BadYamlSyntaxNamesLineAndColumn) {
+  const auto e = problems_of("capabilities:\n  fetch: [unclosed\n");
+  EXPECT_THAT(e, HasSubstr("caps.yaml:"));
+  EXPECT_THAT(e, HasSubstr("bad YAML syntax"));
+}
+
+TEST(CapabilitiesConfig, ReportsEveryProblemNotJustTheFirst) {
+  const auto reg = registry();
+  const auto c = parse_capabilities_config(
+      "capabilities:\n  nope: {}\n  fetch:\n    enabled: 3\n    timeout_ms: x\n", "caps.yaml", reg);
+  EXPECT_EQ(c.problems.size(), 3u) << c.describe();
+}
+
+TEST(Access, DisabledChannelsUsersRolesAndAdminOnly) {
+  const auto reg = registry();
+  const auto& fetch = *reg.find("fetch");
+  const auto& admin = *reg.find("shutdown");
+  Caller alice{1, "alice", "UTC", false, {"family"}};
+  Caller bob{2, "bob", "UTC", false, {}};
+  Caller root{3, "root", "UTC", true, {}};
+
+  CapabilityConfig open;
+  EXPECT_TRUE(may_use(fetch, open, bob, "console").allowed);
+
+  CapabilityConfig off;
+  off.enabled = false;
+  EXPECT_EQ(may_use(fetch, off, alice, "console").reason, "fetch is disabled");
+
+  CapabilityConfig console_only;
+  console_only.allow.channels = {"console"};
+  EXPECT_TRUE(may_use(fetch, console_only, bob, "console").allowed);
+  EXPECT_EQ(may_use(fetch, console_only, bob, "email").reason, "fetch is not available on email");
+
+  CapabilityConfig family;
+  family.allow.roles = {"family"};
+  EXPECT_TRUE(may_use(fetch, family, alice, "http").allowed);
+  EXPECT_FALSE(may_use(fetch, family, bob, "http").allowed);
+
+  CapabilityConfig by_id;
+  by_id.allow.users = {"2"};
+  EXPECT_TRUE(may_use(fetch, by_id, bob, "http").allowed);
+
+  // Admin-only: denied to everyone not listed (admins excepted), even with no configuration.
+  EXPECT_EQ(may_use(admin, open, alice, "console").reason, "shutdown is for administrators only");
+  EXPECT_TRUE(may_use(admin, open, root, "console").allowed);
+  CapabilityConfig listed;
+  listed.allow.users = {"bob"};
+  EXPECT_TRUE(may_use(admin, listed, bob, "console").allowed);
+}
+
+}  // namespace
+}  // namespace parley::capabilities
+
+#include <fstream>
+
+#include "parley/capabilities/live_config.h"
+#include "temp_dir.h"
+
+namespace parley::capabilities {
+namespace {
+
+TEST(LiveConfig, AValidEditIsPutInForceAnInvalidOneKeepsTheLastGood) {
+  parley::testing::TempDir dir;
+  const auto reg = registry();
+  const auto path = (dir.path() / "capabilities.yaml").string();
+  std::ofstream(path) << "capabilities:\n  fetch:\n    timeout_ms: 1000\n";
+  auto first = load_capabilities_config(path, reg);
+  ASSERT_TRUE(first.ok()) << first.describe();
+  LiveConfig live(reg, first.config);
+  const auto before = live.current();
+  EXPECT_EQ(before->by_name.at("fetch").timeout.count(), 1000);
+
+  std::ofstream(path, std::ios::trunc) << "capabilities:\n  fetch:\n    timeout_ms: 2000\n";
+  auto good = live.reload(path);
+  ASSERT_TRUE(good.ok()) << good.describe();
+  EXPECT_EQ(live.current()->by_name.at("fetch").timeout.count(), 2000);
+  EXPECT_EQ(live.generation(), 2u);
+  EXPECT_EQ(before->by_name.at("fetch").timeout.count(), 1000) << "a snapshot never changes";
+
+  std::ofstream(path, std::ios::trunc) << "capabilities:\n  fetch:\n    timeout_ms: soon\n";
+  auto bad = live.reload(path);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.describe().find("capabilities.yaml:3:17: capabilities.fetch.timeout_ms"), std::string::npos)
+      << bad.describe();
+  EXPECT_EQ(live.current()->by_name.at("fetch").timeout.count(), 2000) << "the last good stays";
+  EXPECT_EQ(live.generation(), 2u);
+
+  std::filesystem::remove(path);
+  EXPECT_FALSE(live.reload(path).ok());
+  EXPECT_EQ(live.current()->by_name.at("fetch").timeout.count(), 2000);
+}
+
+}  // namespace
+}  // namespace parley::capabilities
