@@ -1,0 +1,91 @@
+// ToolLoop: one LLM turn with capabilities as tools. The model's tool calls are checked (known
+// tool, allowed for this caller, arguments valid JSON matching the tool's schema) and run, each
+// with its own timeout; results (or clear tool errors) go back as tool messages; the model is
+// asked again, until it answers in text.
+//
+// Bounded by: a maximum number of model calls (default 8), the turn's absolute deadline, and a
+// circuit breaker — a capability that fails `breaker_failures` times in a turn is withdrawn for
+// the rest of it. Nothing is retried automatically: a failed tool call is reported to the
+// model, which decides; a capability flagged `unsafe` is never run twice with the same
+// arguments in one turn.
+//
+// Models without native tool calls: when a model's options say `"tools": "text"`, the tools are
+// described in a system message instead, and the model calls one by writing
+//   <tool_call>{"name": "calc", "arguments": {"expression": "2+2"}}</tool_call>
+// in its text (the Hermes/Qwen convention); results come back as user messages
+//   <tool_result name="calc">{…}</tool_result>.
+//
+// Thread safety: run() may be called concurrently for different turns; each turn's coroutine
+// runs on the executor it was started on.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parley/bot/llm/client.h"
+#include "parley/bot/net.h"
+#include "parley/capabilities/capability.h"
+#include "parley/capabilities/config.h"
+
+namespace parley::bot {
+
+struct ToolLoopOptions {
+  int max_iterations = 8;    // model calls in one turn
+  int breaker_failures = 3;  // failures of one capability before it is withdrawn
+  size_t max_result_bytes = 16 * 1024;  // a tool result is cut to this before the model sees it
+  std::string role;          // LLM role; empty: the default
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  bool text_protocol = false;  // describe tools in text instead of native tool calls
+};
+
+struct ToolStep {
+  std::string call_id;
+  std::string capability;
+  std::string arguments;  // as the model sent them
+  bool ok = false;
+  std::string result;  // the JSON given back to the model (a result, or {"error": …})
+  std::chrono::microseconds latency{0};
+};
+
+struct ToolLoopResult {
+  enum class Stop { answered, iteration_limit, deadline, llm_error };
+  Stop stop = Stop::answered;
+  std::string reply;  // always something to tell the user
+  std::vector<llm::LlmResponse> llm_calls;  // every model call, with its attempts and usage
+  std::vector<ToolStep> steps;
+  std::vector<std::string> withdrawn;  // capabilities the breaker withdrew
+  std::optional<Error> error;          // llm_error: what failed
+};
+std::string_view to_string(ToolLoopResult::Stop stop) noexcept;
+
+// Parses <tool_call>{…}</tool_call> blocks out of model text (the text protocol). Returns the
+// calls (ids "text_call_N") and the text with the blocks removed.
+std::vector<llm::ToolCall> parse_text_tool_calls(std::string& text);
+
+class ToolLoop {
+ public:
+  ToolLoop(llm::LlmClient& client, const capabilities::Registry& registry)
+      : client_(client), registry_(registry) {}
+
+  // `request` holds the conversation so far (system prompt, history, the user's message);
+  // its tools are replaced by the capabilities this caller may use under `config`. `context`
+  // is the base for every capability call (caller, conversation, channel, data, services).
+  net::asio::awaitable<ToolLoopResult> run(llm::ChatRequest request,
+                                           capabilities::InvokeContext context,
+                                           std::shared_ptr<const capabilities::CapabilitiesConfig> config,
+                                           ToolLoopOptions options);
+
+ private:
+  net::asio::awaitable<ToolStep> run_tool(const llm::ToolCall& call,
+                                          const capabilities::InvokeContext& context,
+                                          const capabilities::CapabilitiesConfig& config,
+                                          const ToolLoopOptions& options);
+
+  llm::LlmClient& client_;
+  const capabilities::Registry& registry_;
+};
+
+}  // namespace parley::bot
