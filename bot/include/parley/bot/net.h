@@ -1,6 +1,15 @@
 // The one way parley includes Asio (and, through it, Beast): GCC 12 with Boost 1.74 needs
 // <utility> before awaitable.hpp, and clang 14 / clang-tidy need the coroutine macros defined
 // explicitly. Boost 1.74 has no as_tuple: use redirect_error.
+//
+// GCC 12 coroutine bugs seen here (write around them):
+// - `if (!co_await f(std::string("x")))` crashes: put every co_await on its own line, in a
+//   declaration or an assignment (`bool ok = co_await f(…);`).
+// - `co_await g(make_request(), Options{})` destroys the temporary arguments twice: pass named
+//   variables (or std::move of them) to a coroutine, never prvalues of non-trivial types.
+// - A use_awaitable handler must be moved out of its storage, and that storage emptied, before
+//   it is invoked (see http::async_fetch): a moved-from handler left behind touches freed
+//   memory when the coroutine completes inside the call (Boost 1.74, strand executors).
 #pragma once
 
 #include <utility>
