@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "invoke_with_timeout.h"
 #include "parley/capabilities/json_schema.h"
 
 namespace parley::bot {
@@ -70,35 +71,6 @@ std::string cut(std::string s, size_t max) {
 
 std::string tool_error(const std::string& message) { return json{{"error", message}}.dump(); }
 
-// Runs a capability with a timeout. REQUIRES: the caller's executor is a strand (or runs on one
-// thread): the capability's completion is posted there and meets the timer's wait in order.
-asio::awaitable<Result<json>> invoke_with_timeout(caps::Capability& capability,
-                                                  caps::InvokeContext ctx, json args,
-                                                  Clock::time_point until) {
-  auto ex = co_await asio::this_coro::executor;
-  struct State {
-    explicit State(const net::Executor& e) : timer(e) {}
-    asio::steady_timer timer;
-    std::optional<Result<json>> result;
-    bool finished = false;
-  };
-  auto st = std::make_shared<State>(ex);
-  st->timer.expires_at(until);
-  capability.invoke(ctx, args, [st, ex](Result<json> r) {
-    asio::post(ex, [st, r = std::move(r)]() mutable {
-      if (st->finished) return;  // too late: the turn went on without it
-      st->result = std::move(r);
-      st->timer.cancel();
-    });
-  });
-  boost::system::error_code ec;
-  co_await st->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  st->finished = true;
-  if (st->result) co_return std::move(*st->result);
-  co_return fail(ErrorCode::deadline_exceeded,
-                 fmt::format("{} did not answer in time", capability.name()));
-}
-
 std::string describe_tools_for_text(const std::vector<llm::ToolDefinition>& tools) {
   std::string out =
       "You can use tools. To call one, write on its own line exactly:\n"
@@ -133,6 +105,13 @@ asio::awaitable<ToolStep> ToolLoop::run_tool(const llm::ToolCall& call,
     step.result = tool_error(decision.reason);
     co_return step;
   }
+  std::chrono::seconds wait{0};
+  if (limiter_ != nullptr &&
+      !limiter_->allow(context.caller.user_id, call.name, cfg.rate_limit, Clock::now(), &wait)) {
+    step.result = tool_error(fmt::format(
+        "{} is rate limited for this user; it can be used again in {} s", call.name, wait.count()));
+    co_return step;
+  }
   json args = call.arguments.empty() ? json::object() : json::parse(call.arguments, nullptr, false);
   if (args.is_discarded()) {
     step.result = tool_error(fmt::format(
@@ -144,7 +123,7 @@ asio::awaitable<ToolStep> ToolLoop::run_tool(const llm::ToolCall& call,
   ctx.settings = cfg.settings;
   const auto until = std::min(options.deadline, Clock::now() + cfg.timeout);
   ctx.deadline = until;
-  auto result = co_await invoke_with_timeout(*capability, ctx, std::move(args), until);
+  auto result = co_await detail::invoke_with_timeout(*capability, ctx, std::move(args), until);
   step.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
   if (result.ok()) {
     step.ok = true;

@@ -107,7 +107,7 @@ class ToolLoopTest : public ::testing::Test {
     s.retry.max_attempts = 1;
     client_ = std::make_unique<llm::LlmClient>(
         multi_, llm::resolve_llm(s, [](const std::string&) { return std::optional<std::string>(); }));
-    loop_ = std::make_unique<ToolLoop>(*client_, registry_);
+    loop_ = std::make_unique<ToolLoop>(*client_, registry_, &limiter_);
   }
   ~ToolLoopTest() override {
     multi_.shutdown();
@@ -158,6 +158,7 @@ class ToolLoopTest : public ::testing::Test {
   Send* send_ = nullptr;
   std::shared_ptr<caps::CapabilitiesConfig> config_;
   std::unique_ptr<llm::LlmClient> client_;
+  caps::RateLimiter limiter_;
   std::unique_ptr<ToolLoop> loop_;
 };
 
@@ -303,6 +304,18 @@ TEST_F(ToolLoopTest, TextProtocolForModelsWithoutNativeToolCalls) {
   EXPECT_EQ(m1.back()["role"], "user");
   EXPECT_THAT(m1.back()["content"].get<std::string>(), HasSubstr("<tool_result name=\"calc\">"));
   EXPECT_THAT(m1.back()["content"].get<std::string>(), HasSubstr("42"));
+}
+
+TEST_F(ToolLoopTest, RateLimitsApplyToTheModelToo) {
+  config_->by_name["calc"].rate_limit = {1, std::chrono::seconds(60)};
+  fake_.push(FakeReply::tools({{"a", "calc", R"({"expression": "1+1"})"},
+                               {"b", "calc", R"({"expression": "2+2"})"}}));
+  fake_.push(FakeReply::text("ok"));
+  const auto r = run();
+  ASSERT_EQ(r.steps.size(), 2u);
+  EXPECT_TRUE(r.steps[0].ok);
+  EXPECT_FALSE(r.steps[1].ok);
+  EXPECT_THAT(r.steps[1].result, HasSubstr("rate limited"));
 }
 
 TEST_F(ToolLoopTest, ParseTextToolCalls) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -92,6 +93,7 @@ struct Transfer {
   // Where to note that the first byte came: its deadline moves earlier (first byte → idle).
   std::vector<CURL*>* rearm = nullptr;
   std::string forced_message;
+  std::string refused;  // why Request::allow_address refused addresses ("; "-separated)
   char error_buffer[CURL_ERROR_SIZE] = {};
 };
 
@@ -236,6 +238,7 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
         return len;
       }
       if (t->response.body.size() + len > t->request.max_body_bytes) {
+        t->response.body.append(data, t->request.max_body_bytes - t->response.body.size());
         t->forced = Failure::too_large;
         t->forced_message = "response body larger than " +
                             std::to_string(t->request.max_body_bytes) + " bytes";
@@ -248,6 +251,36 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
       return 0;
     }
     return len;
+  }
+
+  // CURLOPT_OPENSOCKETFUNCTION, set only for requests with allow_address: curl calls it for
+  // every address it tries, so the check sees what is connected to, never just a name.
+  static curl_socket_t open_socket(void* clientp, curlsocktype purpose,
+                                   curl_sockaddr* address) noexcept {
+    auto* t = static_cast<Transfer*>(clientp);
+    std::string why;
+    try {
+      sockaddr_storage copy{};
+      std::memcpy(&copy, &address->addr,
+                  std::min<size_t>(address->addrlen, sizeof(sockaddr_storage)));
+      bool allowed = purpose == CURLSOCKTYPE_IPCXN;
+      if (allowed) {
+        allowed = t->request.allow_address(reinterpret_cast<const sockaddr*>(&copy), why);
+      } else {
+        why = "not an outgoing IP connection";
+      }
+      if (!allowed) {
+        if (why.empty()) why = "the address is not allowed";
+        if (t->refused.find(why) == std::string::npos) {
+          t->refused += (t->refused.empty() ? "" : "; ") + why;
+        }
+        return CURL_SOCKET_BAD;
+      }
+    } catch (const std::exception& e) {
+      t->refused = std::string("the address check failed: ") + e.what();
+      return CURL_SOCKET_BAD;
+    }
+    return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
   }
 
   // --- socket watching ------------------------------------------------------------------
@@ -382,6 +415,13 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
     curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Impl::write_callback);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+    if (r.allow_address) {
+      curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Impl::open_socket);
+      curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &t);
+      curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);  // a cached connection was not checked
+      curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+      curl_easy_setopt(e, CURLOPT_PROXY, "");  // not even one from the environment
+    }
     curl_slist* list = nullptr;
     auto append = [&](const char* h) {
       curl_slist* next = curl_slist_append(list, h);
@@ -460,6 +500,9 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
         default:
           t->forced = Failure::transport;
           break;
+      }
+      if (t->forced == Failure::connect && !t->refused.empty()) {
+        t->forced_message = "refused: " + t->refused;
       }
     }
     remove(t);

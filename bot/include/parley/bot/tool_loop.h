@@ -29,6 +29,7 @@
 #include "parley/bot/net.h"
 #include "parley/capabilities/capability.h"
 #include "parley/capabilities/config.h"
+#include "parley/capabilities/rate_limiter.h"
 
 namespace parley::bot {
 
@@ -67,8 +68,11 @@ std::vector<llm::ToolCall> parse_text_tool_calls(std::string& text);
 
 class ToolLoop {
  public:
-  ToolLoop(llm::LlmClient& client, const capabilities::Registry& registry)
-      : client_(client), registry_(registry) {}
+  // `limiter`, when given, applies each capability's rate limit per user (shared with
+  // /commands so that one cannot dodge the other).
+  ToolLoop(llm::LlmClient& client, const capabilities::Registry& registry,
+           capabilities::RateLimiter* limiter = nullptr)
+      : client_(client), registry_(registry), limiter_(limiter) {}
 
   // `request` holds the conversation so far (system prompt, history, the user's message);
   // its tools are replaced by the capabilities this caller may use under `config`. `context`
@@ -86,6 +90,7 @@ class ToolLoop {
 
   llm::LlmClient& client_;
   const capabilities::Registry& registry_;
+  capabilities::RateLimiter* limiter_;
 };
 
 }  // namespace parley::bot

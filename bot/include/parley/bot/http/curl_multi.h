@@ -15,6 +15,8 @@
 // no thread runs its io_context.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -39,7 +41,16 @@ struct Request {
   std::chrono::milliseconds first_byte_timeout{60'000};
   std::chrono::milliseconds idle_timeout{30'000};
   Clock::time_point deadline = Clock::time_point::max();
-  size_t max_body_bytes = 16u << 20;  // buffered bodies only
+  // Buffered bodies only. A longer body fails with Failure::too_large, Response::body holding
+  // its first max_body_bytes bytes.
+  size_t max_body_bytes = 16u << 20;
+  // When set, consulted for every socket curl opens for this transfer — each address tried,
+  // each happy-eyeballs attempt — with the address about to be connected to. false refuses that
+  // address; if none is left the transfer fails with Failure::connect and the error
+  // "refused: <why>" (e.g. "refused: 127.0.0.1 is a loopback address"). Such a transfer never
+  // uses a cached connection or a proxy (this check would not see the address connected to),
+  // and its connection is not kept. Runs on the multi's strand; must not block.
+  std::function<bool(const sockaddr* address, std::string& why)> allow_address;
 };
 
 enum class Failure {
