@@ -174,6 +174,8 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
     call_options.role = options.role;
     call_options.deadline = options.deadline;
     call_options.purpose = iteration == 0 ? "turn" : "tool_step";
+    call_options.user_id = context.caller.user_id;
+    call_options.conversation_id = context.conversation_id;
     llm::LlmResponse response = co_await client_.call(request, call_options);
     out.llm_calls.push_back(response);
     if (!response.ok()) {

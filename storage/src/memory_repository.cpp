@@ -22,6 +22,9 @@ constexpr const char* kRecallSql =
     "FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
     "WHERE memories_fts MATCH ?";
 constexpr const char* kUserCountSql = "SELECT count(*) FROM memories WHERE user_id = ?";
+constexpr const char* kListSql =
+    "SELECT id, user_id, content, tags, importance, created_at, updated_at FROM memories "
+    "WHERE user_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?";
 
 // BM25 (Robertson/Spärck Jones idf, as Lucene), tags weighted half of content.
 constexpr double kK1 = 1.2;
@@ -166,6 +169,42 @@ std::future<Result<WriteAck>> MemoryRepository::remove(int64_t id) {
     cache_.invalidate(CacheKey{CacheKind::memory, id});
   };
   return writes_.submit_for_future(std::move(job));
+}
+
+void MemoryRepository::remove_for_user(int64_t user_id, int64_t id, WriteCallback done) {
+  WriteJob job;
+  job.what = "remove memory";
+  job.apply = [user_id, id](Connection& conn) -> Result<WriteAck> {
+    auto st = conn.cached("DELETE FROM memories WHERE id = ? AND user_id = ?");
+    if (!st) return fail(std::move(st).error());
+    PARLEY_TRY((*st)->bind_all(id, user_id).run());
+    if (conn.changes() == 0) {
+      return fail(ErrorCode::not_found, fmt::format("no memory with id {}", id));
+    }
+    return WriteAck{id, false};
+  };
+  job.on_commit = [this, id](const WriteAck&) {
+    cache_.invalidate(CacheKey{CacheKind::memory, id});
+  };
+  job.done = std::move(done);
+  writes_.submit(std::move(job));
+}
+
+Result<std::vector<std::shared_ptr<const Memory>>> MemoryRepository::list_for_user(
+    int64_t user_id, size_t limit) {
+  std::vector<std::shared_ptr<const Memory>> out;
+  if (limit == 0) return out;
+  auto conn = reads_.acquire();
+  auto st = conn->cached(kListSql);
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(user_id, static_cast<int64_t>(std::min<size_t>(limit, 1u << 30)));
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    if (!*row) break;
+    out.push_back(std::make_shared<const Memory>(read_memory(**st)));
+  }
+  return out;
 }
 
 Result<std::shared_ptr<const Memory>> MemoryRepository::get(int64_t id) {

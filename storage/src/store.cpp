@@ -58,6 +58,7 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
   store->memories_ =
       std::make_unique<MemoryRepository>(*store->writes_, *store->reads_, *store->cache_, *o.clock);
   store->directory_ = std::make_unique<Directory>(*store->writes_, *store->reads_, *o.clock);
+  store->usage_ = std::make_unique<UsageRepository>(*store->writes_, *store->reads_, *o.clock);
   return store;
 }
 

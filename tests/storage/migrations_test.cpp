@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <vector>
 
 #include "temp_dir.h"
@@ -52,6 +53,20 @@ TEST(Migrations, NewDatabaseGetsEveryTable) {
   auto again = migrate(c);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->from, again->to);
+}
+
+TEST(Migrations, RemindersKnowTheirChannelAndWhenTheyFired) {
+  TempDir dir;
+  auto c = open_db(dir / "db");
+  ASSERT_TRUE(migrate(c).ok());
+  std::vector<std::string> columns;
+  auto st = c.prepare("SELECT name FROM pragma_table_info('reminders') ORDER BY cid");
+  ASSERT_TRUE(st.ok());
+  while (*st->step()) columns.push_back(st->column_text(0));
+  EXPECT_EQ(columns, (std::vector<std::string>{"id", "user_id", "conversation_id", "due_at", "text",
+                                               "state", "created_at", "channel", "fired_at"}));
+  EXPECT_TRUE(has_table(c, "reminders_user")) << "the index of a user's own list";
+  EXPECT_TRUE(has_table(c, "reminders_due"));
 }
 
 TEST(Migrations, OlderDatabaseIsUpgradedInOrder) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -273,6 +274,45 @@ TEST_F(StoreTest, MemoryUpdateAndRemoveKeepCacheAndIndexInStep) {
   auto empty = mem.add({user_, "", "", 0}).get();
   ASSERT_FALSE(empty.ok());
   EXPECT_EQ(empty.error().code, ErrorCode::invalid_argument);
+}
+
+TEST_F(StoreTest, MemoriesListedAndRemovedForTheirUserOnly) {
+  const int64_t bob = store_->directory().ensure_user("console", "bob", "Bob").get()->row_id;
+  auto& mem = store_->memories();
+  const int64_t a1 = mem.add({user_, "alice one", "", 1}).get()->row_id;
+  clock_.advance_ms(1000);
+  const int64_t b1 = mem.add({bob, "bob one", "", 1}).get()->row_id;
+  clock_.advance_ms(1000);
+  const int64_t a2 = mem.add({user_, "alice two", "", 1}).get()->row_id;
+
+  auto alices = mem.list_for_user(user_);
+  ASSERT_TRUE(alices.ok()) << alices.error().describe();
+  ASSERT_EQ(alices->size(), 2u);
+  EXPECT_EQ((*alices)[0]->id, a2) << "most recently updated first";
+  EXPECT_EQ((*alices)[1]->id, a1);
+  EXPECT_EQ(mem.list_for_user(user_, 1)->size(), 1u);
+  EXPECT_TRUE(mem.list_for_user(user_, 0)->empty());
+
+  const auto remove_for = [&](int64_t user, int64_t id) {
+    std::promise<Result<WriteAck>> p;
+    auto f = p.get_future();
+    mem.remove_for_user(user, id, [&p](Result<WriteAck> r) { p.set_value(std::move(r)); });
+    return f.get();
+  };
+  auto foreign = remove_for(bob, a1);
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_EQ(foreign.error().code, ErrorCode::not_found);
+  EXPECT_EQ(foreign.error().message, "no memory with id " + std::to_string(a1))
+      << "another user's id reads like a free one";
+  EXPECT_EQ(remove_for(bob, 424242).error().message, "no memory with id 424242");
+  ASSERT_TRUE(mem.get(a1).ok()) << "still there";
+  EXPECT_EQ(mem.recall(user_, "one")->size(), 1u);
+
+  ASSERT_TRUE(remove_for(user_, a1).ok());
+  EXPECT_EQ(mem.get(a1).error().code, ErrorCode::not_found) << "the cache follows";
+  EXPECT_TRUE(mem.recall(user_, "one")->empty()) << "and the index";
+  EXPECT_EQ(mem.list_for_user(bob)->size(), 1u);
+  EXPECT_EQ((*mem.list_for_user(bob))[0]->id, b1);
 }
 
 TEST_F(StoreTest, CheckpointsRunOffTheWriterThread) {

@@ -10,6 +10,10 @@ Status register_builtins(Registry& registry) {
   PARLEY_TRY(registry.add(builtins::make_time()));
   PARLEY_TRY(registry.add(builtins::make_todo()));
   PARLEY_TRY(registry.add(builtins::make_notes()));
+  PARLEY_TRY(registry.add(builtins::make_memory()));
+  PARLEY_TRY(registry.add(builtins::make_reminders()));
+  PARLEY_TRY(registry.add(builtins::make_web_fetch()));
+  PARLEY_TRY(registry.add(builtins::make_usage()));
   return {};
 }
 

@@ -31,6 +31,10 @@ std::unique_ptr<Capability> make_calc();
 std::unique_ptr<Capability> make_time();
 std::unique_ptr<Capability> make_todo();
 std::unique_ptr<Capability> make_notes();
+std::unique_ptr<Capability> make_memory();
+std::unique_ptr<Capability> make_reminders();
+std::unique_ptr<Capability> make_web_fetch();
+std::unique_ptr<Capability> make_usage();
 
 // The wall clock of this call: the injected one, else the system clock.
 inline const Clock& clock_of(const InvokeContext& ctx) {

@@ -25,6 +25,7 @@
 
 #include "parley/base/clock.h"
 #include "parley/base/result.h"
+#include "parley/capabilities/http_fetcher.h"
 
 namespace parley::storage {
 class Store;
@@ -71,6 +72,7 @@ class UserScope {
 // here as capabilities need them; a null pointer means "not available in this process".
 struct Services {
   const Clock* clock = nullptr;  // wall clock (time zones, reminders)
+  const HttpFetcher* http = nullptr;  // outgoing GETs (web_fetch); see http_fetcher.h
 };
 
 using Deadline = std::chrono::steady_clock::time_point;

@@ -29,8 +29,15 @@ class MemoryRepository {
   // Replaces content, tags and importance; not_found when the id does not exist.
   std::future<Result<WriteAck>> update(int64_t id, NewMemory memory);
   std::future<Result<WriteAck>> remove(int64_t id);
+  // Removes memory `id` only when it belongs to `user_id`, in one statement on the writer (no
+  // window between a check and the delete); otherwise not_found, the same for an id that does
+  // not exist and for another user's. For callers that act on behalf of one user.
+  void remove_for_user(int64_t user_id, int64_t id, WriteCallback done);
 
   Result<std::shared_ptr<const Memory>> get(int64_t id);
+  // Up to `limit` of the user's memories, most recently updated first (ties: newest id first).
+  Result<std::vector<std::shared_ptr<const Memory>>> list_for_user(int64_t user_id,
+                                                                   size_t limit = 50);
   // Up to `limit` of the user's memories matching any word of `query`, best first (BM25 with
   // statistics of this user's memories only; ties: importance, then newest). Any text is
   // accepted: words are quoted, never parsed as FTS5 syntax. No words: no hits.

@@ -20,6 +20,7 @@
 #include "parley/storage/migrations.h"
 #include "parley/storage/read_pool.h"
 #include "parley/storage/sqlite.h"
+#include "parley/storage/usage_repository.h"
 #include "parley/storage/write_queue.h"
 
 namespace parley::storage {
@@ -65,6 +66,7 @@ class Store {
   MessageRepository& messages() { return *messages_; }
   MemoryRepository& memories() { return *memories_; }
   Directory& directory() { return *directory_; }
+  UsageRepository& usage() { return *usage_; }
   WriteQueue& writes() { return *writes_; }
   ReadPool& reads() { return *reads_; }
   HotCache& cache() { return *cache_; }
@@ -91,6 +93,7 @@ class Store {
   std::unique_ptr<MessageRepository> messages_;
   std::unique_ptr<MemoryRepository> memories_;
   std::unique_ptr<Directory> directory_;
+  std::unique_ptr<UsageRepository> usage_;
 };
 
 // Size of a file, 0 when it does not exist.

@@ -99,6 +99,8 @@ struct CallOptions {
   // fallback starts over: text of an earlier attempt is to be discarded.
   std::function<void(int attempt, std::string_view text)> on_text;
   std::string purpose = "turn";  // for the usage ledger: turn, tool_step, summary, …
+  int64_t user_id = 0;           // who the call is for (0: nobody in particular)
+  int64_t conversation_id = 0;
 };
 
 // Sees every attempt of every call (the usage ledger hangs here), on the call's executor.

@@ -1,0 +1,55 @@
+// Reminders as the bot fires them. The `reminders` built-in (capabilities/src/builtins/
+// reminders.cpp) creates, lists and cancels a user's reminders; these functions are the other
+// half, for the bot loop: which pending reminders are due, when the next one is (for its timer),
+// and marking one fired. Reminders live in SQLite (table reminders, migrations 0001 and 0004)
+// and survive restarts; a reminder goes pending → fired or pending → cancelled, never back, so
+// one that fired (or was cancelled) is never returned as due again.
+//
+// Thread safety: every function is safe from any thread. mark_fired() waits for its commit: do
+// not call it from a write-queue completion callback.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parley/base/result.h"
+
+namespace parley::storage {
+class Store;
+}
+
+namespace parley::capabilities {
+
+// A reminder whose time has come; the bot delivers `text` to `user_id` in `conversation_id`
+// (0: the reminder was made outside a conversation) on `channel` ("" when unknown).
+struct DueReminder {
+  int64_t id = 0;
+  int64_t user_id = 0;
+  int64_t conversation_id = 0;
+  std::string channel;
+  std::string text;
+  int64_t due_at = 0;  // Unix epoch ms, UTC
+  bool late = false;   // due more than `late_after_ms` before the `now_ms` it was asked at
+};
+
+// How overdue a reminder must be to count as late (the bot says so, e.g. after a restart).
+inline constexpr int64_t kLateAfterMs = 60'000;
+
+// Pending reminders due at `now_ms` or before, the most overdue first (then by id), at most
+// `limit`. Reads the last committed state.
+Result<std::vector<DueReminder>> due_reminders(storage::Store& store, int64_t now_ms, size_t limit,
+                                               int64_t late_after_ms = kLateAfterMs);
+
+// The due time of the earliest pending reminder (overdue ones included), or nullopt when none
+// is pending.
+Result<std::optional<int64_t>> next_due_ms(storage::Store& store);
+
+// Marks reminder `id` fired at `now_ms`, through the write queue, and returns once committed.
+// Only a pending reminder fires: one that already fired gives already_exists, a cancelled one
+// cancelled, an unknown id not_found — so two callers racing to fire it cannot both succeed.
+Status mark_fired(storage::Store& store, int64_t id, int64_t now_ms);
+
+}  // namespace parley::capabilities

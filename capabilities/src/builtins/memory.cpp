@@ -1,0 +1,407 @@
+// memory: what parley remembers about the caller (table memories with the FTS5 index
+// memories_fts, through storage's MemoryRepository): remember, recall, forget, list. Strictly
+// per user: recall and list are scoped to the UserScope's user inside the repository; get(id) is
+// not, so its record is checked against the scope, and forget deletes with the user id in the
+// statement itself — an id of another user's memory is answered exactly like a free one.
+// Writes go through the store's write queue and answer once committed.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <set>
+#include <vector>
+
+#include "builtins/builtins_internal.h"
+#include "parley/capabilities/json_schema.h"
+
+namespace parley::capabilities::builtins {
+namespace {
+
+using nlohmann::json;
+using storage::Memory;
+
+constexpr size_t kMaxContent = 1000;
+constexpr size_t kMaxQuery = 500;
+constexpr size_t kMaxTags = 10;
+constexpr size_t kMaxTag = 40;
+constexpr int64_t kMaxLimit = 50;
+constexpr int64_t kListDefault = 20;
+constexpr int kDefaultImportance = 3;
+constexpr int kMaxImportance = 5;
+// Recall ranks this many times the asked-for number of best bm25 hits by the blended score.
+constexpr size_t kCandidateFactor = 4;
+constexpr double kMsPerDay = 86'400'000.0;
+
+constexpr const char* kUsage = "/remember TEXT | /recall WORDS | /forget ID | /memories";
+
+// Words a question is made of that say nothing about what is asked ("what do I love to eat?"):
+// they would match nearly every memory. Dropped from a recall query unless nothing else is left.
+// The pieces of contractions are here too ("don't" is the words "don" and "t").
+const std::set<std::string, std::less<>>& stop_words() {
+  static const std::set<std::string, std::less<>> kWords = {
+      "a",      "about", "all",    "am",       "an",     "and",   "any",    "anything", "are",
+      "as",     "at",    "be",     "been",     "but",    "by",    "can",    "could",    "d",
+      "did",    "didn",  "do",     "does",     "doesn",  "don",   "for",    "from",     "had",
+      "has",    "have",  "he",     "her",      "here",   "him",   "his",    "how",      "i",
+      "if",     "in",    "into",   "is",       "isn",    "it",    "its",    "know",     "ll",
+      "m",      "me",    "mine",   "my",       "myself", "of",    "on",     "or",       "our",
+      "please", "re",    "recall", "remember", "s",      "she",   "should", "so",       "some",
+      "t",      "tell",  "than",   "that",     "the",    "their", "them",   "there",    "these",
+      "they",   "this",  "those",  "to",       "us",     "ve",    "was",    "wasn",     "we",
+      "were",   "what",  "when",   "where",    "which",  "who",   "whom",   "whose",    "why",
+      "will",   "with",  "would",  "you",      "your",   "yours"};
+  return kWords;
+}
+
+bool is_word_byte(unsigned char c) { return std::isalnum(c) != 0 || c == '_' || c >= 0x80; }
+
+// The words of `query` that are not stop words, space-separated; the query itself when every
+// word is one (then they are all that was asked). Matching stays the repository's: any word.
+std::string content_words(std::string_view query) {
+  std::string out;
+  size_t i = 0;
+  while (i < query.size()) {
+    while (i < query.size() && !is_word_byte(static_cast<unsigned char>(query[i]))) ++i;
+    const size_t start = i;
+    while (i < query.size() && is_word_byte(static_cast<unsigned char>(query[i]))) ++i;
+    if (i == start) continue;
+    std::string word(query.substr(start, i - start));
+    std::string lower = word;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (stop_words().count(lower) != 0) continue;
+    if (!out.empty()) out += ' ';
+    out += word;
+  }
+  return out.empty() ? std::string(query) : out;
+}
+
+std::vector<std::string> split_tags(std::string_view tags) {
+  std::vector<std::string> out;
+  for (;;) {
+    auto [tag, rest] = split_first_word(tags);
+    if (tag.empty()) break;
+    out.emplace_back(tag);
+    tags = rest;
+  }
+  return out;
+}
+
+json to_json(const Memory& m) {
+  return {{"id", m.id},
+          {"content", m.content},
+          {"tags", split_tags(m.tags)},
+          {"importance", m.importance},
+          {"created_at", iso_utc(m.created_at)},
+          {"updated_at", iso_utc(m.updated_at)}};
+}
+
+std::string line_for(const Memory& m) {
+  if (m.tags.empty()) return fmt::format("#{} {}", m.id, m.content);
+  return fmt::format("#{} {} [{}]", m.id, m.content, fmt::join(split_tags(m.tags), ", "));
+}
+
+Unexpected no_such_memory(int64_t id) {
+  // The same answer whether the id is free or another user's: nothing about others leaks.
+  return fail(ErrorCode::not_found, fmt::format("memory: you have no memory #{}", id));
+}
+
+Error named(Error e) {
+  if (!e.message.starts_with("memory: ")) e.message = "memory: " + e.message;
+  return e;
+}
+
+struct Weights {
+  double relevance = 0.7;
+  double recency = 0.2;
+  double importance = 0.1;
+  double half_life_days = 30;
+};
+
+struct Ranked {
+  std::shared_ptr<const Memory> memory;
+  double score = 0;
+  double relevance = 0;
+  double recency = 0;
+  double importance = 0;
+};
+
+// The blended recall score of each hit, best first, at most `limit`:
+//
+//   score = w_relevance · bm25 / bm25_best
+//         + w_recency   · 0.5 ^ (age_days / half_life_days)
+//         + w_importance · importance / 5
+//
+// bm25 is the repository's score over the user's own memories, normalised so that the best hit
+// of this query is 1; age is now − updated_at (never negative), so a memory loses half its
+// recency every half-life; importance is clamped to 0..5. Every term is in 0..1, so with weights
+// summing to 1 (the defaults) the score is in 0..1 too. Ties: the repository's order (bm25, then
+// importance, then newest).
+std::vector<Ranked> rank(std::vector<storage::MemoryHit> hits, const Weights& w, int64_t now_ms,
+                         size_t limit) {
+  double best = 0;
+  for (const auto& h : hits) best = std::max(best, h.score);
+  std::vector<Ranked> out;
+  out.reserve(hits.size());
+  for (auto& h : hits) {
+    Ranked r;
+    r.relevance = best > 0 ? h.score / best : 1.0;
+    const double age_days =
+        static_cast<double>(std::max<int64_t>(0, now_ms - h.memory->updated_at)) / kMsPerDay;
+    r.recency = std::exp2(-age_days / w.half_life_days);
+    r.importance =
+        static_cast<double>(std::clamp(h.memory->importance, 0, kMaxImportance)) / kMaxImportance;
+    r.score = w.relevance * r.relevance + w.recency * r.recency + w.importance * r.importance;
+    r.memory = std::move(h.memory);
+    out.push_back(std::move(r));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Ranked& a, const Ranked& b) { return a.score > b.score; });
+  if (out.size() > limit) out.resize(limit);
+  return out;
+}
+
+// "what do I love to eat?" → "what do I love to eat" (for "Nothing about … yet.").
+std::string_view topic(std::string_view query) {
+  query = trim(query);
+  while (!query.empty() && (query.back() == '?' || query.back() == '.' || query.back() == '!')) {
+    query.remove_suffix(1);
+  }
+  return trim(query);
+}
+
+class MemoryCapability final : public Capability {
+ public:
+  [[nodiscard]] std::string_view name() const override { return "memory"; }
+  [[nodiscard]] std::string_view description() const override {
+    return "Remembers facts about the user across conversations: remember one, recall those "
+           "relevant to a question, forget one, list them.";
+  }
+  [[nodiscard]] json parameters() const override {
+    return {
+        {"type", "object"},
+        {"additionalProperties", false},
+        {"required", {"action"}},
+        {"properties",
+         {{"action",
+           {{"type", "string"},
+            {"enum", {"remember", "recall", "forget", "list"}},
+            {"description", "what to do"}}},
+          {"content",
+           {{"type", "string"},
+            {"minLength", 1},
+            {"maxLength", kMaxContent},
+            {"description", "the fact to remember, one self-contained sentence (remember)"}}},
+          {"tags",
+           {{"type", "array"},
+            {"maxItems", kMaxTags},
+            {"items",
+             {{"type", "string"}, {"minLength", 1}, {"maxLength", kMaxTag}, {"pattern", "^\\S+$"}}},
+            {"description", "a few one-word topics, e.g. [\"food\"] (remember)"}}},
+          {"importance",
+           {{"type", "integer"},
+            {"minimum", 1},
+            {"maximum", kMaxImportance},
+            {"default", kDefaultImportance},
+            {"description", "1 (trivia) to 5 (essential), 3 by default (remember)"}}},
+          {"query",
+           {{"type", "string"},
+            {"minLength", 1},
+            {"maxLength", kMaxQuery},
+            {"description", "a question or words about what to recall (recall)"}}},
+          {"id",
+           {{"type", "integer"},
+            {"minimum", 1},
+            {"description", "the memory's number, as recall and list show it (forget)"}}},
+          {"limit",
+           {{"type", "integer"},
+            {"minimum", 1},
+            {"maximum", kMaxLimit},
+            {"description", "how many at most (recall, list)"}}}}}};
+  }
+  [[nodiscard]] json settings_schema() const override {
+    const auto weight = [](double d, const char* what) {
+      return json{{"type", "number"},
+                  {"minimum", 0},
+                  {"maximum", 1},
+                  {"default", d},
+                  {"description", what}};
+    };
+    return {{"type", "object"},
+            {"additionalProperties", false},
+            {"properties",
+             {{"recall_limit",
+               {{"type", "integer"},
+                {"minimum", 1},
+                {"maximum", kMaxLimit},
+                {"default", 5},
+                {"description", "memories recalled when the call does not say"}}},
+              {"weight_relevance", weight(0.7, "weight of the bm25 match in the recall score")},
+              {"weight_recency", weight(0.2, "weight of how recently a memory was updated")},
+              {"weight_importance", weight(0.1, "weight of the memory's importance")},
+              {"half_life_days",
+               {{"type", "number"},
+                {"minimum", 0.01},
+                {"maximum", 36'500},
+                {"default", 30},
+                {"description", "age at which a memory's recency counts half"}}}}}};
+  }
+  [[nodiscard]] Flags flags() const override { return {SideEffects::unsafe, false, false}; }
+  [[nodiscard]] std::vector<CommandSpec> commands() const override {
+    return {{"remember", "/remember TEXT", "remember something, e.g. /remember I love pizza"},
+            {"recall", "/recall WORDS", "what I remember about it, e.g. /recall food"},
+            {"forget", "/forget ID", "forget a memory, by the number /memories shows"},
+            {"memories", "/memories", "everything I remember about you, newest first"}};
+  }
+  [[nodiscard]] Result<json> parse_command(std::string_view command,
+                                           std::string_view text) const override {
+    text = trim(text);
+    if (command == "remember" && !text.empty()) {
+      // "/remember that I love pizza": the fact is what follows "that".
+      if (auto [first, rest] = split_first_word(text); first == "that" && !rest.empty()) {
+        text = rest;
+      }
+      return json{{"action", "remember"}, {"content", std::string(text)}};
+    }
+    if (command == "recall" && !text.empty()) {
+      return json{{"action", "recall"}, {"query", std::string(text)}};
+    }
+    if (command == "forget" && !text.empty()) {
+      auto id = parse_id(text, "memory");
+      if (!id) return fail(std::move(id).error());
+      return json{{"action", "forget"}, {"id", *id}};
+    }
+    if (command == "memories" && text.empty()) return json{{"action", "list"}};
+    return fail(ErrorCode::invalid_argument, fmt::format("memory: usage: {}", kUsage));
+  }
+
+ protected:
+  void invoke_async_(const InvokeContext& ctx, const json& args, Done done) override {
+    auto scope = scope_of(ctx, name());
+    if (!scope) return done(fail(std::move(scope).error()));
+    const auto action = args.at("action").get<std::string>();
+    if (action == "list") {
+      return done(list(**scope, args.value("limit", kListDefault)));
+    }
+    if (action == "recall") {
+      const auto query = args.value("query", std::string());
+      if (trim(query).empty()) {
+        return done(fail(ErrorCode::invalid_argument, "memory: recall needs a \"query\""));
+      }
+      const json settings = with_defaults(settings_schema(), ctx.settings);
+      Weights w;
+      w.relevance = settings.at("weight_relevance").get<double>();
+      w.recency = settings.at("weight_recency").get<double>();
+      w.importance = settings.at("weight_importance").get<double>();
+      w.half_life_days = settings.at("half_life_days").get<double>();
+      const int64_t limit = args.value("limit", settings.at("recall_limit").get<int64_t>());
+      return done(recall(**scope, query, static_cast<size_t>(limit), w, clock_of(ctx).now_ms()));
+    }
+    if (action == "remember") {
+      storage::NewMemory m;
+      m.user_id = (*scope)->user_id();
+      m.content = std::string(trim(args.value("content", std::string())));
+      if (m.content.empty()) {
+        return done(
+            fail(ErrorCode::invalid_argument, "memory: remember needs a non-empty \"content\""));
+      }
+      std::vector<std::string> tags;
+      for (const auto& t : args.value("tags", json::array())) tags.push_back(t.get<std::string>());
+      m.tags = fmt::format("{}", fmt::join(tags, " "));
+      m.importance = args.value("importance", kDefaultImportance);
+      return remember(**scope, std::move(m), std::move(done));
+    }
+    if (!args.contains("id")) {
+      return done(fail(ErrorCode::invalid_argument, "memory: forget needs the memory's \"id\""));
+    }
+    return forget(**scope, args.at("id").get<int64_t>(), std::move(done));
+  }
+
+ private:
+  static Result<json> list(const UserScope& scope, int64_t limit) {
+    auto found =
+        scope.store().memories().list_for_user(scope.user_id(), static_cast<size_t>(limit) + 1);
+    if (!found) return fail(named(std::move(found).error()));
+    const bool more = found->size() > static_cast<size_t>(limit);
+    if (more) found->pop_back();
+    json out = json::array();
+    std::string text =
+        found->empty() ? "I don't remember anything about you yet." : "I remember, newest first:";
+    for (const auto& m : *found) {
+      out.push_back(to_json(*m));
+      text += "\n" + line_for(*m);
+    }
+    if (more) text += fmt::format("\n(only the newest {} are shown)", limit);
+    return json{{"memories", std::move(out)}, {"truncated", more}, {"text", std::move(text)}};
+  }
+
+  static Result<json> recall(const UserScope& scope, std::string_view query, size_t limit,
+                             const Weights& w, int64_t now_ms) {
+    auto hits = scope.store().memories().recall(scope.user_id(), content_words(query),
+                                                limit * kCandidateFactor);
+    if (!hits) return fail(named(std::move(hits).error()));
+    json out = json::array();
+    std::string text;
+    for (const auto& r : rank(std::move(*hits), w, now_ms, limit)) {
+      // The repository scopes recall to the user; checked again, as get() results are.
+      if (r.memory->user_id != scope.user_id()) continue;
+      json j = to_json(*r.memory);
+      j["score"] = r.score;
+      j["relevance"] = r.relevance;
+      j["recency"] = r.recency;
+      out.push_back(std::move(j));
+      text += "\n" + line_for(*r.memory);
+    }
+    text = out.empty() ? fmt::format("Nothing about {} yet.", topic(query)) : "I remember:" + text;
+    return json{{"memories", std::move(out)}, {"text", std::move(text)}};
+  }
+
+  static void remember(const UserScope& scope, storage::NewMemory m, Done done) {
+    auto& memories = scope.store().memories();
+    auto fallback = std::make_shared<Memory>();
+    fallback->user_id = m.user_id;
+    fallback->content = m.content;
+    fallback->tags = m.tags;
+    fallback->importance = m.importance;
+    memories.add(
+        std::move(m), [&memories, fallback, done = std::move(done)](Result<storage::WriteAck> ack) {
+          if (!ack) return done(fail(named(std::move(ack).error())));
+          // Committed, and cached by the repository on commit: this is a cache hit.
+          auto stored = memories.get(ack->row_id);
+          Memory rec = *fallback;
+          if (stored) {
+            rec = **stored;
+          } else {
+            rec.id = ack->row_id;
+          }
+          done(json{{"memory", to_json(rec)},
+                    {"text", fmt::format("I'll remember that (#{}): {}", rec.id, rec.content)}});
+        });
+  }
+
+  static void forget(const UserScope& scope, int64_t id, Done done) {
+    auto& memories = scope.store().memories();
+    auto found = memories.get(id);
+    if (!found) {
+      if (found.error().code == ErrorCode::not_found) return done(no_such_memory(id));
+      return done(fail(named(std::move(found).error())));
+    }
+    std::shared_ptr<const Memory> memory = *found;
+    if (memory->user_id != scope.user_id()) return done(no_such_memory(id));
+    // Deleted with the user id in the statement: no window between this check and the delete.
+    memories.remove_for_user(
+        scope.user_id(), id, [memory, id, done = std::move(done)](Result<storage::WriteAck> ack) {
+          if (!ack) {
+            if (ack.error().code == ErrorCode::not_found) return done(no_such_memory(id));
+            return done(fail(named(std::move(ack).error())));
+          }
+          done(json{{"memory", to_json(*memory)},
+                    {"text", fmt::format("Forgot #{}: {}", id, memory->content)}});
+        });
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Capability> make_memory() { return std::make_unique<MemoryCapability>(); }
+
+}  // namespace parley::capabilities::builtins

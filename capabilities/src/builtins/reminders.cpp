@@ -1,0 +1,688 @@
+// reminders: the caller's reminders (table reminders, migrations 0001 and 0004): create, list,
+// cancel — and, for the bot loop, the due/fired API of parley/capabilities/reminders.h. Each
+// reminder keeps its user, the conversation and channel it was made in, its due time (UTC), its
+// text and its state (pending → fired | cancelled, never back). Every statement of the
+// capability is scoped by the UserScope's user id: another user's reminder number is answered
+// exactly like one that does not exist.
+//
+// Times are read in the caller's time zone (Caller::time_zone) at the call's clock
+// (Services::clock): ISO-8601 with a zone or without one (local), "in 10m" / "in 2 hours" /
+// "in 1h30m" / "in 3 days", "today 18:30", "tomorrow 09:00", "18:30" (the next one), 12-hour
+// "9am" / "6:30pm" wherever a time of day goes. Days count in calendar days of the caller's zone
+// ("in 1 day" is the same clock time tomorrow, even across a DST change); hours, minutes and
+// seconds are exact durations. A local time that a DST change skips or repeats is taken at its
+// earliest instant.
+#include "parley/capabilities/reminders.h"
+
+#include <date/date.h>
+#include <date/tz.h>
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <regex>
+#include <stdexcept>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "builtins/builtins_internal.h"
+#include "parley/capabilities/json_schema.h"
+
+namespace parley::capabilities {
+namespace builtins {
+namespace {
+
+using nlohmann::json;
+using storage::Connection;
+using storage::WriteAck;
+using Ms = std::chrono::milliseconds;
+
+constexpr size_t kMaxText = 500;
+constexpr size_t kMaxWhen = 100;
+constexpr int64_t kMaxListed = 50;
+constexpr size_t kMaxWhenWords = 8;  // the longest time expression /remind looks for
+constexpr int64_t kMaxAheadMs = int64_t{10} * 366 * 86'400'000;  // about ten years
+constexpr int64_t kMaxAmount = 999'999;
+
+constexpr const char* kForms =
+    "in 10m, in 2 hours, in 1h30m, in 3 days, today 18:30, tomorrow 09:00, 18:30 (the next "
+    "one), 2026-11-24T09:00+01:00 or 2026-11-24 09:00 (your time zone)";
+constexpr const char* kRemindUsage = "/remind WHEN TEXT";
+constexpr const char* kListUsage = "/reminders [cancel ID]";
+
+// A time expression as written, before it meets a clock and a zone.
+struct WhenSpec {
+  enum class Kind { instant, local, relative, day_time, time_of_day };
+  Kind kind = Kind::instant;
+  int64_t utc_ms = 0;           // instant
+  date::local_seconds local{};  // local
+  int64_t days = 0;             // relative: calendar days (weeks included)
+  int64_t duration_ms = 0;      // relative: hours, minutes, seconds
+  int day_offset = 0;           // day_time: 0 today, 1 tomorrow
+  int hour = 0;                 // day_time, time_of_day
+  int minute = 0;
+};
+
+Unexpected not_understood(std::string_view what, std::string_view in) {
+  if (what == in) {
+    return fail(ErrorCode::invalid_argument,
+                fmt::format("reminders: could not read the time '{}'; say it like {}", in, kForms));
+  }
+  return fail(ErrorCode::invalid_argument,
+              fmt::format("reminders: could not read '{}' in the time '{}'; say it like {}", what,
+                          in, kForms));
+}
+
+// Lowercase ASCII, words separated by one space, trimmed.
+std::string normalise(std::string_view s) {
+  std::string out;
+  bool space = false;
+  for (char c : trim(s)) {
+    if (std::isspace(static_cast<unsigned char>(c)) != 0) {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty()) out += ' ';
+    space = false;
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+int to_int(const std::ssub_match& m) { return m.matched ? std::stoi(m.str()) : 0; }
+
+// "09:00", "9:30", "9am", "6:30 pm", optionally after "at". A bare number is not a time.
+std::optional<std::pair<int, int>> parse_time_of_day(const std::string& s) {
+  static const std::regex kTime(R"(^(?:at )?(\d{1,2})(?::(\d{2}))? ?(am|pm)?$)");
+  std::smatch m;
+  if (!std::regex_match(s, m, kTime)) return std::nullopt;
+  int hour = to_int(m[1]);
+  const int minute = to_int(m[2]);
+  if (minute > 59) return std::nullopt;
+  if (m[3].matched) {
+    if (hour < 1 || hour > 12) return std::nullopt;
+    hour = hour % 12 + (m[3].str() == "pm" ? 12 : 0);
+  } else if (!m[2].matched || hour > 23) {
+    return std::nullopt;
+  }
+  return std::pair{hour, minute};
+}
+
+// After "in ": amounts with units, e.g. "10m", "2 hours", "1h30m", "1 hour and 30 minutes",
+// "a day".
+Result<WhenSpec> parse_relative(std::string_view rest, std::string_view in) {
+  WhenSpec spec;
+  spec.kind = WhenSpec::Kind::relative;
+  size_t i = 0;
+  bool any = false;
+  const auto at_end = [&] { return i >= rest.size(); };
+  const auto skip_separators = [&] {
+    for (;;) {
+      while (!at_end() && (rest[i] == ' ' || rest[i] == ',')) ++i;
+      if (rest.substr(i).starts_with("and ")) {
+        i += 4;
+        continue;
+      }
+      return;
+    }
+  };
+  const auto word_from = [&](size_t from) {
+    size_t end = from;
+    while (end < rest.size() && rest[end] != ' ') ++end;
+    return rest.substr(from, end - from);
+  };
+  for (skip_separators(); !at_end(); skip_separators()) {
+    const size_t start = i;
+    int64_t amount = 0;
+    if (std::isdigit(static_cast<unsigned char>(rest[i])) != 0) {
+      while (!at_end() && std::isdigit(static_cast<unsigned char>(rest[i])) != 0) {
+        amount = amount * 10 + (rest[i] - '0');
+        if (amount > kMaxAmount) return not_understood(word_from(start), in);
+        ++i;
+      }
+    } else if (rest.substr(i).starts_with("a ")) {
+      amount = 1;
+      i += 2;
+    } else if (rest.substr(i).starts_with("an ")) {
+      amount = 1;
+      i += 3;
+    } else {
+      return not_understood(word_from(start), in);
+    }
+    while (!at_end() && rest[i] == ' ') ++i;
+    const size_t unit_start = i;
+    while (!at_end() && std::isalpha(static_cast<unsigned char>(rest[i])) != 0) ++i;
+    const std::string_view unit = rest.substr(unit_start, i - unit_start);
+    if (unit == "s" || unit == "sec" || unit == "secs" || unit == "second" || unit == "seconds") {
+      spec.duration_ms += amount * 1000;
+    } else if (unit == "m" || unit == "min" || unit == "mins" || unit == "minute" ||
+               unit == "minutes") {
+      spec.duration_ms += amount * 60'000;
+    } else if (unit == "h" || unit == "hr" || unit == "hrs" || unit == "hour" || unit == "hours") {
+      spec.duration_ms += amount * 3'600'000;
+    } else if (unit == "d" || unit == "day" || unit == "days") {
+      spec.days += amount;
+    } else if (unit == "w" || unit == "week" || unit == "weeks") {
+      spec.days += amount * 7;
+    } else {
+      return not_understood(unit.empty() ? word_from(start) : word_from(unit_start), in);
+    }
+    // "1h30m": the next amount may follow the unit directly; anything else must be a separator.
+    if (!at_end() && rest[i] != ' ' && rest[i] != ',' &&
+        std::isdigit(static_cast<unsigned char>(rest[i])) == 0) {
+      return not_understood(word_from(start), in);
+    }
+    any = true;
+  }
+  if (!any) return not_understood(in, in);
+  return spec;
+}
+
+// The syntax of a time expression (no clock, no zone): what /remind's greedy parse and the
+// create action share.
+Result<WhenSpec> parse_when(std::string_view when) {
+  const std::string s = normalise(when);
+  if (s.empty()) {
+    return fail(ErrorCode::invalid_argument,
+                fmt::format("reminders: when? say it like {}", kForms));
+  }
+  if (s.starts_with("in ")) return parse_relative(std::string_view(s).substr(3), s);
+
+  // date [t ] time [zone]: 1 year, 2 month, 3 day, 4 hour, 5 minute, 6 second, 7 zone, 8 its
+  // sign, 9 its hours, 10 its minutes.
+  static const std::regex kIso(
+      R"(^(\d{4})-(\d{2})-(\d{2})[t ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?)"
+      R"( ?(z|utc|([+-])(\d{2})(?::?(\d{2}))?)?$)");
+  std::smatch m;
+  if (std::regex_match(s, m, kIso)) {
+    const date::year_month_day day{date::year{to_int(m[1])},
+                                   date::month{static_cast<unsigned>(to_int(m[2]))},
+                                   date::day{static_cast<unsigned>(to_int(m[3]))}};
+    const int hour = to_int(m[4]);
+    const int minute = to_int(m[5]);
+    const int second = to_int(m[6]);
+    if (!day.ok() || day.year() < date::year{1970} || hour > 23 || minute > 59 || second > 59) {
+      return not_understood(s, s);
+    }
+    const date::local_seconds local = date::local_days{day} + std::chrono::hours{hour} +
+                                      std::chrono::minutes{minute} + std::chrono::seconds{second};
+    WhenSpec spec;
+    if (!m[7].matched) {
+      spec.kind = WhenSpec::Kind::local;
+      spec.local = local;
+      return spec;
+    }
+    int offset_minutes = 0;
+    if (m[8].matched) {
+      const int oh = to_int(m[9]);
+      const int om = to_int(m[10]);
+      if (oh > 23 || om > 59) return not_understood(s, s);
+      offset_minutes = (m[8].str() == "-" ? -1 : 1) * (oh * 60 + om);
+    }
+    spec.kind = WhenSpec::Kind::instant;
+    spec.utc_ms = std::chrono::duration_cast<Ms>(local.time_since_epoch() -
+                                                 std::chrono::minutes{offset_minutes})
+                      .count();
+    return spec;
+  }
+
+  static const std::regex kDay(R"(^(today|tonight|tomorrow)(?: (.+))?$)");
+  if (std::regex_match(s, m, kDay)) {
+    if (!m[2].matched) {
+      return fail(ErrorCode::invalid_argument,
+                  fmt::format("reminders: '{}' needs a time of day, e.g. '{} 09:00'; say it like "
+                              "{}",
+                              s, m[1].str(), kForms));
+    }
+    const auto t = parse_time_of_day(m[2].str());
+    if (!t) return not_understood(m[2].str(), s);
+    WhenSpec spec;
+    spec.kind = WhenSpec::Kind::day_time;
+    spec.day_offset = m[1].str() == "tomorrow" ? 1 : 0;
+    std::tie(spec.hour, spec.minute) = *t;
+    return spec;
+  }
+
+  if (const auto t = parse_time_of_day(s)) {
+    WhenSpec spec;
+    spec.kind = WhenSpec::Kind::time_of_day;
+    std::tie(spec.hour, spec.minute) = *t;
+    return spec;
+  }
+  return not_understood(s, s);
+}
+
+using SysMs = std::chrono::sys_time<Ms>;
+using LocalMs = date::local_time<Ms>;
+
+int64_t to_ms(SysMs t) { return t.time_since_epoch().count(); }
+
+// The instant a local time of `zone` names; skipped and repeated times at their earliest.
+SysMs to_sys(const date::time_zone* zone, LocalMs local) {
+  return zone->to_sys(local, date::choose::earliest);
+}
+
+// The expression at `now_ms` in `zone`, as epoch ms.
+int64_t resolve(const WhenSpec& spec, int64_t now_ms, const date::time_zone* zone) {
+  const SysMs now{Ms{now_ms}};
+  const LocalMs local_now = zone->to_local(now);
+  const date::local_days today = date::floor<date::days>(local_now);
+  const auto at = [&](date::local_days day, int hour, int minute) {
+    return to_sys(zone, LocalMs{day + std::chrono::hours{hour} + std::chrono::minutes{minute}});
+  };
+  switch (spec.kind) {
+    case WhenSpec::Kind::instant:
+      return spec.utc_ms;
+    case WhenSpec::Kind::local:
+      return to_ms(to_sys(zone, LocalMs{spec.local}));
+    case WhenSpec::Kind::relative: {
+      const SysMs base = spec.days == 0 ? now : to_sys(zone, local_now + date::days{spec.days});
+      return to_ms(base + Ms{spec.duration_ms});
+    }
+    case WhenSpec::Kind::day_time:
+      return to_ms(at(today + date::days{spec.day_offset}, spec.hour, spec.minute));
+    case WhenSpec::Kind::time_of_day: {
+      const SysMs t = at(today, spec.hour, spec.minute);
+      return to_ms(t > now ? t : at(today + date::days{1}, spec.hour, spec.minute));
+    }
+  }
+  return now_ms;
+}
+
+// A time zone and the name the caller knows it by ("UTC", not the "Etc/UTC" it links to).
+struct Zone {
+  const date::time_zone* tz = nullptr;
+  std::string name;
+};
+
+// The caller's zone; UTC when it has none or names no known zone.
+Zone zone_of(std::string_view name) {
+  name = trim(name);
+  if (!name.empty()) {
+    try {
+      return Zone{date::locate_zone(name), std::string(name)};
+    } catch (const std::runtime_error&) {
+    }
+  }
+  return Zone{date::locate_zone("UTC"), "UTC"};
+}
+
+date::zoned_seconds local(const Zone& zone, int64_t ms) {
+  return date::make_zoned(zone.tz, date::floor<std::chrono::seconds>(SysMs{Ms{ms}}));
+}
+
+// "Tue 24 Nov 2026 09:00"
+std::string human(const Zone& zone, int64_t ms) {
+  return date::format("%a %d %b %Y %H:%M", local(zone, ms));
+}
+
+// "2026-11-24T09:00:00+01:00"
+std::string iso_local(const Zone& zone, int64_t ms) {
+  const auto z = local(zone, ms);
+  return date::format("%Y-%m-%dT%H:%M:%S", z) + date::format("%Ez", z);
+}
+
+struct Reminder {
+  int64_t id = 0;
+  int64_t due_at = 0;
+  std::string text;
+  std::string state;
+  std::optional<int64_t> fired_at;
+};
+
+json to_json(const Reminder& r, const Zone& zone) {
+  json j{{"id", r.id},
+         {"text", r.text},
+         {"due_at", iso_utc(r.due_at)},
+         {"due_local", iso_local(zone, r.due_at)},
+         {"state", r.state}};
+  if (r.fired_at) j["fired_at"] = iso_utc(*r.fired_at);
+  return j;
+}
+
+Unexpected no_such_reminder(int64_t id) {
+  // The same answer whether the id is free or another user's: nothing about others leaks.
+  return fail(ErrorCode::not_found, fmt::format("reminders: you have no reminder #{}", id));
+}
+
+class Reminders final : public Capability {
+ public:
+  [[nodiscard]] std::string_view name() const override { return "reminders"; }
+  [[nodiscard]] std::string_view description() const override {
+    return "Reminds the user of something at a time: create a reminder, list the pending ones, "
+           "cancel one.";
+  }
+  [[nodiscard]] json parameters() const override {
+    return {{"type", "object"},
+            {"additionalProperties", false},
+            {"required", {"action"}},
+            {"properties",
+             {{"action",
+               {{"type", "string"},
+                {"enum", {"create", "list", "cancel"}},
+                {"description", "what to do"}}},
+              {"when",
+               {{"type", "string"},
+                {"minLength", 1},
+                {"maxLength", kMaxWhen},
+                {"description",
+                 fmt::format("when to remind, in the user's time zone unless the time names "
+                             "one: {} (create)",
+                             kForms)}}},
+              {"text",
+               {{"type", "string"},
+                {"minLength", 1},
+                {"maxLength", kMaxText},
+                {"description", "what to remind of (create)"}}},
+              {"id",
+               {{"type", "integer"},
+                {"minimum", 1},
+                {"description", "the reminder's number, as list shows it (cancel)"}}}}}};
+  }
+  [[nodiscard]] json settings_schema() const override {
+    return {{"type", "object"},
+            {"additionalProperties", false},
+            {"properties",
+             {{"max_pending",
+               {{"type", "integer"},
+                {"minimum", 1},
+                {"maximum", 100'000},
+                {"default", 100},
+                {"description", "pending reminders one user may have at once"}}}}}};
+  }
+  [[nodiscard]] Flags flags() const override { return {SideEffects::unsafe, false, false}; }
+  [[nodiscard]] std::vector<CommandSpec> commands() const override {
+    return {{"remind", kRemindUsage,
+             "a reminder, e.g. /remind in 10m stretch, /remind tomorrow 09:00 call mom"},
+            {"reminders", kListUsage, "your pending reminders; /reminders cancel 3 cancels #3"}};
+  }
+  [[nodiscard]] Result<json> parse_command(std::string_view command,
+                                           std::string_view text) const override {
+    if (command == "reminders") {
+      const auto [action, rest] = split_first_word(text);
+      if ((action.empty() || action == "list") && rest.empty()) return json{{"action", "list"}};
+      if (action == "cancel" && !rest.empty()) {
+        auto id = parse_id(rest, "reminders");
+        if (!id) return fail(std::move(id).error());
+        return json{{"action", "cancel"}, {"id", *id}};
+      }
+      return fail(ErrorCode::invalid_argument, fmt::format("reminders: usage: {}", kListUsage));
+    }
+    return parse_remind(trim(text));
+  }
+
+ protected:
+  void invoke_async_(const InvokeContext& ctx, const json& args, Done done) override {
+    auto scope = scope_of(ctx, name());
+    if (!scope) return done(fail(std::move(scope).error()));
+    const Zone zone = zone_of(ctx.caller.time_zone);
+    const auto action = args.at("action").get<std::string>();
+    if (action == "list") return done(list(**scope, zone));
+    if (action == "create") {
+      if (!args.contains("when")) {
+        return done(fail(ErrorCode::invalid_argument,
+                         fmt::format("reminders: create needs \"when\", e.g. {}", kForms)));
+      }
+      const auto text = std::string(trim(args.value("text", std::string())));
+      if (text.empty()) {
+        return done(
+            fail(ErrorCode::invalid_argument, "reminders: create needs a non-empty \"text\""));
+      }
+      const auto when = args.at("when").get<std::string>();
+      auto spec = parse_when(when);
+      if (!spec) return done(fail(std::move(spec).error()));
+      const int64_t now = clock_of(ctx).now_ms();
+      const int64_t due = resolve(*spec, now, zone.tz);
+      if (due <= now) {
+        return done(fail(ErrorCode::invalid_argument,
+                         fmt::format("reminders: '{}' is in the past ({} {}, it is now {})",
+                                     trim(when), human(zone, due), zone.name, human(zone, now))));
+      }
+      if (due - now > kMaxAheadMs) {
+        return done(fail(ErrorCode::invalid_argument,
+                         fmt::format("reminders: '{}' is more than ten years ahead", trim(when))));
+      }
+      const json settings = with_defaults(settings_schema(), ctx.settings);
+      NewReminder r{(*scope)->user_id(),
+                    ctx.conversation_id > 0 ? std::optional(ctx.conversation_id) : std::nullopt,
+                    ctx.channel,
+                    due,
+                    text,
+                    now,
+                    settings.at("max_pending").get<int64_t>()};
+      return create(**scope, std::move(r), zone, std::move(done));
+    }
+    if (!args.contains("id")) {
+      return done(
+          fail(ErrorCode::invalid_argument, "reminders: cancel needs the reminder's \"id\""));
+    }
+    return cancel(**scope, args.at("id").get<int64_t>(), zone, std::move(done));
+  }
+
+ private:
+  struct NewReminder {
+    int64_t user_id = 0;
+    std::optional<int64_t> conversation_id;
+    std::string channel;
+    int64_t due_at = 0;
+    std::string text;
+    int64_t created_at = 0;
+    int64_t max_pending = 0;
+  };
+
+  // "/remind WHEN TEXT": the longest run of leading words that reads as a time is the WHEN.
+  static Result<json> parse_remind(std::string_view text) {
+    std::vector<size_t> word_ends;
+    for (size_t i = 0; i < text.size();) {
+      while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i])) != 0) ++i;
+      if (i == text.size()) break;
+      while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i])) == 0) ++i;
+      word_ends.push_back(i);
+    }
+    for (size_t n = std::min(word_ends.size(), kMaxWhenWords); n > 0; --n) {
+      const std::string_view when = text.substr(0, word_ends[n - 1]);
+      if (!parse_when(when)) continue;
+      const std::string_view rest = trim(text.substr(word_ends[n - 1]));
+      if (rest.empty()) {
+        return fail(ErrorCode::invalid_argument,
+                    fmt::format("reminders: remind you of what? usage: {}, e.g. /remind {} "
+                                "stretch",
+                                kRemindUsage, when));
+      }
+      return json{{"action", "create"}, {"when", std::string(when)}, {"text", std::string(rest)}};
+    }
+    if (text.empty()) {
+      return fail(ErrorCode::invalid_argument,
+                  fmt::format("reminders: usage: {}, where WHEN is e.g. {}", kRemindUsage, kForms));
+    }
+    return fail(ErrorCode::invalid_argument,
+                fmt::format("reminders: could not read a time at the start of '{}'; usage: {}, "
+                            "where WHEN is e.g. {}",
+                            text, kRemindUsage, kForms));
+  }
+
+  static Result<json> list(const UserScope& scope, const Zone& zone) {
+    static constexpr const char* kSql =
+        "SELECT id, due_at, text FROM reminders WHERE user_id = ? AND state = 'pending' "
+        "ORDER BY due_at, id LIMIT ?";
+    std::vector<Reminder> found;
+    {
+      auto conn = scope.store().reads().acquire();
+      auto st = conn->cached(kSql);
+      if (!st) return fail(std::move(st).error());
+      (*st)->bind_all(scope.user_id(), kMaxListed + 1);
+      for (;;) {
+        auto row = (*st)->step();
+        if (!row) return fail(std::move(row).error());
+        if (!*row) break;
+        found.push_back(Reminder{(*st)->column_int64(0), (*st)->column_int64(1),
+                                 (*st)->column_text(2), "pending", std::nullopt});
+      }
+    }
+    const bool more = found.size() > static_cast<size_t>(kMaxListed);
+    if (more) found.pop_back();
+    json out = json::array();
+    std::string text = found.empty()
+                           ? std::string("You have no pending reminders.")
+                           : fmt::format("Your reminders ({} time), soonest first:", zone.name);
+    for (const auto& r : found) {
+      out.push_back(to_json(r, zone));
+      text += fmt::format("\n#{} {} — {}", r.id, human(zone, r.due_at), r.text);
+    }
+    if (more) text += fmt::format("\n(only the first {} are shown)", kMaxListed);
+    return json{{"reminders", std::move(out)}, {"truncated", more}, {"text", std::move(text)}};
+  }
+
+  void create(const UserScope& scope, NewReminder r, const Zone& zone, Done done) const {
+    auto rec = std::make_shared<NewReminder>(std::move(r));
+    auto id = std::make_shared<int64_t>(0);
+    submit_write(
+        scope.store(), name(), "reminders create",
+        [rec, id](Connection& conn) -> Result<WriteAck> {
+          auto count =
+              conn.cached("SELECT count(*) FROM reminders WHERE user_id = ? AND state = 'pending'");
+          if (!count) return fail(std::move(count).error());
+          (*count)->bind_all(rec->user_id);
+          auto row = (*count)->step();
+          if (!row) return fail(std::move(row).error());
+          if ((*count)->column_int64(0) >= rec->max_pending) {
+            return fail(ErrorCode::resource_exhausted,
+                        fmt::format("reminders: you already have {} pending reminders; cancel "
+                                    "some first",
+                                    (*count)->column_int64(0)));
+          }
+          auto st = conn.cached(
+              "INSERT INTO reminders(user_id, conversation_id, channel, due_at, text, state, "
+              "created_at) VALUES (?,?,?,?,?,'pending',?)");
+          if (!st) return fail(std::move(st).error());
+          PARLEY_TRY((*st)
+                         ->bind_all(rec->user_id, rec->conversation_id, rec->channel, rec->due_at,
+                                    rec->text, rec->created_at)
+                         .run());
+          *id = conn.last_insert_rowid();
+          return WriteAck{*id, true};
+        },
+        [rec, id, zone] {
+          const Reminder made{*id, rec->due_at, rec->text, "pending", std::nullopt};
+          return json{{"reminder", to_json(made, zone)},
+                      {"text", fmt::format("Reminder #{} set for {} ({}): {}", made.id,
+                                           human(zone, made.due_at), zone.name, made.text)}};
+        },
+        std::move(done));
+  }
+
+  void cancel(const UserScope& scope, int64_t id, const Zone& zone, Done done) const {
+    auto rec = std::make_shared<Reminder>();
+    auto already = std::make_shared<bool>(false);
+    const int64_t user = scope.user_id();
+    submit_write(
+        scope.store(), name(), "reminders cancel",
+        [rec, already, id, user](Connection& conn) -> Result<WriteAck> {
+          auto get = conn.cached(
+              "SELECT due_at, text, state, fired_at FROM reminders WHERE id = ? AND user_id = ?");
+          if (!get) return fail(std::move(get).error());
+          (*get)->bind_all(id, user);
+          auto row = (*get)->step();
+          if (!row) return fail(std::move(row).error());
+          if (!*row) return no_such_reminder(id);
+          *rec = Reminder{id, (*get)->column_int64(0), (*get)->column_text(1),
+                          (*get)->column_text(2), (*get)->column_opt_int64(3)};
+          if (rec->state == "fired") {
+            return fail(ErrorCode::invalid_argument,
+                        fmt::format("reminders: #{} already went off at {}; nothing to cancel", id,
+                                    iso_utc(rec->fired_at.value_or(rec->due_at))));
+          }
+          *already = rec->state == "cancelled";
+          if (*already) return WriteAck{id, false};
+          auto set = conn.cached(
+              "UPDATE reminders SET state = 'cancelled' "
+              "WHERE id = ? AND user_id = ? AND state = 'pending'");
+          if (!set) return fail(std::move(set).error());
+          PARLEY_TRY((*set)->bind_all(id, user).run());
+          rec->state = "cancelled";
+          return WriteAck{id, false};
+        },
+        [rec, already, zone] {
+          return json{
+              {"reminder", to_json(*rec, zone)},
+              {"text",
+               *already ? fmt::format("Reminder #{} was already cancelled: {}", rec->id, rec->text)
+                        : fmt::format("Cancelled reminder #{}: {}", rec->id, rec->text)}};
+        },
+        std::move(done));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Capability> make_reminders() { return std::make_unique<Reminders>(); }
+
+}  // namespace builtins
+
+// The bot's side: due, next, fired.
+
+Result<std::vector<DueReminder>> due_reminders(storage::Store& store, int64_t now_ms, size_t limit,
+                                               int64_t late_after_ms) {
+  static constexpr const char* kSql =
+      "SELECT id, user_id, conversation_id, channel, text, due_at FROM reminders "
+      "WHERE state = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?";
+  std::vector<DueReminder> out;
+  if (limit == 0) return out;
+  auto conn = store.reads().acquire();
+  auto st = conn->cached(kSql);
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(now_ms, static_cast<int64_t>(std::min<size_t>(limit, size_t{1} << 30)));
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    if (!*row) break;
+    DueReminder r;
+    r.id = (*st)->column_int64(0);
+    r.user_id = (*st)->column_int64(1);
+    r.conversation_id = (*st)->column_opt_int64(2).value_or(0);
+    r.channel = (*st)->column_text(3);
+    r.text = (*st)->column_text(4);
+    r.due_at = (*st)->column_int64(5);
+    r.late = now_ms - r.due_at > late_after_ms;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<std::optional<int64_t>> next_due_ms(storage::Store& store) {
+  auto conn = store.reads().acquire();
+  auto st = conn->cached("SELECT min(due_at) FROM reminders WHERE state = 'pending'");
+  if (!st) return fail(std::move(st).error());
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  return (*st)->column_opt_int64(0);
+}
+
+Status mark_fired(storage::Store& store, int64_t id, int64_t now_ms) {
+  storage::WriteJob job;
+  job.what = "fire reminder";
+  job.apply = [id, now_ms](storage::Connection& conn) -> Result<storage::WriteAck> {
+    auto set = conn.cached(
+        "UPDATE reminders SET state = 'fired', fired_at = ? WHERE id = ? AND state = 'pending'");
+    if (!set) return fail(std::move(set).error());
+    PARLEY_TRY((*set)->bind_all(now_ms, id).run());
+    if (conn.changes() == 1) return storage::WriteAck{id, false};
+    // Not pending: say why, so that the caller knows not to deliver it.
+    auto get = conn.cached("SELECT state FROM reminders WHERE id = ?");
+    if (!get) return fail(std::move(get).error());
+    (*get)->bind_all(id);
+    auto row = (*get)->step();
+    if (!row) return fail(std::move(row).error());
+    if (!*row) return fail(ErrorCode::not_found, fmt::format("no reminder #{}", id));
+    if ((*get)->column_text(0) == "cancelled") {
+      return fail(ErrorCode::cancelled, fmt::format("reminder #{} was cancelled", id));
+    }
+    return fail(ErrorCode::already_exists, fmt::format("reminder #{} has already fired", id));
+  };
+  auto ack = store.writes().submit_for_future(std::move(job)).get();
+  if (!ack) return fail(std::move(ack).error());
+  return {};
+}
+
+}  // namespace parley::capabilities
