@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "ask_command.h"
 #include "capability_commands.h"
 #include "exit_codes.h"
 #include "parley/bot/config.h"
@@ -182,6 +183,12 @@ int run_cli(int argc, char** argv) {
   llm_cmd->add_flag("--json", llm_as_json, "print JSON");
   PromptCommands prompt_commands(app);
   CapabilityCommands capability_commands(app);
+  AskOptions ask_options;
+  auto* ask = app.add_subcommand("ask", "one turn: prints the reply (works beside a running parley)");
+  ask->add_option("TEXT", ask_options.text, "what to say (a /command runs without the LLM)")->required();
+  ask->add_option("--user", ask_options.user, "who is asking (default: $USER)");
+  ask->add_option("--conversation", ask_options.conversation, "conversation key (default: ask-USER)");
+  ask->add_flag("--json", ask_options.json, "print reply, model, tokens, cost, steps and latency as JSON");
   app.require_subcommand(0, 1);
 
   try {
@@ -206,6 +213,7 @@ int run_cli(int argc, char** argv) {
   if (!db_path.empty()) cfg.storage.path = db_path;
   setup_logging(cfg.log_level);
   if (capability_commands.selected()) return capability_commands.run(config_file);
+  if (*ask) return run_ask(cfg, ask_options);
 
   if (prompt_commands.selected()) {
     auto store = open_store(cfg);

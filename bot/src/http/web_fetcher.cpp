@@ -294,8 +294,9 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
   Error failure_error(const Response& resp, bool refused) const {
     switch (resp.failure) {
       case Failure::connect:
-        if (refused)
+        if (refused) {
           return Error{ErrorCode::permission_denied, fmt::format("{}: {}", url_, resp.error)};
+        }
         return Error{ErrorCode::unavailable,
                      fmt::format("{}: cannot connect: {}", url_, resp.error)};
       case Failure::connect_timeout:

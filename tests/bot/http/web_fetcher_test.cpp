@@ -5,7 +5,7 @@
 // through a cached connection. With a policy that lets the site's own port through, a redirect
 // to another loopback port or to the cloud metadata address is refused on that hop. With
 // private addresses allowed: pages, redirects (relative and absolute, each scheme checked),
-// loops stopped, the size cap and the time cap.
+// loops stopped, the size cap and the time cap. End to end: the web_fetch capability over it.
 #include "parley/bot/http/web_fetcher.h"
 
 #include <arpa/inet.h>
@@ -17,8 +17,10 @@
 #include <cstring>
 #include <future>
 #include <thread>
+#include <vector>
 
 #include "fakes/http_site.h"
+#include "parley/capabilities/builtins.h"
 
 namespace parley::bot::http {
 namespace {
@@ -332,8 +334,41 @@ TEST_F(WebFetcherTest, CompletionRunsOnTheExecutorNeverInsideFetch) {
   // Even an answer known at once (a refused scheme) comes from the io thread.
   std::promise<std::thread::id> p;
   fetcher_.fetch(request("gopher://x/"),
-                 [&](Result<FetchResponse>) { p.set_value(std::this_thread::get_id()); });
+                 [&](const Result<FetchResponse>&) { p.set_value(std::this_thread::get_id()); });
   EXPECT_EQ(p.get_future().get(), thread_.get_id());
+}
+
+// --- End to end: the web_fetch capability over WebFetcher ---------------------------------------
+
+TEST_F(WebFetcherTest, WebFetchCapabilityReadsThePageOrRefusesIt) {
+  capabilities::Registry registry;
+  ASSERT_TRUE(capabilities::register_builtins(registry).ok());
+  capabilities::Capability* web_fetch = registry.find("web_fetch");
+  ASSERT_NE(web_fetch, nullptr);
+  site_.set("/old", SitePage::redirect("/article"));
+  site_.set("/article", SitePage::html("<html><head><title>An &quot;article&quot;</title>"
+                                       "<script>track()</script></head><body><h1>News</h1>"
+                                       "<p>Hello,&nbsp;<b>world</b>.</p></body></html>"));
+  capabilities::Services services;
+  services.http = &fetcher_;
+  capabilities::InvokeContext ctx;
+  ctx.services = &services;
+  const nlohmann::json args = {{"url", site_.url("/old")}};
+
+  // The process's defaults: the 127.0.0.1 site is refused.
+  auto refused = web_fetch->invoke(ctx, args);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::permission_denied);
+  EXPECT_THAT(refused.error().message, HasSubstr("refused: 127.0.0.1 is a loopback address"));
+  EXPECT_EQ(site_.request_count(), 0u);
+
+  ctx.settings = {{"allow_private", true}};
+  auto r = web_fetch->invoke(ctx, args);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ((*r)["title"], "An \"article\"");
+  EXPECT_EQ((*r)["text"], "News\n\nHello, world.");
+  EXPECT_EQ((*r)["final_url"], site_.url("/article"));
+  EXPECT_EQ((*r)["status"], 200);
 }
 
 // --- The address classifier ---------------------------------------------------------------------
@@ -343,7 +378,7 @@ TEST(AddressClassifier, Table) {
     const char* address;
     AddressKind kind;
   };
-  const Case cases[] = {
+  const std::vector<Case> cases = {
       // IPv4
       {"8.8.8.8", AddressKind::global},
       {"1.1.1.1", AddressKind::global},

@@ -18,6 +18,7 @@
 #include "parley/storage/memory_repository.h"
 #include "parley/storage/message_repository.h"
 #include "parley/storage/migrations.h"
+#include "parley/storage/outbox_repository.h"
 #include "parley/storage/read_pool.h"
 #include "parley/storage/sqlite.h"
 #include "parley/storage/usage_repository.h"
@@ -67,6 +68,7 @@ class Store {
   MemoryRepository& memories() { return *memories_; }
   Directory& directory() { return *directory_; }
   UsageRepository& usage() { return *usage_; }
+  OutboxRepository& outbox() { return *outbox_; }
   WriteQueue& writes() { return *writes_; }
   ReadPool& reads() { return *reads_; }
   HotCache& cache() { return *cache_; }
@@ -94,6 +96,7 @@ class Store {
   std::unique_ptr<MemoryRepository> memories_;
   std::unique_ptr<Directory> directory_;
   std::unique_ptr<UsageRepository> usage_;
+  std::unique_ptr<OutboxRepository> outbox_;
 };
 
 // Size of a file, 0 when it does not exist.

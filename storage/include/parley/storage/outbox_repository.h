@@ -1,0 +1,58 @@
+// The outbox: replies owed. A reply is written here (pending) before it is sent and marked sent
+// after; at start-up, a reply still pending whose send may already have begun is marked
+// `unknown` rather than sent again — never twice.
+//
+// Thread safety: all methods are safe from any thread. Writes go through the write queue.
+#pragma once
+
+#include <cstdint>
+#include <future>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parley/base/clock.h"
+#include "parley/base/result.h"
+#include "parley/storage/read_pool.h"
+#include "parley/storage/write_queue.h"
+
+namespace parley::storage {
+
+struct OutboxEntry {
+  int64_t id = 0;
+  std::optional<int64_t> conversation_id;
+  std::string channel;
+  std::string target;  // where the channel sends it (a channel id, an address, a session)
+  std::string body;
+  std::string state;   // pending | sent | unknown
+  int64_t attempts = 0;
+  int64_t created_at = 0;
+};
+
+class OutboxRepository {
+ public:
+  OutboxRepository(WriteQueue& writes, ReadPool& reads, const Clock& clock)
+      : writes_(writes), reads_(reads), clock_(clock) {}
+
+  // A pending entry; ack.row_id is its id.
+  std::future<Result<WriteAck>> add(std::optional<int64_t> conversation_id, std::string channel,
+                                    std::string target, std::string body);
+  // Records that a send is starting (attempts + 1): after a crash from here on, the send may
+  // have happened.
+  std::future<Result<WriteAck>> begin_send(int64_t id);
+  std::future<Result<WriteAck>> mark_sent(int64_t id);
+  // A send that failed for certain (nothing left): stays pending, with the error.
+  std::future<Result<WriteAck>> mark_failed(int64_t id, std::string error);
+  // At start-up: pending entries whose send had begun become `unknown`; returns how many.
+  Result<int64_t> settle_after_restart();
+
+  Result<std::vector<OutboxEntry>> pending(size_t limit = 100);
+  Result<OutboxEntry> get(int64_t id);
+
+ private:
+  WriteQueue& writes_;
+  ReadPool& reads_;
+  const Clock& clock_;
+};
+
+}  // namespace parley::storage

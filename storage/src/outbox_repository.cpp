@@ -1,0 +1,131 @@
+#include "parley/storage/outbox_repository.h"
+
+#include <fmt/format.h>
+
+namespace parley::storage {
+
+namespace {
+
+constexpr const char* kColumns =
+    "id, conversation_id, channel, target, body, state, attempts, created_at";
+
+OutboxEntry read_entry(const Statement& st) {
+  OutboxEntry e;
+  e.id = st.column_int64(0);
+  e.conversation_id = st.column_opt_int64(1);
+  e.channel = st.column_text(2);
+  e.target = st.column_text(3);
+  e.body = st.column_text(4);
+  e.state = st.column_text(5);
+  e.attempts = st.column_int64(6);
+  e.created_at = st.column_int64(7);
+  return e;
+}
+
+// An UPDATE of one entry; not_found when it does not exist (or is not in a state the update
+// applies to).
+std::future<Result<WriteAck>> update(WriteQueue& writes, std::string what, std::string sql,
+                                     int64_t id, int64_t now, std::optional<std::string> text = {}) {
+  return writes.submit(
+      [sql = std::move(sql), id, now, text = std::move(text)](Connection& conn) -> Result<WriteAck> {
+        auto st = conn.cached(sql);
+        if (!st) return fail(std::move(st).error());
+        if (text) {
+          (*st)->bind_all(now, *text, id);
+        } else {
+          (*st)->bind_all(now, id);
+        }
+        auto row = (*st)->step();
+        if (!row) return fail(std::move(row).error());
+        if (conn.changes() == 0) return fail(ErrorCode::not_found, fmt::format("no outbox entry {} to update", id));
+        return WriteAck{id, false};
+      },
+      {}, std::move(what));
+}
+
+}  // namespace
+
+std::future<Result<WriteAck>> OutboxRepository::add(std::optional<int64_t> conversation_id,
+                                                    std::string channel, std::string target,
+                                                    std::string body) {
+  const int64_t now = clock_.now_ms();
+  return writes_.submit(
+      [=, channel = std::move(channel), target = std::move(target),
+       body = std::move(body)](Connection& conn) -> Result<WriteAck> {
+        auto st = conn.cached(
+            "INSERT INTO outbox(conversation_id, channel, target, body, state, created_at, "
+            "updated_at) VALUES (?,?,?,?, 'pending', ?, ?) RETURNING id");
+        if (!st) return fail(std::move(st).error());
+        (*st)->bind_all(conversation_id, channel, target, body, now, now);
+        auto row = (*st)->step();
+        if (!row) return fail(std::move(row).error());
+        return WriteAck{(*st)->column_int64(0), true};
+      },
+      {}, "outbox add");
+}
+
+std::future<Result<WriteAck>> OutboxRepository::begin_send(int64_t id) {
+  return update(writes_, "outbox begin send",
+                "UPDATE outbox SET attempts = attempts + 1, updated_at = ? WHERE id = ? AND state = 'pending'",
+                id, clock_.now_ms());
+}
+
+std::future<Result<WriteAck>> OutboxRepository::mark_sent(int64_t id) {
+  return update(writes_, "outbox sent",
+                "UPDATE outbox SET state = 'sent', updated_at = ? WHERE id = ? AND state = 'pending'",
+                id, clock_.now_ms());
+}
+
+std::future<Result<WriteAck>> OutboxRepository::mark_failed(int64_t id, std::string error) {
+  return update(writes_, "outbox failed",
+                "UPDATE outbox SET updated_at = ?, last_error = ? WHERE id = ? AND state = 'pending'",
+                id, clock_.now_ms(), std::move(error));
+}
+
+Result<int64_t> OutboxRepository::settle_after_restart() {
+  const int64_t now = clock_.now_ms();
+  auto done = writes_.submit(
+      [now](Connection& conn) -> Result<WriteAck> {
+        auto st = conn.cached(
+            "UPDATE outbox SET state = 'unknown', updated_at = ?, "
+            "last_error = 'the process stopped during the send' "
+            "WHERE state = 'pending' AND attempts > 0");
+        if (!st) return fail(std::move(st).error());
+        (*st)->bind_all(now);
+        auto row = (*st)->step();
+        if (!row) return fail(std::move(row).error());
+        return WriteAck{static_cast<int64_t>(conn.changes()), false};
+      },
+      {}, "outbox settle");
+  auto r = done.get();
+  if (!r) return fail(std::move(r).error());
+  return r->row_id;
+}
+
+Result<std::vector<OutboxEntry>> OutboxRepository::pending(size_t limit) {
+  auto conn = reads_.acquire();
+  auto st = conn->cached(fmt::format("SELECT {} FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?", kColumns));
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(static_cast<int64_t>(limit));
+  std::vector<OutboxEntry> out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    if (!*row) break;
+    out.push_back(read_entry(**st));
+  }
+  return out;
+}
+
+Result<OutboxEntry> OutboxRepository::get(int64_t id) {
+  auto conn = reads_.acquire();
+  auto st = conn->cached(fmt::format("SELECT {} FROM outbox WHERE id = ?", kColumns));
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(id);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) return fail(ErrorCode::not_found, fmt::format("no outbox entry {}", id));
+  return read_entry(**st);
+}
+
+}  // namespace parley::storage

@@ -1,0 +1,121 @@
+// `parley ask` end to end against the fake LLM endpoint: the real binary, a real database, the
+// model calling the memory capability; recall reaching the next turn's context, per user.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "fakes/fake_llm.h"
+#include "parley/storage/store.h"
+#include "run_parley.h"
+#include "temp_dir.h"
+
+namespace {
+
+using nlohmann::json;
+using parley::fakes::FakeLlmServer;
+using parley::fakes::FakeReply;
+using parley::testing::contains;
+using parley::testing::parley;
+using parley::testing::TempDir;
+using ::testing::HasSubstr;
+
+std::string env_for(const FakeLlmServer& fake) {
+  return "env -u OPENROUTER_API_KEY -u OPENAI_API_KEY -u PARLEY_LLM_API_KEY PARLEY_LLM_BASE_URL=" +
+         fake.base_url() + " PARLEY_LLM_MODEL=fake-model";
+}
+
+// The system message of a recorded request.
+std::string system_of(const parley::fakes::RecordedRequest& r) {
+  for (const auto& m : r.json["messages"]) {
+    if (m["role"] == "system") return m["content"];
+  }
+  return "";
+}
+
+TEST(Ask, MemoryAcrossTurnsFromRecallAndOnlyForItsOwner) {
+  TempDir dir;
+  FakeLlmServer fake;
+  // Turn 1: the model calls memory, then confirms.
+  fake.push(FakeReply::tools(
+      {{"call_1", "memory", R"({"action": "remember", "content": "I love pizza and tacos"})"}}));
+  fake.push(FakeReply::text("Noted: you love pizza and tacos."));
+  auto first = parley(dir.path(), "ask 'remember that I love pizza and tacos' --user alice --json",
+                      env_for(fake));
+  ASSERT_EQ(first.code, 0) << first.out << first.err;
+  const auto j1 = json::parse(first.out);
+  EXPECT_EQ(j1["reply"], "Noted: you love pizza and tacos.");
+  EXPECT_EQ(j1["steps"], 1);
+  EXPECT_EQ(j1["llm_calls"], 2);
+  EXPECT_EQ(j1["model"], "fake-model");
+  EXPECT_GT(j1["tokens"]["prompt"].get<int>(), 0);
+
+  // Turn 2 (a new process): the answer can only come from what recall put in the context.
+  fake.set_handler([](const parley::fakes::RecordedRequest& r) -> std::optional<FakeReply> {
+    const std::string sys = system_of(r);
+    if (sys.find("pizza") != std::string::npos && sys.find("tacos") != std::string::npos) {
+      return FakeReply::text("You love pizza and tacos.");
+    }
+    return FakeReply::text("I don't know what you like to eat yet.");
+  });
+  auto second = parley(dir.path(), "ask 'what do I love to eat?' --user alice", env_for(fake));
+  ASSERT_EQ(second.code, 0) << second.err;
+  EXPECT_THAT(second.out, HasSubstr("pizza"));
+  EXPECT_THAT(second.out, HasSubstr("tacos"));
+
+  // Another user, however they ask, never gets Alice's memories into their context.
+  for (const char* q : {"what do I love to eat?", "what does alice love? pizza tacos", "/recall pizza"}) {
+    auto bob = parley(dir.path(), std::string("ask ") + parley::testing::quote(q) + " --user bob",
+                      env_for(fake));
+    ASSERT_EQ(bob.code, 0) << bob.err;
+    EXPECT_FALSE(contains(bob.out, "tacos")) << q << ": " << bob.out;
+  }
+  for (const auto& r : fake.requests()) {
+    const std::string sys = system_of(r);
+    if (sys.find("talking with bob") != std::string::npos) {
+      EXPECT_EQ(sys.find("tacos"), std::string::npos) << sys;
+    }
+  }
+
+  // The user's text is a user message, never in the system role; the system prompt says so.
+  const auto req = fake.requests().front();
+  EXPECT_THAT(system_of(req), HasSubstr("untrusted"));
+  EXPECT_EQ(system_of(req).find("remember that I love pizza"), std::string::npos);
+  EXPECT_EQ(req.json["messages"].back()["role"], "user");
+  EXPECT_EQ(req.json["messages"].back()["content"], "remember that I love pizza and tacos");
+
+  // Every model call wrote its usage row; every reply went through the outbox.
+  parley::storage::StoreOptions so;
+  so.path = dir / "data/parley.db";
+  auto store = std::move(parley::storage::Store::open(so).value());
+  const auto sum = store->usage().summary({}).value();
+  EXPECT_EQ(sum.calls, static_cast<int64_t>(fake.request_count()));
+  EXPECT_TRUE(store->outbox().pending().value().empty());
+}
+
+TEST(Ask, CommandsWorkWithoutAnLlmAndTheReplyExplainsHowToConfigureOne) {
+  TempDir dir;
+  const std::string no_llm =
+      "env -u OPENROUTER_API_KEY -u OPENAI_API_KEY -u PARLEY_LLM_BASE_URL -u PARLEY_LLM_MODEL";
+  auto calc = parley(dir.path(), "ask '/calc 123*456'", no_llm);
+  ASSERT_EQ(calc.code, 0) << calc.err;
+  EXPECT_EQ(calc.out, "56088\n");
+  auto hello = parley(dir.path(), "ask hello", no_llm);
+  ASSERT_EQ(hello.code, 0) << hello.err;
+  EXPECT_THAT(hello.out, HasSubstr("No LLM is configured"));
+}
+
+TEST(Ask, AnLlmOutageGivesAClearAnswerAndExitCode1) {
+  TempDir dir;
+  FakeLlmServer fake;
+  fake.set_handler([](const parley::fakes::RecordedRequest&) -> std::optional<FakeReply> {
+    return FakeReply::error(402);
+  });
+  auto r = parley(dir.path(), "ask hello --json", env_for(fake));
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  const auto j = json::parse(r.out);
+  EXPECT_EQ(j["stop"], "llm_error");
+  EXPECT_THAT(j["reply"].get<std::string>(), HasSubstr("out of credit"));
+}
+
+}  // namespace
