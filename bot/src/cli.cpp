@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "ask_command.h"
+#include "run_command.h"
 #include "capability_commands.h"
 #include "exit_codes.h"
 #include "parley/bot/config.h"
@@ -62,7 +63,7 @@ int cmd_run(const Config& cfg) {
   } else {
     fmt::print("llm: {}\n", llm_settings.not_configured);
   }
-  fmt::print("The bot loop and channels are not built yet (later issues); exiting.\n");
+  fmt::print("check done: the database, prompts and configuration are ready; `parley run` serves\n");
   return kExitOk;
 }
 
@@ -169,6 +170,13 @@ int run_cli(int argc, char** argv) {
   app.add_option("--db", db_path, "SQLite database (default: ./data/parley.db)");
 
   auto* run = app.add_subcommand("run", "start the bot (the default command)");
+  RunOptions run_options;
+  bool run_check = false;
+  run->add_option("--http", run_options.http_listen, "HOST:PORT of the HTTP channel (default 127.0.0.1:8787)");
+  run->add_flag("--check", run_check, "prepare everything (database, prompts, LLM settings), print health, exit");
+  int64_t grace_s = 20;
+  run->add_option("--grace", grace_s, "seconds running turns may finish after SIGINT/SIGTERM")
+      ->check(CLI::Range(0, 3600));
   auto* version = app.add_subcommand("version", "print the version");
   auto* db = app.add_subcommand("db", "database maintenance");
   db->require_subcommand(1);
@@ -225,8 +233,9 @@ int run_cli(int argc, char** argv) {
     if (*check) return cmd_db_check(cfg, check_json);
     if (*backup) return cmd_db_backup(cfg, backup_path);
   }
-  (void)run;
-  return cmd_run(cfg);
+  if (run_check) return cmd_run(cfg);
+  run_options.grace = std::chrono::seconds(grace_s);
+  return run_bot(cfg, run_options);
 }
 
 }  // namespace parley::bot

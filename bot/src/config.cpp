@@ -378,6 +378,28 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                  });
            }},
           {"llm", [&](const YAML::Node& n, const std::string& p) { parse_llm(r, n, p, cfg.llm); }},
+          {"http",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.mapping(n, p,
+                       {
+                           {"listen",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              cfg.http.listen = r.string(v, k);
+                              if (cfg.http.listen.rfind(':') == std::string::npos) {
+                                r.error(v, k, "expected HOST:PORT, e.g. 127.0.0.1:8787");
+                              }
+                            }},
+                           {"token_env",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              cfg.http.token_env = r.string(v, k);
+                              if (!env_var_name(cfg.http.token_env)) {
+                                r.error(v, k,
+                                        "expected the NAME of an environment variable, not the "
+                                        "token itself");
+                              }
+                            }},
+                       });
+           }},
           {"capabilities",
            [&](const YAML::Node& n, const std::string& p) {
              r.mapping(n, p,

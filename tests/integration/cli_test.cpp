@@ -30,7 +30,7 @@ TEST(Cli, VersionPrintsVersionAndSqlite) {
 
 TEST(Cli, StartsOnEmbeddedDefaultsUnderData) {
   TempDir dir;
-  auto r = parley(dir.path(), "");
+  auto r = parley(dir.path(), "run --check");
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_TRUE(std::filesystem::exists(dir / "data/parley.db"));
   EXPECT_TRUE(contains(r.out, "data/parley.db")) << r.out;
@@ -39,7 +39,7 @@ TEST(Cli, StartsOnEmbeddedDefaultsUnderData) {
       << r.out;
   EXPECT_TRUE(contains(r.out, "health: ok")) << r.out;
   // A second start finds the database already migrated.
-  auto again = parley(dir.path(), "run");
+  auto again = parley(dir.path(), "run --check");
   ASSERT_EQ(again.code, 0) << again.err;
   EXPECT_FALSE(contains(again.out, "migrated")) << again.out;
 }
@@ -50,7 +50,7 @@ constexpr const char* kNoLlmEnv =
 
 TEST(Cli, WithoutAnLlmItSaysHowToConfigureOne) {
   TempDir dir;
-  auto run = parley(dir.path(), "run", kNoLlmEnv);
+  auto run = parley(dir.path(), "run --check", kNoLlmEnv);
   ASSERT_EQ(run.code, 0) << run.err;
   EXPECT_TRUE(contains(run.out, "No LLM is configured")) << run.out;
   EXPECT_TRUE(contains(run.out, "OPENROUTER_API_KEY")) << run.out;
@@ -70,7 +70,7 @@ TEST(Cli, LlmShowsWhereTheKeyComesFromNeverTheKey) {
   ASSERT_EQ(json.code, 0) << json.err;
   const auto j = nlohmann::json::parse(json.out);
   EXPECT_EQ(j["providers"]["openrouter"]["key_set"], true);
-  auto run = parley(dir.path(), "run", env);
+  auto run = parley(dir.path(), "run --check", env);
   ASSERT_EQ(run.code, 0) << run.err;
   EXPECT_TRUE(contains(run.out, "llm: openai/gpt-4o-mini via openrouter")) << run.out;
   for (const auto* r : {&text, &json, &run}) {
@@ -92,7 +92,7 @@ TEST(Cli, LlmBaseUrlAndModelFromTheEnvironment) {
 
 TEST(Cli, DbCheckReportsIntegritySchemaAndWal) {
   TempDir dir;
-  ASSERT_EQ(parley(dir.path(), "--db x.db").code, 0);
+  ASSERT_EQ(parley(dir.path(), "--db x.db run --check").code, 0);
   auto r = parley(dir.path(), "--db x.db db check");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "integrity: ok")) << r.out;
@@ -129,7 +129,7 @@ TEST(Cli, DbCheckOfAFileThatIsNotADatabaseFailsClearly) {
 
 TEST(Cli, DbBackupWritesACheckedCopyAndNeverOverwrites) {
   TempDir dir;
-  ASSERT_EQ(parley(dir.path(), "--db live.db").code, 0);
+  ASSERT_EQ(parley(dir.path(), "--db live.db run --check").code, 0);
   auto r = parley(dir.path(), "--db live.db db backup copy.db");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "copy.db")) << r.out;
@@ -145,7 +145,7 @@ TEST(Cli, DbBackupWritesACheckedCopyAndNeverOverwrites) {
 
 TEST(Cli, NewerDatabaseIsRefusedNamingBothVersions) {
   TempDir dir;
-  ASSERT_EQ(parley(dir.path(), "--db new.db").code, 0);
+  ASSERT_EQ(parley(dir.path(), "--db new.db run --check").code, 0);
   {
     auto c = parley::storage::Connection::open(dir / "new.db");
     ASSERT_TRUE(c->exec("INSERT INTO schema_version VALUES (4242, 'future', 0)").ok());
@@ -161,7 +161,7 @@ TEST(Cli, NewerDatabaseIsRefusedNamingBothVersions) {
 TEST(Cli, MalformedConfigNamesFileLineAndKey) {
   TempDir dir;
   std::ofstream(dir / "bad.yaml") << "storage:\n  path: x.db\n  cache:\n    max_entries: many\n";
-  auto r = parley(dir.path(), "--config bad.yaml");
+  auto r = parley(dir.path(), "--config bad.yaml run --check");
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(contains(r.err, "bad.yaml:4")) << r.err;
   EXPECT_TRUE(contains(r.err, "storage.cache.max_entries")) << r.err;
@@ -171,9 +171,9 @@ TEST(Cli, MalformedConfigNamesFileLineAndKey) {
 TEST(Cli, ConfigChoosesTheDatabaseAndDbFlagOverridesIt) {
   TempDir dir;
   std::ofstream(dir / "p.yaml") << "storage:\n  path: from-config.db\n";
-  ASSERT_EQ(parley(dir.path(), "--config p.yaml").code, 0);
+  ASSERT_EQ(parley(dir.path(), "--config p.yaml run --check").code, 0);
   EXPECT_TRUE(std::filesystem::exists(dir / "from-config.db"));
-  ASSERT_EQ(parley(dir.path(), "--config p.yaml --db flag.db").code, 0);
+  ASSERT_EQ(parley(dir.path(), "--config p.yaml --db flag.db run --check").code, 0);
   EXPECT_TRUE(std::filesystem::exists(dir / "flag.db"));
 }
 

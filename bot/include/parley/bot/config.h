@@ -18,6 +18,10 @@ struct Config {
   llm::LlmSettings llm;
   // capabilities.yaml (relative paths: to the working directory); empty: embedded defaults.
   std::filesystem::path capabilities_file;
+  struct Http {
+    std::string listen = "127.0.0.1:8787";  // HOST:PORT of the HTTP channel
+    std::string token_env = "PARLEY_HTTP_TOKEN";  // the variable holding its bearer token
+  } http;
   std::string log_level = "info";
 };
 
