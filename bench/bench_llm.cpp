@@ -62,6 +62,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench_report.h"
 #include "fakes/fake_llm.h"
 #include "parley/bot/http/curl_multi.h"
 #include "parley/bot/llm/client.h"
@@ -79,6 +80,9 @@ namespace {
 
 namespace asio = parley::net::asio;
 namespace fs = std::filesystem;
+using parley::bench::note;
+using parley::bench::percentile_sorted;
+using parley::bench::Report;
 namespace http = parley::bot::http;
 namespace llm = parley::bot::llm;
 using SteadyClock = std::chrono::steady_clock;
@@ -124,49 +128,7 @@ double millis(SteadyClock::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
 }
 
-// Nearest-rank percentile (p in [0, 1]) of an ascending vector.
-double percentile_sorted(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return std::numeric_limits<double>::quiet_NaN();
-  const auto rank = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));
-  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
-}
-
-template <typename... Args>
-void note(fmt::format_string<Args...> format, Args&&... args) {
-  std::cerr << fmt::format(format, std::forward<Args>(args)...) << '\n';
-}
-
 // ---- Output ----
-
-// Figures in the order they were measured: printed at once as `name value unit`, or gathered
-// into one JSON object (with a "units" sub-object) printed by finish().
-class Report {
- public:
-  explicit Report(bool json) : json_(json) {}
-
-  void add(const std::string& name, double value, const std::string& unit, int decimals) {
-    const double scale = std::pow(10.0, decimals);
-    const double rounded = std::round(value * scale) / scale;
-    if (decimals == 0 && std::isfinite(rounded)) {
-      figures_[name] = static_cast<int64_t>(rounded);
-    } else {
-      figures_[name] = rounded;
-    }
-    units_[name] = unit;
-    if (!json_) std::cout << fmt::format("{} {:.{}f} {}", name, value, decimals, unit) << std::endl;
-  }
-
-  void finish() {
-    if (!json_) return;
-    figures_["units"] = units_;
-    std::cout << figures_.dump() << std::endl;
-  }
-
- private:
-  bool json_;
-  nlohmann::ordered_json figures_ = nlohmann::ordered_json::object();
-  nlohmann::ordered_json units_ = nlohmann::ordered_json::object();
-};
 
 // ---- The process: descriptors, threads, memory ----
 

@@ -47,6 +47,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench_report.h"
 #include "parley/storage/lru_cache.h"
 #include "parley/storage/migrations.h"
 #include "parley/storage/records.h"
@@ -56,6 +57,9 @@
 namespace {
 
 namespace fs = std::filesystem;
+using parley::bench::note;
+using parley::bench::percentile_sorted;
+using parley::bench::Report;
 namespace storage = parley::storage;
 using SteadyClock = std::chrono::steady_clock;
 using Rng = std::mt19937_64;
@@ -182,54 +186,12 @@ double per_second(size_t count, double seconds) {
   return seconds > 0 ? static_cast<double>(count) / seconds : 0.0;
 }
 
-// Nearest-rank percentile (p in [0, 1]) of an ascending vector.
-double percentile_sorted(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return std::numeric_limits<double>::quiet_NaN();
-  const auto rank = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));
-  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
-}
-
 double mean(const std::vector<double>& v) {
   if (v.empty()) return 0.0;
   return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
 }
 
-template <typename... Args>
-void note(fmt::format_string<Args...> format, Args&&... args) {
-  std::cerr << fmt::format(format, std::forward<Args>(args)...) << '\n';
-}
-
 // ---- Output ----
-
-// Figures in the order they were measured: printed at once as `name value unit`, or gathered
-// into one JSON object (with a "units" sub-object) printed by finish().
-class Report {
- public:
-  explicit Report(bool json) : json_(json) {}
-
-  void add(const std::string& name, double value, const std::string& unit, int decimals) {
-    const double scale = std::pow(10.0, decimals);
-    const double rounded = std::round(value * scale) / scale;
-    if (decimals == 0 && std::isfinite(rounded)) {
-      figures_[name] = static_cast<int64_t>(rounded);
-    } else {
-      figures_[name] = rounded;
-    }
-    units_[name] = unit;
-    if (!json_) std::cout << fmt::format("{} {:.{}f} {}", name, value, decimals, unit) << std::endl;
-  }
-
-  void finish() {
-    if (!json_) return;
-    figures_["units"] = units_;
-    std::cout << figures_.dump() << std::endl;
-  }
-
- private:
-  bool json_;
-  nlohmann::ordered_json figures_ = nlohmann::ordered_json::object();
-  nlohmann::ordered_json units_ = nlohmann::ordered_json::object();
-};
 
 // ---- Files ----
 

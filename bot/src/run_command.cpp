@@ -11,6 +11,7 @@
 #include <future>
 #include <thread>
 
+#include "capabilities_setup.h"
 #include "exit_codes.h"
 #include "parley/bot/channels/http_server.h"
 #include "parley/bot/config_reloader.h"
@@ -127,16 +128,9 @@ int run_bot(const Config& cfg, const RunOptions& options) {
 
   caps::Registry registry;
   if (auto st = caps::register_builtins(registry); !st.ok()) return report_error(st.error());
-  caps::CapabilitiesConfig caps_config = caps::default_capabilities_config(registry);
-  if (!cfg.capabilities_file.empty()) {
-    auto check = caps::load_capabilities_config(cfg.capabilities_file.string(), registry);
-    if (!check.ok()) {
-      fmt::print(stderr, "{}", check.describe());
-      return kExitBadInput;
-    }
-    caps_config = std::move(check.config);
-  }
-  caps::LiveConfig live(registry, std::move(caps_config));
+  auto caps_config = initial_capabilities(cfg, registry);
+  if (!caps_config) return kExitBadInput;
+  caps::LiveConfig live(registry, std::move(*caps_config));
   caps::RateLimiter limiter;
 
   const unsigned threads = std::max(2u, std::thread::hardware_concurrency());
