@@ -20,7 +20,10 @@ std::string result_text(const json& result) {
     if (auto t = result.find("text"); t != result.end() && t->is_string()) return t->get<std::string>();
   }
   std::string s = result.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (s.size() > 2000) s = s.substr(0, 2000) + "…";
+  if (s.size() > 2000) {
+    s.resize(2000);
+    s += "…";
+  }
   return s;
 }
 
