@@ -39,6 +39,9 @@ struct InboundMessage {
 struct TurnResult {
   bool duplicate = false;  // this platform id was already stored: no new turn, no new reply
   bool command = false;    // answered by a /command, without the LLM
+  bool refused = false;    // the access policy turned the sender away (reply: what to tell them,
+                           // empty when they were already told)
+  bool primary = true;     // false: merged into a later message's turn, which carries the reply
   std::string reply;
   int64_t user_id = 0;
   int64_t conversation_id = 0;
