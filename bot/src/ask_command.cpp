@@ -3,70 +3,34 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
 #include <future>
 #include <iostream>
-#include <thread>
 
-#include "capabilities_setup.h"
+#include "bot_stack.h"
 #include "exit_codes.h"
-#include "parley/bot/http/curl_multi.h"
-#include "parley/bot/llm/client.h"
 #include "parley/bot/turn.h"
-#include "parley/bot/usage/ledger.h"
-#include "parley/capabilities/builtins.h"
-#include "parley/capabilities/live_config.h"
-#include "parley/capabilities/rate_limiter.h"
-#include "parley/prompts/library.h"
 
 namespace parley::bot {
 
-namespace caps = parley::capabilities;
 namespace asio = net::asio;
 
 int run_ask(const Config& cfg, const AskOptions& options) {
-  auto opened = storage::Store::open(cfg.storage);
-  if (!opened) return report_error(opened.error());
-  auto& store = **opened;
-  prompts::PromptLibrary library(store);
-  if (auto seeded = library.seed_defaults(); !seeded) return report_error(seeded.error());
-
-  caps::Registry registry;
-  if (auto st = caps::register_builtins(registry); !st.ok()) return report_error(st.error());
-  auto caps_config = initial_capabilities(cfg, registry);
-  if (!caps_config) return kExitBadInput;
-  caps::LiveConfig live(registry, std::move(*caps_config));
-  caps::RateLimiter limiter;
-
-  asio::io_context ioc;
-  auto work = asio::make_work_guard(ioc);
-  std::thread io([&ioc] { ioc.run(); });
-  http::CurlMulti multi(ioc.get_executor());
-  usage::UsageLedger ledger(store.usage());
-  const auto resolved = llm::resolve_llm(cfg.llm, llm::process_env());
-  std::unique_ptr<llm::LlmClient> client;
-  if (resolved.configured()) client = std::make_unique<llm::LlmClient>(multi, resolved, ledger.observer());
-
-  TurnEngine::Deps deps{store, library, registry, live, limiter, client.get(), resolved.not_configured,
-                        SystemClock::instance(), caps::Services{&SystemClock::instance()}};
-  TurnOptions turn_options;
-  turn_options.deadline = resolved.timeouts.turn;
-  TurnEngine engine(std::move(deps), turn_options);
+  int failed = kExitFailed;
+  auto stack = BotStack::open(cfg, failed);
+  if (!stack) return failed;
+  auto& store = stack->store();
+  auto& engine = stack->engine();
 
   InboundMessage in;
   in.channel = "console";
-  std::string user = options.user;
-  if (user.empty()) {
-    const char* env_user = std::getenv("USER");  // NOLINT(concurrency-mt-unsafe): start-up only
-    user = env_user != nullptr && *env_user != '\0' ? env_user : "console";
-  }
+  const std::string user = console_user(options.user);
   in.author = user;
   in.author_name = user;
   in.conversation = options.conversation.empty() ? "ask-" + user : options.conversation;
   in.text = options.text;
 
   std::promise<TurnResult> done;
-  asio::co_spawn(asio::make_strand(ioc), engine.run(in),
+  asio::co_spawn(asio::make_strand(stack->io()), engine.run(in),
                  [&done](std::exception_ptr e, TurnResult r) {
                    if (e) {
                      try {
@@ -113,9 +77,7 @@ int run_ask(const Config& cfg, const AskOptions& options) {
     (void)store.outbox().mark_sent(r.outbox_id).get();
     if (r.stop == "llm_error") rc = kExitFailed;
   }
-  multi.shutdown();
-  work.reset();
-  io.join();
+  stack->shutdown();
   return rc;
 }
 

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "ask_command.h"
+#include "chat_command.h"
 #include "run_command.h"
 #include "capability_commands.h"
 #include "exit_codes.h"
@@ -174,6 +175,10 @@ int run_cli(int argc, char** argv) {
   bool run_check = false;
   run->add_option("--http", run_options.http_listen, "HOST:PORT of the HTTP channel (default 127.0.0.1:8787)");
   run->add_flag("--check", run_check, "prepare everything (database, prompts, LLM settings), print health, exit");
+  std::string console_mode = "auto";
+  run->add_option("--console", console_mode,
+                  "the terminal as a channel: auto (when stdin is a terminal), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
   int64_t grace_s = 20;
   run->add_option("--grace", grace_s, "seconds running turns may finish after SIGINT/SIGTERM")
       ->check(CLI::Range(0, 3600));
@@ -197,6 +202,10 @@ int run_cli(int argc, char** argv) {
   ask->add_option("--user", ask_options.user, "who is asking (default: $USER)");
   ask->add_option("--conversation", ask_options.conversation, "conversation key (default: ask-USER)");
   ask->add_flag("--json", ask_options.json, "print reply, model, tokens, cost, steps and latency as JSON");
+  ChatOptions chat_options;
+  auto* chat = app.add_subcommand("chat", "talk with the bot in the terminal (works beside a running parley)");
+  chat->add_option("--user", chat_options.user, "who is talking (default: $USER)");
+  chat->add_option("--conversation", chat_options.conversation, "conversation key (default: chat-USER)");
   app.require_subcommand(0, 1);
 
   try {
@@ -222,6 +231,7 @@ int run_cli(int argc, char** argv) {
   setup_logging(cfg.log_level);
   if (capability_commands.selected()) return capability_commands.run(config_file);
   if (*ask) return run_ask(cfg, ask_options);
+  if (*chat) return run_chat(cfg, chat_options);
 
   if (prompt_commands.selected()) {
     auto store = open_store(cfg);
@@ -235,6 +245,9 @@ int run_cli(int argc, char** argv) {
   }
   if (run_check) return cmd_run(cfg);
   run_options.grace = std::chrono::seconds(grace_s);
+  run_options.console = console_mode == "on"    ? RunOptions::Console::on
+                        : console_mode == "off" ? RunOptions::Console::off
+                                                : RunOptions::Console::automatic;
   return run_bot(cfg, run_options);
 }
 

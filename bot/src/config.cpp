@@ -400,6 +400,77 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                             }},
                        });
            }},
+          {"access",
+           [&](const YAML::Node& n, const std::string& p) {
+             auto& a = cfg.access;
+             auto senders = [&](const YAML::Node& v, const std::string& k) {
+               std::vector<std::string> out;
+               r.sequence(v, k, [&](const YAML::Node& item, const std::string& ik) { out.push_back(r.string(item, ik)); });
+               return out;
+             };
+             r.mapping(n, p,
+                       {
+                           {"mode",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              const std::string mode = r.string(v, k);
+                              if (mode == "open") {
+                                a.mode = AccessPolicy::Mode::open;
+                              } else if (mode == "private") {
+                                a.mode = AccessPolicy::Mode::private_bot;
+                              } else {
+                                r.error(v, k, fmt::format("'{}' is not one of open, private", mode));
+                              }
+                            }},
+                           {"allow",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              a.allow.clear();
+                              r.named(v, k, [&](const std::string& channel, const YAML::Node& list,
+                                                const std::string& lk) { a.allow[channel] = senders(list, lk); });
+                            }},
+                           {"admins",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              a.admins.clear();
+                              r.sequence(v, k, [&](const YAML::Node& item, const std::string& ik) {
+                                const std::string admin = r.string(item, ik);
+                                const auto colon = admin.find(':');
+                                if (colon == std::string::npos || colon == 0 || colon + 1 == admin.size()) {
+                                  r.error(item, ik, fmt::format("'{}': expected CHANNEL:SENDER, e.g. console:* or http:alice", admin));
+                                }
+                                a.admins.push_back(admin);
+                              });
+                            }},
+                           {"rate_limit",
+                            [&](const YAML::Node& n2, const std::string& p2) {
+                              r.mapping(n2, p2,
+                                        {
+                                            {"messages",
+                                             [&](const YAML::Node& v, const std::string& k) {
+                                               a.rate_messages = to_int(r.integer(v, k, 0, 1'000'000));
+                                             }},
+                                            {"per_seconds",
+                                             [&](const YAML::Node& v, const std::string& k) {
+                                               a.rate_window = std::chrono::seconds(r.integer(v, k, 1, 86'400));
+                                             }},
+                                        });
+                            }},
+                           {"refusal",
+                            [&](const YAML::Node& v, const std::string& k) { a.refusal = r.string(v, k); }},
+                       });
+           }},
+          {"lanes",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.mapping(n, p,
+                       {
+                           {"debounce_ms",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              cfg.lanes.debounce = std::chrono::milliseconds(r.integer(v, k, 0, 60'000));
+                            }},
+                           {"max_wait_ms",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              cfg.lanes.max_wait = std::chrono::milliseconds(r.integer(v, k, 0, 600'000));
+                            }},
+                       });
+           }},
           {"capabilities",
            [&](const YAML::Node& n, const std::string& p) {
              r.mapping(n, p,

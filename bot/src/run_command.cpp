@@ -11,12 +11,15 @@
 #include <future>
 #include <thread>
 
+#include "bot_stack.h"
 #include "capabilities_setup.h"
 #include "exit_codes.h"
+#include "parley/bot/channels/console.h"
 #include "parley/bot/channels/http_server.h"
 #include "parley/bot/config_reloader.h"
 #include "parley/bot/http/curl_multi.h"
 #include "parley/bot/http/web_fetcher.h"
+#include "parley/bot/dispatcher.h"
 #include "parley/bot/lanes.h"
 #include "parley/bot/reminder_scheduler.h"
 #include "parley/bot/llm/client.h"
@@ -95,6 +98,7 @@ nlohmann::json turn_json(const TurnResult& r) {
           {"duplicate", r.duplicate},
           {"stop", r.stop},
           {"command", r.command},
+          {"primary", r.primary},
           {"model", r.model},
           {"conversation_id", r.conversation_id},
           {"message_id", r.message_id},
@@ -104,7 +108,8 @@ nlohmann::json turn_json(const TurnResult& r) {
             {"estimated", r.usage.estimated}}},
           {"cost_usd", r.usage.cost_usd ? nlohmann::json(*r.usage.cost_usd) : nlohmann::json(nullptr)},
           {"steps", r.steps},
-          {"latency_ms", static_cast<double>(r.latency.count()) / 1000.0}};
+          {"latency_ms", static_cast<double>(r.latency.count()) / 1000.0},
+          {"llm_latency_ms", static_cast<double>(r.llm_latency.count()) / 1000.0}};
 }
 
 }  // namespace
@@ -150,7 +155,12 @@ int run_bot(const Config& cfg, const RunOptions& options) {
   TurnOptions turn_options;
   turn_options.deadline = resolved.timeouts.turn;
   TurnEngine engine(std::move(deps), turn_options);
-  Lanes lanes(ioc.get_executor(), engine);
+  LaneOptions lane_options;
+  lane_options.debounce = cfg.lanes.debounce;
+  lane_options.max_wait = cfg.lanes.max_wait;
+  Lanes lanes(ioc.get_executor(), engine, lane_options);
+  Dispatcher dispatcher(store, lanes, cfg.access, limiter);
+  OutboxPump pump(ioc.get_executor(), store);
 
   std::unique_ptr<ConfigReloader> reloader;
   if (!cfg.capabilities_file.empty()) {
@@ -182,16 +192,29 @@ int run_bot(const Config& cfg, const RunOptions& options) {
         in.author = req.user;
         in.author_name = req.user;
         in.text = req.text;
-        const TurnResult r = co_await lanes.submit(in);
+        in.on_text = req.emit;
+        const TurnResult r = co_await dispatcher.deliver(in);
+        if (r.refused) {
+          channels::MessageResponse refused;
+          if (r.stop == "rate_limited") {
+            refused.status = 429;
+            refused.headers.emplace_back("Retry-After", std::to_string(r.retry_after.count()));
+          } else {
+            refused.status = 403;
+          }
+          refused.body = {{"error", r.reply.empty() ? std::string("not allowed") : r.reply}, {"stop", r.stop}};
+          co_return refused;
+        }
         if (r.error && r.outbox_id == 0) {
-          co_return channels::MessageResponse{500, {{"error", r.error->message}}};
+          co_return channels::MessageResponse{500, {{"error", r.error->message}}, {}};
         }
         if (r.outbox_id != 0) {
-          // Handed to the channel now: from here on, after a crash it may have been sent.
-          (void)store.outbox().begin_send(r.outbox_id).get();
-          (void)store.outbox().mark_sent(r.outbox_id).get();
+          // The answer is handed to the connection now: from here on, after a crash it may
+          // have been sent.
+          co_await dispatcher.sending(r.outbox_id);
+          dispatcher.sent(r.outbox_id);
         }
-        co_return channels::MessageResponse{200, turn_json(r)};
+        co_return channels::MessageResponse{200, turn_json(r), {}};
       },
       [&] { return ready.load() && store.health().ok(); });
   if (auto st = http_server.start(); !st.ok()) return report_error(st.error());
@@ -199,19 +222,42 @@ int run_bot(const Config& cfg, const RunOptions& options) {
   std::vector<std::thread> pool;
   for (unsigned i = 0; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
 
+  // The console: the terminal parley runs in, when there is one (or when asked for).
+  std::promise<void> stop_requested;
+  std::atomic<bool> stop_once{false};
+  const std::function<void(const char*)> request_stop = [&](const char* why) {
+    if (stop_once.exchange(true)) return;
+    spdlog::info("{}: stopping (finishing running turns, up to {} s; a signal again to stop now)", why,
+                 options.grace.count());
+    stop_requested.set_value();
+  };
+  const bool terminal = ::isatty(STDIN_FILENO) == 1;
+  std::unique_ptr<channels::ConsoleChannel> console;
+  if (options.console == RunOptions::Console::on ||
+      (options.console == RunOptions::Console::automatic && terminal)) {
+    channels::ConsoleOptions co;
+    co.user = console_user("");
+    co.conversation = "console-" + co.user;
+    if (terminal) {
+      if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {  // NOLINT(concurrency-mt-unsafe)
+        co.history_file = std::filesystem::path(home) / ".parley_history";
+      }
+      co.quit_lines = {"/quit", "/exit"};
+      co.on_eof = [&request_stop] { request_stop("console closed"); };
+    }
+    console = std::make_unique<channels::ConsoleChannel>(ioc.get_executor(), co);
+  }
+
   // Graceful shutdown: the first SIGINT/SIGTERM stops accepting and lets running turns finish
   // (up to the grace period); a second one exits at once (the store is still closed cleanly:
   // every acknowledged write is already committed).
-  std::promise<void> stop_requested;
   std::atomic<int> signals{0};
   asio::signal_set signal_set(ioc, SIGINT, SIGTERM);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
         if (signals.fetch_add(1) == 0) {
-          spdlog::info("signal {}: stopping (finishing running turns, up to {} s; again to stop now)", sig,
-                       options.grace.count());
-          stop_requested.set_value();
+          request_stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
           signal_set.async_wait(on_signal);
         } else {
           spdlog::warn("second signal: stopping now");
@@ -221,7 +267,8 @@ int run_bot(const Config& cfg, const RunOptions& options) {
   signal_set.async_wait(on_signal);
 
   // Reminders fire on time (overdue ones at once, marked late) into their conversation's outbox.
-  ReminderScheduler reminders(ioc.get_executor(), store, SystemClock::instance());
+  ReminderScheduler reminders(ioc.get_executor(), store, SystemClock::instance(),
+                              [&pump](const caps::DueReminder&, int64_t outbox_id) { pump.push(outbox_id); });
   reminders.start();
 
   ready = true;
@@ -233,14 +280,27 @@ int run_bot(const Config& cfg, const RunOptions& options) {
                                             resolved.default_provider)
                               : resolved.not_configured);
   std::fflush(stdout);
+  if (console) {
+    if (auto st = console->start(dispatcher); !st.ok()) {
+      spdlog::warn("console: {}; serving the other channels", st.error().message);
+      console.reset();
+    } else {
+      pump.add(*console);
+      if (terminal) fmt::print("console: talk to parley here; /help lists commands; Ctrl-D stops it\n");
+      std::fflush(stdout);
+    }
+  }
+  pump.start();
 
   stop_requested.get_future().wait();
   ready = false;
   http_server.stop();
   if (reloader) reloader->stop();
   reminders.stop();
+  pump.stop();
+  if (console) console->stop();
   const auto grace_end = std::chrono::steady_clock::now() + options.grace;
-  while ((lanes.active() > 0 || http_server.active_requests() > 0) &&
+  while ((lanes.active() > 0 || http_server.active_requests() > 0 || (console && console->active() > 0)) &&
          std::chrono::steady_clock::now() < grace_end) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

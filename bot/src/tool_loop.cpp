@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
 #include "invoke_with_timeout.h"
+#include "parley/bot/tool_selection.h"
 #include "parley/capabilities/json_schema.h"
 
 namespace parley::bot {
@@ -24,6 +26,16 @@ std::string_view to_string(ToolLoopResult::Stop stop) noexcept {
     case ToolLoopResult::Stop::llm_error: return "llm_error";
   }
   return "unknown";
+}
+
+std::vector<std::string> ToolLoopResult::tools_used() const {
+  std::vector<std::string> out;
+  for (const auto& step : steps) {
+    if (std::find(out.begin(), out.end(), step.capability) == out.end()) {
+      out.push_back(step.capability);
+    }
+  }
+  return out;
 }
 
 std::vector<llm::ToolCall> parse_text_tool_calls(std::string& text) {
@@ -71,6 +83,11 @@ std::string cut(std::string s, size_t max) {
 
 std::string tool_error(const std::string& message) { return json{{"error", message}}.dump(); }
 
+bool is_offered(const ToolLoopOptions& options, const std::string& name) {
+  return !options.offered ||
+         std::find(options.offered->begin(), options.offered->end(), name) != options.offered->end();
+}
+
 std::string describe_tools_for_text(const std::vector<llm::ToolDefinition>& tools) {
   std::string out =
       "You can use tools. To call one, write on its own line exactly:\n"
@@ -95,7 +112,7 @@ asio::awaitable<ToolStep> ToolLoop::run_tool(const llm::ToolCall& call,
   step.arguments = call.arguments;
   const auto start = Clock::now();
   caps::Capability* capability = registry_.find(call.name);
-  if (capability == nullptr) {
+  if (capability == nullptr || !is_offered(options, call.name)) {
     step.result = tool_error(fmt::format("there is no tool named '{}'", call.name));
     co_return step;
   }
@@ -139,13 +156,11 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
                                               std::shared_ptr<const caps::CapabilitiesConfig> config,
                                               ToolLoopOptions options) {
   ToolLoopResult out;
-  // The tools this caller may use here.
+  // The tools this caller may use here, narrowed to the turn's selection.
   std::vector<llm::ToolDefinition> tools;
-  for (const auto& name : registry_.names()) {
-    const auto& c = *registry_.find(name);
-    if (caps::may_use(c, config->for_capability(c), context.caller, context.channel).allowed) {
-      tools.push_back({name, std::string(c.description()), c.parameters()});
-    }
+  for (const auto& name :
+       permitted_capabilities(registry_, *config, context.caller, context.channel)) {
+    if (is_offered(options, name)) tools.push_back(tool_definition(*registry_.find(name)));
   }
   std::map<std::string, int> failures;
   std::set<std::string> withdrawn;
@@ -155,6 +170,7 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
   }
 
   std::string last_text;
+  bool streamed = false;  // some text went to options.on_text
   for (int iteration = 0;; ++iteration) {
     if (Clock::now() >= options.deadline) {
       out.stop = ToolLoopResult::Stop::deadline;
@@ -176,6 +192,16 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
     call_options.purpose = iteration == 0 ? "turn" : "tool_step";
     call_options.user_id = context.caller.user_id;
     call_options.conversation_id = context.conversation_id;
+    // Text is streamed as the model writes it (never with the text protocol, whose tool calls
+    // are written in the text).
+    if (!options.text_protocol && options.on_text) {
+      call_options.on_text = [&options, &streamed, last_attempt = -1](int attempt, std::string_view text) mutable {
+        const bool restart = streamed && attempt != last_attempt;
+        last_attempt = attempt;
+        streamed = true;
+        options.on_text(std::string(text), restart);
+      };
+    }
     llm::LlmResponse response = co_await client_.call(request, call_options);
     out.llm_calls.push_back(response);
     if (!response.ok()) {
@@ -201,7 +227,9 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
     for (const auto& call : calls) {
       ToolStep step;
       const std::string key = call.name + "\n" + call.arguments;
-      const caps::Capability* capability = registry_.find(call.name);
+      // A tool not offered this turn is treated as unknown (run_tool says so).
+      const caps::Capability* capability =
+          is_offered(options, call.name) ? registry_.find(call.name) : nullptr;
       if (withdrawn.count(call.name) != 0) {
         step.call_id = call.id;
         step.capability = call.name;

@@ -1,9 +1,13 @@
 #include "parley/bot/turn.h"
 
 #include <fmt/format.h>
+#include <algorithm>
+#include <set>
 #include <spdlog/spdlog.h>
 
+#include "parley/bot/tool_selection.h"
 #include "parley/prompts/render.h"
+#include "await_write.h"
 
 namespace parley::bot {
 
@@ -14,55 +18,33 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// A write through the queue, awaited without blocking a thread: the acknowledgement (after the
-// commit) resumes the coroutine on its own executor.
-struct WriteOutcome {
-  std::optional<Result<storage::WriteAck>> result;
-};
-
-// `submit` is taken by reference (the caller's named local outlives the wait): GCC 12 mishandles
-// a by-value std::function parameter of a coroutine here and destroys it twice.
-asio::awaitable<WriteOutcome> await_write(const std::function<void(storage::WriteCallback)>& submit) {
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(WriteOutcome)>(
-      [&submit](auto handler) {
-        using Handler = decltype(handler);
-        net::Executor ex = asio::get_associated_executor(handler);
-        auto slot = std::make_shared<std::optional<Handler>>(std::move(handler));
-        submit([slot, ex](Result<storage::WriteAck> r) {
-          asio::post(ex, [slot, r = std::move(r)]() mutable {
-            Handler h = std::move(**slot);  // moved out and emptied first: see net.h
-            slot->reset();
-            std::move(h)(WriteOutcome{std::move(r)});
-          });
-        });
-      },
-      asio::use_awaitable);
+// The user and conversation a channel names, created on first sight: a read first, the write
+// (awaited, never blocking a thread) once per new user or conversation.
+asio::awaitable<Result<int64_t>> user_for(storage::Store& store, const InboundMessage& in) {
+  if (auto id = store.directory().find_user(in.channel, in.author); id.ok()) co_return id;
+  std::function<void(storage::WriteCallback)> ensure = [&store, &in](storage::WriteCallback cb) {
+    store.directory().ensure_user(in.channel, in.author, in.author_name.empty() ? in.author : in.author_name,
+                                  std::move(cb));
+  };
+  auto created = co_await await_write(ensure);
+  if (!created) co_return fail(std::move(created).error());
+  co_return created->row_id;
 }
 
-// The users and conversations a channel names, created on first sight. Reads first; the write
-// (and its wait) happens once per new user or conversation.
-Result<int64_t> user_for(storage::Store& store, const InboundMessage& in) {
-  if (auto id = store.directory().find_user(in.channel, in.author); id.ok()) return id;
-  auto created = store.directory()
-                     .ensure_user(in.channel, in.author, in.author_name.empty() ? in.author : in.author_name)
-                     .get();
-  if (!created) return fail(std::move(created).error());
-  return created->row_id;
+asio::awaitable<Result<int64_t>> conversation_for(storage::Store& store, const InboundMessage& in) {
+  if (auto id = store.directory().find_conversation(in.channel, in.conversation); id.ok()) co_return id;
+  std::function<void(storage::WriteCallback)> ensure = [&store, &in](storage::WriteCallback cb) {
+    store.directory().ensure_conversation(in.channel, in.conversation, {}, std::move(cb));
+  };
+  auto created = co_await await_write(ensure);
+  if (!created) co_return fail(std::move(created).error());
+  co_return created->row_id;
 }
 
-Result<int64_t> conversation_for(storage::Store& store, const InboundMessage& in) {
-  auto created = store.directory().ensure_conversation(in.channel, in.conversation).get();
-  if (!created) return fail(std::move(created).error());
-  return created->row_id;
-}
-
-std::string tools_text(const caps::Registry& registry, const caps::CapabilitiesConfig& config,
-                       const caps::Caller& caller, const std::string& channel) {
+std::string tools_text(const caps::Registry& registry, const std::vector<std::string>& offered) {
   std::string out;
-  for (const auto& name : registry.names()) {
-    const auto& c = *registry.find(name);
-    if (!caps::may_use(c, config.for_capability(c), caller, channel).allowed) continue;
-    out += fmt::format("- {}: {}\n", name, c.description());
+  for (const auto& name : offered) {
+    if (const auto* c = registry.find(name)) out += fmt::format("- {}: {}\n", name, c->description());
   }
   return out.empty() ? "(none)" : out;
 }
@@ -74,15 +56,32 @@ TurnEngine::TurnEngine(Deps deps, TurnOptions options)
   if (deps_.llm != nullptr) loop_ = std::make_unique<ToolLoop>(*deps_.llm, deps_.registry, &deps_.limiter);
 }
 
-asio::awaitable<Result<llm::ChatRequest>> TurnEngine::context(const InboundMessage& in,
-                                                              const caps::Caller& caller,
-                                                              int64_t conversation_id,
-                                                              const caps::CapabilitiesConfig& config) {
-  llm::ChatRequest req;
+asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(const std::vector<Accepted>& batch,
+                                                                  const caps::Caller& caller,
+                                                                  const caps::CapabilitiesConfig& config) {
+  const InboundMessage& in = batch.back().message;
+  const int64_t conversation_id = batch.back().conversation_id;
+  Context out;
+  // What is being answered: every message of the batch (a merged burst), in order.
+  std::string asked;
+  for (const auto& a : batch) {
+    if (!asked.empty()) asked += '\n';
+    asked += a.message.text;
+  }
+
+  auto history = deps_.store.messages().recent(conversation_id);
+  if (!history) co_return fail(std::move(history).error());
+
+  // The tools offered: those relevant to this message and the last few (tool_selection.h).
+  const auto permitted = permitted_capabilities(deps_.registry, config, caller, in.channel);
+  const std::vector<RecentMessage> recent_tools = recent_messages(**history, 6);
+  const ToolSelection selection = select_tools(deps_.registry, permitted, asked, recent_tools);
+  spdlog::debug("turn: tools offered: {}", selection.describe());
+  out.offered = selection.offered;
+
   // Memories recalled for this message (the user's own only).
   std::string memories;
-  if (auto hits = deps_.store.memories().recall(caller.user_id, in.text, options_.recalled_memories);
-      hits.ok()) {
+  if (auto hits = deps_.store.memories().recall(caller.user_id, asked, options_.recalled_memories); hits.ok()) {
     for (const auto& h : *hits) memories += "- " + h.memory->content + "\n";
   }
   if (memories.empty()) memories = "(nothing yet)";
@@ -91,7 +90,7 @@ asio::awaitable<Result<llm::ChatRequest>> TurnEngine::context(const InboundMessa
   rc.user_name = caller.name;
   rc.user_timezone = caller.time_zone;
   rc.channel = in.channel;
-  rc.capabilities = tools_text(deps_.registry, config, caller, in.channel);
+  rc.capabilities = tools_text(deps_.registry, out.offered);
   rc.memories = memories;
   rc.summary = "(none)";
   rc.now = std::chrono::system_clock::time_point(std::chrono::milliseconds(deps_.clock.now_ms()));
@@ -106,49 +105,44 @@ asio::awaitable<Result<llm::ChatRequest>> TurnEngine::context(const InboundMessa
     if (!system.empty()) system += "\n\n";
     system += *text;
   }
-  req.messages.push_back(llm::Message::system(std::move(system)));
+  out.request.messages.push_back(llm::Message::system(std::move(system)));
 
-  // Recent history, newest first within the budget, then in order. The last message is the one
-  // being answered.
-  auto history = deps_.store.messages().recent(conversation_id);
-  if (!history) co_return fail(std::move(history).error());
+  // Recent history, newest first within the budget, then in order; the batch's messages last
+  // (they were stored while the previous turn ran, so a reply may follow them in the table).
+  std::set<int64_t> answering;
+  for (const auto& a : batch) answering.insert(a.message_id);
   std::vector<llm::Message> recent;
   int64_t budget = options_.history_token_budget;
+  for (const auto& a : batch) budget -= llm::estimate_tokens(a.message.text) + 4;
   for (auto it = (*history)->rbegin(); it != (*history)->rend(); ++it) {
     const auto& m = **it;
-    if (m.role != "user" && m.role != "assistant") continue;
+    if ((m.role != "user" && m.role != "assistant") || answering.count(m.id) != 0) continue;
     const int64_t cost = llm::estimate_tokens(m.text) + 4;
-    if (!recent.empty() && budget - cost < 0) break;
+    if (budget - cost < 0) break;
     budget -= cost;
     recent.push_back(m.role == "user" ? llm::Message::user(m.text) : llm::Message::assistant(m.text));
   }
-  req.messages.insert(req.messages.end(), recent.rbegin(), recent.rend());
-  if (recent.empty() || recent.front().content != in.text) req.messages.push_back(llm::Message::user(in.text));
-  co_return req;
+  out.request.messages.insert(out.request.messages.end(), recent.rbegin(), recent.rend());
+  for (const auto& a : batch) out.request.messages.push_back(llm::Message::user(a.message.text));
+  co_return out;
 }
 
-asio::awaitable<TurnResult> TurnEngine::run(InboundMessage in) {
-  const auto start = Clock::now();
-  TurnResult out;
-  auto finish = [&]() {
-    out.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
-  };
-  auto user = user_for(deps_.store, in);
+asio::awaitable<Accepted> TurnEngine::accept(const InboundMessage& in) {
+  Accepted out;
+  out.message = in;
+  auto user = co_await user_for(deps_.store, in);
   if (!user) {
     out.error = std::move(user).error();
-    finish();
     co_return out;
   }
-  auto conversation = conversation_for(deps_.store, in);
+  auto conversation = co_await conversation_for(deps_.store, in);
   if (!conversation) {
     out.error = std::move(conversation).error();
-    finish();
     co_return out;
   }
   out.user_id = *user;
   out.conversation_id = *conversation;
 
-  // 1. The inbound message is stored (and deduplicated) before anything else happens.
   storage::NewMessage msg;
   msg.conversation_id = out.conversation_id;
   msg.channel = in.channel;
@@ -157,27 +151,62 @@ asio::awaitable<TurnResult> TurnEngine::run(InboundMessage in) {
   msg.author = in.author;
   msg.text = in.text;
   // Named, not a temporary argument: GCC 12 destroys a coroutine's prvalue arguments twice.
-  std::function<void(storage::WriteCallback)> store_inbound = [this, msg](storage::WriteCallback cb) {
+  std::function<void(storage::WriteCallback)> store_inbound = [this, &msg](storage::WriteCallback cb) {
     deps_.store.messages().append(msg, std::move(cb));
   };
   auto stored = co_await await_write(store_inbound);
-  if (!stored.result->ok()) {
-    out.error = stored.result->error();
-    finish();
+  if (!stored) {
+    out.error = std::move(stored).error();
     co_return out;
   }
-  out.message_id = (*stored.result)->row_id;
-  if (!(*stored.result)->inserted) {
-    out.duplicate = true;
-    out.stop = "duplicate";
-    finish();
+  out.message_id = stored->row_id;
+  out.duplicate = !stored->inserted;
+  co_return out;
+}
+
+asio::awaitable<TurnResult> TurnEngine::run(InboundMessage in) {
+  const auto start = Clock::now();
+  const Accepted accepted = co_await accept(in);
+  if (accepted.error || accepted.duplicate) {
+    TurnResult out;
+    out.user_id = accepted.user_id;
+    out.conversation_id = accepted.conversation_id;
+    out.message_id = accepted.message_id;
+    out.error = accepted.error;
+    out.duplicate = accepted.duplicate;
+    if (accepted.duplicate) out.stop = "duplicate";
+    out.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
     co_return out;
+  }
+  std::vector<Accepted> batch{accepted};
+  TurnResult out = co_await respond(batch);
+  out.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+  co_return out;
+}
+
+asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& batch) {
+  const auto start = Clock::now();
+  const Accepted& last = batch.back();
+  const InboundMessage& in = last.message;
+  TurnResult out;
+  out.user_id = last.user_id;
+  out.conversation_id = last.conversation_id;
+  out.message_id = last.message_id;
+  // Every message of a merged burst streams the one reply.
+  std::function<void(const std::string&, bool)> on_text;
+  if (std::any_of(batch.begin(), batch.end(), [](const Accepted& a) { return bool(a.message.on_text); })) {
+    on_text = [&batch](const std::string& text, bool restart) {
+      for (const auto& a : batch) {
+        if (a.message.on_text) a.message.on_text(text, restart);
+      }
+    };
   }
 
   caps::Caller caller;
   caller.user_id = out.user_id;
   caller.name = in.author_name.empty() ? in.author : in.author_name;
   caller.time_zone = deps_.time_zone;
+  caller.admin = in.admin;
   const auto config = deps_.config.current();
   caps::UserScope scope(deps_.store, out.user_id);
   caps::InvokeContext ctx;
@@ -188,7 +217,8 @@ asio::awaitable<TurnResult> TurnEngine::run(InboundMessage in) {
   ctx.data = &scope;
   ctx.services = &deps_.services;
 
-  // 2. A /command, or an LLM turn.
+  // A /command, or an LLM turn.
+  std::vector<std::string> tools_used;  // kept in the reply's metadata: they stay offered a while
   if (is_command(in.text)) {
     out.command = true;
     const auto reply = co_await commands_.run(in.text, ctx, config);
@@ -198,7 +228,7 @@ asio::awaitable<TurnResult> TurnEngine::run(InboundMessage in) {
     out.reply = deps_.no_llm_message;
     out.stop = "no_llm";
   } else {
-    auto req = co_await context(in, caller, out.conversation_id, *config);
+    auto req = co_await context(batch, caller, *config);
     if (!req) {
       spdlog::error("turn: building the context failed: {}", req.error().describe());
       out.reply = "Something went wrong on my side while preparing the answer. Please try again.";
@@ -207,7 +237,10 @@ asio::awaitable<TurnResult> TurnEngine::run(InboundMessage in) {
       ToolLoopOptions lo;
       lo.deadline = ctx.deadline;
       lo.max_iterations = options_.max_iterations;
-      const ToolLoopResult r = co_await loop_->run(std::move(*req), ctx, config, lo);
+      lo.on_text = on_text;
+      lo.offered = std::move(req->offered);
+      const ToolLoopResult r = co_await loop_->run(std::move(req->request), ctx, config, lo);
+      tools_used = r.tools_used();
       out.reply = r.reply;
       out.stop = std::string(to_string(r.stop));
       out.llm_calls = static_cast<int>(r.llm_calls.size());
@@ -233,26 +266,32 @@ asio::awaitable<TurnResult> TurnEngine::run(InboundMessage in) {
   }
   if (out.reply.empty()) out.reply = "(no answer)";
 
-  // 3. The reply is stored, then put in the outbox, before the channel sends it.
+  // The reply is stored, then put in the outbox, before the channel sends it.
   storage::NewMessage reply;
   reply.conversation_id = out.conversation_id;
   reply.channel = in.channel;
   reply.role = "assistant";
   reply.author = "parley";
   reply.text = out.reply;
-  reply.metadata = json{{"in_reply_to", out.message_id}, {"stop", out.stop}}.dump();
-  std::function<void(storage::WriteCallback)> store_reply = [this, reply](storage::WriteCallback cb) {
+  json answered = json::array();
+  for (const auto& a : batch) answered.push_back(a.message_id);
+  reply.metadata =
+      json{{"in_reply_to", out.message_id}, {"answers", answered}, {"stop", out.stop}, {"tools", tools_used}}.dump();
+  std::function<void(storage::WriteCallback)> store_reply = [this, &reply](storage::WriteCallback cb) {
     deps_.store.messages().append(reply, std::move(cb));
   };
   auto saved = co_await await_write(store_reply);
-  if (saved.result->ok()) out.reply_id = (*saved.result)->row_id;
-  auto queued = deps_.store.outbox().add(out.conversation_id, in.channel, in.conversation, out.reply).get();
+  if (saved) out.reply_id = saved->row_id;
+  std::function<void(storage::WriteCallback)> queue_reply = [this, &out, &in](storage::WriteCallback cb) {
+    deps_.store.outbox().add(out.conversation_id, in.channel, in.conversation, out.reply, std::move(cb));
+  };
+  auto queued = co_await await_write(queue_reply);
   if (!queued) {
     out.error = std::move(queued).error();
   } else {
     out.outbox_id = queued->row_id;
   }
-  finish();
+  out.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
   co_return out;
 }
 

@@ -11,10 +11,10 @@ Status require(const std::string& value, const char* what) {
 }
 }  // namespace
 
-std::future<Result<WriteAck>> Directory::ensure_user(std::string channel, std::string external_id,
-                                                     std::string display_name) {
-  if (auto r = require(channel, "channel"); !r) return failed_write(std::move(r).error());
-  if (auto r = require(external_id, "external id"); !r) return failed_write(std::move(r).error());
+Result<WriteJob> Directory::user_job(std::string channel, std::string external_id,
+                                     std::string display_name) {
+  PARLEY_TRY(require(channel, "channel"));
+  PARLEY_TRY(require(external_id, "external id"));
   const int64_t now = clock_.now_ms();
   WriteJob job;
   job.what = "ensure user";
@@ -37,14 +37,13 @@ std::future<Result<WriteAck>> Directory::ensure_user(std::string channel, std::s
     PARLEY_TRY((*ident)->bind_all(user_id, channel, external_id, now).run());
     return WriteAck{user_id, true};
   };
-  return writes_.submit_for_future(std::move(job));
+  return job;
 }
 
-std::future<Result<WriteAck>> Directory::ensure_conversation(std::string channel,
-                                                             std::string external_id,
-                                                             std::string title) {
-  if (auto r = require(channel, "channel"); !r) return failed_write(std::move(r).error());
-  if (auto r = require(external_id, "external id"); !r) return failed_write(std::move(r).error());
+Result<WriteJob> Directory::conversation_job(std::string channel, std::string external_id,
+                                             std::string title) {
+  PARLEY_TRY(require(channel, "channel"));
+  PARLEY_TRY(require(external_id, "external id"));
   const int64_t now = clock_.now_ms();
   WriteJob job;
   job.what = "ensure conversation";
@@ -66,7 +65,38 @@ std::future<Result<WriteAck>> Directory::ensure_conversation(std::string channel
     if (!*found) return fail(ErrorCode::internal, "conversation conflict without an existing row");
     return WriteAck{(*find)->column_int64(0), false};
   };
-  return writes_.submit_for_future(std::move(job));
+  return job;
+}
+
+std::future<Result<WriteAck>> Directory::ensure_user(std::string channel, std::string external_id,
+                                                     std::string display_name) {
+  auto job = user_job(std::move(channel), std::move(external_id), std::move(display_name));
+  if (!job) return failed_write(std::move(job).error());
+  return writes_.submit_for_future(std::move(*job));
+}
+
+void Directory::ensure_user(std::string channel, std::string external_id, std::string display_name,
+                            WriteCallback done) {
+  auto job = user_job(std::move(channel), std::move(external_id), std::move(display_name));
+  if (!job) return done(fail(std::move(job).error()));
+  job->done = std::move(done);
+  writes_.submit(std::move(*job));
+}
+
+std::future<Result<WriteAck>> Directory::ensure_conversation(std::string channel,
+                                                             std::string external_id,
+                                                             std::string title) {
+  auto job = conversation_job(std::move(channel), std::move(external_id), std::move(title));
+  if (!job) return failed_write(std::move(job).error());
+  return writes_.submit_for_future(std::move(*job));
+}
+
+void Directory::ensure_conversation(std::string channel, std::string external_id, std::string title,
+                                    WriteCallback done) {
+  auto job = conversation_job(std::move(channel), std::move(external_id), std::move(title));
+  if (!job) return done(fail(std::move(job).error()));
+  job->done = std::move(done);
+  writes_.submit(std::move(*job));
 }
 
 Result<int64_t> Directory::find_user(const std::string& channel, const std::string& external_id) {
@@ -80,6 +110,38 @@ Result<int64_t> Directory::find_user(const std::string& channel, const std::stri
     return fail(ErrorCode::not_found, fmt::format("no user for {} identity", channel));
   }
   return (*st)->column_int64(0);
+}
+
+Result<int64_t> Directory::find_conversation(const std::string& channel, const std::string& external_id) {
+  auto conn = reads_.acquire();
+  auto st = conn->cached("SELECT id FROM conversations WHERE channel = ? AND external_id = ?");
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(channel, external_id);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) return fail(ErrorCode::not_found, fmt::format("no {} conversation with that id", channel));
+  return (*st)->column_int64(0);
+}
+
+void Directory::note_refusal(std::string channel, std::string external_id, WriteCallback done) {
+  const int64_t now = clock_.now_ms();
+  WriteJob job;
+  job.what = "note refusal";
+  job.apply = [channel = std::move(channel), external_id = std::move(external_id),
+               now](Connection& conn) -> Result<WriteAck> {
+    auto st = conn.cached(
+        "INSERT INTO access_refusals(channel, external_id, first_at, last_at) VALUES (?,?,?,?) "
+        "ON CONFLICT(channel, external_id) DO UPDATE SET last_at = excluded.last_at, "
+        "attempts = attempts + 1 RETURNING attempts");
+    if (!st) return fail(std::move(st).error());
+    (*st)->bind_all(channel, external_id, now, now);
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    const int64_t attempts = *row ? (*st)->column_int64(0) : 0;
+    return WriteAck{attempts, attempts == 1};
+  };
+  job.done = std::move(done);
+  writes_.submit(std::move(job));
 }
 
 }  // namespace parley::storage

@@ -506,7 +506,7 @@ awaitable<bool> FakeLlmServer::Impl::Session::chat(const http::request<http::str
   const bool waited = co_await wait(reply.delay_before_headers);
   if (!waited) co_return false;
 
-  if (reply.status == 200 && stream) {
+  if (reply.status == 200 && stream && !reply.ignore_stream) {
     const bool more = co_await send_stream(reply, g, include_usage, keep_alive);
     co_return more;
   }

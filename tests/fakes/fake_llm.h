@@ -11,7 +11,8 @@
 // replies; see FakeReply::usage_in_stream) and "data: [DONE]". Fault fields turn a reply into
 // a fault: an error status with an OpenAI-style error body and Retry-After, a stall before
 // headers, a stall mid-stream, a truncated stream (connection closed without the final chunk),
-// malformed JSON, an in-band {"error": …} event after HTTP 200.
+// malformed JSON, an in-band {"error": …} event after HTTP 200, a plain JSON body for a stream
+// request (FakeReply::ignore_stream).
 //
 // GET {base_url}/models answers a one-model list; any other path gets a 404 JSON error. Only
 // chat completions are recorded.
@@ -66,6 +67,10 @@ struct FakeReply {
   bool usage_in_stream = true;     // usage in the last chunk even without stream_options
   bool reuse_index0 = false;       // parallel tool calls all sent with index 0 (Ollama-like)
   bool crlf = false;               // lines end with \r\n instead of \n
+  bool ignore_stream = false;      // answer a stream request as if it had not asked: one
+                                   // application/json chat.completion body (a server that
+                                   // ignores "stream": true); `headers` may override the
+                                   // Content-Type (e.g. an HTML page with status 200)
 
   // --- Faults --------------------------------------------------------------------------
   int status = 200;                // != 200: an error reply (OpenAI error body with `error_message`)

@@ -1,5 +1,7 @@
 // fake_llm_server: FakeLlmServer as a process of its own, for benchmarks. Every request gets the
 // default reply ("ok"; streamed when the request asks), delayed by --delay-ms before headers.
+// --record-last FILE writes the body of each chat-completion request to FILE (replaced whole,
+// through a rename) before answering it: what a client sent, e.g. to weigh parley's prompt.
 //
 // Prints "port <N>" as its first stdout line, then serves until SIGINT/SIGTERM or until stdin
 // reaches EOF — a parent that dies closes the pipe and takes the server down with it
@@ -11,7 +13,9 @@
 #include <array>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <string>
 
 #include "fakes/fake_llm.h"
 #include "parley/bot/net.h"
@@ -70,12 +74,15 @@ int main(int argc, char** argv) {
   int threads = 1;
   int delay_ms = 0;
   bool ignore_stdin = false;
+  std::string record_last;
   app.add_option("--port", port, "port on 127.0.0.1 (0: any free port)")
       ->check(CLI::Range(0, 65535));
   app.add_option("--threads", threads, "io threads")->check(CLI::Range(1, 256));
   app.add_option("--delay-ms", delay_ms, "delay before every reply's headers")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--ignore-stdin", ignore_stdin, "keep serving when stdin reaches EOF");
+  app.add_option("--record-last", record_last,
+                 "write each chat-completion request body to this file (the last one stays)");
   CLI11_PARSE(app, argc, argv);
 
   raise_nofile_limit();
@@ -100,6 +107,22 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::cerr << "fake_llm_server: cannot listen on 127.0.0.1:" << port << ": " << e.what() << "\n";
     return 2;
+  }
+  if (!record_last.empty()) {
+    // Written before the reply goes out: once a client has its answer, the file holds its
+    // request. Returning nullopt keeps the default reply.
+    server->set_handler([record_last](const parley::fakes::RecordedRequest& request)
+                            -> std::optional<parley::fakes::FakeReply> {
+      const std::string tmp = record_last + ".tmp";
+      {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out << request.body;
+      }
+      if (std::rename(tmp.c_str(), record_last.c_str()) != 0) {
+        std::perror("fake_llm_server: --record-last");
+      }
+      return std::nullopt;
+    });
   }
   std::cout << "port " << server->port() << std::endl;  // flushed: the parent waits for it
 

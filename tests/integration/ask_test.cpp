@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "fakes/fake_llm.h"
@@ -116,6 +118,66 @@ TEST(Ask, AnLlmOutageGivesAClearAnswerAndExitCode1) {
   const auto j = json::parse(r.out);
   EXPECT_EQ(j["stop"], "llm_error");
   EXPECT_THAT(j["reply"].get<std::string>(), HasSubstr("out of credit"));
+}
+
+// Rows of the usage ledger by purpose, e.g. {"tool_step": 7, "turn": 1}.
+std::map<std::string, int64_t> usage_by_purpose(const TempDir& dir) {
+  parley::storage::StoreOptions so;
+  so.path = dir / "data/parley.db";
+  auto store = std::move(parley::storage::Store::open(so).value());
+  auto conn = store->reads().acquire();
+  auto st = conn->cached("SELECT purpose, count(*) FROM usage GROUP BY purpose");
+  std::map<std::string, int64_t> out;
+  while ((*st)->step().value()) out[(*st)->column_text(0)] = (*st)->column_int64(1);
+  return out;
+}
+
+FakeReply calc_call(const std::string& id) {
+  return FakeReply::tools({{id, "calc", R"({"expression": "1+1"})"}});
+}
+
+TEST(Ask, AToolLoopAtItsIterationLimitGivesAShortClearAnswerAndRecordsEveryCall) {
+  TempDir dir;
+  FakeLlmServer fake;
+  std::atomic<int> n{0};
+  fake.set_handler([&n](const parley::fakes::RecordedRequest&) -> std::optional<FakeReply> {
+    return calc_call("call_" + std::to_string(++n));  // never answers in text
+  });
+  auto r = parley(dir.path(), "ask 'what is 1+1, really?' --json", env_for(fake));
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const auto j = json::parse(r.out);
+  EXPECT_EQ(j["stop"], "iteration_limit");
+  EXPECT_EQ(j["llm_calls"], 8);
+  EXPECT_EQ(j["steps"], 8);
+  const std::string reply = j["reply"];
+  EXPECT_THAT(reply, HasSubstr("stopped after 8 steps"));
+  EXPECT_LT(reply.size(), 400u) << "short";
+  EXPECT_EQ(usage_by_purpose(dir), (std::map<std::string, int64_t>{{"tool_step", 7}, {"turn", 1}}));
+}
+
+TEST(Ask, AToolLoopThatReachesTheTurnDeadlineStopsWithAClearAnswerAndItsUsage) {
+  TempDir dir;
+  FakeLlmServer fake;
+  std::atomic<int> n{0};
+  fake.set_handler([&n](const parley::fakes::RecordedRequest&) -> std::optional<FakeReply> {
+    auto reply = calc_call("call_" + std::to_string(++n));
+    reply.delay_before_headers = std::chrono::milliseconds(400);
+    return reply;
+  });
+  parley::testing::write_file(dir / "parley.yaml", "llm:\n  timeouts: {turn_ms: 1500}\n");
+  const auto started = std::chrono::steady_clock::now();
+  auto r = parley(dir.path(), "--config parley.yaml ask 'add 1+1 again and again' --json", env_for(fake));
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const auto j = json::parse(r.out);
+  EXPECT_EQ(j["stop"], "deadline");
+  EXPECT_THAT(j["reply"].get<std::string>(), ::testing::Not(::testing::IsEmpty()));
+  EXPECT_LT(took, std::chrono::seconds(6)) << "the deadline ended the turn";
+  const auto usage = usage_by_purpose(dir);
+  int64_t rows = 0;
+  for (const auto& [purpose, count] : usage) rows += count;
+  EXPECT_EQ(rows, j["llm_calls"].get<int64_t>()) << "every call of the turn, the one cut off too";
+  EXPECT_GE(rows, 3);
 }
 
 }  // namespace

@@ -1,24 +1,16 @@
 // `parley run` as a served bot: the HTTP channel against the fake LLM, redelivery, 100
 // conversations at once with every reply in order, one instance per database, and a graceful
 // stop on SIGTERM.
-#include <curl/curl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <thread>
 
 #include "fakes/fake_llm.h"
 #include "parley/storage/store.h"
-#include "run_parley.h"
+#include "served_bot.h"
 #include "temp_dir.h"
-
-extern char** environ;
 
 namespace {
 
@@ -28,90 +20,10 @@ using parley::fakes::FakeReply;
 using parley::testing::TempDir;
 using ::testing::HasSubstr;
 
-// A `parley run` child process; stopped (SIGKILL if need be) when destroyed.
-class Served {
- public:
-  Served(const std::filesystem::path& cwd, const std::string& llm_url) {
-    int out[2];
-    EXPECT_EQ(::pipe(out), 0);
-    const std::string script = "cd " + parley::testing::quote(cwd.string()) +
-                               " && exec env -u OPENROUTER_API_KEY -u OPENAI_API_KEY PARLEY_LLM_BASE_URL=" +
-                               llm_url + " PARLEY_LLM_MODEL=fake-model " +
-                               parley::testing::quote(PARLEY_BINARY) + " run --http 127.0.0.1:0 --grace 5";
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&fa, out[0]);
-    const char* argv[] = {"sh", "-c", script.c_str(), nullptr};
-    EXPECT_EQ(posix_spawn(&pid_, "/bin/sh", &fa, nullptr, const_cast<char**>(argv), environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(out[1]);
-    out_ = fdopen(out[0], "r");
-    // The first line says where it listens: "parley … ready in N ms: http://127.0.0.1:PORT/…".
-    char line[512] = {};
-    if (fgets(line, sizeof line, out_) != nullptr) ready_line_ = line;
-    std::smatch m;
-    if (std::regex_search(ready_line_, m, std::regex(R"(http://127\.0\.0\.1:(\d+)/)"))) {
-      url_ = "http://127.0.0.1:" + m[1].str();
-    }
-  }
-  ~Served() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int st = 0;
-      ::waitpid(pid_, &st, 0);
-    }
-    if (out_ != nullptr) fclose(out_);
-  }
-  // SIGTERM, then the exit code (-1 if it had to be killed after 15 s).
-  int stop() {
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 1500; ++i) {
-      int st = 0;
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return -1;
-  }
-  const std::string& url() const { return url_; }
-  const std::string& ready_line() const { return ready_line_; }
+using Served = parley::testing::ServedBot;
 
- private:
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-  std::string ready_line_;
-  std::string url_;
-};
-
-struct Http {
-  long status = 0;
-  std::string body;
-};
-
-size_t collect(char* p, size_t s, size_t n, void* u) {
-  static_cast<std::string*>(u)->append(p, s * n);
-  return s * n;
-}
-
-Http request(const std::string& url, const std::string& body = "") {
-  Http r;
-  CURL* c = curl_easy_init();
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-  curl_slist* h = curl_slist_append(nullptr, "Content-Type: application/json");
-  if (!body.empty()) {
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  }
-  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_slist_free_all(h);
-  curl_easy_cleanup(c);
-  return r;
+parley::testing::Http request(const std::string& url, const std::string& body = "") {
+  return parley::testing::http_request(url, body);
 }
 
 std::string last_user_text(const parley::fakes::RecordedRequest& r) {

@@ -141,7 +141,10 @@ struct LogFailure {
 struct Reply {
   unsigned status = 200;
   json body;
-  std::vector<std::pair<bhttp::field, std::string>> headers;
+  std::vector<std::pair<std::string, std::string>> headers;
+  // The answer to a ?stream=1 request: the body goes out as the last server-sent event
+  // (`event: reply`, or `event: error` when the status is not 200 after the stream began).
+  bool sse = false;
 };
 
 Reply error_reply(unsigned status, std::string message) {
@@ -154,7 +157,7 @@ Reply error_reply(unsigned status, std::string message) {
 
 Reply method_not_allowed(std::string_view method, std::string_view path, const char* allow) {
   Reply r = error_reply(405, fmt::format("{} is not allowed on {}; use {}", method, path, allow));
-  r.headers.emplace_back(bhttp::field::allow, allow);
+  r.headers.emplace_back("Allow", allow);
   return r;
 }
 
@@ -351,8 +354,13 @@ class Session {
   [[nodiscard]] std::optional<Reply> precheck(const Request& req) const;
   [[nodiscard]] bool authorized(const Request& req) const;
   [[nodiscard]] Reply readiness() const;
-  awaitable<Reply> answer(MessageRequest msg, const std::shared_ptr<RequestToken>& token);
+  awaitable<Reply> answer(MessageRequest msg, const std::shared_ptr<RequestToken>& token,
+                          bool keep_alive, unsigned version);
   awaitable<bool> write(const Reply& reply, bool keep_alive, bool head, unsigned version);
+  // Server-sent events: the headers (chunked text/event-stream), one event per chunk, the end.
+  awaitable<bool> sse_begin(bool keep_alive, unsigned version);
+  awaitable<bool> sse_event(const std::string& event);
+  awaitable<bool> sse_end();
   // Closes after an answer sent before the request was read to its end.
   awaitable<void> linger_close();
   void close() {
@@ -370,6 +378,7 @@ class Session {
   bool registered_ = false;
   bool stopping_ = false;
   bool waiting_ = true;  // between requests (or before the first)
+  bool sse_started_ = false;  // the current request's event stream has begun
 };
 
 awaitable<void> Session::serve() {
@@ -447,7 +456,7 @@ awaitable<void> Session::serve() {
         reply = std::move(*bad);
       } else {
         MessageRequest msg = std::move(std::get<MessageRequest>(parsed));
-        reply = co_await answer(std::move(msg), token);
+        reply = co_await answer(std::move(msg), token, req.keep_alive() && !stopping_, req.version());
       }
     }
 
@@ -455,6 +464,7 @@ awaitable<void> Session::serve() {
     const bool read_all = parser_->is_done();
     const bool keep_alive = req.keep_alive() && read_all && !stopping_;
     const bool written = co_await write(reply, keep_alive, head, req.version());
+    sse_started_ = false;
     log(reply.status);
     token.reset();
     if (!written) co_return;
@@ -481,7 +491,7 @@ std::optional<Reply> Session::precheck(const Request& req) const {
   }
   if (!authorized(req)) {
     Reply r = error_reply(401, "missing or invalid bearer token (Authorization: Bearer <token>)");
-    r.headers.emplace_back(bhttp::field::www_authenticate, "Bearer");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
     return r;
   }
   if (path == "/readyz") {
@@ -527,7 +537,8 @@ Reply Session::readiness() const {
   return r;
 }
 
-awaitable<Reply> Session::answer(MessageRequest msg, const std::shared_ptr<RequestToken>& token) {
+awaitable<Reply> Session::answer(MessageRequest msg, const std::shared_ptr<RequestToken>& token,
+                                 bool keep_alive, unsigned version) {
   // Shared with the handler's completion, which may come after the 504.
   struct Pending {
     explicit Pending(const net::Executor& ex) : timer(ex) {}
@@ -536,11 +547,25 @@ awaitable<Reply> Session::answer(MessageRequest msg, const std::shared_ptr<Reque
     bool abandoned = false;  // answered 504: the late result is only logged
     std::exception_ptr error;
     MessageResponse response;
+    std::vector<std::string> events;  // streamed events not yet written (only on the strand)
   };
   const net::Executor& ex = ex_;
   auto p = std::make_shared<Pending>(ex);
   const auto turn_timeout = st_->options.turn_timeout;
   p->timer.expires_after(turn_timeout);
+  const bool streaming = msg.stream;
+  if (streaming) {
+    // The handler's text arrives on its own strand: brought here, then written by the wait
+    // loop below (woken by cancelling its timer wait).
+    msg.emit = [p, ex](const std::string& text, bool restart) {
+      asio::post(ex, [p, text, restart] {
+        if (p->abandoned) return;
+        if (restart) p->events.emplace_back("event: restart\ndata: {}\n\n");
+        p->events.push_back("data: " + dump(json{{"delta", text}}) + "\n\n");
+        p->timer.cancel();
+      });
+    };
+  }
 
   std::optional<awaitable<MessageResponse>> work;
   try {
@@ -577,14 +602,33 @@ awaitable<Reply> Session::answer(MessageRequest msg, const std::shared_ptr<Reque
   for (;;) {
     error_code ec;
     co_await p->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (!p->events.empty()) {
+      // Text to stream: the headers first, then the events queued, one chunk per batch.
+      bool ok = sse_started_;
+      if (!ok) ok = co_await sse_begin(keep_alive, version);
+      while (ok && !p->events.empty()) {
+        std::string batch;
+        for (auto& e : std::exchange(p->events, {})) batch += e;
+        ok = co_await sse_event(batch);
+      }
+      if (!ok) {
+        // The client went away: the turn goes on (its reply is stored); nothing more to write.
+        p->abandoned = true;
+        Reply gone = error_reply(499, "the client closed the connection");
+        gone.sse = true;
+        co_return gone;
+      }
+      if (!p->done) continue;
+    }
     if (p->done || SteadyClock::now() >= p->timer.expiry()) break;
   }
   if (!p->done) {
     p->abandoned = true;
     spdlog::warn("http: the message handler did not answer within {} s (504)",
                  turn_timeout.count());
-    co_return error_reply(504,
-                          fmt::format("the turn did not finish within {} s", turn_timeout.count()));
+    Reply late = error_reply(504, fmt::format("the turn did not finish within {} s", turn_timeout.count()));
+    late.sse = sse_started_;
+    co_return late;
   }
   if (p->error) {
     spdlog::error("http: the message handler failed: {}", describe(p->error));
@@ -598,10 +642,55 @@ awaitable<Reply> Session::answer(MessageRequest msg, const std::shared_ptr<Reque
   Reply r;
   r.status = static_cast<unsigned>(p->response.status);
   r.body = std::move(p->response.body);
+  // A streamed request answers in events when it succeeded or its stream had begun; an error
+  // before any text is an ordinary JSON error with its status.
+  r.sse = streaming && (r.status == 200 || sse_started_);
+  for (auto& [field, value] : p->response.headers) r.headers.emplace_back(field, std::move(value));
   co_return r;
 }
 
+awaitable<bool> Session::sse_begin(bool keep_alive, unsigned version) {
+  bhttp::response<bhttp::empty_body> res{bhttp::status::ok, version};
+  res.set(bhttp::field::content_type, "text/event-stream");
+  res.set(bhttp::field::cache_control, "no-store");
+  res.set("X-Accel-Buffering", "no");
+  res.keep_alive(keep_alive);
+  res.chunked(true);
+  bhttp::response_serializer<bhttp::empty_body> sr{res};
+  stream_.expires_after(st_->options.read_timeout);
+  error_code ec;
+  co_await bhttp::async_write_header(stream_, sr, asio::redirect_error(use_awaitable, ec));
+  sse_started_ = !ec;
+  co_return !ec;
+}
+
+awaitable<bool> Session::sse_event(const std::string& event) {
+  stream_.expires_after(st_->options.read_timeout);
+  error_code ec;
+  co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(event)),
+                             asio::redirect_error(use_awaitable, ec));
+  co_return !ec;
+}
+
+awaitable<bool> Session::sse_end() {
+  stream_.expires_after(st_->options.read_timeout);
+  error_code ec;
+  co_await asio::async_write(stream_, bhttp::make_chunk_last(), asio::redirect_error(use_awaitable, ec));
+  co_return !ec;
+}
+
 awaitable<bool> Session::write(const Reply& reply, bool keep_alive, bool head, unsigned version) {
+  if (reply.sse && reply.status == 499) co_return false;  // the client is gone
+  if (reply.sse && !head) {
+    bool ok = sse_started_;
+    if (!ok) ok = co_await sse_begin(keep_alive, version);
+    const char* kind = reply.status == 200 ? "reply" : "error";
+    json body = reply.body;
+    if (reply.status != 200) body["status"] = reply.status;
+    if (ok) ok = co_await sse_event(fmt::format("event: {}\ndata: {}\n\n", kind, dump(body)));
+    if (ok) ok = co_await sse_end();
+    co_return ok;
+  }
   bhttp::response<bhttp::string_body> res;
   res.version(version);
   res.result(reply.status);

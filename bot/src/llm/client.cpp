@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <random>
 
 #include "parley/bot/llm/sse_parser.h"
@@ -177,6 +178,22 @@ milliseconds backoff(const RetryPolicy& policy, int retry) {
   return milliseconds(exp / 2 + dist(rng));
 }
 
+// "application/json" from "Application/JSON; charset=utf-8".
+std::string media_type(std::string_view content_type) {
+  content_type = content_type.substr(0, content_type.find(';'));
+  while (!content_type.empty() && content_type.back() == ' ') content_type.remove_suffix(1);
+  while (!content_type.empty() && content_type.front() == ' ') content_type.remove_prefix(1);
+  std::string out(content_type);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
+    return static_cast<char>(std::tolower(c));
+  });
+  return out;
+}
+
+bool is_json_media(std::string_view media) {
+  return media == "application/json" || media.ends_with("+json");
+}
+
 // Per-attempt state shared with the body callback (which runs on the HTTP client's strand;
 // the coroutine reads it only after the transfer completed).
 struct StreamState {
@@ -184,7 +201,10 @@ struct StreamState {
   SseParser sse;
   ChatStream chat;
   Status status;          // first stream-level error
-  std::string raw;        // error bodies, or the whole body when not streaming
+  // Error bodies, or the whole body when not streaming. A stream's body is kept here too until
+  // its first event: a server that ignores "stream": true answers one JSON body (no events),
+  // read as a non-streamed completion once the Content-Type says so.
+  std::string raw;
   size_t raw_limit = 16u << 20;
   size_t emitted = 0;     // content bytes passed to on_text
   int attempt_no = 0;
@@ -243,12 +263,16 @@ asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const Re
       st->raw.append(piece);
       return true;
     }
+    if (st->sse.events() == 0 && st->raw.size() + piece.size() <= st->raw_limit) {
+      st->raw.append(piece);
+    }
     const auto fed = st->sse.feed(piece, [&st](SseEvent&& ev) {
       if (!st->status.ok() || st->chat.done()) return;
       if (auto s = st->chat.on_data(ev.data); !s.ok()) st->status = std::move(s);
     });
     if (!fed.ok() && st->status.ok()) st->status = fed;
     if (!st->status.ok()) return false;
+    if (st->sse.events() > 0 && !st->raw.empty()) std::string().swap(st->raw);  // a real stream
     const auto& content = st->chat.result().content;
     if (st->on_text && content.size() > st->emitted) {
       asio::post(st->executor, [fn = st->on_text, n = st->attempt_no,
@@ -265,6 +289,25 @@ asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const Re
   a.generation_id = resp.header("x-generation-id");
 
   bool reached_model = resp.status == 200 || resp.failure == http::Failure::first_byte_timeout;
+  // A stream request answered without a single event and not as an event stream: a plain
+  // completion (a server that ignores "stream": true) or something else entirely.
+  const std::string media = media_type(resp.header("content-type"));
+  const bool not_a_stream = st->streaming && st->sse.events() == 0 && !media.empty() &&
+                            media != "text/event-stream";
+  auto read_completion = [&]() {
+    StreamError in_band;
+    auto parsed = parse_completion(st->raw, &in_band);
+    if (parsed.ok()) {
+      result = std::move(parsed).value();
+    } else if (!in_band.message.empty()) {
+      const FailureKind k =
+          in_band.code != 0 ? kind_for_status(in_band.code) : FailureKind::stream_error;
+      fail_with(k == FailureKind::bad_request ? FailureKind::stream_error : k,
+                fmt::format("error in the response body: {}", in_band.message));
+    } else {
+      fail_with(FailureKind::malformed, parsed.error().message);
+    }
+  };
   if (resp.failure != http::Failure::none && !st->status.ok()) {
     // The body callback stopped the transfer: the stream itself was bad.
     if (st->chat.in_band_error()) {
@@ -283,17 +326,16 @@ asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const Re
     a.retry_after = parse_retry_after(resp.header("retry-after"));
     fail_with(k, fmt::format("HTTP {} {}: {}", resp.status, to_string(k), error_text(st->raw)));
   } else if (!st->streaming) {
-    StreamError in_band;
-    auto parsed = parse_completion(st->raw, &in_band);
-    if (parsed.ok()) {
-      result = std::move(parsed).value();
-    } else if (!in_band.message.empty()) {
-      const FailureKind k = in_band.code != 0 ? kind_for_status(in_band.code) : FailureKind::stream_error;
-      fail_with(k == FailureKind::bad_request ? FailureKind::stream_error : k,
-                fmt::format("error in the response body: {}", in_band.message));
-    } else {
-      fail_with(FailureKind::malformed, parsed.error().message);
+    read_completion();
+  } else if (not_a_stream && is_json_media(media)) {
+    read_completion();
+    if (result && options.on_text && !result->content.empty()) {
+      options.on_text(attempt_no, result->content);  // the whole text, once
     }
+  } else if (not_a_stream) {
+    fail_with(FailureKind::malformed,
+              fmt::format("HTTP 200 with Content-Type '{}' instead of an event stream: {}", media,
+                          error_text(st->raw)));
   } else if (!st->chat.done() && st->chat.result().finish_reason.empty()) {
     fail_with(FailureKind::connection,
               st->sse.events() == 0 ? "the stream ended without any event"

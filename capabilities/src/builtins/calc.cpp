@@ -39,7 +39,11 @@ class Calc final : public Capability {
  public:
   [[nodiscard]] std::string_view name() const override { return "calc"; }
   [[nodiscard]] std::string_view description() const override {
-    return "Evaluates an arithmetic expression, e.g. 2*(3+4) or sqrt(2)^3.";
+    return "Evaluates an arithmetic expression.";
+  }
+  [[nodiscard]] std::vector<std::string> keywords() const override {
+    return {"+", "*", "^", "%", "calcul", "comput", "arithmetic", "math", "plus", "minus",
+            "times", "multipl", "divid", "percent", "sqrt", "square root"};
   }
   [[nodiscard]] json parameters() const override {
     return {{"type", "object"},
@@ -51,8 +55,8 @@ class Calc final : public Capability {
                 {"minLength", 1},
                 {"maxLength", kMaxExpression},
                 {"description",
-                 "numbers, + - * / ^, parentheses, functions (sqrt, sin, log, ln, abs, min, "
-                 "max, …) and constants _pi and _e"}}}}}};
+                 "e.g. 2*(3+4)^2; functions sqrt sin cos log ln abs min max; constants _pi "
+                 "_e"}}}}}};
   }
   [[nodiscard]] Flags flags() const override { return {SideEffects::none, false, false}; }
   [[nodiscard]] std::vector<CommandSpec> commands() const override {

@@ -173,8 +173,10 @@ class MemoryCapability final : public Capability {
  public:
   [[nodiscard]] std::string_view name() const override { return "memory"; }
   [[nodiscard]] std::string_view description() const override {
-    return "Remembers facts about the user across conversations: remember one, recall those "
-           "relevant to a question, forget one, list them.";
+    return "Facts about the user, kept across conversations.";
+  }
+  [[nodiscard]] std::vector<std::string> keywords() const override {
+    return {"memor", "remember", "recall", "forget", "forgot", "favo"};
   }
   [[nodiscard]] json parameters() const override {
     return {
@@ -183,40 +185,38 @@ class MemoryCapability final : public Capability {
         {"required", {"action"}},
         {"properties",
          {{"action",
-           {{"type", "string"},
-            {"enum", {"remember", "recall", "forget", "list"}},
-            {"description", "what to do"}}},
+           {{"type", "string"}, {"enum", {"remember", "recall", "forget", "list"}}}},
           {"content",
            {{"type", "string"},
             {"minLength", 1},
             {"maxLength", kMaxContent},
-            {"description", "the fact to remember, one self-contained sentence (remember)"}}},
+            {"description", "one self-contained sentence (remember)"}}},
           {"tags",
            {{"type", "array"},
             {"maxItems", kMaxTags},
             {"items",
              {{"type", "string"}, {"minLength", 1}, {"maxLength", kMaxTag}, {"pattern", "^\\S+$"}}},
-            {"description", "a few one-word topics, e.g. [\"food\"] (remember)"}}},
+            {"description", "one-word topics, e.g. [\"food\"] (remember)"}}},
           {"importance",
            {{"type", "integer"},
             {"minimum", 1},
             {"maximum", kMaxImportance},
             {"default", kDefaultImportance},
-            {"description", "1 (trivia) to 5 (essential), 3 by default (remember)"}}},
+            {"description", "1 trivia … 5 essential (remember)"}}},
           {"query",
            {{"type", "string"},
             {"minLength", 1},
             {"maxLength", kMaxQuery},
-            {"description", "a question or words about what to recall (recall)"}}},
+            {"description", "a question or words (recall)"}}},
           {"id",
            {{"type", "integer"},
             {"minimum", 1},
-            {"description", "the memory's number, as recall and list show it (forget)"}}},
+            {"description", "memory number from recall or list (forget)"}}},
           {"limit",
            {{"type", "integer"},
             {"minimum", 1},
             {"maximum", kMaxLimit},
-            {"description", "how many at most (recall, list)"}}}}}};
+            {"description", "at most this many (recall, list)"}}}}}};
   }
   [[nodiscard]] json settings_schema() const override {
     const auto weight = [](double d, const char* what) {

@@ -101,7 +101,11 @@ class Notes final : public Capability {
  public:
   [[nodiscard]] std::string_view name() const override { return "notes"; }
   [[nodiscard]] std::string_view description() const override {
-    return "Keeps the user's notes: save one, search them by words, list them, delete one.";
+    return "The user's notes: saved texts found again by their words.";
+  }
+  [[nodiscard]] std::vector<std::string> keywords() const override {
+    return {"note", "jot", "write down", "wrote down", "written down", "write it down",
+            "save this"};
   }
   [[nodiscard]] json parameters() const override {
     return {{"type", "object"},
@@ -109,27 +113,25 @@ class Notes final : public Capability {
             {"required", {"action"}},
             {"properties",
              {{"action",
-               {{"type", "string"},
-                {"enum", {"save", "search", "list", "delete"}},
-                {"description", "what to do"}}},
+               {{"type", "string"}, {"enum", {"save", "search", "list", "delete"}}}},
               {"title",
                {{"type", "string"},
                 {"maxLength", kMaxTitle},
-                {"description", "an optional title (save)"}}},
+                {"description", "optional (save)"}}},
               {"body",
                {{"type", "string"},
                 {"minLength", 1},
                 {"maxLength", kMaxBody},
-                {"description", "the note's text (save)"}}},
+                {"description", "the text (save)"}}},
               {"query",
                {{"type", "string"},
                 {"minLength", 1},
                 {"maxLength", kMaxQuery},
-                {"description", "words to look for (search)"}}},
+                {"description", "words to find (search)"}}},
               {"id",
                {{"type", "integer"},
                 {"minimum", 1},
-                {"description", "the note's number, as list and search show it (delete)"}}}}}};
+                {"description", "note number from list or search (delete)"}}}}}};
   }
   [[nodiscard]] Flags flags() const override { return {SideEffects::unsafe, false, false}; }
   [[nodiscard]] std::vector<CommandSpec> commands() const override {

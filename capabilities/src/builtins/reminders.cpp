@@ -350,8 +350,11 @@ class Reminders final : public Capability {
  public:
   [[nodiscard]] std::string_view name() const override { return "reminders"; }
   [[nodiscard]] std::string_view description() const override {
-    return "Reminds the user of something at a time: create a reminder, list the pending ones, "
-           "cancel one.";
+    return "Reminds the user of something at a given time.";
+  }
+  [[nodiscard]] std::vector<std::string> keywords() const override {
+    return {"alarm", "alert", "notify", "wake me", "don't let me forget", "schedul",
+            "appointment"};
   }
   [[nodiscard]] json parameters() const override {
     return {{"type", "object"},
@@ -359,17 +362,15 @@ class Reminders final : public Capability {
             {"required", {"action"}},
             {"properties",
              {{"action",
-               {{"type", "string"},
-                {"enum", {"create", "list", "cancel"}},
-                {"description", "what to do"}}},
+               {{"type", "string"}, {"enum", {"create", "list", "cancel"}}}},
               {"when",
                {{"type", "string"},
                 {"minLength", 1},
                 {"maxLength", kMaxWhen},
                 {"description",
-                 fmt::format("when to remind, in the user's time zone unless the time names "
-                             "one: {} (create)",
-                             kForms)}}},
+                 "user's local time unless a zone is given: in 10m, in 1h30m, in 3 days, "
+                 "today 18:30, tomorrow 09:00, 18:30, 2026-11-24 09:00, "
+                 "2026-11-24T09:00+01:00 (create)"}}},
               {"text",
                {{"type", "string"},
                 {"minLength", 1},
@@ -378,7 +379,7 @@ class Reminders final : public Capability {
               {"id",
                {{"type", "integer"},
                 {"minimum", 1},
-                {"description", "the reminder's number, as list shows it (cancel)"}}}}}};
+                {"description", "reminder number from list (cancel)"}}}}}};
   }
   [[nodiscard]] json settings_schema() const override {
     return {{"type", "object"},

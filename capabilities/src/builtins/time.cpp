@@ -16,7 +16,10 @@ class Time final : public Capability {
  public:
   [[nodiscard]] std::string_view name() const override { return "time"; }
   [[nodiscard]] std::string_view description() const override {
-    return "Tells the current date and time in a time zone (the user's own by default).";
+    return "The current date and time in a time zone.";
+  }
+  [[nodiscard]] std::vector<std::string> keywords() const override {
+    return {"clock", "date", "zone", "utc", "gmt", "hour", "weekday", "what day"};
   }
   [[nodiscard]] json parameters() const override {
     return {{"type", "object"},
@@ -25,9 +28,7 @@ class Time final : public Capability {
              {{"zone",
                {{"type", "string"},
                 {"maxLength", 64},
-                {"description",
-                 "an IANA time zone such as Europe/Paris or America/New_York; omitted: the "
-                 "user's own"}}}}}};
+                {"description", "IANA name, e.g. Europe/Paris; default: the user's"}}}}}};
   }
   [[nodiscard]] Flags flags() const override { return {SideEffects::none, false, false}; }
   [[nodiscard]] std::vector<CommandSpec> commands() const override {

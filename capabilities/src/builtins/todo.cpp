@@ -43,7 +43,10 @@ class Todo final : public Capability {
  public:
   [[nodiscard]] std::string_view name() const override { return "todo"; }
   [[nodiscard]] std::string_view description() const override {
-    return "Keeps the user's todo list: add an item, list them, mark one done, remove one.";
+    return "The user's todo list.";
+  }
+  [[nodiscard]] std::vector<std::string> keywords() const override {
+    return {"to do", "to-do", "task", "chore", "errand", "checklist", "shopping", "grocer"};
   }
   [[nodiscard]] json parameters() const override {
     return {{"type", "object"},
@@ -51,22 +54,20 @@ class Todo final : public Capability {
             {"required", {"action"}},
             {"properties",
              {{"action",
-               {{"type", "string"},
-                {"enum", {"add", "list", "done", "remove"}},
-                {"description", "what to do"}}},
+               {{"type", "string"}, {"enum", {"add", "list", "done", "remove"}}}},
               {"text",
                {{"type", "string"},
                 {"minLength", 1},
                 {"maxLength", kMaxText},
-                {"description", "the item to add (add)"}}},
+                {"description", "the item (add)"}}},
               {"id",
                {{"type", "integer"},
                 {"minimum", 1},
-                {"description", "the item's number, as list shows it (done, remove)"}}},
+                {"description", "item number from list (done, remove)"}}},
               {"include_done",
                {{"type", "boolean"},
                 {"default", false},
-                {"description", "also list finished items (list)"}}}}}};
+                {"description", "include finished items (list)"}}}}}};
   }
   [[nodiscard]] Flags flags() const override { return {SideEffects::unsafe, false, false}; }
   [[nodiscard]] std::vector<CommandSpec> commands() const override {

@@ -61,15 +61,17 @@ class Usage final : public Capability {
  public:
   [[nodiscard]] std::string_view name() const override { return "usage"; }
   [[nodiscard]] std::string_view description() const override {
-    return "Shows the user's own LLM usage — calls, tokens and cost — for today, this week, this "
-           "month or all time (admins may ask for everyone's).";
+    return "The user's LLM usage: calls, tokens and cost.";
+  }
+  [[nodiscard]] std::vector<std::string> keywords() const override {
+    return {"token", "cost", "spend", "spent", "billing", "credit", "llm", "quota"};
   }
   [[nodiscard]] json parameters() const override {
     return {{"type", "object"},
             {"additionalProperties", false},
             {"properties",
              {{"period", {{"type", "string"}, {"enum", {"today", "week", "month", "all"}}, {"default", "today"}}},
-              {"everyone", {{"type", "boolean"}, {"description", "admins only: every user's usage"}}}}}};
+              {"everyone", {{"type", "boolean"}, {"description", "all users (admins only)"}}}}}};
   }
   [[nodiscard]] Flags flags() const override { return {SideEffects::none, false, false}; }
   [[nodiscard]] std::vector<CommandSpec> commands() const override {

@@ -474,7 +474,11 @@ class WebFetch final : public Capability {
  public:
   [[nodiscard]] std::string_view name() const override { return "web_fetch"; }
   [[nodiscard]] std::string_view description() const override {
-    return "Fetches a web page (http or https) and returns its title and readable text.";
+    return "Fetches a web page: its title and readable text.";
+  }
+  [[nodiscard]] std::vector<std::string> keywords() const override {
+    return {"://", "www.", ".com", ".org", ".net", "http", "url", "link", "website", "webpage",
+            "web page", "site", "article"};
   }
   [[nodiscard]] json parameters() const override {
     return {{"type", "object"},
@@ -485,7 +489,7 @@ class WebFetch final : public Capability {
                {{"type", "string"},
                 {"minLength", 1},
                 {"maxLength", kMaxUrl},
-                {"description", "the address to fetch, starting with http:// or https://"}}}}}};
+                {"description", "http:// or https:// URL"}}}}}};
   }
   [[nodiscard]] Flags flags() const override { return {SideEffects::none, false, true}; }
   [[nodiscard]] json settings_schema() const override {

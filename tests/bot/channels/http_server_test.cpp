@@ -299,14 +299,22 @@ TEST(HttpServerTest, AValidMessageReachesTheHandlerAndItsAnswerComesBackAsJson) 
   EXPECT_FALSE(r2.json_body().contains("id"));
 }
 
+// The JSON of a streamed answer's last event (`event: reply` or `event: error`).
+json last_event(const std::string& body, const std::string& kind = "reply") {
+  const std::string marker = "event: " + kind + "\ndata: ";
+  const auto at = body.rfind(marker);
+  if (at == std::string::npos) return nullptr;
+  const auto end = body.find("\n\n", at);
+  return json::parse(body.substr(at + marker.size(), end - at - marker.size()), nullptr, false);
+}
+
 TEST(HttpServerTest, StreamQueryParameterIsParsed) {
   Harness h(local_options());
   ASSERT_TRUE(h.server().start().ok());
-  EXPECT_EQ(
-      fetch(h.port(), post_message(valid_message(), "/v1/messages?stream=1")).json_body()["stream"],
-      true);
-  EXPECT_EQ(fetch(h.port(), post_message(valid_message(), "/v1/messages?x=y&stream=true"))
-                .json_body()["stream"],
+  const auto streamed = fetch(h.port(), post_message(valid_message(), "/v1/messages?stream=1"));
+  EXPECT_EQ(streamed.header("content-type"), "text/event-stream");
+  EXPECT_EQ(last_event(streamed.body)["stream"], true);
+  EXPECT_EQ(last_event(fetch(h.port(), post_message(valid_message(), "/v1/messages?x=y&stream=true")).body)["stream"],
             true);
   EXPECT_EQ(
       fetch(h.port(), post_message(valid_message(), "/v1/messages?stream=0")).json_body()["stream"],
@@ -314,6 +322,57 @@ TEST(HttpServerTest, StreamQueryParameterIsParsed) {
   const auto bad = fetch(h.port(), post_message(valid_message(), "/v1/messages?stream=maybe"));
   EXPECT_EQ(bad.status, 400);
   EXPECT_THAT(bad.error(), HasSubstr("stream"));
+}
+
+TEST(HttpServerTest, StreamedTextArrivesAsDeltaEventsThenTheReply) {
+  Harness h(local_options(), [](MessageRequest m) -> asio::awaitable<MessageResponse> {
+    auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer timer(ex);
+    for (const char* piece : {"Hel", "lo"}) {
+      m.emit(piece, false);
+      timer.expires_after(milliseconds(20));
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+    m.emit("Hello", true);  // a retry: start over
+    co_return MessageResponse{200, {{"reply", "Hello"}}, {}};
+  });
+  ASSERT_TRUE(h.server().start().ok());
+  const auto r = fetch(h.port(), post_message(valid_message(), "/v1/messages?stream=1"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "text/event-stream");
+  const auto restart = r.body.find("event: restart\n");
+  ASSERT_NE(restart, std::string::npos) << r.body;
+  EXPECT_LT(r.body.find("data: {\"delta\":\"Hel\"}"), restart);
+  EXPECT_GT(r.body.find("data: {\"delta\":\"Hello\"}"), restart);
+  EXPECT_EQ(last_event(r.body)["reply"], "Hello");
+}
+
+TEST(HttpServerTest, AStreamedErrorBeforeAnyTextIsAPlainJsonError) {
+  Harness h(local_options(), [](MessageRequest) -> asio::awaitable<MessageResponse> {
+    co_return MessageResponse{429, {{"error", "slow down"}}, {{"Retry-After", "7"}}};
+  });
+  ASSERT_TRUE(h.server().start().ok());
+  const auto r = fetch(h.port(), post_message(valid_message(), "/v1/messages?stream=1"));
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.header("retry-after"), "7");
+  EXPECT_EQ(r.error(), "slow down");
+}
+
+TEST(HttpServerTest, AnErrorAfterTheStreamBeganIsAnErrorEvent) {
+  Harness h(local_options(), [](MessageRequest m) -> asio::awaitable<MessageResponse> {
+    m.emit("partial", false);
+    auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer timer(ex);
+    timer.expires_after(milliseconds(50));
+    co_await timer.async_wait(asio::use_awaitable);
+    co_return MessageResponse{500, {{"error", "storage failed"}}, {}};
+  });
+  ASSERT_TRUE(h.server().start().ok());
+  const auto r = fetch(h.port(), post_message(valid_message(), "/v1/messages?stream=1"));
+  EXPECT_EQ(r.status, 200) << "the status went out with the first text";
+  const json e = last_event(r.body, "error");
+  EXPECT_EQ(e["error"], "storage failed");
+  EXPECT_EQ(e["status"], 500);
 }
 
 TEST(HttpServerTest, EachBadFieldIsA400NamingIt) {

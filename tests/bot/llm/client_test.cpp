@@ -411,6 +411,58 @@ TEST_F(ClientTest, MalformedBodiesAreTheirOwnKind) {
       << to_string(s.failure);
 }
 
+// A server that ignores "stream": true answers one application/json completion: it is read as
+// one, its text reaching on_text once, instead of "the stream ended without any event" and a
+// retry.
+TEST_F(ClientTest, AServerThatIgnoresStreamTrueIsReadAsAPlainCompletion) {
+  FakeUsage u;
+  u.prompt_tokens = 21;
+  u.completion_tokens = 4;
+  auto reply = FakeReply::text("Plain, not streamed.", u);
+  reply.ignore_stream = true;
+  reply.headers["Content-Type"] = "application/json; charset=utf-8";
+  fake_.push(reply);
+  std::vector<std::string> pieces;
+  CallOptions opts = role("solo");
+  opts.on_text = [&pieces](int attempt, std::string_view text) {
+    EXPECT_EQ(attempt, 0);
+    pieces.emplace_back(text);
+  };
+  auto r = call(hello(true), opts);
+  ASSERT_TRUE(r.ok()) << r.error->describe();
+  EXPECT_EQ(r.result->content, "Plain, not streamed.");
+  EXPECT_EQ(r.result->finish_reason, "stop");
+  EXPECT_EQ(pieces, std::vector<std::string>{"Plain, not streamed."});
+  ASSERT_EQ(r.attempts.size(), 1u) << "not retried";
+  EXPECT_EQ(r.answered().usage.prompt_tokens, 21);
+  EXPECT_FALSE(r.answered().usage.estimated);
+  EXPECT_EQ(fake_.requests().at(0).json["stream"], true) << "it did ask for a stream";
+
+  // Tool calls come through the same way.
+  auto tools = FakeReply::tools({{"call_1", "calc", R"({"expression": "2+2"})"}});
+  tools.ignore_stream = true;
+  fake_.push(tools);
+  auto t = call(hello(true), role("solo"));
+  ASSERT_TRUE(t.ok()) << t.error->describe();
+  ASSERT_EQ(t.result->tool_calls.size(), 1u);
+  EXPECT_EQ(t.result->tool_calls[0].name, "calc");
+}
+
+TEST_F(ClientTest, AnHtmlPageWithStatus200IsMalformedAndNamesItsContentType) {
+  settings_.retry.max_attempts = 1;
+  FakeReply page;
+  page.ignore_stream = true;
+  page.raw_body = "<!DOCTYPE html><html><body>Welcome to nginx!</body></html>";
+  page.headers["Content-Type"] = "text/html; charset=utf-8";
+  fake_.push(page);
+  auto r = call(hello(true), role("solo"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure, FailureKind::malformed);
+  EXPECT_THAT(r.error->message, HasSubstr("Content-Type 'text/html'"));
+  EXPECT_THAT(r.error->message, HasSubstr("Welcome to nginx"));
+  EXPECT_THAT(r.error->message, Not(HasSubstr("without any event")));
+}
+
 TEST_F(ClientTest, InBandErrorAfter200IsRetried) {
   auto reply = FakeReply::text("partial then boom");
   reply.error_event_after_events = 2;

@@ -3,10 +3,12 @@
 // silently ignored. Secrets never live in this file (they come from the environment).
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
 
+#include "parley/bot/access.h"
 #include "parley/bot/llm/provider.h"
 #include "parley/storage/store.h"
 
@@ -22,6 +24,11 @@ struct Config {
     std::string listen = "127.0.0.1:8787";  // HOST:PORT of the HTTP channel
     std::string token_env = "PARLEY_HTTP_TOKEN";  // the variable holding its bearer token
   } http;
+  AccessPolicy access;
+  struct Lanes {
+    std::chrono::milliseconds debounce{400};  // a burst settles this long after its last message
+    std::chrono::milliseconds max_wait{2000};  // … but waits at most this after the turn before
+  } lanes;
   std::string log_level = "info";
 };
 

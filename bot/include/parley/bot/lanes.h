@@ -3,16 +3,26 @@
 // one of a fixed set of strands (chosen by hashing its key), so no lock guards the lanes: each
 // shard's map is touched only on its strand.
 //
+// Acceptance: each message is first stored (TurnEngine::accept: deduplicated, committed) in
+// its lane, one after another in arrival order — so the stored order is the order the channel
+// delivered, even when two messages of one conversation arrive at once — while the lane's
+// current turn goes on.
+//
+// Bursts: a message that finds its lane idle starts its turn at once. Messages that arrive
+// while a turn runs wait; when it ends, the lane waits until `debounce` has passed since the
+// last of them arrived (at most `max_wait` after the turn ended), then answers them together
+// in one turn (TurnEngine::respond with the batch): a user who sends three lines in a row gets
+// one answer to all three, not three answers to fragments. A /command is never merged: it is
+// a turn of its own. debounce 0: no waiting (what queued is still answered together).
+//
 // Thread safety: submit() may be called from any thread; the turn runs on the lane's strand
-// (TurnEngine::run requires one); the result resumes the caller on its own executor.
+// (TurnEngine::respond requires one); the result resumes the caller on its own executor.
 #pragma once
 
 #include <atomic>
-#include <deque>
-#include <functional>
+#include <chrono>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "parley/bot/net.h"
@@ -20,27 +30,41 @@
 
 namespace parley::bot {
 
+struct LaneOptions {
+  size_t shards = 64;
+  std::chrono::milliseconds debounce{400};
+  std::chrono::milliseconds max_wait{2000};
+  size_t max_batch = 16;  // messages answered by one turn at most
+};
+
 class Lanes {
  public:
-  Lanes(net::Executor executor, TurnEngine& engine, size_t shards = 64);
+  Lanes(net::Executor executor, TurnEngine& engine, LaneOptions options = {});
   ~Lanes();
   Lanes(const Lanes&) = delete;
   Lanes& operator=(const Lanes&) = delete;
 
-  // Runs the message's turn after every turn queued before it in the same conversation.
-  // `message` is taken by reference: the caller's named local outlives the wait (see net.h).
+  // Stores `message` after every message delivered before it in the same conversation, then
+  // answers it after every turn queued before it. Merged into a burst, it resumes with the
+  // burst's reply and `primary` false unless it is the burst's last message. A duplicate or a
+  // storage failure resumes at once (result.duplicate / result.error). `message` by
+  // reference: see net.h.
   net::asio::awaitable<TurnResult> submit(const InboundMessage& message);
 
-  [[nodiscard]] size_t active() const { return active_.load(); }  // queued or running turns
+  [[nodiscard]] size_t active() const { return active_.load(); }  // queued or running messages
 
  private:
   struct Pending;
   struct Lane;
   struct Shard;
 
-  void drain(Shard& shard, const std::string& key);
+  void accept_next(Shard& shard, const std::string& key);
+  void drain(Shard& shard, const std::string& key, bool after_turn);
+  static void release(Shard& shard, const std::string& key);
+  void start_turn(Shard& shard, const std::string& key);
 
   TurnEngine& engine_;
+  LaneOptions options_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<size_t> active_{0};
 };

@@ -9,6 +9,9 @@
 // model, which decides; a capability flagged `unsafe` is never run twice with the same
 // arguments in one turn.
 //
+// Tools are offered as tool_selection.h's tool_definition() builds them; ToolLoopOptions::offered
+// narrows them to a turn's selection.
+//
 // Models without native tool calls: when a model's options say `"tools": "text"`, the tools are
 // described in a system message instead, and the model calls one by writing
 //   <tool_call>{"name": "calc", "arguments": {"expression": "2+2"}}</tool_call>
@@ -20,6 +23,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +44,14 @@ struct ToolLoopOptions {
   std::string role;          // LLM role; empty: the default
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   bool text_protocol = false;  // describe tools in text instead of native tool calls
+  // The capabilities offered this turn (see tool_selection.h); nullopt: every permitted one.
+  // Permission is still checked: a name here that the caller may not use is not offered. A call
+  // to a tool not offered gets the same error as a call to an unknown one.
+  std::optional<std::vector<std::string>> offered;
+  // Receives the model's text as it is generated (the call is streamed); empty: not streamed.
+  // `restart`: a new model call or a retry starts over — discard the text received so far.
+  // Text written before a tool call reaches it too; the result's reply is the final word.
+  std::function<void(const std::string& text, bool restart)> on_text;
 };
 
 struct ToolStep {
@@ -59,6 +71,10 @@ struct ToolLoopResult {
   std::vector<ToolStep> steps;
   std::vector<std::string> withdrawn;  // capabilities the breaker withdrew
   std::optional<Error> error;          // llm_error: what failed
+
+  // The distinct capabilities the steps called, in first-call order (for the reply's metadata:
+  // tools used recently stay offered, see tool_selection.h).
+  [[nodiscard]] std::vector<std::string> tools_used() const;
 };
 std::string_view to_string(ToolLoopResult::Stop stop) noexcept;
 
@@ -75,8 +91,9 @@ class ToolLoop {
       : client_(client), registry_(registry), limiter_(limiter) {}
 
   // `request` holds the conversation so far (system prompt, history, the user's message);
-  // its tools are replaced by the capabilities this caller may use under `config`. `context`
-  // is the base for every capability call (caller, conversation, channel, data, services).
+  // its tools are replaced by the capabilities this caller may use under `config` (of those,
+  // only options.offered when set). `context` is the base for every capability call (caller,
+  // conversation, channel, data, services).
   net::asio::awaitable<ToolLoopResult> run(llm::ChatRequest request,
                                            capabilities::InvokeContext context,
                                            std::shared_ptr<const capabilities::CapabilitiesConfig> config,

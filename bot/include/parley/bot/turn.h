@@ -7,14 +7,23 @@
 // The user's text reaches the model only as a user message, never in the system role; the
 // system prompt says to treat it as untrusted.
 //
-// Thread safety: run() for one conversation must run on that conversation's strand (its lane),
-// one turn at a time; different conversations run concurrently.
+// Two halves, so that a channel's message is committed before it is acknowledged and before
+// it waits in its conversation's lane: accept() stores it (any strand), respond() answers a
+// batch of accepted messages of one conversation — usually one; a burst merged by the lane is
+// answered by one turn that sees every message of it in the history. run() is both, for one
+// message (`parley ask`).
+//
+// Thread safety: respond() for one conversation must run on that conversation's strand (its
+// lane), one turn at a time; different conversations run concurrently. accept() may run
+// anywhere, concurrently.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "parley/base/clock.h"
 #include "parley/bot/command_router.h"
@@ -34,6 +43,23 @@ struct InboundMessage {
   std::string author;                      // the channel's user key
   std::string author_name;                 // shown to the model; empty: the key
   std::string text;
+  // Set by the access policy (the dispatcher), never by a channel: may use admin-only
+  // capabilities.
+  bool admin = false;
+  // Receives the reply's text as the model generates it (LLM turns; the HTTP channel's
+  // ?stream=1); `restart`: discard what came so far (a retry or a new model call). Called on
+  // the turn's strand; not stored. Empty: not streamed.
+  std::function<void(const std::string& text, bool restart)> on_text;
+};
+
+// A message after accept(): stored (or found to be a redelivery), with its ids.
+struct Accepted {
+  InboundMessage message;
+  int64_t user_id = 0;
+  int64_t conversation_id = 0;
+  int64_t message_id = 0;
+  bool duplicate = false;
+  std::optional<Error> error;  // nothing stored
 };
 
 struct TurnResult {
@@ -42,6 +68,7 @@ struct TurnResult {
   bool refused = false;    // the access policy turned the sender away (reply: what to tell them,
                            // empty when they were already told)
   bool primary = true;     // false: merged into a later message's turn, which carries the reply
+  std::chrono::seconds retry_after{0};  // rate_limited: when to send again
   std::string reply;
   int64_t user_id = 0;
   int64_t conversation_id = 0;
@@ -82,13 +109,23 @@ class TurnEngine {
 
   TurnEngine(Deps deps, TurnOptions options = {});
 
+  // Stores the message (deduplicated on channel and platform id), creating its user and
+  // conversation on first sight. `message` by reference: see net.h.
+  net::asio::awaitable<Accepted> accept(const InboundMessage& message);
+  // Answers `batch` (accepted, not duplicates, one conversation, in order; non-empty): one turn
+  // for the last message, the others in its history. A batch holding a /command has just it.
+  net::asio::awaitable<TurnResult> respond(const std::vector<Accepted>& batch);
+  // accept() then respond() for one message.
   net::asio::awaitable<TurnResult> run(InboundMessage message);
 
  private:
-  net::asio::awaitable<Result<llm::ChatRequest>> context(const InboundMessage& in,
-                                                         const capabilities::Caller& caller,
-                                                         int64_t conversation_id,
-                                                         const capabilities::CapabilitiesConfig& config);
+  struct Context {
+    llm::ChatRequest request;
+    std::vector<std::string> offered;  // the capabilities offered as tools this turn
+  };
+  net::asio::awaitable<Result<Context>> context(const std::vector<Accepted>& batch,
+                                                const capabilities::Caller& caller,
+                                                const capabilities::CapabilitiesConfig& config);
 
   Deps deps_;
   TurnOptions options_;

@@ -106,6 +106,12 @@ class Capability {
   // JSON Schema of the arguments object (the subset json_schema.h checks).
   [[nodiscard]] virtual nlohmann::json parameters() const = 0;
   [[nodiscard]] virtual Flags flags() const { return {}; }
+  // Words or word stems that make this capability relevant to a message, beyond its name and
+  // command names: the bot offers a model only the relevant tools (see bot/tool_selection.h).
+  // Case-insensitive; a stem matches the words it begins ("remind": "Reminders"), a keyword
+  // with other characters than letters, digits and spaces ("+", "://") matches anywhere in the
+  // text. By default none.
+  [[nodiscard]] virtual std::vector<std::string> keywords() const { return {}; }
   // JSON Schema of this capability's own settings in capabilities.yaml, with defaults.
   [[nodiscard]] virtual nlohmann::json settings_schema() const {
     return {{"type", "object"}, {"additionalProperties", false}};

@@ -27,11 +27,25 @@ class Directory {
   // The conversation (channel, external_id), created on first sight.
   std::future<Result<WriteAck>> ensure_conversation(std::string channel, std::string external_id,
                                                     std::string title = {});
+  // The same, completing through `done` (after the commit, on the writer's completion thread;
+  // at once on the calling thread for an empty channel or id).
+  void ensure_user(std::string channel, std::string external_id, std::string display_name,
+                   WriteCallback done);
+  void ensure_conversation(std::string channel, std::string external_id, std::string title,
+                           WriteCallback done);
 
   // Read-only lookups; not_found when absent.
   Result<int64_t> find_user(const std::string& channel, const std::string& external_id);
+  Result<int64_t> find_conversation(const std::string& channel, const std::string& external_id);
+
+  // Records that the access policy turned (channel, external_id) away: ack.inserted is true
+  // the first time ever (tell them once), ack.row_id counts the attempts. No message text kept.
+  void note_refusal(std::string channel, std::string external_id, WriteCallback done);
 
  private:
+  Result<WriteJob> user_job(std::string channel, std::string external_id, std::string display_name);
+  Result<WriteJob> conversation_job(std::string channel, std::string external_id, std::string title);
+
   WriteQueue& writes_;
   ReadPool& reads_;
   const Clock& clock_;

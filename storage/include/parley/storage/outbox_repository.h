@@ -41,12 +41,21 @@ class OutboxRepository {
   // have happened.
   std::future<Result<WriteAck>> begin_send(int64_t id);
   std::future<Result<WriteAck>> mark_sent(int64_t id);
+  // The same three, completing through `done` after the commit (on the writer's completion
+  // thread), for callers that must not block.
+  void add(std::optional<int64_t> conversation_id, std::string channel, std::string target, std::string body,
+           WriteCallback done);
+  void begin_send(int64_t id, WriteCallback done);
+  void mark_sent(int64_t id, WriteCallback done);
   // A send that failed for certain (nothing left): stays pending, with the error.
   std::future<Result<WriteAck>> mark_failed(int64_t id, std::string error);
   // At start-up: pending entries whose send had begun become `unknown`; returns how many.
   Result<int64_t> settle_after_restart();
 
   Result<std::vector<OutboxEntry>> pending(size_t limit = 100);
+  // Pending entries of one channel with ids above `after_id`, oldest first.
+  Result<std::vector<OutboxEntry>> pending_for(const std::string& channel, int64_t after_id = 0,
+                                               size_t limit = 100);
   Result<OutboxEntry> get(int64_t id);
 
  private:

@@ -4,6 +4,11 @@
 //
 // Routes:
 //   POST /v1/messages[?stream=1]  {"conversation", "user", "text", "id"?}  → the handler's answer
+//        ?stream=1: server-sent events (text/event-stream, chunked): `data: {"delta": "…"}` for
+//        each piece of text the handler emits (`event: restart` when the text so far is to be
+//        discarded: a retry), then `event: reply` with the answer's JSON body
+//        (or `event: error` with {"error", "status"} when the answer is not a 200 after the
+//        stream began). An error answered before any text is an ordinary JSON error.
 //   GET  /healthz                 200 {"status":"ok"} while serving (never needs auth)
 //   GET  /readyz                  200 when ready() (and not stopping), else 503
 // Every error is JSON {"error": "..."}: 400 (bad HTTP, malformed JSON with its byte offset, a
@@ -39,6 +44,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "parley/base/result.h"
 #include "parley/bot/net.h"
@@ -61,12 +68,17 @@ struct MessageRequest {
   std::string user;
   std::string text;               // never empty nor only whitespace
   std::optional<std::string> id;  // the caller's message id (redelivery dedupe)
-  bool stream = false;            // ?stream=1 (or true); the handler decides what it means
+  bool stream = false;            // ?stream=1 (or true)
+  // Set when stream: sends a piece of the reply's text as an event; `restart` first sends
+  // `event: restart` (discard the text so far). Callable from any thread; never blocks (the
+  // text is queued for the connection's strand).
+  std::function<void(const std::string& text, bool restart)> emit;
 };
 
 struct MessageResponse {
   int status = 200;  // 200..599, else the client gets 500
   nlohmann::json body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra (e.g. Retry-After)
 };
 
 // Runs the turn: a coroutine started on the connection's strand. May throw (→ 500).
