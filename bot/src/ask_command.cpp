@@ -26,6 +26,14 @@ int run_ask(const Config& cfg, const AskOptions& options) {
   const std::string user = console_user(options.user);
   in.author = user;
   in.author_name = user;
+  // The terminal's user, judged by the same access policy as `parley run`'s console (by
+  // default an admin); `ask` is local, so a refusal is an error, not a polite reply.
+  const auto access = cfg.access.decide(in.channel, in.author);
+  if (!access.allowed) {
+    fmt::print(stderr, "parley: the access policy does not admit console:{} (see access: in the configuration)\n", user);
+    return kExitFailed;
+  }
+  in.admin = access.admin;
   in.conversation = options.conversation.empty() ? "ask-" + user : options.conversation;
   in.text = options.text;
 

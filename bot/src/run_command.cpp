@@ -281,13 +281,13 @@ int run_bot(const Config& cfg, const RunOptions& options) {
                               : resolved.not_configured);
   std::fflush(stdout);
   if (console) {
+    if (terminal) fmt::print("console: talk to parley here; /help lists commands; Ctrl-D stops it\n");
+    std::fflush(stdout);
     if (auto st = console->start(dispatcher); !st.ok()) {
       spdlog::warn("console: {}; serving the other channels", st.error().message);
       console.reset();
     } else {
       pump.add(*console);
-      if (terminal) fmt::print("console: talk to parley here; /help lists commands; Ctrl-D stops it\n");
-      std::fflush(stdout);
     }
   }
   pump.start();
