@@ -6,6 +6,7 @@
 #include <functional>
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "await_write.h"
 
@@ -92,6 +93,7 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
   std::map<std::string, channels::Channel*> channels;  // set before start()
   // Only on `strand`:
   std::deque<int64_t> queue;
+  std::set<int64_t> queued;  // in `queue` or being sent
   bool busy = false;
   bool stopped = false;
   std::vector<std::unique_ptr<asio::steady_timer>> retries;
@@ -99,6 +101,7 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
   std::atomic<bool> idle{true};
 
   void enqueue(int64_t id) {
+    if (!queued.insert(id).second) return;  // already queued or being sent
     queue.push_back(id);
     idle = false;
     next();
@@ -113,9 +116,12 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
     const int64_t id = queue.front();
     queue.pop_front();
     auto entry = store.outbox().get(id);
-    if (!entry || entry->state != "pending") return next();
-    auto it = channels.find(entry->channel);
-    if (it == channels.end()) return next();  // its channel is not here (or cannot push): stays pending
+    auto it = entry ? channels.find(entry->channel) : channels.end();
+    // Not pending any more, or its channel is not here (or cannot push: it stays pending).
+    if (!entry || entry->state != "pending" || it == channels.end()) {
+      queued.erase(id);
+      return next();
+    }
     busy = true;
     channels::Channel* channel = it->second;
     auto self = shared_from_this();
@@ -123,8 +129,13 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
     // Recorded before the send: after a crash from here on, it may have happened.
     store.outbox().begin_send(id, [self, channel, msg](Result<storage::WriteAck> begun) {
       if (!begun) {
-        spdlog::error("outbox: cannot record the send of entry {}: {}", msg.outbox_id, begun.error().describe());
-        asio::post(self->strand, [self, id = msg.outbox_id] { self->finished(id, false); });
+        // not_found: no longer pending (sent or settled meanwhile) — nothing to do. Otherwise
+        // the database refused: try again later.
+        const bool gone = begun.error().code == ErrorCode::not_found;
+        if (!gone) {
+          spdlog::error("outbox: cannot record the send of entry {}: {}", msg.outbox_id, begun.error().describe());
+        }
+        asio::post(self->strand, [self, id = msg.outbox_id, gone] { self->finished(id, gone); });
         return;
       }
       channel->send(msg, [self, id = msg.outbox_id](Status st) {
@@ -142,9 +153,11 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
     });
   }
 
-  void finished(int64_t id, bool ok) {
+  // `done`: nothing more to do for this entry; else it is tried again after `retry`.
+  void finished(int64_t id, bool done) {
     busy = false;
-    if (!ok && !stopped) {
+    queued.erase(id);
+    if (!done && !stopped) {
       auto timer = std::make_unique<asio::steady_timer>(strand, retry);
       auto* raw = timer.get();
       retries.push_back(std::move(timer));
@@ -195,6 +208,7 @@ void OutboxPump::stop() {
   asio::post(state_->strand, [s = state_] {
     s->stopped = true;
     s->queue.clear();
+    s->queued.clear();
     for (auto& t : s->retries) t->cancel();
   });
 }
