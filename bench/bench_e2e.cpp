@@ -81,6 +81,7 @@
 #include <vector>
 
 #include "bench_report.h"
+#include "bench_util.h"
 #include "parley/bot/llm/types.h"
 
 #ifndef PARLEY_BINARY
@@ -100,10 +101,7 @@ namespace {
 namespace fs = std::filesystem;
 namespace llm = parley::bot::llm;
 using nlohmann::json;
-using parley::bench::note;
-using parley::bench::percentile_sorted;
-using parley::bench::Report;
-using SteadyClock = std::chrono::steady_clock;
+using namespace parley::bench;  // the benches' own kit: bench_report.h, bench_util.h
 using std::chrono::milliseconds;
 
 // ---- Parameters ----
@@ -129,15 +127,6 @@ constexpr Sizes kFullSizes{
     .warmup = 500, .messages = 10'000, .clients = 32, .concurrent = 10'000, .delay_ms = 2'000};
 constexpr Sizes kQuickSizes{
     .warmup = 50, .messages = 200, .clients = 16, .concurrent = 200, .delay_ms = 200};
-
-class BenchError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-double millis(SteadyClock::duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -167,44 +156,7 @@ std::string tail(const fs::path& p, size_t lines = 15) {
   return s.substr(pos);
 }
 
-// A directory of its own under $TMPDIR (or /tmp), removed on destruction unless kept.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "bench_e2e.XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw BenchError("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    if (keep_) return;
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const fs::path& path() const { return path_; }
-  void keep() { keep_ = true; }
-
- private:
-  fs::path path_;
-  bool keep_ = false;
-};
-
 // ---- Child processes ----
-
-// RLIMIT_NOFILE of this process (and so of its children) raised to the hard limit; returns it.
-rlim_t raise_nofile_limit() {
-  rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) throw BenchError("getrlimit(RLIMIT_NOFILE) failed");
-  if (rl.rlim_cur != rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-      note("setrlimit(RLIMIT_NOFILE, {}): {}", rl.rlim_max, std::strerror(errno));
-      ::getrlimit(RLIMIT_NOFILE, &rl);
-    }
-  }
-  return rl.rlim_cur;
-}
 
 struct Spawn {
   std::vector<std::string> argv;  // argv[0] is the executable's path
@@ -427,24 +379,6 @@ class Process {
 
 // ---- What a process holds, from /proc/PID ----
 
-struct ProcStatus {
-  long rss_kib = 0;  // VmRSS
-  long hwm_kib = 0;  // VmHWM: the peak resident set so far
-  long threads = 0;
-};
-
-ProcStatus proc_status(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/status", pid));
-  ProcStatus s;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.starts_with("VmRSS:")) s.rss_kib = std::strtol(line.c_str() + 6, nullptr, 10);
-    if (line.starts_with("VmHWM:")) s.hwm_kib = std::strtol(line.c_str() + 6, nullptr, 10);
-    if (line.starts_with("Threads:")) s.threads = std::strtol(line.c_str() + 8, nullptr, 10);
-  }
-  return s;
-}
-
 // User plus system CPU time the process has used so far, in ms (from /proc/PID/stat).
 double cpu_ms(pid_t pid) {
   const std::string stat = slurp(fmt::format("/proc/{}/stat", pid));
@@ -461,72 +395,6 @@ double cpu_ms(pid_t pid) {
   }
   return static_cast<double>(utime + stime) * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
-
-size_t open_fds(pid_t pid) {
-  std::error_code ec;
-  size_t n = 0;
-  for (fs::directory_iterator it(fmt::format("/proc/{}/fd", pid), ec), end; !ec && it != end;
-       it.increment(ec)) {
-    ++n;
-  }
-  return n;
-}
-
-double mib(long kib) { return static_cast<double>(kib) / 1024.0; }
-
-// Samples a process's threads, descriptors and resident set every kSamplePeriod on a thread of
-// its own until stop(). Listing /proc/PID/fd costs a few ms with 20,000 descriptors open.
-class Sampler {
- public:
-  explicit Sampler(pid_t pid) : pid_(pid), thread_([this] { run(); }) {}
-  ~Sampler() { stop(); }
-  Sampler(const Sampler&) = delete;
-  Sampler& operator=(const Sampler&) = delete;
-
-  void stop() {
-    {
-      const std::lock_guard lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-
-  // REQUIRES: stop() was called.
-  [[nodiscard]] long threads_peak() const { return threads_peak_; }
-  [[nodiscard]] size_t fds_peak() const { return fds_peak_; }
-  [[nodiscard]] long rss_peak_kib() const { return rss_peak_kib_; }
-  [[nodiscard]] size_t samples() const { return samples_; }
-
- private:
-  void run() {
-    ::pthread_setname_np(::pthread_self(), "sampler");
-    std::unique_lock lock(mu_);
-    do {
-      sample();
-    } while (!cv_.wait_for(lock, kSamplePeriod, [this] { return stopping_; }));
-    sample();
-  }
-
-  void sample() {
-    ++samples_;
-    const ProcStatus s = proc_status(pid_);
-    threads_peak_ = std::max(threads_peak_, s.threads);
-    rss_peak_kib_ = std::max(rss_peak_kib_, s.rss_kib);
-    fds_peak_ = std::max(fds_peak_, open_fds(pid_));
-  }
-
-  const pid_t pid_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
-  // Written by the sampler thread only; read after stop() joined it.
-  long threads_peak_ = 0;
-  size_t fds_peak_ = 0;
-  long rss_peak_kib_ = 0;
-  size_t samples_ = 0;
-  std::thread thread_;  // last: starts once the fields above exist
-};
 
 // ---- The programs ----
 
@@ -774,10 +642,10 @@ void bench_startup(Context& ctx, Report& report) {
   note(
       "startup: exec to the ready line {:.1f} ms (parley says {:.0f} ms), a new database; "
       "idle after {} ms: VmRSS {:.1f} MiB, {} threads, {} descriptors",
-      parley.ready_ms(), parley.self_reported_ms(), kIdleSettle.count(), mib(idle.rss_kib),
+      parley.ready_ms(), parley.self_reported_ms(), kIdleSettle.count(), mib_from_kib(idle.rss_kib),
       idle.threads, idle_fds);
   report.add("parley_ready_ms", parley.ready_ms(), "ms", 1);
-  report.add("parley_idle_rss_mib", mib(idle.rss_kib), "MiB", 1);
+  report.add("parley_idle_rss_mib", mib_from_kib(idle.rss_kib), "MiB", 1);
 
   // One turn over HTTP: its LLM request is the direct baseline's body.
   const LoadResult one =
@@ -916,7 +784,7 @@ void bench_throughput(Context& ctx, Report& report) {
       percentile_sorted(e2e.turn_ms, 0.99),
       have_llm ? "- llm_latency_ms"
                : "- 0 (no llm_latency_ms in the reply; the fake answers at once)",
-      mib(after.rss_kib), mib(after.hwm_kib));
+      mib_from_kib(after.rss_kib), mib_from_kib(after.hwm_kib));
   note("throughput: direct: {} chat completions ({}-byte body) to the fake in {:.0f} ms", direct.ok,
        fs::file_size(ctx.http_request), direct.wall_ms);
   // CPU time is less at the mercy of the neighbours on a shared machine than wall time.
@@ -964,7 +832,7 @@ ConcurrentRun run_concurrent(Context& ctx, size_t n, const std::string& tag) {
   r.fds_idle = open_fds(parley.pid());
   {
     const double cpu_before = cpu_ms(parley.pid());
-    Sampler sampler(parley.pid());
+    ProcessSampler sampler(parley.pid(), kSamplePeriod);
     r.load = run_load(ctx.paths, ctx.dir, parley_load_args(parley.port(), n, n, 0, tag),
                       60 + z.delay_ms / 1000 * 10);
     sampler.stop();
@@ -1005,9 +873,9 @@ void bench_concurrent(Context& ctx, Report& report, rlim_t nofile) {
         "MiB, {} threads, {} descriptors{}{}",
         r.n, r.load.ok, r.load.connected_ms, r.load.in_flight_peak, r.load.wall_from_connect_ms,
         z.delay_ms, percentile_sorted(r.load.latency_us, 0.5) / 1000.0,
-        r.load.latency_us.empty() ? 0.0 : r.load.latency_us.back() / 1000.0, mib(r.rss_idle_kib),
-        r.fds_idle, mib(r.hwm_kib), r.threads_peak, r.fds_peak,
-        r.load.failures.empty() ? "" : "; failures: ", r.load.failures);
+        r.load.latency_us.empty() ? 0.0 : r.load.latency_us.back() / 1000.0,
+        mib_from_kib(r.rss_idle_kib), r.fds_idle, mib_from_kib(r.hwm_kib), r.threads_peak,
+        r.fds_peak, r.load.failures.empty() ? "" : "; failures: ", r.load.failures);
   };
   describe(run);
   const size_t requested = z.concurrent;
@@ -1035,7 +903,7 @@ void bench_concurrent(Context& ctx, Report& report, rlim_t nofile) {
   report.add("conc_msgs_per_s",
              static_cast<double>(run.load.ok) / (run.load.wall_from_connect_ms / 1000.0), "msg/s",
              0);
-  report.add("conc_parley_peak_rss_mib", mib(run.hwm_kib), "MiB", 1);
+  report.add("conc_parley_peak_rss_mib", mib_from_kib(run.hwm_kib), "MiB", 1);
   report.add("conc_parley_threads_peak", static_cast<double>(run.threads_peak), "threads", 0);
   report.add("conc_parley_open_fds_peak", static_cast<double>(run.fds_peak), "fds", 0);
   report.add("conc_parley_cpu_us_per_msg", run.cpu_ms * 1000.0 / static_cast<double>(run.n), "us",
@@ -1084,8 +952,7 @@ int main(int argc, char** argv) {
     if (clients) ctx.sizes.clients = *clients;
     if (concurrent) ctx.sizes.concurrent = *concurrent;
     if (delay_ms) ctx.sizes.delay_ms = *delay_ms;
-    TempDir dir;
-    if (keep) dir.keep();
+    TempDir dir("bench_e2e.", {}, keep);
     ctx.dir = dir.path();
     ctx.db = ctx.dir / "startup.db";
     ctx.http_request = ctx.dir / "http-request.json";

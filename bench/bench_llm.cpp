@@ -63,6 +63,7 @@
 #include <vector>
 
 #include "bench_report.h"
+#include "bench_util.h"
 #include "fakes/fake_llm.h"
 #include "parley/bot/http/curl_multi.h"
 #include "parley/bot/llm/client.h"
@@ -80,12 +81,9 @@ namespace {
 
 namespace asio = parley::net::asio;
 namespace fs = std::filesystem;
-using parley::bench::note;
-using parley::bench::percentile_sorted;
-using parley::bench::Report;
+using namespace parley::bench;  // the benches' own kit: bench_report.h, bench_util.h
 namespace http = parley::bot::http;
 namespace llm = parley::bot::llm;
-using SteadyClock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 // ---- Parameters ----
@@ -109,44 +107,7 @@ struct Sizes {
 constexpr Sizes kFullSizes{.warmup = 100, .calls = 2'000, .concurrent = 10'000, .delay_ms = 2'000};
 constexpr Sizes kQuickSizes{.warmup = 20, .calls = 200, .concurrent = 500, .delay_ms = 300};
 
-// ---- Errors, timing, statistics ----
-
-class BenchError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-double seconds_since(SteadyClock::time_point start) {
-  return std::chrono::duration<double>(SteadyClock::now() - start).count();
-}
-
-double micros(SteadyClock::duration d) {
-  return std::chrono::duration<double, std::micro>(d).count();
-}
-
-double millis(SteadyClock::duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
-
-// ---- Output ----
-
 // ---- The process: descriptors, threads, memory ----
-
-// Entries of a /proc directory. Listing it takes a descriptor of its own, which a listing of
-// /proc/self/fd includes.
-size_t count_entries(const char* dir) {
-  std::error_code ec;
-  size_t n = 0;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) ++n;
-  return n;
-}
-
-size_t open_fds() {
-  const size_t n = count_entries("/proc/self/fd");
-  return n > 0 ? n - 1 : 0;  // minus the directory's own descriptor
-}
-
-size_t thread_count() { return count_entries("/proc/self/task"); }
 
 // The names of this process's threads, e.g. "bench_llm ×1, llm-io ×1".
 std::string thread_names() {
@@ -166,37 +127,11 @@ std::string thread_names() {
   return out;
 }
 
-double mib_from_kib(long kib) { return static_cast<double>(kib) / 1024.0; }
-
-// VmRSS from /proc/self/status, in KiB (0 when unreadable).
-long current_rss_kib() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.starts_with("VmRSS:")) return std::strtol(line.c_str() + 6, nullptr, 10);
-  }
-  return 0;
-}
-
 // ru_maxrss: the peak resident set of the whole run so far, in KiB on Linux.
 long peak_rss_kib() {
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss;
-}
-
-// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit in force.
-rlim_t raise_nofile_limit() {
-  rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) throw BenchError("getrlimit(RLIMIT_NOFILE) failed");
-  if (rl.rlim_cur != rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-      note("setrlimit(RLIMIT_NOFILE, {}): {}", rl.rlim_max, std::generic_category().message(errno));
-      ::getrlimit(RLIMIT_NOFILE, &rl);
-    }
-  }
-  return rl.rlim_cur;
 }
 
 // The kernel's counters of connections refused for a full accept queue (whole network
@@ -221,74 +156,6 @@ std::map<std::string, long> listen_counters() {
   }
   return out;
 }
-
-// Samples threads, descriptors and the multi's transfers every kSamplePeriod on a thread of
-// its own until stop(). That thread is one of the process's threads while it runs: the thread
-// figures it reports leave it out. Listing /proc/self/fd costs a few ms with 10,000 sockets
-// open, under a tenth of a core at this period.
-class Sampler {
- public:
-  explicit Sampler(const http::CurlMulti& multi) : multi_(multi), thread_([this] { run(); }) {}
-  ~Sampler() { stop(); }
-  Sampler(const Sampler&) = delete;
-  Sampler& operator=(const Sampler&) = delete;
-
-  void stop() {
-    {
-      const std::lock_guard lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-
-  // REQUIRES: stop() was called.
-  [[nodiscard]] size_t threads_peak() const { return threads_peak_ - 1; }  // minus the sampler
-  [[nodiscard]] size_t fds_peak() const { return fds_peak_; }
-  [[nodiscard]] size_t active_peak() const { return active_peak_; }
-  [[nodiscard]] size_t sockets_peak() const { return sockets_peak_; }
-  [[nodiscard]] long rss_peak_kib() const { return rss_peak_kib_; }
-  [[nodiscard]] size_t samples() const { return samples_; }
-  [[nodiscard]] const std::string& names_at_peak() const { return names_at_peak_; }
-
- private:
-  void run() {
-    ::pthread_setname_np(::pthread_self(), "sampler");
-    std::unique_lock lock(mu_);
-    do {
-      sample();
-    } while (!cv_.wait_for(lock, kSamplePeriod, [this] { return stopping_; }));
-    sample();
-  }
-
-  void sample() {
-    ++samples_;
-    const size_t threads = thread_count();
-    if (threads > threads_peak_) {
-      threads_peak_ = threads;
-      names_at_peak_ = thread_names();
-    }
-    fds_peak_ = std::max(fds_peak_, open_fds());
-    const http::MultiStats s = multi_.stats();
-    active_peak_ = std::max(active_peak_, s.active);
-    sockets_peak_ = std::max(sockets_peak_, s.sockets);
-    rss_peak_kib_ = std::max(rss_peak_kib_, current_rss_kib());
-  }
-
-  const http::CurlMulti& multi_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
-  // Written by the sampler thread only; read after stop() joined it.
-  size_t threads_peak_ = 0;
-  size_t fds_peak_ = 0;
-  size_t active_peak_ = 0;
-  size_t sockets_peak_ = 0;
-  long rss_peak_kib_ = 0;
-  size_t samples_ = 0;
-  std::string names_at_peak_;
-  std::thread thread_;  // last: starts once the fields above exist
-};
 
 // ---- The fake server as a child process ----
 
@@ -730,9 +597,9 @@ bool bench_concurrent(const Sizes& sizes, const std::string& server_path, bool s
     if (!r.ok()) throw BenchError("concurrent: the warm-up call failed: " + r.error->describe());
   }
   const auto listen_before = listen_counters();
-  const long rss_before = current_rss_kib();
-  const size_t fds_before = open_fds();
-  const size_t threads_before = thread_count();
+  const long rss_before = proc_status(kThisProcess).rss_kib;
+  const size_t fds_before = open_fds(kThisProcess);
+  const long threads_before = proc_status(kThisProcess).threads;
   note(
       "concurrent: {} {} calls{}, each answered after {} ms by fake_llm_server (pid {}, port {}, "
       "1 thread); RLIMIT_NOFILE {}; before: {} threads ({}), {} descriptors",
@@ -740,7 +607,25 @@ bool bench_concurrent(const Sizes& sizes, const std::string& server_path, bool s
       sizes.delay_ms, server.pid(), server.port(), nofile, threads_before, thread_names(),
       fds_before);
 
-  Sampler sampler(rig.multi());
+  // Besides the process's figures: the multi's transfers and sockets, and the names of the
+  // threads when there were the most of them. Written by the sampler's thread; read after
+  // stop().
+  struct {
+    size_t active = 0;
+    size_t sockets = 0;
+    long threads = 0;
+    std::string names;
+  } peaks;
+  ProcessSampler sampler(kThisProcess, kSamplePeriod,
+                         [&peaks, &rig](const ProcessSampler::Sample& s) {
+                           if (s.threads > peaks.threads) {
+                             peaks.threads = s.threads;
+                             peaks.names = thread_names();
+                           }
+                           const http::MultiStats m = rig.multi().stats();
+                           peaks.active = std::max(peaks.active, m.active);
+                           peaks.sockets = std::max(peaks.sockets, m.sockets);
+                         });
   const auto start = SteadyClock::now();
   for (size_t i = 0; i < n; ++i) {
     client.call(small_request(stream), llm::CallOptions{}, rig.ioc().get_executor(),
@@ -764,6 +649,7 @@ bool bench_concurrent(const Sizes& sizes, const std::string& server_path, bool s
   const double issue_ms = millis(SteadyClock::now() - start);
   all_done.wait();
   sampler.stop();
+  const long threads_peak = sampler.threads_peak() - 1;  // besides the sampler's own
   const long rss_peak = peak_rss_kib();
   const auto listen_after = listen_counters();
 
@@ -817,8 +703,8 @@ bool bench_concurrent(const Sizes& sizes, const std::string& server_path, bool s
   note(
       "concurrent: peaks over {} samples: {} transfers and {} sockets in the multi; {} threads "
       "besides the sampler (with it: {}: {}); VmRSS {:.1f} MiB",
-      sampler.samples(), sampler.active_peak(), sampler.sockets_peak(), sampler.threads_peak(),
-      sampler.threads_peak() + 1, sampler.names_at_peak(), mib_from_kib(sampler.rss_peak_kib()));
+      sampler.samples(), peaks.active, peaks.sockets, threads_peak, threads_peak + 1, peaks.names,
+      mib_from_kib(sampler.rss_peak_kib()));
   {
     std::string deltas;
     for (const auto& [name, after] : listen_after) {
@@ -845,7 +731,7 @@ bool bench_concurrent(const Sizes& sizes, const std::string& server_path, bool s
   report.add("peak_rss_mib", mib_from_kib(rss_peak), "MiB", 1);
   report.add("rss_per_call_kib",
              static_cast<double>(rss_peak - rss_before) / static_cast<double>(n), "KiB", 1);
-  report.add("threads_peak", static_cast<double>(sampler.threads_peak()), "threads", 0);
+  report.add("threads_peak", static_cast<double>(threads_peak), "threads", 0);
   report.add("open_fds_peak", static_cast<double>(sampler.fds_peak()), "fds", 0);
 
   rig.stop();

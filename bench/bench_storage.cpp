@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "bench_report.h"
+#include "bench_util.h"
 #include "parley/storage/lru_cache.h"
 #include "parley/storage/migrations.h"
 #include "parley/storage/records.h"
@@ -57,11 +58,8 @@
 namespace {
 
 namespace fs = std::filesystem;
-using parley::bench::note;
-using parley::bench::percentile_sorted;
-using parley::bench::Report;
+using namespace parley::bench;  // the benches' own kit: bench_report.h, bench_util.h
 namespace storage = parley::storage;
-using SteadyClock = std::chrono::steady_clock;
 using Rng = std::mt19937_64;
 
 // ---- Parameters ----
@@ -135,11 +133,6 @@ constexpr Sizes kQuickSizes{.ingest_messages = 20'000,
 
 // ---- Errors, timing, statistics ----
 
-class BenchError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 template <typename T>
 T must(parley::Result<T> r, std::string_view what) {
   if (!r) throw BenchError(fmt::format("{}: {}", what, r.error().describe()));
@@ -174,14 +167,6 @@ class FailureLog {
   std::string first_;  // GUARDED_BY(mu_)
 };
 
-double seconds_since(SteadyClock::time_point start) {
-  return std::chrono::duration<double>(SteadyClock::now() - start).count();
-}
-
-double micros(SteadyClock::duration d) {
-  return std::chrono::duration<double, std::micro>(d).count();
-}
-
 double per_second(size_t count, double seconds) {
   return seconds > 0 ? static_cast<double>(count) / seconds : 0.0;
 }
@@ -195,48 +180,25 @@ double mean(const std::vector<double>& v) {
 
 // ---- Files ----
 
-// A mkdtemp directory (under `parent`, or the system temp directory), removed at the end
-// unless kept.
-class TempDir {
- public:
-  TempDir(const std::string& parent, bool keep) : keep_(keep) {
-    const fs::path base = parent.empty() ? fs::temp_directory_path() : fs::path(parent);
-    fs::create_directories(base);
-    std::string tmpl = (base / "parley-bench-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw BenchError("mkdtemp failed under " + base.string());
-    path_ = tmpl;
+// Removes a database and its side files.
+void remove_db(const fs::path& db) {
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    fs::remove(db.string() + suffix, ec);
   }
-  ~TempDir() {
-    if (keep_) return;
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+}
 
-  // A database path that does not exist yet (each measurement gets a fresh one).
-  [[nodiscard]] fs::path fresh_db(const std::string& name) const {
-    const fs::path p = path_ / (name + ".db");
-    remove_db(p);
-    return p;
-  }
-  // Removes a database and its side files once its measurement is done (unless kept).
-  void done_with(const fs::path& db) const {
-    if (!keep_) remove_db(db);
-  }
-  [[nodiscard]] const fs::path& path() const { return path_; }
+// A database path in `dir` that does not exist yet (each measurement gets a fresh one).
+fs::path fresh_db(const TempDir& dir, const std::string& name) {
+  const fs::path p = dir.path() / (name + ".db");
+  remove_db(p);
+  return p;
+}
 
- private:
-  static void remove_db(const fs::path& db) {
-    std::error_code ec;
-    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-      fs::remove(db.string() + suffix, ec);
-    }
-  }
-
-  fs::path path_;
-  bool keep_;
-};
+// Removes a database once its measurement is done, unless the directory is kept.
+void done_with(const TempDir& dir, const fs::path& db) {
+  if (!dir.kept()) remove_db(db);
+}
 
 // ---- Generated text ----
 
@@ -568,24 +530,24 @@ void bench_ingest(const TempDir& dir, const Sizes& sizes, Report& report) {
   note("ingest: generated {} messages ({} with a memory) in {:.2f} s", rows.size(),
        (rows.size() + kMemoryEvery - 1) / kMemoryEvery, seconds_since(gen_start));
 
-  fs::path db = dir.fresh_db("ingest_queue");
+  fs::path db = fresh_db(dir, "ingest_queue");
   const double queue = ingest_queue(db, rows);
-  dir.done_with(db);
+  done_with(dir, db);
   report.add("ingest_queue_msgs_per_s", queue, "msgs/s", 0);
 
-  db = dir.fresh_db("ingest_naive");
+  db = fresh_db(dir, "ingest_naive");
   const DirectRun naive = ingest_direct(db, rows, rows.size(), storage::ConnectionOptions{},
                                         DirectMode::autocommit, sizes.naive_budget_s);
-  dir.done_with(db);
+  done_with(dir, db);
   report_direct("ingest_naive (WAL, synchronous=NORMAL, autocommit)", naive, rows.size());
   const double naive_rate = per_second(naive.rows, naive.seconds);
   report.add("ingest_naive_msgs_per_s", naive_rate, "msgs/s", 0);
 
-  db = dir.fresh_db("ingest_delete_journal");
+  db = fresh_db(dir, "ingest_delete_journal");
   const DirectRun journal =
       ingest_direct(db, rows, sizes.delete_journal_rows, storage::ConnectionOptions{.wal = false},
                     DirectMode::txn_per_write, sizes.delete_journal_budget_s);
-  dir.done_with(db);
+  done_with(dir, db);
   report_direct(
       "ingest_delete_journal (journal_mode=DELETE, synchronous=NORMAL, "
       "BEGIN/INSERT/COMMIT per write)",
@@ -593,10 +555,10 @@ void bench_ingest(const TempDir& dir, const Sizes& sizes, Report& report) {
   const double journal_rate = per_second(journal.rows, journal.seconds);
   report.add("ingest_delete_journal_msgs_per_s", journal_rate, "msgs/s", 0);
 
-  db = dir.fresh_db("ingest_bulk");
+  db = fresh_db(dir, "ingest_bulk");
   const DirectRun bulk =
       ingest_direct(db, rows, rows.size(), storage::ConnectionOptions{}, DirectMode::one_txn, 0.0);
-  dir.done_with(db);
+  done_with(dir, db);
   report_direct("ingest_bulk (WAL, one transaction)", bulk, rows.size());
   const double bulk_rate = per_second(bulk.rows, bulk.seconds);
   report.add("ingest_bulk_msgs_per_s", bulk_rate, "msgs/s", 0);
@@ -611,7 +573,7 @@ void bench_ingest(const TempDir& dir, const Sizes& sizes, Report& report) {
 // One pacer thread offers kOfferedRate messages/s (open loop, fixed schedule) through the
 // callback form of append; latency = callback time − submit time.
 void bench_latency(const TempDir& dir, const Sizes& sizes, Report& report) {
-  const fs::path db = dir.fresh_db("latency");
+  const fs::path db = fresh_db(dir, "latency");
   {
     auto store = must(storage::Store::open(storage::StoreOptions{.path = db}), "open store");
     const Fixture f = setup_store(*store);
@@ -660,7 +622,7 @@ void bench_latency(const TempDir& dir, const Sizes& sizes, Report& report) {
     report.add("ack_latency_p99_us", percentile_sorted(us, 0.99), "us", 0);
     report.add("ack_latency_max_us", us.back(), "us", 0);
   }
-  dir.done_with(db);
+  done_with(dir, db);
 }
 
 // ---- Group: cache ----
@@ -800,7 +762,7 @@ double sqlite_point_read_ns(const fs::path& db, storage::Store& store, size_t re
 }
 
 void bench_cache(const TempDir& dir, const Sizes& sizes, Report& report) {
-  const fs::path db = dir.fresh_db("cache");
+  const fs::path db = fresh_db(dir, "cache");
   const auto build_start = SteadyClock::now();
   build_message_db(db, sizes.cache_db_messages);
   note("cache: built {} messages over {} conversations in {:.2f} s", sizes.cache_db_messages,
@@ -813,7 +775,7 @@ void bench_cache(const TempDir& dir, const Sizes& sizes, Report& report) {
     report.add("sqlite_point_read_ns", sqlite_ns, "ns", 1);
     report.add("ratio_cache_vs_sqlite", sqlite_ns / cache_ns, "x", 1);
   }
-  dir.done_with(db);
+  done_with(dir, db);
   report.add("cache_hit_rate", zipf_hit_rate(sizes), "ratio", 4);
 }
 
@@ -936,7 +898,7 @@ constexpr std::string_view kUnrankedSql =
     "WHERE memories_fts MATCH ? ORDER BY m.importance DESC LIMIT 10";
 
 void bench_fts(const TempDir& dir, const Sizes& sizes, Report& report) {
-  const fs::path db = dir.fresh_db("fts");
+  const fs::path db = fresh_db(dir, "fts");
   const auto build_start = SteadyClock::now();
   build_memory_db(db, sizes);
   note("fts: built {} memories for {} users (~{} each) in {:.1f} s; database {:.0f} MiB",
@@ -1002,7 +964,7 @@ void bench_fts(const TempDir& dir, const Sizes& sizes, Report& report) {
     report.add("like_scan_p50_us", percentile_sorted(like.us, 0.50), "us", 0);
     report.add("fts_global_filter_p50_us", percentile_sorted(global.us, 0.50), "us", 0);
   }
-  dir.done_with(db);
+  done_with(dir, db);
 }
 
 // ---- Main ----
@@ -1041,7 +1003,7 @@ int main(int argc, char** argv) {
 
   try {
     const Sizes& sizes = options.quick ? kQuickSizes : kFullSizes;
-    const TempDir dir(options.dir, options.keep);
+    const TempDir dir("parley-bench-", options.dir, options.keep);
     note("bench_storage: {} run, databases in {}, {} hardware threads",
          options.quick ? "quick" : "full", dir.path().string(),
          std::thread::hardware_concurrency());

@@ -141,7 +141,9 @@ int run_bot(const Config& cfg, const RunOptions& options) {
   const unsigned threads = std::max(2u, std::thread::hardware_concurrency());
   asio::io_context ioc(static_cast<int>(threads));
   auto work = asio::make_work_guard(ioc);
-  http::CurlMulti multi(ioc.get_executor());
+  // Idle connections kept for reuse: enough for steady traffic; after a burst of thousands of
+  // waiting turns, the rest close instead of holding a descriptor and buffers each.
+  http::CurlMulti multi(ioc.get_executor(), http::CurlMulti::Options{.max_connects = 256});
   http::WebFetcher fetcher(multi, ioc.get_executor());
   usage::UsageLedger ledger(store.usage());
   const auto resolved = llm::resolve_llm(cfg.llm, llm::process_env());

@@ -168,6 +168,10 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
   if (options.text_protocol && !tools.empty()) {
     request.messages.insert(request.messages.begin(), llm::Message::system(describe_tools_for_text(tools)));
   }
+  // Native tools travel in the request; one copy only (each schema is kilobytes as JSON, and
+  // the request lives as long as the turn waits on the model).
+  request.tools.clear();
+  if (!options.text_protocol) request.tools = std::move(tools);
 
   std::string last_text;
   bool streamed = false;  // some text went to options.on_text
@@ -180,12 +184,7 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
       out.stop = ToolLoopResult::Stop::iteration_limit;
       break;
     }
-    request.tools.clear();
-    if (!options.text_protocol) {
-      for (const auto& t : tools) {
-        if (withdrawn.count(t.name) == 0) request.tools.push_back(t);
-      }
-    }
+    std::erase_if(request.tools, [&withdrawn](const llm::ToolDefinition& t) { return withdrawn.count(t.name) != 0; });
     llm::CallOptions call_options;
     call_options.role = options.role;
     call_options.deadline = options.deadline;
