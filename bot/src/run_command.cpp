@@ -204,7 +204,13 @@ int run_bot(const Config& cfg, const RunOptions& options) {
           } else {
             refused.status = 403;
           }
-          refused.body = {{"error", r.reply.empty() ? std::string("not allowed") : r.reply}, {"stop", r.stop}};
+          // The sender was already told (once per window, or once ever): a short reason only.
+          std::string why = r.reply;
+          if (why.empty()) {
+            why = r.stop == "rate_limited" ? fmt::format("rate limited: send again in {} s", r.retry_after.count())
+                                           : std::string("not allowed");
+          }
+          refused.body = {{"error", why}, {"stop", r.stop}};
           co_return refused;
         }
         if (r.error && r.outbox_id == 0) {

@@ -167,6 +167,9 @@ TEST(Serve, AccessPolicyRefusesOnceAndRateLimitsWithAClearMessage) {
   EXPECT_EQ(limited.status, 429);
   EXPECT_THAT(limited.headers, HasSubstr("Retry-After:"));
   EXPECT_THAT(json::parse(limited.body)["error"].get<std::string>(), HasSubstr("at most 3 every 60 s"));
+  auto again = http_request(url, message("a", "alice", "/calc 1+1"));
+  EXPECT_EQ(again.status, 429);
+  EXPECT_THAT(json::parse(again.body)["error"].get<std::string>(), HasSubstr("rate limited: send again in"));
   EXPECT_EQ(bot.stop(), 0);
 
   auto store = open_store(dir);
