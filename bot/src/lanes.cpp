@@ -74,14 +74,7 @@ void Lanes::accept_next(Shard& shard, const std::string& key) {
                      }
                    }
                    if (a.error || a.duplicate) {
-                     TurnResult r;
-                     r.user_id = a.user_id;
-                     r.conversation_id = a.conversation_id;
-                     r.message_id = a.message_id;
-                     r.duplicate = a.duplicate;
-                     r.error = a.error;
-                     r.stop = a.duplicate ? "duplicate" : "storage_error";
-                     pending->done(std::move(r));
+                     pending->done(result_without_turn(a));
                      active_.fetch_sub(1);
                    } else {
                      a.message = std::move(pending->message.message);

@@ -127,6 +127,17 @@ asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(const std::vect
   co_return out;
 }
 
+TurnResult result_without_turn(const Accepted& message) {
+  TurnResult out;
+  out.user_id = message.user_id;
+  out.conversation_id = message.conversation_id;
+  out.message_id = message.message_id;
+  out.duplicate = message.duplicate;
+  out.error = message.error;
+  out.stop = message.duplicate ? "duplicate" : "storage_error";
+  return out;
+}
+
 asio::awaitable<Accepted> TurnEngine::accept(const InboundMessage& in) {
   Accepted out;
   out.message = in;
@@ -168,13 +179,7 @@ asio::awaitable<TurnResult> TurnEngine::run(InboundMessage in) {
   const auto start = Clock::now();
   const Accepted accepted = co_await accept(in);
   if (accepted.error || accepted.duplicate) {
-    TurnResult out;
-    out.user_id = accepted.user_id;
-    out.conversation_id = accepted.conversation_id;
-    out.message_id = accepted.message_id;
-    out.error = accepted.error;
-    out.duplicate = accepted.duplicate;
-    if (accepted.duplicate) out.stop = "duplicate";
+    TurnResult out = result_without_turn(accepted);
     out.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
     co_return out;
   }

@@ -145,6 +145,7 @@ struct Reply {
   // The answer to a ?stream=1 request: the body goes out as the last server-sent event
   // (`event: reply`, or `event: error` when the status is not 200 after the stream began).
   bool sse = false;
+  bool client_gone = false;  // a streamed answer's client closed the connection: nothing to write
 };
 
 Reply error_reply(unsigned status, std::string message) {
@@ -614,8 +615,8 @@ awaitable<Reply> Session::answer(MessageRequest msg, const std::shared_ptr<Reque
       if (!ok) {
         // The client went away: the turn goes on (its reply is stored); nothing more to write.
         p->abandoned = true;
-        Reply gone = error_reply(499, "the client closed the connection");
-        gone.sse = true;
+        Reply gone = error_reply(499, "the client closed the connection");  // logged as 499
+        gone.client_gone = true;
         co_return gone;
       }
       if (!p->done) continue;
@@ -680,7 +681,7 @@ awaitable<bool> Session::sse_end() {
 }
 
 awaitable<bool> Session::write(const Reply& reply, bool keep_alive, bool head, unsigned version) {
-  if (reply.sse && reply.status == 499) co_return false;  // the client is gone
+  if (reply.client_gone) co_return false;
   if (reply.sse && !head) {
     bool ok = sse_started_;
     if (!ok) ok = co_await sse_begin(keep_alive, version);

@@ -85,6 +85,9 @@ struct TurnResult {
   std::optional<Error> error;  // a storage failure: nothing could be stored or answered
 };
 
+// The result for a message that gets no turn: a redelivery (duplicate) or a storage failure.
+TurnResult result_without_turn(const Accepted& message);
+
 struct TurnOptions {
   std::chrono::milliseconds deadline{180'000};  // the whole turn, every model call included
   int max_iterations = 8;
