@@ -45,11 +45,14 @@ std::unique_ptr<BotStack> BotStack::open(const Config& cfg, int& exit_code) {
   s->work_.emplace(net::asio::make_work_guard(s->ioc_));
   s->io_thread_ = std::thread([&ioc = s->ioc_] { ioc.run(); });
   s->multi_ = std::make_unique<http::CurlMulti>(s->ioc_.get_executor());
-  s->ledger_ = std::make_unique<usage::UsageLedger>(s->store_->usage());
-  s->resolved_ = llm::resolve_llm(cfg.llm, llm::process_env());
-  if (s->resolved_.configured()) {
-    s->client_ = std::make_unique<llm::LlmClient>(*s->multi_, s->resolved_, s->ledger_->observer());
+  auto accounting = usage::Accounting::open(cfg.money, *s->store_, s->multi_.get(), s->ioc_.get_executor());
+  if (!accounting) {
+    exit_code = report_error(accounting.error());
+    return nullptr;
   }
+  s->accounting_ = std::move(*accounting);
+  s->resolved_ = llm::resolve_llm(cfg.llm, llm::process_env());
+  s->client_ = s->accounting_->make_client(*s->multi_, s->resolved_);
 
   TurnEngine::Deps deps{*s->store_,
                         *s->library_,
@@ -59,7 +62,7 @@ std::unique_ptr<BotStack> BotStack::open(const Config& cfg, int& exit_code) {
                         s->client_.get(),
                         s->resolved_.not_configured,
                         SystemClock::instance(),
-                        caps::Services{&SystemClock::instance()}};
+                        caps::Services{&SystemClock::instance(), nullptr, &s->accounting_->desk()}};
   TurnOptions turn_options;
   turn_options.deadline = s->resolved_.timeouts.turn;
   s->engine_ = std::make_unique<TurnEngine>(std::move(deps), turn_options);

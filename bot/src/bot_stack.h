@@ -1,7 +1,7 @@
 // BotStack: what a one-process console front end (`parley ask`, `parley chat`) needs to run
 // turns on the configured database — the store with its prompts seeded, the capabilities
 // (built-ins and their configuration), an io_context with one thread, the curl multi handle,
-// the usage ledger, the LLM client (when one is configured) and the TurnEngine over them.
+// the accounting (usage ledger, budgets, alerts), the LLM client (when one is configured) and the TurnEngine over them.
 // It takes no instance lock: it works beside a running `parley run`.
 //
 // Ownership: the stack owns everything it builds; members are declared in dependency order,
@@ -22,7 +22,7 @@
 #include "parley/bot/llm/provider.h"
 #include "parley/bot/net.h"
 #include "parley/bot/turn.h"
-#include "parley/bot/usage/ledger.h"
+#include "parley/bot/usage/accounting.h"
 #include "parley/capabilities/builtins.h"
 #include "parley/capabilities/live_config.h"
 #include "parley/capabilities/rate_limiter.h"
@@ -53,6 +53,7 @@ class BotStack {
   net::asio::io_context& io() { return ioc_; }
   net::Executor executor() { return ioc_.get_executor(); }
   const llm::ResolvedLlm& llm() const { return resolved_; }
+  usage::Accounting& accounting() { return *accounting_; }
 
  private:
   BotStack() = default;
@@ -66,7 +67,7 @@ class BotStack {
   std::optional<net::asio::executor_work_guard<net::asio::io_context::executor_type>> work_;
   std::thread io_thread_;
   std::unique_ptr<http::CurlMulti> multi_;
-  std::unique_ptr<usage::UsageLedger> ledger_;
+  std::unique_ptr<usage::Accounting> accounting_;
   llm::ResolvedLlm resolved_;
   std::unique_ptr<llm::LlmClient> client_;
   std::unique_ptr<TurnEngine> engine_;

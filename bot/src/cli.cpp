@@ -14,6 +14,7 @@
 #include "run_command.h"
 #include "capability_commands.h"
 #include "exit_codes.h"
+#include "money_commands.h"
 #include "parley/bot/config.h"
 #include "parley/bot/llm/provider.h"
 #include "parley/bot/report.h"
@@ -21,6 +22,7 @@
 #include "parley/storage/migrations.h"
 #include "parley/storage/store.h"
 #include "prompt_commands.h"
+#include "report_commands.h"
 
 #ifndef PARLEY_VERSION
 #define PARLEY_VERSION "0.0.0"
@@ -196,6 +198,8 @@ int run_cli(int argc, char** argv) {
   llm_cmd->add_flag("--json", llm_as_json, "print JSON");
   PromptCommands prompt_commands(app);
   CapabilityCommands capability_commands(app);
+  ReportCommands report_commands(app);
+  MoneyCommands money_commands(app);
   AskOptions ask_options;
   auto* ask = app.add_subcommand("ask", "one turn: prints the reply (works beside a running parley)");
   ask->add_option("TEXT", ask_options.text, "what to say (a /command runs without the LLM)")->required();
@@ -230,6 +234,8 @@ int run_cli(int argc, char** argv) {
   if (!db_path.empty()) cfg.storage.path = db_path;
   setup_logging(cfg.log_level);
   if (capability_commands.selected()) return capability_commands.run(config_file);
+  if (money_commands.selected()) return money_commands.run(cfg);
+  if (report_commands.selected()) return report_commands.run(cfg);
   if (*ask) return run_ask(cfg, ask_options);
   if (*chat) return run_chat(cfg, chat_options);
 

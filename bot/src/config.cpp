@@ -14,6 +14,9 @@
 #include <map>
 #include <sstream>
 
+#include "parley/bot/usage/periods.h"
+#include "parley/bot/usage/prices.h"
+
 namespace parley::bot {
 
 namespace {
@@ -480,6 +483,133 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                               cfg.capabilities_file = r.string(v, k);
                             }},
                        });
+           }},
+          {"money",
+           [&](const YAML::Node& n, const std::string& p) {
+             auto& m = cfg.money;
+             auto usd = [&](const YAML::Node& v, const std::string& k) -> int64_t {
+               const auto parsed = v.IsScalar() ? usage::PriceTable::parse_usd(v.Scalar()) : std::nullopt;
+               if (!parsed) {
+                 r.error(v, k, fmt::format("expected an amount of USD such as 5 or 0.25, got '{}'",
+                                           v.IsScalar() ? v.Scalar() : std::string("a collection")));
+               }
+               return *parsed;
+             };
+             r.mapping(
+                 n, p,
+                 {
+                     {"prices", [&](const YAML::Node& v, const std::string& k) { m.prices_file = r.string(v, k); }},
+                     {"zone",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        m.zone = r.string(v, k);
+                        try {
+                          usage::Periods check(m.zone);
+                        } catch (const std::runtime_error& e) {
+                          r.error(v, k, e.what());
+                        }
+                      }},
+                     {"unknown_price",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        const std::string what = r.string(v, k);
+                        if (what != "allow" && what != "refuse") {
+                          r.error(v, k, fmt::format("'{}' is not one of allow, refuse", what));
+                        }
+                        m.refuse_unknown_price = what == "refuse";
+                      }},
+                     {"budgets",
+                      [&](const YAML::Node& n2, const std::string& p2) {
+                        r.mapping(n2, p2,
+                                  {
+                                      {"daily_usd", [&](const YAML::Node& v, const std::string& k) { m.daily = usd(v, k); }},
+                                      {"monthly_usd", [&](const YAML::Node& v, const std::string& k) { m.monthly = usd(v, k); }},
+                                      {"user_daily_usd", [&](const YAML::Node& v, const std::string& k) { m.user_daily = usd(v, k); }},
+                                      {"user_monthly_usd", [&](const YAML::Node& v, const std::string& k) { m.user_monthly = usd(v, k); }},
+                                      {"per_turn_usd", [&](const YAML::Node& v, const std::string& k) { m.per_turn = usd(v, k); }},
+                                      {"soft_percent",
+                                       [&](const YAML::Node& v, const std::string& k) { m.soft_percent = to_int(r.integer(v, k, 1, 100)); }},
+                                      {"cheaper_role", [&](const YAML::Node& v, const std::string& k) { m.cheaper_role = r.string(v, k); }},
+                                      {"default_max_tokens",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.default_max_tokens = to_int(r.integer(v, k, 1, 1'000'000));
+                                       }},
+                                  });
+                      }},
+                     {"alerts",
+                      [&](const YAML::Node& n2, const std::string& p2) {
+                        r.mapping(n2, p2,
+                                  {
+                                      {"daily_spend_usd", [&](const YAML::Node& v, const std::string& k) { m.alert_daily_spend = usd(v, k); }},
+                                      {"monthly_spend_usd",
+                                       [&](const YAML::Node& v, const std::string& k) { m.alert_monthly_spend = usd(v, k); }},
+                                      {"webhook_url_env",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.webhook_url_env = r.string(v, k);
+                                         if (m.webhook_url_env.find("://") != std::string::npos) {
+                                           r.error(v, k,
+                                                   "expected the NAME of an environment variable that holds the webhook URL "
+                                                   "(the URL is a secret: it does not go in this file)");
+                                         }
+                                       }},
+                                      {"deliver_to",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.deliver_to.clear();
+                                         r.sequence(v, k, [&](const YAML::Node& item, const std::string& ik) {
+                                           std::string target = r.string(item, ik);
+                                           const auto colon = target.find(':');
+                                           if (colon == std::string::npos || colon == 0 || colon + 1 == target.size()) {
+                                             r.error(item, ik, fmt::format("'{}' is not CHANNEL:ID (e.g. console:alice)", target));
+                                           }
+                                           m.deliver_to.push_back(std::move(target));
+                                         });
+                                       }},
+                                      {"rate_limit",
+                                       [&](const YAML::Node& n3, const std::string& p3) {
+                                         r.mapping(n3, p3,
+                                                   {
+                                                       {"calls",
+                                                        [&](const YAML::Node& v, const std::string& k) {
+                                                          m.rate_limit_calls = to_int(r.integer(v, k, 1, 1'000'000));
+                                                        }},
+                                                       {"per_minutes",
+                                                        [&](const YAML::Node& v, const std::string& k) {
+                                                          m.rate_limit_window = std::chrono::minutes(r.integer(v, k, 1, 24 * 60));
+                                                        }},
+                                                   });
+                                       }},
+                                  });
+                      }},
+                     {"credits",
+                      [&](const YAML::Node& n2, const std::string& p2) {
+                        r.mapping(n2, p2,
+                                  {
+                                      {"poll",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.credits = r.string(v, k);
+                                         if (m.credits != "auto" && m.credits != "on" && m.credits != "off") {
+                                           r.error(v, k, fmt::format("'{}' is not one of auto, on, off", m.credits));
+                                         }
+                                       }},
+                                      {"interval_s",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.credits_interval = std::chrono::seconds(r.integer(v, k, 10, 86'400));
+                                       }},
+                                      {"every_calls",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.credits_every_calls = to_int(r.integer(v, k, 0, 1'000'000));
+                                       }},
+                                      {"management_key_env",
+                                       [&](const YAML::Node& v, const std::string& k) { m.management_key_env = r.string(v, k); }},
+                                      {"low_balance_warning_usd",
+                                       [&](const YAML::Node& v, const std::string& k) { m.low_balance_warning = usd(v, k); }},
+                                      {"low_balance_critical_usd",
+                                       [&](const YAML::Node& v, const std::string& k) { m.low_balance_critical = usd(v, k); }},
+                                      {"runway_hours",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.runway_hours = static_cast<double>(r.integer(v, k, 1, 24 * 365));
+                                       }},
+                                  });
+                      }},
+                 });
            }},
           {"log",
            [&](const YAML::Node& n, const std::string& p) {

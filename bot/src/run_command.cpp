@@ -14,6 +14,7 @@
 #include "bot_stack.h"
 #include "capabilities_setup.h"
 #include "exit_codes.h"
+#include "money_pages.h"
 #include "parley/bot/channels/console.h"
 #include "parley/bot/channels/http_server.h"
 #include "parley/bot/config_reloader.h"
@@ -25,7 +26,7 @@
 #include "parley/bot/llm/client.h"
 #include "parley/bot/report.h"
 #include "parley/bot/turn.h"
-#include "parley/bot/usage/ledger.h"
+#include "parley/bot/usage/accounting.h"
 #include "parley/capabilities/builtins.h"
 #include "parley/capabilities/live_config.h"
 #include "parley/capabilities/rate_limiter.h"
@@ -145,13 +146,16 @@ int run_bot(const Config& cfg, const RunOptions& options) {
   // waiting turns, the rest close instead of holding a descriptor and buffers each.
   http::CurlMulti multi(ioc.get_executor(), http::CurlMulti::Options{.max_connects = 256});
   http::WebFetcher fetcher(multi, ioc.get_executor());
-  usage::UsageLedger ledger(store.usage());
+  auto accounting = usage::Accounting::open(cfg.money, store, &multi, ioc.get_executor());
+  if (!accounting) return report_error(accounting.error());
+  usage::Accounting& money = **accounting;
   const auto resolved = llm::resolve_llm(cfg.llm, llm::process_env());
-  std::unique_ptr<llm::LlmClient> client;
-  if (resolved.configured()) client = std::make_unique<llm::LlmClient>(multi, resolved, ledger.observer());
+  std::unique_ptr<llm::LlmClient> client = money.make_client(multi, resolved);
 
+  const std::string monitor_state = money.prepare_monitor(resolved);
   caps::Services services{&SystemClock::instance()};
   services.http = &fetcher;
+  services.money = &money.desk();
   TurnEngine::Deps deps{store, library, registry, live, limiter, client.get(), resolved.not_configured,
                         SystemClock::instance(), services};
   TurnOptions turn_options;
@@ -163,6 +167,25 @@ int run_bot(const Config& cfg, const RunOptions& options) {
   Lanes lanes(ioc.get_executor(), engine, lane_options);
   Dispatcher dispatcher(store, lanes, cfg.access, limiter);
   OutboxPump pump(ioc.get_executor(), store);
+  // New alerts also go to the admin conversations named in money.alerts.deliver_to.
+  money.alerts().on_new([&store, &pump, targets = cfg.money.deliver_to](const storage::AlertRecord& a) {
+    for (const auto& target : targets) {
+      const auto colon = target.find(':');
+      std::string channel = target.substr(0, colon);
+      std::string id = target.substr(colon + 1);
+      const std::string body = "alert " + usage::alert_line(a) + (a.acked_at ? "" : fmt::format(" — /alerts ack {}", a.id));
+      store.directory().ensure_conversation(
+          channel, id, "alerts", [&store, &pump, channel, id, body](Result<storage::WriteAck> conv) {
+            if (!conv) {
+              spdlog::error("alert delivery to {}:{}: {}", channel, id, conv.error().describe());
+              return;
+            }
+            store.outbox().add(conv->row_id, channel, id, body, [&pump](Result<storage::WriteAck> added) {
+              if (added) pump.push(added->row_id);
+            });
+          });
+    }
+  });
 
   std::unique_ptr<ConfigReloader> reloader;
   if (!cfg.capabilities_file.empty()) {
@@ -180,6 +203,7 @@ int run_bot(const Config& cfg, const RunOptions& options) {
   channels::HttpServerOptions http_options;
   http_options.host = listen->first;
   http_options.port = listen->second;
+  http_options.pages = [&money, &store](const channels::PageRequest& pr) { return money_page(pr, money, store); };
   if (!cfg.http.token_env.empty()) {
     if (const char* token = std::getenv(cfg.http.token_env.c_str())) http_options.bearer_token = token;  // NOLINT(concurrency-mt-unsafe)
   }
@@ -278,6 +302,7 @@ int run_bot(const Config& cfg, const RunOptions& options) {
   ReminderScheduler reminders(ioc.get_executor(), store, SystemClock::instance(),
                               [&pump](const caps::DueReminder&, int64_t outbox_id) { pump.push(outbox_id); });
   reminders.start();
+  money.start();
 
   ready = true;
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
@@ -287,6 +312,7 @@ int run_bot(const Config& cfg, const RunOptions& options) {
                               ? fmt::format("{} via {}", resolved.roles.at(resolved.default_role).front().model,
                                             resolved.default_provider)
                               : resolved.not_configured);
+  fmt::print("{}\n", monitor_state);
   std::fflush(stdout);
   if (console) {
     if (terminal) fmt::print("console: talk to parley here; /help lists commands; Ctrl-D stops it\n");
@@ -305,6 +331,7 @@ int run_bot(const Config& cfg, const RunOptions& options) {
   http_server.stop();
   if (reloader) reloader->stop();
   reminders.stop();
+  money.stop();
   pump.stop();
   if (console) console->stop();
   const auto grace_end = std::chrono::steady_clock::now() + options.grace;

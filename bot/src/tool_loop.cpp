@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <set>
 
@@ -24,6 +25,7 @@ std::string_view to_string(ToolLoopResult::Stop stop) noexcept {
     case ToolLoopResult::Stop::iteration_limit: return "iteration_limit";
     case ToolLoopResult::Stop::deadline: return "deadline";
     case ToolLoopResult::Stop::llm_error: return "llm_error";
+    case ToolLoopResult::Stop::budget: return "budget";
   }
   return "unknown";
 }
@@ -175,6 +177,10 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
 
   std::string last_text;
   bool streamed = false;  // some text went to options.on_text
+  // The calls of this turn share a key: the per-turn budget counts them together.
+  static std::atomic<uint64_t> turns{0};
+  const std::string turn_key = fmt::format("{}-{}", context.conversation_id, turns.fetch_add(1) + 1);
+  std::string after_capability;  // the capabilities whose results the next call reads
   for (int iteration = 0;; ++iteration) {
     if (Clock::now() >= options.deadline) {
       out.stop = ToolLoopResult::Stop::deadline;
@@ -191,6 +197,8 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
     call_options.purpose = iteration == 0 ? "turn" : "tool_step";
     call_options.user_id = context.caller.user_id;
     call_options.conversation_id = context.conversation_id;
+    call_options.turn_key = turn_key;
+    call_options.capability = after_capability;
     // Text is streamed as the model writes it (never with the text protocol, whose tool calls
     // are written in the text).
     if (!options.text_protocol && options.on_text) {
@@ -203,6 +211,11 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
     }
     llm::LlmResponse response = co_await client_.call(request, call_options);
     out.llm_calls.push_back(response);
+    if (!response.ok() && response.failure == llm::FailureKind::budget) {
+      out.stop = ToolLoopResult::Stop::budget;
+      out.error = response.error;
+      break;
+    }
     if (!response.ok()) {
       out.stop = response.failure == llm::FailureKind::deadline ? ToolLoopResult::Stop::deadline
                                                                 : ToolLoopResult::Stop::llm_error;
@@ -223,7 +236,11 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
     } else {
       request.messages.push_back(llm::Message::assistant(result.content, calls));
     }
+    after_capability.clear();
     for (const auto& call : calls) {
+      if (after_capability.find(call.name) == std::string::npos) {
+        after_capability += (after_capability.empty() ? "" : ",") + call.name;
+      }
       ToolStep step;
       const std::string key = call.name + "\n" + call.arguments;
       // A tool not offered this turn is treated as unknown (run_tool says so).
@@ -284,6 +301,10 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
       out.reply = out.error && out.error->code == ErrorCode::billing
                       ? "I can't answer right now: the language model account is out of credit."
                       : "I can't reach the language model right now. Please try again in a minute.";
+      break;
+    case ToolLoopResult::Stop::budget:
+      // The gate's refusal is written for the user: which budget, how much, when it resets.
+      out.reply = out.error ? out.error->message : "The LLM budget is used up.";
       break;
     case ToolLoopResult::Stop::answered: break;
   }

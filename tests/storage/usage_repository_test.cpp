@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "parley/storage/store.h"
 #include "temp_dir.h"
 
@@ -33,7 +35,7 @@ class UsageRepositoryTest : public ::testing::Test {
     r.reasoning_tokens = 1;
     if (cost) {
       r.cost_actual_nanousd = usd_to_nanousd(*cost);
-      r.cost_source = "actual";
+      r.cost_source = "provider";
     }
     r.success = ok;
     if (!ok) r.error_kind = "rate_limited";
@@ -82,7 +84,8 @@ TEST_F(UsageRepositoryTest, ZeroTimestampMeansNowAndDetailsAreKept) {
   auto ack = store_->usage().record(r).get();
   ASSERT_TRUE(ack.ok()) << ack.error().describe();
   auto conn = store_->reads().acquire();
-  auto st = conn->cached("SELECT ts, tokens_estimated, generation_id, cost_actual_nanousd FROM usage WHERE id = ?");
+  auto st = conn->cached(
+      "SELECT ts, tokens_estimated, generation_id, cost_actual_nanousd FROM usage WHERE id = ?");
   ASSERT_TRUE(st.ok());
   (*st)->bind_all(ack->row_id);
   ASSERT_TRUE((*st)->step().value());
@@ -90,6 +93,309 @@ TEST_F(UsageRepositoryTest, ZeroTimestampMeansNowAndDetailsAreKept) {
   EXPECT_EQ((*st)->column_int64(1), 1);
   EXPECT_EQ((*st)->column_text(2), "gen-1");
   EXPECT_EQ((*st)->column_int64(3), 123'000);
+}
+
+// ---- reports ----
+
+// A row with everything a report reads, each figure distinct enough to catch a swapped column.
+UsageRecord row(int64_t ts, std::optional<int64_t> user, std::string model, int64_t latency,
+                std::optional<int64_t> actual, std::optional<int64_t> estimate, bool ok = true) {
+  UsageRecord r;
+  r.ts = ts;
+  r.user_id = user;
+  r.purpose = "turn";
+  r.model_requested = model;
+  r.model_answered = ok ? model : "";
+  r.prompt_tokens = 1000 + latency;
+  r.completion_tokens = 100 + latency;
+  r.cached_tokens = 10 + latency;
+  r.reasoning_tokens = 1 + latency;
+  r.latency_ms = latency;
+  r.cost_actual_nanousd = actual;
+  r.cost_estimated_nanousd = estimate;
+  r.success = ok;
+  if (!ok) r.error_kind = "unavailable";
+  return r;
+}
+
+void expect_same_sums(const UsageReportRow& got, const UsageReportRow& want,
+                      const std::string& what) {
+  EXPECT_EQ(got.calls, want.calls) << what;
+  EXPECT_EQ(got.failed, want.failed) << what;
+  EXPECT_EQ(got.prompt_tokens, want.prompt_tokens) << what;
+  EXPECT_EQ(got.completion_tokens, want.completion_tokens) << what;
+  EXPECT_EQ(got.cached_tokens, want.cached_tokens) << what;
+  EXPECT_EQ(got.reasoning_tokens, want.reasoning_tokens) << what;
+  EXPECT_EQ(got.cost_actual_nanousd, want.cost_actual_nanousd) << what;
+  EXPECT_EQ(got.cost_estimated_nanousd, want.cost_estimated_nanousd) << what;
+  EXPECT_EQ(got.calls_without_cost, want.calls_without_cost) << what;
+  EXPECT_EQ(got.cost_nanousd, want.cost_nanousd) << what;
+}
+
+void add(UsageReportRow& sum, const UsageRecord& r) {
+  sum.calls += 1;
+  sum.failed += r.success ? 0 : 1;
+  sum.prompt_tokens += r.prompt_tokens;
+  sum.completion_tokens += r.completion_tokens;
+  sum.cached_tokens += r.cached_tokens;
+  sum.reasoning_tokens += r.reasoning_tokens;
+  sum.cost_actual_nanousd += r.cost_actual_nanousd.value_or(0);
+  sum.cost_estimated_nanousd += r.cost_estimated_nanousd.value_or(0);
+  sum.calls_without_cost += !r.cost_actual_nanousd && !r.cost_estimated_nanousd ? 1 : 0;
+  sum.cost_nanousd +=
+      r.cost_actual_nanousd ? *r.cost_actual_nanousd : r.cost_estimated_nanousd.value_or(0);
+}
+
+UsageReportRow sum_rows(const std::vector<UsageReportRow>& rows) {
+  UsageReportRow s;
+  for (const auto& r : rows) {
+    s.calls += r.calls;
+    s.failed += r.failed;
+    s.prompt_tokens += r.prompt_tokens;
+    s.completion_tokens += r.completion_tokens;
+    s.cached_tokens += r.cached_tokens;
+    s.reasoning_tokens += r.reasoning_tokens;
+    s.cost_actual_nanousd += r.cost_actual_nanousd;
+    s.cost_estimated_nanousd += r.cost_estimated_nanousd;
+    s.calls_without_cost += r.calls_without_cost;
+    s.cost_nanousd += r.cost_nanousd;
+  }
+  return s;
+}
+
+constexpr int64_t kDay = 86'400'000;
+constexpr int64_t kMar9_2024 = 1'709'942'400'000;  // 2024-03-09T00:00:00Z
+
+TEST_F(UsageRepositoryTest, ReportTotalsEqualTheSumsOfInsertedRowsInEveryGrouping) {
+  auto& u = store_->usage();
+  const int64_t conv =
+      store_->directory().ensure_conversation("console", "c1", "").get().value().row_id;
+  UsageReportRow want;
+  uint64_t seed = 12345;
+  auto next = [&] { return seed = seed * 6364136223846793005ULL + 1442695040888963407ULL; };
+  for (int i = 0; i < 200; ++i) {
+    const uint64_t x = next() >> 20;
+    const std::optional<int64_t> user =
+        x % 3 == 0 ? std::optional<int64_t>() : (x % 3 == 1 ? alice_ : bob_);
+    auto r =
+        row(kMar9_2024 + static_cast<int64_t>(x % (5 * kDay)), user,
+            x % 2 == 0 ? "openai/gpt-4o-mini" : "anthropic/claude", static_cast<int64_t>(x % 977),
+            x % 4 == 0 ? std::optional<int64_t>() : static_cast<int64_t>(x % 9'999'999'937),
+            x % 5 == 0 ? std::optional<int64_t>() : static_cast<int64_t>(x % 7'777'777'777),
+            x % 7 != 0);
+    if (x % 2 == 0) r.conversation_id = conv;
+    if (x % 3 == 0) r.capability = "web_fetch";
+    add(want, r);
+    ASSERT_TRUE(u.record(r).get().ok());
+  }
+  // Outside the period: must not count.
+  ASSERT_TRUE(u.record(row(kMar9_2024 - 1, alice_, "m", 5, 1, 1)).get().ok());
+  ASSERT_TRUE(u.record(row(kMar9_2024 + 5 * kDay, alice_, "m", 5, 1, 1)).get().ok());
+  ASSERT_GT(want.calls_without_cost, 0);
+  ASSERT_GT(want.failed, 0);
+
+  for (auto g : {UsageGroupBy::none, UsageGroupBy::day, UsageGroupBy::model, UsageGroupBy::user,
+                 UsageGroupBy::conversation, UsageGroupBy::capability}) {
+    UsageReportQuery q;
+    q.from_ms = kMar9_2024;
+    q.to_ms = kMar9_2024 + 5 * kDay;
+    q.group_by = g;
+    auto rep = u.report(q);
+    ASSERT_TRUE(rep.ok()) << rep.error().describe();
+    const std::string what(to_string(g));
+    EXPECT_EQ(rep->totals.key, "total");
+    expect_same_sums(rep->totals, want, what + " totals");
+    if (g == UsageGroupBy::none) {
+      EXPECT_TRUE(rep->rows.empty());
+    } else {
+      expect_same_sums(sum_rows(rep->rows), want, what + " rows");
+    }
+  }
+}
+
+TEST_F(UsageRepositoryTest, ReportGroupsByModelUserConversationAndCapability) {
+  auto& u = store_->usage();
+  const int64_t conv =
+      store_->directory().ensure_conversation("discord", "chan-7", "").get().value().row_id;
+  auto a = row(1000, alice_, "big", 10, 5'000, 4'000);
+  a.conversation_id = conv;
+  a.capability = "calc";
+  auto b = row(2000, bob_, "small", 20, std::nullopt, 300);
+  b.model_answered = "small-v2";  // answered by another model than asked
+  auto c = row(3000, std::nullopt, "big", 30, std::nullopt, std::nullopt);
+  for (const auto& r : {a, b, c}) ASSERT_TRUE(u.record(r).get().ok());
+
+  UsageReportQuery q;
+  q.group_by = UsageGroupBy::model;
+  auto by_model = u.report(q).value();
+  ASSERT_EQ(by_model.rows.size(), 2U);
+  EXPECT_EQ(by_model.rows[0].key, "big");  // cost descending
+  EXPECT_EQ(by_model.rows[0].calls, 2);
+  EXPECT_EQ(by_model.rows[0].cost_nanousd, 5'000);  // actual preferred over estimate
+  EXPECT_EQ(by_model.rows[0].cost_estimated_nanousd, 4'000);
+  EXPECT_EQ(by_model.rows[0].calls_without_cost, 1);
+  EXPECT_EQ(by_model.rows[1].key, "small-v2");
+  EXPECT_EQ(by_model.rows[1].cost_nanousd, 300);
+
+  q.group_by = UsageGroupBy::user;
+  auto by_user = u.report(q).value();
+  ASSERT_EQ(by_user.rows.size(), 3U);
+  EXPECT_EQ(by_user.rows[0].key, std::to_string(alice_));
+  EXPECT_EQ(by_user.rows[0].id, alice_);
+  EXPECT_EQ(by_user.rows[0].label, "Alice");
+  EXPECT_EQ(by_user.rows[1].label, "Bob");
+  EXPECT_EQ(by_user.rows[2].key, "(none)");
+  EXPECT_FALSE(by_user.rows[2].id.has_value());
+
+  q.group_by = UsageGroupBy::conversation;
+  auto by_conv = u.report(q).value();
+  ASSERT_EQ(by_conv.rows.size(), 2U);
+  EXPECT_EQ(by_conv.rows[0].id, conv);
+  EXPECT_EQ(by_conv.rows[0].label, "discord:chan-7");
+  EXPECT_EQ(by_conv.rows[1].key, "(none)");
+  EXPECT_EQ(by_conv.rows[1].calls, 2);
+
+  q.group_by = UsageGroupBy::capability;
+  auto by_cap = u.report(q).value();
+  ASSERT_EQ(by_cap.rows.size(), 2U);
+  EXPECT_EQ(by_cap.rows[0].key, "calc");
+  EXPECT_EQ(by_cap.rows[1].key, "(none)");
+
+  // One user only.
+  q.user_id = bob_;
+  q.group_by = UsageGroupBy::model;
+  auto bobs = u.report(q).value();
+  EXPECT_EQ(bobs.totals.calls, 1);
+  ASSERT_EQ(bobs.rows.size(), 1U);
+  EXPECT_EQ(bobs.rows[0].key, "small-v2");
+}
+
+TEST_F(UsageRepositoryTest, DaysAreLocalDaysOfTheZoneAcrossADstChange) {
+  auto& u = store_->usage();
+  // New York: 2024-03-10 starts at 05:00Z (EST, UTC-5); clocks spring forward at 07:00Z, so
+  // 2024-03-11 starts at 04:00Z (EDT, UTC-4) and 2024-03-10 lasts 23 hours.
+  const int64_t mar10_ny = kMar9_2024 + kDay + 5 * 3'600'000;
+  const int64_t mar11_ny = kMar9_2024 + 2 * kDay + 4 * 3'600'000;
+  for (int64_t ts : {mar10_ny - 1, mar10_ny, mar11_ny - 1, mar11_ny}) {
+    ASSERT_TRUE(u.record(row(ts, alice_, "m", 1, 1'000, std::nullopt)).get().ok());
+  }
+  UsageReportQuery q;
+  q.group_by = UsageGroupBy::day;
+  q.zone = "America/New_York";
+  auto ny = u.report(q);
+  ASSERT_TRUE(ny.ok()) << ny.error().describe();
+  ASSERT_EQ(ny->rows.size(), 3U);
+  EXPECT_EQ(ny->rows[0].key, "2024-03-09");
+  EXPECT_EQ(ny->rows[0].calls, 1);
+  EXPECT_EQ(ny->rows[1].key, "2024-03-10");
+  EXPECT_EQ(ny->rows[1].calls, 2);
+  EXPECT_EQ(ny->rows[2].key, "2024-03-11");
+  EXPECT_EQ(ny->rows[2].calls, 1);
+
+  q.zone = "UTC";
+  auto utc = u.report(q).value();
+  ASSERT_EQ(utc.rows.size(), 2U);
+  EXPECT_EQ(utc.rows[0].key, "2024-03-10");
+  EXPECT_EQ(utc.rows[0].calls, 2);
+  EXPECT_EQ(utc.rows[1].key, "2024-03-11");
+
+  q.zone = "";  // UTC
+  EXPECT_EQ(u.report(q).value().rows.size(), 2U);
+
+  q.zone = "Asia/Kolkata";  // +05:30: 2024-03-10 05:00Z is 10:30 local, 04:00Z on the 11th 09:30
+  auto kolkata = u.report(q).value();
+  ASSERT_EQ(kolkata.rows.size(), 2U);
+  EXPECT_EQ(kolkata.rows[0].key, "2024-03-10");
+  EXPECT_EQ(kolkata.rows[1].key, "2024-03-11");
+
+  q.zone = "Mars/Olympus_Mons";
+  auto bad = u.report(q);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::invalid_argument);
+  EXPECT_NE(bad.error().message.find("Mars/Olympus_Mons"), std::string::npos);
+}
+
+TEST_F(UsageRepositoryTest, LatencyPercentilesAreNearestRankOverSuccessfulCalls) {
+  auto& u = store_->usage();
+  // Model "twenty": 1..20 ms, inserted out of order; failed calls (slow) do not count.
+  for (int64_t ms : {7, 3, 20, 1, 15, 9, 12, 2, 18, 5, 11, 4, 19, 6, 14, 8, 16, 10, 13, 17}) {
+    ASSERT_TRUE(u.record(row(1000 + ms, alice_, "twenty", ms, 1, 1)).get().ok());
+  }
+  ASSERT_TRUE(u.record(row(5000, alice_, "twenty", 90'000, 1, 1, false)).get().ok());
+  // "three": 5, 1, 9 → p50 = rank ceil(1.5) = 2 → 5; p95 = rank ceil(2.85) = 3 → 9.
+  for (int64_t ms : {5, 1, 9})
+    ASSERT_TRUE(u.record(row(2000 + ms, bob_, "three", ms, 1, 1)).get().ok());
+  // "one": a single call → both percentiles are it.
+  ASSERT_TRUE(u.record(row(3000, bob_, "one", 42, 1, 1)).get().ok());
+  // "failing": no successful call → no percentiles.
+  ASSERT_TRUE(u.record(row(4000, bob_, "failing", 7, 1, 1, false)).get().ok());
+
+  UsageReportQuery q;
+  q.group_by = UsageGroupBy::model;
+  auto rep = u.report(q).value();
+  std::map<std::string, UsageReportRow> by;
+  for (const auto& r : rep.rows) by[r.key] = r;
+  EXPECT_EQ(by["twenty"].latency_p50_ms, 10);  // rank 10 of 20
+  EXPECT_EQ(by["twenty"].latency_p95_ms, 19);  // rank 19 of 20
+  EXPECT_EQ(by["three"].latency_p50_ms, 5);
+  EXPECT_EQ(by["three"].latency_p95_ms, 9);
+  EXPECT_EQ(by["one"].latency_p50_ms, 42);
+  EXPECT_EQ(by["one"].latency_p95_ms, 42);
+  EXPECT_FALSE(by["failing"].latency_p50_ms.has_value());
+  EXPECT_FALSE(by["failing"].latency_p95_ms.has_value());
+  // Totals: 24 successful latencies 1..20, 1, 5, 9, 42 → sorted rank 12 is 9
+  // (1,1,2,3,4,5,5,6,7,8,9,9), rank ceil(22.8) = 23 is 20, rank 24 is 42.
+  EXPECT_EQ(rep.totals.latency_p50_ms, 9);
+  EXPECT_EQ(rep.totals.latency_p95_ms, 20);
+
+  UsageReportQuery empty;
+  empty.from_ms = 1;
+  empty.to_ms = 2;
+  auto none = u.report(empty).value();
+  EXPECT_EQ(none.totals.calls, 0);
+  EXPECT_FALSE(none.totals.latency_p50_ms.has_value());
+}
+
+TEST_F(UsageRepositoryTest, SeriesIsPerLocalDayAndModelWithOneCost) {
+  auto& u = store_->usage();
+  const int64_t noon = kMar9_2024 + kDay / 2;
+  ASSERT_TRUE(u.record(row(noon, alice_, "a", 1, 700, 500)).get().ok());            // actual 700
+  ASSERT_TRUE(u.record(row(noon + 1, bob_, "a", 1, std::nullopt, 40)).get().ok());  // estimate 40
+  ASSERT_TRUE(u.record(row(noon + 2, bob_, "b", 1, std::nullopt, std::nullopt)).get().ok());
+  ASSERT_TRUE(u.record(row(noon + kDay, bob_, "b", 1, 9, std::nullopt)).get().ok());
+  // 23:30 on the 9th in UTC is the 10th in Tokyo.
+  ASSERT_TRUE(u.record(row(kMar9_2024 + kDay - 1'800'000, bob_, "b", 1, 3, 3)).get().ok());
+
+  UsageReportQuery q;
+  q.zone = "Asia/Tokyo";
+  auto s = u.series(q);
+  ASSERT_TRUE(s.ok()) << s.error().describe();
+  ASSERT_EQ(s->size(), 3U);
+  EXPECT_EQ((*s)[0].day, "2024-03-09");
+  EXPECT_EQ((*s)[0].model, "a");
+  EXPECT_EQ((*s)[0].calls, 2);
+  EXPECT_EQ((*s)[0].cost_nanousd, 740);
+  EXPECT_EQ((*s)[0].prompt_tokens, 2002);
+  EXPECT_EQ((*s)[0].completion_tokens, 202);
+  EXPECT_EQ((*s)[1].day, "2024-03-09");
+  EXPECT_EQ((*s)[1].model, "b");
+  EXPECT_EQ((*s)[1].calls_without_cost, 1);
+  EXPECT_EQ((*s)[1].cost_nanousd, 0);
+  EXPECT_EQ((*s)[2].day, "2024-03-10");
+  EXPECT_EQ((*s)[2].model, "b");
+  EXPECT_EQ((*s)[2].calls, 2);
+  EXPECT_EQ((*s)[2].cost_nanousd, 12);
+
+  q.zone = "Nowhere/Special";
+  EXPECT_EQ(u.series(q).error().code, ErrorCode::invalid_argument);
+}
+
+TEST(UsageGroupBy, NamesRoundTrip) {
+  for (auto g : {UsageGroupBy::none, UsageGroupBy::day, UsageGroupBy::model, UsageGroupBy::user,
+                 UsageGroupBy::conversation, UsageGroupBy::capability}) {
+    EXPECT_EQ(parse_usage_group_by(to_string(g)), g);
+  }
+  EXPECT_FALSE(parse_usage_group_by("week").has_value());
 }
 
 TEST(UsdToNanousd, RoundsToNearest) {

@@ -146,6 +146,8 @@ struct Reply {
   // (`event: reply`, or `event: error` when the status is not 200 after the stream began).
   bool sse = false;
   bool client_gone = false;  // a streamed answer's client closed the connection: nothing to write
+  std::optional<std::string> raw;  // a page: this body as it is, with content_type
+  std::string content_type;
 };
 
 Reply error_reply(unsigned status, std::string message) {
@@ -503,9 +505,27 @@ std::optional<Reply> Session::precheck(const Request& req) const {
     if (req.method() != bhttp::verb::post) return method_not_allowed(method, path, "POST");
     return std::nullopt;
   }
+  if (st_->options.pages && (req.method() == bhttp::verb::get || req.method() == bhttp::verb::head)) {
+    const size_t q = target.find('?');
+    PageRequest pr{std::string(path), q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1))};
+    std::optional<Page> page;
+    try {
+      page = st_->options.pages(pr);
+    } catch (const std::exception& e) {
+      spdlog::error("http: GET {} failed: {}", path, e.what());
+      return error_reply(500, fmt::format("GET {} failed", path));
+    }
+    if (page) {
+      Reply r;
+      r.status = page->status >= 200 && page->status <= 599 ? static_cast<unsigned>(page->status) : 500;
+      r.raw = std::move(page->body);
+      r.content_type = std::move(page->content_type);
+      return r;
+    }
+  }
   return error_reply(404, fmt::format("no route for {}; routes: POST /v1/messages, GET /healthz, "
-                                      "GET /readyz",
-                                      path));
+                                      "GET /readyz{}",
+                                      path, st_->options.pages ? ", GET /api/usage, /api/credits, /api/alerts, /reports, /metrics" : ""));
 }
 
 bool Session::authorized(const Request& req) const {
@@ -695,11 +715,11 @@ awaitable<bool> Session::write(const Reply& reply, bool keep_alive, bool head, u
   bhttp::response<bhttp::string_body> res;
   res.version(version);
   res.result(reply.status);
-  res.set(bhttp::field::content_type, "application/json");
+  res.set(bhttp::field::content_type, reply.raw ? reply.content_type : std::string("application/json"));
   res.set(bhttp::field::cache_control, "no-store");
   for (const auto& [field, value] : reply.headers) res.set(field, value);
   res.keep_alive(keep_alive);
-  std::string body = dump(reply.body);
+  std::string body = reply.raw ? *reply.raw : dump(reply.body);
   if (head) {
     res.content_length(body.size());  // a HEAD answer has the headers of the GET, no body
   } else {

@@ -37,6 +37,7 @@ std::string_view to_string(FailureKind kind) noexcept {
     case FailureKind::stream_error: return "error in the stream";
     case FailureKind::cancelled: return "cancelled";
     case FailureKind::not_configured: return "not configured";
+    case FailureKind::budget: return "over budget";
   }
   return "unknown";
 }
@@ -52,7 +53,8 @@ ErrorCode error_code(FailureKind kind) noexcept {
     case FailureKind::server_error:
     case FailureKind::stream_error:
     case FailureKind::not_configured: return ErrorCode::unavailable;
-    case FailureKind::rate_limited: return ErrorCode::resource_exhausted;
+    case FailureKind::rate_limited:
+    case FailureKind::budget: return ErrorCode::resource_exhausted;
     case FailureKind::billing: return ErrorCode::billing;
     case FailureKind::bad_request: return ErrorCode::invalid_argument;
     case FailureKind::unauthorized: return ErrorCode::unauthenticated;
@@ -79,7 +81,8 @@ bool retry_same_model(FailureKind kind) noexcept {
 }
 
 bool try_next_model(FailureKind kind) noexcept {
-  return retry_same_model(kind) || kind == FailureKind::billing;
+  // A budget refusal is priced per model: a cheaper fallback may still fit.
+  return retry_same_model(kind) || kind == FailureKind::billing || kind == FailureKind::budget;
 }
 
 Usage LlmResponse::total_usage() const {
@@ -214,8 +217,9 @@ struct StreamState {
 
 }  // namespace
 
-LlmClient::LlmClient(http::CurlMulti& multi, ResolvedLlm settings, AttemptObserver observer)
-    : multi_(multi), settings_(std::move(settings)), observer_(std::move(observer)) {}
+LlmClient::LlmClient(http::CurlMulti& multi, ResolvedLlm settings, AttemptObserver observer,
+                     SpendGate* gate)
+    : multi_(multi), settings_(std::move(settings)), observer_(std::move(observer)), gate_(gate) {}
 
 asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const ResolvedModel& model,
                                             const CallOptions& options, int attempt_no,
@@ -379,7 +383,11 @@ asio::awaitable<LlmResponse> LlmClient::call(ChatRequest request, CallOptions op
       finish_error(FailureKind::not_configured, settings_.not_configured);
       co_return out;
     }
-    const std::string role = options.role.empty() ? settings_.default_role : options.role;
+    std::string role = options.role.empty() ? settings_.default_role : options.role;
+    if (gate_ != nullptr) {
+      std::string routed = gate_->route(options, role);
+      if (routed != role && settings_.roles.count(routed) != 0) role = std::move(routed);
+    }
     auto it = settings_.roles.find(role);
     if (it == settings_.roles.end() || it->second.empty()) {
       finish_error(FailureKind::not_configured, fmt::format("no model is configured for the role '{}'", role));
@@ -388,6 +396,7 @@ asio::awaitable<LlmResponse> LlmClient::call(ChatRequest request, CallOptions op
     models = it->second;
   }
 
+  if (gate_ != nullptr && !request.max_tokens) request.max_tokens = gate_->default_max_tokens();
   const auto& retry = settings_.retry;
   asio::steady_timer timer(co_await asio::this_coro::executor);
   int attempt_no = 0;
@@ -401,8 +410,22 @@ asio::awaitable<LlmResponse> LlmClient::call(ChatRequest request, CallOptions op
         break;
       }
       std::optional<ChatResult> result;
+      SpendGate::Admission admission;
+      if (gate_ != nullptr) admission = gate_->admit(options, model, request);
+      if (!admission.ok) {
+        // Not sent: nothing consumed, no usage row. A cheaper fallback may still fit.
+        Attempt refused;
+        refused.provider = model.provider;
+        refused.model_asked = model.model;
+        refused.failure = last = FailureKind::budget;
+        refused.error = admission.refusal;
+        spdlog::info("LLM call for user {} not sent to {}: over budget", options.user_id, model.model);
+        out.attempts.push_back(std::move(refused));
+        break;
+      }
       Attempt a = co_await attempt(request, model, options, attempt_no++, deadline, result);
       last = a.failure;
+      if (gate_ != nullptr) gate_->settle(admission, options, a);
       if (observer_) {
         try {
           observer_(options, a);
@@ -439,7 +462,7 @@ asio::awaitable<LlmResponse> LlmClient::call(ChatRequest request, CallOptions op
   if (last == FailureKind::deadline && out.attempts.back().failure != FailureKind::deadline) {
     message = "deadline passed after: " + message;
   }
-  if (out.attempts.size() > 1) {
+  if (out.attempts.size() > 1 && last != FailureKind::budget) {
     message += fmt::format(" ({} attempts on {} model{})", out.attempts.size(),
                            models_tried, models_tried == 1 ? "" : "s");
   }

@@ -14,6 +14,8 @@ Status register_builtins(Registry& registry) {
   PARLEY_TRY(registry.add(builtins::make_reminders()));
   PARLEY_TRY(registry.add(builtins::make_web_fetch()));
   PARLEY_TRY(registry.add(builtins::make_usage()));
+  PARLEY_TRY(registry.add(builtins::make_credits()));
+  PARLEY_TRY(registry.add(builtins::make_alerts()));
   return {};
 }
 

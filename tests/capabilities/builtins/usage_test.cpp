@@ -22,7 +22,7 @@ class UsageTest : public UserStoreFixture {
     r.prompt_tokens = 1000;
     r.completion_tokens = 100;
     r.cost_actual_nanousd = storage::usd_to_nanousd(cost);
-    r.cost_source = "actual";
+    r.cost_source = "provider";
     ASSERT_TRUE(store_->usage().record(r).get().ok());
   }
   Result<json> as(const UserScope& who, json args, bool admin = false, std::string tz = "UTC") {

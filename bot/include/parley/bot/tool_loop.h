@@ -64,7 +64,8 @@ struct ToolStep {
 };
 
 struct ToolLoopResult {
-  enum class Stop { answered, iteration_limit, deadline, llm_error };
+  // budget: the spend gate refused a model call (the reply is its refusal, for the user).
+  enum class Stop { answered, iteration_limit, deadline, llm_error, budget };
   Stop stop = Stop::answered;
   std::string reply;  // always something to tell the user
   std::vector<llm::LlmResponse> llm_calls;  // every model call, with its attempts and usage

@@ -70,9 +70,12 @@ class UserScope {
 
 // What bot/ provides to capabilities (network access, usage figures, …). Interfaces are added
 // here as capabilities need them; a null pointer means "not available in this process".
+class MoneyDesk;  // money_desk.h
+
 struct Services {
   const Clock* clock = nullptr;  // wall clock (time zones, reminders)
   const HttpFetcher* http = nullptr;  // outgoing GETs (web_fetch); see http_fetcher.h
+  const MoneyDesk* money = nullptr;   // credits, budgets, alerts (/credits, /alerts)
 };
 
 using Deadline = std::chrono::steady_clock::time_point;

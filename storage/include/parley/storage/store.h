@@ -13,6 +13,7 @@
 
 #include "parley/base/clock.h"
 #include "parley/base/result.h"
+#include "parley/storage/credit_repository.h"
 #include "parley/storage/directory.h"
 #include "parley/storage/hot_cache.h"
 #include "parley/storage/memory_repository.h"
@@ -68,6 +69,7 @@ class Store {
   MemoryRepository& memories() { return *memories_; }
   Directory& directory() { return *directory_; }
   UsageRepository& usage() { return *usage_; }
+  CreditRepository& credits() { return *credits_; }
   OutboxRepository& outbox() { return *outbox_; }
   WriteQueue& writes() { return *writes_; }
   ReadPool& reads() { return *reads_; }
@@ -96,6 +98,7 @@ class Store {
   std::unique_ptr<MemoryRepository> memories_;
   std::unique_ptr<Directory> directory_;
   std::unique_ptr<UsageRepository> usage_;
+  std::unique_ptr<CreditRepository> credits_;
   std::unique_ptr<OutboxRepository> outbox_;
 };
 

@@ -11,6 +11,7 @@
 //        stream began). An error answered before any text is an ordinary JSON error.
 //   GET  /healthz                 200 {"status":"ok"} while serving (never needs auth)
 //   GET  /readyz                  200 when ready() (and not stopping), else 503
+//   GET  anything else            HttpServerOptions::pages, when set (reports, /metrics)
 // Every error is JSON {"error": "..."}: 400 (bad HTTP, malformed JSON with its byte offset, a
 // missing, wrong-typed or empty field; conversation, user and id are at most kMaxKeyBytes),
 // 401 (with WWW-Authenticate: Bearer), 404, 405 (with Allow), 413 (body over body_limit; the
@@ -52,6 +53,20 @@
 
 namespace parley::bot::channels {
 
+// A GET route served beside the channel's own (reports, metrics): see HttpServerOptions::pages.
+struct PageRequest {
+  std::string path;   // without the query
+  std::string query;  // after '?', undecoded; empty when none
+};
+struct Page {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+// nullopt: no such page (404). Runs on the connection's strand after authentication; keep it
+// short (it may read the database, it must not wait on the network).
+using PageHandler = std::function<std::optional<Page>(const PageRequest&)>;
+
 struct HttpServerOptions {
   std::string host = "127.0.0.1";  // an IPv4/IPv6 address or a name (resolved at start())
   uint16_t port = 8787;            // 0: any free port (see HttpServer::port())
@@ -61,6 +76,7 @@ struct HttpServerOptions {
   size_t body_limit = 64u * 1024;          // bigger bodies → 413
   std::chrono::seconds read_timeout{30};   // per request; also idle keep-alive and each write
   std::chrono::seconds turn_timeout{300};  // the handler's answer → else 504
+  PageHandler pages;  // GET (and HEAD) of any other path; empty: none
 };
 
 struct MessageRequest {

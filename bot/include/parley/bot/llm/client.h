@@ -54,6 +54,7 @@ enum class FailureKind {
   stream_error,  // an in-band {"error": …} event after HTTP 200
   cancelled,
   not_configured,  // no provider/model to ask (see ResolvedLlm::not_configured)
+  budget,          // the spend gate refused the attempt before it was sent (a budget cap)
 };
 std::string_view to_string(FailureKind kind) noexcept;
 ErrorCode error_code(FailureKind kind) noexcept;
@@ -101,14 +102,44 @@ struct CallOptions {
   std::string purpose = "turn";  // for the usage ledger: turn, tool_step, summary, …
   int64_t user_id = 0;           // who the call is for (0: nobody in particular)
   int64_t conversation_id = 0;
+  // The calls of one turn share a key (the per-turn budget counts them together); empty: the
+  // call is a turn of its own.
+  std::string turn_key;
+  std::string capability;  // the capability whose results this call follows (tool steps)
 };
 
 // Sees every attempt of every call (the usage ledger hangs here), on the call's executor.
 using AttemptObserver = std::function<void(const CallOptions&, const Attempt&)>;
 
+// SpendGate: the budgets (bot/usage/budget.h). Consulted for the role of every call, admits
+// every attempt before it is sent — reserving its worst-case cost — and is told every admitted
+// attempt's outcome, which replaces the reservation by the real cost. A refused attempt is not
+// sent: the call fails with FailureKind::budget and the gate's refusal, meant for the user.
+//
+// Thread safety: called from any executor, concurrently.
+class SpendGate {
+ public:
+  struct Admission {
+    bool ok = true;
+    std::string refusal;  // when !ok: one sentence for the user (no secrets, no internals)
+    int64_t reserved_nanousd = 0;
+    std::vector<std::string> scopes;  // what the reservation was counted against (opaque)
+  };
+  virtual ~SpendGate() = default;
+  // The role to ask for `role` (a cheaper one past a soft threshold).
+  virtual std::string route(const CallOptions& options, const std::string& role) = 0;
+  // Completion tokens to ask for when a request sets no max_tokens (the reservation's bound);
+  // nullopt: leave the request as it is.
+  [[nodiscard]] virtual std::optional<int> default_max_tokens() const = 0;
+  virtual Admission admit(const CallOptions& options, const ResolvedModel& model, const ChatRequest& request) = 0;
+  virtual void settle(const Admission& admission, const CallOptions& options, const Attempt& attempt) = 0;
+};
+
 class LlmClient {
  public:
-  LlmClient(http::CurlMulti& multi, ResolvedLlm settings, AttemptObserver observer = {});
+  // `gate` (may be null: no budgets) must outlive the client.
+  LlmClient(http::CurlMulti& multi, ResolvedLlm settings, AttemptObserver observer = {},
+            SpendGate* gate = nullptr);
 
   [[nodiscard]] const ResolvedLlm& settings() const { return settings_; }
 
@@ -127,6 +158,7 @@ class LlmClient {
   http::CurlMulti& multi_;
   ResolvedLlm settings_;
   AttemptObserver observer_;
+  SpendGate* gate_ = nullptr;
 };
 
 }  // namespace parley::bot::llm

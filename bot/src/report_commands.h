@@ -1,0 +1,42 @@
+// `parley report …`: reports read from the store without starting the bot — `report usage`
+// now; `report credits` and `report alerts` are to come (see the marked places below and in
+// report_commands.cpp).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "parley/bot/config.h"
+#include "parley/bot/usage/usage_report.h"
+
+namespace parley::bot {
+
+class ReportCommands {
+ public:
+  // Adds `report` and its subcommands to `app`.
+  explicit ReportCommands(CLI::App& app);
+
+  // One of this class's subcommands was given (other `report` subcommands may be added to the
+  // same `report` by other classes).
+  [[nodiscard]] bool selected() const { return usage_->parsed(); }
+  // Opens the store `cfg` names (which must exist), runs the chosen report, prints it. Returns
+  // the process exit code: 2 for bad options (a message naming the option and the value).
+  int run(const Config& cfg);
+
+ private:
+  int usage(const Config& cfg);
+  // Next: int credits(const Config& cfg); int alerts(const Config& cfg);
+
+  CLI::App* report_ = nullptr;
+
+  // report usage
+  CLI::App* usage_ = nullptr;
+  usage::PeriodSpec usage_period_;
+  std::string usage_by_ = "day";
+  std::string usage_format_ = "table";
+  std::string usage_zone_ = "UTC";
+
+  // Next: CLI::App* credits_ = nullptr; CLI::App* alerts_ = nullptr; and their options.
+};
+
+}  // namespace parley::bot
