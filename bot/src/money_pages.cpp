@@ -1,4 +1,4 @@
-#include "money_pages.h"
+#include "parley/bot/money_pages.h"
 
 #include <fmt/format.h>
 

@@ -14,7 +14,7 @@
 #include "bot_stack.h"
 #include "capabilities_setup.h"
 #include "exit_codes.h"
-#include "money_pages.h"
+#include "parley/bot/money_pages.h"
 #include "parley/bot/channels/console.h"
 #include "parley/bot/channels/http_server.h"
 #include "parley/bot/config_reloader.h"
@@ -189,7 +189,16 @@ int run_bot(const Config& cfg, const RunOptions& options) {
 
   std::unique_ptr<ConfigReloader> reloader;
   if (!cfg.capabilities_file.empty()) {
-    reloader = std::make_unique<ConfigReloader>(ioc.get_executor(), cfg.capabilities_file, live);
+    // A rejected edit is an alert for the admins (once per day per distinct first problem).
+    reloader = std::make_unique<ConfigReloader>(
+        ioc.get_executor(), cfg.capabilities_file, live, [&money, file = cfg.capabilities_file.string()](const caps::ConfigCheck& check) {
+          const std::string first = check.problems.empty() ? std::string("invalid") : check.problems.front().describe();
+          money.alerts().raise({"config_rejected", usage::Severity::warning, first.substr(0, 300), "",
+                                fmt::format("{}: an edit was rejected ({} problem{}; first: {}); the last good "
+                                            "configuration stays in force",
+                                            file, check.problems.size(), check.problems.size() == 1 ? "" : "s", first),
+                                static_cast<double>(check.problems.size()), std::nullopt, "problems"});
+        });
     if (auto st = reloader->start(); !st.ok()) {
       spdlog::warn("{} will not be reloaded while running: {}", cfg.capabilities_file.string(),
                    st.error().message);
