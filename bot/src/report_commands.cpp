@@ -29,14 +29,13 @@ ReportCommands::ReportCommands(CLI::App& app) {
       ->check(CLI::IsMember({"day", "model", "user", "conversation", "capability"}));
   usage_->add_option("--format", usage_format_, "table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}));
-  usage_->add_option("--tz", usage_zone_, "IANA time zone of the days (default UTC)");
+  usage_->add_option("--tz", usage_zone_, "IANA time zone of the days (default: money.zone, else UTC)");
 
-  // Next: credits_ = report_->add_subcommand("credits", …); alerts_ = report_->add_subcommand(…).
+  // `report credits` is added to report_ by MoneyCommands (money_commands.h).
 }
 
 int ReportCommands::run(const Config& cfg) {
   if (usage_->parsed()) return usage(cfg);
-  // Next: if (credits_->parsed()) return credits(cfg); if (alerts_->parsed()) return alerts(cfg);
   return kExitBadInput;
 }
 
@@ -45,7 +44,7 @@ int ReportCommands::usage(const Config& cfg) {
   usage::UsageReportRequest request;
   request.period = usage_period_;
   request.group_by = storage::parse_usage_group_by(usage_by_).value_or(storage::UsageGroupBy::day);
-  request.zone = usage_zone_;
+  request.zone = usage_->count("--tz") > 0 ? usage_zone_ : cfg.money.zone;
   const auto format =
       usage::parse_report_format(usage_format_).value_or(usage::ReportFormat::table);
   // Options first: a bad --since is reported as such even where there is no database.

@@ -1,6 +1,5 @@
-// `parley report …`: reports read from the store without starting the bot — `report usage`
-// now; `report credits` and `report alerts` are to come (see the marked places below and in
-// report_commands.cpp).
+// `parley report usage`: the usage ledger's report, read from the store without starting the
+// bot. (`report credits` hangs on the same `report` command, added by MoneyCommands.)
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -25,7 +24,6 @@ class ReportCommands {
 
  private:
   int usage(const Config& cfg);
-  // Next: int credits(const Config& cfg); int alerts(const Config& cfg);
 
   CLI::App* report_ = nullptr;
 
@@ -35,8 +33,6 @@ class ReportCommands {
   std::string usage_by_ = "day";
   std::string usage_format_ = "table";
   std::string usage_zone_ = "UTC";
-
-  // Next: CLI::App* credits_ = nullptr; CLI::App* alerts_ = nullptr; and their options.
 };
 
 }  // namespace parley::bot
