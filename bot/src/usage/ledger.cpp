@@ -10,17 +10,6 @@
 
 namespace parley::bot::usage {
 
-namespace {
-
-// "2026-12-05" (UTC) for the once-per-day bookkeeping.
-std::string utc_day(int64_t ms) {
-  const auto days = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::time_point{std::chrono::milliseconds{ms}});
-  const std::chrono::year_month_day ymd{days};
-  return fmt::format("{:04}-{:02}-{:02}", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                     static_cast<unsigned>(ymd.day()));
-}
-
-}  // namespace
 
 UsageLedger::UsageLedger(storage::UsageRepository& repository, std::shared_ptr<const PriceTable> prices,
                          AlertSink* alerts, const parley::Clock& clock, LedgerOptions options)
@@ -66,7 +55,7 @@ void UsageLedger::watch(const llm::Attempt& a, const storage::UsageRecord& row) 
   std::vector<AlertRaise> raise;
   {
     std::lock_guard lock(mu_);
-    const std::string day = utc_day(now);
+    const std::string day = iso_utc(now).substr(0, 10);  // the UTC day
     if (day != told_day_) {
       told_.clear();
       told_day_ = day;
