@@ -82,7 +82,7 @@
 
 #include "bench_report.h"
 #include "bench_util.h"
-#include "parley/bot/llm/types.h"
+#include "parley/bot/clients/llm/types.h"
 
 #ifndef PARLEY_BINARY
 #define PARLEY_BINARY ""

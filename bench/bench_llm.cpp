@@ -65,10 +65,10 @@
 #include "bench_report.h"
 #include "bench_util.h"
 #include "fakes/fake_llm.h"
-#include "parley/bot/http/curl_multi.h"
-#include "parley/bot/llm/client.h"
-#include "parley/bot/llm/provider.h"
-#include "parley/bot/llm/types.h"
+#include "parley/bot/clients/http/curl_multi.h"
+#include "parley/bot/clients/llm/client.h"
+#include "parley/bot/clients/llm/provider.h"
+#include "parley/bot/clients/llm/types.h"
 #include "parley/bot/net.h"
 
 #ifndef PARLEY_FAKE_LLM_SERVER

@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 namespace parley::capabilities {
-namespace {
+namespace capability_test {
 
 class Echo final : public Capability {
  public:
@@ -70,5 +70,5 @@ TEST(Registry, AddsFindsAndRefusesDuplicatesAndBadNames) {
   EXPECT_EQ(reg.names(), std::vector<std::string>{"echo"});
 }
 
-}  // namespace
+}  // namespace capability_test
 }  // namespace parley::capabilities

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 namespace parley::capabilities {
-namespace {
+namespace config_test {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
@@ -172,16 +172,16 @@ TEST(Access, DisabledChannelsUsersRolesAndAdminOnly) {
   EXPECT_TRUE(may_use(admin, listed, bob, "console").allowed);
 }
 
-}  // namespace
+}  // namespace config_test
 }  // namespace parley::capabilities
 
 #include <fstream>
 
 #include "parley/capabilities/live_config.h"
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace parley::capabilities {
-namespace {
+namespace config_test {
 
 TEST(LiveConfig, AValidEditIsPutInForceAnInvalidOneKeepsTheLastGood) {
   parley::testing::TempDir dir;
@@ -214,5 +214,5 @@ TEST(LiveConfig, AValidEditIsPutInForceAnInvalidOneKeepsTheLastGood) {
   EXPECT_EQ(live.current()->by_name.at("fetch").timeout.count(), 2000);
 }
 
-}  // namespace
+}  // namespace config_test
 }  // namespace parley::capabilities

@@ -7,20 +7,19 @@
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "parley/bot/llm/chat_stream.h"
-#include "parley/bot/llm/sse_parser.h"
+#include "parley/bot/clients/llm/chat_stream.h"
+#include "parley/bot/clients/llm/sse_parser.h"
+#include "support/http_client.h"
 
 namespace parley::fakes {
-namespace {
+namespace fake_llm_test {
 
 using bot::llm::ChatStream;
 using bot::llm::SseEvent;
@@ -31,86 +30,33 @@ using Clock = std::chrono::steady_clock;
 
 // --- A blocking curl client -------------------------------------------------------------------
 
+using parley::testing::CurlEasy;
+using parley::testing::HttpRequest;
+using parley::testing::make_curl_easy;
+using Response = parley::testing::HttpResult;
+
 struct Call {
   std::string path = "/chat/completions";  // after base_url()
   std::string method = "POST";
   std::string body;
   std::vector<std::string> headers;
-  long timeout_ms = 10'000;
+  milliseconds timeout{10'000};
 };
 
-struct Response {
-  CURLcode code = CURLE_OK;
-  long status = 0;
-  std::string body;
-  std::map<std::string, std::string> headers;  // names lower-cased
-  size_t writes = 0;                           // body callbacks
-  milliseconds elapsed{};
-};
-
-size_t on_body(char* data, size_t size, size_t n, void* user) noexcept {
-  auto* r = static_cast<Response*>(user);
-  r->body.append(data, size * n);
-  ++r->writes;
-  return size * n;
-}
-
-size_t on_header(char* data, size_t size, size_t n, void* user) noexcept {
-  auto* r = static_cast<Response*>(user);
-  const std::string line(data, size * n);
-  const auto colon = line.find(':');
-  if (colon != std::string::npos) {
-    std::string name = line.substr(0, colon);
-    std::transform(name.begin(), name.end(), name.begin(), [](char c) {
-      return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-    });
-    std::string value = line.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(' '));
-    value.erase(value.find_last_not_of("\r\n ") + 1);
-    r->headers[name] = value;
-  }
-  return size * n;
-}
-
-struct EasyDeleter {
-  void operator()(CURL* h) const noexcept { curl_easy_cleanup(h); }
-};
-using Easy = std::unique_ptr<CURL, EasyDeleter>;
-
-Easy make_easy() { return Easy(curl_easy_init()); }
-
-// Runs one request on `h` (reusing its connection when it can).
+// Runs one request on `h` (reusing its connection when it can; null: a handle of its own).
 Response perform(CURL* h, const FakeLlmServer& server, const Call& call) {
-  Response r;
-  const std::string url = server.base_url() + call.path;
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call.method.c_str());
-  if (call.method == "POST") {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, call.body.c_str());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(call.body.size()));
-  } else {
-    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-  }
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  for (const auto& line : call.headers) headers = curl_slist_append(headers, line.c_str());
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &r);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, call.timeout_ms);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  const auto start = Clock::now();
-  r.code = curl_easy_perform(h);
-  r.elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_slist_free_all(headers);
-  return r;
+  HttpRequest request;
+  request.method = call.method;
+  request.url = server.base_url() + call.path;
+  if (call.method == "POST") request.body = call.body;
+  request.headers = {"Content-Type: application/json"};
+  request.headers.insert(request.headers.end(), call.headers.begin(), call.headers.end());
+  request.timeout = call.timeout;
+  return parley::testing::http_perform(request, h);
 }
 
 Response perform(const FakeLlmServer& server, const Call& call) {
-  Easy h = make_easy();
-  return perform(h.get(), server, call);
+  return perform(nullptr, server, call);
 }
 
 std::string chat_body(bool stream, bool include_usage = false, std::string user = "hi") {
@@ -495,7 +441,7 @@ TEST(FakeLlm, StallAfterEventsTripsTheClientsTimeout) {
   // A total timeout rather than CURLOPT_LOW_SPEED_*: curl averages the speed over about 5 s,
   // which would make this test take 6 s.
   Call call = chat(true);
-  call.timeout_ms = 1000;
+  call.timeout = milliseconds(1000);
   const auto r = perform(server, call);
   EXPECT_EQ(r.code, CURLE_OPERATION_TIMEDOUT);
   EXPECT_LT(r.elapsed, milliseconds(5000));
@@ -544,7 +490,7 @@ TEST(FakeLlm, InBandErrorEventAfterHttp200) {
 
 TEST(FakeLlm, KeepAliveReusesOneConnection) {
   FakeLlmServer server;
-  Easy h = make_easy();
+  CurlEasy h = make_curl_easy();
   const auto first = perform(h.get(), server, chat(false));
   const auto second = perform(h.get(), server, chat(true));
   const auto third = perform(h.get(), server, chat(false));
@@ -650,7 +596,7 @@ TEST(FakeLlm, DestructorReturnsPromptlyWithStalledConnectionsOpen) {
     Response r;
     std::thread client([&] {
       Call call = chat(true);
-      call.timeout_ms = 30'000;
+      call.timeout = milliseconds(30'000);
       r = perform(*server, call);
     });
     while (server->request_count() == 0) std::this_thread::sleep_for(milliseconds(1));
@@ -665,5 +611,5 @@ TEST(FakeLlm, DestructorReturnsPromptlyWithStalledConnectionsOpen) {
   }
 }
 
-}  // namespace
+}  // namespace fake_llm_test
 }  // namespace parley::fakes

@@ -5,51 +5,24 @@
 // clang-format on
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
-#include <atomic>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <condition_variable>
 #include <deque>
-#include <exception>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
 #include <utility>
+
+#include "fakes/http_fake_server.h"
 
 namespace parley::fakes {
 
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using asio::awaitable;
-using asio::use_awaitable;
-using boost::system::error_code;
 using nlohmann::json;
-using tcp = asio::ip::tcp;
 using std::chrono::milliseconds;
 
 constexpr std::string_view kPrefix = "/api/v1";
-// How long the destructor waits for connections to wind down before stopping the io_context.
-constexpr auto kStopGrace = std::chrono::seconds(5);
-
-struct LogFailure {
-  const char* what;
-  void operator()(const std::exception_ptr& e) const {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      spdlog::warn("fake_openrouter: {} failed: {}", what, ex.what());
-    } catch (...) {
-      spdlog::warn("fake_openrouter: {} failed: unknown exception", what);
-    }
-  }
-};
 
 json number_or_null(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
@@ -93,189 +66,41 @@ FakeAnswer FakeAnswer::delayed(milliseconds delay) {
 }
 
 struct FakeOpenRouter::Impl {
-  class Session;
-
   explicit Impl(Options o);
-  ~Impl();
-  Impl(const Impl&) = delete;
-  Impl& operator=(const Impl&) = delete;
 
-  bool add(const std::shared_ptr<Session>& session, uint64_t& id);
-  void remove(uint64_t id);
-  Reply answer(const http::request<http::string_body>& req);
-  awaitable<void> accept_loop();
+  // Records the request and decides its answer.
+  Reply answer(const FakeRequest& req);
+  // Sends it after its delay; whether the connection may serve another request.
+  awaitable<bool> respond(const FakeRequest& req, FakeConnection& conn);
 
-  std::atomic<bool> stopping{false};
   mutable std::mutex mu;
-  std::condition_variable idle;
   Options options;                                                // GUARDED_BY(mu)
   FakeKeyInfo key;                                                // GUARDED_BY(mu)
   FakeCredits credits;                                            // GUARDED_BY(mu)
   std::map<OpenRouterEndpoint, std::deque<FakeAnswer>> scripted;  // GUARDED_BY(mu)
   std::map<OpenRouterEndpoint, size_t> counts;                    // GUARDED_BY(mu)
   std::vector<OpenRouterRequest> recorded;                        // GUARDED_BY(mu)
-  std::map<uint64_t, std::weak_ptr<Session>> sessions;            // GUARDED_BY(mu)
-  uint64_t next_session = 0;                                      // GUARDED_BY(mu)
-  bool accept_done = false;                                       // GUARDED_BY(mu)
 
-  // After the state above: destroying the io_context may destroy sessions, which unregister.
-  asio::io_context ioc;
-  asio::any_io_executor accept_ex;  // a strand
-  tcp::acceptor acceptor;
-  uint16_t port = 0;
-  std::thread thread;
-};
-
-// One connection: reads requests one after another (keep-alive) and answers each. Runs on its
-// own strand; close() is posted there by the destructor.
-class FakeOpenRouter::Impl::Session {
- public:
-  Session(Impl& impl, tcp::socket socket)
-      : impl_(impl), socket_(std::move(socket)), timer_(socket_.get_executor()) {}
-  ~Session() {
-    if (registered_) impl_.remove(id_);
-  }
-  Session(const Session&) = delete;
-  Session& operator=(const Session&) = delete;
-
-  void set_id(uint64_t id) {
-    id_ = id;
-    registered_ = true;
-  }
-  [[nodiscard]] asio::any_io_executor executor() { return socket_.get_executor(); }
-
-  // REQUIRES: on the session's strand.
-  void close() {
-    closed_ = true;
-    error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
-    timer_.cancel();
-  }
-
-  static awaitable<void> run(std::shared_ptr<Session> self) {
-    Session& s = *self;
-    co_await s.serve();
-  }
-
- private:
-  // GCC 12 miscompiles a co_await inside a condition (see net.h): every co_await here stands
-  // alone in a declaration or an assignment.
-  awaitable<void> serve() {
-    beast::flat_buffer buffer;
-    while (!closed_) {
-      http::request_parser<http::string_body> parser;
-      parser.body_limit(1u << 20);
-      error_code ec;
-      co_await http::async_read(socket_, buffer, parser, asio::redirect_error(use_awaitable, ec));
-      if (ec || closed_) break;
-      const auto& req = parser.get();
-      Reply reply = impl_.answer(req);
-      const bool keep_alive = req.keep_alive();
-      const bool more = co_await respond(std::move(reply), keep_alive);
-      if (!more) break;
-    }
-    if (!closed_) {
-      error_code ec;
-      socket_.shutdown(tcp::socket::shutdown_send, ec);
-      socket_.close(ec);
-    }
-  }
-
-  awaitable<bool> respond(Reply reply, bool keep_alive) {
-    if (reply.delay.count() > 0) {
-      timer_.expires_after(reply.delay);
-      error_code ec;
-      co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
-    }
-    if (closed_) co_return false;
-    http::response<http::string_body> res;
-    res.version(11);
-    res.result(static_cast<unsigned>(reply.status));
-    res.set(http::field::content_type, "application/json");
-    res.keep_alive(keep_alive);
-    res.body() = std::move(reply.body);
-    res.prepare_payload();
-    error_code ec;
-    co_await http::async_write(socket_, res, asio::redirect_error(use_awaitable, ec));
-    co_return !ec && !closed_ && keep_alive;
-  }
-
-  Impl& impl_;
-  tcp::socket socket_;
-  asio::steady_timer timer_;
-  uint64_t id_ = 0;
-  bool registered_ = false;
-  bool closed_ = false;
+  // Last: destroyed (stopped) first, while the state its handler reads still exists.
+  HttpFakeServer server;
 };
 
 FakeOpenRouter::Impl::Impl(Options o)
-    : options(std::move(o)), accept_ex(asio::make_strand(ioc)), acceptor(accept_ex) {
-  const tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), 0);
-  acceptor.open(endpoint.protocol());
-  acceptor.set_option(asio::socket_base::reuse_address(true));
-  acceptor.bind(endpoint);
-  acceptor.listen(asio::socket_base::max_listen_connections);
-  port = acceptor.local_endpoint().port();
-  asio::co_spawn(accept_ex, accept_loop(), [this](const std::exception_ptr& e) {
-    LogFailure{"accept loop"}(e);
-    const std::lock_guard lock(mu);
-    accept_done = true;
-    idle.notify_all();
-  });
-  thread = std::thread([this] {
-    try {
-      ioc.run();
-    } catch (const std::exception& e) {
-      spdlog::error("fake_openrouter: io thread: {}", e.what());
-    }
-  });
+    : options(std::move(o)),
+      server(HttpFakeServer::Options{.name = "fake_openrouter"},
+             [this](const FakeRequest& req, FakeConnection& conn) { return respond(req, conn); }) {}
+
+awaitable<bool> FakeOpenRouter::Impl::respond(const FakeRequest& req, FakeConnection& conn) {
+  Reply reply = answer(req);
+  const bool waited = co_await conn.wait(reply.delay);
+  if (!waited) co_return false;
+  FakeResponse res = make_fake_response(static_cast<unsigned>(reply.status), "application/json",
+                                        std::move(reply.body), req.keep_alive());
+  const bool more = co_await conn.send(res);
+  co_return more;
 }
 
-FakeOpenRouter::Impl::~Impl() {
-  std::vector<std::shared_ptr<Session>> live;
-  {
-    const std::lock_guard lock(mu);
-    stopping = true;
-    for (auto& [id, weak] : sessions) {
-      if (auto s = weak.lock()) live.push_back(std::move(s));
-    }
-  }
-  asio::post(accept_ex, [this] {
-    error_code ec;
-    acceptor.close(ec);
-  });
-  for (auto& s : live) {
-    auto ex = s->executor();
-    asio::post(ex, [s = std::move(s)] { s->close(); });
-  }
-  live.clear();
-  {
-    std::unique_lock lock(mu);
-    if (!idle.wait_for(lock, kStopGrace, [this] { return sessions.empty() && accept_done; })) {
-      spdlog::warn("fake_openrouter: {} connections still open after {} s; stopping",
-                   sessions.size(), kStopGrace.count());
-    }
-  }
-  ioc.stop();
-  thread.join();
-}
-
-bool FakeOpenRouter::Impl::add(const std::shared_ptr<Session>& session, uint64_t& id) {
-  const std::lock_guard lock(mu);
-  if (stopping) return false;
-  id = ++next_session;
-  sessions.emplace(id, session);
-  return true;
-}
-
-void FakeOpenRouter::Impl::remove(uint64_t id) {
-  const std::lock_guard lock(mu);
-  sessions.erase(id);
-  if (sessions.empty()) idle.notify_all();
-}
-
-Reply FakeOpenRouter::Impl::answer(const http::request<http::string_body>& req) {
+Reply FakeOpenRouter::Impl::answer(const FakeRequest& req) {
   const std::string target(req.target());
   const std::string path = target.substr(0, target.find('?'));
   const auto auth_it = req.find(http::field::authorization);
@@ -350,36 +175,15 @@ Reply FakeOpenRouter::Impl::answer(const http::request<http::string_body>& req) 
   return Reply{200, json{{"data", std::move(data)}}.dump(), delay};
 }
 
-awaitable<void> FakeOpenRouter::Impl::accept_loop() {
-  for (;;) {
-    error_code ec;
-    const asio::any_io_executor session_ex = asio::make_strand(ioc);
-    tcp::socket socket =
-        co_await acceptor.async_accept(session_ex, asio::redirect_error(use_awaitable, ec));
-    if (stopping || !acceptor.is_open()) co_return;
-    if (ec) {
-      asio::steady_timer backoff(accept_ex, milliseconds(10));
-      co_await backoff.async_wait(asio::redirect_error(use_awaitable, ec));
-      continue;
-    }
-    socket.set_option(tcp::no_delay(true), ec);
-    auto session = std::make_shared<Session>(*this, std::move(socket));
-    uint64_t id = 0;
-    if (!add(session, id)) co_return;
-    session->set_id(id);
-    asio::co_spawn(session_ex, Session::run(std::move(session)), LogFailure{"session"});
-  }
-}
-
 FakeOpenRouter::FakeOpenRouter() : FakeOpenRouter(Options{}) {}
 FakeOpenRouter::FakeOpenRouter(Options options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 FakeOpenRouter::~FakeOpenRouter() = default;
 
-uint16_t FakeOpenRouter::port() const { return impl_->port; }
+uint16_t FakeOpenRouter::port() const { return impl_->server.port(); }
 
 std::string FakeOpenRouter::base_url() const {
-  return fmt::format("http://127.0.0.1:{}{}", impl_->port, kPrefix);
+  return fmt::format("http://127.0.0.1:{}{}", impl_->server.port(), kPrefix);
 }
 
 void FakeOpenRouter::set_key(FakeKeyInfo info) {

@@ -11,8 +11,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "support/http_client.h"
+
 namespace parley::fakes {
-namespace {
+namespace fake_openrouter_test {
 
 using nlohmann::json;
 using std::chrono::milliseconds;
@@ -20,41 +22,16 @@ using std::chrono::milliseconds;
 constexpr const char* kKey = "sk-or-v1-test-key";
 constexpr const char* kManagement = "sk-or-v1-management";
 
-struct Response {
-  CURLcode code = CURLE_OK;
-  long status = 0;
-  std::string body;
-  milliseconds elapsed{};
-  [[nodiscard]] json parsed() const { return json::parse(body, nullptr, false); }
-};
-
-size_t on_body(char* data, size_t size, size_t n, void* user) noexcept {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
+using Response = parley::testing::HttpResult;
 
 Response get(const FakeOpenRouter& server, const std::string& path, const std::string& key,
              const char* method = "GET") {
-  Response r;
-  CURL* h = curl_easy_init();
-  const std::string url = server.base_url() + path;
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-  curl_slist* headers = nullptr;
-  const std::string auth = "Authorization: Bearer " + key;
-  if (!key.empty()) headers = curl_slist_append(headers, auth.c_str());
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &r.body);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10'000L);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  const auto start = std::chrono::steady_clock::now();
-  r.code = curl_easy_perform(h);
-  r.elapsed = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start);
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(h);
-  return r;
+  parley::testing::HttpRequest request;
+  request.method = method;
+  request.url = server.base_url() + path;
+  if (!key.empty()) request.headers.push_back("Authorization: Bearer " + key);
+  request.timeout = milliseconds(10'000);
+  return parley::testing::http_perform(request);
 }
 
 class FakeOpenRouterTest : public ::testing::Test {
@@ -82,7 +59,7 @@ TEST_F(FakeOpenRouterTest, KeyAnswersOpenRoutersShape) {
   auto r = get(server, "/key", kKey);
   ASSERT_EQ(r.code, CURLE_OK);
   EXPECT_EQ(r.status, 200);
-  const json j = r.parsed();
+  const json j = r.json();
   ASSERT_TRUE(j.is_object()) << r.body;
   const json& d = j["data"];
   EXPECT_EQ(d["label"], info.label);
@@ -100,8 +77,8 @@ TEST_F(FakeOpenRouterTest, KeyAnswersOpenRoutersShape) {
   server.set_key(FakeKeyInfo{});
   auto alias = get(server, "/auth/key", kKey);
   EXPECT_EQ(alias.status, 200);
-  EXPECT_TRUE(alias.parsed()["data"]["limit"].is_null());
-  EXPECT_TRUE(alias.parsed()["data"]["limit_remaining"].is_null());
+  EXPECT_TRUE(alias.json()["data"]["limit"].is_null());
+  EXPECT_TRUE(alias.json()["data"]["limit_remaining"].is_null());
   EXPECT_EQ(server.request_count(OpenRouterEndpoint::key), 2u);
 }
 
@@ -109,10 +86,10 @@ TEST_F(FakeOpenRouterTest, BearerKeyIsChecked) {
   FakeOpenRouter server;
   auto none = get(server, "/key", "");
   EXPECT_EQ(none.status, 401);
-  EXPECT_EQ(none.parsed()["error"]["code"], 401);
+  EXPECT_EQ(none.json()["error"]["code"], 401);
   auto wrong = get(server, "/key", "sk-or-v1-wrong");
   EXPECT_EQ(wrong.status, 401);
-  EXPECT_TRUE(wrong.parsed()["error"]["message"].is_string());
+  EXPECT_TRUE(wrong.json()["error"]["message"].is_string());
   const auto recorded = server.requests();
   ASSERT_EQ(recorded.size(), 2u);
   EXPECT_EQ(recorded[0].authorization, "");
@@ -125,15 +102,15 @@ TEST_F(FakeOpenRouterTest, CreditsNeedTheManagementKey) {
   server.set_credits({25.5, 3.25});
   auto forbidden = get(server, "/credits", kKey);
   EXPECT_EQ(forbidden.status, 403);
-  EXPECT_EQ(forbidden.parsed()["error"]["code"], 403);
+  EXPECT_EQ(forbidden.json()["error"]["code"], 403);
   auto ok = get(server, "/credits", kManagement);
   ASSERT_EQ(ok.status, 200);
-  EXPECT_EQ(ok.parsed()["data"]["total_credits"], 25.5);
-  EXPECT_EQ(ok.parsed()["data"]["total_usage"], 3.25);
+  EXPECT_EQ(ok.json()["data"]["total_credits"], 25.5);
+  EXPECT_EQ(ok.json()["data"]["total_usage"], 3.25);
   // The management key may read /key too.
   auto key = get(server, "/key", kManagement);
   EXPECT_EQ(key.status, 200);
-  EXPECT_EQ(key.parsed()["data"]["is_management_key"], true);
+  EXPECT_EQ(key.json()["data"]["is_management_key"], true);
   EXPECT_EQ(server.request_count(OpenRouterEndpoint::credits), 2u);
 
   server.set_credits_need_management_key(false);
@@ -147,12 +124,12 @@ TEST_F(FakeOpenRouterTest, ScriptedFaultsComeInOrderPerEndpoint) {
   server.push(OpenRouterEndpoint::key, FakeAnswer::raw(R"({"data": []})"));
   auto first = get(server, "/key", kKey);
   EXPECT_EQ(first.status, 500);
-  EXPECT_EQ(first.parsed()["error"]["message"], "boom");
+  EXPECT_EQ(first.json()["error"]["message"], "boom");
   auto second = get(server, "/key", kKey);
   EXPECT_EQ(second.status, 200);
-  EXPECT_TRUE(second.parsed().is_discarded());
+  EXPECT_TRUE(second.json().is_discarded());
   auto third = get(server, "/key", kKey);
-  EXPECT_TRUE(third.parsed()["data"].is_array());
+  EXPECT_TRUE(third.json()["data"].is_array());
   EXPECT_EQ(get(server, "/key", kKey).status, 200);  // the script is used up
   // A fault answers whatever the key.
   server.push(OpenRouterEndpoint::key, FakeAnswer::error(503));
@@ -178,20 +155,12 @@ TEST_F(FakeOpenRouterTest, UnknownPathsAndMethods) {
 TEST_F(FakeOpenRouterTest, DestructorDoesNotWaitForADelayedAnswer) {
   auto server = std::make_unique<FakeOpenRouter>();
   server->push(OpenRouterEndpoint::key, FakeAnswer::delayed(std::chrono::seconds(30)));
-  const std::string url = server->base_url() + "/key";
-  CURL* h = curl_easy_init();
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 300L);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  std::string body;
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-  EXPECT_EQ(curl_easy_perform(h), CURLE_OPERATION_TIMEDOUT);
-  curl_easy_cleanup(h);
+  const auto r = parley::testing::http_get(server->base_url() + "/key", {}, milliseconds(300));
+  EXPECT_EQ(r.code, CURLE_OPERATION_TIMEDOUT);
   const auto start = std::chrono::steady_clock::now();
   server.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
-}  // namespace
+}  // namespace fake_openrouter_test
 }  // namespace parley::fakes

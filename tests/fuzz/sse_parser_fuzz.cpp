@@ -27,8 +27,8 @@
 #include <utility>
 #include <vector>
 
-#include "parley/bot/llm/chat_stream.h"
-#include "parley/bot/llm/sse_parser.h"
+#include "parley/bot/clients/llm/chat_stream.h"
+#include "parley/bot/clients/llm/sse_parser.h"
 
 namespace {
 

@@ -9,10 +9,10 @@
 
 #include "fakes/fake_llm.h"
 #include "parley/storage/store.h"
-#include "run_parley.h"
-#include "temp_dir.h"
+#include "support/run_parley.h"
+#include "support/temp_dir.h"
 
-namespace {
+namespace ask_test {
 
 using nlohmann::json;
 using parley::fakes::FakeLlmServer;
@@ -180,4 +180,4 @@ TEST(Ask, AToolLoopThatReachesTheTurnDeadlineStopsWithAClearAnswerAndItsUsage) {
   EXPECT_GE(rows, 3);
 }
 
-}  // namespace
+}  // namespace ask_test

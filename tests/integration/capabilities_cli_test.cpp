@@ -3,13 +3,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "run_parley.h"
-#include "temp_dir.h"
+#include "support/run_parley.h"
+#include "support/temp_dir.h"
 
-namespace {
+namespace capabilities_cli_test {
 
 using parley::testing::contains;
 using parley::testing::parley;
+using parley::testing::quote;
+using parley::testing::shell;
 using parley::testing::TempDir;
 using parley::testing::write_file;
 
@@ -53,6 +55,26 @@ TEST(CapabilitiesCli, ConfigCheckAcceptsTheShippedExamples) {
   EXPECT_TRUE(contains(r.out, "capabilities.yaml: ok")) << r.out;
 }
 
+// The kind of file is told by what it holds, not by its name.
+TEST(CapabilitiesCli, ConfigCheckTellsTheKindsOfFileApartByWhatTheyHold) {
+  TempDir dir;
+  const std::string src = PARLEY_SOURCE_DIR;
+  ASSERT_EQ(shell(dir.path(), "cp " + quote(src + "/config/capabilities.yaml") + " mycaps.yaml && cp " +
+                                  quote(src + "/config/prices.yaml") + " rates.yaml && cp " +
+                                  quote(src + "/config/parley.yaml") + " main.yaml")
+                .code,
+            0);
+  auto r = parley(dir.path(), "config check mycaps.yaml rates.yaml main.yaml");
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "mycaps.yaml: ok")) << r.out;
+  EXPECT_TRUE(contains(r.out, "rates.yaml: ok")) << r.out;
+  EXPECT_TRUE(contains(r.out, "main.yaml: ok")) << r.out;
+  write_file(dir / "rates.yaml", "version: \"x\"\nmodels:\n  - {match: \"a/*\", effective: 2024-01-01, input: lots, output: 1}\n");
+  r = parley(dir.path(), "config check rates.yaml");
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "rates.yaml:")) << r.err;
+}
+
 TEST(CapabilitiesCli, ConfigCheckNamesFileLineColumnKeyExpectedAndFound) {
   TempDir dir;
   write_file(dir / "capabilities.yaml",
@@ -91,4 +113,4 @@ TEST(CapabilitiesCli, ConfigCheckOfTheConfigAndItsCapabilitiesFile) {
   EXPECT_TRUE(contains(r.err, "caps.yaml:2:3: capabilities.nope")) << r.err;
 }
 
-}  // namespace
+}  // namespace capabilities_cli_test

@@ -9,10 +9,10 @@
 
 #include "fakes/fake_llm.h"
 #include "parley/storage/store.h"
-#include "run_parley.h"
-#include "temp_dir.h"
+#include "support/run_parley.h"
+#include "support/temp_dir.h"
 
-namespace {
+namespace chat_test {
 
 using parley::fakes::FakeLlmServer;
 using parley::fakes::FakeReply;
@@ -151,4 +151,4 @@ TEST(Chat, WorksBesideARunningParleyRunOnTheSameDatabase) {
   EXPECT_THAT(r.err, ::testing::Not(HasSubstr("already serving")));
 }
 
-}  // namespace
+}  // namespace chat_test

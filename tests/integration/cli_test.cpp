@@ -11,10 +11,10 @@
 
 #include "parley/storage/migrations.h"
 #include "parley/storage/sqlite.h"
-#include "run_parley.h"
-#include "temp_dir.h"
+#include "support/run_parley.h"
+#include "support/temp_dir.h"
 
-namespace {
+namespace cli_test {
 
 using parley::testing::contains;
 using parley::testing::parley;
@@ -66,14 +66,14 @@ TEST(Cli, LlmShowsWhereTheKeyComesFromNeverTheKey) {
   ASSERT_EQ(text.code, 0) << text.out << text.err;
   EXPECT_TRUE(contains(text.out, "OPENROUTER_API_KEY (set)")) << text.out;
   EXPECT_TRUE(contains(text.out, "openrouter:openai/gpt-4o-mini")) << text.out;
-  auto json = parley(dir.path(), "llm --json", env);
-  ASSERT_EQ(json.code, 0) << json.err;
-  const auto j = nlohmann::json::parse(json.out);
+  auto as_json = parley(dir.path(), "llm --json", env);
+  ASSERT_EQ(as_json.code, 0) << as_json.err;
+  const auto j = nlohmann::json::parse(as_json.out);
   EXPECT_EQ(j["providers"]["openrouter"]["key_set"], true);
   auto run = parley(dir.path(), "run --check", env);
   ASSERT_EQ(run.code, 0) << run.err;
   EXPECT_TRUE(contains(run.out, "llm: openai/gpt-4o-mini via openrouter")) << run.out;
-  for (const auto* r : {&text, &json, &run}) {
+  for (const auto* r : {&text, &as_json, &run}) {
     EXPECT_FALSE(contains(r->out + r->err, "TOPSECRET")) << r->out << r->err;
   }
 }
@@ -186,4 +186,4 @@ TEST(Cli, UnknownCommandIsBadInput) {
   EXPECT_TRUE(contains(missing.err, "PATH")) << missing.err;
 }
 
-}  // namespace
+}  // namespace cli_test

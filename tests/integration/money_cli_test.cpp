@@ -7,10 +7,10 @@
 #include "parley/storage/alert_repository.h"
 #include "parley/storage/credit_repository.h"
 #include "parley/storage/store.h"
-#include "run_parley.h"
-#include "temp_dir.h"
+#include "support/run_parley.h"
+#include "support/temp_dir.h"
 
-namespace {
+namespace money_cli_test {
 
 using parley::testing::contains;
 using parley::testing::parley;
@@ -91,4 +91,4 @@ TEST(MoneyCli, WithoutADatabaseItSaysSo) {
   EXPECT_TRUE(contains(r.err, "no database at none.db")) << r.err;
 }
 
-}  // namespace
+}  // namespace money_cli_test

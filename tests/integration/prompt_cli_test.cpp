@@ -21,10 +21,10 @@
 #include "parley/prompts/library.h"
 #include "parley/storage/sqlite.h"
 #include "parley/storage/store.h"
-#include "run_parley.h"
-#include "temp_dir.h"
+#include "support/run_parley.h"
+#include "support/temp_dir.h"
 
-namespace {
+namespace prompt_cli_test {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -65,8 +65,10 @@ class PromptCli : public ::testing::Test {
   }
   void file(const std::string& name, const std::string& bytes) { write_file(dir_ / name, bytes); }
 
-  // Seeds the database (first command) and checks the defaults are there.
+  // Creates and seeds the database (`run --check`; without an LLM it exits 1) and checks the
+  // defaults are there.
   void seed() {
+    (void)parley(dir_.path(), "--db x.db run --check", "env -u OPENROUTER_API_KEY -u PARLEY_LLM_BASE_URL");
     auto r = p("list");
     ASSERT_EQ(r.code, 0) << r.err;
   }
@@ -145,9 +147,9 @@ class PromptCli : public ::testing::Test {
 // ---- list, show ----
 
 TEST_F(PromptCli, ListShowsTheFiveShippedDefaultsAtVersionOne) {
+  seed();
   auto r = p("list");
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_TRUE(std::filesystem::exists(dir_ / "x.db"));
   std::istringstream lines(r.out);
   std::string header;
   std::getline(lines, header);
@@ -891,4 +893,24 @@ TEST_F(PromptCli, UsageErrorsAreBadInput) {
   EXPECT_EQ(p("frobnicate").code, 2);
 }
 
-}  // namespace
+// A read-only command on a mistyped --db refuses, and creates nothing.
+TEST_F(PromptCli, ReadOnlyCommandsRefuseADatabaseThatDoesNotExist) {
+  for (const char* args : {"list", "show system", "history system", "status", "export out"}) {
+    auto r = p_db("typo.db", args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.out << r.err;
+    EXPECT_TRUE(contains(r.err, "no database at typo.db")) << r.err;
+    EXPECT_FALSE(fs::exists(dir_ / "typo.db")) << args;
+  }
+}
+
+// `prompt set` on an unknown name says that --create makes a new one.
+TEST_F(PromptCli, SetOnAnUnknownPromptPointsAtCreate) {
+  seed();
+  file("t.md", "hello");
+  auto r = p("set greeting --file t.md");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_TRUE(contains(r.err, "unknown prompt 'greeting'")) << r.err;
+  EXPECT_TRUE(contains(r.err, "--create")) << r.err;
+}
+
+}  // namespace prompt_cli_test

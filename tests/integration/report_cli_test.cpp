@@ -6,10 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "parley/storage/store.h"
-#include "run_parley.h"
-#include "temp_dir.h"
+#include "support/run_parley.h"
+#include "support/temp_dir.h"
 
-namespace {
+namespace report_cli_test {
 
 using parley::testing::contains;
 using parley::testing::parley;
@@ -179,4 +179,4 @@ TEST_F(ReportCli, BadPeriodIsAClearErrorAndExitCode2) {
   EXPECT_FALSE(std::filesystem::exists(dir_ / "missing.db"));
 }
 
-}  // namespace
+}  // namespace report_cli_test

@@ -10,9 +10,9 @@
 #include "fakes/fake_llm.h"
 #include "parley/storage/store.h"
 #include "served_bot.h"
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
-namespace {
+namespace run_test {
 
 using nlohmann::json;
 using parley::fakes::FakeLlmServer;
@@ -108,4 +108,4 @@ TEST(Run, ServesHttpDedupesKeepsOrderRefusesASecondInstanceAndStopsGracefully) {
                                             "assistant:echo: c7 m1", "user:c7 m2", "assistant:echo: c7 m2"}));
 }
 
-}  // namespace
+}  // namespace run_test

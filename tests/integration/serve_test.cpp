@@ -12,9 +12,9 @@
 #include "fakes/fake_llm.h"
 #include "parley/storage/store.h"
 #include "served_bot.h"
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
-namespace {
+namespace serve_test {
 
 using nlohmann::json;
 using parley::fakes::FakeLlmServer;
@@ -267,4 +267,4 @@ TEST(Serve, SigkillDuringATurnLosesNoAcknowledgedMessageAndSendsNoReplyTwice) {
   EXPECT_EQ((*st)->column_int64(0), 5) << "one reply per acknowledged message, none twice";
 }
 
-}  // namespace
+}  // namespace serve_test

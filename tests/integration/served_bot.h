@@ -1,10 +1,9 @@
 // A `parley run` child process for integration tests: started against a fake LLM endpoint on a
 // free port, its stdout read line by line (the first line says where it listens), its stdin a
 // pipe the test may write to; stopped with SIGTERM (stop()) or SIGKILL (kill(), and when
-// destroyed). Plus small curl helpers for its HTTP channel.
+// destroyed). Plus http_request() for its HTTP channel (support/http_client.h underneath).
 #pragma once
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,7 +19,8 @@
 #include <utility>
 #include <vector>
 
-#include "run_parley.h"
+#include "support/http_client.h"
+#include "support/run_parley.h"
 
 extern char** environ;
 
@@ -52,11 +52,20 @@ class ServedBot {
     ::close(in[0]);
     out_fd_ = out[0];
     in_fd_ = in[1];
-    // The first line says where it listens: "parley … ready in N ms: http://127.0.0.1:PORT/…".
+    // The first line says it is ready ("parley … ready in N ms …"); where it listens
+    // ("http://127.0.0.1:PORT/…") is on that line or on one of the channel lines after it.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     ready_line_ = read_line(std::chrono::seconds(30));
-    std::smatch m;
-    if (std::regex_search(ready_line_, m, std::regex(R"(http://127\.0\.0\.1:(\d+)/)"))) {
-      url_ = "http://127.0.0.1:" + m[1].str();
+    const std::regex where(R"(http://127\.0\.0\.1:(\d+)/)");
+    std::string line = ready_line_;
+    for (int i = 0; i < 4 && !line.empty(); ++i) {
+      std::smatch m;
+      if (std::regex_search(line, m, where)) {
+        url_ = "http://127.0.0.1:" + m[1].str();
+        break;
+      }
+      line = read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now()));
     }
   }
   ~ServedBot() {
@@ -138,35 +147,15 @@ class ServedBot {
 };
 
 struct Http {
-  long status = 0;
+  long status = 0;  // 0 when the exchange failed
   std::string body;
-  std::string headers;
+  std::string headers;  // every header line as received
 };
-
-inline size_t collect_into(char* p, size_t s, size_t n, void* u) {
-  static_cast<std::string*>(u)->append(p, s * n);
-  return s * n;
-}
 
 // A GET (empty body) or a JSON POST.
 inline Http http_request(const std::string& url, const std::string& body = "") {
-  Http r;
-  CURL* c = curl_easy_init();
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_into);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_into);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-  curl_slist* h = curl_slist_append(nullptr, "Content-Type: application/json");
-  if (!body.empty()) {
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  }
-  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_slist_free_all(h);
-  curl_easy_cleanup(c);
-  return r;
+  const HttpResult r = body.empty() ? http_get(url) : http_post(url, body);
+  return Http{r.ok() ? r.status : 0, r.body, r.raw_headers};
 }
 
 }  // namespace parley::testing

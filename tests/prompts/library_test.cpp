@@ -8,10 +8,10 @@
 #include <set>
 #include <thread>
 
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace parley::prompts {
-namespace {
+namespace library_test {
 
 using parley::testing::TempDir;
 
@@ -277,5 +277,5 @@ TEST_F(LibraryTest, ConcurrentSettersGetConsecutiveVersions) {
   EXPECT_EQ(texts.size(), 41u) << "every version kept";
 }
 
-}  // namespace
+}  // namespace library_test
 }  // namespace parley::prompts

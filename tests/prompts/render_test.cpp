@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 namespace parley::prompts {
-namespace {
+namespace render_test {
 
 std::chrono::system_clock::time_point at(int64_t unix_seconds) {
   return std::chrono::system_clock::time_point(std::chrono::seconds(unix_seconds));
@@ -46,5 +46,5 @@ TEST(Render, FillsEveryKnownVariable) {
             "Ana on discord at Thursday 01 January 1970, 00:00 (UTC, UTC): likes tea");
 }
 
-}  // namespace
+}  // namespace render_test
 }  // namespace parley::prompts

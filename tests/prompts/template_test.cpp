@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 namespace parley::prompts {
-namespace {
+namespace template_test {
 
 TEST(Template, RendersKnownVariables) {
   auto t = Template::parse("Hello {{user.name}} on {{ channel }}.\nNow: {{now}}");
@@ -51,5 +51,5 @@ TEST(Template, PlainTextAndSingleBracesPassThrough) {
   EXPECT_EQ(*t->render({}), "JSON like {\"a\": 1} stays; } and { too");
 }
 
-}  // namespace
+}  // namespace template_test
 }  // namespace parley::prompts

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 namespace parley::prompts {
-namespace {
+namespace text_test {
 
 TEST(Utf8, AcceptsValidText) {
   EXPECT_FALSE(invalid_utf8_at(""));
@@ -45,5 +45,5 @@ TEST(Hash, StableAndDistinct) {
   EXPECT_EQ(content_hash("").size(), 16u);
 }
 
-}  // namespace
+}  // namespace text_test
 }  // namespace parley::prompts

@@ -43,12 +43,12 @@
 #include "parley/storage/migrations.h"
 #include "parley/storage/sqlite.h"
 #include "parley/storage/store.h"
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 extern char** environ;  // NOLINT: POSIX
 
 namespace parley::storage {
-namespace {
+namespace crash_safety_test {
 
 using parley::testing::TempDir;
 using std::chrono::milliseconds;
@@ -489,5 +489,5 @@ TEST(CrashSafetyTest, AcknowledgedWritesSurviveSigkill) {
   EXPECT_GT(memories.size(), 0u) << "no round acknowledged a memory:\n" << summary(rounds);
 }
 
-}  // namespace
+}  // namespace crash_safety_test
 }  // namespace parley::storage

@@ -8,10 +8,10 @@
 
 #include "parley/storage/store.h"
 #include "parley/storage/usage_repository.h"
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace parley::storage {
-namespace {
+namespace credit_repository_test {
 
 class CreditRepositoryTest : public ::testing::Test {
  protected:
@@ -154,5 +154,5 @@ TEST_F(CreditRepositoryTest, BadInputIsRefused) {
   EXPECT_FALSE(store_->credits().latest("openrouter")->has_value());
 }
 
-}  // namespace
+}  // namespace credit_repository_test
 }  // namespace parley::storage

@@ -11,7 +11,7 @@
 #include "parley/storage/hot_cache.h"
 
 namespace parley::storage {
-namespace {
+namespace lru_cache_test {
 
 using Cache = LruCache<int, std::string>;
 
@@ -144,5 +144,5 @@ TEST(HotCache, ChargesHistoriesByTheirText) {
   EXPECT_EQ(c.stats().entries, 3u);
 }
 
-}  // namespace
+}  // namespace lru_cache_test
 }  // namespace parley::storage

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace parley::storage {
-namespace {
+namespace migrations_test {
 
 using parley::testing::TempDir;
 
@@ -150,5 +150,5 @@ TEST(Migrations, SchemaEnforcesItsConstraints) {
                    .ok());
 }
 
-}  // namespace
+}  // namespace migrations_test
 }  // namespace parley::storage

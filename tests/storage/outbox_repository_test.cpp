@@ -5,10 +5,10 @@
 #include <gtest/gtest.h>
 
 #include "parley/storage/store.h"
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace parley::storage {
-namespace {
+namespace outbox_repository_test {
 
 std::unique_ptr<Store> open_store(const std::filesystem::path& path) {
   StoreOptions o;
@@ -53,5 +53,5 @@ TEST(Outbox, AfterARestartABegunSendIsUnknownNeverResent) {
   EXPECT_EQ(o.settle_after_restart().value(), 0);
 }
 
-}  // namespace
+}  // namespace outbox_repository_test
 }  // namespace parley::storage

@@ -4,10 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace parley::storage {
-namespace {
+namespace sqlite_test {
 
 using parley::testing::TempDir;
 
@@ -142,5 +142,5 @@ TEST(SqliteOpen, NotADatabaseIsDataLoss) {
 
 TEST_F(SqliteTest, IntegrityCheckOk) { EXPECT_TRUE(conn_.integrity_check().ok()); }
 
-}  // namespace
+}  // namespace sqlite_test
 }  // namespace parley::storage

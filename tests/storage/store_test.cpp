@@ -9,10 +9,10 @@
 #include <thread>
 #include <vector>
 
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace parley::storage {
-namespace {
+namespace store_test {
 
 using parley::testing::TempDir;
 
@@ -396,5 +396,5 @@ TEST_F(StoreTest, ClosingDrainsPendingWrites) {
   EXPECT_EQ(*c->query_int64("SELECT count(*) FROM messages"), 300);
 }
 
-}  // namespace
+}  // namespace store_test
 }  // namespace parley::storage

@@ -6,10 +6,10 @@
 #include <map>
 
 #include "parley/storage/store.h"
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace parley::storage {
-namespace {
+namespace usage_repository_test {
 
 class UsageRepositoryTest : public ::testing::Test {
  protected:
@@ -405,5 +405,5 @@ TEST(UsdToNanousd, RoundsToNearest) {
   EXPECT_EQ(usd_to_nanousd(12.345678901), 12'345'678'901);
 }
 
-}  // namespace
+}  // namespace usage_repository_test
 }  // namespace parley::storage

@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "parley/storage/migrations.h"
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace parley::storage {
-namespace {
+namespace write_queue_test {
 
 using parley::testing::TempDir;
 
@@ -206,5 +206,5 @@ TEST_F(WriteQueueTest, FailedCommitFailsEveryJobOfTheBatch) {
   EXPECT_FALSE(q.stats().last_batch_failed);
 }
 
-}  // namespace
+}  // namespace write_queue_test
 }  // namespace parley::storage

@@ -452,7 +452,11 @@ class Reminders final : public Capability {
                     text,
                     now,
                     settings.at("max_pending").get<int64_t>()};
-      return create(**scope, std::move(r), zone, std::move(done));
+      std::string where;
+      if (ctx.services != nullptr && !ctx.services->reminders_fire_elsewhere.empty()) {
+        where = " It will arrive " + ctx.services->reminders_fire_elsewhere + ".";
+      }
+      return create(**scope, std::move(r), zone, std::move(where), std::move(done));
     }
     if (!args.contains("id")) {
       return done(
@@ -535,7 +539,7 @@ class Reminders final : public Capability {
     return json{{"reminders", std::move(out)}, {"truncated", more}, {"text", std::move(text)}};
   }
 
-  void create(const UserScope& scope, NewReminder r, const Zone& zone, Done done) const {
+  void create(const UserScope& scope, NewReminder r, const Zone& zone, std::string where, Done done) const {
     auto rec = std::make_shared<NewReminder>(std::move(r));
     auto id = std::make_shared<int64_t>(0);
     submit_write(
@@ -564,11 +568,11 @@ class Reminders final : public Capability {
           *id = conn.last_insert_rowid();
           return WriteAck{*id, true};
         },
-        [rec, id, zone] {
+        [rec, id, zone, where = std::move(where)] {
           const Reminder made{*id, rec->due_at, rec->text, "pending", std::nullopt};
           return json{{"reminder", to_json(made, zone)},
-                      {"text", fmt::format("Reminder #{} set for {} ({}): {}", made.id,
-                                           human(zone, made.due_at), zone.name, made.text)}};
+                      {"text", fmt::format("Reminder #{} set for {} ({}): {}{}", made.id,
+                                           human(zone, made.due_at), zone.name, made.text, where)}};
         },
         std::move(done));
   }

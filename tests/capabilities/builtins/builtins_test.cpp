@@ -11,7 +11,7 @@
 #include "parley/capabilities/json_schema.h"
 
 namespace parley::capabilities {
-namespace {
+namespace builtins_test {
 
 // Sorted, as Registry::names() lists them.
 const std::vector<std::string> kBuiltins = {"alerts", "calc",  "credits", "memory", "notes",
@@ -50,5 +50,5 @@ TEST(Builtins, RegisteringTwiceIsRefused) {
   EXPECT_EQ(registry.size(), kBuiltins.size());
 }
 
-}  // namespace
+}  // namespace builtins_test
 }  // namespace parley::capabilities

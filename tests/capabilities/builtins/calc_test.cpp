@@ -13,7 +13,7 @@
 #include "parley/capabilities/capability.h"
 
 namespace parley::capabilities {
-namespace {
+namespace calc_test {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
@@ -158,5 +158,5 @@ TEST_F(CalcTest, ConcurrentCallsDoNotInterfere) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
-}  // namespace
+}  // namespace calc_test
 }  // namespace parley::capabilities

@@ -8,10 +8,10 @@
 
 #include <cmath>
 
-#include "builtins/user_store_fixture.h"
+#include "capabilities/builtins/user_store_fixture.h"
 
 namespace parley::capabilities {
-namespace {
+namespace memory_test {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
@@ -315,5 +315,5 @@ TEST_F(MemoryTest, CommandForms) {
   EXPECT_EQ(cap->flags().side_effects, SideEffects::unsafe);
 }
 
-}  // namespace
+}  // namespace memory_test
 }  // namespace parley::capabilities

@@ -5,10 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "builtins/user_store_fixture.h"
+#include "capabilities/builtins/user_store_fixture.h"
 
 namespace parley::capabilities {
-namespace {
+namespace notes_test {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
@@ -190,5 +190,5 @@ TEST_F(NotesTest, CommandForms) {
   EXPECT_EQ(cap->flags().side_effects, SideEffects::unsafe);
 }
 
-}  // namespace
+}  // namespace notes_test
 }  // namespace parley::capabilities

@@ -14,10 +14,10 @@
 #include <chrono>
 #include <thread>
 
-#include "builtins/user_store_fixture.h"
+#include "capabilities/builtins/user_store_fixture.h"
 
 namespace parley::capabilities {
-namespace {
+namespace reminders_test {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
@@ -532,5 +532,5 @@ TEST_F(RemindersTest, RacingFirersFireOnce) {
   EXPECT_EQ(refused.load(), 7);
 }
 
-}  // namespace
+}  // namespace reminders_test
 }  // namespace parley::capabilities

@@ -9,7 +9,7 @@
 #include "parley/capabilities/capability.h"
 
 namespace parley::capabilities {
-namespace {
+namespace time_test {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
@@ -102,5 +102,5 @@ TEST_F(TimeTest, CommandForms) {
   EXPECT_EQ(time_->flags().side_effects, SideEffects::none);
 }
 
-}  // namespace
+}  // namespace time_test
 }  // namespace parley::capabilities

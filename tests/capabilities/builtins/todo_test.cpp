@@ -4,10 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "builtins/user_store_fixture.h"
+#include "capabilities/builtins/user_store_fixture.h"
 
 namespace parley::capabilities {
-namespace {
+namespace todo_test {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
@@ -181,5 +181,5 @@ TEST_F(TodoTest, CommandForms) {
   EXPECT_EQ(todo_cap->flags().side_effects, SideEffects::unsafe);
 }
 
-}  // namespace
+}  // namespace todo_test
 }  // namespace parley::capabilities

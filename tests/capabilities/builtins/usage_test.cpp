@@ -5,7 +5,7 @@
 #include "user_store_fixture.h"
 
 namespace parley::capabilities {
-namespace {
+namespace usage_test {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
@@ -90,5 +90,5 @@ TEST_F(UsageTest, Command) {
   EXPECT_EQ(*cap->parse_command("usage", "month everyone"), (json{{"period", "month"}, {"everyone", true}}));
 }
 
-}  // namespace
+}  // namespace usage_test
 }  // namespace parley::capabilities

@@ -13,7 +13,7 @@
 #include "parley/capabilities/builtins.h"
 #include "parley/capabilities/capability.h"
 #include "parley/storage/store.h"
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace parley::capabilities {
 

@@ -15,7 +15,7 @@
 #include "parley/capabilities/json_schema.h"
 
 namespace parley::capabilities {
-namespace {
+namespace web_fetch_test {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
@@ -327,5 +327,5 @@ TEST_F(WebFetchTest, FlagsAndTheFetchCommand) {
   EXPECT_THAT(empty.error().message, HasSubstr("/fetch URL"));
 }
 
-}  // namespace
+}  // namespace web_fetch_test
 }  // namespace parley::capabilities

@@ -76,6 +76,9 @@ struct Services {
   const Clock* clock = nullptr;  // wall clock (time zones, reminders)
   const HttpFetcher* http = nullptr;  // outgoing GETs (web_fetch); see http_fetcher.h
   const MoneyDesk* money = nullptr;   // credits, budgets, alerts (/credits, /alerts)
+  // Empty when this process fires reminders; otherwise where they arrive instead ("in the
+  // terminal of the `parley run` (pid 123) serving this database"), said when one is set.
+  std::string reminders_fire_elsewhere{};
 };
 
 using Deadline = std::chrono::steady_clock::time_point;

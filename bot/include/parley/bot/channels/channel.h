@@ -22,6 +22,7 @@
 // may be called from any thread, never twice at once for the same outbox entry.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -29,7 +30,7 @@
 
 #include "parley/base/result.h"
 #include "parley/bot/net.h"
-#include "parley/bot/turn.h"
+#include "parley/bot/pipeline/message.h"
 
 namespace parley::bot::channels {
 
@@ -73,8 +74,14 @@ class Channel {
   virtual void stop() = 0;
   // Sends one message (push channels); `done` exactly once, from any thread: ok when the
   // platform took it, an error when it certainly did not (the entry stays pending and is tried
-  // again later). Channels that cannot push answer failed_precondition.
+  // again later). Channels that cannot push answer unavailable.
   virtual void send(OutboundMessage message, std::function<void(Status)> done) = 0;
+  // Deliveries and sends still running (after stop(), the process waits for 0 within its
+  // grace period).
+  [[nodiscard]] virtual size_t in_flight() const { return 0; }
+  // One line for the start-up banner: where the channel listens or whom it talks to, or why
+  // it is off.
+  [[nodiscard]] virtual std::string banner() const { return std::string(name()); }
 };
 
 }  // namespace parley::bot::channels

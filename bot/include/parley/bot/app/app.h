@@ -1,0 +1,150 @@
+// App: the process assembled once, for `parley run`, `chat` and `ask` — the store with its
+// prompts seeded, the capabilities (built-ins, capabilities.yaml), the io_context and its
+// threads, the curl multi handle and web fetcher, the money (Treasury: prices, budgets, ledger,
+// alerts, credit monitor), the LLM client, the turn engine, lanes and dispatcher (the Inbox
+// every channel delivers to), the outbox pump and the reminder scheduler.
+//
+// Owning the database: one process serves a database at a time (an advisory lock on
+// <db>.lock; two processes on one bot would answer everything twice). `serve` (parley run)
+// requires the lock; `chat` takes it when it is free and then fires reminders and sends owed
+// replies for its own console; `ask` never takes it. Only the owner runs the background work
+// (reminders, outbox pump, credit monitor, capabilities.yaml reload, alert delivery).
+//
+// Life cycle: open() → add_channel()… → start() → wait() → stop_channels… → shutdown().
+// Ownership: the App owns everything it builds; members are declared in dependency order, so
+// they are destroyed in reverse. Channels are the caller's, and must outlive shutdown().
+// Thread safety: open/add_channel/start/wait/shutdown from the thread that opened the App;
+// request_stop() from anywhere.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "parley/bot/channels/channel.h"
+#include "parley/bot/clients/http/curl_multi.h"
+#include "parley/bot/clients/http/web_fetcher.h"
+#include "parley/bot/clients/llm/client.h"
+#include "parley/bot/clients/llm/provider.h"
+#include "parley/bot/config/config.h"
+#include "parley/bot/config/config_reloader.h"
+#include "parley/bot/money/treasury.h"
+#include "parley/bot/net.h"
+#include "parley/bot/pipeline/dispatcher.h"
+#include "parley/bot/pipeline/lanes.h"
+#include "parley/bot/pipeline/outbox_pump.h"
+#include "parley/bot/pipeline/reminder_scheduler.h"
+#include "parley/bot/pipeline/turn.h"
+#include "parley/capabilities/builtins.h"
+#include "parley/capabilities/live_config.h"
+#include "parley/capabilities/rate_limiter.h"
+#include "parley/prompts/library.h"
+#include "parley/storage/store.h"
+
+namespace parley::bot::app {
+
+class InstanceLock;
+
+enum class Mode {
+  serve,  // parley run: owns the database or refuses to start
+  chat,   // parley chat: owns it when no parley run does
+  ask,    // parley ask: one turn, never owns it
+};
+
+// The console user: `given`, else $USER, else "console".
+std::string console_user(const std::string& given);
+// ~/.parley_history (empty when $HOME is not set).
+std::filesystem::path console_history_file();
+
+class App {
+ public:
+  // Builds the process; on failure prints what was wrong on stderr and sets `exit_code` (the
+  // codes of exit_codes.h), returning null.
+  static std::unique_ptr<App> open(const Config& cfg, Mode mode, int& exit_code);
+
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  // Starts `channel` delivering to the dispatcher; a channel that can push is also given the
+  // outbox's entries nobody waits for (when this process owns the database).
+  Status add_channel(channels::Channel& channel);
+  // `show` gets one line per new alert raised in this process ("alert warning unknown_price …"),
+  // e.g. for a terminal conversation whose log lines go to a file. Before start().
+  void on_alert(std::function<void(const std::string& line)> show) { show_alert_ = std::move(show); }
+  // Starts the background work (owner only), and the signal handling of serve and chat:
+  // the first SIGINT/SIGTERM calls request_stop(), a second one exits at once.
+  void start();
+  // Asks wait() to return (once; later calls do nothing). Any thread.
+  void request_stop(const std::string& why);
+  // Blocks until request_stop().
+  void wait();
+  // Stops the background work, waits up to `grace` for running turns and for `channels`' work
+  // in flight (stop them first), then stops the io threads. Idempotent.
+  void shutdown(std::chrono::seconds grace = std::chrono::seconds(0),
+                const std::vector<channels::Channel*>& channels = {});
+
+  // This process holds the database's instance lock (and runs the background work).
+  [[nodiscard]] bool owns_database() const { return lock_ != nullptr; }
+  // Accepting work: started and not stopping (/readyz).
+  [[nodiscard]] bool ready() const { return ready_.load() && store_->health().ok(); }
+
+  storage::Store& store() { return *store_; }
+  TurnEngine& engine() { return *engine_; }
+  Dispatcher& dispatcher() { return *dispatcher_; }
+  Lanes& lanes() { return *lanes_; }
+  money::Treasury& treasury() { return *treasury_; }
+  net::asio::io_context& io() { return ioc_; }
+  net::Executor executor() { return ioc_.get_executor(); }
+  const llm::ResolvedLlm& llm() const { return resolved_; }
+  // "mock-model via http://127.0.0.1:5000/v1", or why no LLM is configured.
+  [[nodiscard]] std::string llm_line() const;
+  // What the credit monitor decided (for the banner).
+  [[nodiscard]] const std::string& monitor_state() const { return monitor_state_; }
+
+ private:
+  App(const Config& cfg, Mode mode);
+  Status build();
+
+  const Config cfg_;
+  const Mode mode_;
+  std::unique_ptr<InstanceLock> lock_;
+  std::string elsewhere_;  // chat beside a run: where reminders fire instead
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<prompts::PromptLibrary> library_;
+  capabilities::Registry registry_;
+  std::unique_ptr<capabilities::LiveConfig> live_;
+  capabilities::RateLimiter limiter_;
+  net::asio::io_context ioc_;
+  std::optional<net::asio::executor_work_guard<net::asio::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+  std::unique_ptr<http::CurlMulti> multi_;
+  std::unique_ptr<http::WebFetcher> fetcher_;
+  std::unique_ptr<money::Treasury> treasury_;
+  llm::ResolvedLlm resolved_;
+  std::unique_ptr<llm::LlmClient> client_;
+  std::string monitor_state_;
+  std::unique_ptr<TurnEngine> engine_;
+  std::unique_ptr<Lanes> lanes_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<OutboxPump> pump_;
+  std::unique_ptr<ReminderScheduler> reminders_;
+  std::unique_ptr<ConfigReloader> reloader_;
+  std::unique_ptr<net::asio::signal_set> signals_;
+  std::atomic<int> signal_count_{0};
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> stop_once_{false};
+  std::promise<void> stop_requested_;
+  std::function<void(const std::string&)> show_alert_;
+  bool started_ = false;
+  bool shut_down_ = false;
+};
+
+}  // namespace parley::bot::app

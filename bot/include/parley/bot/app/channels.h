@@ -1,0 +1,29 @@
+// The channels `parley run` serves, built from parley.yaml's `channels:` and the command line:
+// one block each in channels.cpp. A new channel is a folder under channels/, a block under
+// `channels:` in parley.yaml (config/), and one block here.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "parley/base/result.h"
+#include "parley/bot/app/app.h"
+#include "parley/bot/channels/channel.h"
+#include "parley/bot/config/config.h"
+
+namespace parley::bot::app {
+
+struct ChannelChoices {
+  std::string http_listen;  // HOST:PORT; empty: channels.http.listen
+  // The terminal as a channel: automatic = when stdin is a terminal (Ctrl-D there stops the
+  // bot); on = also from a pipe or file (its end only ends the console's input).
+  enum class Console { automatic, on, off };
+  Console console = Console::automatic;
+};
+
+// Every channel to serve, built (not started). invalid_argument names a bad setting.
+Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(App& app, const Config& cfg,
+                                                                       const ChannelChoices& choices);
+
+}  // namespace parley::bot::app

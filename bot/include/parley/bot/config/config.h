@@ -1,0 +1,48 @@
+// parley.yaml: loading and validation. With no file, the embedded defaults apply (database
+// under ./data/). Errors name the file, the line and the key; an unknown key is an error, not
+// silently ignored. Secrets never live in this file (they come from the environment).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <vector>
+#include <stdexcept>
+#include <string>
+
+#include "parley/bot/channels/http/options.h"
+#include "parley/bot/money/options.h"
+#include "parley/bot/pipeline/access.h"
+#include "parley/bot/pipeline/options.h"
+#include "parley/bot/clients/llm/provider.h"
+#include "parley/storage/store.h"
+
+namespace parley::bot {
+
+struct Config {
+  std::filesystem::path source;  // empty: embedded defaults
+  storage::StoreOptions storage;
+  llm::LlmSettings llm;
+  // capabilities.yaml (relative paths: to the working directory); empty: embedded defaults.
+  std::filesystem::path capabilities_file;
+  struct Channels {
+    channels::HttpChannelOptions http;
+  } channels;
+  AccessPolicy access;
+  LaneOptions lanes;
+  money::MoneyOptions money;
+  std::string log_level = "info";
+};
+
+// Thrown only at start-up; what() is "FILE:LINE:COLUMN: KEY: problem".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+Config default_config();
+Config load_config(const std::filesystem::path& file);
+// Parses YAML text; `name` is used in error messages in place of a file name.
+Config parse_config(const std::string& yaml, const std::string& name);
+
+}  // namespace parley::bot

@@ -1,0 +1,40 @@
+// ConfigReloader: keeps a running bot's capabilities configuration in step with its file. When
+// capabilities.yaml changes (FileWatcher), it is read and checked; a valid version is put in
+// force for the next turn (LiveConfig), an invalid one is rejected — each problem logged with
+// file:line:column and key, and reported to `on_rejected` (the admin alerts hang here) — and
+// the last good configuration stays in force.
+//
+// Thread safety: as FileWatcher; the callbacks run on the watcher's strand.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "parley/bot/config/file_watcher.h"
+#include "parley/capabilities/live_config.h"
+
+namespace parley::bot {
+
+class ConfigReloader {
+ public:
+  using OnRejected = std::function<void(const capabilities::ConfigCheck&)>;
+
+  ConfigReloader(net::Executor executor, std::filesystem::path file, capabilities::LiveConfig& live,
+                 OnRejected on_rejected = {},
+                 std::chrono::milliseconds debounce = std::chrono::milliseconds(200));
+
+  Status start() { return watcher_.start(); }
+  void stop() { watcher_.stop(); }
+
+  // What a reload does, callable directly (tests, a SIGHUP handler).
+  void reload();
+
+ private:
+  std::filesystem::path file_;
+  capabilities::LiveConfig& live_;
+  OnRejected on_rejected_;
+  FileWatcher watcher_;
+};
+
+}  // namespace parley::bot

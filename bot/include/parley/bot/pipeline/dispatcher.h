@@ -1,0 +1,52 @@
+// Dispatcher: the bot side of every channel (channels::Inbox). One message's path:
+//   access policy (allowlist: a sender turned away hears the refusal once; admins marked)
+//   → per-sender rate limit (over it: one clear message per window, nothing stored)
+//   → its conversation's lane: TurnEngine::accept (stored, deduplicated, committed, in arrival
+//     order: from here the message is never lost), then its turn in order (bursts merged)
+//   → the result, whose reply is already in the outbox.
+// And the outbox bracket around a channel's send (sending/sent).
+//
+// OutboxPump: sends what nobody is waiting for — replies owed from before a restart, fired
+// reminders — through the channels that can push, one entry at a time, oldest first; a send
+// that fails for certain stays pending and is tried again after `retry`.
+//
+// Thread safety: every method may be called from any thread. The pump's work runs on its own
+// strand; deliver() runs on the caller's executor and the turn on its lane's strand.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "parley/bot/pipeline/access.h"
+#include "parley/bot/channels/channel.h"
+#include "parley/bot/pipeline/lanes.h"
+#include "parley/bot/net.h"
+#include "parley/bot/pipeline/turn.h"
+#include "parley/capabilities/rate_limiter.h"
+#include "parley/storage/store.h"
+
+namespace parley::bot {
+
+class Dispatcher : public channels::Inbox {
+ public:
+  Dispatcher(storage::Store& store, Lanes& lanes, AccessPolicy policy, capabilities::RateLimiter& limiter);
+
+  net::asio::awaitable<TurnResult> deliver(const InboundMessage& message) override;
+  net::asio::awaitable<void> sending(int64_t outbox_id) override;
+  void sent(int64_t outbox_id) override;
+
+  [[nodiscard]] const AccessPolicy& policy() const { return policy_; }
+
+ private:
+  storage::Store& store_;
+  Lanes& lanes_;
+  const AccessPolicy policy_;
+  capabilities::RateLimiter& limiter_;
+};
+
+}  // namespace parley::bot

@@ -1,0 +1,88 @@
+// The messages of the pipeline: what a channel hands the bot (InboundMessage), what a stored
+// message is (Accepted) and what comes back (TurnResult, with why the turn ended as TurnStop).
+// Channels include this header, never the turn engine. Plain data.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "parley/base/result.h"
+#include "parley/bot/clients/llm/chat_stream.h"
+
+namespace parley::bot {
+
+// Why a turn ended (or why there was none). Text only at the edges: to_string() gives the
+// stable name that JSON answers, logs and the stored reply metadata carry.
+enum class TurnStop {
+  answered,         // the model answered
+  iteration_limit,  // the tool loop ran out of iterations
+  deadline,         // the turn's deadline passed
+  llm_error,        // every model and retry failed
+  budget,           // a budget refused the model call
+  command,          // a /command answered, no model
+  no_llm,           // no LLM is configured
+  context_error,    // the context could not be built
+  duplicate,        // a redelivery: already stored, no new turn
+  storage_error,    // nothing could be stored
+  refused,          // the access policy turned the sender away
+  rate_limited,     // the sender is over the rate limit
+};
+std::string_view to_string(TurnStop stop) noexcept;
+
+struct InboundMessage {
+  std::string channel;                     // console, http, discord, email
+  std::optional<std::string> platform_id;  // the channel's message id (redelivery dedupe)
+  std::string conversation;                // the channel's conversation key
+  std::string author;                      // the channel's user key
+  std::string author_name;                 // shown to the model; empty: the key
+  std::string text;
+  // Set by the access policy (the dispatcher), never by a channel: may use admin-only
+  // capabilities.
+  bool admin = false;
+  // Receives the reply's text as the model generates it (LLM turns; the HTTP channel's
+  // ?stream=1); `restart`: discard what came so far (a retry or a new model call). Called on
+  // the turn's strand; not stored. Empty: not streamed.
+  std::function<void(const std::string& text, bool restart)> on_text;
+};
+
+// A message after accept(): stored (or found to be a redelivery), with its ids.
+struct Accepted {
+  InboundMessage message;
+  int64_t user_id = 0;
+  int64_t conversation_id = 0;
+  int64_t message_id = 0;
+  bool duplicate = false;
+  std::optional<Error> error;  // nothing stored
+};
+
+struct TurnResult {
+  bool duplicate = false;  // this platform id was already stored: no new turn, no new reply
+  bool command = false;    // answered by a /command, without the LLM
+  bool refused = false;    // the access policy turned the sender away (reply: what to tell them,
+                           // empty when they were already told)
+  bool primary = true;     // false: merged into a later message's turn, which carries the reply
+  std::chrono::seconds retry_after{0};  // rate_limited: when to send again
+  std::string reply;
+  int64_t user_id = 0;
+  int64_t conversation_id = 0;
+  int64_t message_id = 0;  // the stored inbound message
+  int64_t reply_id = 0;    // the stored reply message
+  int64_t outbox_id = 0;   // the reply's outbox entry (pending until the channel sends it)
+  TurnStop stop = TurnStop::answered;
+  std::string model;       // the model that answered last (LLM turns)
+  llm::Usage usage;        // summed over every model call of the turn
+  int llm_calls = 0;
+  int steps = 0;           // tool calls
+  std::chrono::microseconds latency{0};      // the whole turn
+  std::chrono::microseconds llm_latency{0};  // time inside model calls
+  std::optional<Error> error;  // a storage failure: nothing could be stored or answered
+};
+
+// The result for a message that gets no turn: a redelivery (duplicate) or a storage failure.
+TurnResult result_without_turn(const Accepted& message);
+
+}  // namespace parley::bot

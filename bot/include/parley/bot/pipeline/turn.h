@@ -1,0 +1,88 @@
+// TurnEngine: one inbound message through the bot, as DESIGN.md draws it — stored (deduplicated
+// on channel and platform id) before anything else, then a /command (no LLM) or an LLM turn
+// (context: the active system prompt, the capability instructions, the user's recalled
+// memories, the conversation's recent history from the hot cache; then the tool loop), and the
+// reply stored and put in the outbox before it is handed to the channel.
+//
+// The user's text reaches the model only as a user message, never in the system role; the
+// system prompt says to treat it as untrusted.
+//
+// Two halves, so that a channel's message is committed before it is acknowledged and before
+// it waits in its conversation's lane: accept() stores it (any strand), respond() answers a
+// batch of accepted messages of one conversation — usually one; a burst merged by the lane is
+// answered by one turn that sees every message of it in the history. run() is both, for one
+// message (`parley ask`).
+//
+// Thread safety: respond() for one conversation must run on that conversation's strand (its
+// lane), one turn at a time; different conversations run concurrently. accept() may run
+// anywhere, concurrently.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parley/base/clock.h"
+#include "parley/bot/pipeline/command_router.h"
+#include "parley/bot/clients/llm/client.h"
+#include "parley/bot/net.h"
+#include "parley/bot/pipeline/message.h"
+#include "parley/bot/pipeline/tool_loop.h"
+#include "parley/capabilities/live_config.h"
+#include "parley/prompts/library.h"
+#include "parley/storage/store.h"
+
+namespace parley::bot {
+
+struct TurnOptions {
+  std::chrono::milliseconds deadline{180'000};  // the whole turn, every model call included
+  int max_iterations = 8;
+  size_t recalled_memories = 5;
+  int64_t history_token_budget = 3000;  // recent messages kept, newest first, within this
+};
+
+class TurnEngine {
+ public:
+  struct Deps {
+    storage::Store& store;
+    prompts::PromptLibrary& prompts;
+    const capabilities::Registry& registry;
+    capabilities::LiveConfig& config;
+    capabilities::RateLimiter& limiter;
+    llm::LlmClient* llm = nullptr;  // null: no LLM configured (commands still work)
+    std::string no_llm_message;     // what to answer then
+    const Clock& clock;
+    capabilities::Services services;
+    std::string time_zone = "UTC";  // for users without one
+  };
+
+  TurnEngine(Deps deps, TurnOptions options = {});
+
+  // Stores the message (deduplicated on channel and platform id), creating its user and
+  // conversation on first sight. `message` by reference: see net.h.
+  net::asio::awaitable<Accepted> accept(const InboundMessage& message);
+  // Answers `batch` (accepted, not duplicates, one conversation, in order; non-empty): one turn
+  // for the last message, the others in its history. A batch holding a /command has just it.
+  net::asio::awaitable<TurnResult> respond(const std::vector<Accepted>& batch);
+  // accept() then respond() for one message.
+  net::asio::awaitable<TurnResult> run(InboundMessage message);
+
+ private:
+  struct Context {
+    llm::ChatRequest request;
+    std::vector<std::string> offered;  // the capabilities offered as tools this turn
+  };
+  net::asio::awaitable<Result<Context>> context(const std::vector<Accepted>& batch,
+                                                const capabilities::Caller& caller,
+                                                const capabilities::CapabilitiesConfig& config);
+
+  Deps deps_;
+  TurnOptions options_;
+  CommandRouter commands_;
+  std::unique_ptr<ToolLoop> loop_;
+};
+
+}  // namespace parley::bot

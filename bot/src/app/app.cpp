@@ -1,0 +1,243 @@
+#include "parley/bot/app/app.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+
+#include "app/capabilities_setup.h"
+#include "app/exit_codes.h"
+#include "app/instance_lock.h"
+
+namespace parley::bot::app {
+
+namespace asio = net::asio;
+namespace caps = parley::capabilities;
+
+std::string console_user(const std::string& given) {
+  if (!given.empty()) return given;
+  const char* env_user = std::getenv("USER");  // NOLINT(concurrency-mt-unsafe): start-up only
+  return env_user != nullptr && *env_user != '\0' ? env_user : "console";
+}
+
+std::filesystem::path console_history_file() {
+  const char* home = std::getenv("HOME");  // NOLINT(concurrency-mt-unsafe): start-up only
+  if (home == nullptr || *home == '\0') return {};
+  return std::filesystem::path(home) / ".parley_history";
+}
+
+App::App(const Config& cfg, Mode mode) : cfg_(cfg), mode_(mode) {}
+
+std::unique_ptr<App> App::open(const Config& cfg, Mode mode, int& exit_code) {
+  std::unique_ptr<App> app(new App(cfg, mode));
+  if (mode != Mode::ask) {
+    auto lock = std::make_unique<InstanceLock>();
+    if (auto st = lock->acquire(cfg.storage.path); st.ok()) {
+      app->lock_ = std::move(lock);
+    } else if (mode == Mode::serve || st.error().code != ErrorCode::already_exists) {
+      fmt::print(stderr, "parley: {}\n", st.error().message);
+      exit_code = kExitFailed;
+      return nullptr;
+    } else {
+      app->elsewhere_ = fmt::format("through the `parley run` (pid {}) serving this database", lock->holder());
+    }
+  }
+  if (auto st = app->build(); !st.ok()) {
+    exit_code = st.error().code == ErrorCode::invalid_argument && st.error().message.empty()
+                    ? kExitBadInput
+                    : report_error(st.error());
+    return nullptr;
+  }
+  return app;
+}
+
+Status App::build() {
+  auto opened = storage::Store::open(cfg_.storage);
+  if (!opened) return fail(opened.error());
+  store_ = std::move(*opened);
+  library_ = std::make_unique<prompts::PromptLibrary>(*store_);
+  if (auto seeded = library_->seed_defaults(); !seeded) return fail(seeded.error());
+  if (owns_database()) {
+    if (auto settled = store_->outbox().settle_after_restart(); settled.ok() && *settled > 0) {
+      spdlog::warn("{} repl{} may have been sent just before the last stop: marked unknown, not sent again",
+                   *settled, *settled == 1 ? "y" : "ies");
+    }
+  }
+
+  if (auto st = caps::register_builtins(registry_); !st.ok()) return st;
+  auto caps_config = initial_capabilities(cfg_, registry_);
+  // Each problem is printed already; an empty message says so.
+  if (!caps_config) return fail(ErrorCode::invalid_argument, "");
+  live_ = std::make_unique<caps::LiveConfig>(registry_, std::move(*caps_config));
+
+  work_.emplace(asio::make_work_guard(ioc_));
+  const unsigned n = mode_ == Mode::serve ? std::max(2u, std::thread::hardware_concurrency()) : 1u;
+  for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  // Idle connections kept for reuse: enough for steady traffic; after a burst of thousands of
+  // waiting turns, the rest close instead of holding a descriptor and buffers each.
+  multi_ = std::make_unique<http::CurlMulti>(ioc_.get_executor(), http::CurlMulti::Options{.max_connects = 256});
+  fetcher_ = std::make_unique<http::WebFetcher>(*multi_, ioc_.get_executor());
+  auto treasury = money::Treasury::open(cfg_.money, *store_, multi_.get(), ioc_.get_executor());
+  if (!treasury) return fail(treasury.error());
+  treasury_ = std::move(*treasury);
+  resolved_ = llm::resolve_llm(cfg_.llm, llm::process_env());
+  client_ = treasury_->make_client(*multi_, resolved_);
+  // Credits are polled by the process that owns the database (one poller per account).
+  if (owns_database()) monitor_state_ = treasury_->prepare_monitor(resolved_);
+
+  caps::Services services{&SystemClock::instance(), fetcher_.get(), &treasury_->desk(), {}};
+  services.reminders_fire_elsewhere = elsewhere_;
+  TurnEngine::Deps deps{*store_,  *library_, registry_, *live_, limiter_, client_.get(), resolved_.not_configured,
+                        SystemClock::instance(), std::move(services)};
+  TurnOptions turn_options;
+  turn_options.deadline = resolved_.timeouts.turn;
+  engine_ = std::make_unique<TurnEngine>(std::move(deps), turn_options);
+  lanes_ = std::make_unique<Lanes>(ioc_.get_executor(), *engine_, cfg_.lanes);
+  dispatcher_ = std::make_unique<Dispatcher>(*store_, *lanes_, cfg_.access, limiter_);
+  if (owns_database()) pump_ = std::make_unique<OutboxPump>(ioc_.get_executor(), *store_);
+  // New alerts are shown where asked (on_alert), and the owner also puts them in the outbox of
+  // the admin conversations named in money.alerts.deliver_to.
+  treasury_->alerts().on_new([this, targets = cfg_.money.deliver_to](const storage::AlertRecord& a) {
+    if (show_alert_) show_alert_("alert " + money::alert_line(a));
+    if (!pump_) return;
+    for (const auto& target : targets) {
+      const auto colon = target.find(':');
+      std::string channel = target.substr(0, colon);
+      std::string id = target.substr(colon + 1);
+      const std::string body =
+          "alert " + money::alert_line(a) + (a.acked_at ? "" : fmt::format(" — /alerts ack {}", a.id));
+      store_->directory().ensure_conversation(
+          channel, id, "alerts", [this, channel, id, body](Result<storage::WriteAck> conv) {
+            if (!conv) {
+              spdlog::error("alert delivery to {}:{}: {}", channel, id, conv.error().describe());
+              return;
+            }
+            store_->outbox().add(conv->row_id, channel, id, body, [this](Result<storage::WriteAck> added) {
+              if (added) pump_->push(added->row_id);
+            });
+          });
+    }
+  });
+  if (!owns_database()) return {};
+  // Reminders fire on time (overdue ones at once, marked late) into their conversation's outbox.
+  reminders_ = std::make_unique<ReminderScheduler>(
+      ioc_.get_executor(), *store_, SystemClock::instance(),
+      [this](const caps::DueReminder&, int64_t outbox_id) { pump_->push(outbox_id); });
+  if (!cfg_.capabilities_file.empty()) {
+    // A rejected edit is an alert for the admins (once per day per distinct first problem).
+    reloader_ = std::make_unique<ConfigReloader>(
+        ioc_.get_executor(), cfg_.capabilities_file, *live_,
+        [this, file = cfg_.capabilities_file.string()](const caps::ConfigCheck& check) {
+          const std::string first =
+              check.problems.empty() ? std::string("invalid") : check.problems.front().describe();
+          treasury_->alerts().raise(
+              {"config_rejected", money::Severity::warning, first.substr(0, 300), "",
+               fmt::format("{}: an edit was rejected ({} problem{}; first: {}); the last good "
+                           "configuration stays in force",
+                           file, check.problems.size(), check.problems.size() == 1 ? "" : "s", first),
+               static_cast<double>(check.problems.size()), std::nullopt, "problems"});
+        });
+  }
+  return {};
+}
+
+Status App::add_channel(channels::Channel& channel) {
+  if (auto st = channel.start(*dispatcher_); !st.ok()) return st;
+  if (pump_) pump_->add(channel);
+  return {};
+}
+
+void App::start() {
+  if (started_) return;
+  started_ = true;
+  if (mode_ != Mode::ask) {
+    // Graceful shutdown: the first SIGINT/SIGTERM stops accepting and lets running turns
+    // finish (up to the grace period); a second one exits at once (every acknowledged write is
+    // already committed).
+    signals_ = std::make_unique<asio::signal_set>(ioc_, SIGINT, SIGTERM);
+    auto on_signal = std::make_shared<std::function<void(const boost::system::error_code&, int)>>();
+    *on_signal = [this, on_signal](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (signal_count_.fetch_add(1) == 0) {
+        request_stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
+        signals_->async_wait(*on_signal);
+      } else {
+        spdlog::warn("second signal: stopping now");
+        std::_Exit(kExitFailed);
+      }
+    };
+    signals_->async_wait(*on_signal);
+  }
+  if (owns_database()) {
+    if (reloader_) {
+      if (auto st = reloader_->start(); !st.ok()) {
+        spdlog::warn("{} will not be reloaded while running: {}", cfg_.capabilities_file.string(),
+                     st.error().message);
+        reloader_.reset();
+      }
+    }
+    reminders_->start();
+    treasury_->start();
+    pump_->start();
+  }
+  ready_ = true;
+}
+
+void App::request_stop(const std::string& why) {
+  if (stop_once_.exchange(true)) return;
+  if (!why.empty()) spdlog::info("{}: stopping (finishing running turns)", why);
+  stop_requested_.set_value();
+}
+
+void App::wait() { stop_requested_.get_future().wait(); }
+
+void App::shutdown(std::chrono::seconds grace, const std::vector<channels::Channel*>& channels) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  ready_ = false;
+  if (reloader_) reloader_->stop();
+  if (reminders_) reminders_->stop();
+  if (treasury_) treasury_->stop();
+  if (pump_) pump_->stop();
+  const auto busy = [&] {
+    size_t n = lanes_ ? lanes_->active() : 0;
+    for (const auto* c : channels) n += c->in_flight();
+    return n;
+  };
+  const auto grace_end = std::chrono::steady_clock::now() + grace;
+  while (busy() > 0 && std::chrono::steady_clock::now() < grace_end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (lanes_ && lanes_->active() > 0) {
+    spdlog::warn("{} turn(s) still running at the end of the grace period", lanes_->active());
+  }
+  if (multi_) multi_->shutdown();
+  if (signals_) asio::post(ioc_, [this] { signals_->cancel(); });
+  work_.reset();
+  // The owner stops at once (what is still running had its grace period; timers of the
+  // background work may still be armed); ask and a chat beside a run let the io_context run
+  // out, so that a turn's last writes are acknowledged.
+  if (owns_database()) ioc_.stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+App::~App() { shutdown(); }
+
+std::string App::llm_line() const {
+  if (!resolved_.configured()) return resolved_.not_configured;
+  const auto& model = resolved_.roles.at(resolved_.default_role).front();
+  const auto provider = resolved_.providers.find(model.provider);
+  if (provider == resolved_.providers.end()) return fmt::format("{} via {}", model.model, model.provider);
+  // The endpoint actually used (PARLEY_LLM_BASE_URL may point elsewhere), without userinfo.
+  std::string url = provider->second.config.base_url;
+  if (const auto scheme = url.find("://"); scheme != std::string::npos) {
+    const auto host_end = url.find('/', scheme + 3);
+    const auto at = url.rfind('@', host_end);
+    if (at != std::string::npos && at > scheme) url.erase(scheme + 3, at - scheme - 2);
+  }
+  return fmt::format("{} via {} ({})", model.model, model.provider, url);
+}
+
+}  // namespace parley::bot::app

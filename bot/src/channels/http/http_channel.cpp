@@ -1,0 +1,123 @@
+#include "parley/bot/net.h"  // first: Asio's coroutine support needs its macros
+
+#include "parley/bot/channels/http/http_channel.h"
+
+#include <fmt/format.h>
+
+#include <string>
+#include <utility>
+
+namespace parley::bot::channels {
+
+namespace asio = net::asio;
+
+nlohmann::json turn_json(const TurnResult& r) {
+  return {{"reply", r.reply},
+          {"duplicate", r.duplicate},
+          {"stop", to_string(r.stop)},
+          {"command", r.command},
+          {"primary", r.primary},
+          {"model", r.model},
+          {"conversation_id", r.conversation_id},
+          {"message_id", r.message_id},
+          {"tokens",
+           {{"prompt", r.usage.prompt_tokens},
+            {"completion", r.usage.completion_tokens},
+            {"estimated", r.usage.estimated}}},
+          {"cost_usd", r.usage.cost_usd ? nlohmann::json(*r.usage.cost_usd) : nlohmann::json(nullptr)},
+          {"steps", r.steps},
+          {"latency_ms", static_cast<double>(r.latency.count()) / 1000.0},
+          {"llm_latency_ms", static_cast<double>(r.llm_latency.count()) / 1000.0}};
+}
+
+Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return fail(ErrorCode::invalid_argument, fmt::format("--http {}: expected HOST:PORT", listen));
+  }
+  int port = -1;
+  try {
+    port = std::stoi(listen.substr(colon + 1));
+  } catch (const std::exception&) {
+  }
+  if (port < 0 || port > 65535) {
+    return fail(ErrorCode::invalid_argument, fmt::format("--http {}: the port must be 0-65535", listen));
+  }
+  return std::pair<std::string, uint16_t>{listen.substr(0, colon), static_cast<uint16_t>(port)};
+}
+
+namespace {
+
+MessageResponse refusal(const TurnResult& r) {
+  MessageResponse refused;
+  if (r.stop == TurnStop::rate_limited) {
+    refused.status = 429;
+    refused.headers.emplace_back("Retry-After", std::to_string(r.retry_after.count()));
+  } else {
+    refused.status = 403;
+  }
+  // The sender was already told (once per window, or once ever): a short reason only.
+  std::string why = r.reply;
+  if (why.empty()) {
+    why = r.stop == TurnStop::rate_limited
+              ? fmt::format("rate limited: send again in {} s", r.retry_after.count())
+              : std::string("not allowed");
+  }
+  refused.body = {{"error", why}, {"stop", to_string(r.stop)}};
+  return refused;
+}
+
+}  // namespace
+
+HttpChannel::HttpChannel(net::Executor executor, HttpServerOptions server, ReadyCheck ready)
+    : executor_(std::move(executor)), options_(std::move(server)), ready_(std::move(ready)) {}
+
+HttpChannel::~HttpChannel() { stop(); }
+
+Status HttpChannel::start(Inbox& inbox) {
+  if (server_) return fail(ErrorCode::already_exists, "the HTTP channel is already started");
+  server_ = std::make_unique<HttpServer>(
+      executor_, options_,
+      [&inbox](MessageRequest req) -> asio::awaitable<MessageResponse> {
+        InboundMessage in;
+        in.channel = "http";
+        in.platform_id = req.id;
+        in.conversation = req.conversation;
+        in.author = req.user;
+        in.author_name = req.user;
+        in.text = req.text;
+        in.on_text = req.emit;
+        const TurnResult r = co_await inbox.deliver(in);
+        if (r.refused) co_return refusal(r);
+        if (r.error && r.outbox_id == 0) {
+          co_return MessageResponse{500, {{"error", r.error->message}}, {}};
+        }
+        if (r.outbox_id != 0) {
+          // The answer is handed to the connection now: from here on, after a crash it may
+          // have been sent.
+          co_await inbox.sending(r.outbox_id);
+          inbox.sent(r.outbox_id);
+        }
+        co_return MessageResponse{200, turn_json(r), {}};
+      },
+      ready_);
+  return server_->start();
+}
+
+void HttpChannel::stop() {
+  if (server_) server_->stop();
+}
+
+void HttpChannel::send(OutboundMessage, std::function<void(Status)> done) {
+  done(fail(ErrorCode::unavailable, "the HTTP channel cannot push: replies travel in responses"));
+}
+
+size_t HttpChannel::in_flight() const { return server_ ? server_->active_requests() : 0; }
+
+uint16_t HttpChannel::port() const { return server_ ? server_->port() : options_.port; }
+
+std::string HttpChannel::banner() const {
+  return fmt::format("http://{}:{}/v1/messages", options_.host, port());
+}
+
+}  // namespace parley::bot::channels

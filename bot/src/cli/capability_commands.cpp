@@ -1,0 +1,193 @@
+#include "cli/capability_commands.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "app/exit_codes.h"
+#include "parley/bot/config/config.h"
+#include "parley/bot/money/prices.h"
+#include "parley/capabilities/builtins.h"
+#include "parley/capabilities/config.h"
+
+namespace parley::bot {
+
+namespace caps = parley::capabilities;
+
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// One line on whether the capability is on, and why.
+std::string status_line(const caps::Capability& c, const caps::CapabilityConfig& cfg,
+                        const std::string& source) {
+  if (!cfg.enabled) return fmt::format("disabled in {}", source);
+  std::vector<std::string> why;
+  why.push_back(cfg.configured ? fmt::format("enabled in {}", source) : "enabled (default)");
+  if (c.flags().admin_only) {
+    why.push_back(cfg.allow.lists_anyone() ? "admin only: admins and those listed"
+                                           : "admin only: admins");
+  } else if (cfg.allow.lists_anyone()) {
+    std::string who;
+    if (!cfg.allow.users.empty()) who += "users " + join(cfg.allow.users);
+    if (!cfg.allow.roles.empty()) who += (who.empty() ? "" : "; ") + ("roles " + join(cfg.allow.roles));
+    why.push_back("only for " + who);
+  }
+  if (!cfg.allow.channels.empty()) why.push_back("channels " + join(cfg.allow.channels));
+  if (cfg.rate_limit.calls > 0) {
+    why.push_back(fmt::format("{} calls per {} s", cfg.rate_limit.calls, cfg.rate_limit.per.count()));
+  }
+  return join(why);
+}
+
+}  // namespace
+
+CapabilityCommands::CapabilityCommands(CLI::App& app) {
+  list_ = app.add_subcommand("capabilities", "what the bot can do: each capability, on or off and why");
+  list_->add_flag("--json", json_, "print JSON");
+  config_ = app.add_subcommand("config", "configuration files");
+  config_->require_subcommand(1);
+  check_ = config_->add_subcommand(
+      "check", "validate parley.yaml and capabilities.yaml (default: --config and its capabilities file)");
+  check_->add_option("FILE", files_, "files to check; a name containing 'capabilities' is read as capabilities.yaml");
+}
+
+int CapabilityCommands::run(const std::string& config_file) {
+  return list_->parsed() ? list(config_file) : check(config_file);
+}
+
+int CapabilityCommands::list(const std::string& config_file) {
+  Config cfg;
+  try {
+    cfg = config_file.empty() ? default_config() : load_config(config_file);
+  } catch (const ConfigError& e) {
+    fmt::print(stderr, "parley: {}\n", e.what());
+    return kExitBadInput;
+  }
+  caps::Registry registry;
+  if (auto st = caps::register_builtins(registry); !st.ok()) return report_error(st.error());
+  caps::CapabilitiesConfig live = caps::default_capabilities_config(registry);
+  if (!cfg.capabilities_file.empty()) {
+    auto check = caps::load_capabilities_config(cfg.capabilities_file.string(), registry);
+    if (!check.ok()) {
+      fmt::print(stderr, "{}", check.describe());
+      return kExitBadInput;
+    }
+    live = std::move(check.config);
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& name : registry.names()) {
+    const auto& c = *registry.find(name);
+    const auto ccfg = live.for_capability(c);
+    const std::string status = status_line(c, ccfg, live.source);
+    if (json_) {
+      nlohmann::json commands = nlohmann::json::array();
+      for (const auto& cmd : c.commands()) commands.push_back({{"name", cmd.name}, {"usage", cmd.usage}, {"help", cmd.help}});
+      out.push_back({{"name", name},
+                     {"description", c.description()},
+                     {"enabled", ccfg.enabled},
+                     {"status", status},
+                     {"side_effects", caps::to_string(c.flags().side_effects)},
+                     {"admin_only", c.flags().admin_only},
+                     {"needs_network", c.flags().needs_network},
+                     {"timeout_ms", ccfg.timeout.count()},
+                     {"commands", commands}});
+      continue;
+    }
+    fmt::print("{:<10} {:<9} {}\n", name, ccfg.enabled ? "enabled" : "disabled", c.description());
+    fmt::print("{:<10} {:<9} {}\n", "", "", status);
+    std::vector<std::string> usages;
+    for (const auto& cmd : c.commands()) usages.push_back(cmd.usage);
+    fmt::print("{:<10} {:<9} {}\n", "", "", join(usages));
+  }
+  if (json_) std::cout << out.dump(2) << "\n";
+  return kExitOk;
+}
+
+namespace {
+
+enum class ConfigKind { parley, capabilities, prices };
+
+// What a configuration file is, told by what it holds rather than by its name: prices.yaml has
+// `models:`; capabilities.yaml has only `capabilities:`, whose keys are capability names;
+// parley.yaml is everything else (its `capabilities:` holds `file:`). A file that is not YAML
+// goes by its name, to the reader that reports where the YAML breaks.
+ConfigKind kind_of(const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file);
+  } catch (const std::exception&) {
+    const std::string name = std::filesystem::path(file).filename().string();
+    if (name.find("capabilities") != std::string::npos) return ConfigKind::capabilities;
+    if (name.find("prices") != std::string::npos) return ConfigKind::prices;
+    return ConfigKind::parley;
+  }
+  if (!root.IsMap()) return ConfigKind::parley;
+  if (root["models"]) return ConfigKind::prices;
+  const auto caps = root["capabilities"];
+  if (root.size() == 1 && caps && caps.IsMap() && !caps["file"]) return ConfigKind::capabilities;
+  return ConfigKind::parley;
+}
+
+}  // namespace
+
+int CapabilityCommands::check(const std::string& config_file) {
+  std::vector<std::pair<std::string, ConfigKind>> files;
+  for (const auto& f : files_) files.emplace_back(f, kind_of(f));
+  if (files.empty()) {
+    if (config_file.empty()) {
+      fmt::print("no --config given: parley runs on its embedded defaults, which are valid\n");
+      return kExitOk;
+    }
+    files.emplace_back(config_file, ConfigKind::parley);
+    try {
+      const auto cfg = load_config(config_file);
+      if (!cfg.capabilities_file.empty()) files.emplace_back(cfg.capabilities_file.string(), ConfigKind::capabilities);
+      if (!cfg.money.prices_file.empty()) files.emplace_back(cfg.money.prices_file.string(), ConfigKind::prices);
+    } catch (const ConfigError&) {
+      // Reported below.
+    }
+  }
+  caps::Registry registry;
+  if (auto st = caps::register_builtins(registry); !st.ok()) return report_error(st.error());
+  bool all_ok = true;
+  for (const auto& [file, kind] : files) {
+    if (kind == ConfigKind::prices) {
+      try {
+        (void)money::PriceTable::load(file);
+        fmt::print("{}: ok\n", file);
+      } catch (const money::PriceError& e) {
+        all_ok = false;
+        fmt::print(stderr, "{}\n", e.what());
+      }
+      continue;
+    }
+    if (kind == ConfigKind::capabilities) {
+      const auto check = caps::load_capabilities_config(file, registry);
+      if (check.ok()) {
+        fmt::print("{}: ok\n", file);
+      } else {
+        all_ok = false;
+        fmt::print(stderr, "{}", check.describe());
+      }
+      continue;
+    }
+    try {
+      (void)load_config(file);
+      fmt::print("{}: ok\n", file);
+    } catch (const ConfigError& e) {
+      all_ok = false;
+      fmt::print(stderr, "{}\n", e.what());
+    }
+  }
+  return all_ok ? kExitOk : kExitBadInput;
+}
+
+}  // namespace parley::bot

@@ -1,0 +1,666 @@
+#include "parley/bot/config/config.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <array>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include "parley/bot/money/periods.h"
+#include "parley/bot/money/prices.h"
+
+namespace parley::bot {
+
+namespace {
+
+class Reader {
+ public:
+  explicit Reader(std::string name) : name_(std::move(name)) {}
+
+  [[noreturn]] void error(const YAML::Node& node, const std::string& key,
+                          const std::string& problem) const {
+    const auto mark = node.Mark();
+    if (mark.line >= 0) {
+      throw ConfigError(
+          fmt::format("{}:{}:{}: {}: {}", name_, mark.line + 1, mark.column + 1, key, problem));
+    }
+    throw ConfigError(fmt::format("{}: {}: {}", name_, key, problem));
+  }
+
+  using Handler = std::function<void(const YAML::Node&, const std::string& key)>;
+
+  // Visits a mapping: every key must have a handler.
+  void mapping(const YAML::Node& node, const std::string& path,
+               const std::map<std::string, Handler>& handlers) const {
+    if (node.IsNull()) return;
+    if (!node.IsMap()) error(node, path.empty() ? "(top level)" : path, "expected a mapping");
+    for (const auto& kv : node) {
+      const auto key = kv.first.as<std::string>();
+      const std::string full = path.empty() ? key : path + "." + key;
+      auto it = handlers.find(key);
+      if (it == handlers.end()) {
+        std::string known;
+        for (const auto& [k, _] : handlers) {
+          if (!known.empty()) known += ", ";
+          known += k;
+        }
+        error(kv.first, full, fmt::format("unknown key (known here: {})", known));
+      }
+      it->second(kv.second, full);
+    }
+  }
+
+  int64_t integer(const YAML::Node& node, const std::string& key, int64_t min,
+                  int64_t max = std::numeric_limits<int64_t>::max()) const {
+    int64_t v = 0;
+    if (!node.IsScalar() || !YAML::convert<int64_t>::decode(node, v)) {
+      error(node, key, fmt::format("expected an integer, got '{}'", scalar_text(node)));
+    }
+    if (v < min || v > max) {
+      error(node, key, fmt::format("{} is out of range [{}, {}]", v, min, max));
+    }
+    return v;
+  }
+
+  // Visits a mapping whose keys are names chosen by the user (providers, roles, models).
+  void named(const YAML::Node& node, const std::string& path,
+             const std::function<void(const std::string& name, const YAML::Node&,
+                                      const std::string& key)>& each) const {
+    if (node.IsNull()) return;
+    if (!node.IsMap()) error(node, path, "expected a mapping");
+    for (const auto& kv : node) {
+      const auto name = kv.first.as<std::string>();
+      each(name, kv.second, path + "." + name);
+    }
+  }
+
+  template <typename Each>
+  void sequence(const YAML::Node& node, const std::string& key, Each each) const {
+    if (!node.IsSequence()) error(node, key, fmt::format("expected a list, got {}", scalar_text(node)));
+    size_t i = 0;
+    for (const auto& item : node) each(item, fmt::format("{}[{}]", key, i++));
+  }
+
+  std::string string(const YAML::Node& node, const std::string& key) const {
+    if (!node.IsScalar() || node.Scalar().empty()) error(node, key, "expected a non-empty string");
+    return node.Scalar();
+  }
+
+ private:
+  static std::string scalar_text(const YAML::Node& node) {
+    if (node.IsScalar()) return node.Scalar();
+    if (node.IsSequence()) return "a list";
+    if (node.IsMap()) return "a mapping";
+    return "nothing";
+  }
+  std::string name_;
+};
+
+size_t to_size(int64_t v) { return static_cast<size_t>(v); }
+int to_int(int64_t v) { return static_cast<int>(v); }
+
+bool env_var_name(const std::string& s) {
+  if (s.empty() || (std::isdigit(static_cast<unsigned char>(s[0])) != 0)) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+// A YAML value as JSON (per-model request options): scalars become numbers, booleans or
+// strings as YAML would read them.
+nlohmann::json to_json(const YAML::Node& node) {
+  if (node.IsMap()) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& kv : node) j[kv.first.as<std::string>()] = to_json(kv.second);
+    return j;
+  }
+  if (node.IsSequence()) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& item : node) j.push_back(to_json(item));
+    return j;
+  }
+  if (!node.IsScalar()) return nullptr;
+  if (node.Tag() == "!") return node.Scalar();  // quoted
+  int64_t i = 0;
+  double d = 0;
+  bool b = false;
+  if (YAML::convert<int64_t>::decode(node, i)) return i;
+  if (YAML::convert<double>::decode(node, d)) return d;
+  if (YAML::convert<bool>::decode(node, b)) return b;
+  return node.Scalar();
+}
+
+// channels.http (and the deprecated top-level http:).
+void parse_http_channel(const Reader& r, const YAML::Node& node, const std::string& path,
+                        channels::HttpChannelOptions& http) {
+  r.mapping(node, path,
+            {
+                {"listen",
+                 [&](const YAML::Node& v, const std::string& k) {
+                   http.listen = r.string(v, k);
+                   if (http.listen.rfind(':') == std::string::npos) {
+                     r.error(v, k, "expected HOST:PORT, e.g. 127.0.0.1:8787");
+                   }
+                 }},
+                {"token_env",
+                 [&](const YAML::Node& v, const std::string& k) {
+                   http.token_env = r.string(v, k);
+                   if (!env_var_name(http.token_env)) {
+                     r.error(v, k, "expected the NAME of an environment variable, not the token itself");
+                   }
+                 }},
+            });
+}
+
+void parse_llm(const Reader& r, const YAML::Node& node, const std::string& path,
+               llm::LlmSettings& llm) {
+  auto ms = [&](std::chrono::milliseconds& out, int64_t min, int64_t max) {
+    return [&out, &r, min, max](const YAML::Node& v, const std::string& k) {
+      out = std::chrono::milliseconds(r.integer(v, k, min, max));
+    };
+  };
+  const auto builtin = llm::builtin_providers();
+  // Role entries are checked against the providers once the whole section is read.
+  std::vector<std::pair<YAML::Node, std::string>> provider_refs;
+  YAML::Node default_provider_node;
+  r.mapping(
+      node, path,
+      {
+          {"provider",
+           [&](const YAML::Node& v, const std::string& k) {
+             llm.provider = r.string(v, k);
+             default_provider_node = v;
+           }},
+          {"default_role",
+           [&](const YAML::Node& v, const std::string& k) { llm.default_role = r.string(v, k); }},
+          {"providers",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.named(n, p, [&](const std::string& name, const YAML::Node& pn, const std::string& pp) {
+               llm::ProviderConfig cfg;
+               if (auto it = builtin.find(name); it != builtin.end()) cfg = it->second;
+               cfg.name = name;
+               r.mapping(
+                   pn, pp,
+                   {
+                       {"base_url",
+                        [&](const YAML::Node& v, const std::string& k) {
+                          cfg.base_url = r.string(v, k);
+                          if (!cfg.base_url.starts_with("http://") &&
+                              !cfg.base_url.starts_with("https://")) {
+                            r.error(v, k, "expected an http:// or https:// URL");
+                          }
+                        }},
+                       {"api_key_env",
+                        [&](const YAML::Node& v, const std::string& k) {
+                          if (v.IsNull() || (v.IsScalar() && v.Scalar().empty())) {
+                            cfg.api_key_env.clear();
+                            return;
+                          }
+                          const std::string name_of_var = r.string(v, k);
+                          // Never echo the value: it may be a key pasted by mistake.
+                          if (!env_var_name(name_of_var)) {
+                            r.error(v, k,
+                                    "expected the NAME of an environment variable (like "
+                                    "OPENROUTER_API_KEY), not the key itself; keys never go in "
+                                    "this file");
+                          }
+                          cfg.api_key_env = name_of_var;
+                        }},
+                       {"headers",
+                        [&](const YAML::Node& hn, const std::string& hp) {
+                          r.named(hn, hp,
+                                  [&](const std::string& h, const YAML::Node& v,
+                                      const std::string& k) { cfg.headers[h] = r.string(v, k); });
+                        }},
+                   });
+               if (cfg.base_url.empty()) r.error(pn, pp, "base_url is required");
+               llm.providers[name] = std::move(cfg);
+             });
+           }},
+          {"roles",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.named(n, p, [&](const std::string& role, const YAML::Node& rn, const std::string& rp) {
+               auto& list = llm.roles[role];
+               list.clear();
+               auto add = [&](const YAML::Node& item, const std::string& k) {
+                 llm::ModelRef ref;
+                 if (item.IsMap()) {
+                   r.mapping(item, k,
+                             {
+                                 {"provider",
+                                  [&](const YAML::Node& v, const std::string& kk) {
+                                    ref.provider = r.string(v, kk);
+                                    provider_refs.emplace_back(v, kk);
+                                  }},
+                                 {"model",
+                                  [&](const YAML::Node& v, const std::string& kk) {
+                                    ref.model = r.string(v, kk);
+                                  }},
+                             });
+                   if (ref.model.empty()) r.error(item, k, "model is required");
+                 } else {
+                   ref.model = r.string(item, k);
+                 }
+                 list.push_back(std::move(ref));
+               };
+               if (rn.IsSequence()) {
+                 r.sequence(rn, rp, add);
+               } else {
+                 add(rn, rp);
+               }
+               if (list.empty()) r.error(rn, rp, "expected at least one model");
+             });
+           }},
+          {"models",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.named(n, p, [&](const std::string& model, const YAML::Node& mn, const std::string& mp) {
+               if (!mn.IsMap()) r.error(mn, mp, "expected a mapping of request fields");
+               llm.model_options[model] = to_json(mn);
+             });
+           }},
+          {"timeouts",
+           [&](const YAML::Node& n, const std::string& p) {
+             auto& t = llm.timeouts;
+             r.mapping(n, p,
+                       {
+                           {"connect_ms", ms(t.connect, 100, 600'000)},
+                           {"first_byte_ms", ms(t.first_byte, 100, 3'600'000)},
+                           {"idle_ms", ms(t.idle, 100, 3'600'000)},
+                           {"call_ms", ms(t.call, 100, 3'600'000)},
+                           {"turn_ms", ms(t.turn, 100, 3'600'000)},
+                       });
+           }},
+          {"retry",
+           [&](const YAML::Node& n, const std::string& p) {
+             auto& rp = llm.retry;
+             r.mapping(n, p,
+                       {
+                           {"max_attempts",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              rp.max_attempts = to_int(r.integer(v, k, 1, 20));
+                            }},
+                           {"base_backoff_ms", ms(rp.base_backoff, 1, 600'000)},
+                           {"max_backoff_ms", ms(rp.max_backoff, 1, 3'600'000)},
+                       });
+           }},
+      });
+  auto known = [&](const std::string& name) {
+    return builtin.count(name) != 0 || llm.providers.count(name) != 0;
+  };
+  auto known_list = [&] {
+    std::string out;
+    for (const auto& [n, _] : builtin) out += (out.empty() ? "" : ", ") + n;
+    for (const auto& [n, _] : llm.providers) {
+      if (builtin.count(n) == 0) out += ", " + n;
+    }
+    return out;
+  };
+  if (!llm.provider.empty() && !known(llm.provider)) {
+    r.error(default_provider_node, path + ".provider",
+            fmt::format("unknown provider '{}' (known: {})", llm.provider, known_list()));
+  }
+  for (const auto& [n, k] : provider_refs) {
+    if (!known(n.Scalar())) {
+      r.error(n, k, fmt::format("unknown provider '{}' (known: {})", n.Scalar(), known_list()));
+    }
+  }
+}
+
+
+}  // namespace
+
+Config default_config() { return Config{}; }
+
+Config parse_config(const std::string& yaml, const std::string& name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(fmt::format("{}:{}:{}: invalid YAML: {}", name, e.mark.line + 1,
+                                  e.mark.column + 1, e.msg));
+  }
+  Config cfg = default_config();
+  Reader r(name);
+  auto& s = cfg.storage;
+  constexpr int64_t kMiB = 1 << 20;
+
+  r.mapping(
+      root, "",
+      {
+          {"storage",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.mapping(
+                 n, p,
+                 {
+                     {"path",
+                      [&](const YAML::Node& v, const std::string& k) { s.path = r.string(v, k); }},
+                     {"readers",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        s.readers = to_size(r.integer(v, k, 1, 64));
+                      }},
+                     {"history_messages",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        s.history_messages = to_size(r.integer(v, k, 1, 10'000));
+                      }},
+                     {"busy_timeout_ms",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        s.connection.busy_timeout_ms = to_int(r.integer(v, k, 0, 600'000));
+                      }},
+                     {"page_cache_kib",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        s.connection.page_cache_kib = to_int(r.integer(v, k, 64, 16 * kMiB));
+                      }},
+                     {"checkpoint_pages",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        s.checkpoint_pages = to_int(r.integer(v, k, 0, 1'000'000));
+                      }},
+                     {"mmap_size_mib",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        s.connection.mmap_size_bytes = r.integer(v, k, 0, 1 << 20) * kMiB;
+                      }},
+                     {"cache",
+                      [&](const YAML::Node& n2, const std::string& p2) {
+                        r.mapping(n2, p2,
+                                  {
+                                      {"max_entries",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         s.cache.max_entries = to_size(r.integer(v, k, 0));
+                                       }},
+                                      {"max_bytes_mib",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         s.cache.max_bytes =
+                                             to_size(r.integer(v, k, 0, 1 << 20) * kMiB);
+                                       }},
+                                  });
+                      }},
+                     {"write_queue",
+                      [&](const YAML::Node& n2, const std::string& p2) {
+                        r.mapping(n2, p2,
+                                  {
+                                      {"max_batch",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         s.queue.max_batch = to_size(r.integer(v, k, 1, 100'000));
+                                       }},
+                                      {"max_wait_us",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         s.queue.max_wait = std::chrono::microseconds(
+                                             r.integer(v, k, 0, 1'000'000));
+                                       }},
+                                      {"capacity",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         s.queue.capacity = to_size(r.integer(v, k, 1));
+                                       }},
+                                  });
+                      }},
+                 });
+           }},
+          {"llm", [&](const YAML::Node& n, const std::string& p) { parse_llm(r, n, p, cfg.llm); }},
+          {"channels",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.mapping(n, p,
+                       {
+                           {"http",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              parse_http_channel(r, v, k, cfg.channels.http);
+                            }},
+                       });
+           }},
+          // Before `channels:` existed; still read, with a line saying where it moved.
+          {"http",
+           [&](const YAML::Node& n, const std::string& p) {
+             spdlog::warn("{}:{}:{}: `http:` is deprecated: move it under `channels:` as `channels.http:`",
+                          name, n.Mark().line + 1, n.Mark().column + 1);
+             parse_http_channel(r, n, p, cfg.channels.http);
+           }},
+          {"access",
+           [&](const YAML::Node& n, const std::string& p) {
+             auto& a = cfg.access;
+             auto senders = [&](const YAML::Node& v, const std::string& k) {
+               std::vector<std::string> out;
+               r.sequence(v, k, [&](const YAML::Node& item, const std::string& ik) { out.push_back(r.string(item, ik)); });
+               return out;
+             };
+             r.mapping(n, p,
+                       {
+                           {"mode",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              const std::string mode = r.string(v, k);
+                              if (mode == "open") {
+                                a.mode = AccessPolicy::Mode::open;
+                              } else if (mode == "private") {
+                                a.mode = AccessPolicy::Mode::private_bot;
+                              } else {
+                                r.error(v, k, fmt::format("'{}' is not one of open, private", mode));
+                              }
+                            }},
+                           {"allow",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              a.allow.clear();
+                              r.named(v, k, [&](const std::string& channel, const YAML::Node& list,
+                                                const std::string& lk) { a.allow[channel] = senders(list, lk); });
+                            }},
+                           {"admins",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              a.admins.clear();
+                              r.sequence(v, k, [&](const YAML::Node& item, const std::string& ik) {
+                                const std::string admin = r.string(item, ik);
+                                const auto colon = admin.find(':');
+                                if (colon == std::string::npos || colon == 0 || colon + 1 == admin.size()) {
+                                  r.error(item, ik, fmt::format("'{}': expected CHANNEL:SENDER, e.g. console:* or http:alice", admin));
+                                }
+                                a.admins.push_back(admin);
+                              });
+                            }},
+                           {"rate_limit",
+                            [&](const YAML::Node& n2, const std::string& p2) {
+                              r.mapping(n2, p2,
+                                        {
+                                            {"messages",
+                                             [&](const YAML::Node& v, const std::string& k) {
+                                               a.rate_messages = to_int(r.integer(v, k, 0, 1'000'000));
+                                             }},
+                                            {"per_seconds",
+                                             [&](const YAML::Node& v, const std::string& k) {
+                                               a.rate_window = std::chrono::seconds(r.integer(v, k, 1, 86'400));
+                                             }},
+                                        });
+                            }},
+                           {"refusal",
+                            [&](const YAML::Node& v, const std::string& k) { a.refusal = r.string(v, k); }},
+                       });
+           }},
+          {"lanes",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.mapping(n, p,
+                       {
+                           {"debounce_ms",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              cfg.lanes.debounce = std::chrono::milliseconds(r.integer(v, k, 0, 60'000));
+                            }},
+                           {"max_wait_ms",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              cfg.lanes.max_wait = std::chrono::milliseconds(r.integer(v, k, 0, 600'000));
+                            }},
+                       });
+           }},
+          {"capabilities",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.mapping(n, p,
+                       {
+                           {"file",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              cfg.capabilities_file = r.string(v, k);
+                            }},
+                       });
+           }},
+          {"money",
+           [&](const YAML::Node& n, const std::string& p) {
+             auto& m = cfg.money;
+             auto usd = [&](const YAML::Node& v, const std::string& k) -> int64_t {
+               const auto parsed = v.IsScalar() ? money::PriceTable::parse_usd(v.Scalar()) : std::nullopt;
+               if (!parsed) {
+                 r.error(v, k, fmt::format("expected an amount of USD such as 5 or 0.25, got '{}'",
+                                           v.IsScalar() ? v.Scalar() : std::string("a collection")));
+               }
+               return *parsed;
+             };
+             r.mapping(
+                 n, p,
+                 {
+                     {"prices", [&](const YAML::Node& v, const std::string& k) { m.prices_file = r.string(v, k); }},
+                     {"zone",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        m.zone = r.string(v, k);
+                        try {
+                          money::Periods check(m.zone);
+                        } catch (const std::runtime_error& e) {
+                          r.error(v, k, e.what());
+                        }
+                      }},
+                     {"unknown_price",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        const std::string what = r.string(v, k);
+                        if (what != "allow" && what != "refuse") {
+                          r.error(v, k, fmt::format("'{}' is not one of allow, refuse", what));
+                        }
+                        m.refuse_unknown_price = what == "refuse";
+                      }},
+                     {"budgets",
+                      [&](const YAML::Node& n2, const std::string& p2) {
+                        r.mapping(n2, p2,
+                                  {
+                                      {"daily_usd", [&](const YAML::Node& v, const std::string& k) { m.daily = usd(v, k); }},
+                                      {"monthly_usd", [&](const YAML::Node& v, const std::string& k) { m.monthly = usd(v, k); }},
+                                      {"user_daily_usd", [&](const YAML::Node& v, const std::string& k) { m.user_daily = usd(v, k); }},
+                                      {"user_monthly_usd", [&](const YAML::Node& v, const std::string& k) { m.user_monthly = usd(v, k); }},
+                                      {"per_turn_usd", [&](const YAML::Node& v, const std::string& k) { m.per_turn = usd(v, k); }},
+                                      {"soft_percent",
+                                       [&](const YAML::Node& v, const std::string& k) { m.soft_percent = to_int(r.integer(v, k, 1, 100)); }},
+                                      {"cheaper_role", [&](const YAML::Node& v, const std::string& k) { m.cheaper_role = r.string(v, k); }},
+                                      {"default_max_tokens",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.default_max_tokens = to_int(r.integer(v, k, 1, 1'000'000));
+                                       }},
+                                  });
+                      }},
+                     {"alerts",
+                      [&](const YAML::Node& n2, const std::string& p2) {
+                        r.mapping(n2, p2,
+                                  {
+                                      {"daily_spend_usd", [&](const YAML::Node& v, const std::string& k) { m.alert_daily_spend = usd(v, k); }},
+                                      {"monthly_spend_usd",
+                                       [&](const YAML::Node& v, const std::string& k) { m.alert_monthly_spend = usd(v, k); }},
+                                      {"webhook_url_env",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.webhook_url_env = r.string(v, k);
+                                         if (m.webhook_url_env.find("://") != std::string::npos) {
+                                           r.error(v, k,
+                                                   "expected the NAME of an environment variable that holds the webhook URL "
+                                                   "(the URL is a secret: it does not go in this file)");
+                                         }
+                                       }},
+                                      {"deliver_to",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.deliver_to.clear();
+                                         r.sequence(v, k, [&](const YAML::Node& item, const std::string& ik) {
+                                           std::string target = r.string(item, ik);
+                                           const auto colon = target.find(':');
+                                           if (colon == std::string::npos || colon == 0 || colon + 1 == target.size()) {
+                                             r.error(item, ik, fmt::format("'{}' is not CHANNEL:ID (e.g. console:alice)", target));
+                                           }
+                                           m.deliver_to.push_back(std::move(target));
+                                         });
+                                       }},
+                                      {"rate_limit",
+                                       [&](const YAML::Node& n3, const std::string& p3) {
+                                         r.mapping(n3, p3,
+                                                   {
+                                                       {"calls",
+                                                        [&](const YAML::Node& v, const std::string& k) {
+                                                          m.rate_limit_calls = to_int(r.integer(v, k, 1, 1'000'000));
+                                                        }},
+                                                       {"per_minutes",
+                                                        [&](const YAML::Node& v, const std::string& k) {
+                                                          m.rate_limit_window = std::chrono::minutes(r.integer(v, k, 1, 24 * 60));
+                                                        }},
+                                                   });
+                                       }},
+                                  });
+                      }},
+                     {"credits",
+                      [&](const YAML::Node& n2, const std::string& p2) {
+                        r.mapping(n2, p2,
+                                  {
+                                      {"poll",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.credits = r.string(v, k);
+                                         if (m.credits != "auto" && m.credits != "on" && m.credits != "off") {
+                                           r.error(v, k, fmt::format("'{}' is not one of auto, on, off", m.credits));
+                                         }
+                                       }},
+                                      {"interval_s",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.credits_interval = std::chrono::seconds(r.integer(v, k, 10, 86'400));
+                                       }},
+                                      {"every_calls",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.credits_every_calls = to_int(r.integer(v, k, 0, 1'000'000));
+                                       }},
+                                      {"management_key_env",
+                                       [&](const YAML::Node& v, const std::string& k) { m.management_key_env = r.string(v, k); }},
+                                      {"low_balance_warning_usd",
+                                       [&](const YAML::Node& v, const std::string& k) { m.low_balance_warning = usd(v, k); }},
+                                      {"low_balance_critical_usd",
+                                       [&](const YAML::Node& v, const std::string& k) { m.low_balance_critical = usd(v, k); }},
+                                      {"runway_hours",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.runway_hours = static_cast<double>(r.integer(v, k, 1, 24 * 365));
+                                       }},
+                                  });
+                      }},
+                 });
+           }},
+          {"log",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.mapping(n, p,
+                       {
+                           {"level",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              const std::string level = r.string(v, k);
+                              static constexpr std::array<std::string_view, 7> kLevels = {
+                                  "trace", "debug", "info", "warn", "error", "critical", "off"};
+                              const bool found =
+                                  std::find(kLevels.begin(), kLevels.end(), level) != kLevels.end();
+                              if (!found)
+                                r.error(v, k,
+                                        fmt::format("'{}' is not one of trace, debug, info, warn, "
+                                                    "error, critical, off",
+                                                    level));
+                              cfg.log_level = level;
+                            }},
+                       });
+           }},
+      });
+  return cfg;
+}
+
+Config load_config(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw ConfigError(fmt::format("{}: cannot read the configuration file", file.string()));
+  std::ostringstream text;
+  text << in.rdbuf();
+  Config cfg = parse_config(text.str(), file.string());
+  cfg.source = file;
+  return cfg;
+}
+
+}  // namespace parley::bot

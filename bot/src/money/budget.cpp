@@ -1,0 +1,312 @@
+#include "parley/bot/money/budget.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "parley/bot/money/usd.h"
+#include "parley/storage/usage_repository.h"
+
+namespace parley::bot::money {
+
+namespace {
+
+std::chrono::system_clock::time_point at(int64_t ms) {
+  return std::chrono::system_clock::time_point{std::chrono::milliseconds{ms}};
+}
+
+// Turns whose counters have not moved for this long are forgotten.
+constexpr int64_t kTurnIdleMs = 60 * 60 * 1000;
+
+}  // namespace
+
+AttemptCost price_attempt(const PriceTable* prices, const llm::Attempt& a, int64_t at_ms) {
+  AttemptCost cost;
+  cost.model = a.model_answered.empty() ? a.model_asked : a.model_answered;
+  if (a.usage.cost_usd) cost.actual = storage::usd_to_nanousd(*a.usage.cost_usd);
+  if (prices != nullptr) {
+    TokenCounts tokens{a.usage.prompt_tokens, a.usage.completion_tokens, a.usage.cached_tokens,
+                       a.usage.reasoning_tokens};
+    auto e = prices->estimate(cost.model, tokens, at(at_ms));
+    // The answering model may carry a dated suffix the table does not know; the one asked is
+    // the next best name for it.
+    if (!e && cost.model != a.model_asked) e = prices->estimate(a.model_asked, tokens, at(at_ms));
+    if (e) {
+      cost.estimated = e->nanousd;
+      cost.pricing_version = e->pricing_version;
+    }
+  }
+  return cost;
+}
+
+BudgetKeeper::BudgetKeeper(BudgetOptions options, std::shared_ptr<const PriceTable> prices,
+                           const parley::Clock& clock, AlertSink* alerts)
+    : options_(std::move(options)),
+      prices_(std::move(prices)),
+      clock_(clock),
+      alerts_(alerts),
+      periods_(options_.zone) {}
+
+Status BudgetKeeper::preload(storage::ReadPool& reads) {
+  const int64_t now = clock_.now_ms();
+  const int64_t day = periods_.day_start(now);
+  const int64_t month = periods_.month_start(now);
+  auto conn = reads.acquire();
+  auto st = conn->cached(
+      "SELECT user_id, "
+      "coalesce(sum(CASE WHEN ts >= ?1 THEN coalesce(cost_actual_nanousd, cost_estimated_nanousd, 0) END), 0), "
+      "coalesce(sum(coalesce(cost_actual_nanousd, cost_estimated_nanousd, 0)), 0) "
+      "FROM usage WHERE ts >= ?2 GROUP BY user_id");
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(day, month);
+  const std::string dk = periods_.day_key(now);
+  const std::string mk = periods_.month_key(now);
+  std::lock_guard lock(mu_);
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    if (!*row) break;
+    const int64_t day_spent = (*st)->column_int64(1);
+    const int64_t month_spent = (*st)->column_int64(2);
+    counters_["g/d/" + dk].spent += day_spent;
+    counters_["g/m/" + mk].spent += month_spent;
+    if (!(*st)->column_is_null(0)) {
+      const std::string u = fmt::format("u{}", (*st)->column_int64(0));
+      counters_[u + "/d/" + dk].spent += day_spent;
+      counters_[u + "/m/" + mk].spent += month_spent;
+    }
+  }
+  return {};
+}
+
+std::vector<BudgetKeeper::Scope> BudgetKeeper::scopes_for(const llm::CallOptions& o, int64_t now) const {
+  std::vector<Scope> out;
+  const std::string dk = periods_.day_key(now);
+  const std::string mk = periods_.month_key(now);
+  // The global day and month are always counted (spend alerts read them); cap 0 here means
+  // "no cap" only through has_cap below.
+  out.push_back({"g/d/" + dk, "daily", dk, options_.global_daily.value_or(-1), false, false});
+  out.push_back({"g/m/" + mk, "monthly", mk, options_.global_monthly.value_or(-1), false, false});
+  if (o.user_id != 0) {
+    const std::string u = fmt::format("u{}", o.user_id);
+    if (options_.user_daily) out.push_back({u + "/d/" + dk, "your daily", dk, *options_.user_daily, true, false});
+    if (options_.user_monthly) {
+      out.push_back({u + "/m/" + mk, "your monthly", mk, *options_.user_monthly, true, false});
+    }
+  }
+  if (options_.per_turn) {
+    // A call outside any turn is a turn of its own: its key is never shared.
+    out.push_back({o.turn_key.empty() ? std::string() : "t/" + o.turn_key, "per-request", "",
+                   *options_.per_turn, false, true});
+  }
+  return out;
+}
+
+std::string BudgetKeeper::refusal(const Scope& s, const Counter& c, int64_t now) const {
+  if (s.turn) {
+    return fmt::format(
+        "This request would go over the per-request LLM budget of {}. Please ask something shorter "
+        "or simpler. /commands still work.",
+        format_usd(s.cap));
+  }
+  const bool daily = s.period.size() == 10;
+  const int64_t reset = daily ? periods_.next_day(now) : periods_.next_month(now);
+  const std::string when =
+      daily ? fmt::format("at midnight ({})", periods_.zone())
+            : fmt::format("on {} ({})", periods_.day_key(reset), periods_.zone());
+  const std::string whose = s.user ? "Your" : "The bot's";
+  const std::string which = s.user ? s.name.substr(5) : s.name;  // "your daily" → "daily"
+  if (c.spent >= s.cap) {
+    return fmt::format("{} {} LLM budget is used up ({} of {}); it resets {}. /commands still work.",
+                       whose, which, format_usd(c.spent), format_usd(s.cap), when);
+  }
+  return fmt::format(
+      "{} {} LLM budget has too little left for this request ({} of {} left); it resets {}. "
+      "/commands still work.",
+      whose, which, format_usd(s.cap - c.spent - c.reserved), format_usd(s.cap), when);
+}
+
+std::optional<int> BudgetKeeper::default_max_tokens() const {
+  if (!options_.any_cap()) return std::nullopt;
+  return options_.default_max_tokens;
+}
+
+std::optional<int64_t> BudgetKeeper::worst_case(const llm::ResolvedModel& model,
+                                                const llm::ChatRequest& request) const {
+  if (!prices_) return std::nullopt;
+  int64_t max_tokens = options_.default_max_tokens;
+  if (request.max_tokens) {
+    max_tokens = *request.max_tokens;
+  } else if (auto it = model.options.find("max_tokens"); it != model.options.end() && it->is_number_integer()) {
+    max_tokens = it->get<int64_t>();
+  }
+  const ModelPrice* price = prices_->find(model.model, at(clock_.now_ms()));
+  if (price == nullptr) return std::nullopt;
+  // Every completion token at the dearer of the output and reasoning prices, every prompt
+  // token at the full input price: an upper bound for the counts the request allows.
+  TokenCounts worst{llm::estimate_prompt_tokens(request), max_tokens, 0,
+                    price->reasoning > price->output ? max_tokens : 0};
+  auto e = prices_->estimate(model.model, worst, at(clock_.now_ms()));
+  if (!e) return std::nullopt;
+  return e->nanousd;
+}
+
+std::string BudgetKeeper::route(const llm::CallOptions& options, const std::string& role) {
+  if (!options_.any_cap()) return role;
+  const int64_t now = clock_.now_ms();
+  std::vector<AlertRaise> raise;
+  bool soft = false;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& s : scopes_for(options, now)) {
+      if (s.turn || s.cap < 0) continue;
+      const auto it = counters_.find(s.key);
+      const int64_t used = it == counters_.end() ? 0 : it->second.spent + it->second.reserved;
+      if (used * 100 >= s.cap * options_.soft_percent) {
+        soft = true;
+        raise.push_back({"budget_soft", Severity::warning, s.user ? fmt::format("user {}", options.user_id) : "global",
+                         s.period,
+                         fmt::format("{} LLM budget {}% used ({} of {}){}", s.user ? fmt::format("user {}'s {}", options.user_id, s.name.substr(5)) : s.name,
+                                     s.cap > 0 ? used * 100 / s.cap : 100, format_usd(used), format_usd(s.cap),
+                                     options_.cheaper_role.empty() ? "" : "; calls now go to the role " + options_.cheaper_role),
+                         to_usd(used), to_usd(s.cap), "USD"});
+      }
+    }
+  }
+  if (alerts_ != nullptr) {
+    for (auto& a : raise) alerts_->raise(std::move(a));
+  }
+  return soft && !options_.cheaper_role.empty() ? options_.cheaper_role : role;
+}
+
+BudgetKeeper::Admission BudgetKeeper::admit(const llm::CallOptions& options, const llm::ResolvedModel& model,
+                                            const llm::ChatRequest& request) {
+  Admission a;
+  const std::optional<int64_t> worst = worst_case(model, request);
+  if (!worst && options_.refuse_unknown_price) {
+    a.ok = false;
+    a.refusal = "I can't use the language model for this: its price is not known, and the operator "
+                "has set such calls to be refused. /commands still work.";
+    if (alerts_ != nullptr) {
+      alerts_->raise({"unknown_price", Severity::warning, model.model, "",
+                      fmt::format("model {} has no price in prices.yaml; calls to it are refused", model.model),
+                      std::nullopt, std::nullopt, ""});
+    }
+    return a;
+  }
+  if (!options_.any_cap()) return a;
+  const int64_t amount = worst.value_or(0);
+  const int64_t now = clock_.now_ms();
+  std::optional<AlertRaise> hard;
+  {
+    std::lock_guard lock(mu_);
+    if (++admits_ % 1024 == 0) sweep_locked(now);
+    const auto scopes = scopes_for(options, now);
+    for (const auto& s : scopes) {
+      if (s.cap < 0) continue;
+      const Counter& c = s.key.empty() ? Counter{} : counters_[s.key];
+      if (c.spent >= s.cap || c.spent + c.reserved + amount > s.cap) {
+        a.ok = false;
+        a.refusal = refusal(s, c, now);
+        if (!s.turn) {
+          hard = AlertRaise{"budget_hard", Severity::critical,
+                            s.user ? fmt::format("user {}", options.user_id) : "global", s.period,
+                            c.spent >= s.cap
+                                ? fmt::format("{} LLM budget reached ({} of {}): LLM calls are refused",
+                                              s.user ? fmt::format("user {}'s {}", options.user_id, s.name.substr(5)) : s.name,
+                                              format_usd(c.spent), format_usd(s.cap))
+                                : fmt::format("{} LLM budget has too little left ({} spent, {} in flight, cap {}) for a "
+                                              "call whose worst case is {} (model {}): such calls are refused",
+                                              s.user ? fmt::format("user {}'s {}", options.user_id, s.name.substr(5)) : s.name,
+                                              format_usd(c.spent), format_usd(c.reserved), format_usd(s.cap),
+                                              format_usd(amount), model.model),
+                            to_usd(c.spent), to_usd(s.cap), "USD"};
+        }
+        break;
+      }
+    }
+    if (a.ok) {
+      a.reserved_nanousd = amount;
+      for (const auto& s : scopes) {
+        if (s.key.empty()) continue;
+        Counter& c = counters_[s.key];
+        c.reserved += amount;
+        c.touched_ms = now;
+        a.scopes.push_back(s.key);
+      }
+    }
+  }
+  if (hard && alerts_ != nullptr) alerts_->raise(std::move(*hard));
+  return a;
+}
+
+void BudgetKeeper::settle(const Admission& admission, const llm::CallOptions& options, const llm::Attempt& attempt) {
+  const int64_t now = clock_.now_ms();
+  const int64_t cost = price_attempt(prices_.get(), attempt, now).counted();
+  std::vector<AlertRaise> raise;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& key : admission.scopes) {
+      auto it = counters_.find(key);
+      if (it != counters_.end()) it->second.reserved = std::max<int64_t>(0, it->second.reserved - admission.reserved_nanousd);
+    }
+    // The cost counts in the periods current now (a call across midnight counts in the new day).
+    for (const auto& s : scopes_for(options, now)) {
+      if (s.key.empty()) continue;
+      Counter& c = counters_[s.key];
+      c.spent += cost;
+      c.touched_ms = now;
+      if (s.user || s.turn) continue;
+      const auto& threshold = s.period.size() == 10 ? options_.alert_daily_spend : options_.alert_monthly_spend;
+      // Raised on every settle past the threshold: the sink keeps one per period.
+      if (threshold && c.spent >= *threshold) {
+        raise.push_back({s.period.size() == 10 ? "daily_spend" : "monthly_spend", Severity::warning, "", s.period,
+                         fmt::format("{} LLM spend reached {} (alert threshold {})", s.name, format_usd(c.spent),
+                                     format_usd(*threshold)),
+                         to_usd(c.spent), to_usd(*threshold), "USD"});
+      }
+    }
+  }
+  if (alerts_ != nullptr) {
+    for (auto& a : raise) alerts_->raise(std::move(a));
+  }
+}
+
+void BudgetKeeper::sweep_locked(int64_t now) {
+  const std::string dk = periods_.day_key(now);
+  const std::string mk = periods_.month_key(now);
+  std::erase_if(counters_, [&](const auto& kv) {
+    const auto& [key, c] = kv;
+    if (c.reserved != 0) return false;
+    if (key.rfind("t/", 0) == 0) return now - c.touched_ms > kTurnIdleMs;
+    // Period counters of a period that is over.
+    const auto slash = key.rfind('/');
+    const std::string period = key.substr(slash + 1);
+    return period != dk && period != mk;
+  });
+}
+
+std::vector<BudgetKeeper::Gauge> BudgetKeeper::gauges(std::optional<int64_t> user_id) const {
+  const int64_t now = clock_.now_ms();
+  llm::CallOptions o;
+  o.user_id = user_id.value_or(0);
+  std::vector<Gauge> out;
+  std::lock_guard lock(mu_);
+  for (const auto& s : scopes_for(o, now)) {
+    if (s.turn || s.cap < 0) continue;
+    Gauge g;
+    g.name = s.user ? fmt::format("user {} {}", o.user_id, s.name.substr(5)) : "global " + s.name;
+    g.period = s.period;
+    g.cap = s.cap;
+    if (auto it = counters_.find(s.key); it != counters_.end()) {
+      g.spent = it->second.spent;
+      g.reserved = it->second.reserved;
+    }
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+}  // namespace parley::bot::money

@@ -1,0 +1,85 @@
+#include "parley/bot/pipeline/dispatcher.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <functional>
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "pipeline/await_write.h"
+
+namespace parley::bot {
+
+namespace asio = net::asio;
+namespace caps = parley::capabilities;
+
+Dispatcher::Dispatcher(storage::Store& store, Lanes& lanes, AccessPolicy policy, caps::RateLimiter& limiter)
+    : store_(store), lanes_(lanes), policy_(std::move(policy)), limiter_(limiter) {}
+
+asio::awaitable<TurnResult> Dispatcher::deliver(const InboundMessage& message) {
+  const auto start = std::chrono::steady_clock::now();
+  InboundMessage in = message;
+  const auto decision = policy_.decide(in.channel, in.author);
+  in.admin = decision.admin;
+  TurnResult out;
+
+  // 1. Access: a sender turned away is told once, ever; nothing of theirs is kept.
+  if (!decision.allowed) {
+    out.refused = true;
+    out.stop = TurnStop::refused;
+    std::function<void(storage::WriteCallback)> note = [this, &in](storage::WriteCallback cb) {
+      store_.directory().note_refusal(in.channel, in.author, std::move(cb));
+    };
+    auto noted = co_await await_write(note);
+    if (!noted) {
+      spdlog::error("access: recording a refusal failed: {}", noted.error().describe());
+    } else if (noted->inserted) {
+      out.reply = policy_.refusal;
+      spdlog::info("access: turned away a sender on {} (told once)", in.channel);
+    }
+    co_return out;
+  }
+
+  // 2. Rate limit per sender: over it, one clear message per window; the message is not kept.
+  if (policy_.rate_messages > 0) {
+    const std::string key = in.channel + '\x1f' + in.author;
+    std::chrono::seconds wait{0};
+    if (!limiter_.allow(0, "messages\x1f" + key, caps::RateLimit{policy_.rate_messages, policy_.rate_window},
+                        caps::RateLimiter::Clock::now(), &wait)) {
+      out.refused = true;
+      out.stop = TurnStop::rate_limited;
+      out.retry_after = std::max<std::chrono::seconds>(wait, std::chrono::seconds(1));
+      if (limiter_.allow(0, "told\x1f" + key, caps::RateLimit{1, policy_.rate_window})) {
+        out.reply = fmt::format(
+            "You are sending messages faster than I can answer them (at most {} every {} s). "
+            "Please wait {} s and send it again; I have not kept this one.",
+            policy_.rate_messages, policy_.rate_window.count(), out.retry_after.count());
+      }
+      co_return out;
+    }
+  }
+
+  // 3. Stored and committed (in arrival order, in its lane) before anything else; then its
+  //    turn, in the conversation's order.
+  out = co_await lanes_.submit(in);
+  out.latency = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+  co_return out;
+}
+
+asio::awaitable<void> Dispatcher::sending(int64_t outbox_id) {
+  std::function<void(storage::WriteCallback)> begin = [this, outbox_id](storage::WriteCallback cb) {
+    store_.outbox().begin_send(outbox_id, std::move(cb));
+  };
+  auto r = co_await await_write(begin);
+  if (!r) spdlog::error("outbox: recording the send of entry {} failed: {}", outbox_id, r.error().describe());
+}
+
+void Dispatcher::sent(int64_t outbox_id) {
+  store_.outbox().mark_sent(outbox_id, [outbox_id](Result<storage::WriteAck> r) {
+    if (!r) spdlog::error("outbox: marking entry {} sent failed: {}", outbox_id, r.error().describe());
+  });
+}
+
+}  // namespace parley::bot

@@ -1,0 +1,314 @@
+#include "parley/bot/pipeline/turn.h"
+
+#include <fmt/format.h>
+#include <algorithm>
+#include <set>
+#include <spdlog/spdlog.h>
+
+#include "parley/bot/pipeline/tool_selection.h"
+#include "parley/prompts/render.h"
+#include "pipeline/await_write.h"
+
+namespace parley::bot {
+
+namespace asio = net::asio;
+namespace caps = parley::capabilities;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+TurnStop turn_stop(ToolLoopResult::Stop stop) {
+  switch (stop) {
+    case ToolLoopResult::Stop::answered: return TurnStop::answered;
+    case ToolLoopResult::Stop::iteration_limit: return TurnStop::iteration_limit;
+    case ToolLoopResult::Stop::deadline: return TurnStop::deadline;
+    case ToolLoopResult::Stop::llm_error: return TurnStop::llm_error;
+    case ToolLoopResult::Stop::budget: return TurnStop::budget;
+  }
+  return TurnStop::llm_error;
+}
+
+// The user and conversation a channel names, created on first sight: a read first, the write
+// (awaited, never blocking a thread) once per new user or conversation.
+asio::awaitable<Result<int64_t>> user_for(storage::Store& store, const InboundMessage& in) {
+  if (auto id = store.directory().find_user(in.channel, in.author); id.ok()) co_return id;
+  std::function<void(storage::WriteCallback)> ensure = [&store, &in](storage::WriteCallback cb) {
+    store.directory().ensure_user(in.channel, in.author, in.author_name.empty() ? in.author : in.author_name,
+                                  std::move(cb));
+  };
+  auto created = co_await await_write(ensure);
+  if (!created) co_return fail(std::move(created).error());
+  co_return created->row_id;
+}
+
+asio::awaitable<Result<int64_t>> conversation_for(storage::Store& store, const InboundMessage& in) {
+  if (auto id = store.directory().find_conversation(in.channel, in.conversation); id.ok()) co_return id;
+  std::function<void(storage::WriteCallback)> ensure = [&store, &in](storage::WriteCallback cb) {
+    store.directory().ensure_conversation(in.channel, in.conversation, {}, std::move(cb));
+  };
+  auto created = co_await await_write(ensure);
+  if (!created) co_return fail(std::move(created).error());
+  co_return created->row_id;
+}
+
+std::string tools_text(const caps::Registry& registry, const std::vector<std::string>& offered) {
+  std::string out;
+  for (const auto& name : offered) {
+    if (const auto* c = registry.find(name)) out += fmt::format("- {}: {}\n", name, c->description());
+  }
+  return out.empty() ? "(none)" : out;
+}
+
+}  // namespace
+
+TurnEngine::TurnEngine(Deps deps, TurnOptions options)
+    : deps_(std::move(deps)), options_(options), commands_(deps_.registry, deps_.limiter) {
+  if (deps_.llm != nullptr) loop_ = std::make_unique<ToolLoop>(*deps_.llm, deps_.registry, &deps_.limiter);
+}
+
+asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(const std::vector<Accepted>& batch,
+                                                                  const caps::Caller& caller,
+                                                                  const caps::CapabilitiesConfig& config) {
+  const InboundMessage& in = batch.back().message;
+  const int64_t conversation_id = batch.back().conversation_id;
+  Context out;
+  // What is being answered: every message of the batch (a merged burst), in order.
+  std::string asked;
+  for (const auto& a : batch) {
+    if (!asked.empty()) asked += '\n';
+    asked += a.message.text;
+  }
+
+  auto history = deps_.store.messages().recent(conversation_id);
+  if (!history) co_return fail(std::move(history).error());
+
+  // The tools offered: those relevant to this message and the last few (tool_selection.h).
+  const auto permitted = permitted_capabilities(deps_.registry, config, caller, in.channel);
+  const std::vector<RecentMessage> recent_tools = recent_messages(**history, 6);
+  const ToolSelection selection = select_tools(deps_.registry, permitted, asked, recent_tools);
+  spdlog::debug("turn: tools offered: {}", selection.describe());
+  out.offered = selection.offered;
+
+  // Memories recalled for this message (the user's own only).
+  std::string memories;
+  if (auto hits = deps_.store.memories().recall(caller.user_id, asked, options_.recalled_memories); hits.ok()) {
+    for (const auto& h : *hits) memories += "- " + h.memory->content + "\n";
+  }
+  if (memories.empty()) memories = "(nothing yet)";
+
+  prompts::RenderContext rc;
+  rc.user_name = caller.name;
+  rc.user_timezone = caller.time_zone;
+  rc.channel = in.channel;
+  rc.capabilities = tools_text(deps_.registry, out.offered);
+  rc.memories = memories;
+  rc.summary = "(none)";
+  rc.now = std::chrono::system_clock::time_point(std::chrono::milliseconds(deps_.clock.now_ms()));
+  auto values = prompts::values_for(rc);
+  if (!values) co_return fail(std::move(values).error());
+  std::string system;
+  for (const char* name : {"system", "capabilities"}) {
+    auto prompt = deps_.prompts.active(name);
+    if (!prompt) co_return fail(std::move(prompt).error());
+    auto text = (*prompt)->parsed.render(*values);
+    if (!text) co_return fail(std::move(text).error());
+    if (!system.empty()) system += "\n\n";
+    system += *text;
+  }
+  out.request.messages.push_back(llm::Message::system(std::move(system)));
+
+  // Recent history, newest first within the budget, then in order; the batch's messages last
+  // (they were stored while the previous turn ran, so a reply may follow them in the table).
+  std::set<int64_t> answering;
+  for (const auto& a : batch) answering.insert(a.message_id);
+  std::vector<llm::Message> recent;
+  int64_t budget = options_.history_token_budget;
+  for (const auto& a : batch) budget -= llm::estimate_tokens(a.message.text) + 4;
+  for (auto it = (*history)->rbegin(); it != (*history)->rend(); ++it) {
+    const auto& m = **it;
+    if ((m.role != "user" && m.role != "assistant") || answering.count(m.id) != 0) continue;
+    const int64_t cost = llm::estimate_tokens(m.text) + 4;
+    if (budget - cost < 0) break;
+    budget -= cost;
+    recent.push_back(m.role == "user" ? llm::Message::user(m.text) : llm::Message::assistant(m.text));
+  }
+  out.request.messages.insert(out.request.messages.end(), recent.rbegin(), recent.rend());
+  for (const auto& a : batch) out.request.messages.push_back(llm::Message::user(a.message.text));
+  co_return out;
+}
+
+TurnResult result_without_turn(const Accepted& message) {
+  TurnResult out;
+  out.user_id = message.user_id;
+  out.conversation_id = message.conversation_id;
+  out.message_id = message.message_id;
+  out.duplicate = message.duplicate;
+  out.error = message.error;
+  out.stop = message.duplicate ? TurnStop::duplicate : TurnStop::storage_error;
+  return out;
+}
+
+asio::awaitable<Accepted> TurnEngine::accept(const InboundMessage& in) {
+  Accepted out;
+  out.message = in;
+  auto user = co_await user_for(deps_.store, in);
+  if (!user) {
+    out.error = std::move(user).error();
+    co_return out;
+  }
+  auto conversation = co_await conversation_for(deps_.store, in);
+  if (!conversation) {
+    out.error = std::move(conversation).error();
+    co_return out;
+  }
+  out.user_id = *user;
+  out.conversation_id = *conversation;
+
+  storage::NewMessage msg;
+  msg.conversation_id = out.conversation_id;
+  msg.channel = in.channel;
+  msg.platform_id = in.platform_id;
+  msg.role = "user";
+  msg.author = in.author;
+  msg.text = in.text;
+  // Named, not a temporary argument: GCC 12 destroys a coroutine's prvalue arguments twice.
+  std::function<void(storage::WriteCallback)> store_inbound = [this, &msg](storage::WriteCallback cb) {
+    deps_.store.messages().append(msg, std::move(cb));
+  };
+  auto stored = co_await await_write(store_inbound);
+  if (!stored) {
+    out.error = std::move(stored).error();
+    co_return out;
+  }
+  out.message_id = stored->row_id;
+  out.duplicate = !stored->inserted;
+  co_return out;
+}
+
+asio::awaitable<TurnResult> TurnEngine::run(InboundMessage in) {
+  const auto start = Clock::now();
+  const Accepted accepted = co_await accept(in);
+  if (accepted.error || accepted.duplicate) {
+    TurnResult out = result_without_turn(accepted);
+    out.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+    co_return out;
+  }
+  std::vector<Accepted> batch{accepted};
+  TurnResult out = co_await respond(batch);
+  out.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+  co_return out;
+}
+
+asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& batch) {
+  const auto start = Clock::now();
+  const Accepted& last = batch.back();
+  const InboundMessage& in = last.message;
+  TurnResult out;
+  out.user_id = last.user_id;
+  out.conversation_id = last.conversation_id;
+  out.message_id = last.message_id;
+  // Every message of a merged burst streams the one reply.
+  std::function<void(const std::string&, bool)> on_text;
+  if (std::any_of(batch.begin(), batch.end(), [](const Accepted& a) { return bool(a.message.on_text); })) {
+    on_text = [&batch](const std::string& text, bool restart) {
+      for (const auto& a : batch) {
+        if (a.message.on_text) a.message.on_text(text, restart);
+      }
+    };
+  }
+
+  caps::Caller caller;
+  caller.user_id = out.user_id;
+  caller.name = in.author_name.empty() ? in.author : in.author_name;
+  caller.time_zone = deps_.time_zone;
+  caller.admin = in.admin;
+  const auto config = deps_.config.current();
+  caps::UserScope scope(deps_.store, out.user_id);
+  caps::InvokeContext ctx;
+  ctx.caller = caller;
+  ctx.conversation_id = out.conversation_id;
+  ctx.channel = in.channel;
+  ctx.deadline = Clock::now() + options_.deadline;
+  ctx.data = &scope;
+  ctx.services = &deps_.services;
+
+  // A /command, or an LLM turn.
+  std::vector<std::string> tools_used;  // kept in the reply's metadata: they stay offered a while
+  if (is_command(in.text)) {
+    out.command = true;
+    const auto reply = co_await commands_.run(in.text, ctx, config);
+    out.reply = reply.text;
+    out.stop = TurnStop::command;
+  } else if (loop_ == nullptr) {
+    out.reply = deps_.no_llm_message;
+    out.stop = TurnStop::no_llm;
+  } else {
+    auto req = co_await context(batch, caller, *config);
+    if (!req) {
+      spdlog::error("turn: building the context failed: {}", req.error().describe());
+      out.reply = "Something went wrong on my side while preparing the answer. Please try again.";
+      out.stop = TurnStop::context_error;
+    } else {
+      ToolLoopOptions lo;
+      lo.deadline = ctx.deadline;
+      lo.max_iterations = options_.max_iterations;
+      lo.on_text = on_text;
+      lo.offered = std::move(req->offered);
+      const ToolLoopResult r = co_await loop_->run(std::move(req->request), ctx, config, lo);
+      tools_used = r.tools_used();
+      out.reply = r.reply;
+      out.stop = turn_stop(r.stop);
+      out.llm_calls = static_cast<int>(r.llm_calls.size());
+      out.steps = static_cast<int>(r.steps.size());
+      double cost = 0;
+      bool any_cost = false;
+      for (const auto& call : r.llm_calls) {
+        const auto u = call.total_usage();
+        out.usage.prompt_tokens += u.prompt_tokens;
+        out.usage.completion_tokens += u.completion_tokens;
+        out.usage.cached_tokens += u.cached_tokens;
+        out.usage.reasoning_tokens += u.reasoning_tokens;
+        out.usage.estimated = out.usage.estimated || u.estimated;
+        if (u.cost_usd) {
+          any_cost = true;
+          cost += *u.cost_usd;
+        }
+        out.llm_latency += call.latency;
+        if (call.ok()) out.model = call.answered().model_answered;
+      }
+      if (any_cost) out.usage.cost_usd = cost;
+    }
+  }
+  if (out.reply.empty()) out.reply = "(no answer)";
+
+  // The reply is stored, then put in the outbox, before the channel sends it.
+  storage::NewMessage reply;
+  reply.conversation_id = out.conversation_id;
+  reply.channel = in.channel;
+  reply.role = "assistant";
+  reply.author = "parley";
+  reply.text = out.reply;
+  json answered = json::array();
+  for (const auto& a : batch) answered.push_back(a.message_id);
+  reply.metadata =
+      json{{"in_reply_to", out.message_id}, {"answers", answered}, {"stop", to_string(out.stop)}, {"tools", tools_used}}.dump();
+  std::function<void(storage::WriteCallback)> store_reply = [this, &reply](storage::WriteCallback cb) {
+    deps_.store.messages().append(reply, std::move(cb));
+  };
+  auto saved = co_await await_write(store_reply);
+  if (saved) out.reply_id = saved->row_id;
+  std::function<void(storage::WriteCallback)> queue_reply = [this, &out, &in](storage::WriteCallback cb) {
+    deps_.store.outbox().add(out.conversation_id, in.channel, in.conversation, out.reply, std::move(cb));
+  };
+  auto queued = co_await await_write(queue_reply);
+  if (!queued) {
+    out.error = std::move(queued).error();
+  } else {
+    out.outbox_id = queued->row_id;
+  }
+  out.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+  co_return out;
+}
+
+}  // namespace parley::bot

@@ -1,0 +1,176 @@
+// Tests of parley.yaml loading: defaults, every key, and errors naming file, line and key.
+#include "parley/bot/config/config.h"
+
+#include <gtest/gtest.h>
+
+namespace parley::bot {
+namespace config_test {
+
+TEST(Config, DefaultsPutTheDatabaseUnderData) {
+  const auto c = default_config();
+  EXPECT_EQ(c.storage.path, "data/parley.db");
+  EXPECT_TRUE(c.source.empty());
+}
+
+TEST(Config, ExampleConfigInTheRepositoryLoads) {
+  const auto c = load_config(std::string(PARLEY_SOURCE_DIR) + "/config/parley.yaml");
+  EXPECT_EQ(c.storage.path, "data/parley.db");
+  EXPECT_EQ(c.log_level, "info");
+}
+
+TEST(Config, ReadsEveryStorageKey) {
+  const auto c = parse_config(R"(
+storage:
+  path: /tmp/x.db
+  readers: 2
+  history_messages: 20
+  busy_timeout_ms: 100
+  page_cache_kib: 1024
+  mmap_size_mib: 0
+  checkpoint_pages: 50
+  cache:
+    max_entries: 5
+    max_bytes_mib: 1
+  write_queue:
+    max_batch: 64
+    max_wait_us: 0
+    capacity: 10
+log:
+  level: debug
+)",
+                              "t.yaml");
+  EXPECT_EQ(c.storage.path, "/tmp/x.db");
+  EXPECT_EQ(c.storage.readers, 2u);
+  EXPECT_EQ(c.storage.history_messages, 20u);
+  EXPECT_EQ(c.storage.connection.busy_timeout_ms, 100);
+  EXPECT_EQ(c.storage.connection.page_cache_kib, 1024);
+  EXPECT_EQ(c.storage.connection.mmap_size_bytes, 0);
+  EXPECT_EQ(c.storage.checkpoint_pages, 50);
+  EXPECT_EQ(c.storage.cache.max_entries, 5u);
+  EXPECT_EQ(c.storage.cache.max_bytes, 1u << 20);
+  EXPECT_EQ(c.storage.queue.max_batch, 64u);
+  EXPECT_EQ(c.storage.queue.max_wait.count(), 0);
+  EXPECT_EQ(c.storage.queue.capacity, 10u);
+  EXPECT_EQ(c.log_level, "debug");
+}
+
+std::string error_of(const std::string& yaml) {
+  try {
+    (void)parse_config(yaml, "p.yaml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Config, UnknownKeyNamesFileLineAndKey) {
+  const auto e = error_of("storage:\n  path: a.db\n  reders: 3\n");
+  EXPECT_NE(e.find("p.yaml:3:3"), std::string::npos) << e;
+  EXPECT_NE(e.find("storage.reders"), std::string::npos) << e;
+  EXPECT_NE(e.find("readers"), std::string::npos) << "lists the known keys: " << e;
+}
+
+TEST(Config, WrongTypeNamesTheValue) {
+  const auto e = error_of("storage:\n  cache:\n    max_entries: lots\n");
+  EXPECT_NE(e.find("p.yaml:3"), std::string::npos) << e;
+  EXPECT_NE(e.find("storage.cache.max_entries"), std::string::npos) << e;
+  EXPECT_NE(e.find("lots"), std::string::npos) << e;
+}
+
+TEST(Config, OutOfRangeAndBadEnum) {
+  EXPECT_NE(error_of("storage:\n  readers: 0\n").find("out of range"), std::string::npos);
+  EXPECT_NE(error_of("log:\n  level: loud\n").find("log.level"), std::string::npos);
+  EXPECT_NE(error_of("storage: [1, 2]\n").find("expected a mapping"), std::string::npos);
+}
+
+TEST(Config, BrokenYamlNamesTheLine) {
+  const auto e = error_of("storage:\n  path: [unclosed\n");
+  EXPECT_NE(e.find("p.yaml:"), std::string::npos) << e;
+  EXPECT_NE(e.find("invalid YAML"), std::string::npos) << e;
+}
+
+TEST(Config, MissingFileIsAnError) {
+  EXPECT_THROW((void)load_config("/nonexistent/parley.yaml"), ConfigError);
+}
+
+TEST(Config, EmptyFileMeansDefaults) {
+  const auto c = parse_config("", "empty.yaml");
+  EXPECT_EQ(c.storage.path, "data/parley.db");
+}
+
+TEST(Config, ReadsTheLlmSection) {
+  const auto c = parse_config(R"(
+llm:
+  provider: local
+  default_role: fast
+  providers:
+    local:
+      base_url: http://127.0.0.1:11434/v1
+    openrouter:
+      base_url: https://openrouter.ai/api/v1
+      api_key_env: MY_OR_KEY
+      headers: {HTTP-Referer: https://example.org, X-Title: mybot}
+  roles:
+    fast: llama3.1:8b
+    smart:
+      - anthropic/claude-sonnet-4
+      - {provider: openrouter, model: openai/gpt-4o-mini}
+  models:
+    llama3.1:8b: {temperature: 0.2, num_ctx: 8192, provider: {sort: price}}
+  timeouts: {connect_ms: 1000, first_byte_ms: 2000, idle_ms: 3000, call_ms: 4000, turn_ms: 5000}
+  retry: {max_attempts: 4, base_backoff_ms: 100, max_backoff_ms: 9000}
+)",
+                              "t.yaml");
+  const auto& l = c.llm;
+  EXPECT_EQ(l.provider, "local");
+  EXPECT_EQ(l.default_role, "fast");
+  EXPECT_EQ(l.providers.at("local").base_url, "http://127.0.0.1:11434/v1");
+  EXPECT_TRUE(l.providers.at("local").api_key_env.empty());
+  EXPECT_EQ(l.providers.at("openrouter").api_key_env, "MY_OR_KEY");
+  EXPECT_EQ(l.providers.at("openrouter").headers.at("X-Title"), "mybot");
+  ASSERT_EQ(l.roles.at("fast").size(), 1u);
+  EXPECT_EQ(l.roles.at("fast")[0].model, "llama3.1:8b");
+  ASSERT_EQ(l.roles.at("smart").size(), 2u);
+  EXPECT_EQ(l.roles.at("smart")[1].provider, "openrouter");
+  EXPECT_EQ(l.model_options.at("llama3.1:8b")["num_ctx"], 8192);
+  EXPECT_EQ(l.model_options.at("llama3.1:8b")["temperature"], 0.2);
+  EXPECT_EQ(l.model_options.at("llama3.1:8b")["provider"]["sort"], "price");
+  EXPECT_EQ(l.timeouts.idle.count(), 3000);
+  EXPECT_EQ(l.timeouts.turn.count(), 5000);
+  EXPECT_EQ(l.retry.max_attempts, 4);
+  EXPECT_EQ(l.retry.max_backoff.count(), 9000);
+}
+
+TEST(Config, LlmErrorsNameTheLineAndKey) {
+  auto e = error_of("llm:\n  roles:\n    smart:\n      - {provider: nowhere, model: m}\n");
+  EXPECT_NE(e.find("p.yaml:4"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown provider 'nowhere'"), std::string::npos) << e;
+  EXPECT_NE(e.find("openrouter"), std::string::npos) << "lists the known ones: " << e;
+
+  e = error_of("llm:\n  provider: nowhere\n");
+  EXPECT_NE(e.find("p.yaml:2"), std::string::npos) << e;
+
+  e = error_of("llm:\n  providers:\n    x: {base_url: ftp://host}\n");
+  EXPECT_NE(e.find("llm.providers.x.base_url"), std::string::npos) << e;
+
+  e = error_of("llm:\n  providers:\n    x: {api_key_env: FOO}\n");
+  EXPECT_NE(e.find("base_url is required"), std::string::npos) << e;
+
+  e = error_of("llm:\n  timeouts: {idle_ms: 5}\n");
+  EXPECT_NE(e.find("out of range"), std::string::npos) << e;
+
+  e = error_of("llm:\n  roles:\n    smart: []\n");
+  EXPECT_NE(e.find("at least one model"), std::string::npos) << e;
+}
+
+TEST(Config, AKeyPastedWhereItsVariableNameBelongsIsRefusedWithoutBeingEchoed) {
+  const auto e = error_of(
+      "llm:\n  providers:\n    openrouter:\n      base_url: https://openrouter.ai/api/v1\n"
+      "      api_key_env: sk-or-v1-0123456789abcdef\n");
+  EXPECT_NE(e.find("p.yaml:5"), std::string::npos) << e;
+  EXPECT_NE(e.find("NAME of an environment variable"), std::string::npos) << e;
+  EXPECT_EQ(e.find("sk-or-v1"), std::string::npos) << "the key must not be echoed: " << e;
+}
+
+}  // namespace config_test
+}  // namespace parley::bot

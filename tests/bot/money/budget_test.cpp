@@ -1,0 +1,325 @@
+// Budgets: reservations before dispatch, settling to the real cost, calendar periods in a time
+// zone (an injected clock across midnight), the soft threshold's cheaper role, unknown prices,
+// the per-turn cap — and 50 parallel calls through the real client against a hard cap.
+#include "parley/bot/money/budget.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "fakes/fake_llm.h"
+#include "parley/bot/money/treasury.h"
+#include "parley/storage/store.h"
+#include "support/temp_dir.h"
+
+namespace parley::bot::money {
+namespace budget_test {
+
+using ::testing::HasSubstr;
+
+// 1 USD per 1M prompt tokens, 2 USD per 1M completion tokens: 1,000 / 2,000 nano-dollars each.
+constexpr const char* kPrices = R"(
+version: "test-1"
+models:
+  - match: "priced*"
+    input: 1
+    output: 2
+)";
+
+class RecordingSink final : public AlertSink {
+ public:
+  void raise(AlertRaise a) override {
+    std::lock_guard lock(mu);
+    alerts.push_back(std::move(a));
+  }
+  std::vector<std::string> kinds() {
+    std::lock_guard lock(mu);
+    std::vector<std::string> out;
+    for (const auto& a : alerts) out.push_back(a.kind);
+    return out;
+  }
+  std::mutex mu;
+  std::vector<AlertRaise> alerts;
+};
+
+llm::ChatRequest request(int max_tokens) {
+  llm::ChatRequest r;
+  r.messages = {llm::Message::user("hello")};
+  r.max_tokens = max_tokens;
+  return r;
+}
+
+llm::Attempt attempt(const std::string& model, int64_t prompt, int64_t completion,
+                     std::optional<double> cost = std::nullopt) {
+  llm::Attempt a;
+  a.model_asked = a.model_answered = model;
+  a.usage.prompt_tokens = prompt;
+  a.usage.completion_tokens = completion;
+  a.usage.cost_usd = cost;
+  return a;
+}
+
+class BudgetTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<BudgetKeeper> keeper(BudgetOptions o) {
+    return std::make_unique<BudgetKeeper>(std::move(o), prices, clock, &sink);
+  }
+  std::shared_ptr<const PriceTable> prices = std::make_shared<const PriceTable>(PriceTable::parse(kPrices, "test"));
+  ManualClock clock{1'764'892'800'000};  // 2025-12-05 00:00:00 UTC
+  RecordingSink sink;
+  llm::ResolvedModel model{"p", "priced-1", nlohmann::json::object()};
+};
+
+TEST_F(BudgetTest, WorstCaseIsPromptEstimatePlusMaxTokensAtTheModelsPrice) {
+  auto k = keeper({});
+  const auto req = request(1000);
+  const int64_t prompt = llm::estimate_prompt_tokens(req);
+  EXPECT_EQ(k->worst_case(model, req), prompt * 1000 + 1000 * 2000);
+  EXPECT_FALSE(k->worst_case({"p", "unpriced", nlohmann::json::object()}, req).has_value());
+}
+
+TEST_F(BudgetTest, ReservationsKeepConcurrentCallsUnderTheCap) {
+  BudgetOptions o;
+  o.global_daily = 10'000'000;  // $0.01
+  auto k = keeper(o);
+  const auto req = request(1000);
+  const int64_t worst = *k->worst_case(model, req);
+  // 50 admissions at once, none settled yet: only as many as fit are let through.
+  std::vector<std::thread> threads;
+  std::atomic<int> admitted{0};
+  for (int i = 0; i < 50; ++i) {
+    threads.emplace_back([&] {
+      llm::CallOptions opts;
+      if (k->admit(opts, model, req).ok) ++admitted;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(admitted.load(), static_cast<int>(10'000'000 / worst));
+  const auto g = k->gauges();
+  ASSERT_FALSE(g.empty());
+  EXPECT_LE(g[0].reserved, 10'000'000);
+  EXPECT_EQ(g[0].spent, 0);
+}
+
+TEST_F(BudgetTest, SettlingReplacesTheReservationWithTheRealCost) {
+  BudgetOptions o;
+  o.global_daily = 10'000'000;
+  auto k = keeper(o);
+  llm::CallOptions opts;
+  auto adm = k->admit(opts, model, request(1000));
+  ASSERT_TRUE(adm.ok);
+  EXPECT_GT(adm.reserved_nanousd, 0);
+  k->settle(adm, opts, attempt("priced-1", 100, 10));  // 100 × 1000 + 10 × 2000 = 120,000
+  auto g = k->gauges();
+  EXPECT_EQ(g[0].spent, 120'000);
+  EXPECT_EQ(g[0].reserved, 0);
+  // The provider's own cost wins over the estimate.
+  adm = k->admit(opts, model, request(1000));
+  k->settle(adm, opts, attempt("priced-1", 100, 10, 0.0005));
+  EXPECT_EQ(k->gauges()[0].spent, 120'000 + 500'000);
+}
+
+TEST_F(BudgetTest, AtTheHardCapCallsAreRefusedWithOneClearSentence) {
+  BudgetOptions o;
+  o.global_daily = 1'000'000;
+  auto k = keeper(o);
+  llm::CallOptions opts;
+  auto adm = k->admit(opts, model, request(100));
+  ASSERT_TRUE(adm.ok);
+  k->settle(adm, opts, attempt("priced-1", 1000, 0, 0.001));  // exactly the cap
+  adm = k->admit(opts, model, request(100));
+  EXPECT_FALSE(adm.ok);
+  EXPECT_THAT(adm.refusal, HasSubstr("daily LLM budget is used up ($0.0010 of $0.0010)"));
+  EXPECT_THAT(adm.refusal, HasSubstr("/commands still work"));
+  EXPECT_THAT(sink.kinds(), ::testing::Contains("budget_hard"));
+}
+
+TEST_F(BudgetTest, TheDayRollsOverAtMidnightInTheConfiguredZone) {
+  BudgetOptions o;
+  o.zone = "Europe/Paris";
+  o.global_daily = 1'000'000;
+  o.global_monthly = 100'000'000;
+  // 2025-12-05 23:59:00 in Paris (UTC+1) is 22:59:00 UTC.
+  clock.set_ms(1'764'975'540'000);
+  auto k = keeper(o);
+  llm::CallOptions opts;
+  auto adm = k->admit(opts, model, request(10));
+  ASSERT_TRUE(adm.ok);
+  k->settle(adm, opts, attempt("priced-1", 1000, 0, 0.001));
+  EXPECT_FALSE(k->admit(opts, model, request(10)).ok);
+  EXPECT_EQ(k->gauges()[0].period, "2025-12-05");
+  // 23:59:59 Paris: still the same day.
+  clock.advance_ms(59'000);
+  EXPECT_FALSE(k->admit(opts, model, request(10)).ok);
+  // 00:00:01 Paris on the 6th (23:00:01 UTC on the 5th): a new day, the month goes on.
+  clock.advance_ms(2'000);
+  adm = k->admit(opts, model, request(10));
+  EXPECT_TRUE(adm.ok);
+  const auto g = k->gauges();
+  EXPECT_EQ(g[0].period, "2025-12-06");
+  EXPECT_EQ(g[0].spent, 0);
+  EXPECT_EQ(g[1].period, "2025-12");
+  EXPECT_EQ(g[1].spent, 1'000'000);
+}
+
+TEST_F(BudgetTest, PerUserCapsCountEachUserApart) {
+  BudgetOptions o;
+  o.user_daily = 1'000'000;
+  auto k = keeper(o);
+  llm::CallOptions alice;
+  alice.user_id = 1;
+  llm::CallOptions bob;
+  bob.user_id = 2;
+  auto adm = k->admit(alice, model, request(10));
+  k->settle(adm, alice, attempt("priced-1", 1000, 0, 0.001));
+  const auto refused = k->admit(alice, model, request(10));
+  EXPECT_FALSE(refused.ok);
+  EXPECT_THAT(refused.refusal, HasSubstr("Your daily LLM budget is used up"));
+  EXPECT_TRUE(k->admit(bob, model, request(10)).ok);
+}
+
+TEST_F(BudgetTest, PastTheSoftThresholdCallsGoToTheCheaperRoleAndAdminsAreTold) {
+  BudgetOptions o;
+  o.global_daily = 1'000'000;
+  o.soft_percent = 80;
+  o.cheaper_role = "fast";
+  auto k = keeper(o);
+  llm::CallOptions opts;
+  EXPECT_EQ(k->route(opts, "smart"), "smart");
+  auto adm = k->admit(opts, model, request(10));
+  k->settle(adm, opts, attempt("priced-1", 800, 0, 0.0008));
+  EXPECT_EQ(k->route(opts, "smart"), "fast");
+  ASSERT_THAT(sink.kinds(), ::testing::Contains("budget_soft"));
+  EXPECT_THAT(sink.alerts.back().message, HasSubstr("80% used"));
+  EXPECT_THAT(sink.alerts.back().message, HasSubstr("fast"));
+}
+
+TEST_F(BudgetTest, UnknownPricesAreAllowedByDefaultAndRefusedWhenTheOperatorSaysSo) {
+  llm::ResolvedModel unpriced{"p", "mystery", nlohmann::json::object()};
+  BudgetOptions o;
+  o.global_daily = 1'000'000;
+  auto k = keeper(o);
+  llm::CallOptions opts;
+  auto adm = k->admit(opts, unpriced, request(10));
+  EXPECT_TRUE(adm.ok);
+  EXPECT_EQ(adm.reserved_nanousd, 0);
+  // The provider's cost, when it reports one, still counts.
+  k->settle(adm, opts, attempt("mystery", 10, 10, 0.0002));
+  EXPECT_EQ(k->gauges()[0].spent, 200'000);
+
+  o.refuse_unknown_price = true;
+  auto strict = keeper(o);
+  const auto refused = strict->admit(opts, unpriced, request(10));
+  EXPECT_FALSE(refused.ok);
+  EXPECT_THAT(refused.refusal, HasSubstr("price is not known"));
+  EXPECT_THAT(sink.kinds(), ::testing::Contains("unknown_price"));
+}
+
+TEST_F(BudgetTest, ThePerTurnCapCountsEveryCallOfTheTurn) {
+  BudgetOptions o;
+  o.per_turn = 3'000'000;
+  auto k = keeper(o);
+  const auto req = request(1000);  // worst case a little over $0.002
+  llm::CallOptions turn;
+  turn.turn_key = "7-1";
+  auto first = k->admit(turn, model, req);
+  ASSERT_TRUE(first.ok);
+  k->settle(first, turn, attempt("priced-1", 1000, 500));  // $0.002
+  const auto second = k->admit(turn, model, req);
+  EXPECT_FALSE(second.ok);
+  EXPECT_THAT(second.refusal, HasSubstr("per-request LLM budget of $0.0030"));
+  llm::CallOptions other;
+  other.turn_key = "7-2";
+  EXPECT_TRUE(k->admit(other, model, req).ok);
+}
+
+TEST_F(BudgetTest, SpendAlertsFireAtTheirThresholds) {
+  BudgetOptions o;
+  o.alert_daily_spend = 500'000;
+  auto k = keeper(o);
+  llm::CallOptions opts;
+  auto adm = k->admit(opts, model, request(10));
+  k->settle(adm, opts, attempt("priced-1", 0, 0, 0.0006));
+  EXPECT_THAT(sink.kinds(), ::testing::Contains("daily_spend"));
+}
+
+// The real client, the real store and ledger, the fake endpoint: 50 calls at once against a
+// hard cap. The ledger's recorded spend never passes the cap, and the calls beyond it are
+// refused before they are sent.
+TEST(BudgetEndToEnd, FiftyParallelCallsNeverPassTheHardCap) {
+  testing::TempDir dir;
+  storage::StoreOptions so;
+  so.path = dir / "b.db";
+  auto store = std::move(storage::Store::open(so).value());
+  net::asio::io_context ioc;
+  auto work = net::asio::make_work_guard(ioc);
+  std::vector<std::thread> pool;
+  for (int i = 0; i < 2; ++i) pool.emplace_back([&] { ioc.run(); });
+  fakes::FakeLlmServer fake;
+  fakes::FakeUsage u;
+  u.prompt_tokens = 20;
+  u.completion_tokens = 100;
+  u.cost = 0.0002;  // what the provider charges each call
+  fake.set_handler([u](const fakes::RecordedRequest&) {
+    auto r = fakes::FakeReply::text("ok", u);
+    r.delay_before_headers = std::chrono::milliseconds(100);  // all 50 are in flight together
+    return std::optional<fakes::FakeReply>(r);
+  });
+  http::CurlMulti multi(ioc.get_executor());
+
+  money::MoneyOptions money;
+  money.prices_file = dir / "prices.yaml";
+  {
+    std::ofstream(money.prices_file) << "version: t\nmodels:\n  - match: \"m\"\n    input: 1\n    output: 2\n";
+  }
+  money.daily = 5'000'000;  // $0.005: room for 25 calls at the provider's price
+  auto acct = std::move(Treasury::open(money, *store, &multi, ioc.get_executor()).value());
+  llm::LlmSettings s;
+  s.provider = "fake";
+  s.providers["fake"] = llm::ProviderConfig{"fake", fake.base_url(), "", {}};
+  s.roles["smart"] = {llm::ModelRef{"", "m"}};
+  auto client = acct->make_client(multi, llm::resolve_llm(s, [](const std::string&) { return std::optional<std::string>(); }));
+
+  std::vector<std::future<llm::LlmResponse>> calls;
+  for (int i = 0; i < 50; ++i) {
+    auto p = std::make_shared<std::promise<llm::LlmResponse>>();
+    calls.push_back(p->get_future());
+    llm::ChatRequest req;
+    req.messages = {llm::Message::user("hi")};
+    req.max_tokens = 100;
+    client->call(req, llm::CallOptions{}, ioc.get_executor(), [p](llm::LlmResponse r) { p->set_value(std::move(r)); });
+  }
+  int ok = 0;
+  int refused = 0;
+  for (auto& f : calls) {
+    const auto r = f.get();
+    if (r.ok()) {
+      ++ok;
+    } else {
+      EXPECT_EQ(r.failure, llm::FailureKind::budget);
+      EXPECT_THAT(r.error->message, HasSubstr("daily LLM budget"));
+      ++refused;
+    }
+  }
+  for (int i = 0; i < 500 && acct->ledger().written() < static_cast<uint64_t>(ok); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GT(ok, 0);
+  EXPECT_GT(refused, 0);
+  EXPECT_EQ(ok + refused, 50);
+  // Refused calls were never sent.
+  EXPECT_EQ(fake.requests().size(), static_cast<size_t>(ok));
+  const auto sum = store->usage().summary({std::nullopt, 0, INT64_MAX}).value();
+  EXPECT_EQ(sum.calls, ok);
+  EXPECT_LE(sum.cost_actual_nanousd, 5'000'000);
+  multi.shutdown();
+  work.reset();
+  for (auto& t : pool) t.join();
+}
+
+}  // namespace budget_test
+}  // namespace parley::bot::money
