@@ -155,18 +155,17 @@ void App::start() {
     // finish (up to the grace period); a second one exits at once (every acknowledged write is
     // already committed).
     signals_ = std::make_unique<asio::signal_set>(ioc_, SIGINT, SIGTERM);
-    auto on_signal = std::make_shared<std::function<void(const boost::system::error_code&, int)>>();
-    *on_signal = [this, on_signal](const boost::system::error_code& ec, int sig) {
+    on_signal_ = [this](const boost::system::error_code& ec, int sig) {
       if (ec) return;
       if (signal_count_.fetch_add(1) == 0) {
         request_stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
-        signals_->async_wait(*on_signal);
+        signals_->async_wait(on_signal_);
       } else {
         spdlog::warn("second signal: stopping now");
         std::_Exit(kExitFailed);
       }
     };
-    signals_->async_wait(*on_signal);
+    signals_->async_wait(on_signal_);
   }
   if (owns_database()) {
     if (reloader_) {

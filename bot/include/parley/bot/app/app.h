@@ -138,6 +138,7 @@ class App {
   std::unique_ptr<ReminderScheduler> reminders_;
   std::unique_ptr<ConfigReloader> reloader_;
   std::unique_ptr<net::asio::signal_set> signals_;
+  std::function<void(const boost::system::error_code&, int)> on_signal_;
   std::atomic<int> signal_count_{0};
   std::atomic<bool> ready_{false};
   std::atomic<bool> stop_once_{false};
