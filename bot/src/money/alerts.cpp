@@ -56,6 +56,13 @@ AlertCenter::AlertCenter(storage::AlertRepository& repository, const parley::Clo
       multi_(multi),
       executor_(std::move(executor)) {}
 
+AlertCenter::~AlertCenter() { wait_idle(); }
+
+void AlertCenter::wait_idle() {
+  std::unique_lock lock(mu_);
+  idle_.wait(lock, [this] { return in_flight_ == 0; });
+}
+
 void AlertCenter::raise(AlertRaise alert) {
   if (alert.period_key.empty()) alert.period_key = periods_.day_key(clock_.now_ms());
   std::string key = fmt::format("{}\x1f{}\x1f{}\x1f{}", alert.kind, alert.subject, to_string(alert.severity), alert.period_key);
@@ -63,6 +70,7 @@ void AlertCenter::raise(AlertRaise alert) {
     std::lock_guard lock(mu_);
     if (seen_.size() >= kSeenLimit) seen_.clear();  // the table dedupes too; this only saves writes
     if (!seen_.insert(key).second) return;
+    ++in_flight_;
   }
   storage::AlertRecord record;
   record.ts = clock_.now_ms();
@@ -75,16 +83,17 @@ void AlertCenter::raise(AlertRaise alert) {
   record.threshold = alert.threshold;
   record.unit = alert.unit;
   repository_.raise(record, [this, record, key](Result<storage::WriteAck> r) mutable {
-    if (!r.ok()) {
+    bool stored = r.ok();
+    if (!stored) {
       spdlog::error("alert {} could not be stored: {} ({})", record.kind, r.error().describe(), record.message);
-      std::lock_guard lock(mu_);
-      seen_.erase(key);  // raised again, it is tried again
-      return;
+    } else if (r->inserted) {  // not inserted: stored earlier in this period (before a restart)
+      record.id = r->row_id;
+      raised_.fetch_add(1, std::memory_order_relaxed);
+      deliver(record);
     }
-    if (!r->inserted) return;  // stored earlier in this period (before a restart)
-    record.id = r->row_id;
-    raised_.fetch_add(1, std::memory_order_relaxed);
-    deliver(record);
+    std::lock_guard lock(mu_);
+    if (!stored) seen_.erase(key);  // raised again, it is tried again
+    if (--in_flight_ == 0) idle_.notify_all();
   });
 }
 

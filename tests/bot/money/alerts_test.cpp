@@ -49,13 +49,11 @@ class AlertsTest : public ::testing::Test {
     std::lock_guard lock(mu_);
     return delivered_.size();
   }
-  void settle() {
-    // Raises complete through the write queue: wait until it has drained.
-    for (int i = 0; i < 100; ++i) {
-      if (store_->health().queue.queue_depth == 0) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Every raise answered and delivered, then every write that delivery queued (marking it
+  // delivered) committed: the queue is first in, first out, so an empty job after them is a barrier.
+  void settle(AlertCenter& c) {
+    c.wait_idle();
+    ASSERT_TRUE(store_->writes().submit([](storage::Connection&) { return Result<storage::WriteAck>(storage::WriteAck{}); }).get().ok());
   }
   static AlertRaise low_balance(std::string period = "2026-12-05") {
     return {"low_balance", Severity::critical, "openrouter", std::move(period), "balance $0.50 under $1.00",
@@ -81,7 +79,7 @@ TEST_F(AlertsTest, OneAlertPerKindSubjectAndPeriod) {
   auto other = low_balance();
   other.subject = "openai";
   c->raise(other);
-  settle();
+  settle(*c);
   const auto all = repo_->list(false).value();
   EXPECT_EQ(all.size(), 3u);
   EXPECT_EQ(delivered(), 3u);
@@ -102,7 +100,7 @@ TEST_F(AlertsTest, ACriticalAfterAWarningOfTheSameKindIsANewAlert) {
   c->raise(warning);
   c->raise(low_balance());  // critical, the same day
   c->raise(low_balance());
-  settle();
+  settle(*c);
   EXPECT_EQ(repo_->list(false).value().size(), 2u);
   EXPECT_EQ(delivered(), 2u);
 }
@@ -110,11 +108,11 @@ TEST_F(AlertsTest, ACriticalAfterAWarningOfTheSameKindIsANewAlert) {
 TEST_F(AlertsTest, AnAlertStoredBeforeARestartIsNotDeliveredAgain) {
   auto first = center();
   first->raise(low_balance());
-  settle();
+  settle(*first);
   EXPECT_EQ(delivered(), 1u);
   auto restarted = center();
   restarted->raise(low_balance());
-  settle();
+  settle(*restarted);
   EXPECT_EQ(delivered(), 1u);
   EXPECT_EQ(repo_->list(false).value().size(), 1u);
 }
@@ -125,14 +123,14 @@ TEST_F(AlertsTest, WithoutAPeriodTheDayInTheZoneIsUsed) {
   auto c = center(o);
   auto a = low_balance("");
   c->raise(a);
-  settle();
+  settle(*c);
   EXPECT_EQ(repo_->list(false).value().at(0).period_key, "2025-12-05");
 }
 
 TEST_F(AlertsTest, AcknowledgedThroughTheDesk) {
   auto c = center();
   c->raise(low_balance());
-  settle();
+  settle(*c);
   const int64_t id = repo_->list(true).value().at(0).id;
   Desk desk(*repo_, store_->credits(), nullptr, nullptr, "openrouter", clock_);
   auto r = desk.ack(id, "console:admin").value();

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -47,6 +48,10 @@ class AlertCenter final : public AlertSink {
   // `multi` may be null when no webhook is configured.
   AlertCenter(storage::AlertRepository& repository, const parley::Clock& clock, AlertOptions options,
               http::CurlMulti* multi, net::Executor executor);
+  // Waits for the store's answers to raises still in flight (they call back into this object).
+  ~AlertCenter() override;
+  AlertCenter(const AlertCenter&) = delete;
+  AlertCenter& operator=(const AlertCenter&) = delete;
 
   // Also tell these (admin conversations); set before the first raise.
   void on_new(Deliver deliver) { deliver_ = std::move(deliver); }
@@ -54,6 +59,9 @@ class AlertCenter final : public AlertSink {
   void raise(AlertRaise alert) override;
 
   [[nodiscard]] uint64_t raised() const { return raised_.load(); }
+  // Blocks until every raise so far is stored (or failed) and delivered to the log and the
+  // admin callback. Not to be called from the store's writer thread.
+  void wait_idle();
   [[nodiscard]] uint64_t webhook_failures() const { return webhook_failures_.load(); }
 
  private:
@@ -69,6 +77,8 @@ class AlertCenter final : public AlertSink {
   Deliver deliver_;
   std::mutex mu_;
   std::unordered_set<std::string> seen_;  // kind␟subject␟period already stored (or storing)
+  std::condition_variable idle_;
+  size_t in_flight_ = 0;  // raises submitted whose answer has not yet been handled (under mu_)
   std::atomic<uint64_t> raised_{0};
   std::atomic<uint64_t> webhook_failures_{0};
 };
