@@ -37,6 +37,8 @@
 #include <valijson/subschema.hpp>
 #include <valijson/validation_visitor.hpp>
 
+#include "parley/base/text.h"
+
 namespace parley::capabilities {
 
 using nlohmann::json;
@@ -482,12 +484,6 @@ const json& child(const json& node, const char* key, const std::string& name) {
   if (!map.is_object()) return kAnything;
   const auto it = map.find(name);
   return it == map.end() ? kAnything : *it;
-}
-
-size_t code_points(const std::string& s) {
-  size_t n = 0;
-  for (const unsigned char c : s) n += (c & 0xC0) != 0x80 ? 1 : 0;
-  return n;
 }
 
 std::string shortened_dump(const json& v) {
@@ -941,7 +937,7 @@ class Explainer final : public vc::ConstraintVisitor {
   }
 
   size_t length() const {
-    return value_.is_string() ? code_points(value_.get_ref<const std::string&>()) : 0;
+    return value_.is_string() ? utf8_length(value_.get_ref<const std::string&>()) : 0;
   }
 
   std::string item_path(size_t index) const { return fmt::format("{}[{}]", path_, index); }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "defaults_embedded.h"
+#include "parley/base/text.h"
 #include "parley/prompts/text.h"
 
 namespace parley::prompts {

@@ -1,25 +1,10 @@
-// Tests of UTF-8 validation, the unified diff and the content hash.
+// Tests of the unified diff and the content hash.
 #include "parley/prompts/text.h"
 
 #include <gtest/gtest.h>
 
 namespace parley::prompts {
 namespace text_test {
-
-TEST(Utf8, AcceptsValidText) {
-  EXPECT_FALSE(invalid_utf8_at(""));
-  EXPECT_FALSE(invalid_utf8_at("plain ascii\n"));
-  EXPECT_FALSE(invalid_utf8_at("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));  // é € 😀
-}
-
-TEST(Utf8, RejectsInvalidSequencesAtTheirOffset) {
-  EXPECT_EQ(invalid_utf8_at("ab\xff"), 2u);
-  EXPECT_EQ(invalid_utf8_at("caf\xc3"), 3u);           // truncated
-  EXPECT_EQ(invalid_utf8_at("x\xc0\xaf"), 1u);         // overlong '/'
-  EXPECT_EQ(invalid_utf8_at("\xed\xa0\x80"), 0u);      // surrogate U+D800
-  EXPECT_EQ(invalid_utf8_at("\xf4\x90\x80\x80"), 0u);  // above U+10FFFF
-  EXPECT_EQ(invalid_utf8_at("ok \xe2\x82 no"), 3u);    // bad continuation
-}
 
 TEST(Diff, EqualTextsHaveNoDiff) { EXPECT_EQ(unified_diff("a\nb\n", "a\nb\n", "x", "y"), ""); }
 

@@ -138,7 +138,27 @@ Status App::build() {
                static_cast<double>(check.problems.size()), std::nullopt, "problems"});
         });
   }
+  if (!cfg_.money.prices_file.empty()) {
+    prices_watcher_ = std::make_unique<FileWatcher>(ioc_.get_executor(), cfg_.money.prices_file,
+                                                    [this] { reload_prices(); });
+  }
   return {};
+}
+
+void App::reload_prices() {
+  const std::string file = cfg_.money.prices_file.string();
+  if (auto st = treasury_->reload_prices(); !st.ok()) {
+    const std::string& problem = st.error().message;  // names file:line:column and the key
+    spdlog::error("{}", problem);
+    spdlog::error("{}: the edit was rejected; the prices in force stay", file);
+    treasury_->alerts().raise({"config_rejected", money::Severity::warning, problem.substr(0, 300), "",
+                               fmt::format("{}: an edit was rejected ({}); the prices in force stay", file, problem),
+                               1.0, std::nullopt, "problems"});
+    return;
+  }
+  const auto prices = treasury_->prices();
+  spdlog::info("{}: reloaded; {} model prices (version {}) in force from the next call", file,
+               prices->entries().size(), prices->version().empty() ? "unnamed" : prices->version());
 }
 
 Status App::add_channel(channels::Channel& channel) {
@@ -175,6 +195,13 @@ void App::start() {
         reloader_.reset();
       }
     }
+    if (prices_watcher_) {
+      if (auto st = prices_watcher_->start(); !st.ok()) {
+        spdlog::warn("{} will not be reloaded while running: {}", cfg_.money.prices_file.string(),
+                     st.error().message);
+        prices_watcher_.reset();
+      }
+    }
     reminders_->start();
     treasury_->start();
     pump_->start();
@@ -195,6 +222,7 @@ void App::shutdown(std::chrono::seconds grace, const std::vector<channels::Chann
   shut_down_ = true;
   ready_ = false;
   if (reloader_) reloader_->stop();
+  if (prices_watcher_) prices_watcher_->stop();
   if (reminders_) reminders_->stop();
   if (treasury_) treasury_->stop();
   if (pump_) pump_->stop();

@@ -5,10 +5,8 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
-#include <array>
 #include <cerrno>
 #include <cstdlib>
-#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -16,6 +14,7 @@
 #include <sstream>
 
 #include "app/exit_codes.h"
+#include "parley/base/time_format.h"
 #include "parley/prompts/library.h"
 
 namespace parley::bot {
@@ -26,15 +25,6 @@ using nlohmann::json;
 using prompts::PromptLibrary;
 
 constexpr const char* kIndexFile = "prompts.yaml";
-
-std::string when(int64_t ms) {
-  const auto t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::array<char, 32> buf{};
-  std::strftime(buf.data(), buf.size(), "%Y-%m-%d %H:%M", &tm);
-  return buf.data();
-}
 
 Result<std::string> read_text_file(const std::string& path) {
   if (path == "-") {
@@ -308,7 +298,7 @@ int PromptCommands::run(storage::Store& store) {
       for (const auto& [l, v] : p.labels)
         labels += fmt::format("{}{}=v{}", labels.empty() ? "" : " ", l, v);
       fmt::print("{:<16} {:>6}  {:<28} {:<17} {}\n", p.name, fmt::format("v{}", p.active_version),
-                 labels.empty() ? "-" : labels, when(p.updated_at), p.author);
+                 labels.empty() ? "-" : labels, utc_minute(p.updated_at), p.author);
     }
     return kExitOk;
   }
@@ -373,7 +363,7 @@ int PromptCommands::run(storage::Store& store) {
     for (const auto& v : *versions) {
       std::string labels;
       for (const auto& l : v.labels) labels += fmt::format(" [{}]", l);
-      fmt::print("v{:<4} {}  {:<12} {}{}\n", v.version, when(v.created_at), v.author,
+      fmt::print("v{:<4} {}  {:<12} {}{}\n", v.version, utc_minute(v.created_at), v.author,
                  v.reason.empty() ? "-" : v.reason, labels);
     }
     return kExitOk;

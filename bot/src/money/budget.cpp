@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "parley/bot/money/usd.h"
+#include "parley/base/usd.h"
 #include "parley/storage/usage_repository.h"
 
 namespace parley::bot::money {
@@ -135,20 +135,21 @@ std::optional<int> BudgetKeeper::default_max_tokens() const {
 
 std::optional<int64_t> BudgetKeeper::worst_case(const llm::ResolvedModel& model,
                                                 const llm::ChatRequest& request) const {
-  if (!prices_) return std::nullopt;
+  const auto prices = prices_.load();
+  if (!prices) return std::nullopt;
   int64_t max_tokens = options_.default_max_tokens;
   if (request.max_tokens) {
     max_tokens = *request.max_tokens;
   } else if (auto it = model.options.find("max_tokens"); it != model.options.end() && it->is_number_integer()) {
     max_tokens = it->get<int64_t>();
   }
-  const ModelPrice* price = prices_->find(model.model, at(clock_.now_ms()));
+  const ModelPrice* price = prices->find(model.model, at(clock_.now_ms()));
   if (price == nullptr) return std::nullopt;
   // Every completion token at the dearer of the output and reasoning prices, every prompt
   // token at the full input price: an upper bound for the counts the request allows.
   TokenCounts worst{llm::estimate_prompt_tokens(request), max_tokens, 0,
                     price->reasoning > price->output ? max_tokens : 0};
-  auto e = prices_->estimate(model.model, worst, at(clock_.now_ms()));
+  auto e = prices->estimate(model.model, worst, at(clock_.now_ms()));
   if (!e) return std::nullopt;
   return e->nanousd;
 }
@@ -244,7 +245,7 @@ BudgetKeeper::Admission BudgetKeeper::admit(const llm::CallOptions& options, con
 
 void BudgetKeeper::settle(const Admission& admission, const llm::CallOptions& options, const llm::Attempt& attempt) {
   const int64_t now = clock_.now_ms();
-  const int64_t cost = price_attempt(prices_.get(), attempt, now).counted();
+  const int64_t cost = price_attempt(prices_.load().get(), attempt, now).counted();
   std::vector<AlertRaise> raise;
   {
     std::lock_guard lock(mu_);

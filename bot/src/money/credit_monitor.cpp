@@ -6,13 +6,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <ctime>
 #include <exception>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <utility>
 #include <vector>
 
+#include "parley/base/time_format.h"
+#include "parley/base/usd.h"
 #include "parley/storage/usage_repository.h"
 
 namespace parley::bot::money {
@@ -34,14 +35,6 @@ constexpr int64_t kMinRateSpanMs = 60'000;          // closer snapshots give no 
 constexpr size_t kDetailChars = 200;                // of a provider's error message
 constexpr double kMaxUsd = 1e9;                     // a figure beyond this is not money
 constexpr const char* kRedacted = "[redacted]";
-
-double usd_of(int64_t nanousd) { return static_cast<double>(nanousd) / 1e9; }
-
-// "$12.34"; below a dollar four decimals, where small balances still differ.
-std::string usd_text(int64_t nanousd) {
-  const double usd = usd_of(nanousd);
-  return std::fabs(usd) < 1.0 ? fmt::format("${:.4f}", usd) : fmt::format("${:.2f}", usd);
-}
 
 // The path of a URL: "https://openrouter.ai/api/v1" → "/api/v1"; "" when it has none.
 std::string url_path(const std::string& url) {
@@ -504,7 +497,7 @@ void CreditMonitor::Impl::after_write(uint64_t gen, storage::CreditSnapshot s,
     log_problem(credits_error);
   }
   spdlog::debug("credit monitor: {} balance {}, runway {}", options.provider,
-                balance ? credit_detail::usd_text(balance->nanousd) : std::string("unknown"),
+                balance ? format_usd(balance->nanousd) : std::string("unknown"),
                 runway ? fmt::format("{:.1f} h", *runway) : std::string("unknown"));
 
   CreditStatus now;
@@ -527,10 +520,8 @@ void CreditMonitor::Impl::raise_alerts(const storage::CreditSnapshot& s,
                                        const std::optional<credit_detail::Balance>& balance,
                                        const std::optional<double>& rate,
                                        const std::optional<double>& runway) {
-  using credit_detail::usd_of;
-  using credit_detail::usd_text;
   std::vector<AlertRaise> alerts;
-  const std::string day = CreditMonitor::utc_day(s.ts);
+  const std::string day = utc_day(s.ts);
   if (balance) {
     const char* source = balance->from_account ? "account credits" : "the key's limit";
     auto low = [&](Severity severity, int64_t threshold, const char* name) {
@@ -540,10 +531,10 @@ void CreditMonitor::Impl::raise_alerts(const storage::CreditSnapshot& s,
       a.subject = options.provider;
       a.period_key = day;
       a.message = fmt::format("{} credit balance is {} ({}), below the {} threshold of {}",
-                              options.provider, usd_text(balance->nanousd), source, name,
-                              usd_text(threshold));
-      a.value = usd_of(balance->nanousd);
-      a.threshold = usd_of(threshold);
+                              options.provider, format_usd(balance->nanousd), source, name,
+                              format_usd(threshold));
+      a.value = to_usd(balance->nanousd);
+      a.threshold = to_usd(threshold);
       a.unit = "USD";
       alerts.push_back(std::move(a));
     };
@@ -562,8 +553,8 @@ void CreditMonitor::Impl::raise_alerts(const storage::CreditSnapshot& s,
     a.message = fmt::format(
         "{} credit ({}) lasts about {:.1f} hours at the recent spend of {}/hour, below the "
         "{:g}-hour threshold",
-        options.provider, usd_text(balance->nanousd), *runway,
-        usd_text(static_cast<int64_t>(std::llround(*rate))), *options.runway_hours);
+        options.provider, format_usd(balance->nanousd), *runway,
+        format_usd(static_cast<int64_t>(std::llround(*rate))), *options.runway_hours);
     a.value = *runway;
     a.threshold = *options.runway_hours;
     a.unit = "hours";
@@ -704,14 +695,6 @@ std::optional<int64_t> CreditMonitor::balance_of(const storage::CreditSnapshot& 
   auto b = credit_detail::balance_detail(s);
   if (!b) return std::nullopt;
   return b->nanousd;
-}
-
-std::string CreditMonitor::utc_day(int64_t ms) {
-  const int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
-  const auto t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 }
 
 }  // namespace parley::bot::money

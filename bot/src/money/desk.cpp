@@ -3,7 +3,8 @@
 #include <fmt/format.h>
 
 #include "parley/bot/money/alerts.h"
-#include "parley/bot/money/usd.h"
+#include "parley/base/time_format.h"
+#include "parley/base/usd.h"
 
 namespace parley::bot::money {
 

@@ -6,7 +6,8 @@
 #include <cstdlib>
 
 #include "parley/bot/money/budget.h"
-#include "parley/bot/money/usd.h"
+#include "parley/base/time_format.h"
+#include "parley/base/usd.h"
 
 namespace parley::bot::money {
 
@@ -118,7 +119,7 @@ void UsageLedger::watch(const llm::Attempt& a, const storage::UsageRecord& row) 
 
 llm::AttemptObserver UsageLedger::observer() {
   return [this](const llm::CallOptions& options, const llm::Attempt& attempt) {
-    storage::UsageRecord row = to_record(options, attempt, prices_.get(), clock_.now_ms());
+    storage::UsageRecord row = to_record(options, attempt, prices_.load().get(), clock_.now_ms());
     watch(attempt, row);
     repository_.record(std::move(row), [this](Result<storage::WriteAck> r) {
       if (r.ok()) {

@@ -21,11 +21,13 @@ Result<std::unique_ptr<Treasury>> Treasury::open(const MoneyOptions& money, stor
                                                      const parley::Clock& clock) {
   std::unique_ptr<Treasury> a(new Treasury());
   a->money_ = money;
+  std::shared_ptr<const PriceTable> prices;
   try {
-    a->prices_ = load_prices(money);
+    prices = load_prices(money);
   } catch (const PriceError& e) {
     return fail(ErrorCode::invalid_argument, e.what());
   }
+  a->prices_.store(prices);
   a->alert_store_ = std::make_unique<storage::AlertRepository>(store.writes(), store.reads(), clock);
   AlertOptions ao;
   ao.zone = money.zone;
@@ -48,18 +50,33 @@ Result<std::unique_ptr<Treasury>> Treasury::open(const MoneyOptions& money, stor
   bo.default_max_tokens = money.default_max_tokens;
   bo.alert_daily_spend = money.alert_daily_spend;
   bo.alert_monthly_spend = money.alert_monthly_spend;
-  a->budgets_ = std::make_unique<BudgetKeeper>(bo, a->prices_, clock, a->alerts_.get());
+  a->budgets_ = std::make_unique<BudgetKeeper>(bo, prices, clock, a->alerts_.get());
   if (auto st = a->budgets_->preload(store.reads()); !st.ok()) return fail(st.error());
   LedgerOptions lo;
   lo.rate_limit_alert = money.rate_limit_calls;
   lo.rate_limit_window = money.rate_limit_window;
-  a->ledger_ = std::make_unique<UsageLedger>(store.usage(), a->prices_, a->alerts_.get(), clock, lo);
+  a->ledger_ = std::make_unique<UsageLedger>(store.usage(), prices, a->alerts_.get(), clock, lo);
   a->store_ = &store;
   a->multi_ = multi;
   a->executor_ = executor;
   a->clock_ = &clock;
   a->desk_ = std::make_unique<Desk>(*a->alert_store_, store.credits(), a->budgets_.get(), nullptr, "openrouter", clock);
   return a;
+}
+
+Status Treasury::reload_prices() {
+  if (money_.prices_file.empty()) return {};
+  std::shared_ptr<const PriceTable> prices;
+  try {
+    prices = std::make_shared<const PriceTable>(PriceTable::load(money_.prices_file));
+  } catch (const PriceError& e) {
+    return fail(ErrorCode::invalid_argument, e.what());
+  }
+  // Each holder swaps its pointer; what is being priced right now keeps the table it loaded.
+  ledger_->set_prices(prices);
+  budgets_->set_prices(prices);
+  prices_.store(std::move(prices));
+  return {};
 }
 
 void Treasury::start() {

@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "parley/base/text.h"
 #include "pipeline/invoke_with_timeout.h"
 #include "parley/bot/pipeline/tool_selection.h"
 #include "parley/capabilities/json_schema.h"
@@ -76,11 +77,7 @@ namespace {
 
 std::string cut(std::string s, size_t max) {
   if (s.size() <= max) return s;
-  size_t n = max;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // UTF-8 boundary
-  s.resize(n);
-  s += "…(cut)";
-  return s;
+  return std::string(utf8_prefix(s, max)) + "…(cut)";
 }
 
 std::string tool_error(const std::string& message) { return json{{"error", message}}.dump(); }

@@ -22,6 +22,9 @@
 
 #include "parley/base/clock.h"
 #include "parley/base/result.h"
+#include "parley/base/text.h"
+#include "parley/base/time_format.h"
+#include "parley/base/usd.h"
 #include "parley/capabilities/capability.h"
 #include "parley/storage/store.h"
 
@@ -79,14 +82,6 @@ inline Result<int64_t> parse_id(std::string_view text, std::string_view capabili
                             trim(text)));
   }
   return id;
-}
-
-// Epoch milliseconds as "2026-11-23T14:04:05Z".
-inline std::string iso_utc(int64_t ms) {
-  const auto t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm);
 }
 
 // Submits a write to the store's write queue and answers through `done` once it is committed:

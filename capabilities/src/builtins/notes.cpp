@@ -46,10 +46,7 @@ std::string preview(std::string_view s, size_t max) {
   std::string out;
   for (char c : s) out += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
   if (out.size() <= max) return out;
-  size_t cut = max;
-  while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
-  out.resize(cut);
-  return out + "…";
+  return std::string(utf8_prefix(out, max)) + "…";
 }
 
 std::string line_for(const Note& n) {

@@ -14,12 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string dollars(int64_t nanousd) {
-  // Four decimals below a dollar, two above: the figures people compare.
-  const double usd = static_cast<double>(nanousd) / 1e9;
-  return usd < 1.0 ? fmt::format("${:.4f}", usd) : fmt::format("${:.2f}", usd);
-}
-
 // [from, to) in epoch ms for the period, in `zone`, around `now_ms`.
 Result<std::pair<int64_t, int64_t>> period_bounds(const std::string& period, const std::string& zone_name,
                                                   int64_t now_ms) {
@@ -121,8 +115,8 @@ class Usage final : public Capability {
                          s->calls, s->calls == 1 ? "" : "s",
                          s->failed > 0 ? fmt::format(" ({} failed)", s->failed) : "",
                          s->prompt_tokens, s->completion_tokens);
-      if (s->cost_actual_nanousd > 0) text += fmt::format(", {} billed", dollars(s->cost_actual_nanousd));
-      if (s->cost_estimated_nanousd > 0) text += fmt::format(", {} estimated", dollars(s->cost_estimated_nanousd));
+      if (s->cost_actual_nanousd > 0) text += fmt::format(", {} billed", format_usd(s->cost_actual_nanousd));
+      if (s->cost_estimated_nanousd > 0) text += fmt::format(", {} estimated", format_usd(s->cost_estimated_nanousd));
       if (s->calls_without_cost > 0) text += fmt::format(" ({} without a known cost)", s->calls_without_cost);
       text += ".";
     }

@@ -57,70 +57,6 @@ std::string scheme_of(std::string_view url) {
 
 // --- UTF-8 ----------------------------------------------------------------------------------
 
-// `s` with every invalid UTF-8 sequence replaced by U+FFFD: answers are JSON, which must be
-// valid UTF-8 whatever a server sent.
-std::string valid_utf8(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t len = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      out += s[i++];
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07u;
-    }
-    bool ok = len != 0 && i + len <= s.size();
-    for (size_t k = 1; ok && k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0u) != 0x80u) ok = false;
-      cp = (cp << 6) | (cc & 0x3Fu);
-    }
-    // No overlong forms, no surrogates, nothing above U+10FFFF.
-    if (ok && ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-               (cp >= 0xD800 && cp <= 0xDFFF))) {
-      ok = false;
-    }
-    if (ok) {
-      out.append(s.substr(i, len));
-      i += len;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
-}
-
-bool is_utf8_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0u) == 0x80u; }
-
-size_t count_chars(std::string_view s) {
-  return static_cast<size_t>(
-      std::count_if(s.begin(), s.end(), [](char c) { return !is_utf8_continuation(c); }));
-}
-
-// The first `n` characters of valid UTF-8 `s`.
-std::string_view first_chars(std::string_view s, size_t n) {
-  size_t chars = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (is_utf8_continuation(s[i])) continue;
-    if (chars == n) return s.substr(0, i);
-    ++chars;
-  }
-  return s;
-}
-
 struct IconvDeleter {
   void operator()(iconv_t cd) const noexcept { iconv_close(cd); }
 };
@@ -644,8 +580,8 @@ class WebFetch final : public Capability {
     }
 
     bool cut = false;
-    if (const size_t chars = count_chars(text); chars > max_text_chars) {
-      text = fmt::format("{}\n\n[cut at {} of {} characters]", first_chars(text, max_text_chars),
+    if (const size_t chars = utf8_length(text); chars > max_text_chars) {
+      text = fmt::format("{}\n\n[cut at {} of {} characters]", utf8_first_chars(text, max_text_chars),
                          max_text_chars, chars);
       cut = true;
     }

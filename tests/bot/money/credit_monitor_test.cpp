@@ -206,12 +206,7 @@ class CreditMonitorWithManagementKey : public CreditMonitorTest {
   }
 };
 
-TEST(CreditMonitorHelpers, UtcDayAndBalance) {
-  EXPECT_EQ(CreditMonitor::utc_day(kStart), "2023-11-14");
-  EXPECT_EQ(CreditMonitor::utc_day(0), "1970-01-01");
-  EXPECT_EQ(CreditMonitor::utc_day(1'704'067'199'999), "2023-12-31");
-  EXPECT_EQ(CreditMonitor::utc_day(1'704'067'200'000), "2024-01-01");
-
+TEST(CreditMonitorHelpers, Balance) {
   storage::CreditSnapshot s;
   s.usage_nanousd = 3 * kUsd;
   EXPECT_FALSE(CreditMonitor::balance_of(s).has_value());  // no limit, no account figures

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "parley/bot/money/usd.h"
+#include "parley/base/usd.h"
 
 namespace parley::bot::money {
 

@@ -9,12 +9,11 @@
 #include <map>
 #include <set>
 
-#include "parley/bot/money/usd.h"
+#include "parley/base/text.h"
+#include "parley/base/usd.h"
 
 namespace parley::bot::money {
 
-// Helpers in a namespace of their own: parley_bot is a unity build.
-namespace reports_page_impl {
 namespace {
 
 using nlohmann::json;
@@ -80,15 +79,8 @@ Shape shape_of(const ReportsPageData& d) {
 
 // Dollars with the decimals a reader needs: six below a cent, four below a dollar, else two.
 std::string usd(int64_t nanousd) {
-  const bool negative = nanousd < 0;
-  const uint64_t v = negative ? 0 - static_cast<uint64_t>(nanousd) : static_cast<uint64_t>(nanousd);
-  const int decimals = v == 0 ? 2 : (v < 10'000'000u ? 6 : (v < 1'000'000'000u ? 4 : 2));
-  uint64_t unit = 1;
-  for (int i = 0; i < 9 - decimals; ++i) unit *= 10;
-  uint64_t scaled = (v + unit / 2) / unit;
-  uint64_t denom = 1;
-  for (int i = 0; i < decimals; ++i) denom *= 10;
-  return fmt::format("{}${}.{:0{}}", negative ? "-" : "", scaled / denom, scaled % denom, decimals);
+  const uint64_t v = nanousd < 0 ? 0 - static_cast<uint64_t>(nanousd) : static_cast<uint64_t>(nanousd);
+  return usd_fixed(nanousd, v == 0 ? 2 : (v < 10'000'000u ? 6 : (v < 1'000'000'000u ? 4 : 2)));
 }
 
 // 1234567 → "1,234,567".
@@ -485,76 +477,10 @@ void alerts_section(std::string& out, const ReportsPageData& d, const date::time
 }
 
 }  // namespace
-}  // namespace reports_page_impl
-
-namespace rpimpl = reports_page_impl;
-
-std::string html_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 16);
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '&':
-          out += "&amp;";
-          break;
-        case '<':
-          out += "&lt;";
-          break;
-        case '>':
-          out += "&gt;";
-          break;
-        case '"':
-          out += "&quot;";
-          break;
-        case '\'':
-          out += "&#39;";
-          break;
-        default:
-          out += static_cast<char>(c);
-      }
-      ++i;
-      continue;
-    }
-    // A well-formed UTF-8 sequence passes; anything else becomes U+FFFD, one byte at a time.
-    size_t len = 0;
-    uint32_t cp = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07u;
-    }
-    bool ok = len > 0 && i + len <= s.size();
-    for (size_t k = 1; ok && k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) ok = false;
-      cp = (cp << 6) | (cc & 0x3Fu);
-    }
-    if (ok) {
-      const uint32_t min = len == 2 ? 0x80 : (len == 3 ? 0x800 : 0x10000);
-      ok = cp >= min && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
-    }
-    if (ok) {
-      out.append(s.substr(i, len));
-      i += len;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
-}
 
 nlohmann::json reports_json(const ReportsPageData& d) {
   using nlohmann::json;
-  const auto s = rpimpl::shape_of(d);
+  const auto s = shape_of(d);
   json j;
   j["generated_at_ms"] = d.generated_at_ms;
   j["zone"] = d.zone;
@@ -564,7 +490,7 @@ nlohmann::json reports_json(const ReportsPageData& d) {
   j["days"] = s.days;
   j["models"] = json::array();
   for (const auto& [model, cost] : s.models) {
-    j["models"].push_back({{"model", model}, {"cost", rpimpl::money(cost)}});
+    j["models"].push_back({{"model", model}, {"cost", money(cost)}});
   }
   j["cost_by_day"] = json::array();
   j["tokens_by_day"] = json::array();
@@ -572,11 +498,11 @@ nlohmann::json reports_json(const ReportsPageData& d) {
     json models = json::array();
     for (size_t mi = 0; mi < s.models.size(); ++mi) {
       if (s.cost[di][mi]) {
-        models.push_back({{"model", s.models[mi].first}, {"cost", rpimpl::money(*s.cost[di][mi])}});
+        models.push_back({{"model", s.models[mi].first}, {"cost", money(*s.cost[di][mi])}});
       }
     }
     j["cost_by_day"].push_back(
-        {{"day", s.days[di]}, {"total", rpimpl::money(s.day_total[di])}, {"models", models}});
+        {{"day", s.days[di]}, {"total", money(s.day_total[di])}, {"models", models}});
     j["tokens_by_day"].push_back({{"day", s.days[di]},
                                   {"prompt_tokens", s.tokens[di].first},
                                   {"completion_tokens", s.tokens[di].second}});
@@ -585,15 +511,15 @@ nlohmann::json reports_json(const ReportsPageData& d) {
   for (const auto& u : d.top_users) {
     j["top_users"].push_back({{"name", u.name},
                               {"user_id", u.user_id ? json(*u.user_id) : json()},
-                              {"cost", rpimpl::money(u.cost_nanousd)},
+                              {"cost", money(u.cost_nanousd)},
                               {"calls", u.calls}});
   }
   j["budgets"] = json::array();
   for (const auto& g : d.budgets) {
-    const auto pct = rpimpl::percent(g.spent_nanousd, g.cap_nanousd);
+    const auto pct = percent(g.spent_nanousd, g.cap_nanousd);
     j["budgets"].push_back({{"name", g.name},
-                            {"spent", rpimpl::money(g.spent_nanousd)},
-                            {"cap", g.cap_nanousd > 0 ? rpimpl::money(g.cap_nanousd) : json()},
+                            {"spent", money(g.spent_nanousd)},
+                            {"cap", g.cap_nanousd > 0 ? money(g.cap_nanousd) : json()},
                             {"percent", pct ? json(*pct) : json()}});
   }
   j["alerts"] = json::array();
@@ -609,16 +535,16 @@ nlohmann::json reports_json(const ReportsPageData& d) {
                  {"failed", t.failed},
                  {"prompt_tokens", t.prompt_tokens},
                  {"completion_tokens", t.completion_tokens},
-                 {"cost", rpimpl::money(t.cost_nanousd)},
-                 {"cost_actual", rpimpl::money(t.cost_actual_nanousd)},
-                 {"cost_estimated", rpimpl::money(t.cost_estimated_nanousd)},
+                 {"cost", money(t.cost_nanousd)},
+                 {"cost_actual", money(t.cost_actual_nanousd)},
+                 {"cost_estimated", money(t.cost_estimated_nanousd)},
                  {"calls_without_cost", t.calls_without_cost}};
   return j;
 }
 
 std::string render_reports_page(const ReportsPageData& d) {
-  const auto s = rpimpl::shape_of(d);
-  const auto* tz = rpimpl::zone_or_utc(d.zone);
+  const auto s = shape_of(d);
+  const auto* tz = zone_or_utc(d.zone);
   std::string out;
   out.reserve(16384);
   out +=
@@ -627,19 +553,19 @@ std::string render_reports_page(const ReportsPageData& d) {
       "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
       "style-src 'unsafe-inline'\">"
       "<title>parley — usage report</title><style>";
-  out += rpimpl::kCss;
+  out += kCss;
   out += "</style></head><body><header><h1>parley — usage report</h1><p>generated ";
-  out += rpimpl::num_el("time", "/generated_at_ms", d.generated_at_ms,
-                        rpimpl::local_time(tz, d.generated_at_ms));
-  out += " · period " + rpimpl::str_el("span", "/period", d.period);
-  out += " · days in " + rpimpl::str_el("span", "/zone", d.zone);
+  out += num_el("time", "/generated_at_ms", d.generated_at_ms,
+                        local_time(tz, d.generated_at_ms));
+  out += " · period " + str_el("span", "/period", d.period);
+  out += " · days in " + str_el("span", "/zone", d.zone);
   out += "</p></header><main>";
-  rpimpl::totals_section(out, d);
-  rpimpl::budgets_section(out, d);
-  rpimpl::spend_section(out, d, s);
-  rpimpl::tokens_section(out, s);
-  rpimpl::users_section(out, d);
-  rpimpl::alerts_section(out, d, tz);
+  totals_section(out, d);
+  budgets_section(out, d);
+  spend_section(out, d, s);
+  tokens_section(out, s);
+  users_section(out, d);
+  alerts_section(out, d, tz);
   out += "</main></body></html>\n";
   return out;
 }

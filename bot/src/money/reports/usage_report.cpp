@@ -9,12 +9,12 @@
 #include <map>
 #include <vector>
 
-#include "parley/bot/money/usd.h"
+#include "parley/base/text.h"
+#include "parley/base/time_format.h"
+#include "parley/base/usd.h"
 
 namespace parley::bot::money {
 
-// Helpers in a namespace of their own: parley_bot is a unity build.
-namespace usage_report_impl {
 namespace {
 
 using Ms = std::chrono::milliseconds;
@@ -41,7 +41,7 @@ date::local_days today(const date::time_zone* tz, int64_t now_ms) {
 }
 
 // "YYYY-MM-DD", a real calendar day.
-std::optional<date::local_days> parse_day(std::string_view s) {
+std::optional<date::local_days> parse_local_day(std::string_view s) {
   if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
   auto number = [&](size_t pos, size_t len) -> std::optional<int> {
     int v = 0;
@@ -108,24 +108,7 @@ std::string printable(std::string_view s, size_t max) {
   return out;
 }
 
-size_t display_width(std::string_view s) {
-  return static_cast<size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
-
-// Dollars for the table: rounded to the micro-dollar ("$0.001235"), exact sums stay in JSON/CSV.
-std::string table_usd(int64_t nanousd) {
-  const bool negative = nanousd < 0;
-  const uint64_t v = negative ? 0 - static_cast<uint64_t>(nanousd) : static_cast<uint64_t>(nanousd);
-  const uint64_t micro = (v + 500) / 1000;
-  return fmt::format("{}${}.{:06}", negative ? "-" : "", micro / 1'000'000, micro % 1'000'000);
-}
-
 std::string optional_ms(const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "-"; }
-
-std::string iso_utc(int64_t ms) {
-  return date::format("%FT%TZ", date::floor<std::chrono::seconds>(date::sys_time<Ms>(Ms(ms))));
-}
 
 nlohmann::json row_json(const storage::UsageReportRow& r, bool with_key) {
   nlohmann::json j;
@@ -174,13 +157,10 @@ constexpr const char* kCostDefinition =
     "(coalesce(actual, estimate) per call); calls with neither are counted in calls_without_cost";
 
 }  // namespace
-}  // namespace usage_report_impl
-
-namespace uimpl = usage_report_impl;
 
 Result<ReportPeriod> resolve_period(const PeriodSpec& spec, const std::string& zone,
                                     int64_t now_ms) {
-  auto tz = uimpl::zone_named(zone);
+  auto tz = zone_named(zone);
   if (!tz) return fail(std::move(tz).error());
   ReportPeriod p;
   p.zone = zone.empty() ? "UTC" : zone;
@@ -194,14 +174,14 @@ Result<ReportPeriod> resolve_period(const PeriodSpec& spec, const std::string& z
                 fmt::format("--to {} needs --from (the first day of the period)", spec.to));
   }
   if (!spec.from.empty()) {
-    const auto from = uimpl::parse_day(spec.from);
+    const auto from = parse_local_day(spec.from);
     if (!from) {
       return fail(ErrorCode::invalid_argument,
                   fmt::format("--from: '{}' is not a date (expected YYYY-MM-DD)", spec.from));
     }
-    auto to = uimpl::today(*tz, now_ms);
+    auto to = today(*tz, now_ms);
     if (!spec.to.empty()) {
-      const auto parsed = uimpl::parse_day(spec.to);
+      const auto parsed = parse_local_day(spec.to);
       if (!parsed) {
         return fail(ErrorCode::invalid_argument,
                     fmt::format("--to: '{}' is not a date (expected YYYY-MM-DD)", spec.to));
@@ -212,13 +192,13 @@ Result<ReportPeriod> resolve_period(const PeriodSpec& spec, const std::string& z
       return fail(ErrorCode::invalid_argument,
                   fmt::format("--from {} is after --to {}", spec.from, date::format("%F", to)));
     }
-    p.from_ms = uimpl::day_start_ms(*tz, *from);
-    p.to_ms = uimpl::day_start_ms(*tz, to + date::days(1));
+    p.from_ms = day_start_ms(*tz, *from);
+    p.to_ms = day_start_ms(*tz, to + date::days(1));
     p.spec = fmt::format("--from {} --to {}", spec.from, date::format("%F", to));
     return p;
   }
   const std::string since = spec.since.empty() ? "7d" : spec.since;
-  const auto span = uimpl::parse_since(since);
+  const auto span = parse_since(since);
   if (!span) {
     return fail(ErrorCode::invalid_argument,
                 fmt::format("--since: '{}' is not a duration (expected a whole number and h, d "
@@ -266,9 +246,9 @@ Result<UsageQueryParams> parse_usage_query(std::string_view query) {
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     if (pair.empty()) continue;
     const size_t eq = pair.find('=');
-    const auto key = uimpl::url_decode(pair.substr(0, eq));
+    const auto key = url_decode(pair.substr(0, eq));
     const auto value =
-        uimpl::url_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+        url_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
     if (!key || !value) {
       return fail(ErrorCode::invalid_argument,
                   fmt::format("malformed query parameter '{}'", std::string(pair)));
@@ -351,8 +331,8 @@ std::string usage_report_table(const UsageReportResult& r) {
       {"p50 ms", true},
       {"p95 ms", true}};
   auto cells = [&](const Row& row, bool total) {
-    std::string key = total ? "total" : uimpl::printable(row.key, 40);
-    if (!total && !row.label.empty()) key += " " + uimpl::printable(row.label, 40);
+    std::string key = total ? "total" : printable(row.key, 40);
+    if (!total && !row.label.empty()) key += " " + printable(row.label, 40);
     return std::vector<std::string>{key,
                                     std::to_string(row.calls),
                                     std::to_string(row.failed),
@@ -360,34 +340,34 @@ std::string usage_report_table(const UsageReportResult& r) {
                                     std::to_string(row.completion_tokens),
                                     std::to_string(row.cached_tokens),
                                     std::to_string(row.reasoning_tokens),
-                                    uimpl::table_usd(row.cost_nanousd),
-                                    uimpl::table_usd(row.cost_actual_nanousd),
-                                    uimpl::table_usd(row.cost_estimated_nanousd),
+                                    usd_fixed(row.cost_nanousd, 6),
+                                    usd_fixed(row.cost_actual_nanousd, 6),
+                                    usd_fixed(row.cost_estimated_nanousd, 6),
                                     std::to_string(row.calls_without_cost),
-                                    uimpl::optional_ms(row.latency_p50_ms),
-                                    uimpl::optional_ms(row.latency_p95_ms)};
+                                    optional_ms(row.latency_p50_ms),
+                                    optional_ms(row.latency_p95_ms)};
   };
   std::vector<std::vector<std::string>> lines;
   lines.reserve(r.report.rows.size() + 1);
   for (const auto& row : r.report.rows) lines.push_back(cells(row, false));
   lines.push_back(cells(r.report.totals, true));
   std::vector<size_t> width(columns.size());
-  for (size_t c = 0; c < columns.size(); ++c) width[c] = uimpl::display_width(columns[c].title);
+  for (size_t c = 0; c < columns.size(); ++c) width[c] = utf8_length(columns[c].title);
   for (const auto& l : lines) {
-    for (size_t c = 0; c < l.size(); ++c) width[c] = std::max(width[c], uimpl::display_width(l[c]));
+    for (size_t c = 0; c < l.size(); ++c) width[c] = std::max(width[c], utf8_length(l[c]));
   }
   auto print = [&](const std::vector<std::string>& l) {
     std::string out;
     for (size_t c = 0; c < l.size(); ++c) {
-      const std::string pad(width[c] - uimpl::display_width(l[c]), ' ');
+      const std::string pad(width[c] - utf8_length(l[c]), ' ');
       if (c > 0) out += "  ";
       out += columns[c].right ? pad + l[c] : (c + 1 == l.size() ? l[c] : l[c] + pad);
     }
     while (!out.empty() && out.back() == ' ') out.pop_back();
     return out + "\n";
   };
-  std::string out = fmt::format("usage {} → {} ({}, {}), by {}\n", uimpl::iso_utc(r.period.from_ms),
-                                uimpl::iso_utc(r.period.to_ms), r.period.spec, r.period.zone,
+  std::string out = fmt::format("usage {} → {} ({}, {}), by {}\n", iso_utc(r.period.from_ms),
+                                iso_utc(r.period.to_ms), r.period.spec, r.period.zone,
                                 storage::to_string(r.group_by));
   std::vector<std::string> titles;
   titles.reserve(columns.size());
@@ -414,16 +394,16 @@ nlohmann::json usage_report_json(const UsageReportResult& r) {
   nlohmann::json j;
   j["period"] = {{"from_ms", r.period.from_ms},
                  {"to_ms", r.period.to_ms},
-                 {"from", uimpl::iso_utc(r.period.from_ms)},
-                 {"to", uimpl::iso_utc(r.period.to_ms)},
+                 {"from", iso_utc(r.period.from_ms)},
+                 {"to", iso_utc(r.period.to_ms)},
                  {"zone", r.period.zone},
                  {"spec", r.period.spec}};
   j["group_by"] = storage::to_string(r.group_by);
   j["generated_at_ms"] = r.generated_at_ms;
-  j["cost_definition"] = uimpl::kCostDefinition;
+  j["cost_definition"] = kCostDefinition;
   j["rows"] = nlohmann::json::array();
-  for (const auto& row : r.report.rows) j["rows"].push_back(uimpl::row_json(row, true));
-  j["totals"] = uimpl::row_json(r.report.totals, false);
+  for (const auto& row : r.report.rows) j["rows"].push_back(row_json(row, true));
+  j["totals"] = row_json(r.report.totals, false);
   return j;
 }
 

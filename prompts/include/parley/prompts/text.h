@@ -1,15 +1,11 @@
-// Text helpers for prompts: UTF-8 validation and a line-based unified diff.
+// Text helpers for prompts: a line-based unified diff and a content hash (UTF-8 checks are
+// parley/base/text.h).
 #pragma once
 
-#include <optional>
 #include <string>
 #include <string_view>
 
 namespace parley::prompts {
-
-// The byte offset of the first invalid UTF-8 sequence, or nullopt when `text` is valid
-// (overlong forms, surrogates and code points above U+10FFFF are invalid).
-std::optional<size_t> invalid_utf8_at(std::string_view text);
 
 // A unified diff (3 lines of context) between two texts, line by line, with `---`/`+++`
 // headers naming them. Empty when the texts are equal.

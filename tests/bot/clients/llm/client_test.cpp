@@ -629,6 +629,10 @@ TEST_F(ClientTest, SequentialCallsReuseOneConnection) {
 }
 
 TEST_F(ClientTest, ManyConcurrentCallsAllComplete) {
+  // What is tested is that all complete, not how fast: a sanitizer build with a compiler
+  // running alongside takes longer than 2 s to start 300 transfers.
+  settings_.timeouts.first_byte = milliseconds(30'000);
+  settings_.timeouts.idle = milliseconds(30'000);
   fake_.set_handler([](const fakes::RecordedRequest&) -> std::optional<FakeReply> {
     auto r = FakeReply::text("slow");
     r.delay_before_headers = milliseconds(200);

@@ -53,18 +53,6 @@ ReportsPageData sample() {
   return d;
 }
 
-TEST(HtmlEscape, EscapesMarkupAndReplacesInvalidUtf8) {
-  EXPECT_EQ(html_escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&#39;");
-  EXPECT_EQ(html_escape("Zoë 日本 🙂"), "Zoë 日本 🙂");
-  EXPECT_EQ(html_escape("a\xff"
-                        "b"),
-            "a\xEF\xBF\xBD"
-            "b");
-  EXPECT_EQ(html_escape("\xC3"), "\xEF\xBF\xBD");                  // truncated sequence
-  EXPECT_EQ(html_escape("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong '/'
-  EXPECT_EQ(html_escape("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
-}
-
 TEST(ReportsPage, UntrustedNamesAreEscapedEverywhere) {
   const std::string page = render_reports_page(sample());
   EXPECT_THAT(page, Not(HasSubstr("<script")));

@@ -35,6 +35,7 @@
 #include "parley/bot/clients/llm/provider.h"
 #include "parley/bot/config/config.h"
 #include "parley/bot/config/config_reloader.h"
+#include "parley/bot/config/file_watcher.h"
 #include "parley/bot/money/treasury.h"
 #include "parley/bot/net.h"
 #include "parley/bot/pipeline/dispatcher.h"
@@ -110,6 +111,8 @@ class App {
   [[nodiscard]] const std::string& monitor_state() const { return monitor_state_; }
 
  private:
+  // prices.yaml changed: put it in force, or keep the table in force and alert the admins.
+  void reload_prices();
   App(const Config& cfg, Mode mode);
   Status build();
 
@@ -137,6 +140,7 @@ class App {
   std::unique_ptr<OutboxPump> pump_;
   std::unique_ptr<ReminderScheduler> reminders_;
   std::unique_ptr<ConfigReloader> reloader_;
+  std::unique_ptr<FileWatcher> prices_watcher_;  // money.prices, when parley.yaml names a file
   std::unique_ptr<net::asio::signal_set> signals_;
   std::function<void(const boost::system::error_code&, int)> on_signal_;
   std::atomic<int> signal_count_{0};

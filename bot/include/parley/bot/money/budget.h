@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -81,6 +82,8 @@ class BudgetKeeper final : public llm::SpendGate {
 
   // Reads this day's and this month's spend (global and per user) from the ledger.
   Status preload(storage::ReadPool& reads);
+  // Puts a reloaded price table in force for the next admission (any thread).
+  void set_prices(std::shared_ptr<const PriceTable> prices) { prices_.store(std::move(prices)); }
 
   // SpendGate.
   std::string route(const llm::CallOptions& options, const std::string& role) override;
@@ -125,7 +128,7 @@ class BudgetKeeper final : public llm::SpendGate {
   void sweep_locked(int64_t now_ms);
 
   BudgetOptions options_;
-  std::shared_ptr<const PriceTable> prices_;
+  std::atomic<std::shared_ptr<const PriceTable>> prices_;  // swapped whole on a reload
   const parley::Clock& clock_;
   AlertSink* alerts_;
   Periods periods_;

@@ -110,8 +110,6 @@ class CreditMonitor {
 
   // The balance of a snapshot as described above; empty when unknown.
   static std::optional<int64_t> balance_of(const storage::CreditSnapshot& s);
-  // "YYYY-MM-DD", the UTC day of epoch ms `ms`.
-  static std::string utc_day(int64_t ms);
 
  private:
   struct Impl;

@@ -50,6 +50,9 @@ class UsageLedger {
                        AlertSink* alerts = nullptr, const parley::Clock& clock = SystemClock::instance(),
                        LedgerOptions options = {});
 
+  // Puts a reloaded price table in force for the next attempt (any thread).
+  void set_prices(std::shared_ptr<const PriceTable> prices) { prices_.store(std::move(prices)); }
+
   // The function to give LlmClient as its observer. The ledger must outlive the client.
   llm::AttemptObserver observer();
 
@@ -82,7 +85,7 @@ class UsageLedger {
   bool once(const std::string& what);  // true the first time `what` is seen (mutex held)
 
   storage::UsageRepository& repository_;
-  std::shared_ptr<const PriceTable> prices_;
+  std::atomic<std::shared_ptr<const PriceTable>> prices_;  // swapped whole on a reload
   AlertSink* alerts_;
   const parley::Clock& clock_;
   LedgerOptions options_;

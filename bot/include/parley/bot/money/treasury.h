@@ -8,6 +8,7 @@
 // Thread safety: the members are as thread-safe as their own types.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -61,7 +62,12 @@ class Treasury {
   CreditMonitor* monitor() { return monitor_.get(); }
   // Credits, budgets and alerts for every front end (chat, HTTP, CLI).
   Desk& desk() { return *desk_; }
-  [[nodiscard]] const PriceTable& prices() const { return *prices_; }
+  // The price table in force (prices.yaml, or the built-in one).
+  [[nodiscard]] std::shared_ptr<const PriceTable> prices() const { return prices_.load(); }
+  // Reads prices.yaml again (money.prices_file; nothing to do without one) and puts it in force
+  // for the next call and admission. A file with problems is refused with them (file:line:
+  // column: key: …) and the table in force stays.
+  Status reload_prices();
   storage::AlertRepository& alert_store() { return *alert_store_; }
   AlertCenter& alerts() { return *alerts_; }
   BudgetKeeper& budgets() { return *budgets_; }
@@ -71,7 +77,7 @@ class Treasury {
   Treasury() = default;
 
   MoneyOptions money_;
-  std::shared_ptr<const PriceTable> prices_;
+  std::atomic<std::shared_ptr<const PriceTable>> prices_;
   std::unique_ptr<storage::AlertRepository> alert_store_;
   std::unique_ptr<AlertCenter> alerts_;
   std::unique_ptr<BudgetKeeper> budgets_;

@@ -87,7 +87,4 @@ nlohmann::json reports_json(const ReportsPageData& data);
 // The whole page, "<!DOCTYPE html>…".
 std::string render_reports_page(const ReportsPageData& data);
 
-// & < > " ' as entities; invalid UTF-8 bytes as U+FFFD. Safe in text and in quoted attributes.
-std::string html_escape(std::string_view s);
-
 }  // namespace parley::bot::money
