@@ -8,16 +8,12 @@
 #include <sstream>
 #include <tuple>
 
+#include "parley/base/yaml_reader.h"
 #include "parley/capabilities/json_schema.h"
 
 namespace parley::capabilities {
 
 using nlohmann::json;
-
-std::string ConfigProblem::describe() const {
-  if (line > 0) return fmt::format("{}:{}:{}: {}: {}", file, line, column, key, message);
-  return fmt::format("{}: {}: {}", file, key, message);
-}
 
 std::string ConfigCheck::describe() const {
   std::string out;
@@ -43,161 +39,9 @@ CapabilitiesConfig default_capabilities_config(const Registry& registry) {
 
 namespace {
 
-std::string found(const YAML::Node& n) {
-  if (!n.IsDefined() || n.IsNull()) return "nothing";
-  if (n.IsSequence()) return "a list";
-  if (n.IsMap()) return "a mapping";
-  std::string s = n.Scalar();
-  if (s.size() > 40) s = s.substr(0, 40) + "…";
-  return "'" + s + "'";
-}
+using Checker = YamlReader;
 
-// Scalars as YAML reads them: numbers, booleans, else strings (quoted scalars stay strings).
-json to_json(const YAML::Node& node) {
-  if (node.IsMap()) {
-    json j = json::object();
-    for (const auto& kv : node) j[kv.first.as<std::string>()] = to_json(kv.second);
-    return j;
-  }
-  if (node.IsSequence()) {
-    json j = json::array();
-    for (const auto& item : node) j.push_back(to_json(item));
-    return j;
-  }
-  if (!node.IsScalar()) return nullptr;
-  if (node.Tag() == "!") return node.Scalar();
-  int64_t i = 0;
-  double d = 0;
-  bool b = false;
-  if (YAML::convert<int64_t>::decode(node, i)) return i;
-  if (YAML::convert<double>::decode(node, d)) return d;
-  if (YAML::convert<bool>::decode(node, b)) return b;
-  return node.Scalar();
-}
-
-class Checker {
- public:
-  Checker(std::string file, std::vector<ConfigProblem>& out) : file_(std::move(file)), out_(out) {}
-
-  void problem(const YAML::Node& at, const std::string& key, const std::string& message) {
-    ConfigProblem p{file_, 0, 0, key, message};
-    if (at.IsDefined()) {
-      const auto mark = at.Mark();
-      if (mark.line >= 0) {
-        p.line = mark.line + 1;
-        p.column = mark.column + 1;
-      }
-    }
-    out_.push_back(std::move(p));
-  }
-
-  // Visits a mapping with known keys; reports unknown ones. False when `node` is not a mapping.
-  bool mapping(const YAML::Node& node, const std::string& path,
-               const std::map<std::string, std::function<void(const YAML::Node&, const std::string&)>>&
-                   handlers) {
-    if (node.IsNull()) return true;
-    if (!node.IsMap()) {
-      problem(node, path, fmt::format("expected a mapping, found {}", found(node)));
-      return false;
-    }
-    for (const auto& kv : node) {
-      const auto key = kv.first.as<std::string>();
-      const std::string full = path.empty() ? key : path + "." + key;
-      auto it = handlers.find(key);
-      if (it == handlers.end()) {
-        std::string known;
-        for (const auto& [k, _] : handlers) known += (known.empty() ? "" : ", ") + k;
-        problem(kv.first, full, fmt::format("unknown key (expected one of: {})", known));
-        continue;
-      }
-      it->second(kv.second, full);
-    }
-    return true;
-  }
-
-  std::optional<bool> boolean(const YAML::Node& n, const std::string& key) {
-    bool b = false;
-    if (n.IsScalar() && YAML::convert<bool>::decode(n, b)) return b;
-    problem(n, key, fmt::format("expected true or false, found {}", found(n)));
-    return std::nullopt;
-  }
-
-  std::optional<int64_t> integer(const YAML::Node& n, const std::string& key, int64_t min,
-                                 int64_t max) {
-    int64_t v = 0;
-    if (!n.IsScalar() || !YAML::convert<int64_t>::decode(n, v)) {
-      problem(n, key, fmt::format("expected an integer, found {}", found(n)));
-      return std::nullopt;
-    }
-    if (v < min || v > max) {
-      problem(n, key, fmt::format("expected an integer in [{}, {}], found {}", min, max, v));
-      return std::nullopt;
-    }
-    return v;
-  }
-
-  std::vector<std::string> names(const YAML::Node& n, const std::string& key) {
-    std::vector<std::string> out;
-    if (n.IsScalar() && !n.Scalar().empty()) return {n.Scalar()};
-    if (!n.IsSequence()) {
-      problem(n, key, fmt::format("expected a list of names, found {}", found(n)));
-      return out;
-    }
-    size_t i = 0;
-    for (const auto& item : n) {
-      if (!item.IsScalar() || item.Scalar().empty()) {
-        problem(item, fmt::format("{}[{}]", key, i), fmt::format("expected a name, found {}", found(item)));
-      } else {
-        out.push_back(item.Scalar());
-      }
-      ++i;
-    }
-    return out;
-  }
-
-  // The key node of the last ".name" of `rest` (falls back to the value's parent).
-  static YAML::Node locate_key(const YAML::Node& base, std::string_view rest) {
-    const size_t dot = rest.rfind('.');
-    if (dot == std::string_view::npos) return base;
-    YAML::Node parent = locate(base, rest.substr(0, dot));
-    const std::string key(rest.substr(dot + 1));
-    if (parent.IsMap()) {
-      for (const auto& kv : parent) {
-        if (kv.first.Scalar() == key) return kv.first;
-      }
-    }
-    return parent;
-  }
-
-  // The YAML node at a schema problem's path below `base` (".a.b[2]"), for its line and column.
-  static YAML::Node locate(YAML::Node base, std::string_view rest) {
-    YAML::Node at = base;
-    while (!rest.empty()) {
-      if (rest.front() == '.') {
-        rest.remove_prefix(1);
-        const size_t end = rest.find_first_of(".[");
-        const std::string key(rest.substr(0, end));
-        rest = end == std::string_view::npos ? std::string_view() : rest.substr(end);
-        if (!at.IsMap() || !at[key].IsDefined()) return at;
-        at.reset(at[key]);
-      } else if (rest.front() == '[') {
-        const size_t close = rest.find(']');
-        if (close == std::string_view::npos) return at;
-        const size_t index = std::stoul(std::string(rest.substr(1, close - 1)));
-        rest.remove_prefix(close + 1);
-        if (!at.IsSequence() || index >= at.size()) return at;
-        at.reset(at[index]);
-      } else {
-        return at;
-      }
-    }
-    return at;
-  }
-
- private:
-  std::string file_;
-  std::vector<ConfigProblem>& out_;
-};
+std::string found(const YAML::Node& n) { return yaml_found(n); }
 
 bool looks_like_secret(const std::string& key, const json& value) {
   std::string k = key;
@@ -253,7 +97,7 @@ void parse_one(Checker& c, const Capability& capability, const YAML::Node& node,
     if (!settings_node.IsMap()) {
       c.problem(settings_node, settings_path, fmt::format("expected a mapping, found {}", found(settings_node)));
     } else {
-      settings = to_json(settings_node);
+      settings = yaml_to_json(settings_node);
       for (const auto& [key, value] : settings.items()) {
         if (looks_like_secret(key, value)) {
           c.problem(Checker::locate(settings_node, "." + key), settings_path + "." + key,
@@ -280,15 +124,13 @@ ConfigCheck parse_capabilities_config(const std::string& yaml, const std::string
   ConfigCheck check;
   check.config = default_capabilities_config(registry);
   check.config.source = name;
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::ParserException& e) {
-    check.problems.push_back(ConfigProblem{name, e.mark.line + 1, e.mark.column + 1, "(yaml)",
-                                           fmt::format("bad YAML syntax: {}", e.msg)});
+  Checker c(name);
+  const auto parsed = c.parse(yaml);
+  if (!parsed) {
+    check.problems = c.take_problems();
     return check;
   }
-  Checker c(name, check.problems);
+  const YAML::Node& root = *parsed;
   c.mapping(root, "",
             {
                 {"capabilities",
@@ -314,6 +156,7 @@ ConfigCheck parse_capabilities_config(const std::string& yaml, const std::string
                    }
                  }},
             });
+  check.problems = c.take_problems();
   std::stable_sort(check.problems.begin(), check.problems.end(),
                    [](const ConfigProblem& a, const ConfigProblem& b) {
                      return std::tie(a.line, a.column) < std::tie(b.line, b.column);

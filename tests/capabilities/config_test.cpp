@@ -125,7 +125,7 @@ TEST(CapabilitiesConfig, SecretsAreRefusedWithoutBeingEchoed) {
 TEST(CapabilitiesConfig, BadYamlSyntaxNamesLineAndColumn) {
   const auto e = problems_of("capabilities:\n  fetch: [unclosed\n");
   EXPECT_THAT(e, HasSubstr("caps.yaml:"));
-  EXPECT_THAT(e, HasSubstr("bad YAML syntax"));
+  EXPECT_THAT(e, HasSubstr("invalid YAML"));
 }
 
 TEST(CapabilitiesConfig, ReportsEveryProblemNotJustTheFirst) {

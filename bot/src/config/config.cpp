@@ -15,6 +15,7 @@
 #include <map>
 #include <sstream>
 
+#include "parley/base/yaml_reader.h"
 #include "parley/bot/money/periods.h"
 #include "parley/bot/money/prices.h"
 
@@ -22,87 +23,45 @@ namespace parley::bot {
 
 namespace {
 
+// parley.yaml through the shared YamlReader: every problem is collected (parse_config throws
+// them all at the end). A value with a problem reads as a harmless fallback (the minimum, an
+// empty string) so that the walk goes on; a second problem that fallback causes on the same key
+// is not reported.
 class Reader {
  public:
-  explicit Reader(std::string name) : name_(std::move(name)) {}
+  explicit Reader(std::string name) : yaml_(std::move(name)) {}
 
-  [[noreturn]] void error(const YAML::Node& node, const std::string& key,
-                          const std::string& problem) const {
-    const auto mark = node.Mark();
-    if (mark.line >= 0) {
-      throw ConfigError(
-          fmt::format("{}:{}:{}: {}: {}", name_, mark.line + 1, mark.column + 1, key, problem));
+  void error(const YAML::Node& node, const std::string& key, const std::string& problem) {
+    const std::string& at = key.empty() ? std::string("(top level)") : key;
+    for (const auto& p : yaml_.problems()) {
+      if (p.key == at) return;
     }
-    throw ConfigError(fmt::format("{}: {}: {}", name_, key, problem));
+    yaml_.problem(node, key, problem);
   }
 
-  using Handler = std::function<void(const YAML::Node&, const std::string& key)>;
+  using Handler = YamlReader::Handler;
 
-  // Visits a mapping: every key must have a handler.
-  void mapping(const YAML::Node& node, const std::string& path,
-               const std::map<std::string, Handler>& handlers) const {
-    if (node.IsNull()) return;
-    if (!node.IsMap()) error(node, path.empty() ? "(top level)" : path, "expected a mapping");
-    for (const auto& kv : node) {
-      const auto key = kv.first.as<std::string>();
-      const std::string full = path.empty() ? key : path + "." + key;
-      auto it = handlers.find(key);
-      if (it == handlers.end()) {
-        std::string known;
-        for (const auto& [k, _] : handlers) {
-          if (!known.empty()) known += ", ";
-          known += k;
-        }
-        error(kv.first, full, fmt::format("unknown key (known here: {})", known));
-      }
-      it->second(kv.second, full);
-    }
+  void mapping(const YAML::Node& node, const std::string& path, const std::map<std::string, Handler>& handlers) {
+    yaml_.mapping(node, path, handlers);
   }
-
+  void named(const YAML::Node& node, const std::string& path, const YamlReader::Named& each) {
+    yaml_.named(node, path, each);
+  }
+  void sequence(const YAML::Node& node, const std::string& key, const Handler& each) {
+    yaml_.sequence(node, key, each);
+  }
   int64_t integer(const YAML::Node& node, const std::string& key, int64_t min,
-                  int64_t max = std::numeric_limits<int64_t>::max()) const {
-    int64_t v = 0;
-    if (!node.IsScalar() || !YAML::convert<int64_t>::decode(node, v)) {
-      error(node, key, fmt::format("expected an integer, got '{}'", scalar_text(node)));
-    }
-    if (v < min || v > max) {
-      error(node, key, fmt::format("{} is out of range [{}, {}]", v, min, max));
-    }
-    return v;
+                  int64_t max = std::numeric_limits<int64_t>::max()) {
+    return yaml_.integer(node, key, min, max).value_or(min);
+  }
+  std::string string(const YAML::Node& node, const std::string& key) {
+    return yaml_.string(node, key).value_or(std::string());
   }
 
-  // Visits a mapping whose keys are names chosen by the user (providers, roles, models).
-  void named(const YAML::Node& node, const std::string& path,
-             const std::function<void(const std::string& name, const YAML::Node&,
-                                      const std::string& key)>& each) const {
-    if (node.IsNull()) return;
-    if (!node.IsMap()) error(node, path, "expected a mapping");
-    for (const auto& kv : node) {
-      const auto name = kv.first.as<std::string>();
-      each(name, kv.second, path + "." + name);
-    }
-  }
-
-  template <typename Each>
-  void sequence(const YAML::Node& node, const std::string& key, Each each) const {
-    if (!node.IsSequence()) error(node, key, fmt::format("expected a list, got {}", scalar_text(node)));
-    size_t i = 0;
-    for (const auto& item : node) each(item, fmt::format("{}[{}]", key, i++));
-  }
-
-  std::string string(const YAML::Node& node, const std::string& key) const {
-    if (!node.IsScalar() || node.Scalar().empty()) error(node, key, "expected a non-empty string");
-    return node.Scalar();
-  }
+  YamlReader& yaml() { return yaml_; }
 
  private:
-  static std::string scalar_text(const YAML::Node& node) {
-    if (node.IsScalar()) return node.Scalar();
-    if (node.IsSequence()) return "a list";
-    if (node.IsMap()) return "a mapping";
-    return "nothing";
-  }
-  std::string name_;
+  YamlReader yaml_;
 };
 
 size_t to_size(int64_t v) { return static_cast<size_t>(v); }
@@ -115,32 +74,9 @@ bool env_var_name(const std::string& s) {
   });
 }
 
-// A YAML value as JSON (per-model request options): scalars become numbers, booleans or
-// strings as YAML would read them.
-nlohmann::json to_json(const YAML::Node& node) {
-  if (node.IsMap()) {
-    nlohmann::json j = nlohmann::json::object();
-    for (const auto& kv : node) j[kv.first.as<std::string>()] = to_json(kv.second);
-    return j;
-  }
-  if (node.IsSequence()) {
-    nlohmann::json j = nlohmann::json::array();
-    for (const auto& item : node) j.push_back(to_json(item));
-    return j;
-  }
-  if (!node.IsScalar()) return nullptr;
-  if (node.Tag() == "!") return node.Scalar();  // quoted
-  int64_t i = 0;
-  double d = 0;
-  bool b = false;
-  if (YAML::convert<int64_t>::decode(node, i)) return i;
-  if (YAML::convert<double>::decode(node, d)) return d;
-  if (YAML::convert<bool>::decode(node, b)) return b;
-  return node.Scalar();
-}
 
 // channels.http (and the deprecated top-level http:).
-void parse_http_channel(const Reader& r, const YAML::Node& node, const std::string& path,
+void parse_http_channel(Reader& r, const YAML::Node& node, const std::string& path,
                         channels::HttpChannelOptions& http) {
   r.mapping(node, path,
             {
@@ -161,7 +97,7 @@ void parse_http_channel(const Reader& r, const YAML::Node& node, const std::stri
             });
 }
 
-void parse_llm(const Reader& r, const YAML::Node& node, const std::string& path,
+void parse_llm(Reader& r, const YAML::Node& node, const std::string& path,
                llm::LlmSettings& llm) {
   auto ms = [&](std::chrono::milliseconds& out, int64_t min, int64_t max) {
     return [&out, &r, min, max](const YAML::Node& v, const std::string& k) {
@@ -264,7 +200,7 @@ void parse_llm(const Reader& r, const YAML::Node& node, const std::string& path,
            [&](const YAML::Node& n, const std::string& p) {
              r.named(n, p, [&](const std::string& model, const YAML::Node& mn, const std::string& mp) {
                if (!mn.IsMap()) r.error(mn, mp, "expected a mapping of request fields");
-               llm.model_options[model] = to_json(mn);
+               llm.model_options[model] = yaml_to_json(mn);
              });
            }},
           {"timeouts",
@@ -321,15 +257,11 @@ void parse_llm(const Reader& r, const YAML::Node& node, const std::string& path,
 Config default_config() { return Config{}; }
 
 Config parse_config(const std::string& yaml, const std::string& name) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::ParserException& e) {
-    throw ConfigError(fmt::format("{}:{}:{}: invalid YAML: {}", name, e.mark.line + 1,
-                                  e.mark.column + 1, e.msg));
-  }
-  Config cfg = default_config();
   Reader r(name);
+  const auto document = r.yaml().parse(yaml);
+  if (!document) throw ConfigError(describe_all(r.yaml().problems()));
+  const YAML::Node& root = *document;
+  Config cfg = default_config();
   auto& s = cfg.storage;
   constexpr int64_t kMiB = 1 << 20;
 
@@ -511,7 +443,7 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                  r.error(v, k, fmt::format("expected an amount of USD such as 5 or 0.25, got '{}'",
                                            v.IsScalar() ? v.Scalar() : std::string("a collection")));
                }
-               return *parsed;
+               return parsed.value_or(0);
              };
              r.mapping(
                  n, p,
@@ -650,6 +582,7 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                        });
            }},
       });
+  if (!r.yaml().ok()) throw ConfigError(describe_all(r.yaml().problems()));
   return cfg;
 }
 

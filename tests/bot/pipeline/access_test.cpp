@@ -74,7 +74,7 @@ TEST(AccessConfigTest, ErrorsNameTheKeyAndLine) {
   EXPECT_THAT(error_of("access:\n  mode: secret\n"), HasSubstr("parley.yaml:2:9: access.mode: 'secret' is not one of open, private"));
   EXPECT_THAT(error_of("access:\n  admins: [alice]\n"), HasSubstr("access.admins[0]: 'alice': expected CHANNEL:SENDER"));
   EXPECT_THAT(error_of("access:\n  allow: {http: alice}\n"), HasSubstr("access.allow.http: expected a list"));
-  EXPECT_THAT(error_of("access:\n  rate_limit: {messages: -1}\n"), HasSubstr("access.rate_limit.messages: -1 is out of range"));
+  EXPECT_THAT(error_of("access:\n  rate_limit: {messages: -1}\n"), HasSubstr("access.rate_limit.messages: expected an integer in [0, 1000000], found -1"));
   EXPECT_THAT(error_of("lanes:\n  debounce: 3\n"), HasSubstr("lanes.debounce: unknown key"));
 }
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "parley/base/result.h"
+#include "parley/base/yaml_reader.h"
 #include "parley/capabilities/capability.h"
 
 namespace parley::capabilities {
@@ -58,14 +59,8 @@ struct CapabilitiesConfig {
 };
 
 // One problem in a configuration file.
-struct ConfigProblem {
-  std::string file;
-  int line = 0;    // 1-based; 0 when unknown
-  int column = 0;  // 1-based
-  std::string key;  // e.g. capabilities.calc.timeout_ms
-  std::string message;
-  [[nodiscard]] std::string describe() const;  // FILE:LINE:COLUMN: KEY: message
-};
+// FILE:LINE:COLUMN: KEY: message, as every YAML file of parley reports its problems.
+using ConfigProblem = YamlProblem;
 
 struct ConfigCheck {
   CapabilitiesConfig config;

@@ -34,7 +34,8 @@ struct Config {
   std::string log_level = "info";
 };
 
-// Thrown only at start-up; what() is "FILE:LINE:COLUMN: KEY: problem".
+// Thrown only at start-up; what() lists every problem of the file, one per line, each
+// "FILE:LINE:COLUMN: KEY: expected …, found …".
 class ConfigError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
