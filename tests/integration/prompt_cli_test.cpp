@@ -757,6 +757,24 @@ TEST_F(PromptCli, ABrokenImportImportsNothing) {
   EXPECT_EQ(list(), before);
 }
 
+TEST_F(PromptCli, ABrokenImportNamesEveryProblemNotOnlyTheFirst) {
+  seed();
+  const auto before = list();
+  fs::create_directories(dir_ / "many");
+  write_file(dir_ / "many/prompts.yaml",
+             "prompts:\n  - name: system\n    file: gone.md\n  - name: Bad Name\n    file: s.md\n"
+             "  - name: summary\n    fiel: s.md\n");
+  write_file(dir_ / "many/s.md", "Imported {{channel}}\n");
+  auto r = p("import many");
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "many/prompts.yaml:3:11: prompts[0].file: ")) << r.err;
+  EXPECT_TRUE(contains(r.err, "gone.md")) << r.err;
+  EXPECT_TRUE(contains(r.err, "prompts.yaml:4:11: prompts[1].name: ")) << r.err;
+  EXPECT_TRUE(contains(r.err, "prompts.yaml:7:5: prompts[2].fiel: unknown key")) << r.err;
+  EXPECT_TRUE(contains(r.err, "prompts[2].file: missing")) << r.err;
+  EXPECT_EQ(list(), before);
+}
+
 TEST_F(PromptCli, SetFromADirectorySaysItCannotRead) {
   seed();
   std::filesystem::create_directories(dir_ / "adir");

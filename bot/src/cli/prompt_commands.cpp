@@ -15,6 +15,7 @@
 
 #include "app/exit_codes.h"
 #include "parley/base/time_format.h"
+#include "parley/base/yaml_reader.h"
 #include "parley/prompts/library.h"
 
 namespace parley::bot {
@@ -139,72 +140,89 @@ struct ExportEntry {
 
 using ExportContents = std::vector<std::pair<ExportEntry, std::map<std::string, std::string>>>;
 
-// Reads and checks an export's index and every file it names; writes nothing.
+// Reads and checks an export's index and every file it names; writes nothing. Every problem
+// is reported (FILE:LINE:COLUMN: key: …), not only the first.
 Result<ExportContents> read_export(const std::filesystem::path& dir) {
   const auto index = dir / kIndexFile;
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(index.string());
-  } catch (const YAML::BadFile&) {
-    return fail(ErrorCode::invalid_argument, fmt::format("cannot read {}", index.string()));
-  } catch (const YAML::ParserException& e) {
-    return fail(ErrorCode::invalid_argument,
-                fmt::format("{}:{}: invalid YAML: {}", index.string(), e.mark.line + 1, e.msg));
-  }
-  auto bad = [&](const YAML::Node& n, const std::string& what) {
-    return fail(ErrorCode::invalid_argument,
-                fmt::format("{}:{}: {}", index.string(), n.Mark().line + 1, what));
-  };
-  auto scalar = [](const YAML::Node& n) { return n && n.IsScalar() && !n.Scalar().empty(); };
-  if (!root.IsMap()) return bad(root, "expected a mapping with a 'prompts' list");
-  const YAML::Node list = root["prompts"];
-  if (!list || !list.IsSequence()) return bad(root, "expected a 'prompts' list");
+  auto index_text = read_text_file(index.string());
+  if (!index_text) return fail(ErrorCode::invalid_argument, fmt::format("cannot read {}", index.string()));
+  YamlReader r(index.string());
+  const auto document = r.parse(*index_text);
+  if (!document) return fail(ErrorCode::invalid_argument, describe_all(r.problems()));
+  const YAML::Node& root = *document;
   ExportContents out;
-  for (const auto& item : list) {
-    if (!item.IsMap() || !scalar(item["name"]) || !scalar(item["file"])) {
-      return bad(item, "each prompt needs 'name' and 'file' (text)");
-    }
+  bool has_list = false;
+  auto entry = [&](const YAML::Node& item, const std::string& at) {
     ExportEntry e;
-    e.name = item["name"].Scalar();
-    e.file = item["file"].Scalar();
-    if (auto v = PromptLibrary::validate_name(e.name); !v) return bad(item, v.error().message);
     std::map<std::string, std::string> texts;  // label ("active" too) → text
-    auto load = [&](const std::string& label, const std::string& file) -> Status {
+    // One file of the export: inside the folder, readable, a valid prompt text.
+    auto load = [&](const YAML::Node& where, const std::string& key, const std::string& label,
+                    const std::string& file) {
       if (file.find('/') != std::string::npos || file.find("..") != std::string::npos) {
-        return fail(ErrorCode::invalid_argument,
-                    fmt::format("{}: file name '{}' must be inside the export folder",
-                                index.string(), file));
+        r.problem(where, key, fmt::format("file name '{}' must be inside the export folder", file));
+        return;
       }
       auto text = read_text_file((dir / file).string());
-      if (!text) return fail(std::move(text).error());
+      if (!text) {
+        r.problem(where, key, text.error().message);
+        return;
+      }
+      if (e.name.empty()) return;  // the name's problem is reported; the text is not checked
       if (auto v = PromptLibrary::validate_text(e.name, *text); !v) {
-        return fail(ErrorCode::invalid_argument,
-                    fmt::format("{}: {}", (dir / file).string(), v.error().message));
+        r.problem(where, key, fmt::format("{}: {}", file, v.error().message));
+        return;
       }
       texts[label] = std::move(*text);
-      return {};
     };
-    PARLEY_TRY(load(std::string(prompts::kActive), e.file));
-    if (const YAML::Node labels = item["labels"]) {
-      if (!labels.IsMap()) return bad(labels, "'labels' must map a label to a file");
-      for (const auto& kv : labels) {
-        if (!scalar(kv.first) || !scalar(kv.second)) {
-          return bad(kv.first, "each label maps a name to a file (text)");
-        }
-        const std::string label = kv.first.Scalar();
+    std::optional<YAML::Node> file_node;
+    std::optional<YAML::Node> labels_node;
+    r.mapping(item, at,
+              {
+                  {"name",
+                   [&](const YAML::Node& v, const std::string& k) {
+                     e.name = r.string(v, k).value_or("");
+                     if (e.name.empty()) return;
+                     if (auto ok = PromptLibrary::validate_name(e.name); !ok) {
+                       r.problem(v, k, ok.error().message);
+                       e.name.clear();
+                     }
+                   }},
+                  {"file", [&](const YAML::Node& v, const std::string&) { file_node = v; }},
+                  {"labels", [&](const YAML::Node& v, const std::string&) { labels_node = v; }},
+              });
+    if (!item.IsMap()) return;
+    if (e.name.empty() && !item["name"]) r.problem(item, at + ".name", "missing (the prompt's name)");
+    if (!file_node) {
+      r.problem(item, at + ".file", "missing (the file holding the active text)");
+    } else if (auto f = r.string(*file_node, at + ".file")) {
+      e.file = *f;
+      load(*file_node, at + ".file", std::string(prompts::kActive), e.file);
+    }
+    if (labels_node && !labels_node->IsNull()) {
+      r.named(*labels_node, at + ".labels", [&](const std::string& label, const YAML::Node& v, const std::string& k) {
         if (label == prompts::kActive) {
-          return bad(kv.first,
-                     "'active' is not a label here: the entry's 'file' is the active text");
+          r.problem(v, k, "'active' is not a label here: the entry's 'file' is the active text");
+          return;
         }
-        if (auto v = PromptLibrary::validate_label(label); !v) {
-          return bad(kv.first, v.error().message);
+        if (auto ok = PromptLibrary::validate_label(label); !ok) {
+          r.problem(v, k, ok.error().message);
+          return;
         }
-        e.labels[label] = kv.second.Scalar();
-        PARLEY_TRY(load(label, e.labels[label]));
-      }
+        if (auto f = r.string(v, k)) {
+          e.labels[label] = *f;
+          load(v, k, label, *f);
+        }
+      });
     }
     out.emplace_back(std::move(e), std::move(texts));
-  }
+  };
+  r.mapping(root, "",
+            {{"prompts", [&](const YAML::Node& v, const std::string& k) {
+                has_list = true;
+                r.sequence(v, k, entry);
+              }}});
+  if (!has_list && r.ok()) r.problem(root, "prompts", "missing (the list of exported prompts)");
+  if (!r.ok()) return fail(ErrorCode::invalid_argument, describe_all(r.problems()));
   return out;
 }
 

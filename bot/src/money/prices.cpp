@@ -2,32 +2,17 @@
 
 #include <fmt/format.h>
 #include <fnmatch.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <fstream>
 #include <limits>
 #include <sstream>
 
+#include "parley/base/yaml_reader.h"
+
 namespace parley::bot::money {
 
 namespace {
-
-[[noreturn]] void error(const std::string& name, const YAML::Node& node, const std::string& key,
-                        const std::string& problem) {
-  const auto mark = node.Mark();
-  if (mark.line >= 0) {
-    throw PriceError(fmt::format("{}:{}:{}: {}: {}", name, mark.line + 1, mark.column + 1, key, problem));
-  }
-  throw PriceError(fmt::format("{}: {}: {}", name, key, problem));
-}
-
-std::string text_of(const YAML::Node& node) {
-  if (node.IsScalar()) return node.Scalar();
-  if (node.IsSequence()) return "a list";
-  if (node.IsMap()) return "a mapping";
-  return "nothing";
-}
 
 // Token counts × nano-dollars per 1M tokens overflow 64 bits long before a bill does.
 __extension__ typedef __int128 Wide;
@@ -81,74 +66,84 @@ std::optional<int64_t> PriceTable::parse_usd(const std::string& text) {
 }
 
 PriceTable PriceTable::parse(const std::string& yaml, const std::string& name) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::ParserException& e) {
-    throw PriceError(fmt::format("{}:{}:{}: {}", name, e.mark.line + 1, e.mark.column + 1, e.msg));
-  }
-  if (!root.IsMap()) error(name, root, "(top level)", "expected a mapping with version and models");
+  YamlReader r(name);
+  const auto document = r.parse(yaml);
+  if (!document) throw PriceError(describe_all(r.problems()));
+  const YAML::Node& root = *document;
   PriceTable table;
-  for (const auto& kv : root) {
-    const std::string key = kv.first.as<std::string>();
-    if (key == "version") {
-      if (!kv.second.IsScalar() || kv.second.Scalar().empty()) error(name, kv.second, key, "expected a non-empty string");
-      table.version_ = kv.second.Scalar();
-    } else if (key == "models") {
-      if (!kv.second.IsSequence()) error(name, kv.second, key, fmt::format("expected a list, got {}", text_of(kv.second)));
-      size_t i = 0;
-      for (const auto& item : kv.second) {
-        const std::string at = fmt::format("models[{}]", i++);
-        if (!item.IsMap()) error(name, item, at, "expected a mapping with match, input and output");
-        ModelPrice p;
-        std::optional<int64_t> cached;
-        std::optional<int64_t> reasoning;
-        bool has_input = false;
-        bool has_output = false;
-        for (const auto& f : item) {
-          const std::string field = f.first.as<std::string>();
-          const std::string k = at + "." + field;
-          auto usd = [&]() {
-            auto v = f.second.IsScalar() ? parse_usd(f.second.Scalar()) : std::nullopt;
-            if (!v) {
-              error(name, f.second, k,
-                    fmt::format("expected a decimal number of USD per 1M tokens, got '{}'", text_of(f.second)));
-            }
-            return *v;
-          };
-          if (field == "match") {
-            if (!f.second.IsScalar() || f.second.Scalar().empty()) error(name, f.second, k, "expected a glob, e.g. openai/gpt-4o*");
-            p.match = f.second.Scalar();
-          } else if (field == "effective") {
-            const auto day = f.second.IsScalar() ? parse_day(f.second.Scalar()) : std::nullopt;
-            if (!day) error(name, f.second, k, fmt::format("expected a date YYYY-MM-DD, got '{}'", text_of(f.second)));
-            p.effective_day = *day;
-          } else if (field == "input") {
-            p.input = usd();
-            has_input = true;
-          } else if (field == "output") {
-            p.output = usd();
-            has_output = true;
-          } else if (field == "cached_input") {
-            cached = usd();
-          } else if (field == "reasoning") {
-            reasoning = usd();
-          } else {
-            error(name, f.first, k, "unknown key (known here: match, effective, input, output, cached_input, reasoning)");
-          }
-        }
-        if (p.match.empty()) error(name, item, at + ".match", "missing");
-        if (!has_input) error(name, item, at + ".input", "missing (USD per 1M prompt tokens)");
-        if (!has_output) error(name, item, at + ".output", "missing (USD per 1M completion tokens)");
-        p.cached_input = cached.value_or(p.input);
-        p.reasoning = reasoning.value_or(p.output);
-        table.entries_.push_back(std::move(p));
-      }
-    } else {
-      error(name, kv.first, key, "unknown key (known here: version, models)");
-    }
+  bool has_version = false;
+  if (!root.IsMap()) {
+    r.problem(root, "", fmt::format("expected a mapping with version and models, found {}", yaml_found(root)));
   }
-  if (table.version_.empty()) error(name, root, "version", "missing (stored with every estimate)");
+  r.mapping(
+      root.IsMap() ? root : YAML::Node(), "",
+      {
+          {"version",
+           [&](const YAML::Node& v, const std::string& k) {
+             has_version = true;
+             table.version_ = r.string(v, k).value_or("");
+           }},
+          {"models",
+           [&](const YAML::Node& list, const std::string& key) {
+             r.sequence(list, key, [&](const YAML::Node& item, const std::string& at) {
+               if (!item.IsMap()) {
+                 r.problem(item, at, fmt::format("expected a mapping with match, input and output, found {}",
+                                                 yaml_found(item)));
+                 return;
+               }
+               ModelPrice p;
+               std::optional<int64_t> input;
+               std::optional<int64_t> output;
+               std::optional<int64_t> cached;
+               std::optional<int64_t> reasoning;
+               auto usd = [&](std::optional<int64_t>& out) {
+                 return [&](const YAML::Node& v, const std::string& k) {
+                   out = v.IsScalar() ? parse_usd(v.Scalar()) : std::nullopt;
+                   if (!out) {
+                     r.problem(v, k, fmt::format("expected a decimal number of USD per 1M tokens, found {}",
+                                                 yaml_found(v)));
+                     out = 0;  // reported; present, so not "missing" too
+                   }
+                 };
+               };
+               r.mapping(item, at,
+                         {
+                             {"match",
+                              [&](const YAML::Node& v, const std::string& k) {
+                                if (v.IsScalar() && !v.Scalar().empty()) {
+                                  p.match = v.Scalar();
+                                } else {
+                                  r.problem(v, k, fmt::format("expected a glob, e.g. openai/gpt-4o*, found {}",
+                                                              yaml_found(v)));
+                                  p.match = "?";  // reported; present, so not "missing" too
+                                }
+                              }},
+                             {"effective",
+                              [&](const YAML::Node& v, const std::string& k) {
+                                const auto day = v.IsScalar() ? parse_day(v.Scalar()) : std::nullopt;
+                                if (!day) {
+                                  r.problem(v, k, fmt::format("expected a date YYYY-MM-DD, found {}", yaml_found(v)));
+                                }
+                                p.effective_day = day.value_or(0);
+                              }},
+                             {"input", usd(input)},
+                             {"output", usd(output)},
+                             {"cached_input", usd(cached)},
+                             {"reasoning", usd(reasoning)},
+                         });
+               if (p.match.empty()) r.problem(item, at + ".match", "missing (a glob, e.g. openai/gpt-4o*)");
+               if (!input) r.problem(item, at + ".input", "missing (USD per 1M prompt tokens)");
+               if (!output) r.problem(item, at + ".output", "missing (USD per 1M completion tokens)");
+               p.input = input.value_or(0);
+               p.output = output.value_or(0);
+               p.cached_input = cached.value_or(p.input);
+               p.reasoning = reasoning.value_or(p.output);
+               table.entries_.push_back(std::move(p));
+             });
+           }},
+      });
+  if (root.IsMap() && !has_version) r.problem(root, "version", "missing (stored with every estimate)");
+  if (!r.ok()) throw PriceError(describe_all(r.problems()));
   return table;
 }
 

@@ -27,7 +27,7 @@ std::string yaml_found(const YAML::Node& node) {
 nlohmann::json yaml_to_json(const YAML::Node& node) {
   if (node.IsMap()) {
     nlohmann::json j = nlohmann::json::object();
-    for (const auto& kv : node) j[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+    for (const auto& kv : node) j[kv.first.IsScalar() ? kv.first.Scalar() : kv.first.as<std::string>("")] = yaml_to_json(kv.second);
     return j;
   }
   if (node.IsSequence()) {
@@ -75,7 +75,11 @@ bool YamlReader::mapping(const YAML::Node& node, const std::string& path,
     return false;
   }
   for (const auto& kv : node) {
-    const auto key = kv.first.as<std::string>();
+    if (!kv.first.IsScalar()) {
+      problem(kv.first, path, fmt::format("expected a name as the key, found {}", yaml_found(kv.first)));
+      continue;
+    }
+    const std::string& key = kv.first.Scalar();
     const std::string full = path.empty() ? key : path + "." + key;
     auto it = handlers.find(key);
     if (it == handlers.end()) {
@@ -96,7 +100,11 @@ bool YamlReader::named(const YAML::Node& node, const std::string& path, const Na
     return false;
   }
   for (const auto& kv : node) {
-    const auto name = kv.first.as<std::string>();
+    if (!kv.first.IsScalar()) {
+      problem(kv.first, path, fmt::format("expected a name as the key, found {}", yaml_found(kv.first)));
+      continue;
+    }
+    const std::string& name = kv.first.Scalar();
     each(name, kv.second, path + "." + name);
   }
   return true;

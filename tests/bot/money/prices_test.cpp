@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace parley::bot::money {
 namespace prices_test {
 
@@ -91,14 +93,21 @@ TEST(PriceTableTest, ErrorsNameFileLineColumnAndKey) {
     return std::string("no error");
   };
   EXPECT_THAT(error_of("version: v\nmodels:\n  - match: a\n    input: cheap\n    output: 1\n"),
-              HasSubstr("prices.yaml:4:12: models[0].input: expected a decimal number of USD per 1M tokens, got 'cheap'"));
+              HasSubstr("prices.yaml:4:12: models[0].input: expected a decimal number of USD per 1M tokens, found 'cheap'"));
   EXPECT_THAT(error_of("version: v\nmodels:\n  - match: a\n    input: 1\n"), HasSubstr("models[0].output: missing"));
   EXPECT_THAT(error_of("version: v\nmodels:\n  - match: a\n    input: 1\n    output: 1\n    effective: 2026-02-30\n"),
-              HasSubstr("models[0].effective: expected a date YYYY-MM-DD, got '2026-02-30'"));
+              HasSubstr("models[0].effective: expected a date YYYY-MM-DD, found '2026-02-30'"));
   EXPECT_THAT(error_of("models: []\n"), HasSubstr("version: missing"));
   EXPECT_THAT(error_of("version: v\nprice: 1\n"), HasSubstr("prices.yaml:2:1: price: unknown key"));
   EXPECT_THAT(error_of("version: v\nmodels:\n  - match: a\n    input: 1\n    output: 1\n    inptu: 2\n"),
               HasSubstr("models[0].inptu: unknown key"));
+  // Every problem, one per line, not only the first.
+  const auto all = error_of("version: v\nmodels:\n  - match: a\n    input: cheap\n  - match: b\n    output: 1\nextra: 1\n");
+  EXPECT_THAT(all, HasSubstr("prices.yaml:4:12: models[0].input: expected a decimal number"));
+  EXPECT_THAT(all, HasSubstr("models[0].output: missing"));
+  EXPECT_THAT(all, HasSubstr("models[1].input: missing"));
+  EXPECT_THAT(all, HasSubstr("prices.yaml:7:1: extra: unknown key"));
+  EXPECT_EQ(std::count(all.begin(), all.end(), '\n'), 3) << all;
 }
 
 TEST(PriceTableTest, TheShippedTableLoads) {
