@@ -80,7 +80,7 @@ bool YamlReader::mapping(const YAML::Node& node, const std::string& path,
       continue;
     }
     const std::string& key = kv.first.Scalar();
-    const std::string full = path.empty() ? key : path + "." + key;
+    const std::string full = path.empty() ? key : fmt::format("{}.{}", path, key);
     auto it = handlers.find(key);
     if (it == handlers.end()) {
       std::string known;
@@ -105,7 +105,7 @@ bool YamlReader::named(const YAML::Node& node, const std::string& path, const Na
       continue;
     }
     const std::string& name = kv.first.Scalar();
-    each(name, kv.second, path + "." + name);
+    each(name, kv.second, fmt::format("{}.{}", path, name));
   }
   return true;
 }
@@ -196,7 +196,7 @@ YAML::Node YamlReader::locate_key(const YAML::Node& base, std::string_view rest)
   return parent;
 }
 
-YAML::Node YamlReader::locate(YAML::Node base, std::string_view rest) {
+YAML::Node YamlReader::locate(const YAML::Node& base, std::string_view rest) {
   YAML::Node at = base;
   while (!rest.empty()) {
     if (rest.front() == '.') {

@@ -15,13 +15,13 @@
 #include <utility>
 
 #ifndef BOOST_ASIO_HAS_CO_AWAIT
-#define BOOST_ASIO_HAS_CO_AWAIT 1
+#define BOOST_ASIO_HAS_CO_AWAIT 1  // NOLINT(readability-identifier-naming): Boost's name
 #endif
 #ifndef BOOST_ASIO_HAS_STD_COROUTINE
-#define BOOST_ASIO_HAS_STD_COROUTINE 1
+#define BOOST_ASIO_HAS_STD_COROUTINE 1  // NOLINT(readability-identifier-naming): Boost's name
 #endif
 #ifndef BOOST_ASIO_NO_DEPRECATED
-#define BOOST_ASIO_NO_DEPRECATED 1
+#define BOOST_ASIO_NO_DEPRECATED 1  // NOLINT(readability-identifier-naming): Boost's name
 #endif
 
 #include <boost/asio.hpp>

@@ -69,7 +69,7 @@ class YamlReader {
   std::vector<std::string> names(const YAML::Node& node, const std::string& key);
 
   // The node at `rest` (".a.b[2]") below `base`, for a problem found in JSON made from it.
-  static YAML::Node locate(YAML::Node base, std::string_view rest);
+  static YAML::Node locate(const YAML::Node& base, std::string_view rest);
   // The key node of the last ".name" of `rest` (an unknown key is pointed at by its key).
   static YAML::Node locate_key(const YAML::Node& base, std::string_view rest);
 
