@@ -2,9 +2,10 @@
 // ManualClock and the fake OpenAI-compatible endpoint (fakes/fake_llm.h): accept() stores once
 // (a redelivery is a duplicate), a turn sends the system prompt first and the user's text only
 // as a user message, the next turn sees the conversation so far and the clock as it is then, a
-// merged burst is one model call that sees every message, /commands and a configuration
-// without a model answer without one, a model failure still leaves a reply owed, a tool reads
-// the injected clock, and every reply is stored and put in the outbox.
+// merged burst is one model call that sees every message and streams the whole reply to each
+// of them, /commands and a configuration without a model answer without one, a model failure
+// still leaves a reply owed, a tool reads the injected clock, and every reply is stored and put
+// in the outbox.
 #include "parley/bot/pipeline/turn.h"
 
 #include <gmock/gmock.h>
@@ -222,6 +223,39 @@ TEST_F(TurnEngineTest, AMergedBurstIsOneModelCallThatSeesEveryMessageInOrderOnce
   const json meta = metadata(r.reply_id);
   EXPECT_EQ(meta["in_reply_to"], batch.back().message_id);
   EXPECT_EQ(meta["answers"], json::array({batch[0].message_id, batch[1].message_id, batch[2].message_id}));
+}
+
+// The text came as its last piece alone: every piece after the first was marked a restart
+// (the tool loop kept the attempt last seen in a function object the client copies per piece).
+TEST_F(TurnEngineTest, EveryMessageOfABurstStreamsTheWholeReplyWithoutSpuriousRestarts) {
+  auto e = engine();
+  std::vector<std::string> streamed(2);
+  std::vector<int> pieces(2, 0);
+  std::vector<int> restarts(2, 0);
+  std::vector<Accepted> batch;
+  for (size_t i = 0; i < 2; ++i) {
+    InboundMessage m = message(i == 0 ? "one" : "two");
+    // Called on the turn's strand; read here after the turn's future is ready.
+    m.on_text = [&streamed, &pieces, &restarts, i](const std::string& text, bool restart) {
+      ++pieces[i];
+      if (restart) {
+        ++restarts[i];
+        streamed[i].clear();
+      }
+      streamed[i] += text;
+    };
+    batch.push_back(accept(*e, std::move(m)));
+  }
+  FakeReply reply = FakeReply::text("a reply that streams in pieces");
+  reply.delta_chars = 4;
+  fake_.push(reply);
+  const TurnResult r = respond(*e, batch);
+  EXPECT_EQ(r.reply, "a reply that streams in pieces");
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_GE(pieces[i], 2) << i << ": the text came in pieces";
+    EXPECT_EQ(restarts[i], 0) << i << ": one attempt, one model call: nothing to start over";
+    EXPECT_EQ(streamed[i], r.reply) << i;
+  }
 }
 
 TEST_F(TurnEngineTest, ACommandIsAnsweredWithoutTheModelFromTheInjectedClock) {
