@@ -35,7 +35,7 @@ struct Lanes::Shard {
   std::unordered_map<std::string, Lane> lanes;  // only on `strand`
 };
 
-Lanes::Lanes(net::Executor executor, TurnEngine& engine, LaneOptions options)
+Lanes::Lanes(net::Executor executor, TurnHandler& engine, LaneOptions options)
     : engine_(engine), options_(options) {
   const size_t n = std::max<size_t>(1, options_.shards);
   shards_.reserve(n);

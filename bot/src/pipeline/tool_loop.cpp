@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <memory>
 #include <set>
 
 #include "parley/base/text.h"
@@ -197,11 +198,14 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
     call_options.turn_key = turn_key;
     call_options.capability = after_capability;
     // Text is streamed as the model writes it (never with the text protocol, whose tool calls
-    // are written in the text).
+    // are written in the text). The attempt last seen is shared, not a mutable capture: the
+    // client copies on_text for every piece it posts, and each copy would start again at -1 and
+    // mark its piece a restart.
     if (!options.text_protocol && options.on_text) {
-      call_options.on_text = [&options, &streamed, last_attempt = -1](int attempt, std::string_view text) mutable {
-        const bool restart = streamed && attempt != last_attempt;
-        last_attempt = attempt;
+      auto last_attempt = std::make_shared<int>(-1);  // of this call
+      call_options.on_text = [&options, &streamed, last_attempt](int attempt, std::string_view text) {
+        const bool restart = streamed && attempt != *last_attempt;
+        *last_attempt = attempt;
         streamed = true;
         options.on_text(std::string(text), restart);
       };

@@ -1,8 +1,9 @@
 // Dispatcher: the bot side of every channel (channels::Inbox). One message's path:
 //   access policy (allowlist: a sender turned away hears the refusal once; admins marked)
 //   → per-sender rate limit (over it: one clear message per window, nothing stored)
-//   → its conversation's lane: TurnEngine::accept (stored, deduplicated, committed, in arrival
-//     order: from here the message is never lost), then its turn in order (bursts merged)
+//   → its conversation's lane (lanes.h): TurnHandler::accept (stored, deduplicated, committed,
+//     in arrival order: from here the message is never lost), then its turn in order (bursts
+//     merged)
 //   → the result, whose reply is already in the outbox.
 // And the outbox bracket around a channel's send (sending/sent).
 //
@@ -26,7 +27,7 @@
 #include "parley/bot/channels/channel.h"
 #include "parley/bot/pipeline/lanes.h"
 #include "parley/bot/net.h"
-#include "parley/bot/pipeline/turn.h"
+#include "parley/bot/pipeline/message.h"
 #include "parley/capabilities/rate_limiter.h"
 #include "parley/storage/store.h"
 

@@ -3,7 +3,13 @@
 // one of a fixed set of strands (chosen by hashing its key), so no lock guards the lanes: each
 // shard's map is touched only on its strand.
 //
-// Acceptance: each message is first stored (TurnEngine::accept: deduplicated, committed) in
+// The lanes drive a TurnHandler (turn_handler.h; in the bot, the TurnEngine), which they do
+// not own and which must outlive them. They have no stop: their callbacks and debounce timers
+// refer to them, so the owner destroys them only when none of those can run any more — after
+// the io_context's threads are joined (App first waits, within its grace period, for active()
+// to reach 0).
+//
+// Acceptance: each message is first stored (TurnHandler::accept: deduplicated, committed) in
 // its lane, one after another in arrival order — so the stored order is the order the channel
 // delivered, even when two messages of one conversation arrive at once — while the lane's
 // current turn goes on.
@@ -11,12 +17,12 @@
 // Bursts: a message that finds its lane idle starts its turn at once. Messages that arrive
 // while a turn runs wait; when it ends, the lane waits until `debounce` has passed since the
 // last of them arrived (at most `max_wait` after the turn ended), then answers them together
-// in one turn (TurnEngine::respond with the batch): a user who sends three lines in a row gets
+// in one turn (TurnHandler::respond with the batch): a user who sends three lines in a row gets
 // one answer to all three, not three answers to fragments. A /command is never merged: it is
 // a turn of its own. debounce 0: no waiting (what queued is still answered together).
 //
 // Thread safety: submit() may be called from any thread; the turn runs on the lane's strand
-// (TurnEngine::respond requires one); the result resumes the caller on its own executor.
+// (TurnHandler::respond requires one); the result resumes the caller on its own executor.
 #pragma once
 
 #include <atomic>
@@ -27,13 +33,14 @@
 
 #include "parley/bot/net.h"
 #include "parley/bot/pipeline/options.h"
-#include "parley/bot/pipeline/turn.h"
+#include "parley/bot/pipeline/message.h"
+#include "parley/bot/pipeline/turn_handler.h"
 
 namespace parley::bot {
 
 class Lanes {
  public:
-  Lanes(net::Executor executor, TurnEngine& engine, LaneOptions options = {});
+  Lanes(net::Executor executor, TurnHandler& engine, LaneOptions options = {});
   ~Lanes();
   Lanes(const Lanes&) = delete;
   Lanes& operator=(const Lanes&) = delete;
@@ -57,7 +64,7 @@ class Lanes {
   static void release(Shard& shard, const std::string& key);
   void start_turn(Shard& shard, const std::string& key);
 
-  TurnEngine& engine_;
+  TurnHandler& engine_;
   LaneOptions options_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<size_t> active_{0};

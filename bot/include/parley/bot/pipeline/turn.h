@@ -7,11 +7,11 @@
 // The user's text reaches the model only as a user message, never in the system role; the
 // system prompt says to treat it as untrusted.
 //
-// Two halves, so that a channel's message is committed before it is acknowledged and before
-// it waits in its conversation's lane: accept() stores it (any strand), respond() answers a
-// batch of accepted messages of one conversation — usually one; a burst merged by the lane is
-// answered by one turn that sees every message of it in the history. run() is both, for one
-// message (`parley ask`).
+// Two halves (the TurnHandler the lanes drive, turn_handler.h), so that a channel's message is
+// committed before it is acknowledged and before it waits in its conversation's lane: accept()
+// stores it (any strand), respond() answers a batch of accepted messages of one conversation —
+// usually one; a burst merged by the lane is answered by one turn that sees every message of it
+// in the history. run() is both, for one message (`parley ask`).
 //
 // Thread safety: respond() for one conversation must run on that conversation's strand (its
 // lane), one turn at a time; different conversations run concurrently. accept() may run
@@ -31,6 +31,7 @@
 #include "parley/bot/net.h"
 #include "parley/bot/pipeline/message.h"
 #include "parley/bot/pipeline/tool_loop.h"
+#include "parley/bot/pipeline/turn_handler.h"
 #include "parley/capabilities/live_config.h"
 #include "parley/prompts/library.h"
 #include "parley/storage/store.h"
@@ -44,7 +45,7 @@ struct TurnOptions {
   int64_t history_token_budget = 3000;  // recent messages kept, newest first, within this
 };
 
-class TurnEngine {
+class TurnEngine : public TurnHandler {
  public:
   struct Deps {
     storage::Store& store;
@@ -61,12 +62,9 @@ class TurnEngine {
 
   TurnEngine(Deps deps, TurnOptions options = {});
 
-  // Stores the message (deduplicated on channel and platform id), creating its user and
-  // conversation on first sight. `message` by reference: see net.h.
-  net::asio::awaitable<Accepted> accept(const InboundMessage& message);
-  // Answers `batch` (accepted, not duplicates, one conversation, in order; non-empty): one turn
-  // for the last message, the others in its history. A batch holding a /command has just it.
-  net::asio::awaitable<TurnResult> respond(const std::vector<Accepted>& batch);
+  // TurnHandler (see there): accept() stores the message, respond() answers a batch.
+  net::asio::awaitable<Accepted> accept(const InboundMessage& message) override;
+  net::asio::awaitable<TurnResult> respond(const std::vector<Accepted>& batch) override;
   // accept() then respond() for one message.
   net::asio::awaitable<TurnResult> run(InboundMessage message);
 
