@@ -50,9 +50,9 @@ void Capability::invoke(const InvokeContext& ctx, const nlohmann::json& args, Do
   };
   try {
     if (!args.is_object()) {
-      once(fail(ErrorCode::invalid_argument,
-                fmt::format("{}: arguments must be a JSON object, got {}", name(),
-                            describe_json(args))));
+      once(fail(
+          ErrorCode::invalid_argument,
+          fmt::format("{}: arguments must be a JSON object, got {}", name(), describe_json(args))));
       return;
     }
     if (std::chrono::steady_clock::now() >= ctx.deadline) {

@@ -45,9 +45,11 @@ std::string found(const YAML::Node& n) { return yaml_found(n); }
 
 bool looks_like_secret(const std::string& key, const json& value) {
   std::string k = key;
-  std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  const bool secret_name = k.find("key") != std::string::npos || k.find("token") != std::string::npos ||
-                           k.find("password") != std::string::npos || k.find("secret") != std::string::npos;
+  std::transform(k.begin(), k.end(), k.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const bool secret_name =
+      k.find("key") != std::string::npos || k.find("token") != std::string::npos ||
+      k.find("password") != std::string::npos || k.find("secret") != std::string::npos;
   return secret_name && !k.ends_with("_env") && value.is_string();
 }
 
@@ -55,47 +57,58 @@ void parse_one(Checker& c, const Capability& capability, const YAML::Node& node,
                const std::string& path, CapabilityConfig& out) {
   out.configured = true;
   YAML::Node settings_node;
-  c.mapping(node, path,
-            {
-                {"enabled",
-                 [&](const YAML::Node& v, const std::string& k) {
-                   if (auto b = c.boolean(v, k)) out.enabled = *b;
-                 }},
-                {"allow",
-                 [&](const YAML::Node& n, const std::string& p) {
-                   c.mapping(n, p,
-                             {
-                                 {"users", [&](const YAML::Node& v, const std::string& k) { out.allow.users = c.names(v, k); }},
-                                 {"roles", [&](const YAML::Node& v, const std::string& k) { out.allow.roles = c.names(v, k); }},
-                                 {"channels", [&](const YAML::Node& v, const std::string& k) { out.allow.channels = c.names(v, k); }},
-                             });
-                 }},
-                {"rate_limit",
-                 [&](const YAML::Node& n, const std::string& p) {
-                   c.mapping(n, p,
-                             {
-                                 {"calls",
-                                  [&](const YAML::Node& v, const std::string& k) {
-                                    if (auto i = c.integer(v, k, 0, 1'000'000)) out.rate_limit.calls = static_cast<int>(*i);
-                                  }},
-                                 {"per_seconds",
-                                  [&](const YAML::Node& v, const std::string& k) {
-                                    if (auto i = c.integer(v, k, 1, 86'400 * 31)) out.rate_limit.per = std::chrono::seconds(*i);
-                                  }},
-                             });
-                 }},
-                {"timeout_ms",
-                 [&](const YAML::Node& v, const std::string& k) {
-                   if (auto i = c.integer(v, k, 1, 3'600'000)) out.timeout = std::chrono::milliseconds(*i);
-                 }},
-                {"settings", [&](const YAML::Node& v, const std::string&) { settings_node.reset(v); }},
-            });
+  c.mapping(
+      node, path,
+      {
+          {"enabled",
+           [&](const YAML::Node& v, const std::string& k) {
+             if (auto b = c.boolean(v, k)) out.enabled = *b;
+           }},
+          {"allow",
+           [&](const YAML::Node& n, const std::string& p) {
+             c.mapping(
+                 n, p,
+                 {
+                     {"users", [&](const YAML::Node& v,
+                                   const std::string& k) { out.allow.users = c.names(v, k); }},
+                     {"roles", [&](const YAML::Node& v,
+                                   const std::string& k) { out.allow.roles = c.names(v, k); }},
+                     {"channels",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        out.allow.channels = c.names(v, k);
+                      }},
+                 });
+           }},
+          {"rate_limit",
+           [&](const YAML::Node& n, const std::string& p) {
+             c.mapping(n, p,
+                       {
+                           {"calls",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              if (auto i = c.integer(v, k, 0, 1'000'000))
+                                out.rate_limit.calls = static_cast<int>(*i);
+                            }},
+                           {"per_seconds",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              if (auto i = c.integer(v, k, 1, 86'400 * 31))
+                                out.rate_limit.per = std::chrono::seconds(*i);
+                            }},
+                       });
+           }},
+          {"timeout_ms",
+           [&](const YAML::Node& v, const std::string& k) {
+             if (auto i = c.integer(v, k, 1, 3'600'000))
+               out.timeout = std::chrono::milliseconds(*i);
+           }},
+          {"settings", [&](const YAML::Node& v, const std::string&) { settings_node.reset(v); }},
+      });
   const json schema = capability.settings_schema();
   json settings = json::object();
   const std::string settings_path = path + ".settings";
   if (settings_node.IsDefined() && !settings_node.IsNull()) {
     if (!settings_node.IsMap()) {
-      c.problem(settings_node, settings_path, fmt::format("expected a mapping, found {}", found(settings_node)));
+      c.problem(settings_node, settings_path,
+                fmt::format("expected a mapping, found {}", found(settings_node)));
     } else {
       settings = yaml_to_json(settings_node);
       for (const auto& [key, value] : settings.items()) {
@@ -131,31 +144,34 @@ ConfigCheck parse_capabilities_config(const std::string& yaml, const std::string
     return check;
   }
   const YAML::Node& root = *parsed;
-  c.mapping(root, "",
-            {
-                {"capabilities",
-                 [&](const YAML::Node& n, const std::string& p) {
-                   if (n.IsNull()) return;
-                   if (!n.IsMap()) {
-                     c.problem(n, p, fmt::format("expected a mapping of capability names, found {}", found(n)));
-                     return;
-                   }
-                   for (const auto& kv : n) {
-                     const auto cap_name = kv.first.as<std::string>();
-                     const std::string path = p + "." + cap_name;
-                     const Capability* cap = registry.find(cap_name);
-                     if (cap == nullptr) {
-                       std::string known;
-                       for (const auto& k : registry.names()) known += (known.empty() ? "" : ", ") + k;
-                       c.problem(kv.first, path, fmt::format("unknown capability '{}' (known: {})", cap_name, known));
-                       continue;
-                     }
-                     CapabilityConfig cfg;
-                     parse_one(c, *cap, kv.second, path, cfg);
-                     check.config.by_name[cap_name] = std::move(cfg);
-                   }
-                 }},
-            });
+  c.mapping(
+      root, "",
+      {
+          {"capabilities",
+           [&](const YAML::Node& n, const std::string& p) {
+             if (n.IsNull()) return;
+             if (!n.IsMap()) {
+               c.problem(n, p,
+                         fmt::format("expected a mapping of capability names, found {}", found(n)));
+               return;
+             }
+             for (const auto& kv : n) {
+               const auto cap_name = kv.first.as<std::string>();
+               const std::string path = p + "." + cap_name;
+               const Capability* cap = registry.find(cap_name);
+               if (cap == nullptr) {
+                 std::string known;
+                 for (const auto& k : registry.names()) known += (known.empty() ? "" : ", ") + k;
+                 c.problem(kv.first, path,
+                           fmt::format("unknown capability '{}' (known: {})", cap_name, known));
+                 continue;
+               }
+               CapabilityConfig cfg;
+               parse_one(c, *cap, kv.second, path, cfg);
+               check.config.by_name[cap_name] = std::move(cfg);
+             }
+           }},
+      });
   check.problems = c.take_problems();
   std::stable_sort(check.problems.begin(), check.problems.end(),
                    [](const ConfigProblem& a, const ConfigProblem& b) {
@@ -176,8 +192,8 @@ ConfigCheck load_capabilities_config(const std::string& path, const Registry& re
   return parse_capabilities_config(text.str(), path, registry);
 }
 
-Decision may_use(const Capability& capability, const CapabilityConfig& config,
-                 const Caller& caller, const std::string& channel) {
+Decision may_use(const Capability& capability, const CapabilityConfig& config, const Caller& caller,
+                 const std::string& channel) {
   const std::string name(capability.name());
   if (!config.enabled) return {false, fmt::format("{} is disabled", name)};
   const auto& allow = config.allow;

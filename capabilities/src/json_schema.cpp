@@ -1061,10 +1061,8 @@ json fill_defaults(const json& root, const json& raw, json value, int depth) {
 
 std::string describe_json(const json& v) {
   switch (v.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::boolean:
-      return fmt::format("the boolean {}", v.dump());
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return fmt::format("the boolean {}", v.dump());
     case json::value_t::string: {
       std::string s = v.get<std::string>();
       if (s.size() > 40) s = s.substr(0, 40) + "…";
@@ -1073,14 +1071,10 @@ std::string describe_json(const json& v) {
     }
     case json::value_t::number_integer:
     case json::value_t::number_unsigned:
-    case json::value_t::number_float:
-      return fmt::format("the number {}", v.dump());
-    case json::value_t::object:
-      return "an object";
-    case json::value_t::array:
-      return "a list";
-    default:
-      return "an unreadable value";
+    case json::value_t::number_float: return fmt::format("the number {}", v.dump());
+    case json::value_t::object: return "an object";
+    case json::value_t::array: return "a list";
+    default: return "an unreadable value";
   }
 }
 

@@ -10,7 +10,9 @@ bool RateLimiter::allow(int64_t user_id, const std::string& capability, const Ra
   // not grow with every sender ever seen.
   if (++calls_since_sweep_ >= 4096) {
     calls_since_sweep_ = 0;
-    std::erase_if(calls_, [&](const auto& kv) { return kv.second.empty() || now - kv.second.back() >= limit.per; });
+    std::erase_if(calls_, [&](const auto& kv) {
+      return kv.second.empty() || now - kv.second.back() >= limit.per;
+    });
   }
   auto& times = calls_[{user_id, capability}];
   while (!times.empty() && now - times.front() >= limit.per) times.pop_front();

@@ -50,7 +50,9 @@ void AlertRepository::raise(AlertRecord alert, WriteCallback done) {
       (*ins)->reset();
       return WriteAck{id, true};
     }
-    auto found = conn.cached("SELECT id FROM credit_alerts WHERE kind = ? AND subject = ? AND severity = ? AND period_key = ?");
+    auto found = conn.cached(
+        "SELECT id FROM credit_alerts WHERE kind = ? AND subject = ? AND severity = ? AND "
+        "period_key = ?");
     if (!found) return fail(std::move(found).error());
     (*found)->bind_all(a->kind, a->subject, a->severity, a->period_key);
     auto f = (*found)->step();
@@ -72,8 +74,9 @@ std::future<Result<WriteAck>> AlertRepository::raise(AlertRecord alert) {
 
 Result<std::vector<AlertRecord>> AlertRepository::list(bool open_only, int limit) {
   auto conn = reads_.acquire();
-  auto st = conn->cached(std::string("SELECT ") + kColumns +
-                         " FROM credit_alerts WHERE (? = 0 OR acked_at IS NULL) ORDER BY id DESC LIMIT ?");
+  auto st = conn->cached(
+      std::string("SELECT ") + kColumns +
+      " FROM credit_alerts WHERE (? = 0 OR acked_at IS NULL) ORDER BY id DESC LIMIT ?");
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(static_cast<int64_t>(open_only ? 1 : 0), static_cast<int64_t>(limit));
   std::vector<AlertRecord> out;
@@ -104,7 +107,8 @@ std::future<Result<WriteAck>> AlertRepository::ack(int64_t id, std::string by) {
   WriteJob job;
   job.what = "acknowledge alert";
   job.apply = [id, now, by = std::move(by)](Connection& conn) -> Result<WriteAck> {
-    auto st = conn.cached("UPDATE credit_alerts SET acked_at = ?, acked_by = ? WHERE id = ? AND acked_at IS NULL");
+    auto st = conn.cached(
+        "UPDATE credit_alerts SET acked_at = ?, acked_by = ? WHERE id = ? AND acked_at IS NULL");
     if (!st) return fail(std::move(st).error());
     (*st)->bind_all(now, by, id);
     auto row = (*st)->step();

@@ -112,14 +112,16 @@ Result<int64_t> Directory::find_user(const std::string& channel, const std::stri
   return (*st)->column_int64(0);
 }
 
-Result<int64_t> Directory::find_conversation(const std::string& channel, const std::string& external_id) {
+Result<int64_t> Directory::find_conversation(const std::string& channel,
+                                             const std::string& external_id) {
   auto conn = reads_.acquire();
   auto st = conn->cached("SELECT id FROM conversations WHERE channel = ? AND external_id = ?");
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(channel, external_id);
   auto row = (*st)->step();
   if (!row) return fail(std::move(row).error());
-  if (!*row) return fail(ErrorCode::not_found, fmt::format("no {} conversation with that id", channel));
+  if (!*row)
+    return fail(ErrorCode::not_found, fmt::format("no {} conversation with that id", channel));
   return (*st)->column_int64(0);
 }
 

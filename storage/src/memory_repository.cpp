@@ -190,8 +190,8 @@ void MemoryRepository::remove_for_user(int64_t user_id, int64_t id, WriteCallbac
   writes_.submit(std::move(job));
 }
 
-Result<std::vector<std::shared_ptr<const Memory>>> MemoryRepository::list_for_user(
-    int64_t user_id, size_t limit) {
+Result<std::vector<std::shared_ptr<const Memory>>> MemoryRepository::list_for_user(int64_t user_id,
+                                                                                   size_t limit) {
   std::vector<std::shared_ptr<const Memory>> out;
   if (limit == 0) return out;
   auto conn = reads_.acquire();

@@ -97,7 +97,7 @@ Result<MigrationReport> migrate(Connection& conn, std::span<const Migration> mig
   PARLEY_TRY(txn->commit());
   // debug: the CLI reports it itself, and one-line errors stay one line.
   spdlog::debug("database {} migrated from schema version {} to {}", conn.path().string(),
-               report.from, report.to);
+                report.from, report.to);
   return report;
 }
 

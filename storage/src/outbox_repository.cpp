@@ -28,7 +28,8 @@ WriteJob update_job(std::string what, std::string sql, int64_t id, int64_t now,
                     std::optional<std::string> text = {}) {
   WriteJob job;
   job.what = std::move(what);
-  job.apply = [sql = std::move(sql), id, now, text = std::move(text)](Connection& conn) -> Result<WriteAck> {
+  job.apply = [sql = std::move(sql), id, now,
+               text = std::move(text)](Connection& conn) -> Result<WriteAck> {
     auto st = conn.cached(sql);
     if (!st) return fail(std::move(st).error());
     if (text) {
@@ -38,7 +39,8 @@ WriteJob update_job(std::string what, std::string sql, int64_t id, int64_t now,
     }
     auto row = (*st)->step();
     if (!row) return fail(std::move(row).error());
-    if (conn.changes() == 0) return fail(ErrorCode::not_found, fmt::format("no outbox entry {} to update", id));
+    if (conn.changes() == 0)
+      return fail(ErrorCode::not_found, fmt::format("no outbox entry {} to update", id));
     return WriteAck{id, false};
   };
   return job;
@@ -64,7 +66,8 @@ WriteJob add_job(std::optional<int64_t> conversation_id, std::string channel, st
 
 constexpr const char* kBeginSend =
     "UPDATE outbox SET attempts = attempts + 1, updated_at = ? WHERE id = ? AND state = 'pending'";
-constexpr const char* kSent = "UPDATE outbox SET state = 'sent', updated_at = ? WHERE id = ? AND state = 'pending'";
+constexpr const char* kSent =
+    "UPDATE outbox SET state = 'sent', updated_at = ? WHERE id = ? AND state = 'pending'";
 
 void submit_with(WriteQueue& writes, WriteJob job, WriteCallback done) {
   job.done = std::move(done);
@@ -76,22 +79,26 @@ void submit_with(WriteQueue& writes, WriteJob job, WriteCallback done) {
 std::future<Result<WriteAck>> OutboxRepository::add(std::optional<int64_t> conversation_id,
                                                     std::string channel, std::string target,
                                                     std::string body) {
-  return writes_.submit_for_future(
-      add_job(conversation_id, std::move(channel), std::move(target), std::move(body), clock_.now_ms()));
+  return writes_.submit_for_future(add_job(conversation_id, std::move(channel), std::move(target),
+                                           std::move(body), clock_.now_ms()));
 }
 
-void OutboxRepository::add(std::optional<int64_t> conversation_id, std::string channel, std::string target,
-                           std::string body, WriteCallback done) {
-  submit_with(writes_, add_job(conversation_id, std::move(channel), std::move(target), std::move(body), clock_.now_ms()),
+void OutboxRepository::add(std::optional<int64_t> conversation_id, std::string channel,
+                           std::string target, std::string body, WriteCallback done) {
+  submit_with(writes_,
+              add_job(conversation_id, std::move(channel), std::move(target), std::move(body),
+                      clock_.now_ms()),
               std::move(done));
 }
 
 std::future<Result<WriteAck>> OutboxRepository::begin_send(int64_t id) {
-  return writes_.submit_for_future(update_job("outbox begin send", kBeginSend, id, clock_.now_ms()));
+  return writes_.submit_for_future(
+      update_job("outbox begin send", kBeginSend, id, clock_.now_ms()));
 }
 
 void OutboxRepository::begin_send(int64_t id, WriteCallback done) {
-  submit_with(writes_, update_job("outbox begin send", kBeginSend, id, clock_.now_ms()), std::move(done));
+  submit_with(writes_, update_job("outbox begin send", kBeginSend, id, clock_.now_ms()),
+              std::move(done));
 }
 
 std::future<Result<WriteAck>> OutboxRepository::mark_sent(int64_t id) {
@@ -103,12 +110,12 @@ void OutboxRepository::mark_sent(int64_t id, WriteCallback done) {
 }
 
 std::future<Result<WriteAck>> OutboxRepository::mark_failed(int64_t id, std::string error) {
-  return writes_.submit_for_future(
-      update_job("outbox failed", // The send certainly did not happen: no longer counted as begun, so a restart
-                 // sends it rather than marking it unknown.
-                 "UPDATE outbox SET attempts = max(attempts - 1, 0), updated_at = ?, last_error = ? "
-                 "WHERE id = ? AND state = 'pending'",
-                 id, clock_.now_ms(), std::move(error)));
+  return writes_.submit_for_future(update_job(
+      "outbox failed",  // The send certainly did not happen: no longer counted as begun, so a
+                        // restart sends it rather than marking it unknown.
+      "UPDATE outbox SET attempts = max(attempts - 1, 0), updated_at = ?, last_error = ? "
+      "WHERE id = ? AND state = 'pending'",
+      id, clock_.now_ms(), std::move(error)));
 }
 
 Result<int64_t> OutboxRepository::settle_after_restart() {
@@ -133,7 +140,8 @@ Result<int64_t> OutboxRepository::settle_after_restart() {
 
 Result<std::vector<OutboxEntry>> OutboxRepository::pending(size_t limit) {
   auto conn = reads_.acquire();
-  auto st = conn->cached(fmt::format("SELECT {} FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?", kColumns));
+  auto st = conn->cached(
+      fmt::format("SELECT {} FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?", kColumns));
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(static_cast<int64_t>(limit));
   std::vector<OutboxEntry> out;
@@ -146,11 +154,13 @@ Result<std::vector<OutboxEntry>> OutboxRepository::pending(size_t limit) {
   return out;
 }
 
-Result<std::vector<OutboxEntry>> OutboxRepository::pending_for(const std::string& channel, int64_t after_id,
-                                                               size_t limit) {
+Result<std::vector<OutboxEntry>> OutboxRepository::pending_for(const std::string& channel,
+                                                               int64_t after_id, size_t limit) {
   auto conn = reads_.acquire();
-  auto st = conn->cached(fmt::format(
-      "SELECT {} FROM outbox WHERE state = 'pending' AND channel = ? AND id > ? ORDER BY id LIMIT ?", kColumns));
+  auto st =
+      conn->cached(fmt::format("SELECT {} FROM outbox WHERE state = 'pending' AND channel = ? AND "
+                               "id > ? ORDER BY id LIMIT ?",
+                               kColumns));
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(channel, after_id, static_cast<int64_t>(limit));
   std::vector<OutboxEntry> out;

@@ -16,24 +16,18 @@ ErrorCode error_code_for_sqlite(int rc) noexcept {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
     case SQLITE_CANTOPEN:
-    case SQLITE_IOERR:
-      return ErrorCode::unavailable;
+    case SQLITE_IOERR: return ErrorCode::unavailable;
     case SQLITE_FULL:
-    case SQLITE_NOMEM:
-      return ErrorCode::resource_exhausted;
+    case SQLITE_NOMEM: return ErrorCode::resource_exhausted;
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return ErrorCode::data_loss;
+    case SQLITE_NOTADB: return ErrorCode::data_loss;
     case SQLITE_READONLY:
     case SQLITE_PERM:
-    case SQLITE_AUTH:
-      return ErrorCode::permission_denied;
+    case SQLITE_AUTH: return ErrorCode::permission_denied;
     case SQLITE_MISMATCH:
     case SQLITE_RANGE:
-    case SQLITE_TOOBIG:
-      return ErrorCode::invalid_argument;
-    default:
-      return ErrorCode::internal;
+    case SQLITE_TOOBIG: return ErrorCode::invalid_argument;
+    default: return ErrorCode::internal;
   }
 }
 

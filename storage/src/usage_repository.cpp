@@ -126,18 +126,12 @@ class ReadSnapshot {
 // The grouping key of each group_by, as an SQL expression over `usage`.
 std::string_view key_sql(UsageGroupBy g) {
   switch (g) {
-    case UsageGroupBy::none:
-      return "''";
-    case UsageGroupBy::day:
-      return "parley_zone_day(ts)";
-    case UsageGroupBy::model:
-      return "coalesce(nullif(model_answered, ''), model_requested)";
-    case UsageGroupBy::user:
-      return "user_id";
-    case UsageGroupBy::conversation:
-      return "conversation_id";
-    case UsageGroupBy::capability:
-      return "coalesce(nullif(capability, ''), '(none)')";
+    case UsageGroupBy::none: return "''";
+    case UsageGroupBy::day: return "parley_zone_day(ts)";
+    case UsageGroupBy::model: return "coalesce(nullif(model_answered, ''), model_requested)";
+    case UsageGroupBy::user: return "user_id";
+    case UsageGroupBy::conversation: return "conversation_id";
+    case UsageGroupBy::capability: return "coalesce(nullif(capability, ''), '(none)')";
   }
   return "''";
 }
@@ -244,18 +238,12 @@ Result<std::vector<UsageReportRow>> grouped(Connection& conn, const UsageReportQ
 
 std::string_view to_string(UsageGroupBy g) noexcept {
   switch (g) {
-    case UsageGroupBy::none:
-      return "none";
-    case UsageGroupBy::day:
-      return "day";
-    case UsageGroupBy::model:
-      return "model";
-    case UsageGroupBy::user:
-      return "user";
-    case UsageGroupBy::conversation:
-      return "conversation";
-    case UsageGroupBy::capability:
-      return "capability";
+    case UsageGroupBy::none: return "none";
+    case UsageGroupBy::day: return "day";
+    case UsageGroupBy::model: return "model";
+    case UsageGroupBy::user: return "user";
+    case UsageGroupBy::conversation: return "conversation";
+    case UsageGroupBy::capability: return "capability";
   }
   return "none";
 }

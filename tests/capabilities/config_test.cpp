@@ -91,32 +91,43 @@ TEST(CapabilitiesConfig, UnnamedCapabilitiesGetTheirDefaults) {
 
 TEST(CapabilitiesConfig, UnknownCapabilityNamesLineColumnAndTheKnownOnes) {
   const auto e = problems_of("capabilities:\n  fetch: {}\n  fecth:\n    enabled: true\n");
-  EXPECT_THAT(e, HasSubstr("caps.yaml:3:3: capabilities.fecth: unknown capability 'fecth' (known: fetch, shutdown)"));
+  EXPECT_THAT(e, HasSubstr("caps.yaml:3:3: capabilities.fecth: unknown capability 'fecth' (known: "
+                           "fetch, shutdown)"));
 }
 
 TEST(CapabilitiesConfig, UnknownKeyWrongTypeOutOfRange) {
   auto e = problems_of("capabilities:\n  fetch:\n    enabeld: true\n");
-  EXPECT_THAT(e, HasSubstr("caps.yaml:3:5: capabilities.fetch.enabeld: unknown key (expected one of: allow, enabled"));
+  EXPECT_THAT(e, HasSubstr("caps.yaml:3:5: capabilities.fetch.enabeld: unknown key (expected one "
+                           "of: allow, enabled"));
   e = problems_of("capabilities:\n  fetch:\n    enabled: sometimes\n");
-  EXPECT_THAT(e, HasSubstr("caps.yaml:3:14: capabilities.fetch.enabled: expected true or false, found 'sometimes'"));
+  EXPECT_THAT(
+      e,
+      HasSubstr(
+          "caps.yaml:3:14: capabilities.fetch.enabled: expected true or false, found 'sometimes'"));
   e = problems_of("capabilities:\n  fetch:\n    timeout_ms: 0\n");
-  EXPECT_THAT(e, HasSubstr("capabilities.fetch.timeout_ms: expected an integer in [1, 3600000], found 0"));
+  EXPECT_THAT(
+      e, HasSubstr("capabilities.fetch.timeout_ms: expected an integer in [1, 3600000], found 0"));
   e = problems_of("capabilities:\n  fetch:\n    allow: {users: {a: 1}}\n");
-  EXPECT_THAT(e, HasSubstr("capabilities.fetch.allow.users: expected a list of names, found a mapping"));
+  EXPECT_THAT(
+      e, HasSubstr("capabilities.fetch.allow.users: expected a list of names, found a mapping"));
 }
 
 TEST(CapabilitiesConfig, SettingsAreCheckedAgainstTheCapabilitysSchemaWithTheirLine) {
   const auto e = problems_of(
-      "capabilities:\n  fetch:\n    settings:\n      max_bytes: lots\n      hosts: [a, 3]\n      colour: red\n");
-  EXPECT_THAT(e, HasSubstr("caps.yaml:4:18: capabilities.fetch.settings.max_bytes: expected integer, got the string \"lots\""));
-  EXPECT_THAT(e, HasSubstr("caps.yaml:5:18: capabilities.fetch.settings.hosts[1]: expected string, got the number 3"));
+      "capabilities:\n  fetch:\n    settings:\n      max_bytes: lots\n      hosts: [a, 3]\n      "
+      "colour: red\n");
+  EXPECT_THAT(e, HasSubstr("caps.yaml:4:18: capabilities.fetch.settings.max_bytes: expected "
+                           "integer, got the string \"lots\""));
+  EXPECT_THAT(e, HasSubstr("caps.yaml:5:18: capabilities.fetch.settings.hosts[1]: expected string, "
+                           "got the number 3"));
   EXPECT_THAT(e, HasSubstr("caps.yaml:6:7: capabilities.fetch.settings.colour: unknown field"));
 }
 
 TEST(CapabilitiesConfig, SecretsAreRefusedWithoutBeingEchoed) {
   const auto reg = registry();
   const auto c = parse_capabilities_config(
-      "capabilities:\n  fetch:\n    settings:\n      api_token: hunter2-very-secret\n", "caps.yaml", reg);
+      "capabilities:\n  fetch:\n    settings:\n      api_token: hunter2-very-secret\n", "caps.yaml",
+      reg);
   ASSERT_FALSE(c.ok());
   EXPECT_THAT(c.describe(), HasSubstr("secrets never go in this file"));
   EXPECT_THAT(c.describe(), ::testing::Not(HasSubstr("hunter2")));
@@ -204,7 +215,8 @@ TEST(LiveConfig, AValidEditIsPutInForceAnInvalidOneKeepsTheLastGood) {
   std::ofstream(path, std::ios::trunc) << "capabilities:\n  fetch:\n    timeout_ms: soon\n";
   auto bad = live.reload(path);
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.describe().find("capabilities.yaml:3:17: capabilities.fetch.timeout_ms"), std::string::npos)
+  EXPECT_NE(bad.describe().find("capabilities.yaml:3:17: capabilities.fetch.timeout_ms"),
+            std::string::npos)
       << bad.describe();
   EXPECT_EQ(live.current()->by_name.at("fetch").timeout.count(), 2000) << "the last good stays";
   EXPECT_EQ(live.generation(), 2u);

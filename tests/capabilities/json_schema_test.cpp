@@ -40,18 +40,25 @@ TEST(JsonSchema, AcceptsAValidValue) {
 }
 
 TEST(JsonSchema, ErrorsNameThePathWhatWasExpectedAndWhatCame) {
-  EXPECT_THAT(error_of(kTodo, {{"action", 5}}), HasSubstr("arguments.action: expected string, got the number 5"));
-  EXPECT_THAT(error_of(kTodo, {{"action", "eat"}}), HasSubstr(R"(expected one of "add", "list", "done", got the string "eat")"));
+  EXPECT_THAT(error_of(kTodo, {{"action", 5}}),
+              HasSubstr("arguments.action: expected string, got the number 5"));
+  EXPECT_THAT(error_of(kTodo, {{"action", "eat"}}),
+              HasSubstr(R"(expected one of "add", "list", "done", got the string "eat")"));
   EXPECT_THAT(error_of(kTodo, json::object()), HasSubstr("arguments.action: required but missing"));
   EXPECT_THAT(error_of(kTodo, {{"action", "add"}, {"colour", "red"}}),
               HasSubstr("arguments.colour: unknown field (known: action"));
   EXPECT_THAT(error_of(kTodo, {{"action", "done"}, {"id", 0}}), HasSubstr("below the minimum 1"));
   EXPECT_THAT(error_of(kTodo, {{"action", "done"}, {"id", 1.5}}), HasSubstr("expected integer"));
-  EXPECT_THAT(error_of(kTodo, {{"action", "add"}, {"text", ""}}), HasSubstr("at least 1 characters"));
-  EXPECT_THAT(error_of(kTodo, {{"action", "add"}, {"text", "ééééééééééé"}}), HasSubstr("at most 10 characters, got 11"));
-  EXPECT_THAT(error_of(kTodo, {{"action", "add"}, {"tags", {"a", 2}}}), HasSubstr("arguments.tags[1]: expected string"));
-  EXPECT_THAT(error_of(kTodo, {{"action", "add"}, {"tags", {"a", "b", "c"}}}), HasSubstr("at most 2 items"));
-  EXPECT_THAT(error_of(kTodo, {{"action", "add"}, {"when", "tomorrow"}}), HasSubstr("does not match the pattern"));
+  EXPECT_THAT(error_of(kTodo, {{"action", "add"}, {"text", ""}}),
+              HasSubstr("at least 1 characters"));
+  EXPECT_THAT(error_of(kTodo, {{"action", "add"}, {"text", "ééééééééééé"}}),
+              HasSubstr("at most 10 characters, got 11"));
+  EXPECT_THAT(error_of(kTodo, {{"action", "add"}, {"tags", {"a", 2}}}),
+              HasSubstr("arguments.tags[1]: expected string"));
+  EXPECT_THAT(error_of(kTodo, {{"action", "add"}, {"tags", {"a", "b", "c"}}}),
+              HasSubstr("at most 2 items"));
+  EXPECT_THAT(error_of(kTodo, {{"action", "add"}, {"when", "tomorrow"}}),
+              HasSubstr("does not match the pattern"));
 }
 
 TEST(JsonSchema, ReportsSeveralProblemsAtOnce) {
@@ -72,10 +79,12 @@ TEST(JsonSchema, DefaultsAreFilledIn) {
   const json filled = with_defaults(kTodo, {{"action", "list"}});
   EXPECT_EQ(filled["limit"], 20);
   EXPECT_EQ(with_defaults(kTodo, {{"action", "list"}, {"limit", 5}})["limit"], 5);
-  const json nested = {{"type", "object"},
-                       {"properties",
-                        {{"caps", {{"type", "object"},
-                                   {"properties", {{"max_bytes", {{"type", "integer"}, {"default", 1024}}}}}}}}}};
+  const json nested = {
+      {"type", "object"},
+      {"properties",
+       {{"caps",
+         {{"type", "object"},
+          {"properties", {{"max_bytes", {{"type", "integer"}, {"default", 1024}}}}}}}}}};
   EXPECT_EQ(with_defaults(nested, json::object())["caps"]["max_bytes"], 1024);
 }
 

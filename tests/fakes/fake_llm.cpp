@@ -435,8 +435,8 @@ awaitable<bool> FakeLlmServer::Impl::chat(const FakeRequest& req, FakeConnection
   const bool keep_alive = req.keep_alive();
 
   Rendering g;
-  g.generation_id = reply.generation_id.empty() ? fmt::format("gen-{}", ++generations)
-                                                : reply.generation_id;
+  g.generation_id =
+      reply.generation_id.empty() ? fmt::format("gen-{}", ++generations) : reply.generation_id;
   g.model = reply.model;
   if (g.model.empty() && rec.json.is_object()) {
     if (auto m = rec.json.find("model"); m != rec.json.end() && m->is_string()) {

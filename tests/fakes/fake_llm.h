@@ -37,9 +37,10 @@ namespace parley::fakes {
 struct FakeUsage {
   int64_t prompt_tokens = 12;
   int64_t completion_tokens = 5;
-  int64_t cached_tokens = 0;     // usage.prompt_tokens_details.cached_tokens (omitted when 0)
-  int64_t reasoning_tokens = 0;  // usage.completion_tokens_details.reasoning_tokens (omitted when 0)
-  std::optional<double> cost;    // usage.cost (OpenRouter); omitted when empty
+  int64_t cached_tokens = 0;  // usage.prompt_tokens_details.cached_tokens (omitted when 0)
+  int64_t reasoning_tokens =
+      0;                       // usage.completion_tokens_details.reasoning_tokens (omitted when 0)
+  std::optional<double> cost;  // usage.cost (OpenRouter); omitted when empty
 };
 
 struct FakeToolCall {
@@ -55,35 +56,35 @@ struct FakeReply {
   std::string model;          // empty: echo the request's "model"
   std::string finish_reason;  // empty: "tool_calls" when there are tool calls, else "stop"
   std::optional<FakeUsage> usage = FakeUsage{};  // empty: no usage at all (streams end without)
-  std::string generation_id;  // X-Generation-Id header and "id"; empty: "gen-<n>"
+  std::string generation_id;                   // X-Generation-Id header and "id"; empty: "gen-<n>"
   std::map<std::string, std::string> headers;  // extra response headers
 
   // --- Stream shape (when the request has "stream": true) -----------------------------
-  size_t delta_chars = 4;          // content is split into deltas of this many characters
-  size_t write_bytes = 0;          // 0: one socket write per SSE event; N: the stream cut into
-                                   // N-byte writes (splits lines and events across reads)
+  size_t delta_chars = 4;  // content is split into deltas of this many characters
+  size_t write_bytes = 0;  // 0: one socket write per SSE event; N: the stream cut into
+                           // N-byte writes (splits lines and events across reads)
   std::chrono::milliseconds interval{0};  // between writes
-  bool comment = true;             // ": OPENROUTER PROCESSING" before the first event
-  bool usage_in_stream = true;     // usage in the last chunk even without stream_options
-  bool reuse_index0 = false;       // parallel tool calls all sent with index 0 (Ollama-like)
-  bool crlf = false;               // lines end with \r\n instead of \n
-  bool ignore_stream = false;      // answer a stream request as if it had not asked: one
-                                   // application/json chat.completion body (a server that
-                                   // ignores "stream": true); `headers` may override the
-                                   // Content-Type (e.g. an HTML page with status 200)
+  bool comment = true;                    // ": OPENROUTER PROCESSING" before the first event
+  bool usage_in_stream = true;            // usage in the last chunk even without stream_options
+  bool reuse_index0 = false;              // parallel tool calls all sent with index 0 (Ollama-like)
+  bool crlf = false;                      // lines end with \r\n instead of \n
+  bool ignore_stream = false;             // answer a stream request as if it had not asked: one
+                                          // application/json chat.completion body (a server that
+                                          // ignores "stream": true); `headers` may override the
+                                          // Content-Type (e.g. an HTML page with status 200)
 
   // --- Faults --------------------------------------------------------------------------
-  int status = 200;                // != 200: an error reply (OpenAI error body with `error_message`)
+  int status = 200;  // != 200: an error reply (OpenAI error body with `error_message`)
   std::string error_message = "scripted error";
   std::optional<int> retry_after_s;  // Retry-After header (seconds)
-  std::string raw_body;            // non-empty: sent as the body verbatim (malformed JSON, …);
-                                   // a stream request gets it as its event-stream body, cut
-                                   // by write_bytes, with no events of its own
+  std::string raw_body;              // non-empty: sent as the body verbatim (malformed JSON, …);
+                                     // a stream request gets it as its event-stream body, cut
+                                     // by write_bytes, with no events of its own
   std::chrono::milliseconds delay_before_headers{0};  // nothing is sent before this
   std::optional<size_t> stall_after_events;  // stream: after N events, send nothing for `stall`
   std::chrono::milliseconds stall{0};
-  std::optional<size_t> truncate_after_events;  // stream: after N events, close the connection
-                                               // without the terminating chunk
+  std::optional<size_t> truncate_after_events;     // stream: after N events, close the connection
+                                                   // without the terminating chunk
   std::optional<size_t> error_event_after_events;  // stream: after N events, an in-band
   int error_event_code = 502;                      // {"error": {"code", "message"}} event, then
                                                    // the stream ends (no [DONE], no usage)
@@ -128,7 +129,7 @@ class FakeLlmServer {
   [[nodiscard]] uint16_t port() const;
   [[nodiscard]] std::string base_url() const;  // "http://127.0.0.1:<port>/v1"
 
-  void push(FakeReply reply);        // answers the next request (FIFO)
+  void push(FakeReply reply);         // answers the next request (FIFO)
   void set_handler(Handler handler);  // consulted when no scripted reply is queued
 
   [[nodiscard]] std::vector<RecordedRequest> requests() const;

@@ -31,8 +31,8 @@ constexpr auto kStopGrace = std::chrono::seconds(5);
 
 }  // namespace
 
-FakeResponse make_fake_response(unsigned status, const std::string& content_type,
-                                std::string body, bool keep_alive) {
+FakeResponse make_fake_response(unsigned status, const std::string& content_type, std::string body,
+                                bool keep_alive) {
   FakeResponse res;
   res.version(11);
   res.result(status);

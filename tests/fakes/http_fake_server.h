@@ -43,8 +43,8 @@ using FakeResponse = http::response<http::string_body>;
 
 // HTTP/1.1 `status` with a Content-Type (none when empty), a body and keep-alive as asked;
 // send() prepares the payload (Content-Length).
-FakeResponse make_fake_response(unsigned status, const std::string& content_type,
-                                std::string body, bool keep_alive);
+FakeResponse make_fake_response(unsigned status, const std::string& content_type, std::string body,
+                                bool keep_alive);
 
 // One accepted connection, as the handler of a request sees it. Each coroutine returns false
 // once the connection is closed (by close() or the server's stop()) or a write failed.

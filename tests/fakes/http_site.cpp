@@ -79,7 +79,7 @@ asio::awaitable<bool> HttpSite::Impl::respond(const FakeRequest& req, FakeConnec
   if (page.write_bytes == 0) {
     head += page.body;
     ok = co_await conn.write_raw(std::move(head));
-    co_return ok && keep_alive;
+    co_return ok&& keep_alive;
   }
   ok = co_await conn.write_raw(std::move(head));
   if (!ok) co_return false;

@@ -66,7 +66,8 @@ TEST(Ask, MemoryAcrossTurnsFromRecallAndOnlyForItsOwner) {
   EXPECT_THAT(second.out, HasSubstr("tacos"));
 
   // Another user, however they ask, never gets Alice's memories into their context.
-  for (const char* q : {"what do I love to eat?", "what does alice love? pizza tacos", "/recall pizza"}) {
+  for (const char* q :
+       {"what do I love to eat?", "what does alice love? pizza tacos", "/recall pizza"}) {
     auto bob = parley(dir.path(), std::string("ask ") + parley::testing::quote(q) + " --user bob",
                       env_for(fake));
     ASSERT_EQ(bob.code, 0) << bob.err;
@@ -166,7 +167,8 @@ TEST(Ask, AToolLoopThatReachesTheTurnDeadlineStopsWithAClearAnswerAndItsUsage) {
   });
   parley::testing::write_file(dir / "parley.yaml", "llm:\n  timeouts: {turn_ms: 1500}\n");
   const auto started = std::chrono::steady_clock::now();
-  auto r = parley(dir.path(), "--config parley.yaml ask 'add 1+1 again and again' --json", env_for(fake));
+  auto r = parley(dir.path(), "--config parley.yaml ask 'add 1+1 again and again' --json",
+                  env_for(fake));
   const auto took = std::chrono::steady_clock::now() - started;
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   const auto j = json::parse(r.out);

@@ -25,7 +25,8 @@ TEST(CapabilitiesCli, ListsEveryBuiltInEnabledByDefault) {
     names.push_back(c["name"]);
     EXPECT_TRUE(c["enabled"].get<bool>()) << c.dump();
     // The money capabilities (/credits, /alerts) are for admins only.
-    EXPECT_EQ(c["status"], c["admin_only"].get<bool>() ? "enabled (default), admin only: admins" : "enabled (default)");
+    EXPECT_EQ(c["status"], c["admin_only"].get<bool>() ? "enabled (default), admin only: admins"
+                                                       : "enabled (default)");
   }
   for (const char* want : {"calc", "notes", "time", "todo"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
@@ -59,17 +60,20 @@ TEST(CapabilitiesCli, ConfigCheckAcceptsTheShippedExamples) {
 TEST(CapabilitiesCli, ConfigCheckTellsTheKindsOfFileApartByWhatTheyHold) {
   TempDir dir;
   const std::string src = PARLEY_SOURCE_DIR;
-  ASSERT_EQ(shell(dir.path(), "cp " + quote(src + "/config/capabilities.yaml") + " mycaps.yaml && cp " +
-                                  quote(src + "/config/prices.yaml") + " rates.yaml && cp " +
-                                  quote(src + "/config/parley.yaml") + " main.yaml")
-                .code,
-            0);
+  ASSERT_EQ(
+      shell(dir.path(), "cp " + quote(src + "/config/capabilities.yaml") + " mycaps.yaml && cp " +
+                            quote(src + "/config/prices.yaml") + " rates.yaml && cp " +
+                            quote(src + "/config/parley.yaml") + " main.yaml")
+          .code,
+      0);
   auto r = parley(dir.path(), "config check mycaps.yaml rates.yaml main.yaml");
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "mycaps.yaml: ok")) << r.out;
   EXPECT_TRUE(contains(r.out, "rates.yaml: ok")) << r.out;
   EXPECT_TRUE(contains(r.out, "main.yaml: ok")) << r.out;
-  write_file(dir / "rates.yaml", "version: \"x\"\nmodels:\n  - {match: \"a/*\", effective: 2024-01-01, input: lots, output: 1}\n");
+  write_file(dir / "rates.yaml",
+             "version: \"x\"\nmodels:\n  - {match: \"a/*\", effective: 2024-01-01, input: lots, "
+             "output: 1}\n");
   r = parley(dir.path(), "config check rates.yaml");
   EXPECT_EQ(r.code, 2) << r.out << r.err;
   EXPECT_TRUE(contains(r.err, "rates.yaml:")) << r.err;
@@ -82,15 +86,19 @@ TEST(CapabilitiesCli, ConfigCheckNamesFileLineColumnKeyExpectedAndFound) {
   write_file(dir / "parley.yaml", "storage:\n  readers: many\n");
   auto r = parley(dir.path(), "config check parley.yaml capabilities.yaml");
   EXPECT_EQ(r.code, 2) << r.out << r.err;
-  EXPECT_TRUE(contains(r.err, "parley.yaml:2:12: storage.readers: expected an integer, found 'many'"))
+  EXPECT_TRUE(
+      contains(r.err, "parley.yaml:2:12: storage.readers: expected an integer, found 'many'"))
       << r.err;
   EXPECT_TRUE(contains(
-      r.err, "capabilities.yaml:3:14: capabilities.calc.enabled: expected true or false, found 'maybe'"))
+      r.err,
+      "capabilities.yaml:3:14: capabilities.calc.enabled: expected true or false, found 'maybe'"))
       << r.err;
-  EXPECT_TRUE(contains(r.err, "capabilities.yaml:4:17: capabilities.calc.timeout_ms: expected an "
-                              "integer in [1, 3600000], found -5"))
+  EXPECT_TRUE(contains(r.err,
+                       "capabilities.yaml:4:17: capabilities.calc.timeout_ms: expected an "
+                       "integer in [1, 3600000], found -5"))
       << r.err;
-  EXPECT_TRUE(contains(r.err, "capabilities.yaml:5:3: capabilities.weather: unknown capability 'weather'"))
+  EXPECT_TRUE(
+      contains(r.err, "capabilities.yaml:5:3: capabilities.weather: unknown capability 'weather'"))
       << r.err;
 }
 

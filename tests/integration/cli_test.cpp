@@ -80,9 +80,10 @@ TEST(Cli, LlmShowsWhereTheKeyComesFromNeverTheKey) {
 
 TEST(Cli, LlmBaseUrlAndModelFromTheEnvironment) {
   TempDir dir;
-  auto r = parley(dir.path(), "llm --json",
-                  std::string(kNoLlmEnv) +
-                      " PARLEY_LLM_BASE_URL=http://127.0.0.1:11434/v1 PARLEY_LLM_MODEL=llama3.1:8b");
+  auto r =
+      parley(dir.path(), "llm --json",
+             std::string(kNoLlmEnv) +
+                 " PARLEY_LLM_BASE_URL=http://127.0.0.1:11434/v1 PARLEY_LLM_MODEL=llama3.1:8b");
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["roles"]["smart"][0]["model"], "llama3.1:8b");

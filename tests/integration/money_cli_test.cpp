@@ -20,7 +20,8 @@ void seed(const std::filesystem::path& db) {
   parley::storage::StoreOptions so;
   so.path = db;
   auto store = std::move(parley::storage::Store::open(so).value());
-  parley::storage::AlertRepository alerts(store->writes(), store->reads(), parley::SystemClock::instance());
+  parley::storage::AlertRepository alerts(store->writes(), store->reads(),
+                                          parley::SystemClock::instance());
   parley::storage::AlertRecord a;
   a.kind = "low_balance";
   a.severity = "warning";

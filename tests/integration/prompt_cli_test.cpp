@@ -68,7 +68,8 @@ class PromptCli : public ::testing::Test {
   // Creates and seeds the database (`run --check`; without an LLM it exits 1) and checks the
   // defaults are there.
   void seed() {
-    (void)parley(dir_.path(), "--db x.db run --check", "env -u OPENROUTER_API_KEY -u PARLEY_LLM_BASE_URL");
+    (void)parley(dir_.path(), "--db x.db run --check",
+                 "env -u OPENROUTER_API_KEY -u PARLEY_LLM_BASE_URL");
     auto r = p("list");
     ASSERT_EQ(r.code, 0) << r.err;
   }

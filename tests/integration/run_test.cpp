@@ -50,17 +50,23 @@ TEST(Run, ServesHttpDedupesKeepsOrderRefusesASecondInstanceAndStopsGracefully) {
   EXPECT_EQ(request(bot.url() + "/readyz").status, 200);
 
   // A turn through the LLM, and a /command without it.
-  auto r = request(bot.url() + "/v1/messages", R"({"conversation": "c0", "user": "alice", "text": "hi", "id": "m-1"})");
+  auto r = request(bot.url() + "/v1/messages",
+                   R"({"conversation": "c0", "user": "alice", "text": "hi", "id": "m-1"})");
   ASSERT_EQ(r.status, 200) << r.body;
   auto j = json::parse(r.body);
   EXPECT_EQ(j["reply"], "echo: hi");
   EXPECT_EQ(j["duplicate"], false);
-  auto calc = json::parse(request(bot.url() + "/v1/messages", R"({"conversation": "c0", "user": "alice", "text": "/calc 6*7"})").body);
+  auto calc = json::parse(request(bot.url() + "/v1/messages",
+                                  R"({"conversation": "c0", "user": "alice", "text": "/calc 6*7"})")
+                              .body);
   EXPECT_EQ(calc["reply"], "42");
 
   // The same inbound id again: one stored message, one reply.
   const size_t llm_before = fake.request_count();
-  auto again = json::parse(request(bot.url() + "/v1/messages", R"({"conversation": "c0", "user": "alice", "text": "hi", "id": "m-1"})").body);
+  auto again =
+      json::parse(request(bot.url() + "/v1/messages",
+                          R"({"conversation": "c0", "user": "alice", "text": "hi", "id": "m-1"})")
+                      .body);
   EXPECT_EQ(again["duplicate"], true);
   EXPECT_EQ(fake.request_count(), llm_before);
 
@@ -68,8 +74,9 @@ TEST(Run, ServesHttpDedupesKeepsOrderRefusesASecondInstanceAndStopsGracefully) {
   EXPECT_EQ(request(bot.url() + "/v1/messages", "{not json").status, 400);
 
   // A second `parley run` on the same database refuses.
-  auto second = parley::testing::parley(dir.path(), "run --http 127.0.0.1:0",
-                                        "env PARLEY_LLM_BASE_URL=" + fake.base_url() + " PARLEY_LLM_MODEL=m");
+  auto second =
+      parley::testing::parley(dir.path(), "run --http 127.0.0.1:0",
+                              "env PARLEY_LLM_BASE_URL=" + fake.base_url() + " PARLEY_LLM_MODEL=m");
   EXPECT_EQ(second.code, 1);
   EXPECT_THAT(second.err, HasSubstr("already serving"));
 
@@ -80,7 +87,9 @@ TEST(Run, ServesHttpDedupesKeepsOrderRefusesASecondInstanceAndStopsGracefully) {
     users.emplace_back([&, c] {
       for (int k = 0; k < 3; ++k) {
         const std::string text = "c" + std::to_string(c) + " m" + std::to_string(k);
-        const json body = {{"conversation", "conv-" + std::to_string(c)}, {"user", "u" + std::to_string(c)}, {"text", text}};
+        const json body = {{"conversation", "conv-" + std::to_string(c)},
+                           {"user", "u" + std::to_string(c)},
+                           {"text", text}};
         auto resp = request(bot.url() + "/v1/messages", body.dump());
         if (resp.status != 200 || json::parse(resp.body)["reply"] != "echo: " + text) ++wrong;
       }
@@ -105,7 +114,8 @@ TEST(Run, ServesHttpDedupesKeepsOrderRefusesASecondInstanceAndStopsGracefully) {
   std::vector<std::string> seen;
   while ((*st)->step().value()) seen.push_back((*st)->column_text(0) + ":" + (*st)->column_text(1));
   EXPECT_EQ(seen, (std::vector<std::string>{"user:c7 m0", "assistant:echo: c7 m0", "user:c7 m1",
-                                            "assistant:echo: c7 m1", "user:c7 m2", "assistant:echo: c7 m2"}));
+                                            "assistant:echo: c7 m1", "user:c7 m2",
+                                            "assistant:echo: c7 m2"}));
 }
 
 }  // namespace run_test

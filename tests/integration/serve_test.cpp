@@ -32,8 +32,8 @@ std::vector<std::string> user_texts(const parley::fakes::RecordedRequest& r) {
   return out;
 }
 
-std::string message(const std::string& conversation, const std::string& user, const std::string& text,
-                    const std::string& id = "") {
+std::string message(const std::string& conversation, const std::string& user,
+                    const std::string& text, const std::string& id = "") {
   json j = {{"conversation", conversation}, {"user", user}, {"text", text}};
   if (!id.empty()) j["id"] = id;
   return j.dump();
@@ -63,7 +63,8 @@ TEST(Serve, ABurstArrivingDuringATurnIsAnsweredByOneTurn) {
   parley::testing::Http second;
   parley::testing::Http third;
   std::thread t1([&] { first = http_request(url, message("burst", "ann", "first")); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the first turn is waiting on the model
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(200));  // the first turn is waiting on the model
   std::thread t2([&] { second = http_request(url, message("burst", "ann", "second")); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   std::thread t3([&] { third = http_request(url, message("burst", "ann", "third")); });
@@ -87,7 +88,8 @@ TEST(Serve, ABurstArrivingDuringATurnIsAnsweredByOneTurn) {
   EXPECT_EQ(texts, (std::vector<std::string>{"first", "second", "third"}))
       << "the merged turn sees every message of the burst, once";
   const json msgs = fake.requests()[1].json["messages"];
-  EXPECT_EQ(msgs[msgs.size() - 3]["content"], "answer 1 to first") << "the earlier reply before the burst";
+  EXPECT_EQ(msgs[msgs.size() - 3]["content"], "answer 1 to first")
+      << "the earlier reply before the burst";
   EXPECT_EQ(bot.stop(), 0);
 
   // Stored as they arrived: the burst was committed while the first turn ran.
@@ -97,7 +99,8 @@ TEST(Serve, ABurstArrivingDuringATurnIsAnsweredByOneTurn) {
   std::vector<std::string> seen;
   while ((*st)->step().value()) seen.push_back((*st)->column_text(0));
   EXPECT_EQ(seen, (std::vector<std::string>{"user:first", "user:second", "user:third",
-                                            "assistant:answer 1 to first", "assistant:answer 2 to third"}));
+                                            "assistant:answer 1 to first",
+                                            "assistant:answer 2 to third"}));
 }
 
 TEST(Serve, StreamOneSendsTheReplyAsServerSentEvents) {
@@ -106,7 +109,8 @@ TEST(Serve, StreamOneSendsTheReplyAsServerSentEvents) {
   auto reply = FakeReply::text("Hello there, this reply streams in small pieces.");
   reply.delta_chars = 5;
   reply.interval = std::chrono::milliseconds(10);
-  fake.set_handler([reply](const parley::fakes::RecordedRequest&) -> std::optional<FakeReply> { return reply; });
+  fake.set_handler(
+      [reply](const parley::fakes::RecordedRequest&) -> std::optional<FakeReply> { return reply; });
   ServedBot bot(dir.path(), fake.base_url());
   ASSERT_FALSE(bot.url().empty()) << bot.ready_line();
 
@@ -158,18 +162,22 @@ TEST(Serve, AccessPolicyRefusesOnceAndRateLimitsWithAClearMessage) {
   EXPECT_THAT(json::parse(r1.body)["error"].get<std::string>(), HasSubstr("private assistant"));
   auto r2 = http_request(url, message("c", "mallory", "hello??"));
   EXPECT_EQ(r2.status, 403);
-  EXPECT_THAT(json::parse(r2.body)["error"].get<std::string>(), ::testing::Not(HasSubstr("private assistant")));
+  EXPECT_THAT(json::parse(r2.body)["error"].get<std::string>(),
+              ::testing::Not(HasSubstr("private assistant")));
   EXPECT_EQ(fake.request_count(), 0u);
 
   // Alice may talk, three messages a minute.
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(http_request(url, message("a", "alice", "/calc 1+1")).status, 200);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(http_request(url, message("a", "alice", "/calc 1+1")).status, 200);
   auto limited = http_request(url, message("a", "alice", "/calc 1+1"));
   EXPECT_EQ(limited.status, 429);
   EXPECT_THAT(limited.headers, HasSubstr("Retry-After:"));
-  EXPECT_THAT(json::parse(limited.body)["error"].get<std::string>(), HasSubstr("at most 3 every 60 s"));
+  EXPECT_THAT(json::parse(limited.body)["error"].get<std::string>(),
+              HasSubstr("at most 3 every 60 s"));
   auto again = http_request(url, message("a", "alice", "/calc 1+1"));
   EXPECT_EQ(again.status, 429);
-  EXPECT_THAT(json::parse(again.body)["error"].get<std::string>(), HasSubstr("rate limited: send again in"));
+  EXPECT_THAT(json::parse(again.body)["error"].get<std::string>(),
+              HasSubstr("rate limited: send again in"));
   EXPECT_EQ(bot.stop(), 0);
 
   auto store = open_store(dir);
@@ -177,7 +185,8 @@ TEST(Serve, AccessPolicyRefusesOnceAndRateLimitsWithAClearMessage) {
   auto st = conn->cached("SELECT count(*) FROM messages WHERE author = 'mallory'");
   ASSERT_TRUE((*st)->step().value());
   EXPECT_EQ((*st)->column_int64(0), 0);
-  auto refusals = conn->cached("SELECT attempts FROM access_refusals WHERE external_id = 'mallory'");
+  auto refusals =
+      conn->cached("SELECT attempts FROM access_refusals WHERE external_id = 'mallory'");
   ASSERT_TRUE((*refusals)->step().value());
   EXPECT_EQ((*refusals)->column_int64(0), 2);
 }
@@ -190,9 +199,11 @@ TEST(Serve, RepliesOwedFromBeforeARestartAreSentOnceAndNeverTwice) {
   {
     // What a crash leaves: one reply never handed to the console, one whose send had begun.
     auto store = open_store(dir);
-    const int64_t conv = store->directory().ensure_conversation("console", "console-x").get()->row_id;
+    const int64_t conv =
+        store->directory().ensure_conversation("console", "console-x").get()->row_id;
     owed = store->outbox().add(conv, "console", "console-x", "owed reply").get()->row_id;
-    maybe_sent = store->outbox().add(conv, "console", "console-x", "maybe sent reply").get()->row_id;
+    maybe_sent =
+        store->outbox().add(conv, "console", "console-x", "maybe sent reply").get()->row_id;
     ASSERT_TRUE(store->outbox().begin_send(maybe_sent).get().ok());
   }
   {
@@ -200,7 +211,8 @@ TEST(Serve, RepliesOwedFromBeforeARestartAreSentOnceAndNeverTwice) {
     ASSERT_FALSE(bot.url().empty()) << bot.ready_line();
     EXPECT_FALSE(bot.wait_for_line("owed reply", std::chrono::seconds(10)).empty());
     EXPECT_EQ(bot.stop(), 0);
-    for (const auto& line : bot.seen()) EXPECT_THAT(line, ::testing::Not(HasSubstr("maybe sent reply")));
+    for (const auto& line : bot.seen())
+      EXPECT_THAT(line, ::testing::Not(HasSubstr("maybe sent reply")));
   }
   {
     auto store = open_store(dir);
@@ -233,7 +245,8 @@ TEST(Serve, SigkillDuringATurnLosesNoAcknowledgedMessageAndSendsNoReplyTwice) {
       if (r.status == 200) acknowledged.push_back(text);
     }
     std::thread slow([&] { (void)http_request(url, message("k", "kim", "slow", "id-slow")); });
-    for (int i = 0; i < 500 && fake.request_count() < 6; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 500 && fake.request_count() < 6; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     ASSERT_EQ(fake.request_count(), 6u) << "the slow turn reached the model";
     bot.kill();  // SIGKILL in the middle of the turn
     slow.join();

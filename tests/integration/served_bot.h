@@ -29,16 +29,17 @@ namespace parley::testing {
 class ServedBot {
  public:
   // `args` go after `run` (e.g. "--console on"); `global` before it (e.g. "--config FILE").
-  ServedBot(const std::filesystem::path& cwd, const std::string& llm_url, const std::string& args = "",
-            const std::string& global = "") {
+  ServedBot(const std::filesystem::path& cwd, const std::string& llm_url,
+            const std::string& args = "", const std::string& global = "") {
     int out[2];
     int in[2];
     if (::pipe(out) != 0 || ::pipe(in) != 0) return;
-    const std::string script = "cd " + quote(cwd.string()) +
-                               " && exec env -u OPENROUTER_API_KEY -u OPENAI_API_KEY -u PARLEY_LLM_API_KEY "
-                               "PARLEY_LLM_BASE_URL=" +
-                               llm_url + " PARLEY_LLM_MODEL=fake-model " + quote(PARLEY_BINARY) + " " + global +
-                               " run --http 127.0.0.1:0 --grace 5 " + args;
+    const std::string script =
+        "cd " + quote(cwd.string()) +
+        " && exec env -u OPENROUTER_API_KEY -u OPENAI_API_KEY -u PARLEY_LLM_API_KEY "
+        "PARLEY_LLM_BASE_URL=" +
+        llm_url + " PARLEY_LLM_MODEL=fake-model " + quote(PARLEY_BINARY) + " " + global +
+        " run --http 127.0.0.1:0 --grace 5 " + args;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
@@ -46,7 +47,8 @@ class ServedBot {
     posix_spawn_file_actions_addclose(&fa, out[0]);
     posix_spawn_file_actions_addclose(&fa, in[1]);
     const char* argv[] = {"sh", "-c", script.c_str(), nullptr};
-    if (posix_spawn(&pid_, "/bin/sh", &fa, nullptr, const_cast<char**>(argv), environ) != 0) pid_ = -1;
+    if (posix_spawn(&pid_, "/bin/sh", &fa, nullptr, const_cast<char**>(argv), environ) != 0)
+      pid_ = -1;
     posix_spawn_file_actions_destroy(&fa);
     ::close(out[1]);
     ::close(in[0]);
@@ -108,7 +110,8 @@ class ServedBot {
         pending_.erase(0, nl + 1);
         return line;
       }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          end - std::chrono::steady_clock::now());
       if (left.count() <= 0 || out_fd_ < 0) return {};
       pollfd p{out_fd_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return {};
@@ -122,7 +125,8 @@ class ServedBot {
   std::string wait_for_line(const std::string& needle, std::chrono::milliseconds timeout) {
     const auto end = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          end - std::chrono::steady_clock::now());
       if (left.count() <= 0) return {};
       std::string line = read_line(left);
       if (line.find(needle) != std::string::npos) return line;

@@ -43,10 +43,10 @@ TEST(Migrations, NewDatabaseGetsEveryTable) {
   ASSERT_TRUE(r.ok()) << r.error().describe();
   EXPECT_EQ(r->from, 0);
   EXPECT_EQ(r->to, latest_schema_version());
-  for (const char* t : {"users", "identities", "conversations", "messages", "memories",
-                        "memories_fts", "prompts", "prompt_history", "usage", "credit_balance",
-                        "credit_alerts", "reminders", "outbox", "todos", "notes", "notes_fts",
-                        "schema_version"}) {
+  for (const char* t :
+       {"users", "identities", "conversations", "messages", "memories", "memories_fts", "prompts",
+        "prompt_history", "usage", "credit_balance", "credit_alerts", "reminders", "outbox",
+        "todos", "notes", "notes_fts", "schema_version"}) {
     EXPECT_TRUE(has_table(c, t)) << t;
   }
   // Opening again is a no-op.

@@ -85,7 +85,7 @@ class Gate {
 
  private:
   std::mutex mu_;
-  bool open_ = false;              // GUARDED_BY(mu_)
+  bool open_ = false;             // GUARDED_BY(mu_)
   std::function<void()> waiter_;  // GUARDED_BY(mu_)
 };
 
@@ -155,7 +155,8 @@ class FakeTurnHandler final : public bot::TurnHandler {
     }
     bot::TurnResult out;  // made before the wait: `batch` is read only before it
     out.reply = "re:";
-    for (size_t i = 0; i < turn.texts.size(); ++i) out.reply += (i == 0 ? " " : "|") + turn.texts[i];
+    for (size_t i = 0; i < turn.texts.size(); ++i)
+      out.reply += (i == 0 ? " " : "|") + turn.texts[i];
     out.user_id = batch.back().user_id;
     out.conversation_id = batch.back().conversation_id;
     out.message_id = batch.back().message_id;
@@ -207,9 +208,15 @@ class FakeTurnHandler final : public bot::TurnHandler {
   }
 
   // Until `n` turns (accepts) have started, or `n` messages are stored; false after kPatience.
-  bool wait_turns(size_t n) { return wait_until([&] { return turns_.size() >= n; }); }
-  bool wait_accepts(size_t n) { return wait_until([&] { return accepts_.size() >= n; }); }
-  bool wait_stored(size_t n) { return wait_until([&] { return stored_.size() >= n; }); }
+  bool wait_turns(size_t n) {
+    return wait_until([&] { return turns_.size() >= n; });
+  }
+  bool wait_accepts(size_t n) {
+    return wait_until([&] { return accepts_.size() >= n; });
+  }
+  bool wait_stored(size_t n) {
+    return wait_until([&] { return stored_.size() >= n; });
+  }
 
   std::vector<Turn> turns() const {
     const std::lock_guard lock(mu_);

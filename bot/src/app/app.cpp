@@ -39,7 +39,8 @@ std::unique_ptr<App> App::open(const Config& cfg, Mode mode, int& exit_code) {
       exit_code = kExitFailed;
       return nullptr;
     } else {
-      app->elsewhere_ = fmt::format("through the `parley run` (pid {}) serving this database", lock->holder());
+      app->elsewhere_ =
+          fmt::format("through the `parley run` (pid {}) serving this database", lock->holder());
     }
   }
   if (auto st = app->build(); !st.ok()) {
@@ -59,8 +60,9 @@ Status App::build() {
   if (auto seeded = library_->seed_defaults(); !seeded) return fail(seeded.error());
   if (owns_database()) {
     if (auto settled = store_->outbox().settle_after_restart(); settled.ok() && *settled > 0) {
-      spdlog::warn("{} repl{} may have been sent just before the last stop: marked unknown, not sent again",
-                   *settled, *settled == 1 ? "y" : "ies");
+      spdlog::warn(
+          "{} repl{} may have been sent just before the last stop: marked unknown, not sent again",
+          *settled, *settled == 1 ? "y" : "ies");
     }
   }
 
@@ -75,7 +77,8 @@ Status App::build() {
   for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
   // Idle connections kept for reuse: enough for steady traffic; after a burst of thousands of
   // waiting turns, the rest close instead of holding a descriptor and buffers each.
-  multi_ = std::make_unique<http::CurlMulti>(ioc_.get_executor(), http::CurlMulti::Options{.max_connects = 256});
+  multi_ = std::make_unique<http::CurlMulti>(ioc_.get_executor(),
+                                             http::CurlMulti::Options{.max_connects = 256});
   fetcher_ = std::make_unique<http::WebFetcher>(*multi_, ioc_.get_executor());
   auto treasury = money::Treasury::open(cfg_.money, *store_, multi_.get(), ioc_.get_executor());
   if (!treasury) return fail(treasury.error());
@@ -87,8 +90,15 @@ Status App::build() {
 
   caps::Services services{&SystemClock::instance(), fetcher_.get(), &treasury_->desk(), {}};
   services.reminders_fire_elsewhere = elsewhere_;
-  TurnEngine::Deps deps{*store_,  *library_, registry_, *live_, limiter_, client_.get(), resolved_.not_configured,
-                        SystemClock::instance(), std::move(services)};
+  TurnEngine::Deps deps{*store_,
+                        *library_,
+                        registry_,
+                        *live_,
+                        limiter_,
+                        client_.get(),
+                        resolved_.not_configured,
+                        SystemClock::instance(),
+                        std::move(services)};
   TurnOptions turn_options;
   turn_options.deadline = resolved_.timeouts.turn;
   engine_ = std::make_unique<TurnEngine>(std::move(deps), turn_options);
@@ -97,24 +107,26 @@ Status App::build() {
   if (owns_database()) pump_ = std::make_unique<OutboxPump>(ioc_.get_executor(), *store_);
   // New alerts are shown where asked (on_alert), and the owner also puts them in the outbox of
   // the admin conversations named in money.alerts.deliver_to.
-  treasury_->alerts().on_new([this, targets = cfg_.money.deliver_to](const storage::AlertRecord& a) {
+  treasury_->alerts().on_new([this,
+                              targets = cfg_.money.deliver_to](const storage::AlertRecord& a) {
     if (show_alert_) show_alert_("alert " + money::alert_line(a));
     if (!pump_) return;
     for (const auto& target : targets) {
       const auto colon = target.find(':');
       std::string channel = target.substr(0, colon);
       std::string id = target.substr(colon + 1);
-      const std::string body =
-          "alert " + money::alert_line(a) + (a.acked_at ? "" : fmt::format(" — /alerts ack {}", a.id));
+      const std::string body = "alert " + money::alert_line(a) +
+                               (a.acked_at ? "" : fmt::format(" — /alerts ack {}", a.id));
       store_->directory().ensure_conversation(
           channel, id, "alerts", [this, channel, id, body](Result<storage::WriteAck> conv) {
             if (!conv) {
               spdlog::error("alert delivery to {}:{}: {}", channel, id, conv.error().describe());
               return;
             }
-            store_->outbox().add(conv->row_id, channel, id, body, [this](Result<storage::WriteAck> added) {
-              if (added) pump_->push(added->row_id);
-            });
+            store_->outbox().add(conv->row_id, channel, id, body,
+                                 [this](Result<storage::WriteAck> added) {
+                                   if (added) pump_->push(added->row_id);
+                                 });
           });
     }
   });
@@ -134,7 +146,8 @@ Status App::build() {
               {"config_rejected", money::Severity::warning, first.substr(0, 300), "",
                fmt::format("{}: an edit was rejected ({} problem{}; first: {}); the last good "
                            "configuration stays in force",
-                           file, check.problems.size(), check.problems.size() == 1 ? "" : "s", first),
+                           file, check.problems.size(), check.problems.size() == 1 ? "" : "s",
+                           first),
                static_cast<double>(check.problems.size()), std::nullopt, "problems"});
         });
   }
@@ -151,9 +164,10 @@ void App::reload_prices() {
     const std::string& problem = st.error().message;  // names file:line:column and the key
     spdlog::error("{}", problem);
     spdlog::error("{}: the edit was rejected; the prices in force stay", file);
-    treasury_->alerts().raise({"config_rejected", money::Severity::warning, problem.substr(0, 300), "",
-                               fmt::format("{}: an edit was rejected ({}); the prices in force stay", file, problem),
-                               1.0, std::nullopt, "problems"});
+    treasury_->alerts().raise(
+        {"config_rejected", money::Severity::warning, problem.substr(0, 300), "",
+         fmt::format("{}: an edit was rejected ({}); the prices in force stay", file, problem), 1.0,
+         std::nullopt, "problems"});
     return;
   }
   const auto prices = treasury_->prices();
@@ -256,7 +270,8 @@ std::string App::llm_line() const {
   if (!resolved_.configured()) return resolved_.not_configured;
   const auto& model = resolved_.roles.at(resolved_.default_role).front();
   const auto provider = resolved_.providers.find(model.provider);
-  if (provider == resolved_.providers.end()) return fmt::format("{} via {}", model.model, model.provider);
+  if (provider == resolved_.providers.end())
+    return fmt::format("{} via {}", model.model, model.provider);
   // The endpoint actually used (PARLEY_LLM_BASE_URL may point elsewhere), without userinfo.
   std::string url = provider->second.config.base_url;
   if (const auto scheme = url.find("://"); scheme != std::string::npos) {

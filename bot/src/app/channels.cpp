@@ -11,23 +11,28 @@
 
 namespace parley::bot::app {
 
-Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(App& app, const Config& cfg,
-                                                                       const ChannelChoices& choices) {
+Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
+    App& app, const Config& cfg, const ChannelChoices& choices) {
   std::vector<std::unique_ptr<channels::Channel>> out;
 
   // http: POST /v1/messages, /healthz, /readyz and the money pages.
   {
-    auto listen = channels::parse_listen(choices.http_listen.empty() ? cfg.channels.http.listen : choices.http_listen);
+    auto listen = channels::parse_listen(choices.http_listen.empty() ? cfg.channels.http.listen
+                                                                     : choices.http_listen);
     if (!listen) return fail(listen.error());
     channels::HttpServerOptions server;
     server.host = listen->first;
     server.port = listen->second;
-    server.pages = [&app](const channels::PageRequest& pr) { return money_page(pr, app.treasury(), app.store()); };
+    server.pages = [&app](const channels::PageRequest& pr) {
+      return money_page(pr, app.treasury(), app.store());
+    };
     if (!cfg.channels.http.token_env.empty()) {
       // NOLINTNEXTLINE(concurrency-mt-unsafe): start-up only
-      if (const char* token = std::getenv(cfg.channels.http.token_env.c_str())) server.bearer_token = token;
+      if (const char* token = std::getenv(cfg.channels.http.token_env.c_str()))
+        server.bearer_token = token;
     }
-    out.push_back(std::make_unique<channels::HttpChannel>(app.executor(), std::move(server), [&app] { return app.ready(); }));
+    out.push_back(std::make_unique<channels::HttpChannel>(app.executor(), std::move(server),
+                                                          [&app] { return app.ready(); }));
   }
 
   // console: the terminal parley runs in, when there is one (or when asked for).

@@ -18,10 +18,8 @@ inline int exit_code_for(const Error& e) {
     case ErrorCode::invalid_argument:
     case ErrorCode::not_found:
     case ErrorCode::already_exists:
-    case ErrorCode::permission_denied:
-      return kExitBadInput;
-    default:
-      return kExitFailed;
+    case ErrorCode::permission_denied: return kExitBadInput;
+    default: return kExitFailed;
   }
 }
 

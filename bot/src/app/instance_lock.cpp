@@ -23,7 +23,8 @@ Status InstanceLock::acquire(const std::filesystem::path& db) {
   fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) {
     return fail(ErrorCode::unavailable,
-                fmt::format("cannot open {}: {}", path_, std::strerror(errno)));  // NOLINT(concurrency-mt-unsafe)
+                fmt::format("cannot open {}: {}", path_,
+                            std::strerror(errno)));  // NOLINT(concurrency-mt-unsafe)
   }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     char pid[32] = {};

@@ -6,8 +6,8 @@
 #include <future>
 #include <iostream>
 
-#include "parley/bot/app/app.h"
 #include "app/exit_codes.h"
+#include "parley/bot/app/app.h"
 #include "parley/bot/pipeline/turn.h"
 
 namespace parley::bot {
@@ -29,7 +29,10 @@ int run_ask(const Config& cfg, const AskOptions& options) {
   // default an admin); `ask` is local, so a refusal is an error, not a polite reply.
   const auto access = cfg.access.decide(in.channel, in.author);
   if (!access.allowed) {
-    fmt::print(stderr, "parley: the access policy does not admit console:{} (see access: in the configuration)\n", user);
+    fmt::print(
+        stderr,
+        "parley: the access policy does not admit console:{} (see access: in the configuration)\n",
+        user);
     return kExitFailed;
   }
   in.admin = access.admin;
@@ -73,7 +76,8 @@ int run_ask(const Config& cfg, const AskOptions& options) {
                             {"cached", r.usage.cached_tokens},
                             {"reasoning", r.usage.reasoning_tokens},
                             {"estimated", r.usage.estimated}}},
-                          {"cost_usd", r.usage.cost_usd ? nlohmann::json(*r.usage.cost_usd) : nlohmann::json(nullptr)},
+                          {"cost_usd", r.usage.cost_usd ? nlohmann::json(*r.usage.cost_usd)
+                                                        : nlohmann::json(nullptr)},
                           {"llm_calls", r.llm_calls},
                           {"steps", r.steps},
                           {"latency_ms", static_cast<double>(r.latency.count()) / 1000.0},

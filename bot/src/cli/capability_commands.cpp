@@ -37,12 +37,14 @@ std::string status_line(const caps::Capability& c, const caps::CapabilityConfig&
   } else if (cfg.allow.lists_anyone()) {
     std::string who;
     if (!cfg.allow.users.empty()) who += "users " + join(cfg.allow.users);
-    if (!cfg.allow.roles.empty()) who += (who.empty() ? "" : "; ") + ("roles " + join(cfg.allow.roles));
+    if (!cfg.allow.roles.empty())
+      who += (who.empty() ? "" : "; ") + ("roles " + join(cfg.allow.roles));
     why.push_back("only for " + who);
   }
   if (!cfg.allow.channels.empty()) why.push_back("channels " + join(cfg.allow.channels));
   if (cfg.rate_limit.calls > 0) {
-    why.push_back(fmt::format("{} calls per {} s", cfg.rate_limit.calls, cfg.rate_limit.per.count()));
+    why.push_back(
+        fmt::format("{} calls per {} s", cfg.rate_limit.calls, cfg.rate_limit.per.count()));
   }
   return join(why);
 }
@@ -50,13 +52,17 @@ std::string status_line(const caps::Capability& c, const caps::CapabilityConfig&
 }  // namespace
 
 CapabilityCommands::CapabilityCommands(CLI::App& app) {
-  list_ = app.add_subcommand("capabilities", "what the bot can do: each capability, on or off and why");
+  list_ =
+      app.add_subcommand("capabilities", "what the bot can do: each capability, on or off and why");
   list_->add_flag("--json", json_, "print JSON");
   config_ = app.add_subcommand("config", "configuration files");
   config_->require_subcommand(1);
   check_ = config_->add_subcommand(
-      "check", "validate parley.yaml and capabilities.yaml (default: --config and its capabilities file)");
-  check_->add_option("FILE", files_, "files to check; a name containing 'capabilities' is read as capabilities.yaml");
+      "check",
+      "validate parley.yaml and capabilities.yaml (default: --config and its capabilities file)");
+  check_->add_option(
+      "FILE", files_,
+      "files to check; a name containing 'capabilities' is read as capabilities.yaml");
 }
 
 int CapabilityCommands::run(const std::string& config_file) {
@@ -89,7 +95,8 @@ int CapabilityCommands::list(const std::string& config_file) {
     const std::string status = status_line(c, ccfg, live.source);
     if (json_) {
       nlohmann::json commands = nlohmann::json::array();
-      for (const auto& cmd : c.commands()) commands.push_back({{"name", cmd.name}, {"usage", cmd.usage}, {"help", cmd.help}});
+      for (const auto& cmd : c.commands())
+        commands.push_back({{"name", cmd.name}, {"usage", cmd.usage}, {"help", cmd.help}});
       out.push_back({{"name", name},
                      {"description", c.description()},
                      {"enabled", ccfg.enabled},
@@ -149,8 +156,10 @@ int CapabilityCommands::check(const std::string& config_file) {
     files.emplace_back(config_file, ConfigKind::parley);
     try {
       const auto cfg = load_config(config_file);
-      if (!cfg.capabilities_file.empty()) files.emplace_back(cfg.capabilities_file.string(), ConfigKind::capabilities);
-      if (!cfg.money.prices_file.empty()) files.emplace_back(cfg.money.prices_file.string(), ConfigKind::prices);
+      if (!cfg.capabilities_file.empty())
+        files.emplace_back(cfg.capabilities_file.string(), ConfigKind::capabilities);
+      if (!cfg.money.prices_file.empty())
+        files.emplace_back(cfg.money.prices_file.string(), ConfigKind::prices);
     } catch (const ConfigError&) {
       // Reported below.
     }

@@ -13,8 +13,8 @@
 #include <future>
 #include <thread>
 
-#include "parley/bot/app/app.h"
 #include "app/exit_codes.h"
+#include "parley/bot/app/app.h"
 #include "parley/bot/channels/channel.h"
 #include "parley/bot/channels/console/console.h"
 #include "parley/bot/pipeline/dispatcher.h"

@@ -1,30 +1,30 @@
 #include "parley/bot/cli/cli.h"
 
 #include <fmt/format.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/rotating_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 
-#include "cli/ask_command.h"
-#include "cli/chat_command.h"
-#include "cli/run_command.h"
-#include "cli/capability_commands.h"
 #include "app/exit_codes.h"
+#include "cli/ask_command.h"
+#include "cli/capability_commands.h"
+#include "cli/chat_command.h"
 #include "cli/money_commands.h"
-#include "parley/bot/config/config.h"
-#include "parley/bot/clients/llm/provider.h"
+#include "cli/prompt_commands.h"
+#include "cli/report_commands.h"
+#include "cli/run_command.h"
 #include "parley/bot/cli/health_report.h"
+#include "parley/bot/clients/llm/provider.h"
+#include "parley/bot/config/config.h"
 #include "parley/prompts/library.h"
 #include "parley/storage/migrations.h"
 #include "parley/storage/store.h"
-#include "cli/prompt_commands.h"
-#include "cli/report_commands.h"
 
 #ifndef PARLEY_VERSION
 #define PARLEY_VERSION "0.0.0"
@@ -68,7 +68,8 @@ int cmd_run(const Config& cfg) {
   } else {
     fmt::print("llm: {}\n", llm_settings.not_configured);
   }
-  fmt::print("check done: the database, prompts and configuration are ready; `parley run` serves\n");
+  fmt::print(
+      "check done: the database, prompts and configuration are ready; `parley run` serves\n");
   return kExitOk;
 }
 
@@ -81,9 +82,10 @@ nlohmann::json llm_json(const llm::ResolvedLlm& r) {
   j["default_provider"] = r.default_provider;
   j["default_role"] = r.default_role;
   for (const auto& [name, p] : r.providers) {
-    j["providers"][name] = {{"base_url", p.config.base_url},
-                            {"key_from", p.key_source.empty() ? p.config.api_key_env : p.key_source},
-                            {"key_set", !p.api_key.empty()}};
+    j["providers"][name] = {
+        {"base_url", p.config.base_url},
+        {"key_from", p.key_source.empty() ? p.config.api_key_env : p.key_source},
+        {"key_set", !p.api_key.empty()}};
   }
   for (const auto& [role, models] : r.roles) {
     for (const auto& m : models) {
@@ -91,8 +93,10 @@ nlohmann::json llm_json(const llm::ResolvedLlm& r) {
     }
   }
   const auto& t = r.timeouts;
-  j["timeouts_ms"] = {{"connect", t.connect.count()}, {"first_byte", t.first_byte.count()},
-                      {"idle", t.idle.count()},       {"call", t.call.count()},
+  j["timeouts_ms"] = {{"connect", t.connect.count()},
+                      {"first_byte", t.first_byte.count()},
+                      {"idle", t.idle.count()},
+                      {"call", t.call.count()},
                       {"turn", t.turn.count()}};
   j["retry"] = {{"max_attempts", r.retry.max_attempts},
                 {"base_backoff_ms", r.retry.base_backoff.count()},
@@ -164,7 +168,9 @@ int cmd_db_backup(const Config& cfg, const std::string& dest) {
 void setup_logging(const std::string& level, std::string file, bool terminal_is_a_chat,
                    const std::filesystem::path& db) {
   if (file.empty() && terminal_is_a_chat) {
-    file = (db.has_parent_path() ? db.parent_path() / "parley.log" : std::filesystem::path("parley.log")).string();
+    file = (db.has_parent_path() ? db.parent_path() / "parley.log"
+                                 : std::filesystem::path("parley.log"))
+               .string();
   }
   std::shared_ptr<spdlog::logger> logger;
   if (!file.empty()) {
@@ -197,7 +203,8 @@ int run_cli(int argc, char** argv) {
   app.add_option("--db", db_path, "SQLite database (default: ./data/parley.db)");
   std::string log_level;
   std::string log_file;
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off (default: log.level)")
+  app.add_option("--log-level", log_level,
+                 "trace, debug, info, warn, error, critical or off (default: log.level)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_option("--log-file", log_file,
                  "write log lines to FILE (rotated) instead of stderr; chat and a console run "
@@ -206,8 +213,10 @@ int run_cli(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "start the bot (the default command)");
   RunOptions run_options;
   bool run_check = false;
-  run->add_option("--http", run_options.channels.http_listen, "HOST:PORT of the HTTP channel (default 127.0.0.1:8787)");
-  run->add_flag("--check", run_check, "prepare everything (database, prompts, LLM settings), print health, exit");
+  run->add_option("--http", run_options.channels.http_listen,
+                  "HOST:PORT of the HTTP channel (default 127.0.0.1:8787)");
+  run->add_flag("--check", run_check,
+                "prepare everything (database, prompts, LLM settings), print health, exit");
   std::string console_mode = "auto";
   run->add_option("--console", console_mode,
                   "the terminal as a channel: auto (when stdin is a terminal), on, off")
@@ -232,15 +241,21 @@ int run_cli(int argc, char** argv) {
   ReportCommands report_commands(app);
   MoneyCommands money_commands(app);
   AskOptions ask_options;
-  auto* ask = app.add_subcommand("ask", "one turn: prints the reply (works beside a running parley)");
-  ask->add_option("TEXT", ask_options.text, "what to say (a /command runs without the LLM)")->required();
+  auto* ask =
+      app.add_subcommand("ask", "one turn: prints the reply (works beside a running parley)");
+  ask->add_option("TEXT", ask_options.text, "what to say (a /command runs without the LLM)")
+      ->required();
   ask->add_option("--user", ask_options.user, "who is asking (default: $USER)");
-  ask->add_option("--conversation", ask_options.conversation, "conversation key (default: ask-USER)");
-  ask->add_flag("--json", ask_options.json, "print reply, model, tokens, cost, steps and latency as JSON");
+  ask->add_option("--conversation", ask_options.conversation,
+                  "conversation key (default: ask-USER)");
+  ask->add_flag("--json", ask_options.json,
+                "print reply, model, tokens, cost, steps and latency as JSON");
   ChatOptions chat_options;
-  auto* chat = app.add_subcommand("chat", "talk with the bot in the terminal (works beside a running parley)");
+  auto* chat = app.add_subcommand(
+      "chat", "talk with the bot in the terminal (works beside a running parley)");
   chat->add_option("--user", chat_options.user, "who is talking (default: $USER)");
-  chat->add_option("--conversation", chat_options.conversation, "conversation key (default: chat-USER)");
+  chat->add_option("--conversation", chat_options.conversation,
+                   "conversation key (default: chat-USER)");
   app.require_subcommand(0, 1);
 
   try {
@@ -278,7 +293,8 @@ int run_cli(int argc, char** argv) {
   if (prompt_commands.selected()) {
     // A read-only command on a mistyped --db would otherwise create and seed a new database.
     if (prompt_commands.read_only() && !std::filesystem::exists(cfg.storage.path)) {
-      fmt::print(stderr, "parley: no database at {} (start parley once to create it)\n", cfg.storage.path.string());
+      fmt::print(stderr, "parley: no database at {} (start parley once to create it)\n",
+                 cfg.storage.path.string());
       return kExitBadInput;
     }
     auto store = open_store(cfg);
@@ -294,8 +310,8 @@ int run_cli(int argc, char** argv) {
   run_options.grace = std::chrono::seconds(grace_s);
   using Console = app::ChannelChoices::Console;
   run_options.channels.console = console_mode == "on"    ? Console::on
-                        : console_mode == "off" ? Console::off
-                                                : Console::automatic;
+                                 : console_mode == "off" ? Console::off
+                                                         : Console::automatic;
   return run_bot(cfg, run_options);
 }
 

@@ -12,20 +12,25 @@ namespace parley::bot {
 
 MoneyCommands::MoneyCommands(CLI::App& app) {
   CLI::App* report = app.get_subcommand("report");
-  credits_ = report->add_subcommand("credits", "the provider's balance, limit, runway, last poll, budgets, open alerts");
+  credits_ = report->add_subcommand(
+      "credits", "the provider's balance, limit, runway, last poll, budgets, open alerts");
   credits_->add_flag("--json", json_, "print JSON");
-  alerts_ = app.add_subcommand("alerts", "alerts about LLM spend and credit: list (open), all, ack ID");
+  alerts_ =
+      app.add_subcommand("alerts", "alerts about LLM spend and credit: list (open), all, ack ID");
   alerts_->add_flag("--json", json_, "print JSON");
   list_ = alerts_->add_subcommand("list", "the open alerts, newest first (the default)");
   all_ = alerts_->add_subcommand("all", "every alert, acknowledged ones too");
   ack_ = alerts_->add_subcommand("ack", "acknowledge an alert");
-  ack_->add_option("ID", ack_id_, "the alert's number (from `parley alerts`)")->required()->check(CLI::PositiveNumber);
+  ack_->add_option("ID", ack_id_, "the alert's number (from `parley alerts`)")
+      ->required()
+      ->check(CLI::PositiveNumber);
   alerts_->require_subcommand(0, 1);
 }
 
 int MoneyCommands::run(const Config& cfg) {
   if (!std::filesystem::exists(cfg.storage.path)) {
-    fmt::print(stderr, "parley: no database at {} (start parley once to create it)\n", cfg.storage.path.string());
+    fmt::print(stderr, "parley: no database at {} (start parley once to create it)\n",
+               cfg.storage.path.string());
     return kExitBadInput;
   }
   auto opened = storage::Store::open(cfg.storage);
@@ -46,7 +51,10 @@ int MoneyCommands::run(const Config& cfg) {
   } else {
     money::Desk desk(alerts, store.credits(), nullptr, nullptr, "openrouter");
     if (ack_->parsed()) {
-      out = desk.ack(ack_id_, "cli:" + std::string(std::getenv("USER") != nullptr ? std::getenv("USER") : "operator"));  // NOLINT(concurrency-mt-unsafe)
+      out = desk.ack(ack_id_,
+                     "cli:" + std::string(std::getenv("USER") != nullptr
+                                              ? std::getenv("USER")
+                                              : "operator"));  // NOLINT(concurrency-mt-unsafe)
     } else {
       out = desk.alerts(!all_->parsed());
     }

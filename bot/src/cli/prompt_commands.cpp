@@ -145,7 +145,8 @@ using ExportContents = std::vector<std::pair<ExportEntry, std::map<std::string, 
 Result<ExportContents> read_export(const std::filesystem::path& dir) {
   const auto index = dir / kIndexFile;
   auto index_text = read_text_file(index.string());
-  if (!index_text) return fail(ErrorCode::invalid_argument, fmt::format("cannot read {}", index.string()));
+  if (!index_text)
+    return fail(ErrorCode::invalid_argument, fmt::format("cannot read {}", index.string()));
   YamlReader r(index.string());
   const auto document = r.parse(*index_text);
   if (!document) return fail(ErrorCode::invalid_argument, describe_all(r.problems()));
@@ -191,7 +192,8 @@ Result<ExportContents> read_export(const std::filesystem::path& dir) {
                   {"labels", [&](const YAML::Node& v, const std::string&) { labels_node = v; }},
               });
     if (!item.IsMap()) return;
-    if (e.name.empty() && !item["name"]) r.problem(item, at + ".name", "missing (the prompt's name)");
+    if (e.name.empty() && !item["name"])
+      r.problem(item, at + ".name", "missing (the prompt's name)");
     if (!file_node) {
       r.problem(item, at + ".file", "missing (the file holding the active text)");
     } else if (auto f = r.string(*file_node, at + ".file")) {
@@ -199,28 +201,29 @@ Result<ExportContents> read_export(const std::filesystem::path& dir) {
       load(*file_node, at + ".file", std::string(prompts::kActive), e.file);
     }
     if (labels_node && !labels_node->IsNull()) {
-      r.named(*labels_node, at + ".labels", [&](const std::string& label, const YAML::Node& v, const std::string& k) {
-        if (label == prompts::kActive) {
-          r.problem(v, k, "'active' is not a label here: the entry's 'file' is the active text");
-          return;
-        }
-        if (auto ok = PromptLibrary::validate_label(label); !ok) {
-          r.problem(v, k, ok.error().message);
-          return;
-        }
-        if (auto f = r.string(v, k)) {
-          e.labels[label] = *f;
-          load(v, k, label, *f);
-        }
-      });
+      r.named(*labels_node, at + ".labels",
+              [&](const std::string& label, const YAML::Node& v, const std::string& k) {
+                if (label == prompts::kActive) {
+                  r.problem(v, k,
+                            "'active' is not a label here: the entry's 'file' is the active text");
+                  return;
+                }
+                if (auto ok = PromptLibrary::validate_label(label); !ok) {
+                  r.problem(v, k, ok.error().message);
+                  return;
+                }
+                if (auto f = r.string(v, k)) {
+                  e.labels[label] = *f;
+                  load(v, k, label, *f);
+                }
+              });
     }
     out.emplace_back(std::move(e), std::move(texts));
   };
-  r.mapping(root, "",
-            {{"prompts", [&](const YAML::Node& v, const std::string& k) {
-                has_list = true;
-                r.sequence(v, k, entry);
-              }}});
+  r.mapping(root, "", {{"prompts", [&](const YAML::Node& v, const std::string& k) {
+                          has_list = true;
+                          r.sequence(v, k, entry);
+                        }}});
   if (!has_list && r.ok()) r.problem(root, "prompts", "missing (the list of exported prompts)");
   if (!r.ok()) return fail(ErrorCode::invalid_argument, describe_all(r.problems()));
   return out;
@@ -339,9 +342,10 @@ int PromptCommands::run(storage::Store& store) {
     if (!text) return report_error(text.error());
     auto o = lib.set(name_, *text, author_or_default(author_), reason_, create_);
     if (!o && o.error().code == ErrorCode::not_found && !create_) {
-      return report_error(Error{ErrorCode::not_found,
-                                fmt::format("{} (`parley prompt set {} --file {} --create` makes a new one)",
-                                            o.error().message, name_, file_)});
+      return report_error(
+          Error{ErrorCode::not_found,
+                fmt::format("{} (`parley prompt set {} --file {} --create` makes a new one)",
+                            o.error().message, name_, file_)});
     }
     if (!o) return report_error(o.error());
     print_outcome(json_, name_, *o, "");

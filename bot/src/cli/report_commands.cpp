@@ -29,7 +29,8 @@ ReportCommands::ReportCommands(CLI::App& app) {
       ->check(CLI::IsMember({"day", "model", "user", "conversation", "capability"}));
   usage_->add_option("--format", usage_format_, "table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}));
-  usage_->add_option("--tz", usage_zone_, "IANA time zone of the days (default: money.zone, else UTC)");
+  usage_->add_option("--tz", usage_zone_,
+                     "IANA time zone of the days (default: money.zone, else UTC)");
 
   // `report credits` is added to report_ by MoneyCommands (money_commands.h).
 }

@@ -39,7 +39,8 @@ int run_bot(const Config& cfg, const RunOptions& options) {
     }
     serving.push_back(channel.get());
   }
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
   std::string where;
   for (const auto* channel : serving) where += (where.empty() ? "" : ", ") + channel->banner();
   fmt::print("parley {} ready in {} ms: {} (database {})\n", PARLEY_VERSION, ms.count(), where,

@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <array>
+#include <cctype>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -41,7 +41,8 @@ class Reader {
 
   using Handler = YamlReader::Handler;
 
-  void mapping(const YAML::Node& node, const std::string& path, const std::map<std::string, Handler>& handlers) {
+  void mapping(const YAML::Node& node, const std::string& path,
+               const std::map<std::string, Handler>& handlers) {
     yaml_.mapping(node, path, handlers);
   }
   void named(const YAML::Node& node, const std::string& path, const YamlReader::Named& each) {
@@ -74,7 +75,6 @@ bool env_var_name(const std::string& s) {
   });
 }
 
-
 // channels.http (and the deprecated top-level http:).
 void parse_http_channel(Reader& r, const YAML::Node& node, const std::string& path,
                         channels::HttpChannelOptions& http) {
@@ -91,14 +91,14 @@ void parse_http_channel(Reader& r, const YAML::Node& node, const std::string& pa
                  [&](const YAML::Node& v, const std::string& k) {
                    http.token_env = r.string(v, k);
                    if (!env_var_name(http.token_env)) {
-                     r.error(v, k, "expected the NAME of an environment variable, not the token itself");
+                     r.error(v, k,
+                             "expected the NAME of an environment variable, not the token itself");
                    }
                  }},
             });
 }
 
-void parse_llm(Reader& r, const YAML::Node& node, const std::string& path,
-               llm::LlmSettings& llm) {
+void parse_llm(Reader& r, const YAML::Node& node, const std::string& path, llm::LlmSettings& llm) {
   auto ms = [&](std::chrono::milliseconds& out, int64_t min, int64_t max) {
     return [&out, &r, min, max](const YAML::Node& v, const std::string& k) {
       out = std::chrono::milliseconds(r.integer(v, k, min, max));
@@ -120,88 +120,92 @@ void parse_llm(Reader& r, const YAML::Node& node, const std::string& path,
            [&](const YAML::Node& v, const std::string& k) { llm.default_role = r.string(v, k); }},
           {"providers",
            [&](const YAML::Node& n, const std::string& p) {
-             r.named(n, p, [&](const std::string& name, const YAML::Node& pn, const std::string& pp) {
-               llm::ProviderConfig cfg;
-               if (auto it = builtin.find(name); it != builtin.end()) cfg = it->second;
-               cfg.name = name;
-               r.mapping(
-                   pn, pp,
-                   {
-                       {"base_url",
-                        [&](const YAML::Node& v, const std::string& k) {
-                          cfg.base_url = r.string(v, k);
-                          if (!cfg.base_url.starts_with("http://") &&
-                              !cfg.base_url.starts_with("https://")) {
-                            r.error(v, k, "expected an http:// or https:// URL");
-                          }
-                        }},
-                       {"api_key_env",
-                        [&](const YAML::Node& v, const std::string& k) {
-                          if (v.IsNull() || (v.IsScalar() && v.Scalar().empty())) {
-                            cfg.api_key_env.clear();
-                            return;
-                          }
-                          const std::string name_of_var = r.string(v, k);
-                          // Never echo the value: it may be a key pasted by mistake.
-                          if (!env_var_name(name_of_var)) {
-                            r.error(v, k,
-                                    "expected the NAME of an environment variable (like "
-                                    "OPENROUTER_API_KEY), not the key itself; keys never go in "
-                                    "this file");
-                          }
-                          cfg.api_key_env = name_of_var;
-                        }},
-                       {"headers",
-                        [&](const YAML::Node& hn, const std::string& hp) {
-                          r.named(hn, hp,
+             r.named(
+                 n, p, [&](const std::string& name, const YAML::Node& pn, const std::string& pp) {
+                   llm::ProviderConfig cfg;
+                   if (auto it = builtin.find(name); it != builtin.end()) cfg = it->second;
+                   cfg.name = name;
+                   r.mapping(
+                       pn, pp,
+                       {
+                           {"base_url",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              cfg.base_url = r.string(v, k);
+                              if (!cfg.base_url.starts_with("http://") &&
+                                  !cfg.base_url.starts_with("https://")) {
+                                r.error(v, k, "expected an http:// or https:// URL");
+                              }
+                            }},
+                           {"api_key_env",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              if (v.IsNull() || (v.IsScalar() && v.Scalar().empty())) {
+                                cfg.api_key_env.clear();
+                                return;
+                              }
+                              const std::string name_of_var = r.string(v, k);
+                              // Never echo the value: it may be a key pasted by mistake.
+                              if (!env_var_name(name_of_var)) {
+                                r.error(v, k,
+                                        "expected the NAME of an environment variable (like "
+                                        "OPENROUTER_API_KEY), not the key itself; keys never go in "
+                                        "this file");
+                              }
+                              cfg.api_key_env = name_of_var;
+                            }},
+                           {"headers",
+                            [&](const YAML::Node& hn, const std::string& hp) {
+                              r.named(
+                                  hn, hp,
                                   [&](const std::string& h, const YAML::Node& v,
                                       const std::string& k) { cfg.headers[h] = r.string(v, k); });
-                        }},
-                   });
-               if (cfg.base_url.empty()) r.error(pn, pp, "base_url is required");
-               llm.providers[name] = std::move(cfg);
-             });
+                            }},
+                       });
+                   if (cfg.base_url.empty()) r.error(pn, pp, "base_url is required");
+                   llm.providers[name] = std::move(cfg);
+                 });
            }},
           {"roles",
            [&](const YAML::Node& n, const std::string& p) {
-             r.named(n, p, [&](const std::string& role, const YAML::Node& rn, const std::string& rp) {
-               auto& list = llm.roles[role];
-               list.clear();
-               auto add = [&](const YAML::Node& item, const std::string& k) {
-                 llm::ModelRef ref;
-                 if (item.IsMap()) {
-                   r.mapping(item, k,
-                             {
-                                 {"provider",
-                                  [&](const YAML::Node& v, const std::string& kk) {
-                                    ref.provider = r.string(v, kk);
-                                    provider_refs.emplace_back(v, kk);
-                                  }},
-                                 {"model",
-                                  [&](const YAML::Node& v, const std::string& kk) {
-                                    ref.model = r.string(v, kk);
-                                  }},
-                             });
-                   if (ref.model.empty()) r.error(item, k, "model is required");
-                 } else {
-                   ref.model = r.string(item, k);
-                 }
-                 list.push_back(std::move(ref));
-               };
-               if (rn.IsSequence()) {
-                 r.sequence(rn, rp, add);
-               } else {
-                 add(rn, rp);
-               }
-               if (list.empty()) r.error(rn, rp, "expected at least one model");
-             });
+             r.named(n, p,
+                     [&](const std::string& role, const YAML::Node& rn, const std::string& rp) {
+                       auto& list = llm.roles[role];
+                       list.clear();
+                       auto add = [&](const YAML::Node& item, const std::string& k) {
+                         llm::ModelRef ref;
+                         if (item.IsMap()) {
+                           r.mapping(item, k,
+                                     {
+                                         {"provider",
+                                          [&](const YAML::Node& v, const std::string& kk) {
+                                            ref.provider = r.string(v, kk);
+                                            provider_refs.emplace_back(v, kk);
+                                          }},
+                                         {"model",
+                                          [&](const YAML::Node& v, const std::string& kk) {
+                                            ref.model = r.string(v, kk);
+                                          }},
+                                     });
+                           if (ref.model.empty()) r.error(item, k, "model is required");
+                         } else {
+                           ref.model = r.string(item, k);
+                         }
+                         list.push_back(std::move(ref));
+                       };
+                       if (rn.IsSequence()) {
+                         r.sequence(rn, rp, add);
+                       } else {
+                         add(rn, rp);
+                       }
+                       if (list.empty()) r.error(rn, rp, "expected at least one model");
+                     });
            }},
           {"models",
            [&](const YAML::Node& n, const std::string& p) {
-             r.named(n, p, [&](const std::string& model, const YAML::Node& mn, const std::string& mp) {
-               if (!mn.IsMap()) r.error(mn, mp, "expected a mapping of request fields");
-               llm.model_options[model] = yaml_to_json(mn);
-             });
+             r.named(n, p,
+                     [&](const std::string& model, const YAML::Node& mn, const std::string& mp) {
+                       if (!mn.IsMap()) r.error(mn, mp, "expected a mapping of request fields");
+                       llm.model_options[model] = yaml_to_json(mn);
+                     });
            }},
           {"timeouts",
            [&](const YAML::Node& n, const std::string& p) {
@@ -250,7 +254,6 @@ void parse_llm(Reader& r, const YAML::Node& node, const std::string& path,
     }
   }
 }
-
 
 }  // namespace
 
@@ -349,8 +352,9 @@ Config parse_config(const std::string& yaml, const std::string& name) {
           // Before `channels:` existed; still read, with a line saying where it moved.
           {"http",
            [&](const YAML::Node& n, const std::string& p) {
-             spdlog::warn("{}:{}:{}: `http:` is deprecated: move it under `channels:` as `channels.http:`",
-                          name, n.Mark().line + 1, n.Mark().column + 1);
+             spdlog::warn(
+                 "{}:{}:{}: `http:` is deprecated: move it under `channels:` as `channels.http:`",
+                 name, n.Mark().line + 1, n.Mark().column + 1);
              parse_http_channel(r, n, p, cfg.channels.http);
            }},
           {"access",
@@ -358,71 +362,83 @@ Config parse_config(const std::string& yaml, const std::string& name) {
              auto& a = cfg.access;
              auto senders = [&](const YAML::Node& v, const std::string& k) {
                std::vector<std::string> out;
-               r.sequence(v, k, [&](const YAML::Node& item, const std::string& ik) { out.push_back(r.string(item, ik)); });
+               r.sequence(v, k, [&](const YAML::Node& item, const std::string& ik) {
+                 out.push_back(r.string(item, ik));
+               });
                return out;
              };
-             r.mapping(n, p,
-                       {
-                           {"mode",
-                            [&](const YAML::Node& v, const std::string& k) {
-                              const std::string mode = r.string(v, k);
-                              if (mode == "open") {
-                                a.mode = AccessPolicy::Mode::open;
-                              } else if (mode == "private") {
-                                a.mode = AccessPolicy::Mode::private_bot;
-                              } else {
-                                r.error(v, k, fmt::format("'{}' is not one of open, private", mode));
-                              }
-                            }},
-                           {"allow",
-                            [&](const YAML::Node& v, const std::string& k) {
-                              a.allow.clear();
-                              r.named(v, k, [&](const std::string& channel, const YAML::Node& list,
-                                                const std::string& lk) { a.allow[channel] = senders(list, lk); });
-                            }},
-                           {"admins",
-                            [&](const YAML::Node& v, const std::string& k) {
-                              a.admins.clear();
-                              r.sequence(v, k, [&](const YAML::Node& item, const std::string& ik) {
-                                const std::string admin = r.string(item, ik);
-                                const auto colon = admin.find(':');
-                                if (colon == std::string::npos || colon == 0 || colon + 1 == admin.size()) {
-                                  r.error(item, ik, fmt::format("'{}': expected CHANNEL:SENDER, e.g. console:* or http:alice", admin));
-                                }
-                                a.admins.push_back(admin);
-                              });
-                            }},
-                           {"rate_limit",
-                            [&](const YAML::Node& n2, const std::string& p2) {
-                              r.mapping(n2, p2,
-                                        {
-                                            {"messages",
-                                             [&](const YAML::Node& v, const std::string& k) {
-                                               a.rate_messages = to_int(r.integer(v, k, 0, 1'000'000));
-                                             }},
-                                            {"per_seconds",
-                                             [&](const YAML::Node& v, const std::string& k) {
-                                               a.rate_window = std::chrono::seconds(r.integer(v, k, 1, 86'400));
-                                             }},
-                                        });
-                            }},
-                           {"refusal",
-                            [&](const YAML::Node& v, const std::string& k) { a.refusal = r.string(v, k); }},
-                       });
+             r.mapping(
+                 n, p,
+                 {
+                     {"mode",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        const std::string mode = r.string(v, k);
+                        if (mode == "open") {
+                          a.mode = AccessPolicy::Mode::open;
+                        } else if (mode == "private") {
+                          a.mode = AccessPolicy::Mode::private_bot;
+                        } else {
+                          r.error(v, k, fmt::format("'{}' is not one of open, private", mode));
+                        }
+                      }},
+                     {"allow",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        a.allow.clear();
+                        r.named(
+                            v, k,
+                            [&](const std::string& channel, const YAML::Node& list,
+                                const std::string& lk) { a.allow[channel] = senders(list, lk); });
+                      }},
+                     {"admins",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        a.admins.clear();
+                        r.sequence(v, k, [&](const YAML::Node& item, const std::string& ik) {
+                          const std::string admin = r.string(item, ik);
+                          const auto colon = admin.find(':');
+                          if (colon == std::string::npos || colon == 0 ||
+                              colon + 1 == admin.size()) {
+                            r.error(
+                                item, ik,
+                                fmt::format(
+                                    "'{}': expected CHANNEL:SENDER, e.g. console:* or http:alice",
+                                    admin));
+                          }
+                          a.admins.push_back(admin);
+                        });
+                      }},
+                     {"rate_limit",
+                      [&](const YAML::Node& n2, const std::string& p2) {
+                        r.mapping(n2, p2,
+                                  {
+                                      {"messages",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         a.rate_messages = to_int(r.integer(v, k, 0, 1'000'000));
+                                       }},
+                                      {"per_seconds",
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         a.rate_window =
+                                             std::chrono::seconds(r.integer(v, k, 1, 86'400));
+                                       }},
+                                  });
+                      }},
+                     {"refusal", [&](const YAML::Node& v,
+                                     const std::string& k) { a.refusal = r.string(v, k); }},
+                 });
            }},
           {"lanes",
            [&](const YAML::Node& n, const std::string& p) {
-             r.mapping(n, p,
-                       {
-                           {"debounce_ms",
-                            [&](const YAML::Node& v, const std::string& k) {
-                              cfg.lanes.debounce = std::chrono::milliseconds(r.integer(v, k, 0, 60'000));
-                            }},
-                           {"max_wait_ms",
-                            [&](const YAML::Node& v, const std::string& k) {
-                              cfg.lanes.max_wait = std::chrono::milliseconds(r.integer(v, k, 0, 600'000));
-                            }},
-                       });
+             r.mapping(
+                 n, p,
+                 {
+                     {"debounce_ms",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        cfg.lanes.debounce = std::chrono::milliseconds(r.integer(v, k, 0, 60'000));
+                      }},
+                     {"max_wait_ms",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        cfg.lanes.max_wait = std::chrono::milliseconds(r.integer(v, k, 0, 600'000));
+                      }},
+                 });
            }},
           {"capabilities",
            [&](const YAML::Node& n, const std::string& p) {
@@ -438,17 +454,20 @@ Config parse_config(const std::string& yaml, const std::string& name) {
            [&](const YAML::Node& n, const std::string& p) {
              auto& m = cfg.money;
              auto usd = [&](const YAML::Node& v, const std::string& k) -> int64_t {
-               const auto parsed = v.IsScalar() ? money::PriceTable::parse_usd(v.Scalar()) : std::nullopt;
+               const auto parsed =
+                   v.IsScalar() ? money::PriceTable::parse_usd(v.Scalar()) : std::nullopt;
                if (!parsed) {
-                 r.error(v, k, fmt::format("expected an amount of USD such as 5 or 0.25, got '{}'",
-                                           v.IsScalar() ? v.Scalar() : std::string("a collection")));
+                 r.error(v, k,
+                         fmt::format("expected an amount of USD such as 5 or 0.25, got '{}'",
+                                     v.IsScalar() ? v.Scalar() : std::string("a collection")));
                }
                return parsed.value_or(0);
              };
              r.mapping(
                  n, p,
                  {
-                     {"prices", [&](const YAML::Node& v, const std::string& k) { m.prices_file = r.string(v, k); }},
+                     {"prices", [&](const YAML::Node& v,
+                                    const std::string& k) { m.prices_file = r.string(v, k); }},
                      {"zone",
                       [&](const YAML::Node& v, const std::string& k) {
                         m.zone = r.string(v, k);
@@ -468,65 +487,99 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                       }},
                      {"budgets",
                       [&](const YAML::Node& n2, const std::string& p2) {
-                        r.mapping(n2, p2,
-                                  {
-                                      {"daily_usd", [&](const YAML::Node& v, const std::string& k) { m.daily = usd(v, k); }},
-                                      {"monthly_usd", [&](const YAML::Node& v, const std::string& k) { m.monthly = usd(v, k); }},
-                                      {"user_daily_usd", [&](const YAML::Node& v, const std::string& k) { m.user_daily = usd(v, k); }},
-                                      {"user_monthly_usd", [&](const YAML::Node& v, const std::string& k) { m.user_monthly = usd(v, k); }},
-                                      {"per_turn_usd", [&](const YAML::Node& v, const std::string& k) { m.per_turn = usd(v, k); }},
-                                      {"soft_percent",
-                                       [&](const YAML::Node& v, const std::string& k) { m.soft_percent = to_int(r.integer(v, k, 1, 100)); }},
-                                      {"cheaper_role", [&](const YAML::Node& v, const std::string& k) { m.cheaper_role = r.string(v, k); }},
-                                      {"default_max_tokens",
-                                       [&](const YAML::Node& v, const std::string& k) {
-                                         m.default_max_tokens = to_int(r.integer(v, k, 1, 1'000'000));
-                                       }},
-                                  });
+                        r.mapping(
+                            n2, p2,
+                            {
+                                {"daily_usd", [&](const YAML::Node& v,
+                                                  const std::string& k) { m.daily = usd(v, k); }},
+                                {"monthly_usd",
+                                 [&](const YAML::Node& v, const std::string& k) {
+                                   m.monthly = usd(v, k);
+                                 }},
+                                {"user_daily_usd",
+                                 [&](const YAML::Node& v, const std::string& k) {
+                                   m.user_daily = usd(v, k);
+                                 }},
+                                {"user_monthly_usd",
+                                 [&](const YAML::Node& v, const std::string& k) {
+                                   m.user_monthly = usd(v, k);
+                                 }},
+                                {"per_turn_usd",
+                                 [&](const YAML::Node& v, const std::string& k) {
+                                   m.per_turn = usd(v, k);
+                                 }},
+                                {"soft_percent",
+                                 [&](const YAML::Node& v, const std::string& k) {
+                                   m.soft_percent = to_int(r.integer(v, k, 1, 100));
+                                 }},
+                                {"cheaper_role",
+                                 [&](const YAML::Node& v, const std::string& k) {
+                                   m.cheaper_role = r.string(v, k);
+                                 }},
+                                {"default_max_tokens",
+                                 [&](const YAML::Node& v, const std::string& k) {
+                                   m.default_max_tokens = to_int(r.integer(v, k, 1, 1'000'000));
+                                 }},
+                            });
                       }},
                      {"alerts",
                       [&](const YAML::Node& n2, const std::string& p2) {
-                        r.mapping(n2, p2,
-                                  {
-                                      {"daily_spend_usd", [&](const YAML::Node& v, const std::string& k) { m.alert_daily_spend = usd(v, k); }},
-                                      {"monthly_spend_usd",
-                                       [&](const YAML::Node& v, const std::string& k) { m.alert_monthly_spend = usd(v, k); }},
-                                      {"webhook_url_env",
-                                       [&](const YAML::Node& v, const std::string& k) {
-                                         m.webhook_url_env = r.string(v, k);
-                                         if (m.webhook_url_env.find("://") != std::string::npos) {
-                                           r.error(v, k,
-                                                   "expected the NAME of an environment variable that holds the webhook URL "
-                                                   "(the URL is a secret: it does not go in this file)");
+                        r.mapping(
+                            n2, p2,
+                            {
+                                {"daily_spend_usd",
+                                 [&](const YAML::Node& v, const std::string& k) {
+                                   m.alert_daily_spend = usd(v, k);
+                                 }},
+                                {"monthly_spend_usd",
+                                 [&](const YAML::Node& v, const std::string& k) {
+                                   m.alert_monthly_spend = usd(v, k);
+                                 }},
+                                {"webhook_url_env",
+                                 [&](const YAML::Node& v, const std::string& k) {
+                                   m.webhook_url_env = r.string(v, k);
+                                   if (m.webhook_url_env.find("://") != std::string::npos) {
+                                     r.error(v, k,
+                                             "expected the NAME of an environment variable that "
+                                             "holds the webhook URL "
+                                             "(the URL is a secret: it does not go in this file)");
+                                   }
+                                 }},
+                                {"deliver_to",
+                                 [&](const YAML::Node& v, const std::string& k) {
+                                   m.deliver_to.clear();
+                                   r.sequence(
+                                       v, k, [&](const YAML::Node& item, const std::string& ik) {
+                                         std::string target = r.string(item, ik);
+                                         const auto colon = target.find(':');
+                                         if (colon == std::string::npos || colon == 0 ||
+                                             colon + 1 == target.size()) {
+                                           r.error(
+                                               item, ik,
+                                               fmt::format(
+                                                   "'{}' is not CHANNEL:ID (e.g. console:alice)",
+                                                   target));
                                          }
-                                       }},
-                                      {"deliver_to",
-                                       [&](const YAML::Node& v, const std::string& k) {
-                                         m.deliver_to.clear();
-                                         r.sequence(v, k, [&](const YAML::Node& item, const std::string& ik) {
-                                           std::string target = r.string(item, ik);
-                                           const auto colon = target.find(':');
-                                           if (colon == std::string::npos || colon == 0 || colon + 1 == target.size()) {
-                                             r.error(item, ik, fmt::format("'{}' is not CHANNEL:ID (e.g. console:alice)", target));
-                                           }
-                                           m.deliver_to.push_back(std::move(target));
-                                         });
-                                       }},
-                                      {"rate_limit",
-                                       [&](const YAML::Node& n3, const std::string& p3) {
-                                         r.mapping(n3, p3,
-                                                   {
-                                                       {"calls",
-                                                        [&](const YAML::Node& v, const std::string& k) {
-                                                          m.rate_limit_calls = to_int(r.integer(v, k, 1, 1'000'000));
-                                                        }},
-                                                       {"per_minutes",
-                                                        [&](const YAML::Node& v, const std::string& k) {
-                                                          m.rate_limit_window = std::chrono::minutes(r.integer(v, k, 1, 24 * 60));
-                                                        }},
-                                                   });
-                                       }},
-                                  });
+                                         m.deliver_to.push_back(std::move(target));
+                                       });
+                                 }},
+                                {"rate_limit",
+                                 [&](const YAML::Node& n3, const std::string& p3) {
+                                   r.mapping(n3, p3,
+                                             {
+                                                 {"calls",
+                                                  [&](const YAML::Node& v, const std::string& k) {
+                                                    m.rate_limit_calls =
+                                                        to_int(r.integer(v, k, 1, 1'000'000));
+                                                  }},
+                                                 {"per_minutes",
+                                                  [&](const YAML::Node& v, const std::string& k) {
+                                                    m.rate_limit_window = std::chrono::minutes(
+                                                        r.integer(v, k, 1, 24 * 60));
+                                                  }},
+                                             });
+                                 }},
+                            });
                       }},
                      {"credits",
                       [&](const YAML::Node& n2, const std::string& p2) {
@@ -535,27 +588,39 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                                       {"poll",
                                        [&](const YAML::Node& v, const std::string& k) {
                                          m.credits = r.string(v, k);
-                                         if (m.credits != "auto" && m.credits != "on" && m.credits != "off") {
-                                           r.error(v, k, fmt::format("'{}' is not one of auto, on, off", m.credits));
+                                         if (m.credits != "auto" && m.credits != "on" &&
+                                             m.credits != "off") {
+                                           r.error(v, k,
+                                                   fmt::format("'{}' is not one of auto, on, off",
+                                                               m.credits));
                                          }
                                        }},
                                       {"interval_s",
                                        [&](const YAML::Node& v, const std::string& k) {
-                                         m.credits_interval = std::chrono::seconds(r.integer(v, k, 10, 86'400));
+                                         m.credits_interval =
+                                             std::chrono::seconds(r.integer(v, k, 10, 86'400));
                                        }},
                                       {"every_calls",
                                        [&](const YAML::Node& v, const std::string& k) {
-                                         m.credits_every_calls = to_int(r.integer(v, k, 0, 1'000'000));
+                                         m.credits_every_calls =
+                                             to_int(r.integer(v, k, 0, 1'000'000));
                                        }},
                                       {"management_key_env",
-                                       [&](const YAML::Node& v, const std::string& k) { m.management_key_env = r.string(v, k); }},
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.management_key_env = r.string(v, k);
+                                       }},
                                       {"low_balance_warning_usd",
-                                       [&](const YAML::Node& v, const std::string& k) { m.low_balance_warning = usd(v, k); }},
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.low_balance_warning = usd(v, k);
+                                       }},
                                       {"low_balance_critical_usd",
-                                       [&](const YAML::Node& v, const std::string& k) { m.low_balance_critical = usd(v, k); }},
+                                       [&](const YAML::Node& v, const std::string& k) {
+                                         m.low_balance_critical = usd(v, k);
+                                       }},
                                       {"runway_hours",
                                        [&](const YAML::Node& v, const std::string& k) {
-                                         m.runway_hours = static_cast<double>(r.integer(v, k, 1, 24 * 365));
+                                         m.runway_hours =
+                                             static_cast<double>(r.integer(v, k, 1, 24 * 365));
                                        }},
                                   });
                       }},

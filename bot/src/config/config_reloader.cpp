@@ -10,7 +10,8 @@ ConfigReloader::ConfigReloader(net::Executor executor, std::filesystem::path fil
     : file_(std::move(file)),
       live_(live),
       on_rejected_(std::move(on_rejected)),
-      watcher_(std::move(executor), file_, [this] { reload(); }, debounce) {}
+      watcher_(
+          std::move(executor), file_, [this] { reload(); }, debounce) {}
 
 void ConfigReloader::reload() {
   const auto check = live_.reload(file_.string());
@@ -20,8 +21,9 @@ void ConfigReloader::reload() {
     return;
   }
   for (const auto& p : check.problems) spdlog::error("{}", p.describe());
-  spdlog::error("{}: the edit was rejected ({} problem{}); the last good configuration stays in force",
-                file_.string(), check.problems.size(), check.problems.size() == 1 ? "" : "s");
+  spdlog::error(
+      "{}: the edit was rejected ({} problem{}); the last good configuration stays in force",
+      file_.string(), check.problems.size(), check.problems.size() == 1 ? "" : "s");
   if (on_rejected_) on_rejected_(check);
 }
 

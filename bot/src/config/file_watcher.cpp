@@ -33,12 +33,13 @@ struct FileWatcher::Impl : std::enable_shared_from_this<FileWatcher::Impl> {
   bool stopped = false;
 
   void read() {
-    stream.async_read_some(asio::buffer(buffer), [self = shared_from_this()](
-                                                     const boost::system::error_code& ec, size_t n) {
-      if (ec || self->stopped) return;
-      self->parse(n);
-      self->read();
-    });
+    stream.async_read_some(
+        asio::buffer(buffer),
+        [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+          if (ec || self->stopped) return;
+          self->parse(n);
+          self->read();
+        });
   }
 
   void parse(size_t n) {

@@ -23,8 +23,10 @@ std::string url_host(const std::string& url) {
   const auto scheme = url.find("://");
   const size_t start = scheme == std::string::npos ? 0 : scheme + 3;
   size_t end = url.find_first_of("/?#", start);
-  std::string authority = url.substr(start, end == std::string::npos ? std::string::npos : end - start);
-  if (const auto at = authority.rfind('@'); at != std::string::npos) authority = authority.substr(at + 1);
+  std::string authority =
+      url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  if (const auto at = authority.rfind('@'); at != std::string::npos)
+    authority = authority.substr(at + 1);
   return (scheme == std::string::npos ? "" : url.substr(0, scheme + 3)) + authority;
 }
 
@@ -33,13 +35,25 @@ constexpr size_t kSeenLimit = 100'000;
 }  // namespace
 
 nlohmann::json alert_json(const storage::AlertRecord& a) {
-  auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-  auto opt_ms = [](const std::optional<int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-  return {{"id", a.id},          {"ts", a.ts},           {"kind", a.kind},
-          {"severity", a.severity}, {"subject", a.subject}, {"period", a.period_key},
-          {"message", a.message},   {"value", opt(a.value)}, {"threshold", opt(a.threshold)},
-          {"unit", a.unit},         {"delivered_at", opt_ms(a.delivered_at)},
-          {"acked_at", opt_ms(a.acked_at)}, {"acked_by", a.acked_by.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.acked_by)}};
+  auto opt = [](const std::optional<double>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+  };
+  auto opt_ms = [](const std::optional<int64_t>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+  };
+  return {{"id", a.id},
+          {"ts", a.ts},
+          {"kind", a.kind},
+          {"severity", a.severity},
+          {"subject", a.subject},
+          {"period", a.period_key},
+          {"message", a.message},
+          {"value", opt(a.value)},
+          {"threshold", opt(a.threshold)},
+          {"unit", a.unit},
+          {"delivered_at", opt_ms(a.delivered_at)},
+          {"acked_at", opt_ms(a.acked_at)},
+          {"acked_by", a.acked_by.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.acked_by)}};
 }
 
 std::string alert_line(const storage::AlertRecord& a) {
@@ -47,8 +61,8 @@ std::string alert_line(const storage::AlertRecord& a) {
                      a.acked_at ? fmt::format(" [acknowledged by {}]", a.acked_by) : "");
 }
 
-AlertCenter::AlertCenter(storage::AlertRepository& repository, const parley::Clock& clock, AlertOptions options,
-                         http::CurlMulti* multi, net::Executor executor)
+AlertCenter::AlertCenter(storage::AlertRepository& repository, const parley::Clock& clock,
+                         AlertOptions options, http::CurlMulti* multi, net::Executor executor)
     : repository_(repository),
       clock_(clock),
       options_(std::move(options)),
@@ -65,7 +79,8 @@ void AlertCenter::wait_idle() {
 
 void AlertCenter::raise(AlertRaise alert) {
   if (alert.period_key.empty()) alert.period_key = periods_.day_key(clock_.now_ms());
-  std::string key = fmt::format("{}\x1f{}\x1f{}\x1f{}", alert.kind, alert.subject, to_string(alert.severity), alert.period_key);
+  std::string key = fmt::format("{}\x1f{}\x1f{}\x1f{}", alert.kind, alert.subject,
+                                to_string(alert.severity), alert.period_key);
   {
     std::lock_guard lock(mu_);
     if (seen_.size() >= kSeenLimit) seen_.clear();  // the table dedupes too; this only saves writes
@@ -85,7 +100,8 @@ void AlertCenter::raise(AlertRaise alert) {
   repository_.raise(record, [this, record, key](Result<storage::WriteAck> r) mutable {
     bool stored = r.ok();
     if (!stored) {
-      spdlog::error("alert {} could not be stored: {} ({})", record.kind, r.error().describe(), record.message);
+      spdlog::error("alert {} could not be stored: {} ({})", record.kind, r.error().describe(),
+                    record.message);
     } else if (r->inserted) {  // not inserted: stored earlier in this period (before a restart)
       record.id = r->row_id;
       raised_.fetch_add(1, std::memory_order_relaxed);
@@ -110,7 +126,8 @@ void AlertCenter::deliver(const storage::AlertRecord& record) {
     try {
       deliver_(record);
     } catch (const std::exception& e) {
-      spdlog::error("alert #{}: delivery to the admin conversations failed: {}", record.id, e.what());
+      spdlog::error("alert #{}: delivery to the admin conversations failed: {}", record.id,
+                    e.what());
     }
   }
   repository_.mark_delivered(record.id);
@@ -119,7 +136,8 @@ void AlertCenter::deliver(const storage::AlertRecord& record) {
   req.method = "POST";
   req.url = options_.webhook_url;
   req.headers = {"Content-Type: application/json"};
-  req.body = nlohmann::json{{"source", "parley"}, {"alert", alert_json(record)}, {"text", line}}.dump();
+  req.body =
+      nlohmann::json{{"source", "parley"}, {"alert", alert_json(record)}, {"text", line}}.dump();
   req.connect_timeout = options_.webhook_timeout;
   req.first_byte_timeout = options_.webhook_timeout;
   req.deadline = http::Clock::now() + options_.webhook_timeout;
@@ -130,7 +148,8 @@ asio::awaitable<void> AlertCenter::post_webhook(AlertCenter* self, http::Request
   http::Response resp = co_await http::async_fetch(*self->multi_, std::move(req));
   if (resp.failure != http::Failure::none || resp.status < 200 || resp.status >= 300) {
     self->webhook_failures_.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("alert #{}: the webhook at {} did not take it: {}", id, url_host(self->options_.webhook_url),
+    spdlog::warn("alert #{}: the webhook at {} did not take it: {}", id,
+                 url_host(self->options_.webhook_url),
                  resp.failure != http::Failure::none ? std::string(http::to_string(resp.failure))
                                                      : fmt::format("HTTP {}", resp.status));
   }

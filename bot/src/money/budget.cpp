@@ -56,7 +56,8 @@ Status BudgetKeeper::preload(storage::ReadPool& reads) {
   auto conn = reads.acquire();
   auto st = conn->cached(
       "SELECT user_id, "
-      "coalesce(sum(CASE WHEN ts >= ?1 THEN coalesce(cost_actual_nanousd, cost_estimated_nanousd, 0) END), 0), "
+      "coalesce(sum(CASE WHEN ts >= ?1 THEN coalesce(cost_actual_nanousd, cost_estimated_nanousd, "
+      "0) END), 0), "
       "coalesce(sum(coalesce(cost_actual_nanousd, cost_estimated_nanousd, 0)), 0) "
       "FROM usage WHERE ts >= ?2 GROUP BY user_id");
   if (!st) return fail(std::move(st).error());
@@ -81,7 +82,8 @@ Status BudgetKeeper::preload(storage::ReadPool& reads) {
   return {};
 }
 
-std::vector<BudgetKeeper::Scope> BudgetKeeper::scopes_for(const llm::CallOptions& o, int64_t now) const {
+std::vector<BudgetKeeper::Scope> BudgetKeeper::scopes_for(const llm::CallOptions& o,
+                                                          int64_t now) const {
   std::vector<Scope> out;
   const std::string dk = periods_.day_key(now);
   const std::string mk = periods_.month_key(now);
@@ -91,7 +93,8 @@ std::vector<BudgetKeeper::Scope> BudgetKeeper::scopes_for(const llm::CallOptions
   out.push_back({"g/m/" + mk, "monthly", mk, options_.global_monthly.value_or(-1), false, false});
   if (o.user_id != 0) {
     const std::string u = fmt::format("u{}", o.user_id);
-    if (options_.user_daily) out.push_back({u + "/d/" + dk, "your daily", dk, *options_.user_daily, true, false});
+    if (options_.user_daily)
+      out.push_back({u + "/d/" + dk, "your daily", dk, *options_.user_daily, true, false});
     if (options_.user_monthly) {
       out.push_back({u + "/m/" + mk, "your monthly", mk, *options_.user_monthly, true, false});
     }
@@ -119,8 +122,9 @@ std::string BudgetKeeper::refusal(const Scope& s, const Counter& c, int64_t now)
   const std::string whose = s.user ? "Your" : "The bot's";
   const std::string which = s.user ? s.name.substr(5) : s.name;  // "your daily" → "daily"
   if (c.spent >= s.cap) {
-    return fmt::format("{} {} LLM budget is used up ({} of {}); it resets {}. /commands still work.",
-                       whose, which, format_usd(c.spent), format_usd(s.cap), when);
+    return fmt::format(
+        "{} {} LLM budget is used up ({} of {}); it resets {}. /commands still work.", whose, which,
+        format_usd(c.spent), format_usd(s.cap), when);
   }
   return fmt::format(
       "{} {} LLM budget has too little left for this request ({} of {} left); it resets {}. "
@@ -140,7 +144,8 @@ std::optional<int64_t> BudgetKeeper::worst_case(const llm::ResolvedModel& model,
   int64_t max_tokens = options_.default_max_tokens;
   if (request.max_tokens) {
     max_tokens = *request.max_tokens;
-  } else if (auto it = model.options.find("max_tokens"); it != model.options.end() && it->is_number_integer()) {
+  } else if (auto it = model.options.find("max_tokens");
+             it != model.options.end() && it->is_number_integer()) {
     max_tokens = it->get<int64_t>();
   }
   const ModelPrice* price = prices->find(model.model, at(clock_.now_ms()));
@@ -167,12 +172,17 @@ std::string BudgetKeeper::route(const llm::CallOptions& options, const std::stri
       const int64_t used = it == counters_.end() ? 0 : it->second.spent + it->second.reserved;
       if (used * 100 >= s.cap * options_.soft_percent) {
         soft = true;
-        raise.push_back({"budget_soft", Severity::warning, s.user ? fmt::format("user {}", options.user_id) : "global",
-                         s.period,
-                         fmt::format("{} LLM budget {}% used ({} of {}){}", s.user ? fmt::format("user {}'s {}", options.user_id, s.name.substr(5)) : s.name,
-                                     s.cap > 0 ? used * 100 / s.cap : 100, format_usd(used), format_usd(s.cap),
-                                     options_.cheaper_role.empty() ? "" : "; calls now go to the role " + options_.cheaper_role),
-                         to_usd(used), to_usd(s.cap), "USD"});
+        raise.push_back(
+            {"budget_soft", Severity::warning,
+             s.user ? fmt::format("user {}", options.user_id) : "global", s.period,
+             fmt::format(
+                 "{} LLM budget {}% used ({} of {}){}",
+                 s.user ? fmt::format("user {}'s {}", options.user_id, s.name.substr(5)) : s.name,
+                 s.cap > 0 ? used * 100 / s.cap : 100, format_usd(used), format_usd(s.cap),
+                 options_.cheaper_role.empty()
+                     ? ""
+                     : "; calls now go to the role " + options_.cheaper_role),
+             to_usd(used), to_usd(s.cap), "USD"});
       }
     }
   }
@@ -182,17 +192,20 @@ std::string BudgetKeeper::route(const llm::CallOptions& options, const std::stri
   return soft && !options_.cheaper_role.empty() ? options_.cheaper_role : role;
 }
 
-BudgetKeeper::Admission BudgetKeeper::admit(const llm::CallOptions& options, const llm::ResolvedModel& model,
+BudgetKeeper::Admission BudgetKeeper::admit(const llm::CallOptions& options,
+                                            const llm::ResolvedModel& model,
                                             const llm::ChatRequest& request) {
   Admission a;
   const std::optional<int64_t> worst = worst_case(model, request);
   if (!worst && options_.refuse_unknown_price) {
     a.ok = false;
-    a.refusal = "I can't use the language model for this: its price is not known, and the operator "
-                "has set such calls to be refused. /commands still work.";
+    a.refusal =
+        "I can't use the language model for this: its price is not known, and the operator "
+        "has set such calls to be refused. /commands still work.";
     if (alerts_ != nullptr) {
       alerts_->raise({"unknown_price", Severity::warning, model.model, "",
-                      fmt::format("model {} has no price in prices.yaml; calls to it are refused", model.model),
+                      fmt::format("model {} has no price in prices.yaml; calls to it are refused",
+                                  model.model),
                       std::nullopt, std::nullopt, ""});
     }
     return a;
@@ -212,18 +225,27 @@ BudgetKeeper::Admission BudgetKeeper::admit(const llm::CallOptions& options, con
         a.ok = false;
         a.refusal = refusal(s, c, now);
         if (!s.turn) {
-          hard = AlertRaise{"budget_hard", Severity::critical,
-                            s.user ? fmt::format("user {}", options.user_id) : "global", s.period,
-                            c.spent >= s.cap
-                                ? fmt::format("{} LLM budget reached ({} of {}): LLM calls are refused",
-                                              s.user ? fmt::format("user {}'s {}", options.user_id, s.name.substr(5)) : s.name,
-                                              format_usd(c.spent), format_usd(s.cap))
-                                : fmt::format("{} LLM budget has too little left ({} spent, {} in flight, cap {}) for a "
-                                              "call whose worst case is {} (model {}): such calls are refused",
-                                              s.user ? fmt::format("user {}'s {}", options.user_id, s.name.substr(5)) : s.name,
-                                              format_usd(c.spent), format_usd(c.reserved), format_usd(s.cap),
-                                              format_usd(amount), model.model),
-                            to_usd(c.spent), to_usd(s.cap), "USD"};
+          hard = AlertRaise{
+              "budget_hard",
+              Severity::critical,
+              s.user ? fmt::format("user {}", options.user_id) : "global",
+              s.period,
+              c.spent >= s.cap
+                  ? fmt::format("{} LLM budget reached ({} of {}): LLM calls are refused",
+                                s.user
+                                    ? fmt::format("user {}'s {}", options.user_id, s.name.substr(5))
+                                    : s.name,
+                                format_usd(c.spent), format_usd(s.cap))
+                  : fmt::format(
+                        "{} LLM budget has too little left ({} spent, {} in flight, cap {}) for a "
+                        "call whose worst case is {} (model {}): such calls are refused",
+                        s.user ? fmt::format("user {}'s {}", options.user_id, s.name.substr(5))
+                               : s.name,
+                        format_usd(c.spent), format_usd(c.reserved), format_usd(s.cap),
+                        format_usd(amount), model.model),
+              to_usd(c.spent),
+              to_usd(s.cap),
+              "USD"};
         }
         break;
       }
@@ -243,7 +265,8 @@ BudgetKeeper::Admission BudgetKeeper::admit(const llm::CallOptions& options, con
   return a;
 }
 
-void BudgetKeeper::settle(const Admission& admission, const llm::CallOptions& options, const llm::Attempt& attempt) {
+void BudgetKeeper::settle(const Admission& admission, const llm::CallOptions& options,
+                          const llm::Attempt& attempt) {
   const int64_t now = clock_.now_ms();
   const int64_t cost = price_attempt(prices_.load().get(), attempt, now).counted();
   std::vector<AlertRaise> raise;
@@ -251,7 +274,9 @@ void BudgetKeeper::settle(const Admission& admission, const llm::CallOptions& op
     std::lock_guard lock(mu_);
     for (const auto& key : admission.scopes) {
       auto it = counters_.find(key);
-      if (it != counters_.end()) it->second.reserved = std::max<int64_t>(0, it->second.reserved - admission.reserved_nanousd);
+      if (it != counters_.end())
+        it->second.reserved =
+            std::max<int64_t>(0, it->second.reserved - admission.reserved_nanousd);
     }
     // The cost counts in the periods current now (a call across midnight counts in the new day).
     for (const auto& s : scopes_for(options, now)) {
@@ -260,12 +285,14 @@ void BudgetKeeper::settle(const Admission& admission, const llm::CallOptions& op
       c.spent += cost;
       c.touched_ms = now;
       if (s.user || s.turn) continue;
-      const auto& threshold = s.period.size() == 10 ? options_.alert_daily_spend : options_.alert_monthly_spend;
+      const auto& threshold =
+          s.period.size() == 10 ? options_.alert_daily_spend : options_.alert_monthly_spend;
       // Raised on every settle past the threshold: the sink keeps one per period.
       if (threshold && c.spent >= *threshold) {
-        raise.push_back({s.period.size() == 10 ? "daily_spend" : "monthly_spend", Severity::warning, "", s.period,
-                         fmt::format("{} LLM spend reached {} (alert threshold {})", s.name, format_usd(c.spent),
-                                     format_usd(*threshold)),
+        raise.push_back({s.period.size() == 10 ? "daily_spend" : "monthly_spend", Severity::warning,
+                         "", s.period,
+                         fmt::format("{} LLM spend reached {} (alert threshold {})", s.name,
+                                     format_usd(c.spent), format_usd(*threshold)),
                          to_usd(c.spent), to_usd(*threshold), "USD"});
       }
     }

@@ -54,20 +54,13 @@ std::string trimmed(std::string s) {
 
 ErrorCode code_for_status(long status) {
   switch (status) {
-    case 401:
-      return ErrorCode::unauthenticated;
-    case 402:
-      return ErrorCode::billing;
-    case 403:
-      return ErrorCode::permission_denied;
-    case 404:
-      return ErrorCode::not_found;
-    case 408:
-      return ErrorCode::deadline_exceeded;
-    case 429:
-      return ErrorCode::resource_exhausted;
-    default:
-      return status >= 500 ? ErrorCode::unavailable : ErrorCode::invalid_argument;
+    case 401: return ErrorCode::unauthenticated;
+    case 402: return ErrorCode::billing;
+    case 403: return ErrorCode::permission_denied;
+    case 404: return ErrorCode::not_found;
+    case 408: return ErrorCode::deadline_exceeded;
+    case 429: return ErrorCode::resource_exhausted;
+    default: return status >= 500 ? ErrorCode::unavailable : ErrorCode::invalid_argument;
   }
 }
 
@@ -76,14 +69,10 @@ ErrorCode code_for_failure(http::Failure f) {
     case http::Failure::connect_timeout:
     case http::Failure::first_byte_timeout:
     case http::Failure::idle_timeout:
-    case http::Failure::deadline:
-      return ErrorCode::deadline_exceeded;
-    case http::Failure::cancelled:
-      return ErrorCode::cancelled;
-    case http::Failure::too_large:
-      return ErrorCode::internal;
-    default:
-      return ErrorCode::unavailable;
+    case http::Failure::deadline: return ErrorCode::deadline_exceeded;
+    case http::Failure::cancelled: return ErrorCode::cancelled;
+    case http::Failure::too_large: return ErrorCode::internal;
+    default: return ErrorCode::unavailable;
   }
 }
 

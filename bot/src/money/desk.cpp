@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include "parley/bot/money/alerts.h"
 #include "parley/base/time_format.h"
 #include "parley/base/usd.h"
+#include "parley/bot/money/alerts.h"
 
 namespace parley::bot::money {
 
@@ -12,7 +12,9 @@ using nlohmann::json;
 
 namespace {
 
-json usd_or_null(const std::optional<int64_t>& v) { return v ? json(exact_usd(*v)) : json(nullptr); }
+json usd_or_null(const std::optional<int64_t>& v) {
+  return v ? json(exact_usd(*v)) : json(nullptr);
+}
 
 std::string ago(int64_t now, int64_t then) {
   const int64_t s = std::max<int64_t>(0, (now - then) / 1000);
@@ -24,9 +26,15 @@ std::string ago(int64_t now, int64_t then) {
 
 }  // namespace
 
-Desk::Desk(storage::AlertRepository& alerts, storage::CreditRepository& credits, const BudgetKeeper* budgets,
-           const CreditMonitor* monitor, std::string provider, const parley::Clock& clock)
-    : alerts_(alerts), credits_(credits), budgets_(budgets), monitor_(monitor), provider_(std::move(provider)), clock_(clock) {}
+Desk::Desk(storage::AlertRepository& alerts, storage::CreditRepository& credits,
+           const BudgetKeeper* budgets, const CreditMonitor* monitor, std::string provider,
+           const parley::Clock& clock)
+    : alerts_(alerts),
+      credits_(credits),
+      budgets_(budgets),
+      monitor_(monitor),
+      provider_(std::move(provider)),
+      clock_(clock) {}
 
 Result<json> Desk::credits() const {
   const int64_t now = clock_.now_ms();
@@ -84,8 +92,8 @@ Result<json> Desk::credits() const {
                          {"remaining_usd", exact_usd(g.cap - g.spent - g.reserved)},
                          {"spent_nanousd", g.spent},
                          {"cap_nanousd", g.cap}});
-      budget_text += fmt::format("{}{} {} of {}", budget_text.empty() ? "" : "; ", g.name, format_usd(g.spent),
-                                 format_usd(g.cap));
+      budget_text += fmt::format("{}{} {} of {}", budget_text.empty() ? "" : "; ", g.name,
+                                 format_usd(g.spent), format_usd(g.cap));
     }
   }
   j["budgets"] = std::move(budgets);
@@ -98,16 +106,21 @@ Result<json> Desk::credits() const {
     text = fmt::format("{}: no credit poll yet{}.", provider_,
                        last_error.empty() ? "" : fmt::format(" (last attempt: {})", last_error));
   } else {
-    text = fmt::format("{}: balance {}", provider_, balance ? format_usd(*balance) : std::string("unknown"));
-    if (latest->limit_nanousd) text += fmt::format(" (key limit {})", format_usd(*latest->limit_nanousd));
+    text = fmt::format("{}: balance {}", provider_,
+                       balance ? format_usd(*balance) : std::string("unknown"));
+    if (latest->limit_nanousd)
+      text += fmt::format(" (key limit {})", format_usd(*latest->limit_nanousd));
     if (runway) text += fmt::format(", runway {:.0f} h", *runway);
-    if (latest->usage_daily_nanousd) text += fmt::format(", spent today {}", format_usd(*latest->usage_daily_nanousd));
+    if (latest->usage_daily_nanousd)
+      text += fmt::format(", spent today {}", format_usd(*latest->usage_daily_nanousd));
     text += fmt::format("; polled {}", ago(now, latest->ts));
     if (!last_error.empty()) text += fmt::format(" (last poll: {})", last_error);
     text += ".";
   }
   if (!budget_text.empty()) text += " Budgets: " + budget_text + ".";
-  text += open->empty() ? " No open alerts." : fmt::format(" {} open alert{} (/alerts).", open->size(), open->size() == 1 ? "" : "s");
+  text += open->empty() ? " No open alerts."
+                        : fmt::format(" {} open alert{} (/alerts).", open->size(),
+                                      open->size() == 1 ? "" : "s");
   j["text"] = text;
   return j;
 }
@@ -136,7 +149,8 @@ Result<json> Desk::ack(int64_t id, const std::string& by) const {
               {"acknowledged", true},
               {"already", !now_acked},
               {"text", now_acked ? fmt::format("Alert #{} acknowledged.", id)
-                                 : fmt::format("Alert #{} was already acknowledged by {}.", id, (*found)->acked_by)}};
+                                 : fmt::format("Alert #{} was already acknowledged by {}.", id,
+                                               (*found)->acked_by)}};
 }
 
 }  // namespace parley::bot::money

@@ -5,16 +5,20 @@
 
 #include <cstdlib>
 
-#include "parley/bot/money/budget.h"
 #include "parley/base/time_format.h"
 #include "parley/base/usd.h"
+#include "parley/bot/money/budget.h"
 
 namespace parley::bot::money {
 
-
-UsageLedger::UsageLedger(storage::UsageRepository& repository, std::shared_ptr<const PriceTable> prices,
-                         AlertSink* alerts, const parley::Clock& clock, LedgerOptions options)
-    : repository_(repository), prices_(std::move(prices)), alerts_(alerts), clock_(clock), options_(options) {}
+UsageLedger::UsageLedger(storage::UsageRepository& repository,
+                         std::shared_ptr<const PriceTable> prices, AlertSink* alerts,
+                         const parley::Clock& clock, LedgerOptions options)
+    : repository_(repository),
+      prices_(std::move(prices)),
+      alerts_(alerts),
+      clock_(clock),
+      options_(options) {}
 
 storage::UsageRecord UsageLedger::to_record(const llm::CallOptions& options, const llm::Attempt& a,
                                             const PriceTable* prices, int64_t at_ms) {
@@ -32,7 +36,8 @@ storage::UsageRecord UsageLedger::to_record(const llm::CallOptions& options, con
   r.cached_tokens = a.usage.cached_tokens;
   r.reasoning_tokens = a.usage.reasoning_tokens;
   r.latency_ms = std::chrono::duration_cast<std::chrono::milliseconds>(a.latency).count();
-  const AttemptCost cost = price_attempt(prices, a, at_ms != 0 ? at_ms : SystemClock::instance().now_ms());
+  const AttemptCost cost =
+      price_attempt(prices, a, at_ms != 0 ? at_ms : SystemClock::instance().now_ms());
   r.cost_actual_nanousd = cost.actual;
   r.cost_estimated_nanousd = cost.estimated;
   r.pricing_version = cost.pricing_version;
@@ -73,11 +78,12 @@ void UsageLedger::watch(const llm::Attempt& a, const storage::UsageRecord& row) 
     t.latency_ms += row.latency_ms;
     const bool consumed = row.prompt_tokens + row.completion_tokens > 0;
     if (consumed && !row.cost_estimated_nanousd && once("unknown\x1f" + model)) {
-      raise.push_back({"unknown_price", Severity::warning, model, "",
-                       fmt::format("model {} has no price in prices.yaml: its calls have no estimate{}", model,
-                                   row.cost_actual_nanousd ? " (the provider's cost is recorded)"
-                                                           : " and no provider cost: their spend is unknown"),
-                       std::nullopt, std::nullopt, ""});
+      raise.push_back(
+          {"unknown_price", Severity::warning, model, "",
+           fmt::format("model {} has no price in prices.yaml: its calls have no estimate{}", model,
+                       row.cost_actual_nanousd ? " (the provider's cost is recorded)"
+                                               : " and no provider cost: their spend is unknown"),
+           std::nullopt, std::nullopt, ""});
     }
     if (row.cost_actual_nanousd && row.cost_estimated_nanousd) {
       const int64_t actual = *row.cost_actual_nanousd;
@@ -86,29 +92,34 @@ void UsageLedger::watch(const llm::Attempt& a, const storage::UsageRecord& row) 
       // More than divergence_percent of the provider's cost (any difference when it is zero).
       if (diff * 100 > actual * options_.divergence_percent && once("divergence\x1f" + model)) {
         spdlog::warn(
-            "usage: the estimate for {} differs from the provider's cost by more than {}% ({} estimated, {} "
+            "usage: the estimate for {} differs from the provider's cost by more than {}% ({} "
+            "estimated, {} "
             "charged, pricing version {}); check prices.yaml (logged once per model per day)",
-            model, options_.divergence_percent, exact_usd(estimate), exact_usd(actual), row.pricing_version);
+            model, options_.divergence_percent, exact_usd(estimate), exact_usd(actual),
+            row.pricing_version);
       }
     }
     if (a.failure == llm::FailureKind::billing && once("billing\x1f" + a.provider)) {
-      raise.push_back({"billing_error", Severity::critical, a.provider, "",
-                       fmt::format("{} answered 402 (payment required) for {}: the account is out of credit or "
-                                   "over its limit",
-                                   a.provider, a.model_asked),
-                       std::nullopt, std::nullopt, ""});
+      raise.push_back(
+          {"billing_error", Severity::critical, a.provider, "",
+           fmt::format("{} answered 402 (payment required) for {}: the account is out of credit or "
+                       "over its limit",
+                       a.provider, a.model_asked),
+           std::nullopt, std::nullopt, ""});
     }
     if (a.failure == llm::FailureKind::rate_limited) {
       rate_limited_.push_back(now);
-      while (!rate_limited_.empty() && rate_limited_.front() <= now - options_.rate_limit_window.count()) {
+      while (!rate_limited_.empty() &&
+             rate_limited_.front() <= now - options_.rate_limit_window.count()) {
         rate_limited_.pop_front();
       }
       const auto n = static_cast<int>(rate_limited_.size());
       if (n >= options_.rate_limit_alert) {
         raise.push_back({"rate_limited", Severity::warning, a.provider, "",
-                         fmt::format("{} rate-limited {} calls (HTTP 429) within {} minutes", a.provider, n,
-                                     options_.rate_limit_window.count() / 60000),
-                         static_cast<double>(n), static_cast<double>(options_.rate_limit_alert), "calls"});
+                         fmt::format("{} rate-limited {} calls (HTTP 429) within {} minutes",
+                                     a.provider, n, options_.rate_limit_window.count() / 60000),
+                         static_cast<double>(n), static_cast<double>(options_.rate_limit_alert),
+                         "calls"});
       }
     }
   }

@@ -14,7 +14,8 @@ using Ms = std::chrono::milliseconds;
 using SysMs = date::sys_time<Ms>;
 
 int64_t to_ms(const date::time_zone* tz, date::local_days d) {
-  return std::chrono::duration_cast<Ms>(tz->to_sys(d, date::choose::earliest).time_since_epoch()).count();
+  return std::chrono::duration_cast<Ms>(tz->to_sys(d, date::choose::earliest).time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -23,7 +24,8 @@ Periods::Periods(const std::string& zone) : name_(zone.empty() ? "UTC" : zone) {
   try {
     tz_ = date::locate_zone(name_);
   } catch (const std::runtime_error& e) {
-    throw std::runtime_error(fmt::format("unknown time zone '{}' (expected an IANA name such as Europe/Paris)", name_));
+    throw std::runtime_error(
+        fmt::format("unknown time zone '{}' (expected an IANA name such as Europe/Paris)", name_));
   }
 }
 
@@ -34,7 +36,8 @@ std::string Periods::day_key(int64_t ms) const {
 
 std::string Periods::month_key(int64_t ms) const {
   const date::year_month_day ymd{date::floor<date::days>(tz_->to_local(SysMs{Ms{ms}}))};
-  return fmt::format("{:04}-{:02}", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()));
+  return fmt::format("{:04}-{:02}", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()));
 }
 
 int64_t Periods::day_start(int64_t ms) const {

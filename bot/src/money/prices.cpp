@@ -27,9 +27,10 @@ std::optional<int64_t> parse_day(const std::string& s) {
   for (size_t i : {0u, 1u, 2u, 3u, 5u, 6u, 8u, 9u}) {
     if (s[i] < '0' || s[i] > '9') return std::nullopt;
   }
-  const std::chrono::year_month_day ymd{std::chrono::year(std::stoi(s.substr(0, 4))),
-                                        std::chrono::month(static_cast<unsigned>(std::stoi(s.substr(5, 2)))),
-                                        std::chrono::day(static_cast<unsigned>(std::stoi(s.substr(8, 2))))};
+  const std::chrono::year_month_day ymd{
+      std::chrono::year(std::stoi(s.substr(0, 4))),
+      std::chrono::month(static_cast<unsigned>(std::stoi(s.substr(5, 2)))),
+      std::chrono::day(static_cast<unsigned>(std::stoi(s.substr(8, 2))))};
   if (!ymd.ok()) return std::nullopt;
   return std::chrono::sys_days(ymd).time_since_epoch().count();
 }
@@ -56,7 +57,8 @@ std::optional<int64_t> PriceTable::parse_usd(const std::string& text) {
       if (++frac_digits > 9) return std::nullopt;
       frac = frac * 10 + d;
     } else {
-      if (whole > (std::numeric_limits<int64_t>::max() / 1'000'000'000 - d) / 10) return std::nullopt;
+      if (whole > (std::numeric_limits<int64_t>::max() / 1'000'000'000 - d) / 10)
+        return std::nullopt;
       whole = whole * 10 + d;
     }
   }
@@ -73,7 +75,9 @@ PriceTable PriceTable::parse(const std::string& yaml, const std::string& name) {
   PriceTable table;
   bool has_version = false;
   if (!root.IsMap()) {
-    r.problem(root, "", fmt::format("expected a mapping with version and models, found {}", yaml_found(root)));
+    r.problem(
+        root, "",
+        fmt::format("expected a mapping with version and models, found {}", yaml_found(root)));
   }
   r.mapping(
       root.IsMap() ? root : YAML::Node(), "",
@@ -87,8 +91,9 @@ PriceTable PriceTable::parse(const std::string& yaml, const std::string& name) {
            [&](const YAML::Node& list, const std::string& key) {
              r.sequence(list, key, [&](const YAML::Node& item, const std::string& at) {
                if (!item.IsMap()) {
-                 r.problem(item, at, fmt::format("expected a mapping with match, input and output, found {}",
-                                                 yaml_found(item)));
+                 r.problem(item, at,
+                           fmt::format("expected a mapping with match, input and output, found {}",
+                                       yaml_found(item)));
                  return;
                }
                ModelPrice p;
@@ -100,40 +105,48 @@ PriceTable PriceTable::parse(const std::string& yaml, const std::string& name) {
                  return [&](const YAML::Node& v, const std::string& k) {
                    out = v.IsScalar() ? parse_usd(v.Scalar()) : std::nullopt;
                    if (!out) {
-                     r.problem(v, k, fmt::format("expected a decimal number of USD per 1M tokens, found {}",
-                                                 yaml_found(v)));
+                     r.problem(
+                         v, k,
+                         fmt::format("expected a decimal number of USD per 1M tokens, found {}",
+                                     yaml_found(v)));
                      out = 0;  // reported; present, so not "missing" too
                    }
                  };
                };
-               r.mapping(item, at,
-                         {
-                             {"match",
-                              [&](const YAML::Node& v, const std::string& k) {
-                                if (v.IsScalar() && !v.Scalar().empty()) {
-                                  p.match = v.Scalar();
-                                } else {
-                                  r.problem(v, k, fmt::format("expected a glob, e.g. openai/gpt-4o*, found {}",
-                                                              yaml_found(v)));
-                                  p.match = "?";  // reported; present, so not "missing" too
-                                }
-                              }},
-                             {"effective",
-                              [&](const YAML::Node& v, const std::string& k) {
-                                const auto day = v.IsScalar() ? parse_day(v.Scalar()) : std::nullopt;
-                                if (!day) {
-                                  r.problem(v, k, fmt::format("expected a date YYYY-MM-DD, found {}", yaml_found(v)));
-                                }
-                                p.effective_day = day.value_or(0);
-                              }},
-                             {"input", usd(input)},
-                             {"output", usd(output)},
-                             {"cached_input", usd(cached)},
-                             {"reasoning", usd(reasoning)},
-                         });
-               if (p.match.empty()) r.problem(item, at + ".match", "missing (a glob, e.g. openai/gpt-4o*)");
+               r.mapping(
+                   item, at,
+                   {
+                       {"match",
+                        [&](const YAML::Node& v, const std::string& k) {
+                          if (v.IsScalar() && !v.Scalar().empty()) {
+                            p.match = v.Scalar();
+                          } else {
+                            r.problem(v, k,
+                                      fmt::format("expected a glob, e.g. openai/gpt-4o*, found {}",
+                                                  yaml_found(v)));
+                            p.match = "?";  // reported; present, so not "missing" too
+                          }
+                        }},
+                       {"effective",
+                        [&](const YAML::Node& v, const std::string& k) {
+                          const auto day = v.IsScalar() ? parse_day(v.Scalar()) : std::nullopt;
+                          if (!day) {
+                            r.problem(
+                                v, k,
+                                fmt::format("expected a date YYYY-MM-DD, found {}", yaml_found(v)));
+                          }
+                          p.effective_day = day.value_or(0);
+                        }},
+                       {"input", usd(input)},
+                       {"output", usd(output)},
+                       {"cached_input", usd(cached)},
+                       {"reasoning", usd(reasoning)},
+                   });
+               if (p.match.empty())
+                 r.problem(item, at + ".match", "missing (a glob, e.g. openai/gpt-4o*)");
                if (!input) r.problem(item, at + ".input", "missing (USD per 1M prompt tokens)");
-               if (!output) r.problem(item, at + ".output", "missing (USD per 1M completion tokens)");
+               if (!output)
+                 r.problem(item, at + ".output", "missing (USD per 1M completion tokens)");
                p.input = input.value_or(0);
                p.output = output.value_or(0);
                p.cached_input = cached.value_or(p.input);
@@ -142,7 +155,8 @@ PriceTable PriceTable::parse(const std::string& yaml, const std::string& name) {
              });
            }},
       });
-  if (root.IsMap() && !has_version) r.problem(root, "version", "missing (stored with every estimate)");
+  if (root.IsMap() && !has_version)
+    r.problem(root, "version", "missing (stored with every estimate)");
   if (!r.ok()) throw PriceError(describe_all(r.problems()));
   return table;
 }
@@ -155,7 +169,8 @@ PriceTable PriceTable::load(const std::filesystem::path& file) {
   return parse(text.str(), file.string());
 }
 
-const ModelPrice* PriceTable::find(const std::string& model, std::chrono::system_clock::time_point at) const {
+const ModelPrice* PriceTable::find(const std::string& model,
+                                   std::chrono::system_clock::time_point at) const {
   const int64_t day = day_of(at);
   const std::string* pattern = nullptr;
   for (const auto& e : entries_) {

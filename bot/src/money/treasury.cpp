@@ -9,16 +9,19 @@
 namespace parley::bot::money {
 
 std::shared_ptr<const PriceTable> load_prices(const MoneyOptions& money) {
-  if (!money.prices_file.empty()) return std::make_shared<const PriceTable>(PriceTable::load(money.prices_file));
+  if (!money.prices_file.empty())
+    return std::make_shared<const PriceTable>(PriceTable::load(money.prices_file));
   for (const auto& f : detail::embedded_prices()) {
-    if (f.stem == "prices") return std::make_shared<const PriceTable>(PriceTable::parse(std::string(f.text), "prices.yaml (built in)"));
+    if (f.stem == "prices")
+      return std::make_shared<const PriceTable>(
+          PriceTable::parse(std::string(f.text), "prices.yaml (built in)"));
   }
   throw PriceError("the built-in price table is missing from this build");
 }
 
 Result<std::unique_ptr<Treasury>> Treasury::open(const MoneyOptions& money, storage::Store& store,
-                                                     http::CurlMulti* multi, net::Executor executor,
-                                                     const parley::Clock& clock) {
+                                                 http::CurlMulti* multi, net::Executor executor,
+                                                 const parley::Clock& clock) {
   std::unique_ptr<Treasury> a(new Treasury());
   a->money_ = money;
   std::shared_ptr<const PriceTable> prices;
@@ -28,11 +31,13 @@ Result<std::unique_ptr<Treasury>> Treasury::open(const MoneyOptions& money, stor
     return fail(ErrorCode::invalid_argument, e.what());
   }
   a->prices_.store(prices);
-  a->alert_store_ = std::make_unique<storage::AlertRepository>(store.writes(), store.reads(), clock);
+  a->alert_store_ =
+      std::make_unique<storage::AlertRepository>(store.writes(), store.reads(), clock);
   AlertOptions ao;
   ao.zone = money.zone;
   if (!money.webhook_url_env.empty()) {
-    if (const char* url = std::getenv(money.webhook_url_env.c_str()); url != nullptr && *url != '\0') {  // NOLINT(concurrency-mt-unsafe)
+    if (const char* url = std::getenv(money.webhook_url_env.c_str());
+        url != nullptr && *url != '\0') {  // NOLINT(concurrency-mt-unsafe)
       ao.webhook_url = url;
     }
   }
@@ -60,7 +65,8 @@ Result<std::unique_ptr<Treasury>> Treasury::open(const MoneyOptions& money, stor
   a->multi_ = multi;
   a->executor_ = executor;
   a->clock_ = &clock;
-  a->desk_ = std::make_unique<Desk>(*a->alert_store_, store.credits(), a->budgets_.get(), nullptr, "openrouter", clock);
+  a->desk_ = std::make_unique<Desk>(*a->alert_store_, store.credits(), a->budgets_.get(), nullptr,
+                                    "openrouter", clock);
   return a;
 }
 
@@ -85,7 +91,8 @@ void Treasury::start() {
 
 std::string Treasury::prepare_monitor(const llm::ResolvedLlm& resolved) {
   if (money_.credits == "off") return "credit monitor: off";
-  if (multi_ == nullptr || !executor_) return "credit monitor: off (no HTTP client in this process)";
+  if (multi_ == nullptr || !executor_)
+    return "credit monitor: off (no HTTP client in this process)";
   const auto it = resolved.providers.find("openrouter");
   const bool is_default = resolved.default_provider == "openrouter";
   if (it == resolved.providers.end() || (money_.credits == "auto" && !is_default)) {
@@ -93,25 +100,29 @@ std::string Treasury::prepare_monitor(const llm::ResolvedLlm& resolved) {
   }
   if (it->second.api_key.empty()) {
     return fmt::format("credit monitor: off (no OpenRouter key: set {})",
-                       it->second.config.api_key_env.empty() ? "OPENROUTER_API_KEY" : it->second.config.api_key_env);
+                       it->second.config.api_key_env.empty() ? "OPENROUTER_API_KEY"
+                                                             : it->second.config.api_key_env);
   }
   CreditMonitorOptions o;
   o.provider = "openrouter";
   o.base_url = it->second.config.base_url;
   o.api_key = it->second.api_key;
   if (!money_.management_key_env.empty()) {
-    if (const char* k = std::getenv(money_.management_key_env.c_str()); k != nullptr) o.management_key = k;  // NOLINT(concurrency-mt-unsafe)
+    if (const char* k = std::getenv(money_.management_key_env.c_str()); k != nullptr)
+      o.management_key = k;  // NOLINT(concurrency-mt-unsafe)
   }
   o.interval = money_.credits_interval;
   o.every_calls = money_.credits_every_calls;
   o.warning_nanousd = money_.low_balance_warning;
   o.critical_nanousd = money_.low_balance_critical;
   o.runway_hours = money_.runway_hours;
-  monitor_ = std::make_unique<CreditMonitor>(*executor_, *multi_, store_->credits(), *alerts_, *clock_, o);
-  desk_ = std::make_unique<Desk>(*alert_store_, store_->credits(), budgets_.get(), monitor_.get(), "openrouter", *clock_);
+  monitor_ =
+      std::make_unique<CreditMonitor>(*executor_, *multi_, store_->credits(), *alerts_, *clock_, o);
+  desk_ = std::make_unique<Desk>(*alert_store_, store_->credits(), budgets_.get(), monitor_.get(),
+                                 "openrouter", *clock_);
   ledger_->after_attempt([m = monitor_.get()] { m->on_call(); });
-  return fmt::format("credit monitor: polling {}/key every {} s and after every {} calls", o.base_url,
-                     o.interval.count(), o.every_calls);
+  return fmt::format("credit monitor: polling {}/key every {} s and after every {} calls",
+                     o.base_url, o.interval.count(), o.every_calls);
 }
 
 void Treasury::stop() {
@@ -125,12 +136,15 @@ Treasury::~Treasury() {
   // of every write submitted before it.
   storage::WriteJob barrier;
   barrier.what = "accounting barrier";
-  barrier.apply = [](storage::Connection&) -> Result<storage::WriteAck> { return storage::WriteAck{0, false}; };
+  barrier.apply = [](storage::Connection&) -> Result<storage::WriteAck> {
+    return storage::WriteAck{0, false};
+  };
   auto done = store_->writes().submit_for_future(std::move(barrier));
   (void)done.get();
 }
 
-std::unique_ptr<llm::LlmClient> Treasury::make_client(http::CurlMulti& multi, const llm::ResolvedLlm& resolved) {
+std::unique_ptr<llm::LlmClient> Treasury::make_client(http::CurlMulti& multi,
+                                                      const llm::ResolvedLlm& resolved) {
   if (!resolved.configured()) return nullptr;
   return std::make_unique<llm::LlmClient>(multi, resolved, ledger_->observer(), budgets_.get());
 }

@@ -4,7 +4,8 @@
 
 namespace parley::bot {
 
-AccessPolicy::Decision AccessPolicy::decide(const std::string& channel, const std::string& sender) const {
+AccessPolicy::Decision AccessPolicy::decide(const std::string& channel,
+                                            const std::string& sender) const {
   Decision d;
   d.admin = std::any_of(admins.begin(), admins.end(), [&](const std::string& a) {
     return a == channel + ":*" || a == channel + ":" + sender;

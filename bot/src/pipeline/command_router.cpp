@@ -17,7 +17,8 @@ bool is_command(std::string_view text) {
 
 std::string result_text(const json& result) {
   if (result.is_object()) {
-    if (auto t = result.find("text"); t != result.end() && t->is_string()) return t->get<std::string>();
+    if (auto t = result.find("text"); t != result.end() && t->is_string())
+      return t->get<std::string>();
   }
   std::string s = result.dump(-1, ' ', false, json::error_handler_t::replace);
   if (s.size() > 2000) {
@@ -44,7 +45,8 @@ std::string CommandRouter::help(const caps::InvokeContext& context,
   size_t n = 0;
   for (const auto& name : registry_.names()) {
     const auto& c = *registry_.find(name);
-    if (!caps::may_use(c, config.for_capability(c), context.caller, context.channel).allowed) continue;
+    if (!caps::may_use(c, config.for_capability(c), context.caller, context.channel).allowed)
+      continue;
     for (const auto& cmd : c.commands()) {
       out += fmt::format("{} — {}\n", cmd.usage, cmd.help);
       ++n;
@@ -55,8 +57,9 @@ std::string CommandRouter::help(const caps::InvokeContext& context,
   return out;
 }
 
-asio::awaitable<CommandReply> CommandRouter::run(std::string text, caps::InvokeContext context,
-                                                 std::shared_ptr<const caps::CapabilitiesConfig> config) {
+asio::awaitable<CommandReply> CommandRouter::run(
+    std::string text, caps::InvokeContext context,
+    std::shared_ptr<const caps::CapabilitiesConfig> config) {
   CommandReply reply;
   // "/name rest": the name ends at the first space; "/name@bot" forms (Telegram-style) are not
   // special here.
@@ -64,7 +67,8 @@ asio::awaitable<CommandReply> CommandRouter::run(std::string text, caps::InvokeC
   view.remove_prefix(1);
   const size_t space = view.find_first_of(" \t\n");
   std::string name(view.substr(0, space));
-  std::string_view rest = space == std::string_view::npos ? std::string_view() : view.substr(space + 1);
+  std::string_view rest =
+      space == std::string_view::npos ? std::string_view() : view.substr(space + 1);
   while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) rest.remove_prefix(1);
   while (!rest.empty() && (rest.back() == ' ' || rest.back() == '\n' || rest.back() == '\r')) {
     rest.remove_suffix(1);
@@ -78,7 +82,8 @@ asio::awaitable<CommandReply> CommandRouter::run(std::string text, caps::InvokeC
   }
   caps::Capability* capability = registry_.find_command(name);
   if (capability == nullptr) {
-    reply.text = fmt::format("Unknown command /{}. /help lists what you can use.", one_line(name.substr(0, 40)));
+    reply.text = fmt::format("Unknown command /{}. /help lists what you can use.",
+                             one_line(name.substr(0, 40)));
     co_return reply;
   }
   reply.capability = std::string(capability->name());
@@ -90,7 +95,8 @@ asio::awaitable<CommandReply> CommandRouter::run(std::string text, caps::InvokeC
   std::chrono::seconds wait{0};
   if (!limiter_.allow(context.caller.user_id, reply.capability, cfg.rate_limit,
                       std::chrono::steady_clock::now(), &wait)) {
-    reply.text = fmt::format("You are using /{} too fast; try again in {} s.", name, std::max<int64_t>(1, wait.count()));
+    reply.text = fmt::format("You are using /{} too fast; try again in {} s.", name,
+                             std::max<int64_t>(1, wait.count()));
     co_return reply;
   }
   auto args = capability->parse_command(name, rest);
@@ -107,7 +113,8 @@ asio::awaitable<CommandReply> CommandRouter::run(std::string text, caps::InvokeC
   ctx.settings = cfg.settings;
   const auto until = std::min(ctx.deadline, std::chrono::steady_clock::now() + cfg.timeout);
   ctx.deadline = until;
-  auto result = co_await detail::invoke_with_timeout(*capability, ctx, std::move(args).value(), until);
+  auto result =
+      co_await detail::invoke_with_timeout(*capability, ctx, std::move(args).value(), until);
   if (result.ok()) {
     reply.ok = true;
     reply.text = result_text(*result);

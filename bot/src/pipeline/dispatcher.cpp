@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <functional>
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -15,7 +15,8 @@ namespace parley::bot {
 namespace asio = net::asio;
 namespace caps = parley::capabilities;
 
-Dispatcher::Dispatcher(storage::Store& store, Lanes& lanes, AccessPolicy policy, caps::RateLimiter& limiter)
+Dispatcher::Dispatcher(storage::Store& store, Lanes& lanes, AccessPolicy policy,
+                       caps::RateLimiter& limiter)
     : store_(store), lanes_(lanes), policy_(std::move(policy)), limiter_(limiter) {}
 
 asio::awaitable<TurnResult> Dispatcher::deliver(const InboundMessage& message) {
@@ -46,7 +47,8 @@ asio::awaitable<TurnResult> Dispatcher::deliver(const InboundMessage& message) {
   if (policy_.rate_messages > 0) {
     const std::string key = in.channel + '\x1f' + in.author;
     std::chrono::seconds wait{0};
-    if (!limiter_.allow(0, "messages\x1f" + key, caps::RateLimit{policy_.rate_messages, policy_.rate_window},
+    if (!limiter_.allow(0, "messages\x1f" + key,
+                        caps::RateLimit{policy_.rate_messages, policy_.rate_window},
                         caps::RateLimiter::Clock::now(), &wait)) {
       out.refused = true;
       out.stop = TurnStop::rate_limited;
@@ -64,7 +66,8 @@ asio::awaitable<TurnResult> Dispatcher::deliver(const InboundMessage& message) {
   // 3. Stored and committed (in arrival order, in its lane) before anything else; then its
   //    turn, in the conversation's order.
   out = co_await lanes_.submit(in);
-  out.latency = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+  out.latency = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - start);
   co_return out;
 }
 
@@ -73,12 +76,15 @@ asio::awaitable<void> Dispatcher::sending(int64_t outbox_id) {
     store_.outbox().begin_send(outbox_id, std::move(cb));
   };
   auto r = co_await await_write(begin);
-  if (!r) spdlog::error("outbox: recording the send of entry {} failed: {}", outbox_id, r.error().describe());
+  if (!r)
+    spdlog::error("outbox: recording the send of entry {} failed: {}", outbox_id,
+                  r.error().describe());
 }
 
 void Dispatcher::sent(int64_t outbox_id) {
   store_.outbox().mark_sent(outbox_id, [outbox_id](Result<storage::WriteAck> r) {
-    if (!r) spdlog::error("outbox: marking entry {} sent failed: {}", outbox_id, r.error().describe());
+    if (!r)
+      spdlog::error("outbox: marking entry {} sent failed: {}", outbox_id, r.error().describe());
   });
 }
 

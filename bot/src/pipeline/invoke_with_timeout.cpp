@@ -38,5 +38,4 @@ asio::awaitable<Result<json>> invoke_with_timeout(caps::Capability& capability,
                  fmt::format("{} did not answer in time", capability.name()));
 }
 
-
 }  // namespace parley::bot::detail

@@ -23,8 +23,8 @@ struct Lanes::Pending {
 struct Lanes::Lane {
   std::deque<Pending> accepting;  // delivered, not yet stored (in arrival order)
   bool accept_running = false;
-  std::deque<Pending> queue;      // stored, waiting for their turn
-  bool running = false;           // a turn runs or is about to (debounce)
+  std::deque<Pending> queue;  // stored, waiting for their turn
+  bool running = false;       // a turn runs or is about to (debounce)
   SteadyClock::time_point turn_ended;
   std::unique_ptr<asio::steady_timer> timer;  // the debounce wait, on the shard's strand
 };
@@ -108,7 +108,8 @@ void Lanes::drain(Shard& shard, const std::string& key, bool after_turn) {
     if (until > now) {
       if (!lane.timer) lane.timer = std::make_unique<asio::steady_timer>(shard.strand);
       lane.timer->expires_at(until);
-      lane.timer->async_wait([this, &shard, key](const boost::system::error_code&) { drain(shard, key, true); });
+      lane.timer->async_wait(
+          [this, &shard, key](const boost::system::error_code&) { drain(shard, key, true); });
       return;
     }
   }

@@ -5,15 +5,11 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
-#include <string>
-#include <vector>
-#include <atomic>
-#include <deque>
-#include <string>
-#include <vector>
 #include <functional>
 #include <map>
 #include <set>
+#include <string>
+#include <vector>
 
 namespace parley::bot {
 
@@ -70,7 +66,8 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
         // the database refused: try again later.
         const bool gone = begun.error().code == ErrorCode::not_found;
         if (!gone) {
-          spdlog::error("outbox: cannot record the send of entry {}: {}", msg.outbox_id, begun.error().describe());
+          spdlog::error("outbox: cannot record the send of entry {}: {}", msg.outbox_id,
+                        begun.error().describe());
         }
         asio::post(self->strand, [self, id = msg.outbox_id, gone] { self->finished(id, gone); });
         return;
@@ -81,7 +78,8 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
           (void)self->store.outbox().mark_failed(id, st.error().message);
         } else {
           self->store.outbox().mark_sent(id, [id](Result<storage::WriteAck> r) {
-            if (!r) spdlog::error("outbox: marking entry {} sent failed: {}", id, r.error().describe());
+            if (!r)
+              spdlog::error("outbox: marking entry {} sent failed: {}", id, r.error().describe());
           });
           self->sent.fetch_add(1);
         }
@@ -107,7 +105,8 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
   }
 };
 
-OutboxPump::OutboxPump(net::Executor executor, storage::Store& store, std::chrono::milliseconds retry)
+OutboxPump::OutboxPump(net::Executor executor, storage::Store& store,
+                       std::chrono::milliseconds retry)
     : state_(std::make_shared<State>(executor, store, retry)) {}
 
 OutboxPump::~OutboxPump() { stop(); }
@@ -123,7 +122,8 @@ void OutboxPump::start() {
     for (;;) {
       auto page = state_->store.outbox().pending_for(name, after, 200);
       if (!page) {
-        spdlog::error("outbox: listing pending {} entries failed: {}", name, page.error().describe());
+        spdlog::error("outbox: listing pending {} entries failed: {}", name,
+                      page.error().describe());
         break;
       }
       for (const auto& e : *page) owed.push_back(e.id);
@@ -132,7 +132,8 @@ void OutboxPump::start() {
     }
   }
   std::sort(owed.begin(), owed.end());
-  if (!owed.empty()) spdlog::info("outbox: {} message(s) owed from before; sending them", owed.size());
+  if (!owed.empty())
+    spdlog::info("outbox: {} message(s) owed from before; sending them", owed.size());
   for (int64_t id : owed) push(id);
 }
 

@@ -20,18 +20,21 @@ Result<int64_t> ReminderScheduler::fire(storage::Store& store, const capabilitie
   auto done = store.writes().submit(
       [r, body, now_ms](storage::Connection& conn) -> Result<storage::WriteAck> {
         auto upd = conn.cached(
-            "UPDATE reminders SET state = 'fired', fired_at = ? WHERE id = ? AND state = 'pending'");
+            "UPDATE reminders SET state = 'fired', fired_at = ? WHERE id = ? AND state = "
+            "'pending'");
         if (!upd) return fail(std::move(upd).error());
         (*upd)->bind_all(now_ms, r.id);
         if (auto s = (*upd)->step(); !s) return fail(std::move(s).error());
         if (conn.changes() == 0) {
-          return fail(ErrorCode::already_exists, fmt::format("reminder {} is no longer pending", r.id));
+          return fail(ErrorCode::already_exists,
+                      fmt::format("reminder {} is no longer pending", r.id));
         }
         std::optional<int64_t> conversation;
         if (r.conversation_id != 0) conversation = r.conversation_id;
         if (conversation) {
           auto msg = conn.cached(
-              "INSERT INTO messages(conversation_id, channel, role, author, text, created_at, metadata) "
+              "INSERT INTO messages(conversation_id, channel, role, author, text, created_at, "
+              "metadata) "
               "VALUES (?, ?, 'assistant', 'parley', ?, ?, ?)");
           if (!msg) return fail(std::move(msg).error());
           (*msg)->bind_all(*conversation, r.channel, body, now_ms,
@@ -39,7 +42,8 @@ Result<int64_t> ReminderScheduler::fire(storage::Store& store, const capabilitie
           if (auto s = (*msg)->step(); !s) return fail(std::move(s).error());
         }
         auto out = conn.cached(
-            "INSERT INTO outbox(conversation_id, channel, target, body, state, created_at, updated_at) "
+            "INSERT INTO outbox(conversation_id, channel, target, body, state, created_at, "
+            "updated_at) "
             "VALUES (?, ?, coalesce((SELECT external_id FROM conversations WHERE id = ?), ''), ?, "
             "'pending', ?, ?) RETURNING id");
         if (!out) return fail(std::move(out).error());
@@ -56,7 +60,12 @@ Result<int64_t> ReminderScheduler::fire(storage::Store& store, const capabilitie
 
 struct ReminderScheduler::Impl : std::enable_shared_from_this<Impl> {
   Impl(net::Executor ex, storage::Store& s, const Clock& c, OnFired f, std::chrono::milliseconds m)
-      : strand(asio::make_strand(ex)), timer(strand), store(s), clock(c), on_fired(std::move(f)), max_sleep(m) {}
+      : strand(asio::make_strand(ex)),
+        timer(strand),
+        store(s),
+        clock(c),
+        on_fired(std::move(f)),
+        max_sleep(m) {}
 
   asio::strand<net::Executor> strand;
   asio::steady_timer timer;
@@ -98,9 +107,11 @@ struct ReminderScheduler::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-ReminderScheduler::ReminderScheduler(net::Executor executor, storage::Store& store, const Clock& clock,
-                                     OnFired on_fired, std::chrono::milliseconds max_sleep)
-    : impl_(std::make_shared<Impl>(std::move(executor), store, clock, std::move(on_fired), max_sleep)) {}
+ReminderScheduler::ReminderScheduler(net::Executor executor, storage::Store& store,
+                                     const Clock& clock, OnFired on_fired,
+                                     std::chrono::milliseconds max_sleep)
+    : impl_(std::make_shared<Impl>(std::move(executor), store, clock, std::move(on_fired),
+                                   max_sleep)) {}
 
 ReminderScheduler::~ReminderScheduler() { stop(); }
 

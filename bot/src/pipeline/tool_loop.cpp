@@ -10,9 +10,9 @@
 #include <set>
 
 #include "parley/base/text.h"
-#include "pipeline/invoke_with_timeout.h"
 #include "parley/bot/pipeline/tool_selection.h"
 #include "parley/capabilities/json_schema.h"
+#include "pipeline/invoke_with_timeout.h"
 
 namespace parley::bot {
 
@@ -84,8 +84,8 @@ std::string cut(std::string s, size_t max) {
 std::string tool_error(const std::string& message) { return json{{"error", message}}.dump(); }
 
 bool is_offered(const ToolLoopOptions& options, const std::string& name) {
-  return !options.offered ||
-         std::find(options.offered->begin(), options.offered->end(), name) != options.offered->end();
+  return !options.offered || std::find(options.offered->begin(), options.offered->end(), name) !=
+                                 options.offered->end();
 }
 
 std::string describe_tools_for_text(const std::vector<llm::ToolDefinition>& tools) {
@@ -144,17 +144,17 @@ asio::awaitable<ToolStep> ToolLoop::run_tool(const llm::ToolCall& call,
   step.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
   if (result.ok()) {
     step.ok = true;
-    step.result = cut(result->dump(-1, ' ', false, json::error_handler_t::replace),
-                      options.max_result_bytes);
+    step.result =
+        cut(result->dump(-1, ' ', false, json::error_handler_t::replace), options.max_result_bytes);
   } else {
     step.result = tool_error(result.error().message);
   }
   co_return step;
 }
 
-asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::InvokeContext context,
-                                              std::shared_ptr<const caps::CapabilitiesConfig> config,
-                                              ToolLoopOptions options) {
+asio::awaitable<ToolLoopResult> ToolLoop::run(
+    llm::ChatRequest request, caps::InvokeContext context,
+    std::shared_ptr<const caps::CapabilitiesConfig> config, ToolLoopOptions options) {
   ToolLoopResult out;
   // The tools this caller may use here, narrowed to the turn's selection.
   std::vector<llm::ToolDefinition> tools;
@@ -166,7 +166,8 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
   std::set<std::string> withdrawn;
   std::set<std::string> unsafe_done;  // name + arguments of unsafe calls already run
   if (options.text_protocol && !tools.empty()) {
-    request.messages.insert(request.messages.begin(), llm::Message::system(describe_tools_for_text(tools)));
+    request.messages.insert(request.messages.begin(),
+                            llm::Message::system(describe_tools_for_text(tools)));
   }
   // Native tools travel in the request; one copy only (each schema is kilobytes as JSON, and
   // the request lives as long as the turn waits on the model).
@@ -177,7 +178,8 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
   bool streamed = false;  // some text went to options.on_text
   // The calls of this turn share a key: the per-turn budget counts them together.
   static std::atomic<uint64_t> turns{0};
-  const std::string turn_key = fmt::format("{}-{}", context.conversation_id, turns.fetch_add(1) + 1);
+  const std::string turn_key =
+      fmt::format("{}-{}", context.conversation_id, turns.fetch_add(1) + 1);
   std::string after_capability;  // the capabilities whose results the next call reads
   for (int iteration = 0;; ++iteration) {
     if (Clock::now() >= options.deadline) {
@@ -188,7 +190,9 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
       out.stop = ToolLoopResult::Stop::iteration_limit;
       break;
     }
-    std::erase_if(request.tools, [&withdrawn](const llm::ToolDefinition& t) { return withdrawn.count(t.name) != 0; });
+    std::erase_if(request.tools, [&withdrawn](const llm::ToolDefinition& t) {
+      return withdrawn.count(t.name) != 0;
+    });
     llm::CallOptions call_options;
     call_options.role = options.role;
     call_options.deadline = options.deadline;
@@ -203,7 +207,8 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
     // mark its piece a restart.
     if (!options.text_protocol && options.on_text) {
       auto last_attempt = std::make_shared<int>(-1);  // of this call
-      call_options.on_text = [&options, &streamed, last_attempt](int attempt, std::string_view text) {
+      call_options.on_text = [&options, &streamed, last_attempt](int attempt,
+                                                                 std::string_view text) {
         const bool restart = streamed && attempt != *last_attempt;
         *last_attempt = attempt;
         streamed = true;
@@ -260,16 +265,18 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
         step.call_id = call.id;
         step.capability = call.name;
         step.arguments = call.arguments;
-        step.result = tool_error(fmt::format(
-            "{} was already run with these arguments in this turn; it is not repeated "
-            "automatically",
-            call.name));
+        step.result = tool_error(
+            fmt::format("{} was already run with these arguments in this turn; it is not repeated "
+                        "automatically",
+                        call.name));
       } else {
         step = co_await run_tool(call, context, *config, options);
-        if (capability != nullptr && capability->flags().side_effects == caps::SideEffects::unsafe) {
+        if (capability != nullptr &&
+            capability->flags().side_effects == caps::SideEffects::unsafe) {
           unsafe_done.insert(key);
         }
-        if (!step.ok && capability != nullptr && ++failures[call.name] >= options.breaker_failures) {
+        if (!step.ok && capability != nullptr &&
+            ++failures[call.name] >= options.breaker_failures) {
           withdrawn.insert(call.name);
           out.withdrawn.push_back(call.name);
           spdlog::warn("tool loop: {} withdrawn for the rest of the turn after {} failures",
@@ -288,15 +295,16 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(llm::ChatRequest request, caps::In
   // Stopped before a text answer: a short, clear one, with what the model said so far.
   switch (out.stop) {
     case ToolLoopResult::Stop::iteration_limit:
-      out.reply = fmt::format(
-          "I stopped after {} steps without finishing this. {}", options.max_iterations,
-          last_text.empty() ? "Please try a simpler or more specific request."
-                            : "Where I got to: " + last_text);
+      out.reply =
+          fmt::format("I stopped after {} steps without finishing this. {}", options.max_iterations,
+                      last_text.empty() ? "Please try a simpler or more specific request."
+                                        : "Where I got to: " + last_text);
       break;
     case ToolLoopResult::Stop::deadline:
-      out.reply = last_text.empty()
-                      ? "I ran out of time for this request before I could answer. Please try again."
-                      : "I ran out of time before finishing. Where I got to: " + last_text;
+      out.reply =
+          last_text.empty()
+              ? "I ran out of time for this request before I could answer. Please try again."
+              : "I ran out of time before finishing. Where I got to: " + last_text;
       break;
     case ToolLoopResult::Stop::llm_error:
       out.reply = out.error && out.error->code == ErrorCode::billing

@@ -1,9 +1,9 @@
 #include "parley/bot/pipeline/turn.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <set>
-#include <spdlog/spdlog.h>
 
 #include "parley/bot/pipeline/tool_selection.h"
 #include "parley/prompts/render.h"
@@ -34,8 +34,8 @@ TurnStop turn_stop(ToolLoopResult::Stop stop) {
 asio::awaitable<Result<int64_t>> user_for(storage::Store& store, const InboundMessage& in) {
   if (auto id = store.directory().find_user(in.channel, in.author); id.ok()) co_return id;
   std::function<void(storage::WriteCallback)> ensure = [&store, &in](storage::WriteCallback cb) {
-    store.directory().ensure_user(in.channel, in.author, in.author_name.empty() ? in.author : in.author_name,
-                                  std::move(cb));
+    store.directory().ensure_user(
+        in.channel, in.author, in.author_name.empty() ? in.author : in.author_name, std::move(cb));
   };
   auto created = co_await await_write(ensure);
   if (!created) co_return fail(std::move(created).error());
@@ -43,7 +43,8 @@ asio::awaitable<Result<int64_t>> user_for(storage::Store& store, const InboundMe
 }
 
 asio::awaitable<Result<int64_t>> conversation_for(storage::Store& store, const InboundMessage& in) {
-  if (auto id = store.directory().find_conversation(in.channel, in.conversation); id.ok()) co_return id;
+  if (auto id = store.directory().find_conversation(in.channel, in.conversation); id.ok())
+    co_return id;
   std::function<void(storage::WriteCallback)> ensure = [&store, &in](storage::WriteCallback cb) {
     store.directory().ensure_conversation(in.channel, in.conversation, {}, std::move(cb));
   };
@@ -55,7 +56,8 @@ asio::awaitable<Result<int64_t>> conversation_for(storage::Store& store, const I
 std::string tools_text(const caps::Registry& registry, const std::vector<std::string>& offered) {
   std::string out;
   for (const auto& name : offered) {
-    if (const auto* c = registry.find(name)) out += fmt::format("- {}: {}\n", name, c->description());
+    if (const auto* c = registry.find(name))
+      out += fmt::format("- {}: {}\n", name, c->description());
   }
   return out.empty() ? "(none)" : out;
 }
@@ -64,12 +66,13 @@ std::string tools_text(const caps::Registry& registry, const std::vector<std::st
 
 TurnEngine::TurnEngine(Deps deps, TurnOptions options)
     : deps_(std::move(deps)), options_(options), commands_(deps_.registry, deps_.limiter) {
-  if (deps_.llm != nullptr) loop_ = std::make_unique<ToolLoop>(*deps_.llm, deps_.registry, &deps_.limiter);
+  if (deps_.llm != nullptr)
+    loop_ = std::make_unique<ToolLoop>(*deps_.llm, deps_.registry, &deps_.limiter);
 }
 
-asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(const std::vector<Accepted>& batch,
-                                                                  const caps::Caller& caller,
-                                                                  const caps::CapabilitiesConfig& config) {
+asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(
+    const std::vector<Accepted>& batch, const caps::Caller& caller,
+    const caps::CapabilitiesConfig& config) {
   const InboundMessage& in = batch.back().message;
   const int64_t conversation_id = batch.back().conversation_id;
   Context out;
@@ -92,7 +95,8 @@ asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(const std::vect
 
   // Memories recalled for this message (the user's own only).
   std::string memories;
-  if (auto hits = deps_.store.memories().recall(caller.user_id, asked, options_.recalled_memories); hits.ok()) {
+  if (auto hits = deps_.store.memories().recall(caller.user_id, asked, options_.recalled_memories);
+      hits.ok()) {
     for (const auto& h : *hits) memories += "- " + h.memory->content + "\n";
   }
   if (memories.empty()) memories = "(nothing yet)";
@@ -131,7 +135,8 @@ asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(const std::vect
     const int64_t cost = llm::estimate_tokens(m.text) + 4;
     if (budget - cost < 0) break;
     budget -= cost;
-    recent.push_back(m.role == "user" ? llm::Message::user(m.text) : llm::Message::assistant(m.text));
+    recent.push_back(m.role == "user" ? llm::Message::user(m.text)
+                                      : llm::Message::assistant(m.text));
   }
   out.request.messages.insert(out.request.messages.end(), recent.rbegin(), recent.rend());
   for (const auto& a : batch) out.request.messages.push_back(llm::Message::user(a.message.text));
@@ -173,7 +178,8 @@ asio::awaitable<Accepted> TurnEngine::accept(const InboundMessage& in) {
   msg.author = in.author;
   msg.text = in.text;
   // Named, not a temporary argument: GCC 12 destroys a coroutine's prvalue arguments twice.
-  std::function<void(storage::WriteCallback)> store_inbound = [this, &msg](storage::WriteCallback cb) {
+  std::function<void(storage::WriteCallback)> store_inbound = [this,
+                                                               &msg](storage::WriteCallback cb) {
     deps_.store.messages().append(msg, std::move(cb));
   };
   auto stored = co_await await_write(store_inbound);
@@ -210,7 +216,8 @@ asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& bat
   out.message_id = last.message_id;
   // Every message of a merged burst streams the one reply.
   std::function<void(const std::string&, bool)> on_text;
-  if (std::any_of(batch.begin(), batch.end(), [](const Accepted& a) { return bool(a.message.on_text); })) {
+  if (std::any_of(batch.begin(), batch.end(),
+                  [](const Accepted& a) { return bool(a.message.on_text); })) {
     on_text = [&batch](const std::string& text, bool restart) {
       for (const auto& a : batch) {
         if (a.message.on_text) a.message.on_text(text, restart);
@@ -291,15 +298,22 @@ asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& bat
   reply.text = out.reply;
   json answered = json::array();
   for (const auto& a : batch) answered.push_back(a.message_id);
-  reply.metadata =
-      json{{"in_reply_to", out.message_id}, {"answers", answered}, {"stop", to_string(out.stop)}, {"tools", tools_used}}.dump();
-  std::function<void(storage::WriteCallback)> store_reply = [this, &reply](storage::WriteCallback cb) {
+  reply.metadata = json{
+      {"in_reply_to", out.message_id},
+      {"answers", answered},
+      {"stop", to_string(out.stop)},
+      {"tools",
+       tools_used}}.dump();
+  std::function<void(storage::WriteCallback)> store_reply = [this,
+                                                             &reply](storage::WriteCallback cb) {
     deps_.store.messages().append(reply, std::move(cb));
   };
   auto saved = co_await await_write(store_reply);
   if (saved) out.reply_id = saved->row_id;
-  std::function<void(storage::WriteCallback)> queue_reply = [this, &out, &in](storage::WriteCallback cb) {
-    deps_.store.outbox().add(out.conversation_id, in.channel, in.conversation, out.reply, std::move(cb));
+  std::function<void(storage::WriteCallback)> queue_reply = [this, &out,
+                                                             &in](storage::WriteCallback cb) {
+    deps_.store.outbox().add(out.conversation_id, in.channel, in.conversation, out.reply,
+                             std::move(cb));
   };
   auto queued = co_await await_write(queue_reply);
   if (!queued) {

@@ -50,7 +50,8 @@ inline const Clock& clock_of(const InvokeContext& ctx) {
 // The caller's storage scope, or unavailable when this call has none.
 inline Result<const UserScope*> scope_of(const InvokeContext& ctx, std::string_view capability) {
   if (ctx.data == nullptr) {
-    return fail(ErrorCode::unavailable, fmt::format("{}: no storage is available here", capability));
+    return fail(ErrorCode::unavailable,
+                fmt::format("{}: no storage is available here", capability));
   }
   return ctx.data;
 }

@@ -42,8 +42,8 @@ class Calc final : public Capability {
     return "Evaluates an arithmetic expression.";
   }
   [[nodiscard]] std::vector<std::string> keywords() const override {
-    return {"+", "*", "^", "%", "calcul", "comput", "arithmetic", "math", "plus", "minus",
-            "times", "multipl", "divid", "percent", "sqrt", "square root"};
+    return {"+",    "*",     "^",     "%",       "calcul", "comput",  "arithmetic", "math",
+            "plus", "minus", "times", "multipl", "divid",  "percent", "sqrt",       "square root"};
   }
   [[nodiscard]] json parameters() const override {
     return {{"type", "object"},

@@ -14,7 +14,8 @@ using nlohmann::json;
 
 Result<const MoneyDesk*> desk_of(const InvokeContext& ctx, std::string_view capability) {
   if (ctx.services == nullptr || ctx.services->money == nullptr) {
-    return fail(ErrorCode::unavailable, fmt::format("{}: this process keeps no accounts", capability));
+    return fail(ErrorCode::unavailable,
+                fmt::format("{}: this process keeps no accounts", capability));
   }
   return ctx.services->money;
 }
@@ -36,7 +37,8 @@ class Credits final : public Capability {
     return {{"credits", "/credits", "the LLM account's balance, runway and budgets (admins)"}};
   }
   [[nodiscard]] Result<json> parse_command(std::string_view, std::string_view text) const override {
-    if (!trim(text).empty()) return fail(ErrorCode::invalid_argument, "credits: /credits takes no arguments");
+    if (!trim(text).empty())
+      return fail(ErrorCode::invalid_argument, "credits: /credits takes no arguments");
     return json::object();
   }
 
@@ -58,15 +60,20 @@ class Alerts final : public Capability {
     return {"alert", "alerts", "warning", "acknowledge", "ack"};
   }
   [[nodiscard]] json parameters() const override {
-    return {{"type", "object"},
-            {"additionalProperties", false},
-            {"properties",
-             {{"action", {{"type", "string"}, {"enum", {"list", "all", "ack"}}, {"default", "list"}}},
-              {"id", {{"type", "integer"}, {"minimum", 1}, {"description", "the alert to acknowledge (ack)"}}}}}};
+    return {
+        {"type", "object"},
+        {"additionalProperties", false},
+        {"properties",
+         {{"action", {{"type", "string"}, {"enum", {"list", "all", "ack"}}, {"default", "list"}}},
+          {"id",
+           {{"type", "integer"},
+            {"minimum", 1},
+            {"description", "the alert to acknowledge (ack)"}}}}}};
   }
   [[nodiscard]] Flags flags() const override { return {SideEffects::idempotent, true, false}; }
   [[nodiscard]] std::vector<CommandSpec> commands() const override {
-    return {{"alerts", "/alerts [all | ack ID]", "open alerts about LLM spend and credit; ack one (admins)"}};
+    return {{"alerts", "/alerts [all | ack ID]",
+             "open alerts about LLM spend and credit; ack one (admins)"}};
   }
   [[nodiscard]] Result<json> parse_command(std::string_view, std::string_view text) const override {
     auto [word, rest] = split_first_word(trim(text));
@@ -81,8 +88,10 @@ class Alerts final : public Capability {
       }
       return json{{"action", "ack"}, {"id", id}};
     }
-    return fail(ErrorCode::invalid_argument,
-                fmt::format("alerts: unknown '{}' (expected /alerts, /alerts all or /alerts ack ID)", word));
+    return fail(
+        ErrorCode::invalid_argument,
+        fmt::format("alerts: unknown '{}' (expected /alerts, /alerts all or /alerts ack ID)",
+                    word));
   }
 
  protected:
@@ -91,8 +100,10 @@ class Alerts final : public Capability {
     if (!desk) return fail(std::move(desk).error());
     const std::string action = args.value("action", std::string("list"));
     if (action == "ack") {
-      if (!args.contains("id")) return fail(ErrorCode::invalid_argument, "alerts: ack needs arguments.id");
-      const std::string by = ctx.channel.empty() ? ctx.caller.name : ctx.channel + ":" + ctx.caller.name;
+      if (!args.contains("id"))
+        return fail(ErrorCode::invalid_argument, "alerts: ack needs arguments.id");
+      const std::string by =
+          ctx.channel.empty() ? ctx.caller.name : ctx.channel + ":" + ctx.caller.name;
       return (*desk)->ack(args.at("id").get<int64_t>(), by);
     }
     return (*desk)->alerts(action != "all");

@@ -101,20 +101,17 @@ class Notes final : public Capability {
     return "The user's notes: saved texts found again by their words.";
   }
   [[nodiscard]] std::vector<std::string> keywords() const override {
-    return {"note", "jot", "write down", "wrote down", "written down", "write it down",
-            "save this"};
+    return {"note",         "jot",           "write down", "wrote down",
+            "written down", "write it down", "save this"};
   }
   [[nodiscard]] json parameters() const override {
     return {{"type", "object"},
             {"additionalProperties", false},
             {"required", {"action"}},
             {"properties",
-             {{"action",
-               {{"type", "string"}, {"enum", {"save", "search", "list", "delete"}}}},
+             {{"action", {{"type", "string"}, {"enum", {"save", "search", "list", "delete"}}}},
               {"title",
-               {{"type", "string"},
-                {"maxLength", kMaxTitle},
-                {"description", "optional (save)"}}},
+               {{"type", "string"}, {"maxLength", kMaxTitle}, {"description", "optional (save)"}}},
               {"body",
                {{"type", "string"},
                 {"minLength", 1},
@@ -178,11 +175,11 @@ class Notes final : public Capability {
 
  private:
   static Result<json> list(const UserScope& scope) {
-    auto notes = read_notes(
-        scope,
-        "SELECT id, title, body, created_at, updated_at FROM notes WHERE user_id = ? "
-        "ORDER BY updated_at DESC, id DESC LIMIT ?",
-        [&](storage::Statement& st) { st.bind_all(scope.user_id(), kMaxListed + 1); });
+    auto notes =
+        read_notes(scope,
+                   "SELECT id, title, body, created_at, updated_at FROM notes WHERE user_id = ? "
+                   "ORDER BY updated_at DESC, id DESC LIMIT ?",
+                   [&](storage::Statement& st) { st.bind_all(scope.user_id(), kMaxListed + 1); });
     if (!notes) return fail(std::move(notes).error());
     const bool more = notes->size() > static_cast<size_t>(kMaxListed);
     if (more) notes->pop_back();
@@ -255,8 +252,7 @@ class Notes final : public Capability {
           return WriteAck{rec->id, true};
         },
         [rec] {
-          return json{{"note", to_json(*rec)},
-                      {"text", fmt::format("Saved note #{}.", rec->id)}};
+          return json{{"note", to_json(*rec)}, {"text", fmt::format("Saved note #{}.", rec->id)}};
         },
         std::move(done));
   }

@@ -272,10 +272,8 @@ int64_t resolve(const WhenSpec& spec, int64_t now_ms, const date::time_zone* zon
     return to_sys(zone, LocalMs{day + std::chrono::hours{hour} + std::chrono::minutes{minute}});
   };
   switch (spec.kind) {
-    case WhenSpec::Kind::instant:
-      return spec.utc_ms;
-    case WhenSpec::Kind::local:
-      return to_ms(to_sys(zone, LocalMs{spec.local}));
+    case WhenSpec::Kind::instant: return spec.utc_ms;
+    case WhenSpec::Kind::local: return to_ms(to_sys(zone, LocalMs{spec.local}));
     case WhenSpec::Kind::relative: {
       const SysMs base = spec.days == 0 ? now : to_sys(zone, local_now + date::days{spec.days});
       return to_ms(base + Ms{spec.duration_ms});
@@ -353,16 +351,14 @@ class Reminders final : public Capability {
     return "Reminds the user of something at a given time.";
   }
   [[nodiscard]] std::vector<std::string> keywords() const override {
-    return {"alarm", "alert", "notify", "wake me", "don't let me forget", "schedul",
-            "appointment"};
+    return {"alarm", "alert", "notify", "wake me", "don't let me forget", "schedul", "appointment"};
   }
   [[nodiscard]] json parameters() const override {
     return {{"type", "object"},
             {"additionalProperties", false},
             {"required", {"action"}},
             {"properties",
-             {{"action",
-               {{"type", "string"}, {"enum", {"create", "list", "cancel"}}}},
+             {{"action", {{"type", "string"}, {"enum", {"create", "list", "cancel"}}}},
               {"when",
                {{"type", "string"},
                 {"minLength", 1},
@@ -539,7 +535,8 @@ class Reminders final : public Capability {
     return json{{"reminders", std::move(out)}, {"truncated", more}, {"text", std::move(text)}};
   }
 
-  void create(const UserScope& scope, NewReminder r, const Zone& zone, std::string where, Done done) const {
+  void create(const UserScope& scope, NewReminder r, const Zone& zone, std::string where,
+              Done done) const {
     auto rec = std::make_shared<NewReminder>(std::move(r));
     auto id = std::make_shared<int64_t>(0);
     submit_write(

@@ -62,10 +62,9 @@ class Time final : public Capability {
     const auto local = date::make_zoned(zone, date::floor<std::chrono::seconds>(now));
     const auto offset = date::format("%Ez", local);  // "+01:00"
     const auto day = date::year_month_day{date::floor<date::days>(local.get_local_time())};
-    const std::string text =
-        fmt::format("{} {} {}, {} ({}, UTC{})", date::format("%A", local),
-                    static_cast<unsigned>(day.day()), date::format("%B %Y", local),
-                    date::format("%H:%M", local), zone_name, offset);
+    const std::string text = fmt::format(
+        "{} {} {}, {} ({}, UTC{})", date::format("%A", local), static_cast<unsigned>(day.day()),
+        date::format("%B %Y", local), date::format("%H:%M", local), zone_name, offset);
     return json{{"zone", zone_name},
                 {"iso", date::format("%Y-%m-%dT%H:%M:%S", local) + offset},
                 {"text", text}};

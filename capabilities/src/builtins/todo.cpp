@@ -17,7 +17,8 @@ using storage::WriteAck;
 constexpr size_t kMaxText = 500;
 constexpr int64_t kMaxListed = 100;
 
-constexpr const char* kUsage = "/todo add TEXT | /todo list [all] | /todo done ID | /todo remove ID";
+constexpr const char* kUsage =
+    "/todo add TEXT | /todo list [all] | /todo done ID | /todo remove ID";
 
 struct Item {
   int64_t id = 0;
@@ -42,9 +43,7 @@ Unexpected no_such_item(int64_t id) {
 class Todo final : public Capability {
  public:
   [[nodiscard]] std::string_view name() const override { return "todo"; }
-  [[nodiscard]] std::string_view description() const override {
-    return "The user's todo list.";
-  }
+  [[nodiscard]] std::string_view description() const override { return "The user's todo list."; }
   [[nodiscard]] std::vector<std::string> keywords() const override {
     return {"to do", "to-do", "task", "chore", "errand", "checklist", "shopping", "grocer"};
   }
@@ -53,8 +52,7 @@ class Todo final : public Capability {
             {"additionalProperties", false},
             {"required", {"action"}},
             {"properties",
-             {{"action",
-               {{"type", "string"}, {"enum", {"add", "list", "done", "remove"}}}},
+             {{"action", {{"type", "string"}, {"enum", {"add", "list", "done", "remove"}}}},
               {"text",
                {{"type", "string"},
                 {"minLength", 1},
@@ -129,8 +127,8 @@ class Todo final : public Capability {
         auto row = (*st)->step();
         if (!row) return fail(std::move(row).error());
         if (!*row) break;
-        items.push_back({(*st)->column_int64(0), (*st)->column_text(1),
-                         (*st)->column_opt_int64(2), (*st)->column_int64(3)});
+        items.push_back({(*st)->column_int64(0), (*st)->column_text(1), (*st)->column_opt_int64(2),
+                         (*st)->column_int64(3)});
       }
     }
     const bool more = items.size() > static_cast<size_t>(kMaxListed);
@@ -197,10 +195,10 @@ class Todo final : public Capability {
           return WriteAck{id, false};
         },
         [item, already] {
-          return json{{"item", to_json(*item)},
-                      {"text", *already
-                                   ? fmt::format("#{} was already done: {}", item->id, item->text)
-                                   : fmt::format("Done #{}: {}", item->id, item->text)}};
+          return json{
+              {"item", to_json(*item)},
+              {"text", *already ? fmt::format("#{} was already done: {}", item->id, item->text)
+                                : fmt::format("Done #{}: {}", item->id, item->text)}};
         },
         std::move(done));
   }
@@ -218,8 +216,8 @@ class Todo final : public Capability {
           auto row = (*st)->step();
           if (!row) return fail(std::move(row).error());
           if (!*row) return no_such_item(id);
-          *item = Item{id, (*st)->column_text(0), (*st)->column_opt_int64(1),
-                       (*st)->column_int64(2)};
+          *item =
+              Item{id, (*st)->column_text(0), (*st)->column_opt_int64(1), (*st)->column_int64(2)};
           return WriteAck{id, false};
         },
         [item] {

@@ -15,8 +15,8 @@ namespace {
 using nlohmann::json;
 
 // [from, to) in epoch ms for the period, in `zone`, around `now_ms`.
-Result<std::pair<int64_t, int64_t>> period_bounds(const std::string& period, const std::string& zone_name,
-                                                  int64_t now_ms) {
+Result<std::pair<int64_t, int64_t>> period_bounds(const std::string& period,
+                                                  const std::string& zone_name, int64_t now_ms) {
   if (period == "all") return std::pair<int64_t, int64_t>{0, INT64_MAX};
   const date::time_zone* zone = nullptr;
   try {
@@ -40,8 +40,9 @@ Result<std::pair<int64_t, int64_t>> period_bounds(const std::string& period, con
     from = date::local_days{ymd.year() / ymd.month() / 1};
     to = date::local_days{(ymd.year() / ymd.month() + date::months{1}) / 1};
   } else if (period != "today") {
-    return fail(ErrorCode::invalid_argument,
-                fmt::format("usage: unknown period '{}' (expected today, week, month or all)", period));
+    return fail(
+        ErrorCode::invalid_argument,
+        fmt::format("usage: unknown period '{}' (expected today, week, month or all)", period));
   }
   auto start = [&](date::local_days d) {
     return std::chrono::duration_cast<milliseconds>(
@@ -61,11 +62,13 @@ class Usage final : public Capability {
     return {"token", "cost", "spend", "spent", "billing", "credit", "llm", "quota"};
   }
   [[nodiscard]] json parameters() const override {
-    return {{"type", "object"},
-            {"additionalProperties", false},
-            {"properties",
-             {{"period", {{"type", "string"}, {"enum", {"today", "week", "month", "all"}}, {"default", "today"}}},
-              {"everyone", {{"type", "boolean"}, {"description", "all users (admins only)"}}}}}};
+    return {
+        {"type", "object"},
+        {"additionalProperties", false},
+        {"properties",
+         {{"period",
+           {{"type", "string"}, {"enum", {"today", "week", "month", "all"}}, {"default", "today"}}},
+          {"everyone", {{"type", "boolean"}, {"description", "all users (admins only)"}}}}}};
   }
   [[nodiscard]] Flags flags() const override { return {SideEffects::none, false, false}; }
   [[nodiscard]] std::vector<CommandSpec> commands() const override {
@@ -106,7 +109,9 @@ class Usage final : public Capability {
     auto s = (*scope)->store().usage().summary(q);
     if (!s) return fail(std::move(s).error());
     const std::string who = everyone ? "Everyone" : "You";
-    const std::string when = period == "all" ? "in all" : period == "today" ? "today" : "this " + period;
+    const std::string when = period == "all"     ? "in all"
+                             : period == "today" ? "today"
+                                                 : "this " + period;
     std::string text;
     if (s->calls == 0) {
       text = fmt::format("{} made no LLM calls {}.", who, when == "in all" ? "yet" : when);
@@ -115,9 +120,12 @@ class Usage final : public Capability {
                          s->calls, s->calls == 1 ? "" : "s",
                          s->failed > 0 ? fmt::format(" ({} failed)", s->failed) : "",
                          s->prompt_tokens, s->completion_tokens);
-      if (s->cost_actual_nanousd > 0) text += fmt::format(", {} billed", format_usd(s->cost_actual_nanousd));
-      if (s->cost_estimated_nanousd > 0) text += fmt::format(", {} estimated", format_usd(s->cost_estimated_nanousd));
-      if (s->calls_without_cost > 0) text += fmt::format(" ({} without a known cost)", s->calls_without_cost);
+      if (s->cost_actual_nanousd > 0)
+        text += fmt::format(", {} billed", format_usd(s->cost_actual_nanousd));
+      if (s->cost_estimated_nanousd > 0)
+        text += fmt::format(", {} estimated", format_usd(s->cost_estimated_nanousd));
+      if (s->calls_without_cost > 0)
+        text += fmt::format(" ({} without a known cost)", s->calls_without_cost);
       text += ".";
     }
     return json{{"period", period},

@@ -413,8 +413,8 @@ class WebFetch final : public Capability {
     return "Fetches a web page: its title and readable text.";
   }
   [[nodiscard]] std::vector<std::string> keywords() const override {
-    return {"://", "www.", ".com", ".org", ".net", "http", "url", "link", "website", "webpage",
-            "web page", "site", "article"};
+    return {"://",  "www.",    ".com",    ".org",     ".net", "http",   "url",
+            "link", "website", "webpage", "web page", "site", "article"};
   }
   [[nodiscard]] json parameters() const override {
     return {{"type", "object"},
@@ -581,8 +581,8 @@ class WebFetch final : public Capability {
 
     bool cut = false;
     if (const size_t chars = utf8_length(text); chars > max_text_chars) {
-      text = fmt::format("{}\n\n[cut at {} of {} characters]", utf8_first_chars(text, max_text_chars),
-                         max_text_chars, chars);
+      text = fmt::format("{}\n\n[cut at {} of {} characters]",
+                         utf8_first_chars(text, max_text_chars), max_text_chars, chars);
       cut = true;
     }
     json out = {{"url", url},

@@ -69,12 +69,15 @@ std::string valid_utf8(std::string_view text) {
   if (!invalid_utf8_at(text)) return std::string(text);
   std::string out;
   out.reserve(text.size() + 8);
-  decode(text, [&](std::string_view ch) { out.append(ch); }, [&](size_t) { out.append(kReplacement); });
+  decode(
+      text, [&](std::string_view ch) { out.append(ch); },
+      [&](size_t) { out.append(kReplacement); });
   return out;
 }
 
 size_t utf8_length(std::string_view text) {
-  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) { return !is_utf8_continuation(c); }));
+  return static_cast<size_t>(
+      std::count_if(text.begin(), text.end(), [](char c) { return !is_utf8_continuation(c); }));
 }
 
 std::string_view utf8_first_chars(std::string_view text, size_t chars) {

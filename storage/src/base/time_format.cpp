@@ -22,23 +22,24 @@ Parts parts_of(int64_t ms) {
 }
 
 std::string day_text(const std::chrono::year_month_day& d) {
-  return fmt::format("{:04}-{:02}-{:02}", static_cast<int>(d.year()), static_cast<unsigned>(d.month()),
-                     static_cast<unsigned>(d.day()));
+  return fmt::format("{:04}-{:02}-{:02}", static_cast<int>(d.year()),
+                     static_cast<unsigned>(d.month()), static_cast<unsigned>(d.day()));
 }
 
 }  // namespace
 
 std::string iso_utc(int64_t ms) {
   const auto p = parts_of(ms);
-  return fmt::format("{}T{:02}:{:02}:{:02}Z", day_text(p.day), p.time.hours().count(), p.time.minutes().count(),
-                     p.time.seconds().count());
+  return fmt::format("{}T{:02}:{:02}:{:02}Z", day_text(p.day), p.time.hours().count(),
+                     p.time.minutes().count(), p.time.seconds().count());
 }
 
 std::string utc_day(int64_t ms) { return day_text(parts_of(ms).day); }
 
 std::string utc_minute(int64_t ms) {
   const auto p = parts_of(ms);
-  return fmt::format("{} {:02}:{:02}", day_text(p.day), p.time.hours().count(), p.time.minutes().count());
+  return fmt::format("{} {:02}:{:02}", day_text(p.day), p.time.hours().count(),
+                     p.time.minutes().count());
 }
 
 }  // namespace parley

@@ -27,7 +27,9 @@ std::string yaml_found(const YAML::Node& node) {
 nlohmann::json yaml_to_json(const YAML::Node& node) {
   if (node.IsMap()) {
     nlohmann::json j = nlohmann::json::object();
-    for (const auto& kv : node) j[kv.first.IsScalar() ? kv.first.Scalar() : kv.first.as<std::string>("")] = yaml_to_json(kv.second);
+    for (const auto& kv : node)
+      j[kv.first.IsScalar() ? kv.first.Scalar() : kv.first.as<std::string>("")] =
+          yaml_to_json(kv.second);
     return j;
   }
   if (node.IsSequence()) {
@@ -50,7 +52,8 @@ std::optional<YAML::Node> YamlReader::parse(const std::string& text) {
   try {
     return YAML::Load(text);
   } catch (const YAML::ParserException& e) {
-    problems_.push_back({file_, e.mark.line + 1, e.mark.column + 1, "(document)", "invalid YAML: " + e.msg});
+    problems_.push_back(
+        {file_, e.mark.line + 1, e.mark.column + 1, "(document)", "invalid YAML: " + e.msg});
     return std::nullopt;
   }
 }
@@ -76,7 +79,8 @@ bool YamlReader::mapping(const YAML::Node& node, const std::string& path,
   }
   for (const auto& kv : node) {
     if (!kv.first.IsScalar()) {
-      problem(kv.first, path, fmt::format("expected a name as the key, found {}", yaml_found(kv.first)));
+      problem(kv.first, path,
+              fmt::format("expected a name as the key, found {}", yaml_found(kv.first)));
       continue;
     }
     const std::string& key = kv.first.Scalar();
@@ -101,7 +105,8 @@ bool YamlReader::named(const YAML::Node& node, const std::string& path, const Na
   }
   for (const auto& kv : node) {
     if (!kv.first.IsScalar()) {
-      problem(kv.first, path, fmt::format("expected a name as the key, found {}", yaml_found(kv.first)));
+      problem(kv.first, path,
+              fmt::format("expected a name as the key, found {}", yaml_found(kv.first)));
       continue;
     }
     const std::string& name = kv.first.Scalar();
@@ -127,8 +132,8 @@ std::optional<bool> YamlReader::boolean(const YAML::Node& node, const std::strin
   return std::nullopt;
 }
 
-std::optional<int64_t> YamlReader::integer(const YAML::Node& node, const std::string& key, int64_t min,
-                                           int64_t max) {
+std::optional<int64_t> YamlReader::integer(const YAML::Node& node, const std::string& key,
+                                           int64_t min, int64_t max) {
   int64_t v = 0;
   if (!node.IsScalar() || !YAML::convert<int64_t>::decode(node, v)) {
     problem(node, key, fmt::format("expected an integer, found {}", yaml_found(node)));
@@ -145,7 +150,8 @@ std::optional<int64_t> YamlReader::integer(const YAML::Node& node, const std::st
   return v;
 }
 
-std::optional<double> YamlReader::number(const YAML::Node& node, const std::string& key, double min, double max) {
+std::optional<double> YamlReader::number(const YAML::Node& node, const std::string& key, double min,
+                                         double max) {
   double v = 0;
   if (!node.IsScalar() || !YAML::convert<double>::decode(node, v)) {
     problem(node, key, fmt::format("expected a number, found {}", yaml_found(node)));
@@ -174,7 +180,8 @@ std::vector<std::string> YamlReader::names(const YAML::Node& node, const std::st
   size_t i = 0;
   for (const auto& item : node) {
     if (!item.IsScalar() || item.Scalar().empty()) {
-      problem(item, fmt::format("{}[{}]", key, i), fmt::format("expected a name, found {}", yaml_found(item)));
+      problem(item, fmt::format("{}[{}]", key, i),
+              fmt::format("expected a name, found {}", yaml_found(item)));
     } else {
       out.push_back(item.Scalar());
     }

@@ -14,9 +14,9 @@
 namespace parley::bot {
 namespace money_pages_test {
 
+using nlohmann::json;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using nlohmann::json;
 
 class MoneyPagesTest : public ::testing::Test {
  protected:
@@ -27,7 +27,8 @@ class MoneyPagesTest : public ::testing::Test {
     store_ = std::move(storage::Store::open(so).value());
     money::MoneyOptions money;
     money.daily = 5'000'000'000;
-    money_ = std::move(money::Treasury::open(money, *store_, nullptr, ioc_.get_executor(), clock_).value());
+    money_ = std::move(
+        money::Treasury::open(money, *store_, nullptr, ioc_.get_executor(), clock_).value());
     thread_ = std::thread([this] { ioc_.run(); });
   }
   ~MoneyPagesTest() override {
@@ -80,8 +81,8 @@ TEST_F(MoneyPagesTest, UsageTotalsAreTheLedgersSums) {
 }
 
 TEST_F(MoneyPagesTest, AlertsAndCreditsAreTheDesks) {
-  money_->alerts().raise({"unknown_price", money::Severity::warning, "m", "", "model m has no price", std::nullopt,
-                          std::nullopt, ""});
+  money_->alerts().raise({"unknown_price", money::Severity::warning, "m", "",
+                          "model m has no price", std::nullopt, std::nullopt, ""});
   for (int i = 0; i < 200 && money_->alert_store().list(true).value().empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -111,7 +112,8 @@ TEST_F(MoneyPagesTest, MetricsAreInPrometheusTextFormat) {
   const auto page = get("/metrics");
   EXPECT_THAT(page.content_type, HasSubstr("text/plain; version=0.0.4"));
   EXPECT_THAT(page.body, HasSubstr("# TYPE parley_llm_calls_total counter"));
-  EXPECT_THAT(page.body, HasSubstr("parley_budget_remaining_usd{budget=\"global daily\",period=\"2025-12-05\"} 5.000000000"));
+  EXPECT_THAT(page.body, HasSubstr("parley_budget_remaining_usd{budget=\"global "
+                                   "daily\",period=\"2025-12-05\"} 5.000000000"));
   EXPECT_THAT(page.body, HasSubstr("parley_store_queue_depth "));
   EXPECT_THAT(page.body, HasSubstr("parley_up 1"));
   EXPECT_FALSE(app::money_page({"/elsewhere", ""}, *money_, *store_, clock_).has_value());

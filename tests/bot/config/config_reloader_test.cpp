@@ -40,8 +40,9 @@ TEST(ConfigReloader, ValidEditAppliesInvalidEditIsRejectedAndTheLastGoodStays) {
   auto work = net::asio::make_work_guard(ioc);
   std::thread t([&] { ioc.run(); });
   std::atomic<int> rejected{0};
-  ConfigReloader reloader(ioc.get_executor(), path, live,
-                          [&](const caps::ConfigCheck&) { ++rejected; }, milliseconds(50));
+  ConfigReloader reloader(
+      ioc.get_executor(), path, live, [&](const caps::ConfigCheck&) { ++rejected; },
+      milliseconds(50));
   ASSERT_TRUE(reloader.start().ok());
   auto wait_until = [](const std::function<bool()>& done) {
     for (int i = 0; i < 300 && !done(); ++i) std::this_thread::sleep_for(milliseconds(10));
@@ -67,7 +68,9 @@ TEST(ConfigReloader, ValidEditAppliesInvalidEditIsRejectedAndTheLastGoodStays) {
   t.join();
   spdlog::set_default_logger(previous);
   EXPECT_THAT(logs.str(), HasSubstr("reloaded"));
-  EXPECT_THAT(logs.str(), HasSubstr("capabilities.yaml:2:22: capabilities.calc.timeout_ms: expected an integer"));
+  EXPECT_THAT(
+      logs.str(),
+      HasSubstr("capabilities.yaml:2:22: capabilities.calc.timeout_ms: expected an integer"));
   EXPECT_THAT(logs.str(), HasSubstr("the last good configuration stays in force"));
 }
 

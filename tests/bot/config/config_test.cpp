@@ -88,17 +88,23 @@ TEST(Config, EveryProblemIsReportedNotOnlyTheFirst) {
       "  timeouts: {idle_ms: 5}\n"
       "log:\n"
       "  level: loud\n");
-  EXPECT_NE(e.find("p.yaml:2:12: storage.readers: expected an integer, found 'many'"), std::string::npos) << e;
-  EXPECT_NE(e.find("p.yaml:3:3: storage.pathh: unknown key (expected one of: "), std::string::npos) << e;
-  EXPECT_NE(e.find("p.yaml:5:23: llm.timeouts.idle_ms: expected an integer in [100, 3600000], found 5"),
+  EXPECT_NE(e.find("p.yaml:2:12: storage.readers: expected an integer, found 'many'"),
             std::string::npos)
+      << e;
+  EXPECT_NE(e.find("p.yaml:3:3: storage.pathh: unknown key (expected one of: "), std::string::npos)
+      << e;
+  EXPECT_NE(
+      e.find("p.yaml:5:23: llm.timeouts.idle_ms: expected an integer in [100, 3600000], found 5"),
+      std::string::npos)
       << e;
   EXPECT_NE(e.find("p.yaml:7:10: log.level: 'loud' is not one of"), std::string::npos) << e;
   EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 3) << "one line per problem, no repeats:\n" << e;
 }
 
 TEST(Config, OutOfRangeAndBadEnum) {
-  EXPECT_NE(error_of("storage:\n  readers: 0\n").find("storage.readers: expected an integer in [1, "), std::string::npos);
+  EXPECT_NE(
+      error_of("storage:\n  readers: 0\n").find("storage.readers: expected an integer in [1, "),
+      std::string::npos);
   EXPECT_NE(error_of("log:\n  level: loud\n").find("log.level"), std::string::npos);
   EXPECT_NE(error_of("storage: [1, 2]\n").find("expected a mapping"), std::string::npos);
 }
@@ -177,7 +183,9 @@ TEST(Config, LlmErrorsNameTheLineAndKey) {
   EXPECT_NE(e.find("base_url is required"), std::string::npos) << e;
 
   e = error_of("llm:\n  timeouts: {idle_ms: 5}\n");
-  EXPECT_NE(e.find("llm.timeouts.idle_ms: expected an integer in [100, 3600000], found 5"), std::string::npos) << e;
+  EXPECT_NE(e.find("llm.timeouts.idle_ms: expected an integer in [100, 3600000], found 5"),
+            std::string::npos)
+      << e;
 
   e = error_of("llm:\n  roles:\n    smart: []\n");
   EXPECT_NE(e.find("at least one model"), std::string::npos) << e;

@@ -48,7 +48,8 @@ class FileWatcherTest : public ::testing::Test {
 };
 
 TEST_F(FileWatcherTest, EditInPlaceAndSaveByRenameEachCallBackOnce) {
-  FileWatcher w(ioc_.get_executor(), file_, [this] { ++calls_; }, milliseconds(50));
+  FileWatcher w(
+      ioc_.get_executor(), file_, [this] { ++calls_; }, milliseconds(50));
   ASSERT_TRUE(w.start().ok());
   write(file_, "a: 2\n");
   ASSERT_TRUE(wait_for(1));
@@ -63,7 +64,8 @@ TEST_F(FileWatcherTest, EditInPlaceAndSaveByRenameEachCallBackOnce) {
 }
 
 TEST_F(FileWatcherTest, ABurstIsCoalescedAndOtherFilesAreIgnored) {
-  FileWatcher w(ioc_.get_executor(), file_, [this] { ++calls_; }, milliseconds(150));
+  FileWatcher w(
+      ioc_.get_executor(), file_, [this] { ++calls_; }, milliseconds(150));
   ASSERT_TRUE(w.start().ok());
   write(dir_.path() / "other.yaml", "x\n");
   for (int i = 0; i < 5; ++i) write(file_, "a: " + std::to_string(i) + "\n");

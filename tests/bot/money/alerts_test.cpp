@@ -38,7 +38,8 @@ class AlertsTest : public ::testing::Test {
     thread_.join();
   }
   std::unique_ptr<AlertCenter> center(AlertOptions o = {}) {
-    auto c = std::make_unique<AlertCenter>(*repo_, clock_, std::move(o), &multi_, ioc_.get_executor());
+    auto c =
+        std::make_unique<AlertCenter>(*repo_, clock_, std::move(o), &multi_, ioc_.get_executor());
     c->on_new([this](const storage::AlertRecord& a) {
       std::lock_guard lock(mu_);
       delivered_.push_back(a);
@@ -50,14 +51,26 @@ class AlertsTest : public ::testing::Test {
     return delivered_.size();
   }
   // Every raise answered and delivered, then every write that delivery queued (marking it
-  // delivered) committed: the queue is first in, first out, so an empty job after them is a barrier.
+  // delivered) committed: the queue is first in, first out, so an empty job after them is a
+  // barrier.
   void settle(AlertCenter& c) {
     c.wait_idle();
-    ASSERT_TRUE(store_->writes().submit([](storage::Connection&) { return Result<storage::WriteAck>(storage::WriteAck{}); }).get().ok());
+    ASSERT_TRUE(store_->writes()
+                    .submit([](storage::Connection&) {
+                      return Result<storage::WriteAck>(storage::WriteAck{});
+                    })
+                    .get()
+                    .ok());
   }
   static AlertRaise low_balance(std::string period = "2026-12-05") {
-    return {"low_balance", Severity::critical, "openrouter", std::move(period), "balance $0.50 under $1.00",
-            0.5, 1.0, "USD"};
+    return {"low_balance",
+            Severity::critical,
+            "openrouter",
+            std::move(period),
+            "balance $0.50 under $1.00",
+            0.5,
+            1.0,
+            "USD"};
   }
 
   testing::TempDir dir_;
@@ -158,7 +171,8 @@ TEST_F(AlertsTest, TheWebhookGetsNewAlertsAndItsUrlIsNeverLogged) {
   o.webhook_url = site.url("/hook-SECRET-TOKEN");
   auto c = center(o);
   c->raise(low_balance());
-  for (int i = 0; i < 200 && site.request_count() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 200 && site.request_count() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_EQ(site.requested(), std::vector<std::string>{"/hook-SECRET-TOKEN"});
 
   // A webhook that fails is logged by its host only.
@@ -166,7 +180,8 @@ TEST_F(AlertsTest, TheWebhookGetsNewAlertsAndItsUrlIsNeverLogged) {
   broken.webhook_url = site.url("/missing-SECRET-TOKEN");
   auto c2 = center(broken);
   c2->raise(low_balance("2026-12-07"));
-  for (int i = 0; i < 200 && c2->webhook_failures() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 200 && c2->webhook_failures() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_EQ(c2->webhook_failures(), 1u);
   spdlog::set_default_logger(previous);
   EXPECT_THAT(log.str(), HasSubstr("did not take it: HTTP 404"));

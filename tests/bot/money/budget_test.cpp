@@ -68,7 +68,8 @@ class BudgetTest : public ::testing::Test {
   std::unique_ptr<BudgetKeeper> keeper(BudgetOptions o) {
     return std::make_unique<BudgetKeeper>(std::move(o), prices, clock, &sink);
   }
-  std::shared_ptr<const PriceTable> prices = std::make_shared<const PriceTable>(PriceTable::parse(kPrices, "test"));
+  std::shared_ptr<const PriceTable> prices =
+      std::make_shared<const PriceTable>(PriceTable::parse(kPrices, "test"));
   ManualClock clock{1'764'892'800'000};  // 2025-12-05 00:00:00 UTC
   RecordingSink sink;
   llm::ResolvedModel model{"p", "priced-1", nlohmann::json::object()};
@@ -274,7 +275,8 @@ TEST(BudgetEndToEnd, FiftyParallelCallsNeverPassTheHardCap) {
   money::MoneyOptions money;
   money.prices_file = dir / "prices.yaml";
   {
-    std::ofstream(money.prices_file) << "version: t\nmodels:\n  - match: \"m\"\n    input: 1\n    output: 2\n";
+    std::ofstream(money.prices_file)
+        << "version: t\nmodels:\n  - match: \"m\"\n    input: 1\n    output: 2\n";
   }
   money.daily = 5'000'000;  // $0.005: room for 25 calls at the provider's price
   auto acct = std::move(Treasury::open(money, *store, &multi, ioc.get_executor()).value());
@@ -282,7 +284,8 @@ TEST(BudgetEndToEnd, FiftyParallelCallsNeverPassTheHardCap) {
   s.provider = "fake";
   s.providers["fake"] = llm::ProviderConfig{"fake", fake.base_url(), "", {}};
   s.roles["smart"] = {llm::ModelRef{"", "m"}};
-  auto client = acct->make_client(multi, llm::resolve_llm(s, [](const std::string&) { return std::optional<std::string>(); }));
+  auto client = acct->make_client(
+      multi, llm::resolve_llm(s, [](const std::string&) { return std::optional<std::string>(); }));
 
   std::vector<std::future<llm::LlmResponse>> calls;
   for (int i = 0; i < 50; ++i) {
@@ -291,7 +294,8 @@ TEST(BudgetEndToEnd, FiftyParallelCallsNeverPassTheHardCap) {
     llm::ChatRequest req;
     req.messages = {llm::Message::user("hi")};
     req.max_tokens = 100;
-    client->call(req, llm::CallOptions{}, ioc.get_executor(), [p](llm::LlmResponse r) { p->set_value(std::move(r)); });
+    client->call(req, llm::CallOptions{}, ioc.get_executor(),
+                 [p](llm::LlmResponse r) { p->set_value(std::move(r)); });
   }
   int ok = 0;
   int refused = 0;

@@ -27,7 +27,8 @@ TEST(UsageLedger, EveryAttemptWritesItsRow) {
   storage::StoreOptions so;
   so.path = dir / "l.db";
   auto store = std::move(storage::Store::open(so).value());
-  const int64_t user = store->directory().ensure_user("console", "alice", "Alice").get().value().row_id;
+  const int64_t user =
+      store->directory().ensure_user("console", "alice", "Alice").get().value().row_id;
   const int64_t conv = store->directory().ensure_conversation("console", "c1").get().value().row_id;
 
   net::asio::io_context ioc;
@@ -41,8 +42,9 @@ TEST(UsageLedger, EveryAttemptWritesItsRow) {
   s.roles["smart"] = {llm::ModelRef{"", "m"}};
   s.retry.base_backoff = std::chrono::milliseconds(1);
   UsageLedger ledger(store->usage());
-  llm::LlmClient client(multi, llm::resolve_llm(s, [](const std::string&) { return std::optional<std::string>(); }),
-                        ledger.observer());
+  llm::LlmClient client(
+      multi, llm::resolve_llm(s, [](const std::string&) { return std::optional<std::string>(); }),
+      ledger.observer());
 
   fake.push(FakeReply::error(503));
   fakes::FakeUsage u;
@@ -59,11 +61,13 @@ TEST(UsageLedger, EveryAttemptWritesItsRow) {
   opts.conversation_id = conv;
   opts.purpose = "turn";
   std::promise<llm::LlmResponse> p;
-  client.call(req, opts, ioc.get_executor(), [&](llm::LlmResponse r) { p.set_value(std::move(r)); });
+  client.call(req, opts, ioc.get_executor(),
+              [&](llm::LlmResponse r) { p.set_value(std::move(r)); });
   const auto r = p.get_future().get();
   ASSERT_TRUE(r.ok());
   // The rows are written without waiting: wait for them.
-  for (int i = 0; i < 200 && ledger.written() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 200 && ledger.written() < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_EQ(ledger.written(), 2u);
   EXPECT_EQ(ledger.failed(), 0u);
 
@@ -110,7 +114,8 @@ class RecordingSink final : public AlertSink {
   std::vector<AlertRaise> alerts;
 };
 
-llm::Attempt attempt(const std::string& model, int64_t prompt, int64_t completion, std::optional<double> cost) {
+llm::Attempt attempt(const std::string& model, int64_t prompt, int64_t completion,
+                     std::optional<double> cost) {
   llm::Attempt a;
   a.provider = "p";
   a.model_asked = a.model_answered = model;
@@ -128,21 +133,23 @@ TEST(UsageLedger, PricesAlertsAndDivergence) {
   storage::StoreOptions so;
   so.path = dir / "p.db";
   auto store = std::move(storage::Store::open(so).value());
-  auto prices = std::make_shared<const PriceTable>(
-      PriceTable::parse("version: v9\nmodels:\n  - match: \"priced\"\n    input: 1\n    output: 2\n", "t"));
+  auto prices = std::make_shared<const PriceTable>(PriceTable::parse(
+      "version: v9\nmodels:\n  - match: \"priced\"\n    input: 1\n    output: 2\n", "t"));
   RecordingSink sink;
   ManualClock clock(1'764'892'800'000);
   std::ostringstream log;
   auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
   LedgerOptions lo;
   lo.rate_limit_alert = 3;
   UsageLedger ledger(store->usage(), prices, &sink, clock, lo);
   auto observe = ledger.observer();
   llm::CallOptions opts;
-  observe(opts, attempt("priced", 1000, 100, 0.0012));   // estimate 1,200,000: the same
-  observe(opts, attempt("priced", 1000, 100, 0.0100));   // estimate 1,200,000 vs 10,000,000: diverges
-  observe(opts, attempt("priced", 1000, 100, 0.0100));   // … logged once
+  observe(opts, attempt("priced", 1000, 100, 0.0012));  // estimate 1,200,000: the same
+  observe(opts,
+          attempt("priced", 1000, 100, 0.0100));  // estimate 1,200,000 vs 10,000,000: diverges
+  observe(opts, attempt("priced", 1000, 100, 0.0100));  // … logged once
   observe(opts, attempt("priced", 1000, 100, std::nullopt));
   observe(opts, attempt("mystery", 10, 10, std::nullopt));
   observe(opts, attempt("mystery", 10, 10, 0.001));
@@ -152,13 +159,15 @@ TEST(UsageLedger, PricesAlertsAndDivergence) {
   auto limited = attempt("priced", 0, 0, std::nullopt);
   limited.failure = llm::FailureKind::rate_limited;
   for (int i = 0; i < 3; ++i) observe(opts, limited);
-  for (int i = 0; i < 200 && ledger.written() < 10; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 200 && ledger.written() < 10; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   spdlog::set_default_logger(previous);
   ASSERT_EQ(ledger.written(), 10u);
 
   auto conn = store->reads().acquire();
   auto st = conn->cached(
-      "SELECT cost_actual_nanousd, cost_estimated_nanousd, cost_source, pricing_version FROM usage ORDER BY id LIMIT 6");
+      "SELECT cost_actual_nanousd, cost_estimated_nanousd, cost_source, pricing_version FROM usage "
+      "ORDER BY id LIMIT 6");
   ASSERT_TRUE(st.ok());
   auto row = [&] { EXPECT_TRUE((*st)->step().value()); };
   row();
@@ -189,13 +198,15 @@ TEST(UsageLedger, PricesAlertsAndDivergence) {
   const std::string text = log.str();
   const auto first = text.find("differs from the provider's cost");
   ASSERT_NE(first, std::string::npos);
-  EXPECT_EQ(text.find("differs from the provider's cost", first + 1), std::string::npos) << "once per model per day";
+  EXPECT_EQ(text.find("differs from the provider's cost", first + 1), std::string::npos)
+      << "once per model per day";
   EXPECT_NE(text.find("0.001200000 estimated, 0.010000000 charged"), std::string::npos) << text;
 
   // The next day the divergence is logged again.
   clock.advance_ms(86'400'000);
   observe(opts, attempt("priced", 1000, 100, 0.0100));
-  for (int i = 0; i < 200 && ledger.written() < 11; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 200 && ledger.written() < 11; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   const auto totals = ledger.totals();
   EXPECT_EQ(totals.at({"priced", "ok"}).calls, 5u);
   EXPECT_EQ(totals.at({"priced", "rate limited"}).calls, 3u);

@@ -14,8 +14,8 @@ using ::testing::HasSubstr;
 using Clock = std::chrono::system_clock;
 
 Clock::time_point day(int y, unsigned m, unsigned d) {
-  return std::chrono::sys_days(std::chrono::year_month_day{std::chrono::year(y), std::chrono::month(m),
-                                                           std::chrono::day(d)});
+  return std::chrono::sys_days(std::chrono::year_month_day{
+      std::chrono::year(y), std::chrono::month(m), std::chrono::day(d)});
 }
 
 const char* kTable = R"(version: "v7"
@@ -56,7 +56,8 @@ TEST(PriceTableTest, EstimatesAreExactWithCachedAndReasoningTokens) {
   EXPECT_EQ(t.version(), "v7");
   // 1,000 prompt (400 cached) + 200 completion on gpt-4o-mini:
   // 600 × 0.15 + 400 × 0.075 + 200 × 0.60 USD per 1M = 90,000 + 30,000 + 120,000 nano-dollars.
-  const auto e = t.estimate("openai/gpt-4o-mini-2024-07-18", {1000, 200, 400, 0}, day(2026, 11, 23));
+  const auto e =
+      t.estimate("openai/gpt-4o-mini-2024-07-18", {1000, 200, 400, 0}, day(2026, 11, 23));
   ASSERT_TRUE(e);
   EXPECT_EQ(e->nanousd, 240'000);
   EXPECT_EQ(e->pricing_version, "v7");
@@ -68,11 +69,13 @@ TEST(PriceTableTest, EstimatesAreExactWithCachedAndReasoningTokens) {
 TEST(PriceTableTest, TheLatestEffectiveEntryOfTheFirstMatchingPatternApplies) {
   const auto t = PriceTable::parse(kTable, "prices.yaml");
   // Before 2026-06-01: 3 / 15; reasoning defaults to output.
-  EXPECT_EQ(t.estimate("anthropic/claude", {1'000'000, 1'000'000, 0, 500'000}, day(2026, 5, 31))->nanousd,
-            3'000'000'000 + 15'000'000'000);
+  EXPECT_EQ(
+      t.estimate("anthropic/claude", {1'000'000, 1'000'000, 0, 500'000}, day(2026, 5, 31))->nanousd,
+      3'000'000'000 + 15'000'000'000);
   // From 2026-06-01: 2.5 / 12.5, reasoning 20.
-  EXPECT_EQ(t.estimate("anthropic/claude", {1'000'000, 1'000'000, 0, 500'000}, day(2026, 6, 1))->nanousd,
-            2'500'000'000 + 6'250'000'000 + 10'000'000'000);
+  EXPECT_EQ(
+      t.estimate("anthropic/claude", {1'000'000, 1'000'000, 0, 500'000}, day(2026, 6, 1))->nanousd,
+      2'500'000'000 + 6'250'000'000 + 10'000'000'000);
   // Before any of its entries is effective: no price (not the catch-all below it).
   EXPECT_FALSE(t.estimate("anthropic/claude", {10, 10, 0, 0}, day(2024, 12, 31)));
 }
@@ -93,16 +96,22 @@ TEST(PriceTableTest, ErrorsNameFileLineColumnAndKey) {
     return std::string("no error");
   };
   EXPECT_THAT(error_of("version: v\nmodels:\n  - match: a\n    input: cheap\n    output: 1\n"),
-              HasSubstr("prices.yaml:4:12: models[0].input: expected a decimal number of USD per 1M tokens, found 'cheap'"));
-  EXPECT_THAT(error_of("version: v\nmodels:\n  - match: a\n    input: 1\n"), HasSubstr("models[0].output: missing"));
-  EXPECT_THAT(error_of("version: v\nmodels:\n  - match: a\n    input: 1\n    output: 1\n    effective: 2026-02-30\n"),
+              HasSubstr("prices.yaml:4:12: models[0].input: expected a decimal number of USD per "
+                        "1M tokens, found 'cheap'"));
+  EXPECT_THAT(error_of("version: v\nmodels:\n  - match: a\n    input: 1\n"),
+              HasSubstr("models[0].output: missing"));
+  EXPECT_THAT(error_of("version: v\nmodels:\n  - match: a\n    input: 1\n    output: 1\n    "
+                       "effective: 2026-02-30\n"),
               HasSubstr("models[0].effective: expected a date YYYY-MM-DD, found '2026-02-30'"));
   EXPECT_THAT(error_of("models: []\n"), HasSubstr("version: missing"));
   EXPECT_THAT(error_of("version: v\nprice: 1\n"), HasSubstr("prices.yaml:2:1: price: unknown key"));
-  EXPECT_THAT(error_of("version: v\nmodels:\n  - match: a\n    input: 1\n    output: 1\n    inptu: 2\n"),
-              HasSubstr("models[0].inptu: unknown key"));
+  EXPECT_THAT(
+      error_of("version: v\nmodels:\n  - match: a\n    input: 1\n    output: 1\n    inptu: 2\n"),
+      HasSubstr("models[0].inptu: unknown key"));
   // Every problem, one per line, not only the first.
-  const auto all = error_of("version: v\nmodels:\n  - match: a\n    input: cheap\n  - match: b\n    output: 1\nextra: 1\n");
+  const auto all = error_of(
+      "version: v\nmodels:\n  - match: a\n    input: cheap\n  - match: b\n    output: 1\nextra: "
+      "1\n");
   EXPECT_THAT(all, HasSubstr("prices.yaml:4:12: models[0].input: expected a decimal number"));
   EXPECT_THAT(all, HasSubstr("models[0].output: missing"));
   EXPECT_THAT(all, HasSubstr("models[1].input: missing"));

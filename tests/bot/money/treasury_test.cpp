@@ -15,7 +15,9 @@ namespace treasury_test {
 
 using ::testing::HasSubstr;
 
-void write(const std::filesystem::path& file, const std::string& text) { std::ofstream(file) << text; }
+void write(const std::filesystem::path& file, const std::string& text) {
+  std::ofstream(file) << text;
+}
 
 class TreasuryPrices : public ::testing::Test {
  protected:
@@ -23,7 +25,8 @@ class TreasuryPrices : public ::testing::Test {
     return std::move(Treasury::open(money, *store_, nullptr, ioc_.get_executor()).value());
   }
   testing::TempDir dir_;
-  std::unique_ptr<storage::Store> store_ = std::move(storage::Store::open({.path = dir_ / "t.db"}).value());
+  std::unique_ptr<storage::Store> store_ =
+      std::move(storage::Store::open({.path = dir_ / "t.db"}).value());
   net::asio::io_context ioc_;
 };
 
@@ -45,7 +48,8 @@ TEST_F(TreasuryPrices, AReloadPutsTheNewTableInForceAndABrokenEditKeepsTheOld) {
   EXPECT_EQ(treasury->prices()->version(), "v2");
   EXPECT_EQ(treasury->budgets().worst_case(model, req), prompt * 3000 + 1000 * 4000);
 
-  write(money.prices_file, "version: v3\nmodels:\n  - match: \"m\"\n    input: lots\n    output: 4\n");
+  write(money.prices_file,
+        "version: v3\nmodels:\n  - match: \"m\"\n    input: lots\n    output: 4\n");
   const auto refused = treasury->reload_prices();
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(refused.error().message, HasSubstr("prices.yaml:4:"));

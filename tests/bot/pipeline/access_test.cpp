@@ -2,8 +2,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "parley/bot/pipeline/access.h"
 #include "parley/bot/config/config.h"
+#include "parley/bot/pipeline/access.h"
 
 namespace access_test {
 
@@ -30,7 +30,8 @@ TEST(AccessPolicyTest, PrivateAdmitsOnlyTheAllowlistedAndTheAdmins) {
   EXPECT_FALSE(p.decide("discord", "alice").allowed) << "an allowlist is per channel";
   EXPECT_TRUE(p.decide("http", "root").allowed);
   EXPECT_TRUE(p.decide("http", "root").admin);
-  EXPECT_FALSE(p.decide("console", "me").allowed) << "admins replaced: the terminal is no longer one";
+  EXPECT_FALSE(p.decide("console", "me").allowed)
+      << "admins replaced: the terminal is no longer one";
 }
 
 TEST(AccessPolicyTest, AnAllowlistRestrictsItsChannelEvenWhenOpen) {
@@ -71,10 +72,15 @@ TEST(AccessConfigTest, ErrorsNameTheKeyAndLine) {
     }
     return std::string("no error");
   };
-  EXPECT_THAT(error_of("access:\n  mode: secret\n"), HasSubstr("parley.yaml:2:9: access.mode: 'secret' is not one of open, private"));
-  EXPECT_THAT(error_of("access:\n  admins: [alice]\n"), HasSubstr("access.admins[0]: 'alice': expected CHANNEL:SENDER"));
-  EXPECT_THAT(error_of("access:\n  allow: {http: alice}\n"), HasSubstr("access.allow.http: expected a list"));
-  EXPECT_THAT(error_of("access:\n  rate_limit: {messages: -1}\n"), HasSubstr("access.rate_limit.messages: expected an integer in [0, 1000000], found -1"));
+  EXPECT_THAT(error_of("access:\n  mode: secret\n"),
+              HasSubstr("parley.yaml:2:9: access.mode: 'secret' is not one of open, private"));
+  EXPECT_THAT(error_of("access:\n  admins: [alice]\n"),
+              HasSubstr("access.admins[0]: 'alice': expected CHANNEL:SENDER"));
+  EXPECT_THAT(error_of("access:\n  allow: {http: alice}\n"),
+              HasSubstr("access.allow.http: expected a list"));
+  EXPECT_THAT(
+      error_of("access:\n  rate_limit: {messages: -1}\n"),
+      HasSubstr("access.rate_limit.messages: expected an integer in [0, 1000000], found -1"));
   EXPECT_THAT(error_of("lanes:\n  debounce: 3\n"), HasSubstr("lanes.debounce: unknown key"));
 }
 

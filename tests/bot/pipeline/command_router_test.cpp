@@ -41,7 +41,9 @@ class Secret final : public caps::Capability {
   caps::Flags flags() const override { return {caps::SideEffects::none, true, false}; }
 
  protected:
-  Result<json> invoke_(const caps::InvokeContext&, const json&) override { return json{{"text", "42"}}; }
+  Result<json> invoke_(const caps::InvokeContext&, const json&) override {
+    return json{{"text", "42"}};
+  }
 };
 
 class CommandRouterTest : public ::testing::Test {
@@ -51,7 +53,8 @@ class CommandRouterTest : public ::testing::Test {
     EXPECT_TRUE(caps::register_builtins(registry_).ok());
     EXPECT_TRUE(registry_.add(std::make_unique<Slow>()).ok());
     EXPECT_TRUE(registry_.add(std::make_unique<Secret>()).ok());
-    config_ = std::make_shared<caps::CapabilitiesConfig>(caps::default_capabilities_config(registry_));
+    config_ =
+        std::make_shared<caps::CapabilitiesConfig>(caps::default_capabilities_config(registry_));
   }
   ~CommandRouterTest() override {
     work_.reset();

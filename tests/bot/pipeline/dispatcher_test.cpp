@@ -38,7 +38,8 @@ asio::awaitable<bool> sending_copy(channels::Inbox& inbox, int64_t outbox_id) {
   co_return true;
 }
 
-InboundMessage message(const std::string& channel, const std::string& author, const std::string& text,
+InboundMessage message(const std::string& channel, const std::string& author,
+                       const std::string& text,
                        std::optional<std::string> platform_id = std::nullopt) {
   InboundMessage m;
   m.channel = channel;
@@ -65,7 +66,8 @@ class DispatcherTest : public ::testing::Test {
     // them); then the io_context stops.
     handler_.answer_at_once();
     bool answered = true;
-    for (auto& f : delivered_) answered = answered && f.wait_for(kPatience) == std::future_status::ready;
+    for (auto& f : delivered_)
+      answered = answered && f.wait_for(kPatience) == std::future_status::ready;
     EXPECT_TRUE(answered) << "a delivery never resumed";
     if (answered) {
       EXPECT_EQ(lanes_->active(), 0u);
@@ -79,7 +81,8 @@ class DispatcherTest : public ::testing::Test {
     dispatcher_ = std::make_unique<Dispatcher>(*store_, *lanes_, std::move(policy), limiter_);
   }
   std::shared_future<TurnResult> deliver(InboundMessage m) {
-    auto f = parley::testing::spawn(ioc_.get_executor(), deliver_copy(*dispatcher_, std::move(m))).share();
+    auto f = parley::testing::spawn(ioc_.get_executor(), deliver_copy(*dispatcher_, std::move(m)))
+                 .share();
     delivered_.push_back(f);
     return f;
   }
@@ -185,7 +188,8 @@ TEST_F(DispatcherTest, OverTheRateLimitTheSenderIsToldOnceAWindowAndNothingIsSto
   const TurnResult still = deliver_and_wait(message("http", "alice", "four"));
   EXPECT_EQ(still.stop, TurnStop::rate_limited);
   EXPECT_TRUE(still.reply.empty()) << "told twice in one window";
-  EXPECT_EQ(deliver_and_wait(message("http", "bob", "mine")).reply, "re: mine") << "limits are per sender";
+  EXPECT_EQ(deliver_and_wait(message("http", "bob", "mine")).reply, "re: mine")
+      << "limits are per sender";
   EXPECT_EQ(handler_.stored(), (Strings{"one", "two", "mine"}));
 }
 
@@ -205,8 +209,10 @@ TEST_F(DispatcherTest, ARedeliveryGetsNoSecondTurn) {
 
 TEST_F(DispatcherTest, SendingAndSentBracketTheOutboxEntry) {
   make(AccessPolicy{});
-  const int64_t conversation = store_->directory().ensure_conversation("console", "alice").get().value().row_id;
-  const int64_t id = store_->outbox().add(conversation, "console", "alice", "the reply").get().value().row_id;
+  const int64_t conversation =
+      store_->directory().ensure_conversation("console", "alice").get().value().row_id;
+  const int64_t id =
+      store_->outbox().add(conversation, "console", "alice", "the reply").get().value().row_id;
   auto begun = parley::testing::spawn(ioc_.get_executor(), sending_copy(*dispatcher_, id));
   ASSERT_TRUE(begun.wait_for(kPatience) == std::future_status::ready);
   EXPECT_TRUE(begun.get());
@@ -216,7 +222,9 @@ TEST_F(DispatcherTest, SendingAndSentBracketTheOutboxEntry) {
   dispatcher_->sent(id);
   // sent() does not wait; the write queue is first in, first out, so a later write is a barrier.
   ASSERT_TRUE(store_->writes()
-                  .submit([](storage::Connection&) { return Result<storage::WriteAck>(storage::WriteAck{}); })
+                  .submit([](storage::Connection&) {
+                    return Result<storage::WriteAck>(storage::WriteAck{});
+                  })
                   .get()
                   .ok());
   EXPECT_EQ(store_->outbox().get(id).value().state, "sent");

@@ -53,13 +53,16 @@ LaneOptions options(milliseconds debounce, milliseconds max_wait, size_t max_bat
 
 class LanesTest : public ::testing::Test {
  protected:
-  LanesTest() : work_(asio::make_work_guard(ioc_)) { thread_ = std::thread([this] { ioc_.run(); }); }
+  LanesTest() : work_(asio::make_work_guard(ioc_)) {
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
   ~LanesTest() override {
     // Every turn let go and every message answered before the lanes go: their callbacks use
     // them. Only then is the io_context stopped.
     handler_.answer_at_once();
     bool answered = true;
-    for (auto& f : submitted_) answered = answered && f.wait_for(kPatience) == std::future_status::ready;
+    for (auto& f : submitted_)
+      answered = answered && f.wait_for(kPatience) == std::future_status::ready;
     EXPECT_TRUE(answered) << "a message was never answered";
     if (lanes_ && answered) {
       EXPECT_EQ(lanes_->active(), 0u);
@@ -79,7 +82,8 @@ class LanesTest : public ::testing::Test {
     m.author = "alice";
     m.text = text;
     m.platform_id = std::move(platform_id);
-    Future f = parley::testing::spawn(ioc_.get_executor(), submit_copy(*lanes_, std::move(m))).share();
+    Future f =
+        parley::testing::spawn(ioc_.get_executor(), submit_copy(*lanes_, std::move(m))).share();
     submitted_.push_back(f);
     return f;
   }
@@ -92,7 +96,9 @@ class LanesTest : public ::testing::Test {
     }
     return f.get();
   }
-  static bool done(const Future& f) { return f.wait_for(milliseconds(0)) == std::future_status::ready; }
+  static bool done(const Future& f) {
+    return f.wait_for(milliseconds(0)) == std::future_status::ready;
+  }
 
   // The index (in start order) of the turn whose batch holds `text`.
   size_t turn_of(const std::string& text) {
@@ -137,7 +143,8 @@ TEST_F(LanesTest, TheTurnsOfOneConversationRunOneAtATimeInArrivalOrder) {
   EXPECT_EQ(handler_.stored(), texts);
   for (size_t i = 0; i < texts.size(); ++i) {
     ASSERT_TRUE(handler_.wait_turns(i + 1));
-    EXPECT_EQ(handler_.turns().size(), i + 1) << "turn " << i + 1 << " began before turn " << i << " ended";
+    EXPECT_EQ(handler_.turns().size(), i + 1)
+        << "turn " << i + 1 << " began before turn " << i << " ended";
     for (size_t j = i; j < texts.size(); ++j) EXPECT_FALSE(done(f[j])) << texts[j];
     handler_.release(i);
     EXPECT_EQ(result(f[i]).reply, "re: " + texts[i]);
@@ -267,7 +274,8 @@ TEST_F(LanesTest, ABurstAfterATurnWaitsForTheDebounceAfterItsLastMessage) {
   ASSERT_TRUE(handler_.wait_stored(3));
   handler_.release(0);
   ASSERT_TRUE(handler_.wait_turns(2));
-  EXPECT_GE(handler_.turns()[1].started - before_last, kShort) << "the burst's turn began before it settled";
+  EXPECT_GE(handler_.turns()[1].started - before_last, kShort)
+      << "the burst's turn began before it settled";
   EXPECT_EQ(handler_.batches()[1], (Strings{"second", "third"}));
   handler_.release(1);
   EXPECT_EQ(result(third).reply, "re: second|third");

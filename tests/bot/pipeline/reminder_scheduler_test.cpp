@@ -12,8 +12,8 @@
 namespace parley::bot {
 namespace reminder_scheduler_test {
 
-using ::testing::HasSubstr;
 using std::chrono::milliseconds;
+using ::testing::HasSubstr;
 
 class ReminderSchedulerTest : public ::testing::Test {
  protected:
@@ -37,7 +37,8 @@ class ReminderSchedulerTest : public ::testing::Test {
     return store_->writes()
         .submit([=, this](storage::Connection& c) -> Result<storage::WriteAck> {
           auto st = c.cached(
-              "INSERT INTO reminders(user_id, conversation_id, due_at, text, state, created_at, channel) "
+              "INSERT INTO reminders(user_id, conversation_id, due_at, text, state, created_at, "
+              "channel) "
               "VALUES (?,?,?,?,?,?, 'http') RETURNING id");
           if (!st) return fail(std::move(st).error());
           (*st)->bind_all(user_, conv_, due_at, text, state, int64_t{0});
@@ -70,7 +71,8 @@ TEST_F(ReminderSchedulerTest, FiresOnTimeLateOnesAtOnceEachExactlyOnce) {
   add(now + 3'600'000, "next hour");
   add(now - 1000, "cancelled one", "cancelled");
   {
-    ReminderScheduler s(ioc_.get_executor(), *store_, SystemClock::instance(), {}, milliseconds(100));
+    ReminderScheduler s(ioc_.get_executor(), *store_, SystemClock::instance(), {},
+                        milliseconds(100));
     s.start();
     ASSERT_TRUE(wait_fired(s, 2));
     std::this_thread::sleep_for(milliseconds(300));
@@ -89,7 +91,8 @@ TEST_F(ReminderSchedulerTest, FiresOnTimeLateOnesAtOnceEachExactlyOnce) {
   EXPECT_EQ(history->back()->role, "assistant");
 
   // A restart: nothing fires twice.
-  ReminderScheduler again(ioc_.get_executor(), *store_, SystemClock::instance(), {}, milliseconds(100));
+  ReminderScheduler again(ioc_.get_executor(), *store_, SystemClock::instance(), {},
+                          milliseconds(100));
   again.start();
   std::this_thread::sleep_for(milliseconds(300));
   EXPECT_EQ(again.fired(), 0u);

@@ -58,7 +58,8 @@ class Send final : public caps::Capability {
   std::string_view name() const override { return "send"; }
   std::string_view description() const override { return "sends a message (side effect)"; }
   json parameters() const override {
-    return {{"type", "object"}, {"properties", {{"to", {{"type", "string"}}}}}, {"required", {"to"}}};
+    return {
+        {"type", "object"}, {"properties", {{"to", {{"type", "string"}}}}}, {"required", {"to"}}};
   }
   caps::Flags flags() const override { return {caps::SideEffects::unsafe, false, false}; }
   std::atomic<int> calls{0};
@@ -78,10 +79,13 @@ class Root final : public caps::Capability {
   caps::Flags flags() const override { return {caps::SideEffects::unsafe, true, false}; }
 
  protected:
-  Result<json> invoke_(const caps::InvokeContext&, const json&) override { return json{{"ok", true}}; }
+  Result<json> invoke_(const caps::InvokeContext&, const json&) override {
+    return json{{"ok", true}};
+  }
 };
 
-FakeReply call_tool(const std::string& name, const std::string& args, const std::string& id = "c1") {
+FakeReply call_tool(const std::string& name, const std::string& args,
+                    const std::string& id = "c1") {
   return FakeReply::tools({{id, name, args}});
 }
 
@@ -98,15 +102,17 @@ class ToolLoopTest : public ::testing::Test {
     send_ = send.get();
     EXPECT_TRUE(registry_.add(std::move(send)).ok());
     EXPECT_TRUE(registry_.add(std::make_unique<Root>()).ok());
-    config_ = std::make_shared<caps::CapabilitiesConfig>(caps::default_capabilities_config(registry_));
+    config_ =
+        std::make_shared<caps::CapabilitiesConfig>(caps::default_capabilities_config(registry_));
 
     llm::LlmSettings s;
     s.provider = "fake";
     s.providers["fake"] = llm::ProviderConfig{"fake", fake_.base_url(), "", {}};
     s.roles["smart"] = {llm::ModelRef{"", "model-a"}};
     s.retry.max_attempts = 1;
-    client_ = std::make_unique<llm::LlmClient>(
-        multi_, llm::resolve_llm(s, [](const std::string&) { return std::optional<std::string>(); }));
+    client_ = std::make_unique<llm::LlmClient>(multi_, llm::resolve_llm(s, [](const std::string&) {
+                                                 return std::optional<std::string>();
+                                               }));
     loop_ = std::make_unique<ToolLoop>(*client_, registry_, &limiter_);
   }
   ~ToolLoopTest() override {
@@ -116,15 +122,15 @@ class ToolLoopTest : public ::testing::Test {
     thread_.join();
   }
 
-  ToolLoopResult run(ToolLoopOptions options = {}, caps::Caller caller = {7, "alice", "UTC", false, {}}) {
+  ToolLoopResult run(ToolLoopOptions options = {},
+                     caps::Caller caller = {7, "alice", "UTC", false, {}}) {
     llm::ChatRequest req;
     req.messages = {llm::Message::system("sys"), llm::Message::user("question")};
     caps::InvokeContext ctx;
     ctx.caller = std::move(caller);
     ctx.channel = "console";
     std::promise<ToolLoopResult> p;
-    net::asio::co_spawn(net::asio::make_strand(ioc_),
-                        loop_->run(req, ctx, config_, options),
+    net::asio::co_spawn(net::asio::make_strand(ioc_), loop_->run(req, ctx, config_, options),
                         [&p](std::exception_ptr e, ToolLoopResult r) {
                           if (e) {
                             try {
@@ -197,7 +203,8 @@ TEST_F(ToolLoopTest, BadToolCallsGoBackToTheModelAsClearToolErrors) {
   ASSERT_EQ(r.steps.size(), 4u);
   for (const auto& s : r.steps) EXPECT_FALSE(s.ok) << s.result;
   EXPECT_THAT(r.steps[0].result, HasSubstr("not valid JSON"));
-  EXPECT_THAT(r.steps[1].result, HasSubstr("arguments.expression: expected string, got the number 5"));
+  EXPECT_THAT(r.steps[1].result,
+              HasSubstr("arguments.expression: expected string, got the number 5"));
   EXPECT_THAT(r.steps[2].result, HasSubstr("there is no tool named 'weather'"));
   EXPECT_THAT(r.steps[3].result, HasSubstr("root is for administrators only"));
   const auto m = messages(1);
@@ -288,8 +295,9 @@ TEST_F(ToolLoopTest, DisabledCapabilitiesAreNotOffered) {
 }
 
 TEST_F(ToolLoopTest, TextProtocolForModelsWithoutNativeToolCalls) {
-  fake_.push(FakeReply::text(
-      "Let me compute.\n<tool_call>{\"name\": \"calc\", \"arguments\": {\"expression\": \"6*7\"}}</tool_call>"));
+  fake_.push(
+      FakeReply::text("Let me compute.\n<tool_call>{\"name\": \"calc\", \"arguments\": "
+                      "{\"expression\": \"6*7\"}}</tool_call>"));
   fake_.push(FakeReply::text("The answer is 42."));
   ToolLoopOptions o;
   o.text_protocol = true;
@@ -308,8 +316,8 @@ TEST_F(ToolLoopTest, TextProtocolForModelsWithoutNativeToolCalls) {
 
 TEST_F(ToolLoopTest, RateLimitsApplyToTheModelToo) {
   config_->by_name["calc"].rate_limit = {1, std::chrono::seconds(60)};
-  fake_.push(FakeReply::tools({{"a", "calc", R"({"expression": "1+1"})"},
-                               {"b", "calc", R"({"expression": "2+2"})"}}));
+  fake_.push(FakeReply::tools(
+      {{"a", "calc", R"({"expression": "1+1"})"}, {"b", "calc", R"({"expression": "2+2"})"}}));
   fake_.push(FakeReply::text("ok"));
   const auto r = run();
   ASSERT_EQ(r.steps.size(), 2u);
@@ -319,7 +327,9 @@ TEST_F(ToolLoopTest, RateLimitsApplyToTheModelToo) {
 }
 
 TEST_F(ToolLoopTest, ParseTextToolCalls) {
-  std::string text = "a<tool_call>{\"name\":\"x\",\"arguments\":{\"k\":1}}</tool_call>b<tool_call>junk</tool_call>c";
+  std::string text =
+      "a<tool_call>{\"name\":\"x\",\"arguments\":{\"k\":1}}</tool_call>b<tool_call>junk</"
+      "tool_call>c";
   const auto calls = parse_text_tool_calls(text);
   ASSERT_EQ(calls.size(), 2u);
   EXPECT_EQ(calls[0].name, "x");

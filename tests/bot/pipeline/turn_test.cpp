@@ -40,7 +40,8 @@ asio::awaitable<TurnResult> respond_copy(TurnHandler& handler, std::vector<Accep
   co_return co_await handler.respond(batch);
 }
 
-InboundMessage message(const std::string& text, std::optional<std::string> platform_id = std::nullopt) {
+InboundMessage message(const std::string& text,
+                       std::optional<std::string> platform_id = std::nullopt) {
   InboundMessage m;
   m.channel = "console";
   m.conversation = "alice-conv";
@@ -61,15 +62,17 @@ class TurnEngineTest : public ::testing::Test {
     library_ = std::make_unique<prompts::PromptLibrary>(*store_, clock_);
     EXPECT_TRUE(library_->seed_defaults().ok());
     EXPECT_TRUE(caps::register_builtins(registry_).ok());
-    live_ = std::make_unique<caps::LiveConfig>(registry_, caps::default_capabilities_config(registry_));
+    live_ =
+        std::make_unique<caps::LiveConfig>(registry_, caps::default_capabilities_config(registry_));
 
     llm::LlmSettings s;
     s.provider = "fake";
     s.providers["fake"] = llm::ProviderConfig{"fake", fake_.base_url(), "", {}};
     s.roles["smart"] = {llm::ModelRef{"", "model-a"}};
     s.retry.max_attempts = 1;
-    client_ = std::make_unique<llm::LlmClient>(
-        multi_, llm::resolve_llm(s, [](const std::string&) { return std::optional<std::string>(); }));
+    client_ = std::make_unique<llm::LlmClient>(multi_, llm::resolve_llm(s, [](const std::string&) {
+                                                 return std::optional<std::string>();
+                                               }));
   }
   ~TurnEngineTest() override {
     multi_.shutdown();
@@ -79,8 +82,15 @@ class TurnEngineTest : public ::testing::Test {
   }
 
   std::unique_ptr<TurnEngine> engine(bool with_llm = true) {
-    TurnEngine::Deps deps{*store_,  *library_, registry_, *live_, limiter_, with_llm ? client_.get() : nullptr,
-                          "No model is configured.", clock_, caps::Services{&clock_, nullptr, nullptr, {}}};
+    TurnEngine::Deps deps{*store_,
+                          *library_,
+                          registry_,
+                          *live_,
+                          limiter_,
+                          with_llm ? client_.get() : nullptr,
+                          "No model is configured.",
+                          clock_,
+                          caps::Services{&clock_, nullptr, nullptr, {}}};
     return std::make_unique<TurnEngine>(std::move(deps));
   }
 
@@ -94,17 +104,21 @@ class TurnEngineTest : public ::testing::Test {
     return f.get();
   }
   Accepted accept(TurnHandler& handler, InboundMessage m) {
-    return wait(parley::testing::spawn(asio::make_strand(ioc_), accept_copy(handler, std::move(m))));
+    return wait(
+        parley::testing::spawn(asio::make_strand(ioc_), accept_copy(handler, std::move(m))));
   }
   TurnResult respond(TurnHandler& handler, std::vector<Accepted> batch) {
-    return wait(parley::testing::spawn(asio::make_strand(ioc_), respond_copy(handler, std::move(batch))));
+    return wait(
+        parley::testing::spawn(asio::make_strand(ioc_), respond_copy(handler, std::move(batch))));
   }
   TurnResult run(TurnEngine& e, InboundMessage m) {
     return wait(parley::testing::spawn(asio::make_strand(ioc_), e.run(std::move(m))));
   }
 
   json messages(size_t n) { return fake_.requests().at(n).json["messages"]; }
-  json metadata(int64_t message_id) { return json::parse(store_->messages().get(message_id).value().metadata); }
+  json metadata(int64_t message_id) {
+    return json::parse(store_->messages().get(message_id).value().metadata);
+  }
 
   ManualClock clock_{kStart};
   asio::io_context ioc_;
@@ -168,7 +182,8 @@ TEST_F(TurnEngineTest, ATurnSendsTheSystemPromptFirstAndTheUserTextOnlyAsAUserMe
   const std::string system = sent[0]["content"];
   EXPECT_THAT(system, HasSubstr("talking with alice"));
   EXPECT_THAT(system, HasSubstr("reach through console"));
-  EXPECT_THAT(system, HasSubstr("Monday 23 November 2026, 14:04")) << "the time is the injected clock's";
+  EXPECT_THAT(system, HasSubstr("Monday 23 November 2026, 14:04"))
+      << "the time is the injected clock's";
   EXPECT_THAT(system, Not(HasSubstr(text)));
   EXPECT_EQ(sent[1]["role"], "user");
   EXPECT_EQ(sent[1]["content"], text);
@@ -209,20 +224,23 @@ TEST_F(TurnEngineTest, TheNextTurnSeesTheConversationSoFarAndTheClockAsItIsThen)
 TEST_F(TurnEngineTest, AMergedBurstIsOneModelCallThatSeesEveryMessageInOrderOnce) {
   auto e = engine();
   std::vector<Accepted> batch;
-  for (const char* t : {"so", "about that trip", "is Tuesday fine?"}) batch.push_back(accept(*e, message(t)));
+  for (const char* t : {"so", "about that trip", "is Tuesday fine?"})
+    batch.push_back(accept(*e, message(t)));
   fake_.push(FakeReply::text("Tuesday works."));
   const TurnResult r = respond(*e, batch);
   EXPECT_EQ(r.reply, "Tuesday works.");
   EXPECT_EQ(r.message_id, batch.back().message_id);
   ASSERT_EQ(fake_.request_count(), 1u);
   const json sent = messages(0);
-  ASSERT_EQ(sent.size(), 4u) << sent.dump() << ": each message of the burst once, after the system prompt";
+  ASSERT_EQ(sent.size(), 4u) << sent.dump()
+                             << ": each message of the burst once, after the system prompt";
   EXPECT_EQ(sent[1]["content"], "so");
   EXPECT_EQ(sent[2]["content"], "about that trip");
   EXPECT_EQ(sent[3]["content"], "is Tuesday fine?");
   const json meta = metadata(r.reply_id);
   EXPECT_EQ(meta["in_reply_to"], batch.back().message_id);
-  EXPECT_EQ(meta["answers"], json::array({batch[0].message_id, batch[1].message_id, batch[2].message_id}));
+  EXPECT_EQ(meta["answers"],
+            json::array({batch[0].message_id, batch[1].message_id, batch[2].message_id}));
 }
 
 // The text came as its last piece alone: every piece after the first was marked a restart
@@ -308,7 +326,8 @@ TEST_F(TurnEngineTest, AToolCallReadsTheInjectedClockAndIsRememberedInTheReply) 
   const json second = messages(1);
   ASSERT_FALSE(second.empty());
   EXPECT_EQ(second.back()["role"], "tool");
-  EXPECT_THAT(second.back()["content"].get<std::string>(), HasSubstr("Monday 23 November 2026, 15:04"));
+  EXPECT_THAT(second.back()["content"].get<std::string>(),
+              HasSubstr("Monday 23 November 2026, 15:04"));
   EXPECT_EQ(metadata(r.reply_id)["tools"], json::array({"time"}));
 }
 

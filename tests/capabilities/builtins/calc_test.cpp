@@ -70,7 +70,8 @@ TEST_F(CalcTest, SyntaxErrorNamesMuParsersPosition) {
   EXPECT_EQ(e.message, "calc: syntax error at position 2: Unexpected operator \"*\"");
   EXPECT_THAT(error_of("2*(3+4").message, HasSubstr("calc: syntax error at position"));
   EXPECT_THAT(error_of("2*(3+4").message, HasSubstr("Missing parenthesis"));
-  EXPECT_THAT(error_of("x+1").message, HasSubstr("syntax error at position 0: Unexpected token \"x\""));
+  EXPECT_THAT(error_of("x+1").message,
+              HasSubstr("syntax error at position 0: Unexpected token \"x\""));
   EXPECT_THAT(error_of("3 4").message, HasSubstr("position 2"));
   EXPECT_EQ(error_of("x+1").code, ErrorCode::invalid_argument);
 }
@@ -102,16 +103,16 @@ TEST_F(CalcTest, OneExpressionAtATime) {
 }
 
 TEST_F(CalcTest, ArgumentsOfTheWrongShapeAreRefusedBeforeCalcRuns) {
-  for (const json& args :
-       {json{{"expression", 5}}, json{{"expression", ""}},
-        json{{"expression", std::string(501, '1')}}, json::object(),
-        json{{"expression", "1"}, {"extra", true}}}) {
+  for (const json& args : {json{{"expression", 5}}, json{{"expression", ""}},
+                           json{{"expression", std::string(501, '1')}}, json::object(),
+                           json{{"expression", "1"}, {"extra", true}}}) {
     auto r = eval_args(args);
     ASSERT_FALSE(r.ok()) << args.dump();
     EXPECT_EQ(r.error().code, ErrorCode::invalid_argument) << args.dump();
     EXPECT_THAT(r.error().message, HasSubstr("calc: invalid arguments")) << args.dump();
   }
-  EXPECT_THAT(eval_args(json{{"expression", 5}}).error().message, HasSubstr("arguments.expression"));
+  EXPECT_THAT(eval_args(json{{"expression", 5}}).error().message,
+              HasSubstr("arguments.expression"));
   EXPECT_THAT(eval_args(json{{"expression", std::string(501, '1')}}).error().message,
               HasSubstr("arguments.expression"));
   std::string longest = "1";

@@ -38,9 +38,9 @@ class NotesTest : public UserStoreFixture {
 using Ids = std::vector<int64_t>;
 
 TEST_F(NotesTest, SaveListSearchDelete) {
-  auto saved = notes(*alice_, {{"action", "save"},
-                               {"title", "Wifi"},
-                               {"body", "The wifi password is on the router"}});
+  auto saved = notes(
+      *alice_,
+      {{"action", "save"}, {"title", "Wifi"}, {"body", "The wifi password is on the router"}});
   const int64_t wifi = saved["note"]["id"].get<int64_t>();
   EXPECT_EQ(saved["text"], "Saved note #" + std::to_string(wifi) + ".");
   EXPECT_EQ(saved["note"]["title"], "Wifi");

@@ -15,9 +15,7 @@ using ::testing::HasSubstr;
 class TodoTest : public UserStoreFixture {
  protected:
   json todo(const UserScope& who, const json& args) { return ok("todo", &who, args); }
-  Result<json> try_todo(const UserScope& who, const json& args) {
-    return call("todo", &who, args);
-  }
+  Result<json> try_todo(const UserScope& who, const json& args) { return call("todo", &who, args); }
   int64_t add(const UserScope& who, const std::string& text) {
     return todo(who, {{"action", "add"}, {"text", text}})["item"]["id"].get<int64_t>();
   }
@@ -165,8 +163,8 @@ TEST_F(TodoTest, CommandForms) {
   EXPECT_EQ(*parse("list all"), (json{{"action", "list"}, {"include_done", true}}));
   EXPECT_EQ(*parse("done 3"), (json{{"action", "done"}, {"id", 3}}));
   EXPECT_EQ(*parse("remove #3"), (json{{"action", "remove"}, {"id", 3}}));
-  for (const char* bad : {"done", "done three", "done 0", "done -1", "done 3x", "remove",
-                          "add", "list everything", "frobnicate 3"}) {
+  for (const char* bad : {"done", "done three", "done 0", "done -1", "done 3x", "remove", "add",
+                          "list everything", "frobnicate 3"}) {
     auto r = parse(bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code, ErrorCode::invalid_argument) << bad;

@@ -40,10 +40,10 @@ constexpr int64_t kHour = 3'600'000;
 constexpr int64_t kDay = 24 * kHour;
 
 TEST_F(UsageTest, TodayWeekMonthAllForTheCallerOnly) {
-  add(*alice_, kNow - kHour, 0.01);         // today
-  add(*alice_, kNow - 20 * kHour, 0.02);    // yesterday (Sunday): last week
-  add(*alice_, kNow - 10 * kDay, 0.03);     // this month
-  add(*alice_, kNow - 40 * kDay, 0.04);     // October
+  add(*alice_, kNow - kHour, 0.01);       // today
+  add(*alice_, kNow - 20 * kHour, 0.02);  // yesterday (Sunday): last week
+  add(*alice_, kNow - 10 * kDay, 0.03);   // this month
+  add(*alice_, kNow - 40 * kDay, 0.04);   // October
   add(*bob_, kNow - kHour, 5.0);
   EXPECT_EQ(as(*alice_, {{"period", "today"}})->at("calls"), 1);
   EXPECT_EQ(as(*alice_, {{"period", "week"}})->at("calls"), 1);
@@ -87,7 +87,8 @@ TEST_F(UsageTest, Command) {
   const auto* cap = registry_.find("usage");
   EXPECT_EQ(*cap->parse_command("usage", ""), json::object());
   EXPECT_EQ(*cap->parse_command("usage", "week"), (json{{"period", "week"}}));
-  EXPECT_EQ(*cap->parse_command("usage", "month everyone"), (json{{"period", "month"}, {"everyone", true}}));
+  EXPECT_EQ(*cap->parse_command("usage", "month everyone"),
+            (json{{"period", "month"}, {"everyone", true}}));
 }
 
 }  // namespace usage_test

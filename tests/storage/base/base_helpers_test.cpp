@@ -29,7 +29,10 @@ TEST(Utf8, RejectsInvalidSequencesAtTheirOffset) {
 
 TEST(Utf8, ValidUtf8ReplacesEachBadByteWithTheReplacementCharacter) {
   EXPECT_EQ(valid_utf8("caf\xc3\xa9"), "caf\xc3\xa9");
-  EXPECT_EQ(valid_utf8("a\xff" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(valid_utf8("a\xff"
+                       "b"),
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_EQ(valid_utf8("x\xc0\xaf"), "x\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong: both bytes
   EXPECT_EQ(valid_utf8("end\xe2\x82"), "end\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_FALSE(invalid_utf8_at(valid_utf8("\xed\xa0\x80\xf4\x90\x80\x80\xfe")));

@@ -12,22 +12,23 @@ namespace parley::bot::channels {
 namespace asio = net::asio;
 
 nlohmann::json turn_json(const TurnResult& r) {
-  return {{"reply", r.reply},
-          {"duplicate", r.duplicate},
-          {"stop", to_string(r.stop)},
-          {"command", r.command},
-          {"primary", r.primary},
-          {"model", r.model},
-          {"conversation_id", r.conversation_id},
-          {"message_id", r.message_id},
-          {"tokens",
-           {{"prompt", r.usage.prompt_tokens},
-            {"completion", r.usage.completion_tokens},
-            {"estimated", r.usage.estimated}}},
-          {"cost_usd", r.usage.cost_usd ? nlohmann::json(*r.usage.cost_usd) : nlohmann::json(nullptr)},
-          {"steps", r.steps},
-          {"latency_ms", static_cast<double>(r.latency.count()) / 1000.0},
-          {"llm_latency_ms", static_cast<double>(r.llm_latency.count()) / 1000.0}};
+  return {
+      {"reply", r.reply},
+      {"duplicate", r.duplicate},
+      {"stop", to_string(r.stop)},
+      {"command", r.command},
+      {"primary", r.primary},
+      {"model", r.model},
+      {"conversation_id", r.conversation_id},
+      {"message_id", r.message_id},
+      {"tokens",
+       {{"prompt", r.usage.prompt_tokens},
+        {"completion", r.usage.completion_tokens},
+        {"estimated", r.usage.estimated}}},
+      {"cost_usd", r.usage.cost_usd ? nlohmann::json(*r.usage.cost_usd) : nlohmann::json(nullptr)},
+      {"steps", r.steps},
+      {"latency_ms", static_cast<double>(r.latency.count()) / 1000.0},
+      {"llm_latency_ms", static_cast<double>(r.llm_latency.count()) / 1000.0}};
 }
 
 Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& listen) {
@@ -41,7 +42,8 @@ Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& listen)
   } catch (const std::exception&) {
   }
   if (port < 0 || port > 65535) {
-    return fail(ErrorCode::invalid_argument, fmt::format("--http {}: the port must be 0-65535", listen));
+    return fail(ErrorCode::invalid_argument,
+                fmt::format("--http {}: the port must be 0-65535", listen));
   }
   return std::pair<std::string, uint16_t>{listen.substr(0, colon), static_cast<uint16_t>(port)};
 }

@@ -380,7 +380,7 @@ class Session {
   uint64_t id_ = 0;
   bool registered_ = false;
   bool stopping_ = false;
-  bool waiting_ = true;  // between requests (or before the first)
+  bool waiting_ = true;       // between requests (or before the first)
   bool sse_started_ = false;  // the current request's event stream has begun
 };
 
@@ -459,7 +459,8 @@ awaitable<void> Session::serve() {
         reply = std::move(*bad);
       } else {
         MessageRequest msg = std::move(std::get<MessageRequest>(parsed));
-        reply = co_await answer(std::move(msg), token, req.keep_alive() && !stopping_, req.version());
+        reply =
+            co_await answer(std::move(msg), token, req.keep_alive() && !stopping_, req.version());
       }
     }
 
@@ -505,9 +506,11 @@ std::optional<Reply> Session::precheck(const Request& req) const {
     if (req.method() != bhttp::verb::post) return method_not_allowed(method, path, "POST");
     return std::nullopt;
   }
-  if (st_->options.pages && (req.method() == bhttp::verb::get || req.method() == bhttp::verb::head)) {
+  if (st_->options.pages &&
+      (req.method() == bhttp::verb::get || req.method() == bhttp::verb::head)) {
     const size_t q = target.find('?');
-    PageRequest pr{std::string(path), q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1))};
+    PageRequest pr{std::string(path),
+                   q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1))};
     std::optional<Page> page;
     try {
       page = st_->options.pages(pr);
@@ -517,15 +520,20 @@ std::optional<Reply> Session::precheck(const Request& req) const {
     }
     if (page) {
       Reply r;
-      r.status = page->status >= 200 && page->status <= 599 ? static_cast<unsigned>(page->status) : 500;
+      r.status =
+          page->status >= 200 && page->status <= 599 ? static_cast<unsigned>(page->status) : 500;
       r.raw = std::move(page->body);
       r.content_type = std::move(page->content_type);
       return r;
     }
   }
-  return error_reply(404, fmt::format("no route for {}; routes: POST /v1/messages, GET /healthz, "
-                                      "GET /readyz{}",
-                                      path, st_->options.pages ? ", GET /api/usage, /api/credits, /api/alerts, /reports, /metrics" : ""));
+  return error_reply(
+      404, fmt::format("no route for {}; routes: POST /v1/messages, GET /healthz, "
+                       "GET /readyz{}",
+                       path,
+                       st_->options.pages
+                           ? ", GET /api/usage, /api/credits, /api/alerts, /reports, /metrics"
+                           : ""));
 }
 
 bool Session::authorized(const Request& req) const {
@@ -647,7 +655,8 @@ awaitable<Reply> Session::answer(MessageRequest msg, const std::shared_ptr<Reque
     p->abandoned = true;
     spdlog::warn("http: the message handler did not answer within {} s (504)",
                  turn_timeout.count());
-    Reply late = error_reply(504, fmt::format("the turn did not finish within {} s", turn_timeout.count()));
+    Reply late =
+        error_reply(504, fmt::format("the turn did not finish within {} s", turn_timeout.count()));
     late.sse = sse_started_;
     co_return late;
   }
@@ -696,7 +705,8 @@ awaitable<bool> Session::sse_event(const std::string& event) {
 awaitable<bool> Session::sse_end() {
   stream_.expires_after(st_->options.read_timeout);
   error_code ec;
-  co_await asio::async_write(stream_, bhttp::make_chunk_last(), asio::redirect_error(use_awaitable, ec));
+  co_await asio::async_write(stream_, bhttp::make_chunk_last(),
+                             asio::redirect_error(use_awaitable, ec));
   co_return !ec;
 }
 
@@ -715,7 +725,8 @@ awaitable<bool> Session::write(const Reply& reply, bool keep_alive, bool head, u
   bhttp::response<bhttp::string_body> res;
   res.version(version);
   res.result(reply.status);
-  res.set(bhttp::field::content_type, reply.raw ? reply.content_type : std::string("application/json"));
+  res.set(bhttp::field::content_type,
+          reply.raw ? reply.content_type : std::string("application/json"));
   res.set(bhttp::field::cache_control, "no-store");
   for (const auto& [field, value] : reply.headers) res.set(field, value);
   res.keep_alive(keep_alive);

@@ -107,8 +107,7 @@ struct Socket {
 };
 
 struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
-  Impl(net::Executor ex, Options o)
-      : strand(asio::make_strand(ex)), timer(strand), options(o) {}
+  Impl(net::Executor ex, Options o) : strand(asio::make_strand(ex)), timer(strand), options(o) {}
 
   asio::strand<net::Executor> strand;
   asio::steady_timer timer;
@@ -209,8 +208,8 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
         while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
           value.remove_prefix(1);
         }
-        while (!value.empty() && (value.back() == '\r' || value.back() == '\n' ||
-                                  value.back() == ' ')) {
+        while (!value.empty() &&
+               (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
           value.remove_suffix(1);
         }
         t->response.headers[std::move(name)] = std::string(value);
@@ -240,8 +239,8 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
       if (t->response.body.size() + len > t->request.max_body_bytes) {
         t->response.body.append(data, t->request.max_body_bytes - t->response.body.size());
         t->forced = Failure::too_large;
-        t->forced_message = "response body larger than " +
-                            std::to_string(t->request.max_body_bytes) + " bytes";
+        t->forced_message =
+            "response body larger than " + std::to_string(t->request.max_body_bytes) + " bytes";
         return 0;
       }
       t->response.body.append(data, len);
@@ -494,12 +493,8 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
           break;
         case CURLE_COULDNT_CONNECT:
         case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_COULDNT_RESOLVE_PROXY:
-          t->forced = Failure::connect;
-          break;
-        default:
-          t->forced = Failure::transport;
-          break;
+        case CURLE_COULDNT_RESOLVE_PROXY: t->forced = Failure::connect; break;
+        default: t->forced = Failure::transport; break;
       }
       if (t->forced == Failure::connect && !t->refused.empty()) {
         t->forced_message = "refused: " + t->refused;
@@ -523,9 +518,8 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
     t->easy.reset();
     t->headers.reset();
     t->on_body = nullptr;
-    asio::post(t->completion, [done = std::move(t->done), r = std::move(resp)]() mutable {
-      done(std::move(r));
-    });
+    asio::post(t->completion,
+               [done = std::move(t->done), r = std::move(resp)]() mutable { done(std::move(r)); });
   }
 
   void close_all() {

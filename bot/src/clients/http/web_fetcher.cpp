@@ -19,26 +19,16 @@ using capabilities::FetchResponse;
 
 std::string_view describe(AddressKind kind) noexcept {
   switch (kind) {
-    case AddressKind::global:
-      return "a public address";
-    case AddressKind::loopback:
-      return "a loopback address";
-    case AddressKind::private_network:
-      return "a private address";
-    case AddressKind::link_local:
-      return "a link-local address";
-    case AddressKind::metadata:
-      return "a link-local address (the cloud metadata service)";
-    case AddressKind::unspecified:
-      return "an unspecified address";
-    case AddressKind::shared:
-      return "a shared (carrier-grade NAT) address";
-    case AddressKind::multicast:
-      return "a multicast address";
-    case AddressKind::broadcast:
-      return "the broadcast address";
-    case AddressKind::reserved:
-      return "a reserved address";
+    case AddressKind::global: return "a public address";
+    case AddressKind::loopback: return "a loopback address";
+    case AddressKind::private_network: return "a private address";
+    case AddressKind::link_local: return "a link-local address";
+    case AddressKind::metadata: return "a link-local address (the cloud metadata service)";
+    case AddressKind::unspecified: return "an unspecified address";
+    case AddressKind::shared: return "a shared (carrier-grade NAT) address";
+    case AddressKind::multicast: return "a multicast address";
+    case AddressKind::broadcast: return "the broadcast address";
+    case AddressKind::reserved: return "a reserved address";
   }
   return "an unknown kind of address";
 }
@@ -312,8 +302,7 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
         return Error{ErrorCode::unavailable, fmt::format("{}: {}", url_, resp.error)};
       case Failure::none:
       case Failure::too_large:
-      case Failure::aborted:
-        break;
+      case Failure::aborted: break;
     }
     return Error{ErrorCode::internal,
                  fmt::format("{}: {}: {}", url_, to_string(resp.failure), resp.error)};

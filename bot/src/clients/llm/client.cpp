@@ -148,7 +148,8 @@ std::string error_text(std::string_view body) {
     if (auto e = j.find("error"); e != j.end()) {
       if (e->is_string()) return e->get<std::string>();
       if (e->is_object()) {
-        if (auto m = e->find("message"); m != e->end() && m->is_string()) return m->get<std::string>();
+        if (auto m = e->find("message"); m != e->end() && m->is_string())
+          return m->get<std::string>();
       }
     }
     if (auto m = j.find("message"); m != j.end() && m->is_string()) return m->get<std::string>();
@@ -187,9 +188,8 @@ std::string media_type(std::string_view content_type) {
   while (!content_type.empty() && content_type.back() == ' ') content_type.remove_suffix(1);
   while (!content_type.empty() && content_type.front() == ' ') content_type.remove_prefix(1);
   std::string out(content_type);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
-    return static_cast<char>(std::tolower(c));
-  });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 
@@ -203,13 +203,13 @@ struct StreamState {
   bool streaming = true;
   SseParser sse;
   ChatStream chat;
-  Status status;          // first stream-level error
+  Status status;  // first stream-level error
   // Error bodies, or the whole body when not streaming. A stream's body is kept here too until
   // its first event: a server that ignores "stream": true answers one JSON body (no events),
   // read as a non-streamed completion once the Content-Type says so.
   std::string raw;
   size_t raw_limit = 16u << 20;
-  size_t emitted = 0;     // content bytes passed to on_text
+  size_t emitted = 0;  // content bytes passed to on_text
   int attempt_no = 0;
   std::function<void(int, std::string_view)> on_text;
   net::Executor executor;
@@ -230,8 +230,8 @@ asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const Re
   a.model_asked = model.model;
   auto fail_with = [&](FailureKind kind, const std::string& what) {
     a.failure = kind;
-    a.error = fmt::format("LLM call to {} (model {}): {}", a.endpoint.empty() ? a.provider : a.endpoint,
-                          a.model_asked, what);
+    a.error = fmt::format("LLM call to {} (model {}): {}",
+                          a.endpoint.empty() ? a.provider : a.endpoint, a.model_asked, what);
   };
   auto pit = settings_.providers.find(model.provider);
   if (pit == settings_.providers.end()) {
@@ -246,11 +246,13 @@ asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const Re
   req.method = "POST";
   req.url = provider.config.base_url + "/chat/completions";
   req.headers.emplace_back("Content-Type: application/json");
-  req.headers.emplace_back(request.stream ? "Accept: text/event-stream" : "Accept: application/json");
+  req.headers.emplace_back(request.stream ? "Accept: text/event-stream"
+                                          : "Accept: application/json");
   if (!provider.api_key.empty()) req.headers.push_back("Authorization: Bearer " + provider.api_key);
-  for (const auto& [name, value] : provider.config.headers) req.headers.push_back(name + ": " + value);
-  req.body = to_json(request, model.model, model.options).dump(-1, ' ', false,
-                                                               json::error_handler_t::replace);
+  for (const auto& [name, value] : provider.config.headers)
+    req.headers.push_back(name + ": " + value);
+  req.body = to_json(request, model.model, model.options)
+                 .dump(-1, ' ', false, json::error_handler_t::replace);
   req.connect_timeout = t.connect;
   req.first_byte_timeout = t.first_byte;
   req.idle_timeout = t.idle;
@@ -296,8 +298,8 @@ asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const Re
   // A stream request answered without a single event and not as an event stream: a plain
   // completion (a server that ignores "stream": true) or something else entirely.
   const std::string media = media_type(resp.header("content-type"));
-  const bool not_a_stream = st->streaming && st->sse.events() == 0 && !media.empty() &&
-                            media != "text/event-stream";
+  const bool not_a_stream =
+      st->streaming && st->sse.events() == 0 && !media.empty() && media != "text/event-stream";
   auto read_completion = [&]() {
     StreamError in_band;
     auto parsed = parse_completion(st->raw, &in_band);
@@ -341,9 +343,9 @@ asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const Re
               fmt::format("HTTP 200 with Content-Type '{}' instead of an event stream: {}", media,
                           error_text(st->raw)));
   } else if (!st->chat.done() && st->chat.result().finish_reason.empty()) {
-    fail_with(FailureKind::connection,
-              st->sse.events() == 0 ? "the stream ended without any event"
-                                    : "the stream ended before it was complete (no [DONE])");
+    fail_with(FailureKind::connection, st->sse.events() == 0
+                                           ? "the stream ended without any event"
+                                           : "the stream ended before it was complete (no [DONE])");
   } else {
     result = st->chat.take();
   }
@@ -356,7 +358,8 @@ asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const Re
     a.usage.estimated = true;
     a.usage.prompt_tokens = estimate_prompt_tokens(request);
     int64_t completion = estimate_tokens(seen->content) + estimate_tokens(seen->reasoning);
-    for (const auto& c : seen->tool_calls) completion += estimate_tokens(c.name) + estimate_tokens(c.arguments);
+    for (const auto& c : seen->tool_calls)
+      completion += estimate_tokens(c.name) + estimate_tokens(c.arguments);
     a.usage.completion_tokens = completion;
   }
   if (reached_model) a.model_answered = seen->model.empty() ? model.model : seen->model;
@@ -367,9 +370,9 @@ asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const Re
 
 asio::awaitable<LlmResponse> LlmClient::call(ChatRequest request, CallOptions options) {
   const auto start = http::Clock::now();
-  const auto deadline =
-      options.deadline == http::Clock::time_point::max() ? start + settings_.timeouts.turn
-                                                         : options.deadline;
+  const auto deadline = options.deadline == http::Clock::time_point::max()
+                            ? start + settings_.timeouts.turn
+                            : options.deadline;
   LlmResponse out;
   auto finish_error = [&](FailureKind kind, std::string message) {
     out.failure = kind;
@@ -390,7 +393,8 @@ asio::awaitable<LlmResponse> LlmClient::call(ChatRequest request, CallOptions op
     }
     auto it = settings_.roles.find(role);
     if (it == settings_.roles.end() || it->second.empty()) {
-      finish_error(FailureKind::not_configured, fmt::format("no model is configured for the role '{}'", role));
+      finish_error(FailureKind::not_configured,
+                   fmt::format("no model is configured for the role '{}'", role));
       co_return out;
     }
     models = it->second;
@@ -419,7 +423,8 @@ asio::awaitable<LlmResponse> LlmClient::call(ChatRequest request, CallOptions op
         refused.model_asked = model.model;
         refused.failure = last = FailureKind::budget;
         refused.error = admission.refusal;
-        spdlog::info("LLM call for user {} not sent to {}: over budget", options.user_id, model.model);
+        spdlog::info("LLM call for user {} not sent to {}: over budget", options.user_id,
+                     model.model);
         out.attempts.push_back(std::move(refused));
         break;
       }
@@ -463,8 +468,8 @@ asio::awaitable<LlmResponse> LlmClient::call(ChatRequest request, CallOptions op
     message = "deadline passed after: " + message;
   }
   if (out.attempts.size() > 1 && last != FailureKind::budget) {
-    message += fmt::format(" ({} attempts on {} model{})", out.attempts.size(),
-                           models_tried, models_tried == 1 ? "" : "s");
+    message += fmt::format(" ({} attempts on {} model{})", out.attempts.size(), models_tried,
+                           models_tried == 1 ? "" : "s");
   }
   finish_error(last, std::move(message));
   co_return out;
@@ -472,23 +477,24 @@ asio::awaitable<LlmResponse> LlmClient::call(ChatRequest request, CallOptions op
 
 void LlmClient::call(ChatRequest request, CallOptions options, net::Executor executor,
                      std::function<void(LlmResponse)> done) {
-  asio::co_spawn(executor, call(std::move(request), std::move(options)),
-                 [done = std::move(done)](std::exception_ptr e, LlmResponse r) {
-                   if (e) {
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& ex) {
-                       r = LlmResponse{};
-                       r.failure = FailureKind::cancelled;
-                       r.error = Error{ErrorCode::internal, std::string("LLM call failed: ") + ex.what()};
-                     } catch (...) {
-                       r = LlmResponse{};
-                       r.failure = FailureKind::cancelled;
-                       r.error = Error{ErrorCode::internal, "LLM call failed: unknown exception"};
-                     }
-                   }
-                   done(std::move(r));
-                 });
+  asio::co_spawn(
+      executor, call(std::move(request), std::move(options)),
+      [done = std::move(done)](std::exception_ptr e, LlmResponse r) {
+        if (e) {
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            r = LlmResponse{};
+            r.failure = FailureKind::cancelled;
+            r.error = Error{ErrorCode::internal, std::string("LLM call failed: ") + ex.what()};
+          } catch (...) {
+            r = LlmResponse{};
+            r.failure = FailureKind::cancelled;
+            r.error = Error{ErrorCode::internal, "LLM call failed: unknown exception"};
+          }
+        }
+        done(std::move(r));
+      });
 }
 
 }  // namespace parley::bot::llm

@@ -103,7 +103,8 @@ ResolvedLlm resolve_llm(const LlmSettings& settings, const EnvLookup& env) {
 
   const auto model_override = non_empty(env, "PARLEY_LLM_MODEL");
   if (model_override) {
-    std::vector<ResolvedModel> only{ResolvedModel{def, *model_override, options_for(*model_override)}};
+    std::vector<ResolvedModel> only{
+        ResolvedModel{def, *model_override, options_for(*model_override)}};
     for (const auto& [role, _] : settings.roles) out.roles[role] = only;
     for (const char* role : {"fast", "smart"}) out.roles[role] = only;
     out.roles[out.default_role] = only;
@@ -136,7 +137,8 @@ ResolvedLlm resolve_llm(const LlmSettings& settings, const EnvLookup& env) {
              out.roles.at(out.default_role).empty()) {
     out.not_configured = "No model is configured for the default role '" + out.default_role +
                          "': set PARLEY_LLM_MODEL (e.g. llama3.1:8b for Ollama) or list models "
-                         "under llm.roles." + out.default_role + " in parley.yaml.";
+                         "under llm.roles." +
+                         out.default_role + " in parley.yaml.";
   }
   for (const auto& [role, models] : out.roles) {
     for (const auto& m : models) {

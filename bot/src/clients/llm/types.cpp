@@ -41,11 +41,10 @@ json to_json(const ChatRequest& request, const std::string& model, const json& m
   if (!request.tools.empty()) {
     json tools = json::array();
     for (const auto& t : request.tools) {
-      tools.push_back({{"type", "function"},
-                       {"function",
-                        {{"name", t.name},
-                         {"description", t.description},
-                         {"parameters", t.parameters}}}});
+      tools.push_back(
+          {{"type", "function"},
+           {"function",
+            {{"name", t.name}, {"description", t.description}, {"parameters", t.parameters}}}});
     }
     body["tools"] = std::move(tools);
   }
@@ -85,7 +84,8 @@ int64_t estimate_prompt_tokens(const ChatRequest& request) noexcept {
   int64_t tokens = 3;  // reply priming
   for (const auto& m : request.messages) {
     tokens += 4 + estimate_tokens(m.content);  // per-message framing
-    for (const auto& c : m.tool_calls) tokens += estimate_tokens(c.name) + estimate_tokens(c.arguments);
+    for (const auto& c : m.tool_calls)
+      tokens += estimate_tokens(c.name) + estimate_tokens(c.arguments);
   }
   for (const auto& t : request.tools) {
     tokens += estimate_tokens(t.name) + estimate_tokens(t.description) +

@@ -32,7 +32,8 @@ class Writer {
   }
   template <typename V>
   void sample(const char* name, const std::string& labels, V value) {
-    out_ += labels.empty() ? fmt::format("{} {}\n", name, value) : fmt::format("{}{{{}}} {}\n", name, labels, value);
+    out_ += labels.empty() ? fmt::format("{} {}\n", name, value)
+                           : fmt::format("{}{{{}}} {}\n", name, labels, value);
   }
   std::string take() { return std::move(out_); }
 
@@ -41,7 +42,8 @@ class Writer {
 };
 
 std::string model_outcome(const std::string& model, const std::string& outcome) {
-  return fmt::format("model=\"{}\",outcome=\"{}\"", prometheus_label(model), prometheus_label(outcome));
+  return fmt::format("model=\"{}\",outcome=\"{}\"", prometheus_label(model),
+                     prometheus_label(outcome));
 }
 
 }  // namespace
@@ -50,8 +52,10 @@ std::string prometheus_text(const MetricsInput& in) {
   Writer w;
   if (in.ledger != nullptr) {
     const auto totals = in.ledger->totals();
-    w.family("parley_llm_calls_total", "counter", "LLM attempts by model and outcome (ok or the failure kind)");
-    for (const auto& [k, t] : totals) w.sample("parley_llm_calls_total", model_outcome(k.first, k.second), t.calls);
+    w.family("parley_llm_calls_total", "counter",
+             "LLM attempts by model and outcome (ok or the failure kind)");
+    for (const auto& [k, t] : totals)
+      w.sample("parley_llm_calls_total", model_outcome(k.first, k.second), t.calls);
     w.family("parley_llm_tokens_total", "counter", "LLM tokens by model, outcome and kind");
     for (const auto& [k, t] : totals) {
       const std::string base = model_outcome(k.first, k.second);
@@ -60,17 +64,21 @@ std::string prometheus_text(const MetricsInput& in) {
       w.sample("parley_llm_tokens_total", base + ",kind=\"cached\"", t.cached_tokens);
       w.sample("parley_llm_tokens_total", base + ",kind=\"reasoning\"", t.reasoning_tokens);
     }
-    w.family("parley_llm_cost_usd_total", "counter",
-             "LLM cost by model and outcome: source=provider (usage.cost) or estimate (prices.yaml)");
+    w.family(
+        "parley_llm_cost_usd_total", "counter",
+        "LLM cost by model and outcome: source=provider (usage.cost) or estimate (prices.yaml)");
     for (const auto& [k, t] : totals) {
       const std::string base = model_outcome(k.first, k.second);
-      w.sample("parley_llm_cost_usd_total", base + ",source=\"provider\"", exact_usd(t.cost_actual_nanousd));
-      w.sample("parley_llm_cost_usd_total", base + ",source=\"estimate\"", exact_usd(t.cost_estimated_nanousd));
+      w.sample("parley_llm_cost_usd_total", base + ",source=\"provider\"",
+               exact_usd(t.cost_actual_nanousd));
+      w.sample("parley_llm_cost_usd_total", base + ",source=\"estimate\"",
+               exact_usd(t.cost_estimated_nanousd));
     }
     w.family("parley_llm_latency_seconds", "summary", "LLM attempt latency by model and outcome");
     for (const auto& [k, t] : totals) {
       const std::string base = model_outcome(k.first, k.second);
-      w.sample("parley_llm_latency_seconds_sum", base, fmt::format("{:.3f}", static_cast<double>(t.latency_ms) / 1000.0));
+      w.sample("parley_llm_latency_seconds_sum", base,
+               fmt::format("{:.3f}", static_cast<double>(t.latency_ms) / 1000.0));
       w.sample("parley_llm_latency_seconds_count", base, t.calls);
     }
     w.family("parley_usage_rows_failed_total", "counter", "usage rows the ledger could not write");
@@ -80,10 +88,12 @@ std::string prometheus_text(const MetricsInput& in) {
     const auto gauges = in.budgets->gauges();
     w.family("parley_budget_cap_usd", "gauge", "budget caps in force");
     for (const auto& g : gauges) {
-      w.sample("parley_budget_cap_usd", fmt::format("budget=\"{}\",period=\"{}\"", prometheus_label(g.name), g.period),
+      w.sample("parley_budget_cap_usd",
+               fmt::format("budget=\"{}\",period=\"{}\"", prometheus_label(g.name), g.period),
                exact_usd(g.cap));
     }
-    w.family("parley_budget_remaining_usd", "gauge", "what is left of each budget (reservations in flight counted)");
+    w.family("parley_budget_remaining_usd", "gauge",
+             "what is left of each budget (reservations in flight counted)");
     for (const auto& g : gauges) {
       w.sample("parley_budget_remaining_usd",
                fmt::format("budget=\"{}\",period=\"{}\"", prometheus_label(g.name), g.period),
@@ -91,7 +101,8 @@ std::string prometheus_text(const MetricsInput& in) {
     }
   }
   if (in.balance_nanousd) {
-    w.family("parley_credit_balance_usd", "gauge", "the provider's balance at the last credit poll");
+    w.family("parley_credit_balance_usd", "gauge",
+             "the provider's balance at the last credit poll");
     w.sample("parley_credit_balance_usd", "", exact_usd(*in.balance_nanousd));
   }
   if (in.runway_hours) {
@@ -99,7 +110,8 @@ std::string prometheus_text(const MetricsInput& in) {
     w.sample("parley_credit_runway_hours", "", fmt::format("{:.2f}", *in.runway_hours));
   }
   if (in.last_poll_ms) {
-    w.family("parley_credit_last_poll_timestamp_seconds", "gauge", "when the credit monitor last polled");
+    w.family("parley_credit_last_poll_timestamp_seconds", "gauge",
+             "when the credit monitor last polled");
     w.sample("parley_credit_last_poll_timestamp_seconds", "", *in.last_poll_ms / 1000);
   }
   w.family("parley_alerts_raised_total", "counter", "alerts raised (deduplicated) by this process");
@@ -117,7 +129,8 @@ std::string prometheus_text(const MetricsInput& in) {
     w.family("parley_store_batches_total", "counter", "write transactions");
     w.sample("parley_store_batches_total", "", h.queue.batches);
     w.family("parley_store_last_commit_seconds", "gauge", "BEGIN to COMMIT of the last batch");
-    w.sample("parley_store_last_commit_seconds", "", fmt::format("{:.6f}", static_cast<double>(h.queue.last_commit_latency_us) / 1e6));
+    w.sample("parley_store_last_commit_seconds", "",
+             fmt::format("{:.6f}", static_cast<double>(h.queue.last_commit_latency_us) / 1e6));
     w.family("parley_cache_requests_total", "counter", "hot cache lookups by result");
     w.sample("parley_cache_requests_total", "result=\"hit\"", h.cache.hits);
     w.sample("parley_cache_requests_total", "result=\"miss\"", h.cache.misses);

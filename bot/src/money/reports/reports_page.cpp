@@ -79,7 +79,8 @@ Shape shape_of(const ReportsPageData& d) {
 
 // Dollars with the decimals a reader needs: six below a cent, four below a dollar, else two.
 std::string usd(int64_t nanousd) {
-  const uint64_t v = nanousd < 0 ? 0 - static_cast<uint64_t>(nanousd) : static_cast<uint64_t>(nanousd);
+  const uint64_t v =
+      nanousd < 0 ? 0 - static_cast<uint64_t>(nanousd) : static_cast<uint64_t>(nanousd);
   return usd_fixed(nanousd, v == 0 ? 2 : (v < 10'000'000u ? 6 : (v < 1'000'000'000u ? 4 : 2)));
 }
 
@@ -555,8 +556,7 @@ std::string render_reports_page(const ReportsPageData& d) {
       "<title>parley — usage report</title><style>";
   out += kCss;
   out += "</style></head><body><header><h1>parley — usage report</h1><p>generated ";
-  out += num_el("time", "/generated_at_ms", d.generated_at_ms,
-                        local_time(tz, d.generated_at_ms));
+  out += num_el("time", "/generated_at_ms", d.generated_at_ms, local_time(tz, d.generated_at_ms));
   out += " · period " + str_el("span", "/period", d.period);
   out += " · days in " + str_el("span", "/zone", d.zone);
   out += "</p></header><main>";

@@ -66,17 +66,10 @@ std::optional<int64_t> parse_since(std::string_view s) {
   if (s.size() < 2) return std::nullopt;
   int64_t unit = 0;
   switch (s.back()) {
-    case 'h':
-      unit = 3'600'000;
-      break;
-    case 'd':
-      unit = 86'400'000;
-      break;
-    case 'w':
-      unit = 7 * 86'400'000LL;
-      break;
-    default:
-      return std::nullopt;
+    case 'h': unit = 3'600'000; break;
+    case 'd': unit = 86'400'000; break;
+    case 'w': unit = 7 * 86'400'000LL; break;
+    default: return std::nullopt;
   }
   const std::string_view digits = s.substr(0, s.size() - 1);
   int64_t n = 0;
@@ -435,10 +428,8 @@ std::string usage_report_render(const UsageReportResult& r, ReportFormat format)
     case ReportFormat::json:
       return usage_report_json(r).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
              "\n";
-    case ReportFormat::csv:
-      return usage_report_csv(r);
-    case ReportFormat::table:
-      break;
+    case ReportFormat::csv: return usage_report_csv(r);
+    case ReportFormat::table: break;
   }
   return usage_report_table(r);
 }

@@ -73,7 +73,7 @@ class UserScope {
 class MoneyDesk;  // money_desk.h
 
 struct Services {
-  const Clock* clock = nullptr;  // wall clock (time zones, reminders)
+  const Clock* clock = nullptr;       // wall clock (time zones, reminders)
   const HttpFetcher* http = nullptr;  // outgoing GETs (web_fetch); see http_fetcher.h
   const MoneyDesk* money = nullptr;   // credits, budgets, alerts (/credits, /alerts)
   // Empty when this process fires reminders; otherwise where they arrive instead ("in the

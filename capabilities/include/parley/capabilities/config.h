@@ -11,7 +11,8 @@
 //
 // A capability missing from the file runs with the defaults: enabled, everyone allowed (unless
 // it is admin_only: then no one but the bot's admins and those listed in `allow`), no rate
-// limit, a 10 s timeout, its settings' defaults. Secrets appear only as the name of an environment variable.
+// limit, a 10 s timeout, its settings' defaults. Secrets appear only as the name of an environment
+// variable.
 //
 // Every problem found is reported, each as "FILE:LINE:COLUMN: KEY.PATH: what was expected,
 // what was found". Value types; parse functions are pure and thread-safe.
@@ -30,7 +31,7 @@
 namespace parley::capabilities {
 
 struct Access {
-  std::vector<std::string> users;     // user names or numeric ids
+  std::vector<std::string> users;  // user names or numeric ids
   std::vector<std::string> roles;
   std::vector<std::string> channels;  // empty: every channel
   [[nodiscard]] bool lists_anyone() const { return !users.empty() || !roles.empty(); }
@@ -83,7 +84,7 @@ struct Decision {
   bool allowed = true;
   std::string reason;
 };
-Decision may_use(const Capability& capability, const CapabilityConfig& config,
-                 const Caller& caller, const std::string& channel);
+Decision may_use(const Capability& capability, const CapabilityConfig& config, const Caller& caller,
+                 const std::string& channel);
 
 }  // namespace parley::capabilities

@@ -30,8 +30,9 @@ class RateLimiter {
 
  private:
   std::mutex mu_;
-  std::map<std::pair<int64_t, std::string>, std::deque<Clock::time_point>> calls_;  // GUARDED_BY(mu_)
-  uint64_t calls_since_sweep_ = 0;                                                   // GUARDED_BY(mu_)
+  std::map<std::pair<int64_t, std::string>, std::deque<Clock::time_point>>
+      calls_;                       // GUARDED_BY(mu_)
+  uint64_t calls_since_sweep_ = 0;  // GUARDED_BY(mu_)
 };
 
 }  // namespace parley::capabilities

@@ -16,7 +16,9 @@ std::optional<size_t> invalid_utf8_at(std::string_view text);
 // JSON must be valid UTF-8 whatever a server or a user sent.
 std::string valid_utf8(std::string_view text);
 
-inline bool is_utf8_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0u) == 0x80u; }
+inline bool is_utf8_continuation(char c) {
+  return (static_cast<unsigned char>(c) & 0xC0u) == 0x80u;
+}
 
 // Code points in valid UTF-8 `text` (a display width for monospaced, non-combining text).
 size_t utf8_length(std::string_view text);

@@ -22,8 +22,8 @@ namespace parley {
 
 struct YamlProblem {
   std::string file;
-  int line = 0;    // 1-based; 0 when unknown
-  int column = 0;  // 1-based
+  int line = 0;     // 1-based; 0 when unknown
+  int column = 0;   // 1-based
   std::string key;  // e.g. capabilities.calc.timeout_ms; "(top level)" for the document
   std::string message;
   [[nodiscard]] std::string describe() const;  // FILE:LINE:COLUMN: KEY: message
@@ -42,7 +42,8 @@ nlohmann::json yaml_to_json(const YAML::Node& node);
 class YamlReader {
  public:
   using Handler = std::function<void(const YAML::Node& value, const std::string& key)>;
-  using Named = std::function<void(const std::string& name, const YAML::Node& value, const std::string& key)>;
+  using Named =
+      std::function<void(const std::string& name, const YAML::Node& value, const std::string& key)>;
 
   explicit YamlReader(std::string file) : file_(std::move(file)) {}
 
@@ -53,7 +54,8 @@ class YamlReader {
 
   // Visits a mapping with known keys, reporting unknown ones. A null node is an empty mapping.
   // False when `node` is not a mapping.
-  bool mapping(const YAML::Node& node, const std::string& path, const std::map<std::string, Handler>& handlers);
+  bool mapping(const YAML::Node& node, const std::string& path,
+               const std::map<std::string, Handler>& handlers);
   // Visits a mapping whose keys are names chosen by the user (providers, roles, models).
   bool named(const YAML::Node& node, const std::string& path, const Named& each);
   // Visits a list, each item with its key "path[i]". False when `node` is not a list.
@@ -62,7 +64,8 @@ class YamlReader {
   std::optional<bool> boolean(const YAML::Node& node, const std::string& key);
   std::optional<int64_t> integer(const YAML::Node& node, const std::string& key, int64_t min,
                                  int64_t max = std::numeric_limits<int64_t>::max());
-  std::optional<double> number(const YAML::Node& node, const std::string& key, double min, double max);
+  std::optional<double> number(const YAML::Node& node, const std::string& key, double min,
+                               double max);
   // A non-empty scalar.
   std::optional<std::string> string(const YAML::Node& node, const std::string& key);
   // One name or a list of names.

@@ -1,6 +1,6 @@
 // The `credit_alerts` table: alerts about money and the LLM account (low balance, budgets,
-// unknown prices, billing errors, …), one row per (kind, subject, severity, period_key) — a second raise
-// of the same alert in the same period is recognised and not stored again.
+// unknown prices, billing errors, …), one row per (kind, subject, severity, period_key) — a second
+// raise of the same alert in the same period is recognised and not stored again.
 //
 // Thread safety: all methods are safe from any thread. Writes go through the write queue;
 // reads use the read pool.
@@ -40,8 +40,8 @@ class AlertRepository {
   AlertRepository(WriteQueue& writes, ReadPool& reads, const Clock& clock)
       : writes_(writes), reads_(reads), clock_(clock) {}
 
-  // Stores the alert unless the same (kind, subject, severity, period_key) is stored already. The ack's
-  // `inserted` says which; its row_id is the alert's id either way.
+  // Stores the alert unless the same (kind, subject, severity, period_key) is stored already. The
+  // ack's `inserted` says which; its row_id is the alert's id either way.
   void raise(AlertRecord alert, WriteCallback done);
   std::future<Result<WriteAck>> raise(AlertRecord alert);
 

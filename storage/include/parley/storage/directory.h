@@ -44,7 +44,8 @@ class Directory {
 
  private:
   Result<WriteJob> user_job(std::string channel, std::string external_id, std::string display_name);
-  Result<WriteJob> conversation_job(std::string channel, std::string external_id, std::string title);
+  Result<WriteJob> conversation_job(std::string channel, std::string external_id,
+                                    std::string title);
 
   WriteQueue& writes_;
   ReadPool& reads_;

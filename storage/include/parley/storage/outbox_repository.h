@@ -24,7 +24,7 @@ struct OutboxEntry {
   std::string channel;
   std::string target;  // where the channel sends it (a channel id, an address, a session)
   std::string body;
-  std::string state;   // pending | sent | unknown
+  std::string state;  // pending | sent | unknown
   int64_t attempts = 0;
   int64_t created_at = 0;
 };
@@ -43,8 +43,8 @@ class OutboxRepository {
   std::future<Result<WriteAck>> mark_sent(int64_t id);
   // The same three, completing through `done` after the commit (on the writer's completion
   // thread), for callers that must not block.
-  void add(std::optional<int64_t> conversation_id, std::string channel, std::string target, std::string body,
-           WriteCallback done);
+  void add(std::optional<int64_t> conversation_id, std::string channel, std::string target,
+           std::string body, WriteCallback done);
   void begin_send(int64_t id, WriteCallback done);
   void mark_sent(int64_t id, WriteCallback done);
   // A send that failed for certain (nothing left): stays pending, with the error.

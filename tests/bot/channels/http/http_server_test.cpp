@@ -261,8 +261,10 @@ TEST(HttpServerTest, StreamQueryParameterIsParsed) {
   const auto streamed = fetch(h.port(), post_message(valid_message(), "/v1/messages?stream=1"));
   EXPECT_EQ(streamed.header("content-type"), "text/event-stream");
   EXPECT_EQ(last_event(streamed.body)["stream"], true);
-  EXPECT_EQ(last_event(fetch(h.port(), post_message(valid_message(), "/v1/messages?x=y&stream=true")).body)["stream"],
-            true);
+  EXPECT_EQ(
+      last_event(fetch(h.port(), post_message(valid_message(), "/v1/messages?x=y&stream=true"))
+                     .body)["stream"],
+      true);
   EXPECT_EQ(
       fetch(h.port(), post_message(valid_message(), "/v1/messages?stream=0")).json()["stream"],
       false);

@@ -33,7 +33,8 @@ class CurlMultiTest : public ::testing::Test {
     r.method = "POST";
     r.url = fake_.base_url() + "/chat/completions";
     r.headers = {"Content-Type: application/json"};
-    r.body = stream ? R"({"model":"m","stream":true,"messages":[]})" : R"({"model":"m","messages":[]})";
+    r.body =
+        stream ? R"({"model":"m","stream":true,"messages":[]})" : R"({"model":"m","messages":[]})";
     return r;
   }
 
@@ -217,7 +218,8 @@ TEST_F(CurlMultiTest, CompletionIsPostedToTheGivenExecutor) {
 TEST_F(CurlMultiTest, CoroutineFetch) {
   std::promise<Response> p;
   net::asio::co_spawn(
-      ioc_, [&]() -> net::asio::awaitable<Response> { co_return co_await async_fetch(multi_, post()); },
+      ioc_,
+      [&]() -> net::asio::awaitable<Response> { co_return co_await async_fetch(multi_, post()); },
       [&](std::exception_ptr, Response r) { p.set_value(std::move(r)); });
   const auto r = p.get_future().get();
   EXPECT_EQ(r.status, 200);

@@ -31,7 +31,8 @@ class ClientTest : public ::testing::Test {
   ClientTest() : work_(net::asio::make_work_guard(ioc_)), multi_(ioc_.get_executor()) {
     thread_ = std::thread([this] { ioc_.run(); });
     settings_.provider = "fake";
-    settings_.providers["fake"] = ProviderConfig{"fake", fake_.base_url(), "FAKE_KEY", {{"X-Title", "parley-test"}}};
+    settings_.providers["fake"] =
+        ProviderConfig{"fake", fake_.base_url(), "FAKE_KEY", {{"X-Title", "parley-test"}}};
     settings_.roles["smart"] = {ModelRef{"", "model-a"}, ModelRef{"", "model-b"}};
     settings_.roles["solo"] = {ModelRef{"", "model-a"}};
     settings_.timeouts.first_byte = milliseconds(2000);
@@ -48,10 +49,11 @@ class ClientTest : public ::testing::Test {
 
   LlmClient& client() {
     if (!client_) {
-      auto resolved = resolve_llm(settings_, [](const std::string& name) -> std::optional<std::string> {
-        if (name == "FAKE_KEY") return std::string(kKey);
-        return std::nullopt;
-      });
+      auto resolved =
+          resolve_llm(settings_, [](const std::string& name) -> std::optional<std::string> {
+            if (name == "FAKE_KEY") return std::string(kKey);
+            return std::nullopt;
+          });
       client_ = std::make_unique<LlmClient>(multi_, std::move(resolved),
                                             [this](const CallOptions&, const Attempt& a) {
                                               std::lock_guard lock(observed_mu_);
@@ -199,7 +201,9 @@ TEST_F(ClientTest, RequestCarriesEveryFieldKeyAndHeaders) {
   ChatRequest req = hello();
   req.messages.push_back(Message::assistant("", {{"call_1", "calc", R"({"expr":"2+2"})"}}));
   req.messages.push_back(Message::tool("call_1", "4"));
-  req.tools.push_back({"calc", "arithmetic", {{"type", "object"}, {"properties", {{"expr", {{"type", "string"}}}}}}});
+  req.tools.push_back({"calc",
+                       "arithmetic",
+                       {{"type", "object"}, {"properties", {{"expr", {{"type", "string"}}}}}}});
   req.tool_choice = "auto";
   req.max_tokens = 256;
   req.temperature = 0.5;
@@ -553,8 +557,9 @@ TEST_F(ClientTest, NotConfiguredSaysSoWithoutCallingAnything) {
   settings_.provider.clear();
   settings_.providers.clear();
   settings_.roles.clear();
-  client_ = std::make_unique<LlmClient>(
-      multi_, resolve_llm(settings_, [](const std::string&) { return std::optional<std::string>(); }));
+  client_ = std::make_unique<LlmClient>(multi_, resolve_llm(settings_, [](const std::string&) {
+                                          return std::optional<std::string>();
+                                        }));
   auto r = call(hello());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.failure, FailureKind::not_configured);

@@ -79,7 +79,9 @@ class App {
   Status add_channel(channels::Channel& channel);
   // `show` gets one line per new alert raised in this process ("alert warning unknown_price …"),
   // e.g. for a terminal conversation whose log lines go to a file. Before start().
-  void on_alert(std::function<void(const std::string& line)> show) { show_alert_ = std::move(show); }
+  void on_alert(std::function<void(const std::string& line)> show) {
+    show_alert_ = std::move(show);
+  }
   // Starts the background work (owner only), and the signal handling of serve and chat:
   // the first SIGINT/SIGTERM calls request_stop(), a second one exits at once.
   void start();

@@ -23,7 +23,7 @@ struct ChannelChoices {
 };
 
 // Every channel to serve, built (not started). invalid_argument names a bad setting.
-Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(App& app, const Config& cfg,
-                                                                       const ChannelChoices& choices);
+Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
+    App& app, const Config& cfg, const ChannelChoices& choices);
 
 }  // namespace parley::bot::app

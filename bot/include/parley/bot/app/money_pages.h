@@ -18,7 +18,8 @@
 
 namespace parley::bot::app {
 
-std::optional<channels::Page> money_page(const channels::PageRequest& request, money::Treasury& money,
-                                         storage::Store& store, const parley::Clock& clock = SystemClock::instance());
+std::optional<channels::Page> money_page(const channels::PageRequest& request,
+                                         money::Treasury& money, storage::Store& store,
+                                         const parley::Clock& clock = SystemClock::instance());
 
 }  // namespace parley::bot::app

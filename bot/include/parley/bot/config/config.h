@@ -6,15 +6,15 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
-#include <vector>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "parley/bot/channels/http/options.h"
+#include "parley/bot/clients/llm/provider.h"
 #include "parley/bot/money/options.h"
 #include "parley/bot/pipeline/access.h"
 #include "parley/bot/pipeline/options.h"
-#include "parley/bot/clients/llm/provider.h"
 #include "parley/storage/store.h"
 
 namespace parley::bot {

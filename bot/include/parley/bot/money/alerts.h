@@ -24,16 +24,16 @@
 
 #include "parley/base/clock.h"
 #include "parley/bot/clients/http/curl_multi.h"
-#include "parley/bot/net.h"
 #include "parley/bot/money/alert_sink.h"
 #include "parley/bot/money/periods.h"
+#include "parley/bot/net.h"
 #include "parley/storage/alert_repository.h"
 
 namespace parley::bot::money {
 
 struct AlertOptions {
-  std::string zone = "UTC";        // the day an alert without a period counts in
-  std::string webhook_url;         // the secret URL itself (resolved from the environment)
+  std::string zone = "UTC";  // the day an alert without a period counts in
+  std::string webhook_url;   // the secret URL itself (resolved from the environment)
   std::chrono::milliseconds webhook_timeout{10'000};
 };
 
@@ -46,8 +46,8 @@ class AlertCenter final : public AlertSink {
   using Deliver = std::function<void(const storage::AlertRecord&)>;
 
   // `multi` may be null when no webhook is configured.
-  AlertCenter(storage::AlertRepository& repository, const parley::Clock& clock, AlertOptions options,
-              http::CurlMulti* multi, net::Executor executor);
+  AlertCenter(storage::AlertRepository& repository, const parley::Clock& clock,
+              AlertOptions options, http::CurlMulti* multi, net::Executor executor);
   // Waits for the store's answers to raises still in flight (they call back into this object).
   ~AlertCenter() override;
   AlertCenter(const AlertCenter&) = delete;

@@ -23,8 +23,8 @@
 // mutex held for a few integer operations (no I/O, no allocation beyond a new period's key).
 #pragma once
 
-#include <cstdint>
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -77,8 +77,8 @@ AttemptCost price_attempt(const PriceTable* prices, const llm::Attempt& attempt,
 class BudgetKeeper final : public llm::SpendGate {
  public:
   // `prices` may be null (no price table: every model is unknown). `alerts` may be null.
-  BudgetKeeper(BudgetOptions options, std::shared_ptr<const PriceTable> prices, const parley::Clock& clock,
-               AlertSink* alerts);
+  BudgetKeeper(BudgetOptions options, std::shared_ptr<const PriceTable> prices,
+               const parley::Clock& clock, AlertSink* alerts);
 
   // Reads this day's and this month's spend (global and per user) from the ledger.
   Status preload(storage::ReadPool& reads);
@@ -90,7 +90,8 @@ class BudgetKeeper final : public llm::SpendGate {
   [[nodiscard]] std::optional<int> default_max_tokens() const override;
   Admission admit(const llm::CallOptions& options, const llm::ResolvedModel& model,
                   const llm::ChatRequest& request) override;
-  void settle(const Admission& admission, const llm::CallOptions& options, const llm::Attempt& attempt) override;
+  void settle(const Admission& admission, const llm::CallOptions& options,
+              const llm::Attempt& attempt) override;
 
   // The caps that apply and where they stand, for reports and /metrics: global ones, and the
   // user's when `user_id` is set.
@@ -104,7 +105,8 @@ class BudgetKeeper final : public llm::SpendGate {
   [[nodiscard]] std::vector<Gauge> gauges(std::optional<int64_t> user_id = std::nullopt) const;
 
   // The worst case of one attempt; nullopt when the model has no price.
-  [[nodiscard]] std::optional<int64_t> worst_case(const llm::ResolvedModel& model, const llm::ChatRequest& request) const;
+  [[nodiscard]] std::optional<int64_t> worst_case(const llm::ResolvedModel& model,
+                                                  const llm::ChatRequest& request) const;
 
   [[nodiscard]] const BudgetOptions& options() const { return options_; }
   [[nodiscard]] const Periods& periods() const { return periods_; }

@@ -50,8 +50,8 @@
 #include "parley/base/clock.h"
 #include "parley/base/result.h"
 #include "parley/bot/clients/http/curl_multi.h"
-#include "parley/bot/net.h"
 #include "parley/bot/money/alert_sink.h"
+#include "parley/bot/net.h"
 #include "parley/storage/credit_repository.h"
 
 namespace parley::bot::money {

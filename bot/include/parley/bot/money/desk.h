@@ -22,8 +22,9 @@ namespace parley::bot::money {
 class Desk final : public capabilities::MoneyDesk {
  public:
   // `budgets` and `monitor` may be null (a CLI report: no budgets in force here, no monitor).
-  Desk(storage::AlertRepository& alerts, storage::CreditRepository& credits, const BudgetKeeper* budgets,
-       const CreditMonitor* monitor, std::string provider, const parley::Clock& clock = SystemClock::instance());
+  Desk(storage::AlertRepository& alerts, storage::CreditRepository& credits,
+       const BudgetKeeper* budgets, const CreditMonitor* monitor, std::string provider,
+       const parley::Clock& clock = SystemClock::instance());
 
   [[nodiscard]] Result<nlohmann::json> credits() const override;
   [[nodiscard]] Result<nlohmann::json> alerts(bool open_only) const override;

@@ -23,11 +23,11 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <utility>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "parley/base/clock.h"
 #include "parley/bot/clients/llm/client.h"
@@ -38,7 +38,7 @@
 namespace parley::bot::money {
 
 struct LedgerOptions {
-  int rate_limit_alert = 5;  // 429s …
+  int rate_limit_alert = 5;                                     // 429s …
   std::chrono::milliseconds rate_limit_window{10 * 60 * 1000};  // … within this window
   int divergence_percent = 20;
 };
@@ -46,8 +46,10 @@ struct LedgerOptions {
 class UsageLedger {
  public:
   // `prices` may be null (no estimates), `alerts` may be null (no alerts).
-  explicit UsageLedger(storage::UsageRepository& repository, std::shared_ptr<const PriceTable> prices = nullptr,
-                       AlertSink* alerts = nullptr, const parley::Clock& clock = SystemClock::instance(),
+  explicit UsageLedger(storage::UsageRepository& repository,
+                       std::shared_ptr<const PriceTable> prices = nullptr,
+                       AlertSink* alerts = nullptr,
+                       const parley::Clock& clock = SystemClock::instance(),
                        LedgerOptions options = {});
 
   // Puts a reloaded price table in force for the next attempt (any thread).
@@ -60,7 +62,8 @@ class UsageLedger {
   void after_attempt(std::function<void()> fn) { after_attempt_ = std::move(fn); }
 
   // The row for one attempt, priced at `at_ms` with `prices` (may be null).
-  static storage::UsageRecord to_record(const llm::CallOptions& options, const llm::Attempt& attempt,
+  static storage::UsageRecord to_record(const llm::CallOptions& options,
+                                        const llm::Attempt& attempt,
                                         const PriceTable* prices = nullptr, int64_t at_ms = 0);
 
   // What this process's attempts consumed, per (model, outcome): for /metrics.
@@ -95,9 +98,9 @@ class UsageLedger {
 
   mutable std::mutex mu_;
   std::map<std::pair<std::string, std::string>, Totals> totals_;
-  std::set<std::string> told_;         // "divergence␟model␟day", … (cleared each day)
+  std::set<std::string> told_;  // "divergence␟model␟day", … (cleared each day)
   std::string told_day_;
-  std::deque<int64_t> rate_limited_;   // times of recent 429s
+  std::deque<int64_t> rate_limited_;  // times of recent 429s
 };
 
 }  // namespace parley::bot::money

@@ -22,11 +22,11 @@ struct MoneyOptions {
   int default_max_tokens = 4096;
   bool refuse_unknown_price = false;
   std::optional<int64_t> alert_daily_spend, alert_monthly_spend;
-  std::string webhook_url_env;            // the NAME of the variable holding the webhook URL
-  std::vector<std::string> deliver_to;    // admin conversations: CHANNEL:ID
-  int rate_limit_calls = 5;               // 429s within rate_limit_window raise an alert
+  std::string webhook_url_env;          // the NAME of the variable holding the webhook URL
+  std::vector<std::string> deliver_to;  // admin conversations: CHANNEL:ID
+  int rate_limit_calls = 5;             // 429s within rate_limit_window raise an alert
   std::chrono::minutes rate_limit_window{10};
-  std::string credits = "auto";           // auto (when the default provider is openrouter) | on | off
+  std::string credits = "auto";  // auto (when the default provider is openrouter) | on | off
   std::chrono::seconds credits_interval{300};
   int credits_every_calls = 50;
   std::string management_key_env = "OPENROUTER_MANAGEMENT_KEY";

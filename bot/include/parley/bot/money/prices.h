@@ -66,9 +66,11 @@ class PriceTable {
   static PriceTable load(const std::filesystem::path& file);                  // throws PriceError
 
   // The price of `model` for a call at `at`; nullopt when nothing matches.
-  [[nodiscard]] const ModelPrice* find(const std::string& model, std::chrono::system_clock::time_point at) const;
+  [[nodiscard]] const ModelPrice* find(const std::string& model,
+                                       std::chrono::system_clock::time_point at) const;
   // The estimate of a call's tokens; nullopt when the model has no price.
-  [[nodiscard]] std::optional<Estimate> estimate(const std::string& model, const TokenCounts& tokens,
+  [[nodiscard]] std::optional<Estimate> estimate(const std::string& model,
+                                                 const TokenCounts& tokens,
                                                  std::chrono::system_clock::time_point at) const;
 
   [[nodiscard]] const std::string& version() const { return version_; }

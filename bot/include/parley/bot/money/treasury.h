@@ -14,16 +14,16 @@
 
 #include "parley/base/clock.h"
 #include "parley/base/result.h"
-#include "parley/bot/money/options.h"
 #include "parley/bot/clients/http/curl_multi.h"
 #include "parley/bot/clients/llm/client.h"
-#include "parley/bot/net.h"
 #include "parley/bot/money/alerts.h"
 #include "parley/bot/money/budget.h"
 #include "parley/bot/money/credit_monitor.h"
 #include "parley/bot/money/desk.h"
 #include "parley/bot/money/ledger.h"
+#include "parley/bot/money/options.h"
 #include "parley/bot/money/prices.h"
+#include "parley/bot/net.h"
 #include "parley/storage/alert_repository.h"
 #include "parley/storage/store.h"
 
@@ -35,9 +35,9 @@ std::shared_ptr<const PriceTable> load_prices(const MoneyOptions& money);
 class Treasury {
  public:
   // Fails (naming the file and line) when the price table cannot be read.
-  static Result<std::unique_ptr<Treasury>> open(const MoneyOptions& money, storage::Store& store,
-                                                  http::CurlMulti* multi, net::Executor executor,
-                                                  const parley::Clock& clock = SystemClock::instance());
+  static Result<std::unique_ptr<Treasury>> open(
+      const MoneyOptions& money, storage::Store& store, http::CurlMulti* multi,
+      net::Executor executor, const parley::Clock& clock = SystemClock::instance());
 
   // Stops the monitor and waits until the store has acknowledged every write this accounting
   // started (usage rows, alerts): their callbacks refer to it.
@@ -47,7 +47,8 @@ class Treasury {
 
   // The LLM client over `resolved`, observed by the ledger and gated by the budgets; null when
   // no LLM is configured.
-  std::unique_ptr<llm::LlmClient> make_client(http::CurlMulti& multi, const llm::ResolvedLlm& resolved);
+  std::unique_ptr<llm::LlmClient> make_client(http::CurlMulti& multi,
+                                              const llm::ResolvedLlm& resolved);
 
   // Builds the credit monitor when `money.credits` asks for it (auto: when the default provider
   // is OpenRouter and has a key). Returns what it decided, for the start-up banner. Call before

@@ -32,8 +32,9 @@ class CommandRouter {
   CommandRouter(const capabilities::Registry& registry, capabilities::RateLimiter& limiter)
       : registry_(registry), limiter_(limiter) {}
 
-  net::asio::awaitable<CommandReply> run(std::string text, capabilities::InvokeContext context,
-                                         std::shared_ptr<const capabilities::CapabilitiesConfig> config);
+  net::asio::awaitable<CommandReply> run(
+      std::string text, capabilities::InvokeContext context,
+      std::shared_ptr<const capabilities::CapabilitiesConfig> config);
 
   [[nodiscard]] std::string help(const capabilities::InvokeContext& context,
                                  const capabilities::CapabilitiesConfig& config) const;

@@ -23,10 +23,10 @@
 #include <string>
 #include <vector>
 
-#include "parley/bot/pipeline/access.h"
 #include "parley/bot/channels/channel.h"
-#include "parley/bot/pipeline/lanes.h"
 #include "parley/bot/net.h"
+#include "parley/bot/pipeline/access.h"
+#include "parley/bot/pipeline/lanes.h"
 #include "parley/bot/pipeline/message.h"
 #include "parley/capabilities/rate_limiter.h"
 #include "parley/storage/store.h"
@@ -35,7 +35,8 @@ namespace parley::bot {
 
 class Dispatcher : public channels::Inbox {
  public:
-  Dispatcher(storage::Store& store, Lanes& lanes, AccessPolicy policy, capabilities::RateLimiter& limiter);
+  Dispatcher(storage::Store& store, Lanes& lanes, AccessPolicy policy,
+             capabilities::RateLimiter& limiter);
 
   net::asio::awaitable<TurnResult> deliver(const InboundMessage& message) override;
   net::asio::awaitable<void> sending(int64_t outbox_id) override;

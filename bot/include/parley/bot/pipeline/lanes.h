@@ -32,8 +32,8 @@
 #include <vector>
 
 #include "parley/bot/net.h"
-#include "parley/bot/pipeline/options.h"
 #include "parley/bot/pipeline/message.h"
+#include "parley/bot/pipeline/options.h"
 #include "parley/bot/pipeline/turn_handler.h"
 
 namespace parley::bot {

@@ -73,10 +73,10 @@ struct TurnResult {
   int64_t reply_id = 0;    // the stored reply message
   int64_t outbox_id = 0;   // the reply's outbox entry (pending until the channel sends it)
   TurnStop stop = TurnStop::answered;
-  std::string model;       // the model that answered last (LLM turns)
-  llm::Usage usage;        // summed over every model call of the turn
+  std::string model;  // the model that answered last (LLM turns)
+  llm::Usage usage;   // summed over every model call of the turn
   int llm_calls = 0;
-  int steps = 0;           // tool calls
+  int steps = 0;                             // tool calls
   std::chrono::microseconds latency{0};      // the whole turn
   std::chrono::microseconds llm_latency{0};  // time inside model calls
   std::optional<Error> error;  // a storage failure: nothing could be stored or answered

@@ -19,7 +19,8 @@ namespace parley::bot {
 
 class OutboxPump {
  public:
-  OutboxPump(net::Executor executor, storage::Store& store, std::chrono::milliseconds retry = std::chrono::seconds(30));
+  OutboxPump(net::Executor executor, storage::Store& store,
+             std::chrono::milliseconds retry = std::chrono::seconds(30));
   ~OutboxPump();
   OutboxPump(const OutboxPump&) = delete;
   OutboxPump& operator=(const OutboxPump&) = delete;

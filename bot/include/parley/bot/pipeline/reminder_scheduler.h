@@ -41,7 +41,8 @@ class ReminderScheduler {
   static std::string message_for(const capabilities::DueReminder& r);
   // Fires one due reminder in one transaction (see above); already_exists when it was not
   // pending any more. Returns the outbox entry id.
-  static Result<int64_t> fire(storage::Store& store, const capabilities::DueReminder& r, int64_t now_ms);
+  static Result<int64_t> fire(storage::Store& store, const capabilities::DueReminder& r,
+                              int64_t now_ms);
 
  private:
   struct Impl;

@@ -38,10 +38,10 @@
 namespace parley::bot {
 
 struct ToolLoopOptions {
-  int max_iterations = 8;    // model calls in one turn
-  int breaker_failures = 3;  // failures of one capability before it is withdrawn
+  int max_iterations = 8;               // model calls in one turn
+  int breaker_failures = 3;             // failures of one capability before it is withdrawn
   size_t max_result_bytes = 16 * 1024;  // a tool result is cut to this before the model sees it
-  std::string role;          // LLM role; empty: the default
+  std::string role;                     // LLM role; empty: the default
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   bool text_protocol = false;  // describe tools in text instead of native tool calls
   // The capabilities offered this turn (see tool_selection.h); nullopt: every permitted one.
@@ -67,7 +67,7 @@ struct ToolLoopResult {
   // budget: the spend gate refused a model call (the reply is its refusal, for the user).
   enum class Stop { answered, iteration_limit, deadline, llm_error, budget };
   Stop stop = Stop::answered;
-  std::string reply;  // always something to tell the user
+  std::string reply;                        // always something to tell the user
   std::vector<llm::LlmResponse> llm_calls;  // every model call, with its attempts and usage
   std::vector<ToolStep> steps;
   std::vector<std::string> withdrawn;  // capabilities the breaker withdrew
@@ -95,10 +95,9 @@ class ToolLoop {
   // its tools are replaced by the capabilities this caller may use under `config` (of those,
   // only options.offered when set). `context` is the base for every capability call (caller,
   // conversation, channel, data, services).
-  net::asio::awaitable<ToolLoopResult> run(llm::ChatRequest request,
-                                           capabilities::InvokeContext context,
-                                           std::shared_ptr<const capabilities::CapabilitiesConfig> config,
-                                           ToolLoopOptions options);
+  net::asio::awaitable<ToolLoopResult> run(
+      llm::ChatRequest request, capabilities::InvokeContext context,
+      std::shared_ptr<const capabilities::CapabilitiesConfig> config, ToolLoopOptions options);
 
  private:
   net::asio::awaitable<ToolStep> run_tool(const llm::ToolCall& call,

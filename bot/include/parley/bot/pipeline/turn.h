@@ -26,9 +26,9 @@
 #include <vector>
 
 #include "parley/base/clock.h"
-#include "parley/bot/pipeline/command_router.h"
 #include "parley/bot/clients/llm/client.h"
 #include "parley/bot/net.h"
+#include "parley/bot/pipeline/command_router.h"
 #include "parley/bot/pipeline/message.h"
 #include "parley/bot/pipeline/tool_loop.h"
 #include "parley/bot/pipeline/turn_handler.h"

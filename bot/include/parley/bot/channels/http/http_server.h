@@ -76,7 +76,7 @@ struct HttpServerOptions {
   size_t body_limit = 64u * 1024;          // bigger bodies → 413
   std::chrono::seconds read_timeout{30};   // per request; also idle keep-alive and each write
   std::chrono::seconds turn_timeout{300};  // the handler's answer → else 504
-  PageHandler pages;  // GET (and HEAD) of any other path; empty: none
+  PageHandler pages;                       // GET (and HEAD) of any other path; empty: none
 };
 
 struct MessageRequest {

@@ -72,7 +72,7 @@ struct Response {
   std::string error;  // what went wrong, in words (curl's message or ours); empty when none
   long status = 0;    // HTTP status, 0 when no response arrived
   std::map<std::string, std::string> headers;  // names lower-cased; the final response's
-  std::string body;   // when no body callback was given
+  std::string body;                            // when no body callback was given
   size_t body_bytes = 0;
   bool got_first_byte = false;
   std::chrono::microseconds first_byte{0};  // from start to the first response byte

@@ -69,8 +69,8 @@ struct Attempt {
   std::string model_answered;  // empty when no model answered
   int http_status = 0;
   FailureKind failure = FailureKind::none;
-  std::string error;  // one line naming endpoint, model and what happened
-  Usage usage;        // what the attempt consumed (see the header comment)
+  std::string error;          // one line naming endpoint, model and what happened
+  Usage usage;                // what the attempt consumed (see the header comment)
   std::string generation_id;  // X-Generation-Id, else the response id
   std::chrono::microseconds latency{0};
   std::chrono::microseconds first_byte{0};
@@ -92,8 +92,8 @@ struct LlmResponse {
 };
 
 struct CallOptions {
-  std::string role;                     // empty: the default role
-  std::vector<ResolvedModel> models;    // non-empty: these instead of the role's
+  std::string role;                   // empty: the default role
+  std::vector<ResolvedModel> models;  // non-empty: these instead of the role's
   // Absolute deadline covering retries and fallbacks; max(): now + Timeouts::turn.
   http::Clock::time_point deadline = http::Clock::time_point::max();
   // Text as it streams in, posted to the call's executor. `attempt` changes when a retry or a
@@ -131,8 +131,10 @@ class SpendGate {
   // Completion tokens to ask for when a request sets no max_tokens (the reservation's bound);
   // nullopt: leave the request as it is.
   [[nodiscard]] virtual std::optional<int> default_max_tokens() const = 0;
-  virtual Admission admit(const CallOptions& options, const ResolvedModel& model, const ChatRequest& request) = 0;
-  virtual void settle(const Admission& admission, const CallOptions& options, const Attempt& attempt) = 0;
+  virtual Admission admit(const CallOptions& options, const ResolvedModel& model,
+                          const ChatRequest& request) = 0;
+  virtual void settle(const Admission& admission, const CallOptions& options,
+                      const Attempt& attempt) = 0;
 };
 
 class LlmClient {

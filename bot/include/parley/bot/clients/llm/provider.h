@@ -66,7 +66,7 @@ struct LlmSettings {
 // A provider ready to call: the key is read from the environment here.
 struct ResolvedProvider {
   ProviderConfig config;
-  std::string api_key;  // secret: never logged, never in an error message
+  std::string api_key;     // secret: never logged, never in an error message
   std::string key_source;  // the variable it came from, for messages ("" when none)
 };
 
