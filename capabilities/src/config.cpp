@@ -85,20 +85,23 @@ void parse_one(Checker& c, const Capability& capability, const YAML::Node& node,
                        {
                            {"calls",
                             [&](const YAML::Node& v, const std::string& k) {
-                              if (auto i = c.integer(v, k, 0, 1'000'000))
+                              if (auto i = c.integer(v, k, 0, 1'000'000)) {
                                 out.rate_limit.calls = static_cast<int>(*i);
+                              }
                             }},
                            {"per_seconds",
                             [&](const YAML::Node& v, const std::string& k) {
-                              if (auto i = c.integer(v, k, 1, 86'400 * 31))
+                              if (auto i = c.integer(v, k, 1, 86'400 * 31)) {
                                 out.rate_limit.per = std::chrono::seconds(*i);
+                              }
                             }},
                        });
            }},
           {"timeout_ms",
            [&](const YAML::Node& v, const std::string& k) {
-             if (auto i = c.integer(v, k, 1, 3'600'000))
+             if (auto i = c.integer(v, k, 1, 3'600'000)) {
                out.timeout = std::chrono::milliseconds(*i);
+             }
            }},
           {"settings", [&](const YAML::Node& v, const std::string&) { settings_node.reset(v); }},
       });

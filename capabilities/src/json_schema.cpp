@@ -229,8 +229,9 @@ class SchemaChecker {
         }
       }
     } else if (key == "enum") {
-      if (!value.is_array() || value.empty())
+      if (!value.is_array() || value.empty()) {
         return schema_error(where, "enum must be a non-empty list");
+      }
     } else if (key == "minimum" || key == "maximum" || key == "exclusiveMinimum" ||
                key == "exclusiveMaximum") {
       if (!value.is_number()) return schema_error(where, key + " must be a number");
@@ -240,8 +241,9 @@ class SchemaChecker {
       }
     } else if (key == "minLength" || key == "maxLength" || key == "minItems" || key == "maxItems" ||
                key == "minProperties" || key == "maxProperties") {
-      if (!non_negative_integer(value))
+      if (!non_negative_integer(value)) {
         return schema_error(where, key + " must be a non-negative integer");
+      }
     } else if (key == "uniqueItems") {
       if (!value.is_boolean()) return schema_error(where, "uniqueItems must be true or false");
     } else if (key == "pattern") {
@@ -583,10 +585,10 @@ class Explainer final : public vc::ConstraintVisitor {
     return check(c, "dependencies", [&] {
       if (!value_.is_object()) return;
       c.applyToPropertyDependencies([&](const auto& name, const auto& needed) {
-        const std::string present(name.c_str());
+        const std::string present(name);
         if (!value_.contains(present)) return true;
         for (const auto& n : needed) {
-          const std::string missing(n.c_str());
+          const std::string missing(n);
           if (!value_.contains(missing)) {
             sink_.add(path_ + "." + missing,
                       fmt::format("required but missing (because \"{}\" is given)", present));
@@ -595,7 +597,7 @@ class Explainer final : public vc::ConstraintVisitor {
         return true;
       });
       c.applyToSchemaDependencies([&](const auto& name, const Subschema* s) {
-        const std::string present(name.c_str());
+        const std::string present(name);
         if (value_.contains(present)) {
           explain(cx_, *s, child(node_, "dependencies", present), value_, path_, sink_);
         }
@@ -759,12 +761,12 @@ class Explainer final : public vc::ConstraintVisitor {
       if (!value_.is_object()) return;
       std::map<std::string, const Subschema*> properties;
       c.applyToProperties([&](const auto& name, const Subschema* s) {
-        properties.emplace(std::string(name.c_str()), s);
+        properties.emplace(std::string(name), s);
         return true;
       });
       std::vector<std::pair<std::string, const Subschema*>> patterns;
       c.applyToPatternProperties([&](const auto& pattern, const Subschema* s) {
-        patterns.emplace_back(std::string(pattern.c_str()), s);
+        patterns.emplace_back(std::string(pattern), s);
         return true;
       });
       const Subschema* additional = c.getAdditionalPropertiesSubschema();
@@ -812,7 +814,7 @@ class Explainer final : public vc::ConstraintVisitor {
     return check(c, "required", [&] {
       if (!value_.is_object()) return;
       c.applyToRequiredProperties([&](const auto& name) {
-        const std::string key(name.c_str());
+        const std::string key(name);
         if (!value_.contains(key)) sink_.add(path_ + "." + key, "required but missing");
         return true;
       });

@@ -120,8 +120,9 @@ Result<int64_t> Directory::find_conversation(const std::string& channel,
   (*st)->bind_all(channel, external_id);
   auto row = (*st)->step();
   if (!row) return fail(std::move(row).error());
-  if (!*row)
+  if (!*row) {
     return fail(ErrorCode::not_found, fmt::format("no {} conversation with that id", channel));
+  }
   return (*st)->column_int64(0);
 }
 

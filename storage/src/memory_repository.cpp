@@ -161,8 +161,9 @@ std::future<Result<WriteAck>> MemoryRepository::remove(int64_t id) {
     auto st = conn.cached("DELETE FROM memories WHERE id = ?");
     if (!st) return fail(std::move(st).error());
     PARLEY_TRY((*st)->bind_all(id).run());
-    if (conn.changes() == 0)
+    if (conn.changes() == 0) {
       return fail(ErrorCode::not_found, fmt::format("no memory with id {}", id));
+    }
     return WriteAck{id, false};
   };
   job.on_commit = [this, id](const WriteAck&) {

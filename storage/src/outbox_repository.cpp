@@ -39,8 +39,9 @@ WriteJob update_job(std::string what, std::string sql, int64_t id, int64_t now,
     }
     auto row = (*st)->step();
     if (!row) return fail(std::move(row).error());
-    if (conn.changes() == 0)
+    if (conn.changes() == 0) {
       return fail(ErrorCode::not_found, fmt::format("no outbox entry {} to update", id));
+    }
     return WriteAck{id, false};
   };
   return job;

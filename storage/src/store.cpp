@@ -108,8 +108,9 @@ Status Store::backup(const std::filesystem::path& dest) {
     if (!target) return fail(std::move(target).error());
     auto source = reads_->acquire();
     sqlite3_backup* b = sqlite3_backup_init(target->handle(), "main", source->handle(), "main");
-    if (b == nullptr)
+    if (b == nullptr) {
       return fail(sqlite_error(target->handle(), sqlite3_errcode(target->handle()), "backup"));
+    }
     // Whole database in one step: a consistent snapshot even while the writer commits.
     const int rc = sqlite3_backup_step(b, -1);
     sqlite3_backup_finish(b);

@@ -100,8 +100,9 @@ Status register_zone_day(Connection& conn, const date::time_zone* tz) {
       days.get(), parley_zone_day_fn, nullptr, nullptr, parley_zone_day_destroy);
   // On failure SQLite has already called the destructor with the pointer.
   static_cast<void>(days.release());
-  if (rc != SQLITE_OK)
+  if (rc != SQLITE_OK) {
     return fail(sqlite_error(conn.handle(), rc, "create function parley_zone_day"));
+  }
   return {};
 }
 

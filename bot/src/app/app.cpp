@@ -270,8 +270,9 @@ std::string App::llm_line() const {
   if (!resolved_.configured()) return resolved_.not_configured;
   const auto& model = resolved_.roles.at(resolved_.default_role).front();
   const auto provider = resolved_.providers.find(model.provider);
-  if (provider == resolved_.providers.end())
+  if (provider == resolved_.providers.end()) {
     return fmt::format("{} via {}", model.model, model.provider);
+  }
   // The endpoint actually used (PARLEY_LLM_BASE_URL may point elsewhere), without userinfo.
   std::string url = provider->second.config.base_url;
   if (const auto scheme = url.find("://"); scheme != std::string::npos) {

@@ -28,8 +28,9 @@ Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
     };
     if (!cfg.channels.http.token_env.empty()) {
       // NOLINTNEXTLINE(concurrency-mt-unsafe): start-up only
-      if (const char* token = std::getenv(cfg.channels.http.token_env.c_str()))
+      if (const char* token = std::getenv(cfg.channels.http.token_env.c_str())) {
         server.bearer_token = token;
+      }
     }
     out.push_back(std::make_unique<channels::HttpChannel>(app.executor(), std::move(server),
                                                           [&app] { return app.ready(); }));

@@ -111,9 +111,10 @@ std::optional<channels::Page> money_page(const channels::PageRequest& request,
     if (!params) return error_page(400, params.error().message);
     if (q.count("tz") == 0) params->request.zone = money.config().zone;
     auto r = money::build_usage_report(store.usage(), params->request, now);
-    if (!r)
+    if (!r) {
       return error_page(r.error().code == ErrorCode::invalid_argument ? 400 : 500,
                         r.error().message);
+    }
     switch (params->format) {
       case money::ReportFormat::json: return json_page(money::usage_report_json(*r));
       case money::ReportFormat::csv:
@@ -126,9 +127,10 @@ std::optional<channels::Page> money_page(const channels::PageRequest& request,
   }
   if (path == "/api/reports" || path == "/reports") {
     auto data = page_data(q, money, store, now);
-    if (!data)
+    if (!data) {
       return error_page(data.error().code == ErrorCode::invalid_argument ? 400 : 500,
                         data.error().message);
+    }
     if (path == "/api/reports") return json_page(money::reports_json(*data));
     return channels::Page{200, "text/html; charset=utf-8", money::render_reports_page(*data)};
   }
@@ -144,8 +146,9 @@ std::optional<channels::Page> money_page(const channels::PageRequest& request,
       if (st.last_poll_ms != 0) in.last_poll_ms = st.last_poll_ms;
     }
     in.alerts_raised = money.alerts().raised();
-    if (auto open = money.alert_store().list(true, 10000); open)
+    if (auto open = money.alert_store().list(true, 10000); open) {
       in.open_alerts = static_cast<int64_t>(open->size());
+    }
     return channels::Page{200, "text/plain; version=0.0.4; charset=utf-8",
                           money::prometheus_text(in)};
   }

@@ -37,8 +37,9 @@ std::string status_line(const caps::Capability& c, const caps::CapabilityConfig&
   } else if (cfg.allow.lists_anyone()) {
     std::string who;
     if (!cfg.allow.users.empty()) who += "users " + join(cfg.allow.users);
-    if (!cfg.allow.roles.empty())
+    if (!cfg.allow.roles.empty()) {
       who += (who.empty() ? "" : "; ") + ("roles " + join(cfg.allow.roles));
+    }
     why.push_back("only for " + who);
   }
   if (!cfg.allow.channels.empty()) why.push_back("channels " + join(cfg.allow.channels));
@@ -95,8 +96,9 @@ int CapabilityCommands::list(const std::string& config_file) {
     const std::string status = status_line(c, ccfg, live.source);
     if (json_) {
       nlohmann::json commands = nlohmann::json::array();
-      for (const auto& cmd : c.commands())
+      for (const auto& cmd : c.commands()) {
         commands.push_back({{"name", cmd.name}, {"usage", cmd.usage}, {"help", cmd.help}});
+      }
       out.push_back({{"name", name},
                      {"description", c.description()},
                      {"enabled", ccfg.enabled},
@@ -156,10 +158,12 @@ int CapabilityCommands::check(const std::string& config_file) {
     files.emplace_back(config_file, ConfigKind::parley);
     try {
       const auto cfg = load_config(config_file);
-      if (!cfg.capabilities_file.empty())
+      if (!cfg.capabilities_file.empty()) {
         files.emplace_back(cfg.capabilities_file.string(), ConfigKind::capabilities);
-      if (!cfg.money.prices_file.empty())
+      }
+      if (!cfg.money.prices_file.empty()) {
         files.emplace_back(cfg.money.prices_file.string(), ConfigKind::prices);
+      }
     } catch (const ConfigError&) {
       // Reported below.
     }

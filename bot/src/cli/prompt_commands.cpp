@@ -145,8 +145,9 @@ using ExportContents = std::vector<std::pair<ExportEntry, std::map<std::string, 
 Result<ExportContents> read_export(const std::filesystem::path& dir) {
   const auto index = dir / kIndexFile;
   auto index_text = read_text_file(index.string());
-  if (!index_text)
+  if (!index_text) {
     return fail(ErrorCode::invalid_argument, fmt::format("cannot read {}", index.string()));
+  }
   YamlReader r(index.string());
   const auto document = r.parse(*index_text);
   if (!document) return fail(ErrorCode::invalid_argument, describe_all(r.problems()));
@@ -192,8 +193,9 @@ Result<ExportContents> read_export(const std::filesystem::path& dir) {
                   {"labels", [&](const YAML::Node& v, const std::string&) { labels_node = v; }},
               });
     if (!item.IsMap()) return;
-    if (e.name.empty() && !item["name"])
+    if (e.name.empty() && !item["name"]) {
       r.problem(item, at + ".name", "missing (the prompt's name)");
+    }
     if (!file_node) {
       r.problem(item, at + ".file", "missing (the file holding the active text)");
     } else if (auto f = r.string(*file_node, at + ".file")) {
@@ -316,8 +318,9 @@ int PromptCommands::run(storage::Store& store) {
                "AUTHOR");
     for (const auto& p : *all) {
       std::string labels;
-      for (const auto& [l, v] : p.labels)
+      for (const auto& [l, v] : p.labels) {
         labels += fmt::format("{}{}=v{}", labels.empty() ? "" : " ", l, v);
+      }
       fmt::print("{:<16} {:>6}  {:<28} {:<17} {}\n", p.name, fmt::format("v{}", p.active_version),
                  labels.empty() ? "-" : labels, utc_minute(p.updated_at), p.author);
     }
@@ -476,8 +479,9 @@ int PromptCommands::run(storage::Store& store) {
           auto labelled = lib.get(p.name, v);
           if (!labelled) return report_error(labelled.error());
           const std::string lfile = p.name + "." + l + ".md";
-          if (auto w = write_text_file(dir / lfile, labelled->text); !w)
+          if (auto w = write_text_file(dir / lfile, labelled->text); !w) {
             return report_error(w.error());
+          }
           index << YAML::Key << l << YAML::Value << lfile;
         }
         index << YAML::EndMap;

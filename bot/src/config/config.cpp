@@ -637,11 +637,12 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                                   "trace", "debug", "info", "warn", "error", "critical", "off"};
                               const bool found =
                                   std::find(kLevels.begin(), kLevels.end(), level) != kLevels.end();
-                              if (!found)
+                              if (!found) {
                                 r.error(v, k,
                                         fmt::format("'{}' is not one of trace, debug, info, warn, "
                                                     "error, critical, off",
                                                     level));
+                              }
                               cfg.log_level = level;
                             }},
                        });

@@ -25,8 +25,9 @@ std::string url_host(const std::string& url) {
   size_t end = url.find_first_of("/?#", start);
   std::string authority =
       url.substr(start, end == std::string::npos ? std::string::npos : end - start);
-  if (const auto at = authority.rfind('@'); at != std::string::npos)
+  if (const auto at = authority.rfind('@'); at != std::string::npos) {
     authority = authority.substr(at + 1);
+  }
   return (scheme == std::string::npos ? "" : url.substr(0, scheme + 3)) + authority;
 }
 

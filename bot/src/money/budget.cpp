@@ -93,8 +93,9 @@ std::vector<BudgetKeeper::Scope> BudgetKeeper::scopes_for(const llm::CallOptions
   out.push_back({"g/m/" + mk, "monthly", mk, options_.global_monthly.value_or(-1), false, false});
   if (o.user_id != 0) {
     const std::string u = fmt::format("u{}", o.user_id);
-    if (options_.user_daily)
+    if (options_.user_daily) {
       out.push_back({u + "/d/" + dk, "your daily", dk, *options_.user_daily, true, false});
+    }
     if (options_.user_monthly) {
       out.push_back({u + "/m/" + mk, "your monthly", mk, *options_.user_monthly, true, false});
     }
@@ -274,9 +275,10 @@ void BudgetKeeper::settle(const Admission& admission, const llm::CallOptions& op
     std::lock_guard lock(mu_);
     for (const auto& key : admission.scopes) {
       auto it = counters_.find(key);
-      if (it != counters_.end())
+      if (it != counters_.end()) {
         it->second.reserved =
             std::max<int64_t>(0, it->second.reserved - admission.reserved_nanousd);
+      }
     }
     // The cost counts in the periods current now (a call across midnight counts in the new day).
     for (const auto& s : scopes_for(options, now)) {

@@ -108,11 +108,13 @@ Result<json> Desk::credits() const {
   } else {
     text = fmt::format("{}: balance {}", provider_,
                        balance ? format_usd(*balance) : std::string("unknown"));
-    if (latest->limit_nanousd)
+    if (latest->limit_nanousd) {
       text += fmt::format(" (key limit {})", format_usd(*latest->limit_nanousd));
+    }
     if (runway) text += fmt::format(", runway {:.0f} h", *runway);
-    if (latest->usage_daily_nanousd)
+    if (latest->usage_daily_nanousd) {
       text += fmt::format(", spent today {}", format_usd(*latest->usage_daily_nanousd));
+    }
     text += fmt::format("; polled {}", ago(now, latest->ts));
     if (!last_error.empty()) text += fmt::format(" (last poll: {})", last_error);
     text += ".";

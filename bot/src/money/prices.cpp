@@ -57,8 +57,9 @@ std::optional<int64_t> PriceTable::parse_usd(const std::string& text) {
       if (++frac_digits > 9) return std::nullopt;
       frac = frac * 10 + d;
     } else {
-      if (whole > (std::numeric_limits<int64_t>::max() / 1'000'000'000 - d) / 10)
+      if (whole > (std::numeric_limits<int64_t>::max() / 1'000'000'000 - d) / 10) {
         return std::nullopt;
+      }
       whole = whole * 10 + d;
     }
   }
@@ -142,11 +143,13 @@ PriceTable PriceTable::parse(const std::string& yaml, const std::string& name) {
                        {"cached_input", usd(cached)},
                        {"reasoning", usd(reasoning)},
                    });
-               if (p.match.empty())
+               if (p.match.empty()) {
                  r.problem(item, at + ".match", "missing (a glob, e.g. openai/gpt-4o*)");
+               }
                if (!input) r.problem(item, at + ".input", "missing (USD per 1M prompt tokens)");
-               if (!output)
+               if (!output) {
                  r.problem(item, at + ".output", "missing (USD per 1M completion tokens)");
+               }
                p.input = input.value_or(0);
                p.output = output.value_or(0);
                p.cached_input = cached.value_or(p.input);
@@ -155,8 +158,9 @@ PriceTable PriceTable::parse(const std::string& yaml, const std::string& name) {
              });
            }},
       });
-  if (root.IsMap() && !has_version)
+  if (root.IsMap() && !has_version) {
     r.problem(root, "version", "missing (stored with every estimate)");
+  }
   if (!r.ok()) throw PriceError(describe_all(r.problems()));
   return table;
 }

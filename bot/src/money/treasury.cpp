@@ -9,12 +9,14 @@
 namespace parley::bot::money {
 
 std::shared_ptr<const PriceTable> load_prices(const MoneyOptions& money) {
-  if (!money.prices_file.empty())
+  if (!money.prices_file.empty()) {
     return std::make_shared<const PriceTable>(PriceTable::load(money.prices_file));
+  }
   for (const auto& f : detail::embedded_prices()) {
-    if (f.stem == "prices")
+    if (f.stem == "prices") {
       return std::make_shared<const PriceTable>(
           PriceTable::parse(std::string(f.text), "prices.yaml (built in)"));
+    }
   }
   throw PriceError("the built-in price table is missing from this build");
 }
@@ -91,8 +93,9 @@ void Treasury::start() {
 
 std::string Treasury::prepare_monitor(const llm::ResolvedLlm& resolved) {
   if (money_.credits == "off") return "credit monitor: off";
-  if (multi_ == nullptr || !executor_)
+  if (multi_ == nullptr || !executor_) {
     return "credit monitor: off (no HTTP client in this process)";
+  }
   const auto it = resolved.providers.find("openrouter");
   const bool is_default = resolved.default_provider == "openrouter";
   if (it == resolved.providers.end() || (money_.credits == "auto" && !is_default)) {
@@ -108,8 +111,9 @@ std::string Treasury::prepare_monitor(const llm::ResolvedLlm& resolved) {
   o.base_url = it->second.config.base_url;
   o.api_key = it->second.api_key;
   if (!money_.management_key_env.empty()) {
-    if (const char* k = std::getenv(money_.management_key_env.c_str()); k != nullptr)
+    if (const char* k = std::getenv(money_.management_key_env.c_str()); k != nullptr) {
       o.management_key = k;  // NOLINT(concurrency-mt-unsafe)
+    }
   }
   o.interval = money_.credits_interval;
   o.every_calls = money_.credits_every_calls;

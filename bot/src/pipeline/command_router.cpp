@@ -17,8 +17,9 @@ bool is_command(std::string_view text) {
 
 std::string result_text(const json& result) {
   if (result.is_object()) {
-    if (auto t = result.find("text"); t != result.end() && t->is_string())
+    if (auto t = result.find("text"); t != result.end() && t->is_string()) {
       return t->get<std::string>();
+    }
   }
   std::string s = result.dump(-1, ' ', false, json::error_handler_t::replace);
   if (s.size() > 2000) {
@@ -45,8 +46,9 @@ std::string CommandRouter::help(const caps::InvokeContext& context,
   size_t n = 0;
   for (const auto& name : registry_.names()) {
     const auto& c = *registry_.find(name);
-    if (!caps::may_use(c, config.for_capability(c), context.caller, context.channel).allowed)
+    if (!caps::may_use(c, config.for_capability(c), context.caller, context.channel).allowed) {
       continue;
+    }
     for (const auto& cmd : c.commands()) {
       out += fmt::format("{} — {}\n", cmd.usage, cmd.help);
       ++n;

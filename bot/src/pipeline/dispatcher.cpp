@@ -76,15 +76,17 @@ asio::awaitable<void> Dispatcher::sending(int64_t outbox_id) {
     store_.outbox().begin_send(outbox_id, std::move(cb));
   };
   auto r = co_await await_write(begin);
-  if (!r)
+  if (!r) {
     spdlog::error("outbox: recording the send of entry {} failed: {}", outbox_id,
                   r.error().describe());
+  }
 }
 
 void Dispatcher::sent(int64_t outbox_id) {
   store_.outbox().mark_sent(outbox_id, [outbox_id](Result<storage::WriteAck> r) {
-    if (!r)
+    if (!r) {
       spdlog::error("outbox: marking entry {} sent failed: {}", outbox_id, r.error().describe());
+    }
   });
 }
 

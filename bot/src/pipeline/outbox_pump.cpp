@@ -78,8 +78,9 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
           (void)self->store.outbox().mark_failed(id, st.error().message);
         } else {
           self->store.outbox().mark_sent(id, [id](Result<storage::WriteAck> r) {
-            if (!r)
+            if (!r) {
               spdlog::error("outbox: marking entry {} sent failed: {}", id, r.error().describe());
+            }
           });
           self->sent.fetch_add(1);
         }
@@ -132,8 +133,9 @@ void OutboxPump::start() {
     }
   }
   std::sort(owed.begin(), owed.end());
-  if (!owed.empty())
+  if (!owed.empty()) {
     spdlog::info("outbox: {} message(s) owed from before; sending them", owed.size());
+  }
   for (int64_t id : owed) push(id);
 }
 

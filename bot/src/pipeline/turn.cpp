@@ -43,8 +43,9 @@ asio::awaitable<Result<int64_t>> user_for(storage::Store& store, const InboundMe
 }
 
 asio::awaitable<Result<int64_t>> conversation_for(storage::Store& store, const InboundMessage& in) {
-  if (auto id = store.directory().find_conversation(in.channel, in.conversation); id.ok())
+  if (auto id = store.directory().find_conversation(in.channel, in.conversation); id.ok()) {
     co_return id;
+  }
   std::function<void(storage::WriteCallback)> ensure = [&store, &in](storage::WriteCallback cb) {
     store.directory().ensure_conversation(in.channel, in.conversation, {}, std::move(cb));
   };
@@ -56,8 +57,9 @@ asio::awaitable<Result<int64_t>> conversation_for(storage::Store& store, const I
 std::string tools_text(const caps::Registry& registry, const std::vector<std::string>& offered) {
   std::string out;
   for (const auto& name : offered) {
-    if (const auto* c = registry.find(name))
+    if (const auto* c = registry.find(name)) {
       out += fmt::format("- {}: {}\n", name, c->description());
+    }
   }
   return out.empty() ? "(none)" : out;
 }
@@ -66,8 +68,9 @@ std::string tools_text(const caps::Registry& registry, const std::vector<std::st
 
 TurnEngine::TurnEngine(Deps deps, TurnOptions options)
     : deps_(std::move(deps)), options_(options), commands_(deps_.registry, deps_.limiter) {
-  if (deps_.llm != nullptr)
+  if (deps_.llm != nullptr) {
     loop_ = std::make_unique<ToolLoop>(*deps_.llm, deps_.registry, &deps_.limiter);
+  }
 }
 
 asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(

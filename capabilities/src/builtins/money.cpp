@@ -37,8 +37,9 @@ class Credits final : public Capability {
     return {{"credits", "/credits", "the LLM account's balance, runway and budgets (admins)"}};
   }
   [[nodiscard]] Result<json> parse_command(std::string_view, std::string_view text) const override {
-    if (!trim(text).empty())
+    if (!trim(text).empty()) {
       return fail(ErrorCode::invalid_argument, "credits: /credits takes no arguments");
+    }
     return json::object();
   }
 
@@ -100,8 +101,9 @@ class Alerts final : public Capability {
     if (!desk) return fail(std::move(desk).error());
     const std::string action = args.value("action", std::string("list"));
     if (action == "ack") {
-      if (!args.contains("id"))
+      if (!args.contains("id")) {
         return fail(ErrorCode::invalid_argument, "alerts: ack needs arguments.id");
+      }
       const std::string by =
           ctx.channel.empty() ? ctx.caller.name : ctx.channel + ":" + ctx.caller.name;
       return (*desk)->ack(args.at("id").get<int64_t>(), by);

@@ -120,12 +120,15 @@ class Usage final : public Capability {
                          s->calls, s->calls == 1 ? "" : "s",
                          s->failed > 0 ? fmt::format(" ({} failed)", s->failed) : "",
                          s->prompt_tokens, s->completion_tokens);
-      if (s->cost_actual_nanousd > 0)
+      if (s->cost_actual_nanousd > 0) {
         text += fmt::format(", {} billed", format_usd(s->cost_actual_nanousd));
-      if (s->cost_estimated_nanousd > 0)
+      }
+      if (s->cost_estimated_nanousd > 0) {
         text += fmt::format(", {} estimated", format_usd(s->cost_estimated_nanousd));
-      if (s->calls_without_cost > 0)
+      }
+      if (s->calls_without_cost > 0) {
         text += fmt::format(" ({} without a known cost)", s->calls_without_cost);
+      }
       text += ".";
     }
     return json{{"period", period},

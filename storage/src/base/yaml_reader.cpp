@@ -27,9 +27,10 @@ std::string yaml_found(const YAML::Node& node) {
 nlohmann::json yaml_to_json(const YAML::Node& node) {
   if (node.IsMap()) {
     nlohmann::json j = nlohmann::json::object();
-    for (const auto& kv : node)
+    for (const auto& kv : node) {
       j[kv.first.IsScalar() ? kv.first.Scalar() : kv.first.as<std::string>("")] =
           yaml_to_json(kv.second);
+    }
     return j;
   }
   if (node.IsSequence()) {

@@ -148,8 +148,9 @@ std::string error_text(std::string_view body) {
     if (auto e = j.find("error"); e != j.end()) {
       if (e->is_string()) return e->get<std::string>();
       if (e->is_object()) {
-        if (auto m = e->find("message"); m != e->end() && m->is_string())
+        if (auto m = e->find("message"); m != e->end() && m->is_string()) {
           return m->get<std::string>();
+        }
       }
     }
     if (auto m = j.find("message"); m != j.end() && m->is_string()) return m->get<std::string>();
@@ -249,8 +250,9 @@ asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const Re
   req.headers.emplace_back(request.stream ? "Accept: text/event-stream"
                                           : "Accept: application/json");
   if (!provider.api_key.empty()) req.headers.push_back("Authorization: Bearer " + provider.api_key);
-  for (const auto& [name, value] : provider.config.headers)
+  for (const auto& [name, value] : provider.config.headers) {
     req.headers.push_back(name + ": " + value);
+  }
   req.body = to_json(request, model.model, model.options)
                  .dump(-1, ' ', false, json::error_handler_t::replace);
   req.connect_timeout = t.connect;
@@ -358,8 +360,9 @@ asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const Re
     a.usage.estimated = true;
     a.usage.prompt_tokens = estimate_prompt_tokens(request);
     int64_t completion = estimate_tokens(seen->content) + estimate_tokens(seen->reasoning);
-    for (const auto& c : seen->tool_calls)
+    for (const auto& c : seen->tool_calls) {
       completion += estimate_tokens(c.name) + estimate_tokens(c.arguments);
+    }
     a.usage.completion_tokens = completion;
   }
   if (reached_model) a.model_answered = seen->model.empty() ? model.model : seen->model;

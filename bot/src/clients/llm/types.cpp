@@ -84,8 +84,9 @@ int64_t estimate_prompt_tokens(const ChatRequest& request) noexcept {
   int64_t tokens = 3;  // reply priming
   for (const auto& m : request.messages) {
     tokens += 4 + estimate_tokens(m.content);  // per-message framing
-    for (const auto& c : m.tool_calls)
+    for (const auto& c : m.tool_calls) {
       tokens += estimate_tokens(c.name) + estimate_tokens(c.arguments);
+    }
   }
   for (const auto& t : request.tools) {
     tokens += estimate_tokens(t.name) + estimate_tokens(t.description) +

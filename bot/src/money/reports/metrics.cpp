@@ -42,7 +42,7 @@ class Writer {
 };
 
 std::string model_outcome(const std::string& model, const std::string& outcome) {
-  return fmt::format("model=\"{}\",outcome=\"{}\"", prometheus_label(model),
+  return fmt::format(R"(model="{}",outcome="{}")", prometheus_label(model),
                      prometheus_label(outcome));
 }
 
@@ -54,8 +54,9 @@ std::string prometheus_text(const MetricsInput& in) {
     const auto totals = in.ledger->totals();
     w.family("parley_llm_calls_total", "counter",
              "LLM attempts by model and outcome (ok or the failure kind)");
-    for (const auto& [k, t] : totals)
+    for (const auto& [k, t] : totals) {
       w.sample("parley_llm_calls_total", model_outcome(k.first, k.second), t.calls);
+    }
     w.family("parley_llm_tokens_total", "counter", "LLM tokens by model, outcome and kind");
     for (const auto& [k, t] : totals) {
       const std::string base = model_outcome(k.first, k.second);
@@ -89,14 +90,14 @@ std::string prometheus_text(const MetricsInput& in) {
     w.family("parley_budget_cap_usd", "gauge", "budget caps in force");
     for (const auto& g : gauges) {
       w.sample("parley_budget_cap_usd",
-               fmt::format("budget=\"{}\",period=\"{}\"", prometheus_label(g.name), g.period),
+               fmt::format(R"(budget="{}",period="{}")", prometheus_label(g.name), g.period),
                exact_usd(g.cap));
     }
     w.family("parley_budget_remaining_usd", "gauge",
              "what is left of each budget (reservations in flight counted)");
     for (const auto& g : gauges) {
       w.sample("parley_budget_remaining_usd",
-               fmt::format("budget=\"{}\",period=\"{}\"", prometheus_label(g.name), g.period),
+               fmt::format(R"(budget="{}",period="{}")", prometheus_label(g.name), g.period),
                exact_usd(g.cap - g.spent - g.reserved));
     }
   }

@@ -141,9 +141,8 @@ std::string str_el(std::string_view tag, const std::string& ptr, const std::stri
 // An element showing a number of the data: exact value in data-value, `shown` as its text.
 std::string num_el(std::string_view tag, const std::string& ptr, int64_t value,
                    const std::string& shown, std::string_view attrs = "") {
-  return fmt::format("<{0} data-json=\"{1}\" data-value=\"{2}\"{3}>{4}</{0}>", tag,
-                     html_escape(ptr), value, attrs.empty() ? "" : " " + std::string(attrs),
-                     html_escape(shown));
+  return fmt::format(R"(<{0} data-json="{1}" data-value="{2}"{3}>{4}</{0}>)", tag, html_escape(ptr),
+                     value, attrs.empty() ? "" : " " + std::string(attrs), html_escape(shown));
 }
 
 constexpr const char* kCss = R"(
@@ -188,9 +187,9 @@ svg .grid{stroke:var(--line);stroke-width:1}
 
 void totals_section(std::string& out, const ReportsPageData& d) {
   const auto& t = d.totals;
-  out += "<section id=\"totals\"><h2>Totals</h2><div class=\"cards\">";
+  out += R"(<section id="totals"><h2>Totals</h2><div class="cards">)";
   auto card = [&](const char* label, const std::string& ptr, int64_t v, const std::string& shown) {
-    out += fmt::format("<div class=\"card\"><div class=\"label\">{}</div>{}</div>", label,
+    out += fmt::format(R"(<div class="card"><div class="label">{}</div>{}</div>)", label,
                        num_el("div", ptr, v, shown, "class=\"big\""));
   };
   card("spend (cost)", "/totals/cost/nanousd", t.cost_nanousd, usd(t.cost_nanousd));
@@ -257,19 +256,19 @@ double axes(std::string& out, const Shape& s, int64_t max, std::string_view tick
   *ymax = top;
   for (int64_t v = 0; v <= top; v += step) {
     const double y = kTop + kPlotH - static_cast<double>(v) / static_cast<double>(top) * kPlotH;
-    out += fmt::format("<line class=\"grid\" x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\"/>",
-                       num(kLeft), num(kW - kRight), num(y));
-    out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\" {}=\"{}\">{}</text>",
-                       num(kLeft - 6), num(y + 4), tick_attr, v, html_escape(label(v)));
+    out += fmt::format(R"(<line class="grid" x1="{0}" x2="{1}" y1="{2}" y2="{2}"/>)", num(kLeft),
+                       num(kW - kRight), num(y));
+    out += fmt::format(R"(<text x="{}" y="{}" text-anchor="end" {}="{}">{}</text>)", num(kLeft - 6),
+                       num(y + 4), tick_attr, v, html_escape(label(v)));
   }
-  out += fmt::format("<line class=\"axis\" x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\"/>",
-                     num(kLeft), num(kW - kRight), num(kTop + kPlotH));
+  out += fmt::format(R"(<line class="axis" x1="{0}" x2="{1}" y1="{2}" y2="{2}"/>)", num(kLeft),
+                     num(kW - kRight), num(kTop + kPlotH));
   const double slot = kPlotW / static_cast<double>(std::max<size_t>(s.days.size(), 1));
   const size_t every = std::max<size_t>(1, (s.days.size() + 11) / 12);
   for (size_t i = 0; i < s.days.size(); i += every) {
     const std::string& day = s.days[i];
     const std::string shown = day.size() == 10 ? day.substr(5) : day;  // "MM-DD"
-    out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+    out += fmt::format(R"(<text x="{}" y="{}" text-anchor="middle">{}</text>)",
                        num(kLeft + (static_cast<double>(i) + 0.5) * slot), num(kH - kBottom + 16),
                        html_escape(shown));
   }
@@ -319,7 +318,7 @@ void spend_section(std::string& out, const ReportsPageData& d, const Shape& s) {
   for (size_t mi = 0; mi < s.models.size(); ++mi) {
     const std::string base = fmt::format("/models/{}", mi);
     out += fmt::format(
-        "<li><span class=\"swatch\" style=\"background:{}\"></span>{} {}</li>", hue_color(mi),
+        R"(<li><span class="swatch" style="background:{}"></span>{} {}</li>)", hue_color(mi),
         str_el("span", base + "/model", s.models[mi].first),
         num_el("span", base + "/cost/nanousd", s.models[mi].second, usd(s.models[mi].second)));
   }
@@ -428,15 +427,15 @@ void users_section(std::string& out, const ReportsPageData& d) {
                                          : static_cast<double>(u.cost_nanousd) /
                                                static_cast<double>(max) * (kWidth - kName - kValue);
     // The name is clipped to its column by a nested viewport.
-    out += fmt::format("<svg x=\"0\" y=\"{}\" width=\"{}\" height=\"{}\">{}</svg>", num(y),
-                       num(kName - 8), num(kRow),
-                       str_el("text", base + "/name", u.name, "x=\"0\" y=\"17\""));
+    out +=
+        fmt::format(R"(<svg x="0" y="{}" width="{}" height="{}">{}</svg>)", num(y), num(kName - 8),
+                    num(kRow), str_el("text", base + "/name", u.name, R"(x="0" y="17")"));
     out += fmt::format(
         "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#3b6fb6\" "
         "data-json=\"{}/cost/nanousd\" data-value=\"{}\"><title>{}</title></rect>",
         num(kName), num(y + 4), num(w), num(kRow - 8), base, u.cost_nanousd, usd(u.cost_nanousd));
     out += num_el("text", base + "/cost/nanousd", u.cost_nanousd, usd(u.cost_nanousd),
-                  fmt::format("x=\"{}\" y=\"{}\"", num(kName + w + 6), num(y + 17)));
+                  fmt::format(R"(x="{}" y="{}")", num(kName + w + 6), num(y + 17)));
   }
   out +=
       "</svg><details><summary>numbers</summary><table><thead><tr><th>user</th><th>id</th>"
