@@ -73,29 +73,19 @@ void YamlReader::problem(const YAML::Node& at, const std::string& key, const std
 
 bool YamlReader::mapping(const YAML::Node& node, const std::string& path,
                          const std::map<std::string, Handler>& handlers) {
-  if (!node.IsDefined() || node.IsNull()) return true;
-  if (!node.IsMap()) {
-    problem(node, path, fmt::format("expected a mapping, found {}", yaml_found(node)));
-    return false;
-  }
-  for (const auto& kv : node) {
-    if (!kv.first.IsScalar()) {
-      problem(kv.first, path,
-              fmt::format("expected a name as the key, found {}", yaml_found(kv.first)));
-      continue;
-    }
-    const std::string& key = kv.first.Scalar();
-    const std::string full = path.empty() ? key : fmt::format("{}.{}", path, key);
-    auto it = handlers.find(key);
-    if (it == handlers.end()) {
-      std::string known;
-      for (const auto& [k, _] : handlers) known += (known.empty() ? "" : ", ") + k;
-      problem(kv.first, full, fmt::format("unknown key (expected one of: {})", known));
-      continue;
-    }
-    it->second(kv.second, full);
-  }
-  return true;
+  // A mapping with known keys is a named mapping whose names must be among them.
+  return named(node, path,
+               [&](const std::string& key, const YAML::Node& value, const std::string& full) {
+                 auto it = handlers.find(key);
+                 if (it != handlers.end()) {
+                   it->second(value, full);
+                   return;
+                 }
+                 std::string known;
+                 for (const auto& [k, _] : handlers) known += (known.empty() ? "" : ", ") + k;
+                 problem(locate_key(node, "." + key), full,
+                         fmt::format("unknown key (expected one of: {})", known));
+               });
 }
 
 bool YamlReader::named(const YAML::Node& node, const std::string& path, const Named& each) {
@@ -111,7 +101,7 @@ bool YamlReader::named(const YAML::Node& node, const std::string& path, const Na
       continue;
     }
     const std::string& name = kv.first.Scalar();
-    each(name, kv.second, fmt::format("{}.{}", path, name));
+    each(name, kv.second, path.empty() ? name : fmt::format("{}.{}", path, name));
   }
   return true;
 }
