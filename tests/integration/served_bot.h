@@ -78,7 +78,8 @@ class ServedBot {
   ServedBot(const ServedBot&) = delete;
   ServedBot& operator=(const ServedBot&) = delete;
 
-  // SIGTERM, then the exit code (-1 if it had to be killed after 15 s).
+  // SIGTERM, then the exit code: 128 + N when signal N ended it (the shell's convention, so a
+  // crash reads as 139 or 134), -1 if it had to be killed after 15 s.
   int stop() {
     if (pid_ <= 0) return -1;
     ::kill(pid_, SIGTERM);
@@ -86,7 +87,8 @@ class ServedBot {
       int st = 0;
       if (::waitpid(pid_, &st, WNOHANG) == pid_) {
         pid_ = -1;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        if (WIFEXITED(st)) return WEXITSTATUS(st);
+        return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }

@@ -49,7 +49,28 @@ std::unique_ptr<App> App::open(const Config& cfg, Mode mode, int& exit_code) {
                     : report_error(st.error());
     return nullptr;
   }
+  if (mode != Mode::ask) app->handle_signals();
   return app;
+}
+
+void App::handle_signals() {
+  // Graceful shutdown: the first SIGINT/SIGTERM stops accepting and lets running turns finish
+  // (up to the grace period); a second one exits at once (every acknowledged write is already
+  // committed). Installed before any channel accepts, so that a signal arriving as soon as one
+  // does (a supervisor stopping a process that has just said it is ready) is never the
+  // default action, which would end the process without its drain.
+  signals_ = std::make_unique<asio::signal_set>(ioc_, SIGINT, SIGTERM);
+  on_signal_ = [this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (signal_count_.fetch_add(1) == 0) {
+      request_stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
+      signals_->async_wait(on_signal_);
+    } else {
+      spdlog::warn("second signal: stopping now");
+      std::_Exit(kExitFailed);
+    }
+  };
+  signals_->async_wait(on_signal_);
 }
 
 Status App::build() {
@@ -184,23 +205,6 @@ Status App::add_channel(channels::Channel& channel) {
 void App::start() {
   if (started_) return;
   started_ = true;
-  if (mode_ != Mode::ask) {
-    // Graceful shutdown: the first SIGINT/SIGTERM stops accepting and lets running turns
-    // finish (up to the grace period); a second one exits at once (every acknowledged write is
-    // already committed).
-    signals_ = std::make_unique<asio::signal_set>(ioc_, SIGINT, SIGTERM);
-    on_signal_ = [this](const boost::system::error_code& ec, int sig) {
-      if (ec) return;
-      if (signal_count_.fetch_add(1) == 0) {
-        request_stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
-        signals_->async_wait(on_signal_);
-      } else {
-        spdlog::warn("second signal: stopping now");
-        std::_Exit(kExitFailed);
-      }
-    };
-    signals_->async_wait(on_signal_);
-  }
   if (owns_database()) {
     if (reloader_) {
       if (auto st = reloader_->start(); !st.ok()) {

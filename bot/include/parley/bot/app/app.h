@@ -82,8 +82,8 @@ class App {
   void on_alert(std::function<void(const std::string& line)> show) {
     show_alert_ = std::move(show);
   }
-  // Starts the background work (owner only), and the signal handling of serve and chat:
-  // the first SIGINT/SIGTERM calls request_stop(), a second one exits at once.
+  // Starts the background work (owner only). (Serve and chat handle signals from open() on:
+  // the first SIGINT/SIGTERM calls request_stop(), a second one exits at once.)
   void start();
   // Asks wait() to return (once; later calls do nothing). Any thread.
   void request_stop(const std::string& why);
@@ -117,6 +117,7 @@ class App {
   void reload_prices();
   App(const Config& cfg, Mode mode);
   Status build();
+  void handle_signals();
 
   const Config cfg_;
   const Mode mode_;
