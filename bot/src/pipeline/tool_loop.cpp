@@ -19,7 +19,7 @@ namespace parley::bot {
 namespace asio = net::asio;
 namespace caps = parley::capabilities;
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 std::string_view to_string(ToolLoopResult::Stop stop) noexcept {
   switch (stop) {
@@ -110,7 +110,7 @@ asio::awaitable<ToolStep> ToolLoop::run_tool(const llm::ToolCall& call,
   step.call_id = call.id;
   step.capability = call.name;
   step.arguments = call.arguments;
-  const auto start = Clock::now();
+  const auto start = SteadyClock::now();
   caps::Capability* capability = registry_.find(call.name);
   if (capability == nullptr || !is_offered(options, call.name)) {
     step.result = tool_error(fmt::format("there is no tool named '{}'", call.name));
@@ -124,7 +124,7 @@ asio::awaitable<ToolStep> ToolLoop::run_tool(const llm::ToolCall& call,
   }
   std::chrono::seconds wait{0};
   if (limiter_ != nullptr &&
-      !limiter_->allow(context.caller.user_id, call.name, cfg.rate_limit, Clock::now(), &wait)) {
+      !limiter_->allow(context.caller.user_id, call.name, cfg.rate_limit, SteadyClock::now(), &wait)) {
     step.result = tool_error(fmt::format(
         "{} is rate limited for this user; it can be used again in {} s", call.name, wait.count()));
     co_return step;
@@ -138,10 +138,10 @@ asio::awaitable<ToolStep> ToolLoop::run_tool(const llm::ToolCall& call,
   }
   caps::InvokeContext ctx = context;
   ctx.settings = cfg.settings;
-  const auto until = std::min(options.deadline, Clock::now() + cfg.timeout);
+  const auto until = std::min(options.deadline, SteadyClock::now() + cfg.timeout);
   ctx.deadline = until;
   auto result = co_await detail::invoke_with_timeout(*capability, ctx, std::move(args), until);
-  step.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+  step.latency = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start);
   if (result.ok()) {
     step.ok = true;
     step.result =
@@ -182,7 +182,7 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(
       fmt::format("{}-{}", context.conversation_id, turns.fetch_add(1) + 1);
   std::string after_capability;  // the capabilities whose results the next call reads
   for (int iteration = 0;; ++iteration) {
-    if (Clock::now() >= options.deadline) {
+    if (SteadyClock::now() >= options.deadline) {
       out.stop = ToolLoopResult::Stop::deadline;
       break;
     }

@@ -14,7 +14,7 @@ namespace parley::bot {
 namespace asio = net::asio;
 namespace caps = parley::capabilities;
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
@@ -196,21 +196,21 @@ asio::awaitable<Accepted> TurnEngine::accept(const InboundMessage& in) {
 }
 
 asio::awaitable<TurnResult> TurnEngine::run(InboundMessage in) {
-  const auto start = Clock::now();
+  const auto start = SteadyClock::now();
   const Accepted accepted = co_await accept(in);
   if (accepted.error || accepted.duplicate) {
     TurnResult out = result_without_turn(accepted);
-    out.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+    out.latency = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start);
     co_return out;
   }
   std::vector<Accepted> batch{accepted};
   TurnResult out = co_await respond(batch);
-  out.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+  out.latency = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start);
   co_return out;
 }
 
 asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& batch) {
-  const auto start = Clock::now();
+  const auto start = SteadyClock::now();
   const Accepted& last = batch.back();
   const InboundMessage& in = last.message;
   TurnResult out;
@@ -239,7 +239,7 @@ asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& bat
   ctx.caller = caller;
   ctx.conversation_id = out.conversation_id;
   ctx.channel = in.channel;
-  ctx.deadline = Clock::now() + options_.deadline;
+  ctx.deadline = SteadyClock::now() + options_.deadline;
   ctx.data = &scope;
   ctx.services = &deps_.services;
 
@@ -324,7 +324,7 @@ asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& bat
   } else {
     out.outbox_id = queued->row_id;
   }
-  out.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+  out.latency = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start);
   co_return out;
 }
 

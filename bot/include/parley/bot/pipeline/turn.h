@@ -55,7 +55,7 @@ class TurnEngine : public TurnHandler {
     capabilities::RateLimiter& limiter;
     llm::LlmClient* llm = nullptr;  // null: no LLM configured (commands still work)
     std::string no_llm_message;     // what to answer then
-    const Clock& clock;
+    const parley::Clock& clock;
     capabilities::Services services;
     std::string time_zone = "UTC";  // for users without one
   };
