@@ -123,8 +123,8 @@ asio::awaitable<ToolStep> ToolLoop::run_tool(const llm::ToolCall& call,
     co_return step;
   }
   std::chrono::seconds wait{0};
-  if (limiter_ != nullptr &&
-      !limiter_->allow(context.caller.user_id, call.name, cfg.rate_limit, SteadyClock::now(), &wait)) {
+  if (limiter_ != nullptr && !limiter_->allow(context.caller.user_id, call.name, cfg.rate_limit,
+                                              SteadyClock::now(), &wait)) {
     step.result = tool_error(fmt::format(
         "{} is rate limited for this user; it can be used again in {} s", call.name, wait.count()));
     co_return step;
