@@ -89,7 +89,7 @@ class Gate {
   std::function<void()> waiter_;  // GUARDED_BY(mu_)
 };
 
-class FakeTurnHandler final : public bot::TurnHandler {
+class FakeTurnHandler final : public bot::pipeline::TurnHandler {
  public:
   struct Turn {
     std::string conversation;  // channel/conversation
@@ -102,8 +102,9 @@ class FakeTurnHandler final : public bot::TurnHandler {
     bool admin = false;  // as the message arrived (the dispatcher sets it)
   };
 
-  net::asio::awaitable<bot::Accepted> accept(const bot::InboundMessage& message) override {
-    bot::Accepted out;
+  net::asio::awaitable<bot::pipeline::Accepted> accept(
+      const bot::pipeline::InboundMessage& message) override {
+    bot::pipeline::Accepted out;
     out.message = message;  // copied before the first suspension
     const std::string key = conversation_key(message);
     std::shared_ptr<Gate> gate;
@@ -143,7 +144,8 @@ class FakeTurnHandler final : public bot::TurnHandler {
     co_return out;
   }
 
-  net::asio::awaitable<bot::TurnResult> respond(const std::vector<bot::Accepted>& batch) override {
+  net::asio::awaitable<bot::pipeline::TurnResult> respond(
+      const std::vector<bot::pipeline::Accepted>& batch) override {
     Turn turn;
     turn.conversation = conversation_key(batch.back().message);
     turn.started = std::chrono::steady_clock::now();
@@ -153,7 +155,7 @@ class FakeTurnHandler final : public bot::TurnHandler {
       turn.message_ids.push_back(a.message_id);
       throws = throws || a.message.text == kTurnThrows;
     }
-    bot::TurnResult out;  // made before the wait: `batch` is read only before it
+    bot::pipeline::TurnResult out;  // made before the wait: `batch` is read only before it
     out.reply = "re:";
     for (size_t i = 0; i < turn.texts.size(); ++i)
       out.reply += (i == 0 ? " " : "|") + turn.texts[i];
@@ -261,7 +263,7 @@ class FakeTurnHandler final : public bot::TurnHandler {
   }
 
  private:
-  static std::string conversation_key(const bot::InboundMessage& m) {
+  static std::string conversation_key(const bot::pipeline::InboundMessage& m) {
     return m.channel + '/' + m.conversation;
   }
   static int64_t id_of(std::map<std::string, int64_t>& ids, const std::string& key) {

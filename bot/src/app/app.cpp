@@ -26,9 +26,9 @@ std::filesystem::path console_history_file() {
   return std::filesystem::path(home) / ".parley_history";
 }
 
-App::App(const Config& cfg, Mode mode) : cfg_(cfg), mode_(mode) {}
+App::App(const config::Config& cfg, Mode mode) : cfg_(cfg), mode_(mode) {}
 
-std::unique_ptr<App> App::open(const Config& cfg, Mode mode, int& exit_code) {
+std::unique_ptr<App> App::open(const config::Config& cfg, Mode mode, int& exit_code) {
   std::unique_ptr<App> app(new App(cfg, mode));
   if (mode != Mode::ask) {
     auto lock = std::make_unique<InstanceLock>();
@@ -36,7 +36,7 @@ std::unique_ptr<App> App::open(const Config& cfg, Mode mode, int& exit_code) {
       app->lock_ = std::move(lock);
     } else if (mode == Mode::serve || st.error().code != ErrorCode::already_exists) {
       fmt::print(stderr, "parley: {}\n", st.error().message);
-      exit_code = kExitFailed;
+      exit_code = app::kExitFailed;
       return nullptr;
     } else {
       app->elsewhere_ =
@@ -45,8 +45,8 @@ std::unique_ptr<App> App::open(const Config& cfg, Mode mode, int& exit_code) {
   }
   if (auto st = app->build(); !st.ok()) {
     exit_code = st.error().code == ErrorCode::invalid_argument && st.error().message.empty()
-                    ? kExitBadInput
-                    : report_error(st.error());
+                    ? app::kExitBadInput
+                    : app::report_error(st.error());
     return nullptr;
   }
   if (mode != Mode::ask) app->handle_signals();
@@ -67,7 +67,7 @@ void App::handle_signals() {
       signals_->async_wait(on_signal_);
     } else {
       spdlog::warn("second signal: stopping now");
-      std::_Exit(kExitFailed);
+      std::_Exit(app::kExitFailed);
     }
   };
   signals_->async_wait(on_signal_);
@@ -88,7 +88,7 @@ Status App::build() {
   }
 
   if (auto st = caps::register_builtins(registry_); !st.ok()) return st;
-  auto caps_config = initial_capabilities(cfg_, registry_);
+  auto caps_config = app::initial_capabilities(cfg_, registry_);
   // Each problem is printed already; an empty message says so.
   if (!caps_config) return fail(ErrorCode::invalid_argument, "");
   live_ = std::make_unique<caps::LiveConfig>(registry_, std::move(*caps_config));
@@ -111,21 +111,21 @@ Status App::build() {
 
   caps::Services services{&SystemClock::instance(), fetcher_.get(), &treasury_->desk(), {}};
   services.reminders_fire_elsewhere = elsewhere_;
-  TurnEngine::Deps deps{*store_,
-                        *library_,
-                        registry_,
-                        *live_,
-                        limiter_,
-                        client_.get(),
-                        resolved_.not_configured,
-                        SystemClock::instance(),
-                        std::move(services)};
-  TurnOptions turn_options;
+  pipeline::TurnEngine::Deps deps{*store_,
+                                  *library_,
+                                  registry_,
+                                  *live_,
+                                  limiter_,
+                                  client_.get(),
+                                  resolved_.not_configured,
+                                  SystemClock::instance(),
+                                  std::move(services)};
+  pipeline::TurnOptions turn_options;
   turn_options.deadline = resolved_.timeouts.turn;
-  engine_ = std::make_unique<TurnEngine>(std::move(deps), turn_options);
-  lanes_ = std::make_unique<Lanes>(ioc_.get_executor(), *engine_, cfg_.lanes);
-  dispatcher_ = std::make_unique<Dispatcher>(*store_, *lanes_, cfg_.access, limiter_);
-  if (owns_database()) pump_ = std::make_unique<OutboxPump>(ioc_.get_executor(), *store_);
+  engine_ = std::make_unique<pipeline::TurnEngine>(std::move(deps), turn_options);
+  lanes_ = std::make_unique<pipeline::Lanes>(ioc_.get_executor(), *engine_, cfg_.lanes);
+  dispatcher_ = std::make_unique<pipeline::Dispatcher>(*store_, *lanes_, cfg_.access, limiter_);
+  if (owns_database()) pump_ = std::make_unique<pipeline::OutboxPump>(ioc_.get_executor(), *store_);
   // New alerts are shown where asked (on_alert), and the owner also puts them in the outbox of
   // the admin conversations named in money.alerts.deliver_to.
   treasury_->alerts().on_new([this,
@@ -153,12 +153,12 @@ Status App::build() {
   });
   if (!owns_database()) return {};
   // Reminders fire on time (overdue ones at once, marked late) into their conversation's outbox.
-  reminders_ = std::make_unique<ReminderScheduler>(
+  reminders_ = std::make_unique<pipeline::ReminderScheduler>(
       ioc_.get_executor(), *store_, SystemClock::instance(),
       [this](const caps::DueReminder&, int64_t outbox_id) { pump_->push(outbox_id); });
   if (!cfg_.capabilities_file.empty()) {
     // A rejected edit is an alert for the admins (once per day per distinct first problem).
-    reloader_ = std::make_unique<ConfigReloader>(
+    reloader_ = std::make_unique<config::ConfigReloader>(
         ioc_.get_executor(), cfg_.capabilities_file, *live_,
         [this, file = cfg_.capabilities_file.string()](const caps::ConfigCheck& check) {
           const std::string first =
@@ -173,8 +173,8 @@ Status App::build() {
         });
   }
   if (!cfg_.money.prices_file.empty()) {
-    prices_watcher_ = std::make_unique<FileWatcher>(ioc_.get_executor(), cfg_.money.prices_file,
-                                                    [this] { reload_prices(); });
+    prices_watcher_ = std::make_unique<config::FileWatcher>(
+        ioc_.get_executor(), cfg_.money.prices_file, [this] { reload_prices(); });
   }
   return {};
 }

@@ -8,12 +8,12 @@
 #include "parley/capabilities/builtins.h"
 #include "parley/capabilities/config.h"
 
-namespace parley::bot {
+namespace parley::bot::app {
 
 // The configuration to start with; nullopt when the file has problems (each printed to stderr,
 // with file:line:column and key).
 inline std::optional<capabilities::CapabilitiesConfig> initial_capabilities(
-    const Config& cfg, const capabilities::Registry& registry) {
+    const config::Config& cfg, const capabilities::Registry& registry) {
   if (cfg.capabilities_file.empty()) return capabilities::default_capabilities_config(registry);
   auto check = capabilities::load_capabilities_config(cfg.capabilities_file.string(), registry);
   if (!check.ok()) {
@@ -23,4 +23,4 @@ inline std::optional<capabilities::CapabilitiesConfig> initial_capabilities(
   return std::move(check.config);
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::app

@@ -12,7 +12,7 @@
 namespace parley::bot::app {
 
 Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
-    App& app, const Config& cfg, const ChannelChoices& choices) {
+    App& app, const config::Config& cfg, const ChannelChoices& choices) {
   std::vector<std::unique_ptr<channels::Channel>> out;
 
   // http: POST /v1/messages, /healthz, /readyz and the money pages.

@@ -7,7 +7,7 @@
 
 #include "parley/base/result.h"
 
-namespace parley::bot {
+namespace parley::bot::app {
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;    // a check or an operation failed
@@ -29,4 +29,4 @@ inline int report_error(const Error& e) {
   return exit_code_for(e);
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::app

@@ -10,17 +10,17 @@
 #include "parley/bot/app/app.h"
 #include "parley/bot/pipeline/turn.h"
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
 namespace asio = net::asio;
 
-int run_ask(const Config& cfg, const AskOptions& options) {
-  int failed = kExitFailed;
+int run_ask(const config::Config& cfg, const AskOptions& options) {
+  int failed = app::kExitFailed;
   auto app = app::App::open(cfg, app::Mode::ask, failed);
   if (!app) return failed;
   auto& engine = app->engine();
 
-  InboundMessage in;
+  pipeline::InboundMessage in;
   in.channel = "console";
   const std::string user = app::console_user(options.user);
   in.author = user;
@@ -33,15 +33,15 @@ int run_ask(const Config& cfg, const AskOptions& options) {
         stderr,
         "parley: the access policy does not admit console:{} (see access: in the configuration)\n",
         user);
-    return kExitFailed;
+    return app::kExitFailed;
   }
   in.admin = access.admin;
   in.conversation = options.conversation.empty() ? "ask-" + user : options.conversation;
   in.text = options.text;
 
-  std::promise<TurnResult> done;
+  std::promise<pipeline::TurnResult> done;
   asio::co_spawn(asio::make_strand(app->io()), engine.run(in),
-                 [&done](std::exception_ptr e, TurnResult r) {
+                 [&done](std::exception_ptr e, pipeline::TurnResult r) {
                    if (e) {
                      try {
                        std::rethrow_exception(e);
@@ -51,11 +51,11 @@ int run_ask(const Config& cfg, const AskOptions& options) {
                    }
                    done.set_value(std::move(r));
                  });
-  TurnResult r = done.get_future().get();
+  pipeline::TurnResult r = done.get_future().get();
 
-  int rc = kExitOk;
+  int rc = app::kExitOk;
   if (r.error && r.outbox_id == 0) {
-    rc = report_error(*r.error);
+    rc = app::report_error(*r.error);
   } else if (r.duplicate) {
     fmt::print(stderr, "parley: this message was already received; no new reply\n");
   } else {
@@ -63,7 +63,7 @@ int run_ask(const Config& cfg, const AskOptions& options) {
     // print never sends it again), print, mark sent.
     if (auto begun = app->store().outbox().begin_send(r.outbox_id).get(); !begun) {
       app->shutdown();
-      return report_error(begun.error());
+      return app::report_error(begun.error());
     }
     if (options.json) {
       nlohmann::json j = {{"reply", r.reply},
@@ -92,10 +92,10 @@ int run_ask(const Config& cfg, const AskOptions& options) {
     if (auto marked = app->store().outbox().mark_sent(r.outbox_id).get(); !marked) {
       spdlog::error("ask: marking the reply sent failed: {}", marked.error().describe());
     }
-    if (r.stop == TurnStop::llm_error) rc = kExitFailed;
+    if (r.stop == pipeline::TurnStop::llm_error) rc = app::kExitFailed;
   }
   app->shutdown();
   return rc;
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

@@ -7,7 +7,7 @@
 
 #include "parley/bot/config/config.h"
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
 struct AskOptions {
   std::string text;
@@ -16,6 +16,6 @@ struct AskOptions {
   bool json = false;
 };
 
-int run_ask(const Config& config, const AskOptions& options);
+int run_ask(const config::Config& config, const AskOptions& options);
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

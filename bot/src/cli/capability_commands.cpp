@@ -13,7 +13,7 @@
 #include "parley/capabilities/builtins.h"
 #include "parley/capabilities/config.h"
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
 namespace caps = parley::capabilities;
 
@@ -71,21 +71,21 @@ int CapabilityCommands::run(const std::string& config_file) {
 }
 
 int CapabilityCommands::list(const std::string& config_file) {
-  Config cfg;
+  config::Config cfg;
   try {
-    cfg = config_file.empty() ? default_config() : load_config(config_file);
-  } catch (const ConfigError& e) {
+    cfg = config_file.empty() ? config::default_config() : config::load_config(config_file);
+  } catch (const config::ConfigError& e) {
     fmt::print(stderr, "parley: {}\n", e.what());
-    return kExitBadInput;
+    return app::kExitBadInput;
   }
   caps::Registry registry;
-  if (auto st = caps::register_builtins(registry); !st.ok()) return report_error(st.error());
+  if (auto st = caps::register_builtins(registry); !st.ok()) return app::report_error(st.error());
   caps::CapabilitiesConfig live = caps::default_capabilities_config(registry);
   if (!cfg.capabilities_file.empty()) {
     auto check = caps::load_capabilities_config(cfg.capabilities_file.string(), registry);
     if (!check.ok()) {
       fmt::print(stderr, "{}", check.describe());
-      return kExitBadInput;
+      return app::kExitBadInput;
     }
     live = std::move(check.config);
   }
@@ -117,7 +117,7 @@ int CapabilityCommands::list(const std::string& config_file) {
     fmt::print("{:<10} {:<9} {}\n", "", "", join(usages));
   }
   if (json_) std::cout << out.dump(2) << "\n";
-  return kExitOk;
+  return app::kExitOk;
 }
 
 namespace {
@@ -153,23 +153,23 @@ int CapabilityCommands::check(const std::string& config_file) {
   if (files.empty()) {
     if (config_file.empty()) {
       fmt::print("no --config given: parley runs on its embedded defaults, which are valid\n");
-      return kExitOk;
+      return app::kExitOk;
     }
     files.emplace_back(config_file, ConfigKind::parley);
     try {
-      const auto cfg = load_config(config_file);
+      const auto cfg = config::load_config(config_file);
       if (!cfg.capabilities_file.empty()) {
         files.emplace_back(cfg.capabilities_file.string(), ConfigKind::capabilities);
       }
       if (!cfg.money.prices_file.empty()) {
         files.emplace_back(cfg.money.prices_file.string(), ConfigKind::prices);
       }
-    } catch (const ConfigError&) {
+    } catch (const config::ConfigError&) {
       // Reported below.
     }
   }
   caps::Registry registry;
-  if (auto st = caps::register_builtins(registry); !st.ok()) return report_error(st.error());
+  if (auto st = caps::register_builtins(registry); !st.ok()) return app::report_error(st.error());
   bool all_ok = true;
   for (const auto& [file, kind] : files) {
     if (kind == ConfigKind::prices) {
@@ -193,14 +193,14 @@ int CapabilityCommands::check(const std::string& config_file) {
       continue;
     }
     try {
-      (void)load_config(file);
+      (void)config::load_config(file);
       fmt::print("{}: ok\n", file);
-    } catch (const ConfigError& e) {
+    } catch (const config::ConfigError& e) {
       all_ok = false;
       fmt::print(stderr, "{}\n", e.what());
     }
   }
-  return all_ok ? kExitOk : kExitBadInput;
+  return all_ok ? app::kExitOk : app::kExitBadInput;
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

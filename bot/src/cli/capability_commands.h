@@ -8,7 +8,7 @@
 
 #include "parley/bot/config/config.h"
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
 class CapabilityCommands {
  public:
@@ -30,4 +30,4 @@ class CapabilityCommands {
   std::vector<std::string> files_;
 };
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

@@ -21,7 +21,7 @@
 #include "parley/bot/pipeline/lanes.h"
 #include "parley/bot/pipeline/turn.h"
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
 namespace asio = net::asio;
 
@@ -38,8 +38,8 @@ std::string greeting(const app::App& app) {
 
 }  // namespace
 
-int run_chat(const Config& cfg, const ChatOptions& options) {
-  int failed = kExitFailed;
+int run_chat(const config::Config& cfg, const ChatOptions& options) {
+  int failed = app::kExitFailed;
   auto app = app::App::open(cfg, app::Mode::chat, failed);
   if (!app) return failed;
   const std::string user = app::console_user(options.user);
@@ -61,9 +61,9 @@ int run_chat(const Config& cfg, const ChatOptions& options) {
   app->on_alert([&console](const std::string& line) {
     console.send(channels::OutboundMessage{0, "", "⚠ " + line}, [](const Status&) {});
   });
-  int rc = kExitOk;
+  int rc = app::kExitOk;
   if (auto st = app->add_channel(console); !st.ok()) {
-    rc = report_error(st.error());
+    rc = app::report_error(st.error());
   } else {
     // SIGINT/SIGTERM end the chat like Ctrl-D (running turns finish); a second one exits at
     // once. When no `parley run` holds the database, reminders fire here too.
@@ -76,4 +76,4 @@ int run_chat(const Config& cfg, const ChatOptions& options) {
   return rc;
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

@@ -8,13 +8,13 @@
 
 #include "parley/bot/config/config.h"
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
 struct ChatOptions {
   std::string user;          // the console user; empty: $USER, else "console"
   std::string conversation;  // empty: "chat-<user>"
 };
 
-int run_chat(const Config& config, const ChatOptions& options);
+int run_chat(const config::Config& config, const ChatOptions& options);
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

@@ -30,24 +30,24 @@
 #define PARLEY_VERSION "0.0.0"
 #endif
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
 namespace {
 
-Result<std::unique_ptr<storage::Store>> open_store(const Config& cfg) {
+Result<std::unique_ptr<storage::Store>> open_store(const config::Config& cfg) {
   return storage::Store::open(cfg.storage);
 }
 
-int cmd_run(const Config& cfg) {
+int cmd_run(const config::Config& cfg) {
   auto store = open_store(cfg);
-  if (!store) return report_error(store.error());
+  if (!store) return app::report_error(store.error());
   const auto& m = (*store)->migration();
   if (m.from != m.to) {
     fmt::print("migrated schema from version {} to {}\n", m.from, m.to);
   }
   prompts::PromptLibrary library(**store);
   auto seeded = library.seed_defaults();
-  if (!seeded) return report_error(seeded.error());
+  if (!seeded) return app::report_error(seeded.error());
   for (const auto& name : seeded->created) fmt::print("prompt {}: seeded version 1\n", name);
   for (const auto& name : seeded->updated) {
     fmt::print("prompt {}: the shipped default changed; new active version\n", name);
@@ -70,7 +70,7 @@ int cmd_run(const Config& cfg) {
   }
   fmt::print(
       "check done: the database, prompts and configuration are ready; `parley run` serves\n");
-  return kExitOk;
+  return app::kExitOk;
 }
 
 // What `parley llm` prints: the resolved providers and roles. Keys are never shown, only the
@@ -104,11 +104,11 @@ nlohmann::json llm_json(const llm::ResolvedLlm& r) {
   return j;
 }
 
-int cmd_llm(const Config& cfg, bool json) {
+int cmd_llm(const config::Config& cfg, bool json) {
   const auto r = llm::resolve_llm(cfg.llm, llm::process_env());
   if (json) {
     std::cout << llm_json(r).dump(2) << "\n";
-    return r.configured() ? kExitOk : kExitFailed;
+    return r.configured() ? app::kExitOk : app::kExitFailed;
   }
   if (!r.configured()) fmt::print("{}\n\n", r.not_configured);
   fmt::print("default provider: {}   default role: {}\n", r.default_provider, r.default_role);
@@ -123,16 +123,16 @@ int cmd_llm(const Config& cfg, bool json) {
     for (const auto& m : models) list += (list.empty() ? "" : " → ") + m.provider + ":" + m.model;
     fmt::print("role {:<8} {}\n", role, list);
   }
-  return r.configured() ? kExitOk : kExitFailed;
+  return r.configured() ? app::kExitOk : app::kExitFailed;
 }
 
-int cmd_db_check(const Config& cfg, bool json) {
+int cmd_db_check(const config::Config& cfg, bool json) {
   if (!std::filesystem::exists(cfg.storage.path)) {
     fmt::print(stderr, "parley: no database at {}\n", cfg.storage.path.string());
-    return kExitBadInput;
+    return app::kExitBadInput;
   }
   auto store = open_store(cfg);
-  if (!store) return report_error(store.error());
+  if (!store) return app::report_error(store.error());
   auto integrity = (*store)->integrity_check();
   const auto health = (*store)->health();
   if (json) {
@@ -145,20 +145,20 @@ int cmd_db_check(const Config& cfg, bool json) {
     fmt::print("{}", health_text(health));
     fmt::print("integrity: {}\n", integrity.ok() ? "ok" : integrity.error().message);
   }
-  return integrity.ok() ? kExitOk : kExitFailed;
+  return integrity.ok() ? app::kExitOk : app::kExitFailed;
 }
 
-int cmd_db_backup(const Config& cfg, const std::string& dest) {
+int cmd_db_backup(const config::Config& cfg, const std::string& dest) {
   if (!std::filesystem::exists(cfg.storage.path)) {
     fmt::print(stderr, "parley: no database at {}\n", cfg.storage.path.string());
-    return kExitBadInput;
+    return app::kExitBadInput;
   }
   auto store = open_store(cfg);
-  if (!store) return report_error(store.error());
-  if (auto r = (*store)->backup(dest); !r) return report_error(r.error());
+  if (!store) return app::report_error(store.error());
+  if (auto r = (*store)->backup(dest); !r) return app::report_error(r.error());
   fmt::print("backup of {} written to {} ({}); the copy opens and checks ok\n",
              cfg.storage.path.string(), dest, human_bytes(storage::file_size_or_zero(dest)));
-  return kExitOk;
+  return app::kExitOk;
 }
 
 // Log lines go to stderr, or to `file` (rotated: 3 files of 5 MiB) when one is given. When the
@@ -262,20 +262,20 @@ int run_cli(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
-    return rc == 0 ? kExitOk : kExitBadInput;
+    return rc == 0 ? app::kExitOk : app::kExitBadInput;
   }
 
   if (*version) {
     fmt::print("parley {} (SQLite {})\n", PARLEY_VERSION, sqlite3_libversion());
-    return kExitOk;
+    return app::kExitOk;
   }
 
-  Config cfg;
+  config::Config cfg;
   try {
-    cfg = config_file.empty() ? default_config() : load_config(config_file);
-  } catch (const ConfigError& e) {
+    cfg = config_file.empty() ? config::default_config() : config::load_config(config_file);
+  } catch (const config::ConfigError& e) {
     fmt::print(stderr, "parley: {}\n", e.what());
-    return kExitBadInput;
+    return app::kExitBadInput;
   }
   if (!db_path.empty()) cfg.storage.path = db_path;
   // The terminal is a conversation: chat, or run with its console on a terminal.
@@ -295,10 +295,10 @@ int run_cli(int argc, char** argv) {
     if (prompt_commands.read_only() && !std::filesystem::exists(cfg.storage.path)) {
       fmt::print(stderr, "parley: no database at {} (start parley once to create it)\n",
                  cfg.storage.path.string());
-      return kExitBadInput;
+      return app::kExitBadInput;
     }
     auto store = open_store(cfg);
-    if (!store) return report_error(store.error());
+    if (!store) return app::report_error(store.error());
     return prompt_commands.run(**store);
   }
   if (*llm_cmd) return cmd_llm(cfg, llm_as_json);
@@ -315,4 +315,4 @@ int run_cli(int argc, char** argv) {
   return run_bot(cfg, run_options);
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

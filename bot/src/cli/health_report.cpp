@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
 std::string human_bytes(int64_t bytes) {
   if (bytes < 1024) return fmt::format("{} B", bytes);
@@ -69,4 +69,4 @@ nlohmann::json health_json(const storage::Health& h) {
   };
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

@@ -8,7 +8,7 @@
 #include "parley/storage/alert_repository.h"
 #include "parley/storage/store.h"
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
 MoneyCommands::MoneyCommands(CLI::App& app) {
   CLI::App* report = app.get_subcommand("report");
@@ -27,14 +27,14 @@ MoneyCommands::MoneyCommands(CLI::App& app) {
   alerts_->require_subcommand(0, 1);
 }
 
-int MoneyCommands::run(const Config& cfg) {
+int MoneyCommands::run(const config::Config& cfg) {
   if (!std::filesystem::exists(cfg.storage.path)) {
     fmt::print(stderr, "parley: no database at {} (start parley once to create it)\n",
                cfg.storage.path.string());
-    return kExitBadInput;
+    return app::kExitBadInput;
   }
   auto opened = storage::Store::open(cfg.storage);
-  if (!opened) return report_error(opened.error());
+  if (!opened) return app::report_error(opened.error());
   auto& store = **opened;
   storage::AlertRepository alerts(store.writes(), store.reads(), SystemClock::instance());
   Result<nlohmann::json> out = nlohmann::json();
@@ -45,7 +45,7 @@ int MoneyCommands::run(const Config& cfg) {
     bo.global_monthly = cfg.money.monthly;
     bo.zone = cfg.money.zone;
     money::BudgetKeeper budgets(bo, nullptr, SystemClock::instance(), nullptr);
-    if (auto st = budgets.preload(store.reads()); !st.ok()) return report_error(st.error());
+    if (auto st = budgets.preload(store.reads()); !st.ok()) return app::report_error(st.error());
     money::Desk desk(alerts, store.credits(), &budgets, nullptr, "openrouter");
     out = desk.credits();
   } else {
@@ -61,14 +61,14 @@ int MoneyCommands::run(const Config& cfg) {
   }
   if (!out) {
     fmt::print(stderr, "parley: {}\n", out.error().message);
-    return out.error().code == ErrorCode::not_found ? kExitBadInput : kExitFailed;
+    return out.error().code == ErrorCode::not_found ? app::kExitBadInput : app::kExitFailed;
   }
   if (json_) {
     fmt::print("{}\n", out->dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
   } else {
     fmt::print("{}\n", out->value("text", std::string()));
   }
-  return kExitOk;
+  return app::kExitOk;
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

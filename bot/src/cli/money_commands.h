@@ -8,7 +8,7 @@
 
 #include "parley/bot/config/config.h"
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
 class MoneyCommands {
  public:
@@ -17,7 +17,7 @@ class MoneyCommands {
 
   [[nodiscard]] bool selected() const { return credits_->parsed() || alerts_->parsed(); }
   // Returns the process exit code.
-  int run(const Config& cfg);
+  int run(const config::Config& cfg);
 
  private:
   CLI::App* credits_ = nullptr;
@@ -29,4 +29,4 @@ class MoneyCommands {
   bool json_ = false;
 };
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

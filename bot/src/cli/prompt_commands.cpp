@@ -18,7 +18,7 @@
 #include "parley/base/yaml_reader.h"
 #include "parley/prompts/library.h"
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
 namespace {
 
@@ -297,11 +297,11 @@ bool PromptCommands::read_only() const {
 
 int PromptCommands::run(storage::Store& store) {
   PromptLibrary lib(store);
-  if (auto seeded = lib.seed_defaults(); !seeded) return report_error(seeded.error());
+  if (auto seeded = lib.seed_defaults(); !seeded) return app::report_error(seeded.error());
 
   if (list_->parsed()) {
     auto all = lib.list();
-    if (!all) return report_error(all.error());
+    if (!all) return app::report_error(all.error());
     if (json_) {
       json out = json::array();
       for (const auto& p : *all) {
@@ -312,7 +312,7 @@ int PromptCommands::run(storage::Store& store) {
                        {"author", p.author}});
       }
       std::cout << out.dump(2) << "\n";
-      return kExitOk;
+      return app::kExitOk;
     }
     fmt::print("{:<16} {:>6}  {:<28} {:<17} {}\n", "NAME", "ACTIVE", "LABELS", "UPDATED (UTC)",
                "AUTHOR");
@@ -324,42 +324,42 @@ int PromptCommands::run(storage::Store& store) {
       fmt::print("{:<16} {:>6}  {:<28} {:<17} {}\n", p.name, fmt::format("v{}", p.active_version),
                  labels.empty() ? "-" : labels, utc_minute(p.updated_at), p.author);
     }
-    return kExitOk;
+    return app::kExitOk;
   }
 
   if (show_->parsed()) {
     std::optional<std::string> label;
     if (!label_name_.empty()) label = label_name_;
     auto v = lib.get(name_, version_, label);
-    if (!v) return report_error(v.error());
+    if (!v) return app::report_error(v.error());
     if (json_) {
       std::cout << version_json(*v, true).dump(2) << "\n";
     } else {
       std::cout << v->text;
     }
-    return kExitOk;
+    return app::kExitOk;
   }
 
   if (set_->parsed()) {
     auto text = read_text_file(file_);
-    if (!text) return report_error(text.error());
+    if (!text) return app::report_error(text.error());
     auto o = lib.set(name_, *text, author_or_default(author_), reason_, create_);
     if (!o && o.error().code == ErrorCode::not_found && !create_) {
-      return report_error(
+      return app::report_error(
           Error{ErrorCode::not_found,
                 fmt::format("{} (`parley prompt set {} --file {} --create` makes a new one)",
                             o.error().message, name_, file_)});
     }
-    if (!o) return report_error(o.error());
+    if (!o) return app::report_error(o.error());
     print_outcome(json_, name_, *o, "");
-    return kExitOk;
+    return app::kExitOk;
   }
 
   if (edit_->parsed()) {
     auto current = lib.get(name_);
-    if (!current) return report_error(current.error());
+    if (!current) return app::report_error(current.error());
     auto edited = run_editor(name_, current->text);
-    if (!edited) return report_error(edited.error());
+    if (!edited) return app::report_error(edited.error());
     if (*edited == current->text) {
       if (json_) {
         std::cout << json{{"name", name_}, {"version", current->version}, {"created", false}}.dump(
@@ -368,22 +368,22 @@ int PromptCommands::run(storage::Store& store) {
       } else {
         fmt::print("{}: no change; nothing created\n", name_);
       }
-      return kExitOk;
+      return app::kExitOk;
     }
     auto o = lib.set(name_, *edited, author_or_default(author_), reason_);
-    if (!o) return report_error(o.error());
+    if (!o) return app::report_error(o.error());
     print_outcome(json_, name_, *o, "");
-    return kExitOk;
+    return app::kExitOk;
   }
 
   if (history_->parsed()) {
     auto versions = lib.history(name_);
-    if (!versions) return report_error(versions.error());
+    if (!versions) return app::report_error(versions.error());
     if (json_) {
       json out = json::array();
       for (const auto& v : *versions) out.push_back(version_json(v, true));
       std::cout << out.dump(2) << "\n";
-      return kExitOk;
+      return app::kExitOk;
     }
     for (const auto& v : *versions) {
       std::string labels;
@@ -391,41 +391,41 @@ int PromptCommands::run(storage::Store& store) {
       fmt::print("v{:<4} {}  {:<12} {}{}\n", v.version, utc_minute(v.created_at), v.author,
                  v.reason.empty() ? "-" : v.reason, labels);
     }
-    return kExitOk;
+    return app::kExitOk;
   }
 
   if (diff_->parsed()) {
     auto d = lib.diff(name_, a_, b_);
-    if (!d) return report_error(d.error());
+    if (!d) return app::report_error(d.error());
     if (json_) {
       std::cout << json{{"name", name_}, {"a", a_}, {"b", b_}, {"diff", *d}}.dump(2) << "\n";
     } else {
       std::cout << *d;
     }
-    return kExitOk;
+    return app::kExitOk;
   }
 
   if (rollback_->parsed()) {
     auto o = lib.rollback(name_, to_, author_or_default(author_), reason_);
-    if (!o) return report_error(o.error());
+    if (!o) return app::report_error(o.error());
     print_outcome(json_, name_, *o, fmt::format(", equal to version {}", to_));
-    return kExitOk;
+    return app::kExitOk;
   }
 
   if (label_->parsed()) {
-    if (auto r = lib.label(name_, label_name_, *version_); !r) return report_error(r.error());
+    if (auto r = lib.label(name_, label_name_, *version_); !r) return app::report_error(r.error());
     if (json_) {
       std::cout << json{{"name", name_}, {"label", label_name_}, {"version", *version_}}.dump(2)
                 << "\n";
     } else {
       fmt::print("{}: label {} → version {}\n", name_, label_name_, *version_);
     }
-    return kExitOk;
+    return app::kExitOk;
   }
 
   if (status_->parsed()) {
     auto all = lib.status();
-    if (!all) return report_error(all.error());
+    if (!all) return app::report_error(all.error());
     if (json_) {
       json out = json::array();
       for (const auto& s : *all) {
@@ -437,7 +437,7 @@ int PromptCommands::run(storage::Store& store) {
              {"upstream_waiting", s.upstream_waiting}});
       }
       std::cout << out.dump(2) << "\n";
-      return kExitOk;
+      return app::kExitOk;
     }
     int waiting = 0;
     for (const auto& s : *all) {
@@ -450,7 +450,7 @@ int PromptCommands::run(storage::Store& store) {
       fmt::print("{:<16} v{:<4} {}\n", s.name, s.active_version, note);
     }
     fmt::print("{} prompt(s) with an upstream change waiting\n", waiting);
-    return kExitOk;
+    return app::kExitOk;
   }
 
   if (export_->parsed()) {
@@ -458,29 +458,31 @@ int PromptCommands::run(storage::Store& store) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) {
-      return report_error(Error{ErrorCode::invalid_argument,
-                                fmt::format("cannot create {}: {}", dir.string(), ec.message())});
+      return app::report_error(
+          Error{ErrorCode::invalid_argument,
+                fmt::format("cannot create {}: {}", dir.string(), ec.message())});
     }
     auto all = lib.list();
-    if (!all) return report_error(all.error());
+    if (!all) return app::report_error(all.error());
     YAML::Emitter index;
     index << YAML::BeginMap << YAML::Key << "prompts" << YAML::Value << YAML::BeginSeq;
     json exported = json::array();
     for (const auto& p : *all) {
       auto active = lib.get(p.name);
-      if (!active) return report_error(active.error());
+      if (!active) return app::report_error(active.error());
       const std::string file = p.name + ".md";
-      if (auto w = write_text_file(dir / file, active->text); !w) return report_error(w.error());
+      if (auto w = write_text_file(dir / file, active->text); !w)
+        return app::report_error(w.error());
       index << YAML::BeginMap << YAML::Key << "name" << YAML::Value << p.name << YAML::Key << "file"
             << YAML::Value << file;
       if (!p.labels.empty()) {
         index << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
         for (const auto& [l, v] : p.labels) {
           auto labelled = lib.get(p.name, v);
-          if (!labelled) return report_error(labelled.error());
+          if (!labelled) return app::report_error(labelled.error());
           const std::string lfile = p.name + "." + l + ".md";
           if (auto w = write_text_file(dir / lfile, labelled->text); !w) {
-            return report_error(w.error());
+            return app::report_error(w.error());
           }
           index << YAML::Key << l << YAML::Value << lfile;
         }
@@ -492,30 +494,30 @@ int PromptCommands::run(storage::Store& store) {
     }
     index << YAML::EndSeq << YAML::EndMap;
     if (auto w = write_text_file(dir / kIndexFile, std::string(index.c_str()) + "\n"); !w) {
-      return report_error(w.error());
+      return app::report_error(w.error());
     }
     if (json_) {
       std::cout << json{{"dir", dir.string()}, {"prompts", exported}}.dump(2) << "\n";
     } else {
       fmt::print("exported {} prompt(s) to {}\n", all->size(), dir.string());
     }
-    return kExitOk;
+    return app::kExitOk;
   }
 
   if (import_->parsed()) {
     auto entries = read_export(dir_);
-    if (!entries) return report_error(entries.error());
+    if (!entries) return app::report_error(entries.error());
     const std::string author = author_or_default(author_);
     const std::string reason = fmt::format("import from {}", dir_);
     json imported = json::array();
     for (const auto& [entry, texts] : *entries) {
       auto o = lib.set(entry.name, texts.at(std::string(prompts::kActive)), author, reason, true);
-      if (!o) return report_error(o.error());
+      if (!o) return app::report_error(o.error());
       json labels = json::object();
       for (const auto& [label, text] : texts) {
         if (label == prompts::kActive) continue;
         auto l = lib.set_label_text(entry.name, label, text, author, reason);
-        if (!l) return report_error(l.error());
+        if (!l) return app::report_error(l.error());
         labels[label] = l->version;
       }
       imported.push_back(
@@ -526,9 +528,9 @@ int PromptCommands::run(storage::Store& store) {
       }
     }
     if (json_) std::cout << json{{"dir", dir_}, {"prompts", imported}}.dump(2) << "\n";
-    return kExitOk;
+    return app::kExitOk;
   }
-  return kExitBadInput;
+  return app::kExitBadInput;
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

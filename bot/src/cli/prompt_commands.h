@@ -10,7 +10,7 @@
 
 #include "parley/storage/store.h"
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
 class PromptCommands {
  public:
@@ -52,4 +52,4 @@ class PromptCommands {
   int to_ = 0;
 };
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

@@ -9,7 +9,7 @@
 #include "parley/base/clock.h"
 #include "parley/storage/store.h"
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
 ReportCommands::ReportCommands(CLI::App& app) {
   report_ =
@@ -35,12 +35,12 @@ ReportCommands::ReportCommands(CLI::App& app) {
   // `report credits` is added to report_ by MoneyCommands (money_commands.h).
 }
 
-int ReportCommands::run(const Config& cfg) {
+int ReportCommands::run(const config::Config& cfg) {
   if (usage_->parsed()) return usage(cfg);
-  return kExitBadInput;
+  return app::kExitBadInput;
 }
 
-int ReportCommands::usage(const Config& cfg) {
+int ReportCommands::usage(const config::Config& cfg) {
   const int64_t now_ms = SystemClock::instance().now_ms();
   money::UsageReportRequest request;
   request.period = usage_period_;
@@ -50,21 +50,21 @@ int ReportCommands::usage(const Config& cfg) {
       money::parse_report_format(usage_format_).value_or(money::ReportFormat::table);
   // Options first: a bad --since is reported as such even where there is no database.
   if (auto period = money::resolve_period(request.period, request.zone, now_ms); !period) {
-    return report_error(period.error());
+    return app::report_error(period.error());
   }
   if (!std::filesystem::exists(cfg.storage.path)) {
     fmt::print(stderr, "parley: no database at {}\n", cfg.storage.path.string());
-    return kExitBadInput;
+    return app::kExitBadInput;
   }
   auto options = cfg.storage;
   options.readers = 1;
   auto store = storage::Store::open(options);
-  if (!store) return report_error(store.error());
+  if (!store) return app::report_error(store.error());
   auto result = money::build_usage_report((*store)->usage(), request, now_ms);
-  if (!result) return report_error(result.error());
+  if (!result) return app::report_error(result.error());
   const std::string text = money::usage_report_render(*result, format);
   std::fwrite(text.data(), 1, text.size(), stdout);
-  return kExitOk;
+  return app::kExitOk;
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

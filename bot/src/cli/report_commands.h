@@ -8,7 +8,7 @@
 #include "parley/bot/config/config.h"
 #include "parley/bot/money/reports/usage_report.h"
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
 class ReportCommands {
  public:
@@ -20,10 +20,10 @@ class ReportCommands {
   [[nodiscard]] bool selected() const { return usage_->parsed(); }
   // Opens the store `cfg` names (which must exist), runs the chosen report, prints it. Returns
   // the process exit code: 2 for bad options (a message naming the option and the value).
-  int run(const Config& cfg);
+  int run(const config::Config& cfg);
 
  private:
-  int usage(const Config& cfg);
+  int usage(const config::Config& cfg);
 
   CLI::App* report_ = nullptr;
 
@@ -35,4 +35,4 @@ class ReportCommands {
   std::string usage_zone_ = "UTC";
 };
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

@@ -14,15 +14,15 @@
 #define PARLEY_VERSION "0.0.0"
 #endif
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
-int run_bot(const Config& cfg, const RunOptions& options) {
+int run_bot(const config::Config& cfg, const RunOptions& options) {
   const auto started = std::chrono::steady_clock::now();
-  int rc = kExitFailed;
+  int rc = app::kExitFailed;
   auto app = app::App::open(cfg, app::Mode::serve, rc);
   if (!app) return rc;
   auto built = app::serve_channels(*app, cfg, options.channels);
-  if (!built) return report_error(built.error());
+  if (!built) return app::report_error(built.error());
 
   // Every channel but the console starts before the banner; the console after it, since it
   // writes to the terminal from then on.
@@ -35,7 +35,7 @@ int run_bot(const Config& cfg, const RunOptions& options) {
     }
     if (auto st = app->add_channel(*channel); !st.ok()) {
       app->shutdown();
-      return report_error(st.error());
+      return app::report_error(st.error());
     }
     serving.push_back(channel.get());
   }
@@ -65,7 +65,7 @@ int run_bot(const Config& cfg, const RunOptions& options) {
   for (auto* channel : serving) channel->stop();
   app->shutdown(options.grace, serving);
   spdlog::info("stopped; closing the database");
-  return kExitOk;
+  return app::kExitOk;
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

@@ -9,13 +9,13 @@
 #include "parley/bot/app/channels.h"
 #include "parley/bot/config/config.h"
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
 struct RunOptions {
   app::ChannelChoices channels;
   std::chrono::seconds grace{20};  // running turns may finish within this after a stop signal
 };
 
-int run_bot(const Config& config, const RunOptions& options);
+int run_bot(const config::Config& config, const RunOptions& options);
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

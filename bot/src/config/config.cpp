@@ -19,7 +19,7 @@
 #include "parley/bot/money/periods.h"
 #include "parley/bot/money/prices.h"
 
-namespace parley::bot {
+namespace parley::bot::config {
 
 namespace {
 
@@ -374,9 +374,9 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                       [&](const YAML::Node& v, const std::string& k) {
                         const std::string mode = r.string(v, k);
                         if (mode == "open") {
-                          a.mode = AccessPolicy::Mode::open;
+                          a.mode = pipeline::AccessPolicy::Mode::open;
                         } else if (mode == "private") {
-                          a.mode = AccessPolicy::Mode::private_bot;
+                          a.mode = pipeline::AccessPolicy::Mode::private_bot;
                         } else {
                           r.error(v, k, fmt::format("'{}' is not one of open, private", mode));
                         }
@@ -662,4 +662,4 @@ Config load_config(const std::filesystem::path& file) {
   return cfg;
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::config

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-namespace parley::bot {
+namespace parley::bot::config {
 
 ConfigReloader::ConfigReloader(net::Executor executor, std::filesystem::path file,
                                capabilities::LiveConfig& live, OnRejected on_rejected,
@@ -27,4 +27,4 @@ void ConfigReloader::reload() {
   if (on_rejected_) on_rejected_(check);
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::config

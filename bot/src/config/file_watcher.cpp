@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace parley::bot {
+namespace parley::bot::config {
 
 namespace asio = net::asio;
 
@@ -103,4 +103,4 @@ void FileWatcher::stop() {
   });
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::config

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 AccessPolicy::Decision AccessPolicy::decide(const std::string& channel,
                                             const std::string& sender) const {
@@ -23,4 +23,4 @@ AccessPolicy::Decision AccessPolicy::decide(const std::string& channel,
   return d;
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

@@ -9,7 +9,7 @@
 #include "parley/bot/net.h"
 #include "parley/storage/write_queue.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 // `submit` starts the write and hands it the callback. It is taken by reference (the caller's
 // named local outlives the wait): GCC 12 mishandles a by-value std::function parameter of a
@@ -37,4 +37,4 @@ inline net::asio::awaitable<Result<storage::WriteAck>> await_write(
   co_return std::move(*outcome.result);
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

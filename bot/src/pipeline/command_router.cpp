@@ -4,7 +4,7 @@
 
 #include "pipeline/invoke_with_timeout.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 namespace asio = net::asio;
 namespace caps = parley::capabilities;
@@ -126,4 +126,4 @@ asio::awaitable<CommandReply> CommandRouter::run(
   co_return reply;
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

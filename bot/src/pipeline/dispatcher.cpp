@@ -10,7 +10,7 @@
 
 #include "pipeline/await_write.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 namespace asio = net::asio;
 namespace caps = parley::capabilities;
@@ -90,4 +90,4 @@ void Dispatcher::sent(int64_t outbox_id) {
   });
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

@@ -5,7 +5,7 @@
 #include <memory>
 #include <optional>
 
-namespace parley::bot::detail {
+namespace parley::bot::pipeline::detail {
 
 namespace asio = net::asio;
 namespace caps = parley::capabilities;
@@ -38,4 +38,4 @@ asio::awaitable<Result<json>> invoke_with_timeout(caps::Capability& capability,
                  fmt::format("{} did not answer in time", capability.name()));
 }
 
-}  // namespace parley::bot::detail
+}  // namespace parley::bot::pipeline::detail

@@ -7,7 +7,7 @@
 #include "parley/bot/net.h"
 #include "parley/capabilities/capability.h"
 
-namespace parley::bot::detail {
+namespace parley::bot::pipeline::detail {
 
 // Runs `capability` and returns its result, or deadline_exceeded at `until` (the capability's
 // late answer is then dropped). REQUIRES: the calling coroutine runs on a strand (or on one
@@ -16,4 +16,4 @@ net::asio::awaitable<Result<nlohmann::json>> invoke_with_timeout(
     capabilities::Capability& capability, capabilities::InvokeContext ctx, nlohmann::json args,
     std::chrono::steady_clock::time_point until);
 
-}  // namespace parley::bot::detail
+}  // namespace parley::bot::pipeline::detail

@@ -9,7 +9,7 @@
 
 #include "parley/bot/pipeline/command_router.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 namespace asio = net::asio;
 using SteadyClock = std::chrono::steady_clock;
@@ -180,4 +180,4 @@ asio::awaitable<TurnResult> Lanes::submit(const InboundMessage& message) {
       asio::use_awaitable);
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

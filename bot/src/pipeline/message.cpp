@@ -1,6 +1,6 @@
 #include "parley/bot/pipeline/message.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 std::string_view to_string(TurnStop stop) noexcept {
   switch (stop) {
@@ -20,4 +20,4 @@ std::string_view to_string(TurnStop stop) noexcept {
   return "unknown";
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 namespace asio = net::asio;
 
@@ -156,4 +156,4 @@ void OutboxPump::stop() {
 uint64_t OutboxPump::sent() const { return state_->sent.load(); }
 bool OutboxPump::idle() const { return state_->idle.load(); }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 namespace asio = net::asio;
 
@@ -136,4 +136,4 @@ void ReminderScheduler::poke() {
 
 uint64_t ReminderScheduler::fired() const { return impl_->fired.load(); }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

@@ -14,7 +14,7 @@
 #include "parley/capabilities/json_schema.h"
 #include "pipeline/invoke_with_timeout.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 namespace asio = net::asio;
 namespace caps = parley::capabilities;
@@ -320,4 +320,4 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(
   co_return out;
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

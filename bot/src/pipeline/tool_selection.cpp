@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <optional>
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 namespace caps = parley::capabilities;
 using nlohmann::json;
@@ -216,4 +216,4 @@ llm::ToolDefinition tool_definition(const caps::Capability& capability) {
   return t;
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

@@ -9,7 +9,7 @@
 #include "parley/prompts/render.h"
 #include "pipeline/await_write.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 namespace asio = net::asio;
 namespace caps = parley::capabilities;
@@ -328,4 +328,4 @@ asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& bat
   co_return out;
 }
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

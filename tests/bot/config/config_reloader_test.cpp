@@ -40,7 +40,7 @@ TEST(ConfigReloader, ValidEditAppliesInvalidEditIsRejectedAndTheLastGoodStays) {
   auto work = net::asio::make_work_guard(ioc);
   std::thread t([&] { ioc.run(); });
   std::atomic<int> rejected{0};
-  ConfigReloader reloader(
+  config::ConfigReloader reloader(
       ioc.get_executor(), path, live, [&](const caps::ConfigCheck&) { ++rejected; },
       milliseconds(50));
   ASSERT_TRUE(reloader.start().ok());

@@ -9,19 +9,19 @@ namespace parley::bot {
 namespace config_test {
 
 TEST(Config, DefaultsPutTheDatabaseUnderData) {
-  const auto c = default_config();
+  const auto c = config::default_config();
   EXPECT_EQ(c.storage.path, "data/parley.db");
   EXPECT_TRUE(c.source.empty());
 }
 
 TEST(Config, ExampleConfigInTheRepositoryLoads) {
-  const auto c = load_config(std::string(PARLEY_SOURCE_DIR) + "/config/parley.yaml");
+  const auto c = config::load_config(std::string(PARLEY_SOURCE_DIR) + "/config/parley.yaml");
   EXPECT_EQ(c.storage.path, "data/parley.db");
   EXPECT_EQ(c.log_level, "info");
 }
 
 TEST(Config, ReadsEveryStorageKey) {
-  const auto c = parse_config(R"(
+  const auto c = config::parse_config(R"(
 storage:
   path: /tmp/x.db
   readers: 2
@@ -40,7 +40,7 @@ storage:
 log:
   level: debug
 )",
-                              "t.yaml");
+                                      "t.yaml");
   EXPECT_EQ(c.storage.path, "/tmp/x.db");
   EXPECT_EQ(c.storage.readers, 2u);
   EXPECT_EQ(c.storage.history_messages, 20u);
@@ -58,8 +58,8 @@ log:
 
 std::string error_of(const std::string& yaml) {
   try {
-    (void)parse_config(yaml, "p.yaml");
-  } catch (const ConfigError& e) {
+    (void)config::parse_config(yaml, "p.yaml");
+  } catch (const config::ConfigError& e) {
     return e.what();
   }
   return "(no error)";
@@ -116,16 +116,16 @@ TEST(Config, BrokenYamlNamesTheLine) {
 }
 
 TEST(Config, MissingFileIsAnError) {
-  EXPECT_THROW((void)load_config("/nonexistent/parley.yaml"), ConfigError);
+  EXPECT_THROW((void)config::load_config("/nonexistent/parley.yaml"), config::ConfigError);
 }
 
 TEST(Config, EmptyFileMeansDefaults) {
-  const auto c = parse_config("", "empty.yaml");
+  const auto c = config::parse_config("", "empty.yaml");
   EXPECT_EQ(c.storage.path, "data/parley.db");
 }
 
 TEST(Config, ReadsTheLlmSection) {
-  const auto c = parse_config(R"(
+  const auto c = config::parse_config(R"(
 llm:
   provider: local
   default_role: fast
@@ -146,7 +146,7 @@ llm:
   timeouts: {connect_ms: 1000, first_byte_ms: 2000, idle_ms: 3000, call_ms: 4000, turn_ms: 5000}
   retry: {max_attempts: 4, base_backoff_ms: 100, max_backoff_ms: 9000}
 )",
-                              "t.yaml");
+                                      "t.yaml");
   const auto& l = c.llm;
   EXPECT_EQ(l.provider, "local");
   EXPECT_EQ(l.default_role, "fast");

@@ -48,7 +48,7 @@ class FileWatcherTest : public ::testing::Test {
 };
 
 TEST_F(FileWatcherTest, EditInPlaceAndSaveByRenameEachCallBackOnce) {
-  FileWatcher w(
+  config::FileWatcher w(
       ioc_.get_executor(), file_, [this] { ++calls_; }, milliseconds(50));
   ASSERT_TRUE(w.start().ok());
   write(file_, "a: 2\n");
@@ -64,7 +64,7 @@ TEST_F(FileWatcherTest, EditInPlaceAndSaveByRenameEachCallBackOnce) {
 }
 
 TEST_F(FileWatcherTest, ABurstIsCoalescedAndOtherFilesAreIgnored) {
-  FileWatcher w(
+  config::FileWatcher w(
       ioc_.get_executor(), file_, [this] { ++calls_; }, milliseconds(150));
   ASSERT_TRUE(w.start().ok());
   write(dir_.path() / "other.yaml", "x\n");
@@ -76,7 +76,7 @@ TEST_F(FileWatcherTest, ABurstIsCoalescedAndOtherFilesAreIgnored) {
 }
 
 TEST_F(FileWatcherTest, AMissingDirectoryIsAClearError) {
-  FileWatcher w(ioc_.get_executor(), dir_.path() / "nope" / "capabilities.yaml", [] {});
+  config::FileWatcher w(ioc_.get_executor(), dir_.path() / "nope" / "capabilities.yaml", [] {});
   const auto st = w.start();
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message.find("nope"), std::string::npos) << st.error().message;

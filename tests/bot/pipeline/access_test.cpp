@@ -7,9 +7,9 @@
 
 namespace access_test {
 
-using parley::bot::AccessPolicy;
-using parley::bot::ConfigError;
-using parley::bot::parse_config;
+using parley::bot::config::ConfigError;
+using parley::bot::config::parse_config;
+using parley::bot::pipeline::AccessPolicy;
 using ::testing::HasSubstr;
 
 TEST(AccessPolicyTest, OpenByDefaultWithTheTerminalAsTheOnlyAdmin) {

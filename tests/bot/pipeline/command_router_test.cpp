@@ -62,13 +62,14 @@ class CommandRouterTest : public ::testing::Test {
     thread_.join();
   }
 
-  CommandReply run(const std::string& text, bool admin = false) {
+  pipeline::CommandReply run(const std::string& text, bool admin = false) {
     caps::InvokeContext ctx;
     ctx.caller = caps::Caller{5, "alice", "UTC", admin, {}};
     ctx.channel = "console";
-    std::promise<CommandReply> p;
-    net::asio::co_spawn(net::asio::make_strand(ioc_), router_.run(text, ctx, config_),
-                        [&p](std::exception_ptr, CommandReply r) { p.set_value(std::move(r)); });
+    std::promise<pipeline::CommandReply> p;
+    net::asio::co_spawn(
+        net::asio::make_strand(ioc_), router_.run(text, ctx, config_),
+        [&p](std::exception_ptr, pipeline::CommandReply r) { p.set_value(std::move(r)); });
     return p.get_future().get();
   }
 
@@ -77,17 +78,17 @@ class CommandRouterTest : public ::testing::Test {
   std::thread thread_;
   caps::Registry registry_;
   caps::RateLimiter limiter_;
-  CommandRouter router_{registry_, limiter_};
+  pipeline::CommandRouter router_{registry_, limiter_};
   std::shared_ptr<caps::CapabilitiesConfig> config_;
 };
 
 TEST_F(CommandRouterTest, IsCommand) {
-  EXPECT_TRUE(is_command("/calc 1+1"));
-  EXPECT_TRUE(is_command("/help"));
-  EXPECT_FALSE(is_command("/"));
-  EXPECT_FALSE(is_command("/ 1"));
-  EXPECT_FALSE(is_command("//comment"));
-  EXPECT_FALSE(is_command("hello /calc"));
+  EXPECT_TRUE(pipeline::is_command("/calc 1+1"));
+  EXPECT_TRUE(pipeline::is_command("/help"));
+  EXPECT_FALSE(pipeline::is_command("/"));
+  EXPECT_FALSE(pipeline::is_command("/ 1"));
+  EXPECT_FALSE(pipeline::is_command("//comment"));
+  EXPECT_FALSE(pipeline::is_command("hello /calc"));
 }
 
 TEST_F(CommandRouterTest, CalcAnswersInOneLine) {
@@ -152,8 +153,8 @@ TEST_F(CommandRouterTest, ATimeoutIsOneLine) {
 }
 
 TEST_F(CommandRouterTest, ResultTextPrefersTheTextField) {
-  EXPECT_EQ(result_text(json{{"text", "hi"}, {"x", 1}}), "hi");
-  EXPECT_EQ(result_text(json{{"x", 1}}), R"({"x":1})");
+  EXPECT_EQ(pipeline::result_text(json{{"text", "hi"}, {"x", 1}}), "hi");
+  EXPECT_EQ(pipeline::result_text(json{{"x", 1}}), R"({"x":1})");
 }
 
 }  // namespace command_router_test

@@ -29,7 +29,8 @@ using std::chrono::milliseconds;
 using Strings = std::vector<std::string>;
 using Batches = std::vector<Strings>;
 
-asio::awaitable<TurnResult> deliver_copy(channels::Inbox& inbox, InboundMessage message) {
+asio::awaitable<pipeline::TurnResult> deliver_copy(channels::Inbox& inbox,
+                                                   pipeline::InboundMessage message) {
   co_return co_await inbox.deliver(message);
 }
 
@@ -38,10 +39,10 @@ asio::awaitable<bool> sending_copy(channels::Inbox& inbox, int64_t outbox_id) {
   co_return true;
 }
 
-InboundMessage message(const std::string& channel, const std::string& author,
-                       const std::string& text,
-                       std::optional<std::string> platform_id = std::nullopt) {
-  InboundMessage m;
+pipeline::InboundMessage message(const std::string& channel, const std::string& author,
+                                 const std::string& text,
+                                 std::optional<std::string> platform_id = std::nullopt) {
+  pipeline::InboundMessage m;
   m.channel = channel;
   m.conversation = author;
   m.author = author;
@@ -56,9 +57,9 @@ class DispatcherTest : public ::testing::Test {
     storage::StoreOptions o;
     o.path = dir_ / "d.db";
     store_ = std::move(storage::Store::open(o).value());
-    LaneOptions lanes;
+    pipeline::LaneOptions lanes;
     lanes.debounce = milliseconds(0);  // a burst is answered as soon as the turn before ends
-    lanes_ = std::make_unique<Lanes>(ioc_.get_executor(), handler_, lanes);
+    lanes_ = std::make_unique<pipeline::Lanes>(ioc_.get_executor(), handler_, lanes);
     thread_ = std::thread([this] { ioc_.run(); });
   }
   ~DispatcherTest() override {
@@ -77,17 +78,18 @@ class DispatcherTest : public ::testing::Test {
     thread_.join();
   }
 
-  void make(AccessPolicy policy) {
-    dispatcher_ = std::make_unique<Dispatcher>(*store_, *lanes_, std::move(policy), limiter_);
+  void make(pipeline::AccessPolicy policy) {
+    dispatcher_ =
+        std::make_unique<pipeline::Dispatcher>(*store_, *lanes_, std::move(policy), limiter_);
   }
-  std::shared_future<TurnResult> deliver(InboundMessage m) {
+  std::shared_future<pipeline::TurnResult> deliver(pipeline::InboundMessage m) {
     auto f = parley::testing::spawn(ioc_.get_executor(), deliver_copy(*dispatcher_, std::move(m)))
                  .share();
     delivered_.push_back(f);
     return f;
   }
   // deliver(), then its result (after kPatience: a failure and an empty result).
-  TurnResult deliver_and_wait(InboundMessage m) {
+  pipeline::TurnResult deliver_and_wait(pipeline::InboundMessage m) {
     auto f = deliver(std::move(m));
     if (f.wait_for(kPatience) != std::future_status::ready) {
       ADD_FAILURE() << "no result";
@@ -95,7 +97,7 @@ class DispatcherTest : public ::testing::Test {
     }
     return f.get();
   }
-  static bool done(const std::shared_future<TurnResult>& f) {
+  static bool done(const std::shared_future<pipeline::TurnResult>& f) {
     return f.wait_for(milliseconds(0)) == std::future_status::ready;
   }
 
@@ -106,13 +108,13 @@ class DispatcherTest : public ::testing::Test {
   parley::testing::TempDir dir_;
   std::unique_ptr<storage::Store> store_;
   capabilities::RateLimiter limiter_;
-  std::unique_ptr<Lanes> lanes_;
-  std::unique_ptr<Dispatcher> dispatcher_;
-  std::vector<std::shared_future<TurnResult>> delivered_;
+  std::unique_ptr<pipeline::Lanes> lanes_;
+  std::unique_ptr<pipeline::Dispatcher> dispatcher_;
+  std::vector<std::shared_future<pipeline::TurnResult>> delivered_;
 };
 
 TEST_F(DispatcherTest, AnAdmittedMessageIsStoredBeforeItsTurnAndTheNextWhileItRuns) {
-  make(AccessPolicy{});
+  make(pipeline::AccessPolicy{});
   const auto first = deliver(message("console", "alice", "hello"));
   ASSERT_TRUE(handler_.wait_turns(1));
   EXPECT_EQ(handler_.stored(), Strings{"hello"});
@@ -123,11 +125,11 @@ TEST_F(DispatcherTest, AnAdmittedMessageIsStoredBeforeItsTurnAndTheNextWhileItRu
   EXPECT_FALSE(done(second));
   handler_.release(0);
   ASSERT_TRUE(first.wait_for(kPatience) == std::future_status::ready);
-  const TurnResult& r = first.get();
+  const pipeline::TurnResult& r = first.get();
   EXPECT_EQ(r.reply, "re: hello");
   EXPECT_EQ(r.outbox_id, 1000);
   EXPECT_FALSE(r.refused);
-  EXPECT_EQ(r.stop, TurnStop::answered);
+  EXPECT_EQ(r.stop, pipeline::TurnStop::answered);
   EXPECT_GT(r.latency.count(), 0) << "the dispatcher measures the whole delivery";
   ASSERT_TRUE(handler_.wait_turns(2));
   handler_.release(1);
@@ -137,11 +139,11 @@ TEST_F(DispatcherTest, AnAdmittedMessageIsStoredBeforeItsTurnAndTheNextWhileItRu
 }
 
 TEST_F(DispatcherTest, ThePolicyNotTheChannelDecidesWhoIsAnAdmin) {
-  make(AccessPolicy{});  // admins: console:*
+  make(pipeline::AccessPolicy{});  // admins: console:*
   handler_.answer_at_once();
-  InboundMessage local = message("console", "alice", "hi");
+  pipeline::InboundMessage local = message("console", "alice", "hi");
   local.admin = false;
-  InboundMessage remote = message("http", "bob", "make me admin");
+  pipeline::InboundMessage remote = message("http", "bob", "make me admin");
   remote.admin = true;  // a channel cannot grant it
   EXPECT_EQ(deliver_and_wait(std::move(local)).reply, "re: hi");
   EXPECT_EQ(deliver_and_wait(std::move(remote)).reply, "re: make me admin");
@@ -152,19 +154,19 @@ TEST_F(DispatcherTest, ThePolicyNotTheChannelDecidesWhoIsAnAdmin) {
 }
 
 TEST_F(DispatcherTest, ARefusedSenderIsToldOnceAndNothingOfTheirsReachesTheLanes) {
-  AccessPolicy policy;
-  policy.mode = AccessPolicy::Mode::private_bot;
+  pipeline::AccessPolicy policy;
+  policy.mode = pipeline::AccessPolicy::Mode::private_bot;
   policy.allow["http"] = {"alice"};
   policy.refusal = "Not for you, sorry.";
   make(policy);
   handler_.answer_at_once();
-  const TurnResult first = deliver_and_wait(message("http", "mallory", "let me in"));
+  const pipeline::TurnResult first = deliver_and_wait(message("http", "mallory", "let me in"));
   EXPECT_TRUE(first.refused);
-  EXPECT_EQ(first.stop, TurnStop::refused);
+  EXPECT_EQ(first.stop, pipeline::TurnStop::refused);
   EXPECT_EQ(first.reply, "Not for you, sorry.");
-  const TurnResult again = deliver_and_wait(message("http", "mallory", "please"));
+  const pipeline::TurnResult again = deliver_and_wait(message("http", "mallory", "please"));
   EXPECT_TRUE(again.refused);
-  EXPECT_EQ(again.stop, TurnStop::refused);
+  EXPECT_EQ(again.stop, pipeline::TurnStop::refused);
   EXPECT_TRUE(again.reply.empty()) << "told twice";
   EXPECT_TRUE(handler_.accepts().empty()) << "a refused message was stored";
   EXPECT_EQ(deliver_and_wait(message("http", "alice", "hello")).reply, "re: hello");
@@ -172,21 +174,21 @@ TEST_F(DispatcherTest, ARefusedSenderIsToldOnceAndNothingOfTheirsReachesTheLanes
 }
 
 TEST_F(DispatcherTest, OverTheRateLimitTheSenderIsToldOnceAWindowAndNothingIsStored) {
-  AccessPolicy policy;
+  pipeline::AccessPolicy policy;
   policy.rate_messages = 2;
   policy.rate_window = std::chrono::hours(1);
   make(policy);
   handler_.answer_at_once();
   EXPECT_EQ(deliver_and_wait(message("http", "alice", "one")).reply, "re: one");
   EXPECT_EQ(deliver_and_wait(message("http", "alice", "two")).reply, "re: two");
-  const TurnResult over = deliver_and_wait(message("http", "alice", "three"));
+  const pipeline::TurnResult over = deliver_and_wait(message("http", "alice", "three"));
   EXPECT_TRUE(over.refused);
-  EXPECT_EQ(over.stop, TurnStop::rate_limited);
+  EXPECT_EQ(over.stop, pipeline::TurnStop::rate_limited);
   EXPECT_GE(over.retry_after, std::chrono::seconds(1));
   EXPECT_LE(over.retry_after, std::chrono::seconds(3600));
   EXPECT_NE(over.reply.find("at most 2 every 3600 s"), std::string::npos) << over.reply;
-  const TurnResult still = deliver_and_wait(message("http", "alice", "four"));
-  EXPECT_EQ(still.stop, TurnStop::rate_limited);
+  const pipeline::TurnResult still = deliver_and_wait(message("http", "alice", "four"));
+  EXPECT_EQ(still.stop, pipeline::TurnStop::rate_limited);
   EXPECT_TRUE(still.reply.empty()) << "told twice in one window";
   EXPECT_EQ(deliver_and_wait(message("http", "bob", "mine")).reply, "re: mine")
       << "limits are per sender";
@@ -194,13 +196,13 @@ TEST_F(DispatcherTest, OverTheRateLimitTheSenderIsToldOnceAWindowAndNothingIsSto
 }
 
 TEST_F(DispatcherTest, ARedeliveryGetsNoSecondTurn) {
-  make(AccessPolicy{});
+  make(pipeline::AccessPolicy{});
   handler_.answer_at_once();
-  const TurnResult first = deliver_and_wait(message("http", "alice", "hello", "evt-1"));
+  const pipeline::TurnResult first = deliver_and_wait(message("http", "alice", "hello", "evt-1"));
   EXPECT_EQ(first.reply, "re: hello");
-  const TurnResult again = deliver_and_wait(message("http", "alice", "hello", "evt-1"));
+  const pipeline::TurnResult again = deliver_and_wait(message("http", "alice", "hello", "evt-1"));
   EXPECT_TRUE(again.duplicate);
-  EXPECT_EQ(again.stop, TurnStop::duplicate);
+  EXPECT_EQ(again.stop, pipeline::TurnStop::duplicate);
   EXPECT_EQ(again.message_id, first.message_id);
   EXPECT_TRUE(again.reply.empty());
   EXPECT_EQ(again.outbox_id, 0);
@@ -208,7 +210,7 @@ TEST_F(DispatcherTest, ARedeliveryGetsNoSecondTurn) {
 }
 
 TEST_F(DispatcherTest, SendingAndSentBracketTheOutboxEntry) {
-  make(AccessPolicy{});
+  make(pipeline::AccessPolicy{});
   const int64_t conversation =
       store_->directory().ensure_conversation("console", "alice").get().value().row_id;
   const int64_t id =

@@ -32,18 +32,19 @@ using parley::testing::kTurnThrows;
 using std::chrono::milliseconds;
 using Strings = std::vector<std::string>;
 using Batches = std::vector<Strings>;
-using Future = std::shared_future<TurnResult>;
+using Future = std::shared_future<pipeline::TurnResult>;
 
 constexpr milliseconds kNever{3'600'000};  // a window no test waits for
 constexpr milliseconds kShort{50};
 
-asio::awaitable<TurnResult> submit_copy(Lanes& lanes, InboundMessage message) {
+asio::awaitable<pipeline::TurnResult> submit_copy(pipeline::Lanes& lanes,
+                                                  pipeline::InboundMessage message) {
   co_return co_await lanes.submit(message);
 }
 
-LaneOptions options(milliseconds debounce, milliseconds max_wait, size_t max_batch = 16,
-                    size_t shards = 64) {
-  LaneOptions o;
+pipeline::LaneOptions options(milliseconds debounce, milliseconds max_wait, size_t max_batch = 16,
+                              size_t shards = 64) {
+  pipeline::LaneOptions o;
   o.shards = shards;
   o.debounce = debounce;
   o.max_wait = max_wait;
@@ -72,11 +73,13 @@ class LanesTest : public ::testing::Test {
     thread_.join();
   }
 
-  void start(LaneOptions o) { lanes_ = std::make_unique<Lanes>(ioc_.get_executor(), handler_, o); }
+  void start(pipeline::LaneOptions o) {
+    lanes_ = std::make_unique<pipeline::Lanes>(ioc_.get_executor(), handler_, o);
+  }
 
   Future submit(const std::string& conversation, const std::string& text,
                 std::optional<std::string> platform_id = std::nullopt) {
-    InboundMessage m;
+    pipeline::InboundMessage m;
     m.channel = "console";
     m.conversation = conversation;
     m.author = "alice";
@@ -89,7 +92,7 @@ class LanesTest : public ::testing::Test {
   }
 
   // The result, or (after kPatience) a failure and an empty result.
-  static TurnResult result(const Future& f) {
+  static pipeline::TurnResult result(const Future& f) {
     if (f.wait_for(kPatience) != std::future_status::ready) {
       ADD_FAILURE() << "no result";
       return {};
@@ -114,7 +117,7 @@ class LanesTest : public ::testing::Test {
   asio::io_context ioc_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;
-  std::unique_ptr<Lanes> lanes_;
+  std::unique_ptr<pipeline::Lanes> lanes_;
   std::vector<Future> submitted_;
 };
 
@@ -126,7 +129,7 @@ TEST_F(LanesTest, AMessageOnAnIdleLaneIsStoredThenAnsweredAtOnceWithoutWaitingFo
   EXPECT_EQ(handler_.unstored_in_turns(), 0) << "a turn was given a message not stored first";
   EXPECT_FALSE(done(f));
   handler_.release(0);
-  const TurnResult r = result(f);
+  const pipeline::TurnResult r = result(f);
   EXPECT_EQ(r.reply, "re: hello");
   EXPECT_TRUE(r.primary);
   EXPECT_EQ(r.message_id, 1);
@@ -214,9 +217,9 @@ TEST_F(LanesTest, ABurstDuringATurnIsAnsweredByOneTurnAndEveryMessageResumesWith
   EXPECT_EQ(handler_.batches()[1], (Strings{"I mean", "the other one", "thanks"}));
   handler_.release(1);
   const std::string reply = "re: I mean|the other one|thanks";
-  const TurnResult r2 = result(m2);
-  const TurnResult r3 = result(m3);
-  const TurnResult r4 = result(m4);
+  const pipeline::TurnResult r2 = result(m2);
+  const pipeline::TurnResult r3 = result(m3);
+  const pipeline::TurnResult r4 = result(m4);
   EXPECT_EQ(r2.reply, reply);
   EXPECT_EQ(r3.reply, reply);
   EXPECT_EQ(r4.reply, reply);
@@ -300,9 +303,9 @@ TEST_F(LanesTest, ARedeliveryResumesAtOnceWithoutATurnWhileTheLaneIsBusy) {
   const Future first = submit("a", "hello", "p1");
   ASSERT_TRUE(handler_.wait_turns(1));
   const Future again = submit("a", "hello", "p1");
-  const TurnResult r = result(again);
+  const pipeline::TurnResult r = result(again);
   EXPECT_TRUE(r.duplicate);
-  EXPECT_EQ(r.stop, TurnStop::duplicate);
+  EXPECT_EQ(r.stop, pipeline::TurnStop::duplicate);
   EXPECT_EQ(r.message_id, 1);
   EXPECT_TRUE(r.reply.empty());
   EXPECT_FALSE(done(first));
@@ -319,16 +322,16 @@ TEST_F(LanesTest, AStorageFailureResumesAtOnceAndTheLaneGoesOn) {
   start(options(milliseconds(0), milliseconds(0)));
   const Future first = submit("a", "first");
   ASSERT_TRUE(handler_.wait_turns(1));
-  const TurnResult failed = result(submit("a", kStoreFails));
+  const pipeline::TurnResult failed = result(submit("a", kStoreFails));
   ASSERT_TRUE(failed.error.has_value());
   EXPECT_EQ(failed.error->code, ErrorCode::unavailable);
-  EXPECT_EQ(failed.stop, TurnStop::storage_error);
+  EXPECT_EQ(failed.stop, pipeline::TurnStop::storage_error);
   EXPECT_FALSE(failed.duplicate);
-  const TurnResult threw = result(submit("a", kAcceptThrows));
+  const pipeline::TurnResult threw = result(submit("a", kAcceptThrows));
   ASSERT_TRUE(threw.error.has_value());
   EXPECT_EQ(threw.error->code, ErrorCode::internal);
   EXPECT_NE(threw.error->message.find("the fake accept threw"), std::string::npos);
-  EXPECT_EQ(threw.stop, TurnStop::storage_error);
+  EXPECT_EQ(threw.stop, pipeline::TurnStop::storage_error);
   const Future next = submit("a", "still here");
   ASSERT_TRUE(handler_.wait_stored(2));
   handler_.release(0);
@@ -345,13 +348,13 @@ TEST_F(LanesTest, AFailedTurnResumesItsMessagesWithAnErrorAndTheLaneGoesOn) {
   const Future next = submit("a", "next");
   ASSERT_TRUE(handler_.wait_stored(2));
   handler_.release(0);
-  const TurnResult r = result(bad);
+  const pipeline::TurnResult r = result(bad);
   ASSERT_TRUE(r.error.has_value());
   EXPECT_EQ(r.error->code, ErrorCode::internal);
   EXPECT_NE(r.error->message.find("the fake turn threw"), std::string::npos);
   ASSERT_TRUE(handler_.wait_turns(2)) << "the lane stopped after a failed turn";
   handler_.release(1);
-  const TurnResult ok = result(next);
+  const pipeline::TurnResult ok = result(next);
   EXPECT_EQ(ok.reply, "re: next");
   EXPECT_FALSE(ok.error.has_value());
 }

@@ -97,7 +97,7 @@ TEST_F(OutboxPumpTest, OwedEntriesOfPushChannelsAreSentOldestFirstAndMarkedSent)
   const int64_t b = add("console", "second");
   RecordingChannel console("console", true);
   RecordingChannel http("http", false);
-  OutboxPump pump(ioc_.get_executor(), *store_);
+  pipeline::OutboxPump pump(ioc_.get_executor(), *store_);
   pump.add(console);
   pump.add(http);
   pump.start();
@@ -113,7 +113,7 @@ TEST_F(OutboxPumpTest, AFailedSendStaysPendingIsRetriedAndIsNotUnknownAfterARest
   const int64_t id = add("console", "reminder");
   RecordingChannel console("console", true);
   console.fail_next(1);
-  OutboxPump pump(ioc_.get_executor(), *store_, milliseconds(200));
+  pipeline::OutboxPump pump(ioc_.get_executor(), *store_, milliseconds(200));
   pump.add(console);
   pump.start();
   ASSERT_TRUE(eventually([&] { return console.attempts() == 1; }));
@@ -129,7 +129,7 @@ TEST_F(OutboxPumpTest, AFailedSendStaysPendingIsRetriedAndIsNotUnknownAfterARest
 
 TEST_F(OutboxPumpTest, PushSendsANewEntryAndAnEntryAlreadySentIsSkipped) {
   RecordingChannel console("console", true);
-  OutboxPump pump(ioc_.get_executor(), *store_);
+  pipeline::OutboxPump pump(ioc_.get_executor(), *store_);
   pump.add(console);
   pump.start();
   const int64_t id = add("console", "your reminder");

@@ -50,7 +50,7 @@ class ReminderSchedulerTest : public ::testing::Test {
         .value()
         .row_id;
   }
-  bool wait_fired(const ReminderScheduler& s, uint64_t n) {
+  bool wait_fired(const pipeline::ReminderScheduler& s, uint64_t n) {
     for (int i = 0; i < 300 && s.fired() < n; ++i) std::this_thread::sleep_for(milliseconds(10));
     return s.fired() >= n;
   }
@@ -71,8 +71,8 @@ TEST_F(ReminderSchedulerTest, FiresOnTimeLateOnesAtOnceEachExactlyOnce) {
   add(now + 3'600'000, "next hour");
   add(now - 1000, "cancelled one", "cancelled");
   {
-    ReminderScheduler s(ioc_.get_executor(), *store_, SystemClock::instance(), {},
-                        milliseconds(100));
+    pipeline::ReminderScheduler s(ioc_.get_executor(), *store_, SystemClock::instance(), {},
+                                  milliseconds(100));
     s.start();
     ASSERT_TRUE(wait_fired(s, 2));
     std::this_thread::sleep_for(milliseconds(300));
@@ -91,8 +91,8 @@ TEST_F(ReminderSchedulerTest, FiresOnTimeLateOnesAtOnceEachExactlyOnce) {
   EXPECT_EQ(history->back()->role, "assistant");
 
   // A restart: nothing fires twice.
-  ReminderScheduler again(ioc_.get_executor(), *store_, SystemClock::instance(), {},
-                          milliseconds(100));
+  pipeline::ReminderScheduler again(ioc_.get_executor(), *store_, SystemClock::instance(), {},
+                                    milliseconds(100));
   again.start();
   std::this_thread::sleep_for(milliseconds(300));
   EXPECT_EQ(again.fired(), 0u);
@@ -103,8 +103,8 @@ TEST_F(ReminderSchedulerTest, FiresOnTimeLateOnesAtOnceEachExactlyOnce) {
 TEST_F(ReminderSchedulerTest, FiringIsOneTransactionAndOnlyOnce) {
   const int64_t id = add(SystemClock::instance().now_ms() - 10, "once");
   capabilities::DueReminder r{id, user_, conv_, "http", "once", 0, false};
-  ASSERT_TRUE(ReminderScheduler::fire(*store_, r, 1).ok());
-  const auto second = ReminderScheduler::fire(*store_, r, 2);
+  ASSERT_TRUE(pipeline::ReminderScheduler::fire(*store_, r, 1).ok());
+  const auto second = pipeline::ReminderScheduler::fire(*store_, r, 2);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.error().code, ErrorCode::already_exists);
   EXPECT_EQ(store_->outbox().pending().value().size(), 1u);

@@ -113,7 +113,7 @@ class ToolLoopTest : public ::testing::Test {
     client_ = std::make_unique<llm::LlmClient>(multi_, llm::resolve_llm(s, [](const std::string&) {
                                                  return std::optional<std::string>();
                                                }));
-    loop_ = std::make_unique<ToolLoop>(*client_, registry_, &limiter_);
+    loop_ = std::make_unique<pipeline::ToolLoop>(*client_, registry_, &limiter_);
   }
   ~ToolLoopTest() override {
     multi_.shutdown();
@@ -122,16 +122,16 @@ class ToolLoopTest : public ::testing::Test {
     thread_.join();
   }
 
-  ToolLoopResult run(ToolLoopOptions options = {},
-                     caps::Caller caller = {7, "alice", "UTC", false, {}}) {
+  pipeline::ToolLoopResult run(pipeline::ToolLoopOptions options = {},
+                               caps::Caller caller = {7, "alice", "UTC", false, {}}) {
     llm::ChatRequest req;
     req.messages = {llm::Message::system("sys"), llm::Message::user("question")};
     caps::InvokeContext ctx;
     ctx.caller = std::move(caller);
     ctx.channel = "console";
-    std::promise<ToolLoopResult> p;
+    std::promise<pipeline::ToolLoopResult> p;
     net::asio::co_spawn(net::asio::make_strand(ioc_), loop_->run(req, ctx, config_, options),
-                        [&p](std::exception_ptr e, ToolLoopResult r) {
+                        [&p](std::exception_ptr e, pipeline::ToolLoopResult r) {
                           if (e) {
                             try {
                               std::rethrow_exception(e);
@@ -165,14 +165,14 @@ class ToolLoopTest : public ::testing::Test {
   std::shared_ptr<caps::CapabilitiesConfig> config_;
   std::unique_ptr<llm::LlmClient> client_;
   caps::RateLimiter limiter_;
-  std::unique_ptr<ToolLoop> loop_;
+  std::unique_ptr<pipeline::ToolLoop> loop_;
 };
 
 TEST_F(ToolLoopTest, CalcRoundTrip) {
   fake_.push(call_tool("calc", R"({"expression": "123*456"})", "call_9"));
   fake_.push(FakeReply::text("It is 56088."));
   const auto r = run();
-  EXPECT_EQ(r.stop, ToolLoopResult::Stop::answered);
+  EXPECT_EQ(r.stop, pipeline::ToolLoopResult::Stop::answered);
   EXPECT_EQ(r.reply, "It is 56088.");
   ASSERT_EQ(r.steps.size(), 1u);
   EXPECT_TRUE(r.steps[0].ok);
@@ -199,7 +199,7 @@ TEST_F(ToolLoopTest, BadToolCallsGoBackToTheModelAsClearToolErrors) {
                                {"d", "root", "{}"}}));
   fake_.push(FakeReply::text("Sorry."));
   const auto r = run();
-  EXPECT_EQ(r.stop, ToolLoopResult::Stop::answered);
+  EXPECT_EQ(r.stop, pipeline::ToolLoopResult::Stop::answered);
   ASSERT_EQ(r.steps.size(), 4u);
   for (const auto& s : r.steps) EXPECT_FALSE(s.ok) << s.result;
   EXPECT_THAT(r.steps[0].result, HasSubstr("not valid JSON"));
@@ -215,10 +215,10 @@ TEST_F(ToolLoopTest, IterationLimitGivesAShortClearAnswer) {
   fake_.set_handler([](const fakes::RecordedRequest&) -> std::optional<FakeReply> {
     return call_tool("time", "{}");
   });
-  ToolLoopOptions o;
+  pipeline::ToolLoopOptions o;
   o.max_iterations = 3;
   const auto r = run(o);
-  EXPECT_EQ(r.stop, ToolLoopResult::Stop::iteration_limit);
+  EXPECT_EQ(r.stop, pipeline::ToolLoopResult::Stop::iteration_limit);
   EXPECT_EQ(r.llm_calls.size(), 3u);
   EXPECT_EQ(r.steps.size(), 3u);
   EXPECT_THAT(r.reply, HasSubstr("stopped after 3 steps"));
@@ -227,12 +227,12 @@ TEST_F(ToolLoopTest, IterationLimitGivesAShortClearAnswer) {
 
 TEST_F(ToolLoopTest, ACapabilityThatNeverAnswersIsCutByTheDeadline) {
   fake_.push(call_tool("hang", "{}"));
-  ToolLoopOptions o;
+  pipeline::ToolLoopOptions o;
   o.deadline = std::chrono::steady_clock::now() + milliseconds(400);
   const auto t0 = std::chrono::steady_clock::now();
   const auto r = run(o);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(5000));
-  EXPECT_EQ(r.stop, ToolLoopResult::Stop::deadline);
+  EXPECT_EQ(r.stop, pipeline::ToolLoopResult::Stop::deadline);
   ASSERT_EQ(r.steps.size(), 1u);
   EXPECT_THAT(r.steps[0].result, HasSubstr("did not answer in time"));
   EXPECT_THAT(r.reply, HasSubstr("ran out of time"));
@@ -244,17 +244,17 @@ TEST_F(ToolLoopTest, ACapabilityTimeoutFromTheConfigurationEndsOnlyThatCall) {
   fake_.push(call_tool("hang", "{}"));
   fake_.push(FakeReply::text("It did not answer."));
   const auto r = run();
-  EXPECT_EQ(r.stop, ToolLoopResult::Stop::answered);
+  EXPECT_EQ(r.stop, pipeline::ToolLoopResult::Stop::answered);
   EXPECT_THAT(r.steps.at(0).result, HasSubstr("did not answer in time"));
 }
 
 TEST_F(ToolLoopTest, TheBreakerWithdrawsACapabilityThatKeepsFailing) {
   for (int i = 0; i < 4; ++i) fake_.push(call_tool("flaky", "{}", "f" + std::to_string(i)));
   fake_.push(FakeReply::text("Gave up on flaky."));
-  ToolLoopOptions o;
+  pipeline::ToolLoopOptions o;
   o.breaker_failures = 2;
   const auto r = run(o);
-  EXPECT_EQ(r.stop, ToolLoopResult::Stop::answered);
+  EXPECT_EQ(r.stop, pipeline::ToolLoopResult::Stop::answered);
   EXPECT_EQ(flaky_->calls.load(), 2) << "not run again once withdrawn";
   EXPECT_EQ(r.withdrawn, std::vector<std::string>{"flaky"});
   EXPECT_THAT(r.steps.at(2).result, HasSubstr("no longer available"));
@@ -299,7 +299,7 @@ TEST_F(ToolLoopTest, TextProtocolForModelsWithoutNativeToolCalls) {
       FakeReply::text("Let me compute.\n<tool_call>{\"name\": \"calc\", \"arguments\": "
                       "{\"expression\": \"6*7\"}}</tool_call>"));
   fake_.push(FakeReply::text("The answer is 42."));
-  ToolLoopOptions o;
+  pipeline::ToolLoopOptions o;
   o.text_protocol = true;
   const auto r = run(o);
   EXPECT_EQ(r.reply, "The answer is 42.");
@@ -330,7 +330,7 @@ TEST_F(ToolLoopTest, ParseTextToolCalls) {
   std::string text =
       "a<tool_call>{\"name\":\"x\",\"arguments\":{\"k\":1}}</tool_call>b<tool_call>junk</"
       "tool_call>c";
-  const auto calls = parse_text_tool_calls(text);
+  const auto calls = pipeline::parse_text_tool_calls(text);
   ASSERT_EQ(calls.size(), 2u);
   EXPECT_EQ(calls[0].name, "x");
   EXPECT_EQ(calls[0].arguments, R"({"k":1})");
@@ -341,7 +341,7 @@ TEST_F(ToolLoopTest, ParseTextToolCalls) {
 TEST_F(ToolLoopTest, AnLlmFailureStillAnswersTheUser) {
   fake_.push(FakeReply::error(402));
   const auto r = run();
-  EXPECT_EQ(r.stop, ToolLoopResult::Stop::llm_error);
+  EXPECT_EQ(r.stop, pipeline::ToolLoopResult::Stop::llm_error);
   ASSERT_TRUE(r.error);
   EXPECT_EQ(r.error->code, ErrorCode::billing);
   EXPECT_THAT(r.reply, HasSubstr("out of credit"));

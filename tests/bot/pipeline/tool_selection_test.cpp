@@ -37,8 +37,8 @@ class ToolSelectionTest : public ::testing::Test {
     all_ = registry_.names();
   }
 
-  Names offered(std::string_view text, const std::vector<RecentMessage>& recent = {}) {
-    return select_tools(registry_, all_, text, recent).offered;
+  Names offered(std::string_view text, const std::vector<pipeline::RecentMessage>& recent = {}) {
+    return pipeline::select_tools(registry_, all_, text, recent).offered;
   }
 
   caps::Registry registry_;
@@ -46,7 +46,7 @@ class ToolSelectionTest : public ::testing::Test {
 };
 
 TEST_F(ToolSelectionTest, HelloOffersOnlyTheCore) {
-  const auto s = select_tools(registry_, all_, "hello", {});
+  const auto s = pipeline::select_tools(registry_, all_, "hello", {});
   EXPECT_THAT(s.offered, ElementsAre("memory"));
   EXPECT_EQ(s.why.at("memory"), "core");
   EXPECT_EQ(s.describe(), "memory (core)");
@@ -54,7 +54,7 @@ TEST_F(ToolSelectionTest, HelloOffersOnlyTheCore) {
 }
 
 TEST_F(ToolSelectionTest, ArithmeticOffersCalc) {
-  const auto s = select_tools(registry_, all_, "what's 2+3*4", {});
+  const auto s = pipeline::select_tools(registry_, all_, "what's 2+3*4", {});
   EXPECT_THAT(s.offered, ElementsAre("calc", "memory"));
   EXPECT_EQ(s.why.at("calc"), "'+' in the message");
   EXPECT_THAT(offered("Can you calculate the tip?"), ElementsAre("calc", "memory"));
@@ -66,7 +66,7 @@ TEST_F(ToolSelectionTest, ArithmeticOffersCalc) {
 }
 
 TEST_F(ToolSelectionTest, RemindersByTheirCommandStemAndKeywords) {
-  const auto s = select_tools(registry_, all_, "remind me tomorrow at 9", {});
+  const auto s = pipeline::select_tools(registry_, all_, "remind me tomorrow at 9", {});
   EXPECT_THAT(s.offered, ElementsAre("memory", "reminders"));
   EXPECT_EQ(s.why.at("reminders"), "'remind' in the message");
   EXPECT_THAT(offered("Which REMINDERS do I have?"), ElementsAre("memory", "reminders"));
@@ -87,21 +87,21 @@ TEST_F(ToolSelectionTest, EachBuiltinHasWordsThatReachIt) {
 }
 
 TEST_F(ToolSelectionTest, AFollowUpKeepsWhatTheMessagesBeforeAskedFor) {
-  const std::vector<RecentMessage> recent = {
+  const std::vector<pipeline::RecentMessage> recent = {
       {"user", "remind me to call mom", {}},
       {"assistant", "Sure: when?", {}},
   };
-  const auto s = select_tools(registry_, all_, "at 9 tomorrow", recent);
+  const auto s = pipeline::select_tools(registry_, all_, "at 9 tomorrow", recent);
   EXPECT_THAT(s.offered, ElementsAre("memory", "reminders"));
   EXPECT_EQ(s.why.at("reminders"), "'remind' in a recent message");
   // The assistant's words count too: "yes" accepts what it offered.
-  const std::vector<RecentMessage> offer = {
+  const std::vector<pipeline::RecentMessage> offer = {
       {"user", "I must call mom at 9 tomorrow", {}},
       {"assistant", "Shall I set a reminder?", {}},
   };
   EXPECT_THAT(offered("yes please", offer), ElementsAre("memory", "reminders"));
   // Older messages than the window do not count.
-  std::vector<RecentMessage> old = recent;
+  std::vector<pipeline::RecentMessage> old = recent;
   for (int i = 0; i < 2; ++i) {
     old.push_back({"user", "ok", {}});
     old.push_back({"assistant", "ok", {}});
@@ -111,13 +111,13 @@ TEST_F(ToolSelectionTest, AFollowUpKeepsWhatTheMessagesBeforeAskedFor) {
 
 TEST_F(ToolSelectionTest, ACapabilityUsedTwoTurnsAgoStaysOffered) {
   // Two turns ago the model used calc for a message with none of calc's words.
-  std::vector<RecentMessage> recent = {
+  std::vector<pipeline::RecentMessage> recent = {
       {"user", "how much is a dozen dozens", {}},
       {"assistant", "144.", {"calc"}},
       {"user", "thanks!", {}},
       {"assistant", "You're welcome.", {}},
   };
-  const auto s = select_tools(registry_, all_, "and half of that?", recent);
+  const auto s = pipeline::select_tools(registry_, all_, "and half of that?", recent);
   EXPECT_THAT(s.offered, ElementsAre("calc", "memory"));
   EXPECT_EQ(s.why.at("calc"), "used recently");
   // The current message may already be the history's last message: the same selection.
@@ -134,22 +134,24 @@ TEST_F(ToolSelectionTest, ACapabilityUsedTwoTurnsAgoStaysOffered) {
 
 TEST_F(ToolSelectionTest, OnlyPermittedCapabilitiesAreOffered) {
   const Names no_calc_no_memory = {"notes", "reminders", "time", "todo", "usage", "web_fetch"};
-  EXPECT_TRUE(select_tools(registry_, no_calc_no_memory, "what's 2+3*4", {}).offered.empty());
+  EXPECT_TRUE(
+      pipeline::select_tools(registry_, no_calc_no_memory, "what's 2+3*4", {}).offered.empty());
   const Names with_unknown = {"calc", "weather"};
-  EXPECT_THAT(select_tools(registry_, with_unknown, "weather and 2+2", {}).offered,
+  EXPECT_THAT(pipeline::select_tools(registry_, with_unknown, "weather and 2+2", {}).offered,
               ElementsAre("calc"));
   // A used tool that is no longer permitted stays out too.
-  const std::vector<RecentMessage> recent = {{"assistant", "done", {"todo", "weather"}}};
-  EXPECT_THAT(select_tools(registry_, Names{"memory"}, "ok", recent).offered,
+  const std::vector<pipeline::RecentMessage> recent = {{"assistant", "done", {"todo", "weather"}}};
+  EXPECT_THAT(pipeline::select_tools(registry_, Names{"memory"}, "ok", recent).offered,
               ElementsAre("memory"));
 }
 
 TEST_F(ToolSelectionTest, TheCoreIsAnOption) {
-  ToolSelectionOptions o;
+  pipeline::ToolSelectionOptions o;
   o.core = {"time", "memory"};
-  EXPECT_THAT(select_tools(registry_, all_, "hello", {}, o).offered, ElementsAre("memory", "time"));
+  EXPECT_THAT(pipeline::select_tools(registry_, all_, "hello", {}, o).offered,
+              ElementsAre("memory", "time"));
   o.core.clear();
-  EXPECT_TRUE(select_tools(registry_, all_, "hello", {}, o).offered.empty());
+  EXPECT_TRUE(pipeline::select_tools(registry_, all_, "hello", {}, o).offered.empty());
 }
 
 TEST_F(ToolSelectionTest, RecentMessagesReadTheToolsFromTheReplyMetadata) {
@@ -167,7 +169,7 @@ TEST_F(ToolSelectionTest, RecentMessagesReadTheToolsFromTheReplyMetadata) {
       msg("assistant", "42", R"({"in_reply_to": 2, "tools": ["calc", 7]})"),
       msg("assistant", "broken metadata", "not json"),
   };
-  const auto recent = recent_messages(history, 3);
+  const auto recent = pipeline::recent_messages(history, 3);
   ASSERT_EQ(recent.size(), 3u);
   EXPECT_EQ(recent[0].text, "what's 6*7");
   EXPECT_EQ(recent[1].role, "assistant");
@@ -176,7 +178,7 @@ TEST_F(ToolSelectionTest, RecentMessagesReadTheToolsFromTheReplyMetadata) {
 }
 
 TEST_F(ToolSelectionTest, ToolDefinitionsDropOnlyTheBounds) {
-  const auto memory = tool_definition(*registry_.find("memory"));
+  const auto memory = pipeline::tool_definition(*registry_.find("memory"));
   EXPECT_EQ(memory.name, "memory");
   EXPECT_EQ(memory.description, registry_.find("memory")->description());
   const json& p = memory.parameters;
@@ -189,7 +191,7 @@ TEST_F(ToolSelectionTest, ToolDefinitionsDropOnlyTheBounds) {
   EXPECT_EQ(p["properties"]["importance"]["maximum"], 5) << "a meaningful range is kept";
   // Every built-in's compact schema is still one json_schema.h checks.
   for (const auto& name : all_) {
-    const auto d = tool_definition(*registry_.find(name));
+    const auto d = pipeline::tool_definition(*registry_.find(name));
     EXPECT_TRUE(caps::check_schema(d.parameters).ok()) << name;
     EXPECT_FALSE(d.description.empty()) << name;
   }
@@ -231,9 +233,9 @@ class PromptWeight : public ToolSelectionTest {
 
 TEST_F(PromptWeight, AHelloTurnStaysWellUnder1500Tokens) {
   std::vector<llm::ToolDefinition> every, selected;
-  for (const auto& name : all_) every.push_back(tool_definition(*registry_.find(name)));
-  for (const auto& name : select_tools(registry_, all_, "hello", {}).offered) {
-    selected.push_back(tool_definition(*registry_.find(name)));
+  for (const auto& name : all_) every.push_back(pipeline::tool_definition(*registry_.find(name)));
+  for (const auto& name : pipeline::select_tools(registry_, all_, "hello", {}).offered) {
+    selected.push_back(pipeline::tool_definition(*registry_.find(name)));
   }
   const size_t system = system_prompt().size();
   const size_t all_tools = request_bytes(every);
@@ -260,7 +262,7 @@ class OfferedToolLoopTest : public ToolSelectionTest {
     client_ = std::make_unique<llm::LlmClient>(multi_, llm::resolve_llm(s, [](const std::string&) {
                                                  return std::optional<std::string>();
                                                }));
-    loop_ = std::make_unique<ToolLoop>(*client_, registry_);
+    loop_ = std::make_unique<pipeline::ToolLoop>(*client_, registry_);
   }
   ~OfferedToolLoopTest() override {
     multi_.shutdown();
@@ -269,15 +271,15 @@ class OfferedToolLoopTest : public ToolSelectionTest {
     thread_.join();
   }
 
-  ToolLoopResult run(const std::string& text, ToolLoopOptions options) {
+  pipeline::ToolLoopResult run(const std::string& text, pipeline::ToolLoopOptions options) {
     llm::ChatRequest req;
     req.messages = {llm::Message::system("sys"), llm::Message::user(text)};
     caps::InvokeContext ctx;
     ctx.caller = {7, "alice", "UTC", false, {}};
     ctx.channel = "console";
-    std::promise<ToolLoopResult> p;
+    std::promise<pipeline::ToolLoopResult> p;
     net::asio::co_spawn(net::asio::make_strand(ioc_), loop_->run(req, ctx, config_, options),
-                        [&p](std::exception_ptr e, ToolLoopResult r) {
+                        [&p](std::exception_ptr e, pipeline::ToolLoopResult r) {
                           if (e) ADD_FAILURE() << "the tool loop threw";
                           p.set_value(std::move(r));
                         });
@@ -299,13 +301,13 @@ class OfferedToolLoopTest : public ToolSelectionTest {
   FakeLlmServer fake_;
   std::shared_ptr<caps::CapabilitiesConfig> config_;
   std::unique_ptr<llm::LlmClient> client_;
-  std::unique_ptr<ToolLoop> loop_;
+  std::unique_ptr<pipeline::ToolLoop> loop_;
 };
 
 TEST_F(OfferedToolLoopTest, OnlyTheSelectionIsOfferedAndOthersAreUnknown) {
   const std::string text = "what's 2+3*4";
-  ToolLoopOptions o;
-  o.offered = select_tools(registry_, all_, text, {}).offered;
+  pipeline::ToolLoopOptions o;
+  o.offered = pipeline::select_tools(registry_, all_, text, {}).offered;
   fake_.push(FakeReply::tools(
       {{"a", "calc", R"({"expression": "2+3*4"})"}, {"b", "notes", R"({"action": "list"})"}}));
   fake_.push(FakeReply::text("14."));
@@ -326,7 +328,7 @@ TEST_F(OfferedToolLoopTest, OnlyTheSelectionIsOfferedAndOthersAreUnknown) {
 
 TEST_F(OfferedToolLoopTest, PermissionStillAppliesToTheSelection) {
   config_->by_name["calc"].enabled = false;
-  ToolLoopOptions o;
+  pipeline::ToolLoopOptions o;
   o.offered = Names{"calc", "memory"};
   fake_.push(FakeReply::tools({{"a", "calc", R"({"expression": "1+1"})"}}));
   fake_.push(FakeReply::text("I can't compute that here."));
@@ -339,9 +341,9 @@ TEST_F(OfferedToolLoopTest, PermissionStillAppliesToTheSelection) {
 
 TEST_F(OfferedToolLoopTest, TheTextProtocolDescribesOnlyTheSelection) {
   const std::string text = "remind me tomorrow at 9 to call mom";
-  ToolLoopOptions o;
+  pipeline::ToolLoopOptions o;
   o.text_protocol = true;
-  o.offered = select_tools(registry_, all_, text, {}).offered;
+  o.offered = pipeline::select_tools(registry_, all_, text, {}).offered;
   fake_.push(
       FakeReply::text("<tool_call>{\"name\": \"web_fetch\", \"arguments\": {\"url\": "
                       "\"https://x.org\"}}</tool_call>"));

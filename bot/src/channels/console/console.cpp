@@ -235,7 +235,8 @@ struct ConsoleChannel::State : std::enable_shared_from_this<State> {
   int print(std::string_view text);
   void print_error(const std::string& what);
   // One line through the bot, and its reply onto the console.
-  static asio::awaitable<void> deliver(std::shared_ptr<State> self, InboundMessage message);
+  static asio::awaitable<void> deliver(std::shared_ptr<State> self,
+                                       pipeline::InboundMessage message);
 
   asio::strand<net::Executor> strand;
   const ConsoleOptions options;
@@ -429,7 +430,7 @@ void ConsoleChannel::State::handle_line(std::string line) {
   }
   const std::lock_guard lock(gate);
   if (stopped) return;
-  InboundMessage message;
+  pipeline::InboundMessage message;
   message.channel = "console";
   message.conversation = options.conversation;
   message.author = options.user;
@@ -488,9 +489,9 @@ void ConsoleChannel::State::print_error(const std::string& what) {
 }
 
 asio::awaitable<void> ConsoleChannel::State::deliver(std::shared_ptr<State> self,
-                                                     InboundMessage message) {
+                                                     pipeline::InboundMessage message) {
   Inbox& inbox = *self->inbox;
-  const TurnResult r = co_await inbox.deliver(message);
+  const pipeline::TurnResult r = co_await inbox.deliver(message);
   if (r.error && r.outbox_id == 0) {
     self->print_error(
         fmt::format("that message was not taken (nothing was stored): {}", r.error->message));

@@ -11,7 +11,7 @@ namespace parley::bot::channels {
 
 namespace asio = net::asio;
 
-nlohmann::json turn_json(const TurnResult& r) {
+nlohmann::json turn_json(const pipeline::TurnResult& r) {
   return {
       {"reply", r.reply},
       {"duplicate", r.duplicate},
@@ -50,9 +50,9 @@ Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& listen)
 
 namespace {
 
-MessageResponse refusal(const TurnResult& r) {
+MessageResponse refusal(const pipeline::TurnResult& r) {
   MessageResponse refused;
-  if (r.stop == TurnStop::rate_limited) {
+  if (r.stop == pipeline::TurnStop::rate_limited) {
     refused.status = 429;
     refused.headers.emplace_back("Retry-After", std::to_string(r.retry_after.count()));
   } else {
@@ -61,7 +61,7 @@ MessageResponse refusal(const TurnResult& r) {
   // The sender was already told (once per window, or once ever): a short reason only.
   std::string why = r.reply;
   if (why.empty()) {
-    why = r.stop == TurnStop::rate_limited
+    why = r.stop == pipeline::TurnStop::rate_limited
               ? fmt::format("rate limited: send again in {} s", r.retry_after.count())
               : std::string("not allowed");
   }
@@ -81,7 +81,7 @@ Status HttpChannel::start(Inbox& inbox) {
   server_ = std::make_unique<HttpServer>(
       executor_, options_,
       [&inbox](MessageRequest req) -> asio::awaitable<MessageResponse> {
-        InboundMessage in;
+        pipeline::InboundMessage in;
         in.channel = "http";
         in.platform_id = req.id;
         in.conversation = req.conversation;
@@ -89,7 +89,7 @@ Status HttpChannel::start(Inbox& inbox) {
         in.author_name = req.user;
         in.text = req.text;
         in.on_text = req.emit;
-        const TurnResult r = co_await inbox.deliver(in);
+        const pipeline::TurnResult r = co_await inbox.deliver(in);
         if (r.refused) co_return refusal(r);
         if (r.error && r.outbox_id == 0) {
           co_return MessageResponse{500, {{"error", r.error->message}}, {}};

@@ -25,12 +25,12 @@
 
 namespace console_test {
 
-using parley::bot::InboundMessage;
-using parley::bot::TurnResult;
 using parley::bot::channels::ConsoleChannel;
 using parley::bot::channels::ConsoleOptions;
 using parley::bot::channels::Inbox;
 using parley::bot::channels::OutboundMessage;
+using parley::bot::pipeline::InboundMessage;
+using parley::bot::pipeline::TurnResult;
 using parley::testing::slurp;
 using parley::testing::TempDir;
 using ::testing::ElementsAre;

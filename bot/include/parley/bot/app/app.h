@@ -68,7 +68,7 @@ class App {
  public:
   // Builds the process; on failure prints what was wrong on stderr and sets `exit_code` (the
   // codes of exit_codes.h), returning null.
-  static std::unique_ptr<App> open(const Config& cfg, Mode mode, int& exit_code);
+  static std::unique_ptr<App> open(const config::Config& cfg, Mode mode, int& exit_code);
 
   ~App();
   App(const App&) = delete;
@@ -100,9 +100,9 @@ class App {
   [[nodiscard]] bool ready() const { return ready_.load() && store_->health().ok(); }
 
   storage::Store& store() { return *store_; }
-  TurnEngine& engine() { return *engine_; }
-  Dispatcher& dispatcher() { return *dispatcher_; }
-  Lanes& lanes() { return *lanes_; }
+  pipeline::TurnEngine& engine() { return *engine_; }
+  pipeline::Dispatcher& dispatcher() { return *dispatcher_; }
+  pipeline::Lanes& lanes() { return *lanes_; }
   money::Treasury& treasury() { return *treasury_; }
   net::asio::io_context& io() { return ioc_; }
   net::Executor executor() { return ioc_.get_executor(); }
@@ -115,11 +115,11 @@ class App {
  private:
   // prices.yaml changed: put it in force, or keep the table in force and alert the admins.
   void reload_prices();
-  App(const Config& cfg, Mode mode);
+  App(const config::Config& cfg, Mode mode);
   Status build();
   void handle_signals();
 
-  const Config cfg_;
+  const config::Config cfg_;
   const Mode mode_;
   std::unique_ptr<InstanceLock> lock_;
   std::string elsewhere_;  // chat beside a run: where reminders fire instead
@@ -137,13 +137,14 @@ class App {
   llm::ResolvedLlm resolved_;
   std::unique_ptr<llm::LlmClient> client_;
   std::string monitor_state_;
-  std::unique_ptr<TurnEngine> engine_;
-  std::unique_ptr<Lanes> lanes_;
-  std::unique_ptr<Dispatcher> dispatcher_;
-  std::unique_ptr<OutboxPump> pump_;
-  std::unique_ptr<ReminderScheduler> reminders_;
-  std::unique_ptr<ConfigReloader> reloader_;
-  std::unique_ptr<FileWatcher> prices_watcher_;  // money.prices, when parley.yaml names a file
+  std::unique_ptr<pipeline::TurnEngine> engine_;
+  std::unique_ptr<pipeline::Lanes> lanes_;
+  std::unique_ptr<pipeline::Dispatcher> dispatcher_;
+  std::unique_ptr<pipeline::OutboxPump> pump_;
+  std::unique_ptr<pipeline::ReminderScheduler> reminders_;
+  std::unique_ptr<config::ConfigReloader> reloader_;
+  std::unique_ptr<config::FileWatcher>
+      prices_watcher_;  // money.prices, when parley.yaml names a file
   std::unique_ptr<net::asio::signal_set> signals_;
   std::function<void(const boost::system::error_code&, int)> on_signal_;
   std::atomic<int> signal_count_{0};

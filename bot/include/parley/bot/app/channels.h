@@ -24,6 +24,6 @@ struct ChannelChoices {
 
 // Every channel to serve, built (not started). invalid_argument names a bad setting.
 Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
-    App& app, const Config& cfg, const ChannelChoices& choices);
+    App& app, const config::Config& cfg, const ChannelChoices& choices);
 
 }  // namespace parley::bot::app

@@ -54,7 +54,8 @@ class Inbox {
   // same reply; only the last one's result has `primary` set, and a channel that sends replies
   // itself (rather than answering a request) sends the primary one only.
   // `message` is taken by reference: the caller's named local outlives the wait (see net.h).
-  virtual net::asio::awaitable<TurnResult> deliver(const InboundMessage& message) = 0;
+  virtual net::asio::awaitable<pipeline::TurnResult> deliver(
+      const pipeline::InboundMessage& message) = 0;
   // The send of an outbox entry begins (recorded and committed before the coroutine resumes).
   virtual net::asio::awaitable<void> sending(int64_t outbox_id) = 0;
   // The send of an outbox entry happened. Asynchronous; never blocks.

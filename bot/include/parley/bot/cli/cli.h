@@ -3,8 +3,8 @@
 // malformed config, a database this binary cannot use).
 #pragma once
 
-namespace parley::bot {
+namespace parley::bot::cli {
 
 int run_cli(int argc, char** argv);
 
-}  // namespace parley::bot
+}  // namespace parley::bot::cli

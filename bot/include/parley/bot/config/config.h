@@ -17,7 +17,7 @@
 #include "parley/bot/pipeline/options.h"
 #include "parley/storage/store.h"
 
-namespace parley::bot {
+namespace parley::bot::config {
 
 struct Config {
   std::filesystem::path source;  // empty: embedded defaults
@@ -28,8 +28,8 @@ struct Config {
   struct Channels {
     channels::HttpChannelOptions http;
   } channels;
-  AccessPolicy access;
-  LaneOptions lanes;
+  pipeline::AccessPolicy access;
+  pipeline::LaneOptions lanes;
   money::MoneyOptions money;
   std::string log_level = "info";
 };
@@ -46,4 +46,4 @@ Config load_config(const std::filesystem::path& file);
 // Parses YAML text; `name` is used in error messages in place of a file name.
 Config parse_config(const std::string& yaml, const std::string& name);
 
-}  // namespace parley::bot
+}  // namespace parley::bot::config

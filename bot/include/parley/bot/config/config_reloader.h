@@ -14,7 +14,7 @@
 #include "parley/bot/config/file_watcher.h"
 #include "parley/capabilities/live_config.h"
 
-namespace parley::bot {
+namespace parley::bot::config {
 
 class ConfigReloader {
  public:
@@ -37,4 +37,4 @@ class ConfigReloader {
   FileWatcher watcher_;
 };
 
-}  // namespace parley::bot
+}  // namespace parley::bot::config

@@ -16,7 +16,7 @@
 #include "parley/base/result.h"
 #include "parley/bot/net.h"
 
-namespace parley::bot {
+namespace parley::bot::config {
 
 class FileWatcher {
  public:
@@ -35,4 +35,4 @@ class FileWatcher {
   std::shared_ptr<Impl> impl_;
 };
 
-}  // namespace parley::bot
+}  // namespace parley::bot::config

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 struct AccessPolicy {
   enum class Mode { open, private_bot };
@@ -39,4 +39,4 @@ struct AccessPolicy {
   [[nodiscard]] Decision decide(const std::string& channel, const std::string& sender) const;
 };
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

@@ -16,7 +16,7 @@
 #include "parley/capabilities/config.h"
 #include "parley/capabilities/rate_limiter.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 // True for "/word…" (a slash and a letter): a command, not a message for the model.
 bool is_command(std::string_view text);
@@ -48,4 +48,4 @@ class CommandRouter {
 // JSON, shortened.
 std::string result_text(const nlohmann::json& result);
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

@@ -31,7 +31,7 @@
 #include "parley/capabilities/rate_limiter.h"
 #include "parley/storage/store.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 class Dispatcher : public channels::Inbox {
  public:
@@ -51,4 +51,4 @@ class Dispatcher : public channels::Inbox {
   capabilities::RateLimiter& limiter_;
 };
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

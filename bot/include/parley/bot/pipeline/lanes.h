@@ -36,7 +36,7 @@
 #include "parley/bot/pipeline/options.h"
 #include "parley/bot/pipeline/turn_handler.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 class Lanes {
  public:
@@ -70,4 +70,4 @@ class Lanes {
   std::atomic<size_t> active_{0};
 };
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

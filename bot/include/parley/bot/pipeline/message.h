@@ -13,7 +13,7 @@
 #include "parley/base/result.h"
 #include "parley/bot/clients/llm/chat_stream.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 // Why a turn ended (or why there was none). Text only at the edges: to_string() gives the
 // stable name that JSON answers, logs and the stored reply metadata carry.
@@ -85,4 +85,4 @@ struct TurnResult {
 // The result for a message that gets no turn: a redelivery (duplicate) or a storage failure.
 TurnResult result_without_turn(const Accepted& message);
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

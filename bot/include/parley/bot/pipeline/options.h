@@ -4,7 +4,7 @@
 #include <chrono>
 #include <cstddef>
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 // Conversation lanes (`lanes:`): a burst settles `debounce` after its last message, but waits
 // at most `max_wait` after the turn before it.
@@ -15,4 +15,4 @@ struct LaneOptions {
   size_t max_batch = 16;  // messages answered by one turn at most
 };
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

@@ -15,7 +15,7 @@
 #include "parley/bot/net.h"
 #include "parley/storage/store.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 class OutboxPump {
  public:
@@ -45,4 +45,4 @@ class OutboxPump {
   std::shared_ptr<State> state_;
 };
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

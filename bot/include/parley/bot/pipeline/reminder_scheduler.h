@@ -18,7 +18,7 @@
 #include "parley/capabilities/reminders.h"
 #include "parley/storage/store.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 class ReminderScheduler {
  public:
@@ -49,4 +49,4 @@ class ReminderScheduler {
   std::shared_ptr<Impl> impl_;
 };
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

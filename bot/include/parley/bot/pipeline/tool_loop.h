@@ -35,7 +35,7 @@
 #include "parley/capabilities/config.h"
 #include "parley/capabilities/rate_limiter.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 struct ToolLoopOptions {
   int max_iterations = 8;               // model calls in one turn
@@ -110,4 +110,4 @@ class ToolLoop {
   capabilities::RateLimiter* limiter_;
 };
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

@@ -33,7 +33,7 @@
 #include "parley/capabilities/config.h"
 #include "parley/storage/records.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 // One earlier message of the conversation, as far as selection cares.
 struct RecentMessage {
@@ -82,4 +82,4 @@ std::vector<RecentMessage> recent_messages(const storage::History& history, size
 // naming the field.
 llm::ToolDefinition tool_definition(const capabilities::Capability& capability);
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

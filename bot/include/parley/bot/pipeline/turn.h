@@ -36,7 +36,7 @@
 #include "parley/prompts/library.h"
 #include "parley/storage/store.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 struct TurnOptions {
   std::chrono::milliseconds deadline{180'000};  // the whole turn, every model call included
@@ -83,4 +83,4 @@ class TurnEngine : public TurnHandler {
   std::unique_ptr<ToolLoop> loop_;
 };
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

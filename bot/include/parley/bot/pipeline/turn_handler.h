@@ -13,7 +13,7 @@
 #include "parley/bot/net.h"
 #include "parley/bot/pipeline/message.h"
 
-namespace parley::bot {
+namespace parley::bot::pipeline {
 
 class TurnHandler {
  public:
@@ -27,4 +27,4 @@ class TurnHandler {
   virtual net::asio::awaitable<TurnResult> respond(const std::vector<Accepted>& batch) = 0;
 };
 
-}  // namespace parley::bot
+}  // namespace parley::bot::pipeline

@@ -24,7 +24,7 @@
 namespace parley::bot::channels {
 
 // The JSON answer for a turn's result (reply, stop, model, tokens, cost, steps, latencies, …).
-nlohmann::json turn_json(const TurnResult& r);
+nlohmann::json turn_json(const pipeline::TurnResult& r);
 
 class HttpChannel final : public Channel {
  public:
