@@ -61,6 +61,8 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
   store->usage_ = std::make_unique<UsageRepository>(*store->writes_, *store->reads_, *o.clock);
   store->credits_ = std::make_unique<CreditRepository>(*store->writes_, *store->reads_, *o.clock);
   store->outbox_ = std::make_unique<OutboxRepository>(*store->writes_, *store->reads_, *o.clock);
+  store->channel_state_ =
+      std::make_unique<ChannelStateRepository>(*store->writes_, *store->reads_, *o.clock);
   return store;
 }
 

@@ -46,7 +46,7 @@ TEST(Migrations, NewDatabaseGetsEveryTable) {
   for (const char* t :
        {"users", "identities", "conversations", "messages", "memories", "memories_fts", "prompts",
         "prompt_history", "usage", "credit_balance", "credit_alerts", "reminders", "outbox",
-        "todos", "notes", "notes_fts", "schema_version"}) {
+        "todos", "notes", "notes_fts", "access_refusals", "channel_state", "schema_version"}) {
     EXPECT_TRUE(has_table(c, t)) << t;
   }
   // Opening again is a no-op.
