@@ -98,6 +98,142 @@ void parse_http_channel(Reader& r, const YAML::Node& node, const std::string& pa
             });
 }
 
+// A Discord id (snowflake): decimal digits, at most 20.
+bool snowflake(const std::string& s) {
+  return !s.empty() && s.size() <= 20 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// A list of Discord ids (YAML integers or strings).
+std::vector<std::string> parse_ids(Reader& r, const YAML::Node& node, const std::string& path) {
+  std::vector<std::string> out;
+  r.sequence(node, path, [&](const YAML::Node& item, const std::string& ik) {
+    const std::string id = r.string(item, ik);
+    if (!snowflake(id)) {
+      r.error(item, ik, fmt::format("expected a Discord id (digits), found '{}'", id));
+      return;
+    }
+    out.push_back(id);
+  });
+  return out;
+}
+
+// channels.discord.
+void parse_discord_channel(Reader& r, const YAML::Node& node, const std::string& path,
+                           channels::discord::DiscordOptions& d) {
+  namespace dc = channels::discord;
+  auto flag = [&](bool& out) {
+    return [&out, &r](const YAML::Node& v, const std::string& k) {
+      out = r.yaml().boolean(v, k).value_or(out);
+    };
+  };
+  r.mapping(
+      node, path,
+      {
+          {"token_env",
+           [&](const YAML::Node& v, const std::string& k) {
+             d.token_env = r.string(v, k);
+             if (!env_var_name(d.token_env)) {
+               r.error(v, k, "expected the NAME of an environment variable, not the token itself");
+             }
+           }},
+          {"api_base",
+           [&](const YAML::Node& v, const std::string& k) {
+             d.api_base = r.string(v, k);
+             if (d.api_base.rfind("https://", 0) != 0 && d.api_base.rfind("http://", 0) != 0) {
+               r.error(v, k, "expected an http(s):// URL, e.g. https://discord.com/api");
+             }
+           }},
+          {"intents",
+           [&](const YAML::Node& v, const std::string& k) {
+             static const std::map<std::string, uint32_t> kNames = {
+                 {"guilds", dc::kIntentGuilds},
+                 {"guild_members", dc::kIntentGuildMembers},
+                 {"guild_presences", dc::kIntentGuildPresences},
+                 {"guild_messages", dc::kIntentGuildMessages},
+                 {"direct_messages", dc::kIntentDirectMessages},
+                 {"message_content", dc::kIntentMessageContent}};
+             d.intents = 0;
+             r.sequence(v, k, [&](const YAML::Node& item, const std::string& ik) {
+               const std::string name = r.string(item, ik);
+               if (auto it = kNames.find(name); it != kNames.end()) {
+                 d.intents |= it->second;
+               } else {
+                 r.error(item, ik,
+                         fmt::format("'{}' is not one of guilds, guild_members, guild_presences, "
+                                     "guild_messages, direct_messages, message_content",
+                                     name));
+               }
+             });
+           }},
+          {"respond_to",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.mapping(n, p,
+                       {
+                           {"mentions", flag(d.respond_to.mentions)},
+                           {"replies", flag(d.respond_to.replies)},
+                           {"dms", flag(d.respond_to.dms)},
+                           {"threads", flag(d.respond_to.threads)},
+                           {"ambient_channels",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              d.respond_to.ambient_channels = parse_ids(r, v, k);
+                            }},
+                       });
+           }},
+          {"guilds",
+           [&](const YAML::Node& v, const std::string& k) { d.guilds = parse_ids(r, v, k); }},
+          {"channels",
+           [&](const YAML::Node& v, const std::string& k) { d.channels = parse_ids(r, v, k); }},
+          {"admins",
+           [&](const YAML::Node& v, const std::string& k) { d.admins = parse_ids(r, v, k); }},
+          {"memory_channels",
+           [&](const YAML::Node& v, const std::string& k) {
+             d.memory_channels = parse_ids(r, v, k);
+           }},
+          {"allow_bots", flag(d.allow_bots)},
+          {"shards",
+           [&](const YAML::Node& n, const std::string& p) {
+             if (n.IsScalar()) {
+               if (n.Scalar() != "auto") {
+                 r.error(n, p,
+                         fmt::format("expected auto or {{ids: [..], count: N}}, found '{}'",
+                                     n.Scalar()));
+               }
+               d.shards = {};
+               return;
+             }
+             YAML::Node ids_node;
+             r.mapping(n, p,
+                       {
+                           {"ids",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              ids_node = v;
+                              d.shards.ids.clear();
+                              r.sequence(v, k, [&](const YAML::Node& item, const std::string& ik) {
+                                d.shards.ids.push_back(to_int(r.integer(item, ik, 0, 65'535)));
+                              });
+                            }},
+                           {"count",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              d.shards.count = to_int(r.integer(v, k, 1, 65'536));
+                            }},
+                       });
+             if (d.shards.count == 0) {
+               r.error(n, p, "expected count: N beside ids (the total number of shards)");
+             }
+             for (const int id : d.shards.ids) {
+               if (id >= d.shards.count && d.shards.count > 0) {
+                 r.error(ids_node, p + ".ids",
+                         fmt::format("shard {} is not below count {}", id, d.shards.count));
+               }
+             }
+             if (d.shards.ids.empty() && d.shards.count > 0) {
+               for (int i = 0; i < d.shards.count; ++i) d.shards.ids.push_back(i);
+             }
+           }},
+      });
+}
+
 void parse_llm(Reader& r, const YAML::Node& node, const std::string& path, llm::LlmSettings& llm) {
   auto ms = [&](std::chrono::milliseconds& out, int64_t min, int64_t max) {
     return [&out, &r, min, max](const YAML::Node& v, const std::string& k) {
@@ -346,6 +482,10 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                            {"http",
                             [&](const YAML::Node& v, const std::string& k) {
                               parse_http_channel(r, v, k, cfg.channels.http);
+                            }},
+                           {"discord",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              parse_discord_channel(r, v, k, cfg.channels.discord);
                             }},
                        });
            }},
@@ -649,6 +789,7 @@ Config parse_config(const std::string& yaml, const std::string& name) {
            }},
       });
   if (!r.yaml().ok()) throw ConfigError(describe_all(r.yaml().problems()));
+  for (const auto& id : cfg.channels.discord.admins) cfg.access.admins.push_back("discord:" + id);
   return cfg;
 }
 

@@ -96,10 +96,14 @@ asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(
   spdlog::debug("turn: tools offered: {}", selection.describe());
   out.offered = selection.offered;
 
-  // Memories recalled for this message (the user's own only).
+  // Memories recalled for this message (the user's own only), and only where nobody else reads
+  // the answer (a DM, a terminal, or a channel the operator opened to them).
   std::string memories;
-  if (auto hits = deps_.store.memories().recall(caller.user_id, asked, options_.recalled_memories);
-      hits.ok()) {
+  if (!in.private_audience) {
+    memories = "(not shown here: other people read this conversation)";
+  } else if (auto hits =
+                 deps_.store.memories().recall(caller.user_id, asked, options_.recalled_memories);
+             hits.ok()) {
     for (const auto& h : *hits) memories += "- " + h.memory->content + "\n";
   }
   if (memories.empty()) memories = "(nothing yet)";

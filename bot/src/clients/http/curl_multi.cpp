@@ -430,11 +430,13 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
     append("Expect:");  // no 100-continue round trip for large bodies
     t.headers.reset(list);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, list);
-    if (r.method == "POST") {
+    // POST, PUT and PATCH carry the body (sent as curl sends a POST's, under the method's name).
+    if (r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
       curl_easy_setopt(e, CURLOPT_POST, 1L);
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
       curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
-    } else if (r.method != "GET") {
+    }
+    if (r.method != "GET" && r.method != "POST") {
       curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
     }
     return true;

@@ -104,6 +104,7 @@ class App {
   pipeline::Dispatcher& dispatcher() { return *dispatcher_; }
   pipeline::Lanes& lanes() { return *lanes_; }
   money::Treasury& treasury() { return *treasury_; }
+  http::CurlMulti& multi() { return *multi_; }
   net::asio::io_context& io() { return ioc_; }
   net::Executor executor() { return ioc_.get_executor(); }
   const llm::ResolvedLlm& llm() const { return resolved_; }

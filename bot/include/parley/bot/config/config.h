@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "parley/bot/channels/discord/options.h"
 #include "parley/bot/channels/http/options.h"
 #include "parley/bot/clients/llm/provider.h"
 #include "parley/bot/money/options.h"
@@ -27,6 +28,7 @@ struct Config {
   std::filesystem::path capabilities_file;
   struct Channels {
     channels::HttpChannelOptions http;
+    channels::discord::DiscordOptions discord;
   } channels;
   pipeline::AccessPolicy access;
   pipeline::LaneOptions lanes;

@@ -43,6 +43,9 @@ struct InboundMessage {
   // Set by the access policy (the dispatcher), never by a channel: may use admin-only
   // capabilities.
   bool admin = false;
+  // Only the author reads the answer (a DM, a terminal): their memories may go into the prompt.
+  // False in a group channel (the channel decides).
+  bool private_audience = true;
   // Receives the reply's text as the model generates it (LLM turns; the HTTP channel's
   // ?stream=1); `restart`: discard what came so far (a retry or a new model call). Called on
   // the turn's strand; not stored. Empty: not streamed.

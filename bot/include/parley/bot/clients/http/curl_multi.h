@@ -33,7 +33,7 @@ namespace parley::bot::http {
 using Clock = std::chrono::steady_clock;
 
 struct Request {
-  std::string method = "GET";  // GET or POST
+  std::string method = "GET";  // GET, POST, PUT, PATCH, DELETE (the last three: any verb)
   std::string url;
   std::vector<std::string> headers;  // "Name: value"; may hold secrets: never logged
   std::string body;

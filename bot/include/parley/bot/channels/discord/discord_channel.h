@@ -1,0 +1,64 @@
+// DiscordChannel: parley as a Discord bot. One gateway connection per shard (gateway.h) and
+// REST within Discord's rate limits (rest.h), on the process's io_context and curl multi: no
+// thread of its own. It answers a mention, a reply to one of its messages, a DM, a message in a
+// thread it takes part in, and every message of an ambient channel (events.h).
+//
+// For each message answered: typing while the turn runs (every 8 s), then the reply split at
+// 2,000 characters (reply_split.h), the first part a reply to the user's message, pinging
+// nobody (`allowed_mentions: {parse: []}`), each part with a nonce from the outbox id and
+// `enforce_nonce`, so that a resent part returns the existing message rather than a second
+// one. Redeliveries (a RESUME replay, a second connection) are recognised by the dispatcher's
+// dedupe on the message id.
+//
+// The shards' sessions are persisted (channel_state, at most once a second and at stop), so a
+// restart RESUMEs and Discord replays what was missed. A second process with the same token and
+// shard set is refused at start (a lock file named by a hash of the token, never the token).
+//
+// Thread safety: the Channel methods from any thread; the channel's state lives on its strand.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "parley/bot/channels/channel.h"
+#include "parley/bot/channels/discord/options.h"
+#include "parley/bot/clients/http/curl_multi.h"
+#include "parley/storage/channel_state_repository.h"
+
+namespace parley::bot::channels::discord {
+
+class DiscordChannel final : public Channel {
+ public:
+  struct Deps {
+    net::Executor executor;
+    http::CurlMulti& multi;
+    storage::ChannelStateRepository& state;
+    // An operator-facing problem (a refused token, a fatal gateway close): kind and one line.
+    std::function<void(const std::string& kind, const std::string& line)> alert;
+  };
+  // `token` is the bot token (never logged).
+  DiscordChannel(Deps deps, DiscordOptions options, std::string token);
+  ~DiscordChannel() override;
+  DiscordChannel(const DiscordChannel&) = delete;
+  DiscordChannel& operator=(const DiscordChannel&) = delete;
+
+  [[nodiscard]] std::string_view name() const override { return "discord"; }
+  [[nodiscard]] bool can_push() const override { return true; }
+  Status start(Inbox& inbox) override;
+  void stop() override;
+  void send(OutboundMessage message, std::function<void(Status)> done) override;
+  [[nodiscard]] size_t in_flight() const override;
+  [[nodiscard]] std::string banner() const override;
+
+  // One line per shard: "shard 0/1 ready, last event 2 s ago, ack 41 ms, 1 resume, 1 identify".
+  [[nodiscard]] std::vector<std::string> shard_lines() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace parley::bot::channels::discord

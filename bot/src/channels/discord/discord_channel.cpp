@@ -1,0 +1,453 @@
+#include "parley/bot/channels/discord/discord_channel.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <boost/asio/ssl/context.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
+#include "channels/discord/events.h"
+#include "channels/discord/gateway.h"
+#include "channels/discord/rest.h"
+#include "parley/base/time_format.h"
+#include "parley/bot/channels/discord/reply_split.h"
+
+namespace parley::bot::channels::discord {
+
+namespace asio = net::asio;
+using SteadyClock = std::chrono::steady_clock;
+using boost::system::error_code;
+
+namespace {
+
+constexpr size_t kMaxKnownChannels = 20'000;
+constexpr int64_t kIdentifiesPerDayLimit = 900;  // Discord resets the token at 1,000
+
+// FNV-1a: names the lock file after the token without revealing it.
+std::string token_hash(const std::string& token) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const unsigned char c : token) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+std::string shard_set_name(const DiscordOptions::Shards& s) {
+  if (s.ids.empty()) return "auto";
+  std::string out;
+  for (const int id : s.ids) out += (out.empty() ? "" : "-") + std::to_string(id);
+  return out + "of" + std::to_string(s.count);
+}
+
+}  // namespace
+
+struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
+  Impl(Deps d, DiscordOptions o, std::string t)
+      : deps(std::move(d)),
+        options(std::move(o)),
+        token(std::move(t)),
+        strand(asio::make_strand(deps.executor)),
+        tls(asio::ssl::context::tls_client),
+        rest(deps.executor, deps.multi, Rest::Options{options.api_base, token},
+             [this](const std::string& line) { alert("discord_rest", line); }),
+        flush_timer(strand) {
+    tls.set_default_verify_paths();
+    tls.set_verify_mode(asio::ssl::verify_peer);
+  }
+
+  void alert(const std::string& kind, const std::string& line) const {
+    spdlog::error("{}", line);
+    if (deps.alert) deps.alert(kind, line);
+  }
+
+  Deps deps;
+  DiscordOptions options;
+  std::string token;
+  asio::strand<net::Executor> strand;
+  asio::ssl::context tls;
+  Rest rest;
+  Inbox* inbox = nullptr;
+  int lock_fd = -1;
+
+  // On the strand.
+  Surroundings around;
+  std::vector<std::unique_ptr<Shard>> shards;
+  std::map<std::string, GatewaySession> sessions;  // key → latest, persisted by flush()
+  std::map<std::string, bool> dirty;
+  asio::steady_timer flush_timer;
+  bool flush_armed = false;
+  bool stopping = false;
+  int max_concurrency = 1;
+  int64_t starts_remaining = 1000;
+  std::map<int, SteadyClock::time_point> last_identify;  // by rate-limit key
+  std::atomic<size_t> in_flight{0};
+  std::atomic<bool> started{false};
+
+  static std::string session_key(int id, int count) {
+    return fmt::format("session:{}/{}", id, count);
+  }
+
+  Status lock_instance() {
+    const char* dir = std::getenv("XDG_RUNTIME_DIR");  // NOLINT(concurrency-mt-unsafe): start-up
+    const std::filesystem::path base = dir != nullptr && *dir != '\0' ? dir : "/tmp";
+    const auto path = base / fmt::format("parley-discord-{}-{}.lock", token_hash(token),
+                                         shard_set_name(options.shards));
+    lock_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0) {
+      return fail(ErrorCode::unavailable, fmt::format("discord: cannot open {}", path.string()));
+    }
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      char buf[32] = {};
+      const ssize_t n = ::pread(lock_fd, buf, sizeof buf - 1, 0);
+      const std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "unknown";
+      ::close(lock_fd);
+      lock_fd = -1;
+      return fail(ErrorCode::already_exists,
+                  fmt::format("discord: another parley (pid {}) already runs this bot token with "
+                              "shards {}; one process per token and shard set",
+                              holder, shard_set_name(options.shards)));
+    }
+    const std::string pid = std::to_string(::getpid());
+    if (::ftruncate(lock_fd, 0) == 0) (void)!::pwrite(lock_fd, pid.data(), pid.size(), 0);
+    return {};
+  }
+
+  // GET /gateway/bot, then one shard per id.
+  static asio::awaitable<void> boot(std::shared_ptr<Impl> self) {
+    std::string method = "GET";
+    std::string path = "/gateway/bot";
+    const RestReply gw = co_await self->rest.call(method, path);
+    if (!gw.ok() || !gw.body.is_object()) {
+      self->alert("discord_start", fmt::format("discord: cannot start: GET /gateway/bot: {}",
+                                               gw.error.empty() ? "no answer" : gw.error));
+      co_return;
+    }
+    const std::string url = json_string(gw.body, "url");
+    const int recommended = gw.body.value("shards", 1);
+    if (auto limit = gw.body.find("session_start_limit"); limit != gw.body.end() &&
+                                                          limit->is_object()) {
+      self->max_concurrency = std::max(1, limit->value("max_concurrency", 1));
+      self->starts_remaining = limit->value("remaining", int64_t{1000});
+    }
+    std::vector<int> ids = self->options.shards.ids;
+    int count = self->options.shards.count;
+    if (ids.empty()) {
+      count = std::max(1, recommended);
+      for (int i = 0; i < count; ++i) ids.push_back(i);
+    }
+    if ((self->options.intents & kIntentMessageContent) == 0 &&
+        !self->options.respond_to.ambient_channels.empty()) {
+      spdlog::warn("discord: respond_to.ambient_channels needs the message_content intent "
+                   "(channels.discord.intents): without it those messages arrive without text");
+    }
+    if (self->stopping) co_return;  // (back on the channel's strand: boot runs there)
+    for (const int id : ids) {
+      Shard::Setup setup;
+      setup.id = id;
+      setup.count = count;
+      setup.token = self->token;
+      setup.intents = self->options.intents;
+      setup.gateway_url = url;
+      const std::string key = session_key(id, count);
+      if (auto saved = self->deps.state.get("discord", key); saved.ok() && *saved) {
+        auto j = nlohmann::json::parse(**saved, nullptr, false);
+        setup.session = GatewaySession::from_json(j);
+        self->sessions[key] = setup.session;
+      }
+      std::weak_ptr<Impl> weak = self;
+      Shard::Hooks hooks;
+      hooks.on_dispatch = [weak](const std::string& type, const nlohmann::json& d) {
+        if (auto s = weak.lock()) s->on_dispatch(type, d);
+      };
+      hooks.on_session = [weak, key](const GatewaySession& session) {
+        if (auto s = weak.lock()) {
+          asio::dispatch(s->strand, [s, key, session] { s->remember(key, session); });
+        }
+      };
+      hooks.may_identify = [weak](int shard) -> asio::awaitable<bool> {
+        auto s = weak.lock();
+        if (!s) co_return false;
+        const bool ok = co_await asio::co_spawn(s->strand, may_identify(s, shard), asio::use_awaitable);
+        co_return ok;
+      };
+      hooks.on_failed = [weak, id, count](int code, const std::string& line) {
+        if (auto s = weak.lock()) {
+          s->alert("discord_gateway", fmt::format("discord shard {}/{} stopped: {}", id, count, line));
+          (void)code;
+        }
+      };
+      self->shards.push_back(
+          std::make_unique<Shard>(self->deps.executor, self->tls, std::move(setup), std::move(hooks)));
+      self->shards.back()->start();
+    }
+  }
+
+  // At most max_concurrency IDENTIFYs per 5 s (bucket shard % max_concurrency); none when the
+  // day's session starts run low.
+  static asio::awaitable<bool> may_identify(std::shared_ptr<Impl> self, int shard) {
+    if (self->starts_remaining <= 2) {
+      self->alert("discord_identify",
+                  fmt::format("discord: only {} session starts left today (session_start_limit): "
+                              "shard {} will not IDENTIFY until they reset",
+                              self->starts_remaining, shard));
+      co_return false;
+    }
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    const std::string day_key = "identifies:" + utc_day(now_ms);
+    if (auto today = self->deps.state.get("discord", day_key); today.ok() && *today) {
+      if (std::stoll(**today) >= kIdentifiesPerDayLimit) {
+        self->alert("discord_identify",
+                    fmt::format("discord: {} IDENTIFYs today (Discord resets the token at 1,000): "
+                                "shard {} waits for tomorrow",
+                                **today, shard));
+        co_return false;
+      }
+    }
+    const int bucket = shard % self->max_concurrency;
+    auto& last = self->last_identify[bucket];
+    const auto earliest = last + std::chrono::seconds(5);
+    if (SteadyClock::now() < earliest) {
+      asio::steady_timer t(self->strand, earliest);
+      error_code ec;
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    self->last_identify[bucket] = SteadyClock::now();
+    --self->starts_remaining;
+    self->deps.state.add("discord", day_key, 1, [](Result<storage::WriteAck>) {});
+    co_return true;
+  }
+
+  void remember(const std::string& key, const GatewaySession& session) {
+    auto& known = sessions[key];
+    if (known.session_id == session.session_id && known.seq == session.seq &&
+        known.resume_url == session.resume_url) {
+      return;
+    }
+    known = session;
+    dirty[key] = true;
+    if (flush_armed || stopping) return;
+    flush_armed = true;
+    flush_timer.expires_after(std::chrono::seconds(1));
+    flush_timer.async_wait([self = shared_from_this()](error_code) {
+      self->flush_armed = false;
+      self->flush();
+    });
+  }
+
+  // Persists the sessions that changed (on the strand).
+  void flush() {
+    for (auto& [key, is_dirty] : dirty) {
+      if (!is_dirty) continue;
+      is_dirty = false;
+      const auto& s = sessions[key];
+      if (s.empty()) {
+        (void)deps.state.erase("discord", key);
+      } else {
+        deps.state.put("discord", key, s.to_json().dump(), [key](Result<storage::WriteAck> r) {
+          if (!r) spdlog::warn("discord: the session {} was not saved: {}", key, r.error().message);
+        });
+      }
+    }
+  }
+
+  void learn_channel(const nlohmann::json& c, const std::string& guild_id) {
+    if (around.channels.size() >= kMaxKnownChannels) around.channels.clear();
+    ChannelInfo info;
+    info.guild_id = guild_id.empty() ? json_string(c, "guild_id") : guild_id;
+    info.parent_id = json_string(c, "parent_id");
+    info.name = json_string(c, "name");
+    info.type = c.value("type", 0);
+    const std::string id = json_string(c, "id");
+    if (id.empty()) return;
+    around.channels[id] = info;
+    if (info.thread() && json_string(c, "owner_id") == around.bot_id && !around.bot_id.empty()) {
+      around.engaged_threads.insert(id);
+    }
+  }
+
+  // Every dispatch, from a shard's strand.
+  void on_dispatch(const std::string& type, const nlohmann::json& d) {
+    asio::dispatch(strand, [self = shared_from_this(), type, d] { self->on_event(type, d); });
+  }
+
+  void on_event(const std::string& type, const nlohmann::json& d) {
+    if (stopping) return;
+    if (type == "READY") {
+      if (auto user = d.find("user"); user != d.end()) around.bot_id = json_string(*user, "id");
+    } else if (type == "GUILD_CREATE") {
+      const std::string guild = json_string(d, "id");
+      for (const char* list : {"channels", "threads"}) {
+        if (auto it = d.find(list); it != d.end() && it->is_array()) {
+          for (const auto& c : *it) learn_channel(c, guild);
+        }
+      }
+    } else if (type == "THREAD_CREATE" || type == "THREAD_UPDATE" || type == "CHANNEL_CREATE") {
+      learn_channel(d, "");
+    } else if (type == "THREAD_LIST_SYNC") {
+      if (auto it = d.find("threads"); it != d.end() && it->is_array()) {
+        for (const auto& c : *it) learn_channel(c, json_string(d, "guild_id"));
+      }
+    } else if (type == "MESSAGE_CREATE") {
+      std::string ignored;
+      auto incoming = read_message_create(d, options, around, &ignored);
+      if (!incoming) {
+        spdlog::debug("discord: message {} not answered: {}", json_string(d, "id"), ignored);
+        return;
+      }
+      const auto info = around.channels.find(incoming->channel_id);
+      if (info != around.channels.end() && info->second.thread()) {
+        around.engaged_threads.insert(incoming->channel_id);
+      }
+      if (inbox == nullptr) return;
+      in_flight.fetch_add(1);
+      asio::co_spawn(asio::make_strand(deps.executor), answer(shared_from_this(), std::move(*incoming)),
+                     asio::detached);
+    }
+  }
+
+  // Typing every 8 s until `done` is cancelled.
+  static asio::awaitable<void> typing(std::shared_ptr<Impl> self, std::string channel_id,
+                                      std::shared_ptr<asio::steady_timer> done,
+                                      std::shared_ptr<bool> stop) {
+    const std::string method = "POST";
+    const std::string path = "/channels/" + channel_id + "/typing";
+    for (;;) {
+      if (*stop) co_return;
+      (void)co_await self->rest.call(method, path);
+      if (*stop) co_return;
+      done->expires_after(std::chrono::seconds(8));
+      error_code ec;
+      co_await done->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+    }
+  }
+
+  static asio::awaitable<void> answer(std::shared_ptr<Impl> self, Incoming in) {
+    auto ex = co_await asio::this_coro::executor;
+    // Typing while the turn runs (on this strand, stopped when the turn ends).
+    auto typing_done = std::make_shared<asio::steady_timer>(ex);
+    auto stop_typing = std::make_shared<bool>(false);
+    asio::co_spawn(ex, typing(self, in.channel_id, typing_done, stop_typing), asio::detached);
+    const pipeline::InboundMessage& message = in.message;
+    const pipeline::TurnResult r = co_await self->inbox->deliver(message);
+    *stop_typing = true;
+    typing_done->cancel();
+    const std::string no_nonce;
+    const std::string nonce = std::to_string(r.outbox_id);
+    if (r.duplicate) {
+      spdlog::debug("discord: message {} was already answered", in.message_id);
+    } else if (r.error) {
+      const std::string text =
+          "I could not take that message in (a storage problem on my side); please send it again.";
+      (void)co_await self->post_parts(in.channel_id, text, in.message_id, no_nonce);
+    } else if (r.refused || r.outbox_id == 0) {
+      if (!r.reply.empty() && r.primary) {
+        (void)co_await self->post_parts(in.channel_id, r.reply, in.message_id, no_nonce);
+      }
+    } else if (r.primary) {
+      co_await self->inbox->sending(r.outbox_id);
+      const Status st = co_await self->post_parts(in.channel_id, r.reply, in.message_id, nonce);
+      if (st.ok()) {
+        self->inbox->sent(r.outbox_id);
+      } else {
+        spdlog::error("discord: the reply to message {} was not sent: {}", in.message_id,
+                      st.error().message);
+      }
+    }
+    self->in_flight.fetch_sub(1);
+  }
+
+  // The reply in parts of at most 2,000 characters; the first replies to `reply_to` (when
+  // given); nonces "<nonce>.<part>" with enforce_nonce (when a nonce is given).
+  asio::awaitable<Status> post_parts(std::string channel_id, std::string text, std::string reply_to,
+                                     std::string nonce) {
+    const auto parts = split_reply(text);
+    for (size_t i = 0; i < parts.size(); ++i) {
+      nlohmann::json body = {{"content", parts[i]}, {"allowed_mentions", {{"parse", nlohmann::json::array()}}}};
+      if (i == 0 && !reply_to.empty()) {
+        body["message_reference"] = {{"message_id", reply_to}, {"fail_if_not_exists", false}};
+      }
+      if (!nonce.empty()) {
+        body["nonce"] = fmt::format("{}.{}", nonce, i);
+        body["enforce_nonce"] = true;
+      }
+      std::string method = "POST";
+      std::string path = "/channels/" + channel_id + "/messages";
+      const RestReply r = co_await rest.call(method, path, std::move(body));
+      if (!r.ok()) {
+        co_return fail(ErrorCode::unavailable,
+                       fmt::format("part {} of {}: {}", i + 1, parts.size(), r.error));
+      }
+    }
+    co_return Status{};
+  }
+};
+
+DiscordChannel::DiscordChannel(Deps deps, DiscordOptions options, std::string token)
+    : impl_(std::make_shared<Impl>(std::move(deps), std::move(options), std::move(token))) {}
+
+DiscordChannel::~DiscordChannel() {
+  stop();
+  if (impl_->lock_fd >= 0) ::close(impl_->lock_fd);
+}
+
+Status DiscordChannel::start(Inbox& inbox) {
+  if (impl_->started.exchange(true)) return {};
+  if (auto st = impl_->lock_instance(); !st.ok()) return st;
+  impl_->inbox = &inbox;
+  asio::co_spawn(impl_->strand, Impl::boot(impl_), asio::detached);
+  return {};
+}
+
+void DiscordChannel::stop() {
+  asio::dispatch(impl_->strand, [impl = impl_] {
+    if (impl->stopping) return;
+    impl->stopping = true;
+    for (auto& shard : impl->shards) shard->stop();
+    impl->flush_timer.cancel();
+    impl->flush();
+  });
+}
+
+void DiscordChannel::send(OutboundMessage message, std::function<void(Status)> done) {
+  auto impl = impl_;
+  asio::co_spawn(
+      asio::make_strand(impl->deps.executor),
+      [impl, message = std::move(message), done = std::move(done)]() -> asio::awaitable<void> {
+        impl->in_flight.fetch_add(1);
+        const std::string no_reply;
+        const std::string nonce = std::to_string(message.outbox_id);
+        const Status st =
+            co_await impl->post_parts(message.target, message.text, no_reply, nonce);
+        impl->in_flight.fetch_sub(1);
+        done(st);
+      },
+      asio::detached);
+}
+
+size_t DiscordChannel::in_flight() const { return impl_->in_flight.load(); }
+
+std::string DiscordChannel::banner() const {
+  return fmt::format("discord (token from {}, {})", impl_->options.token_env, impl_->options.api_base);
+}
+
+std::vector<std::string> DiscordChannel::shard_lines() const {
+  std::vector<std::string> out;
+  for (const auto& shard : impl_->shards) {
+    const auto f = shard->figures();
+    out.push_back(fmt::format("shard {} {}: ack {} ms, {} identifies, {} resumes, {} zombies",
+                              shard->id(), to_string(f.state), f.ack_latency_ms, f.identifies,
+                              f.resumes, f.zombies));
+  }
+  return out;
+}
+
+}  // namespace parley::bot::channels::discord

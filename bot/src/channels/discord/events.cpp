@@ -1,0 +1,120 @@
+#include "channels/discord/events.h"
+
+#include <algorithm>
+
+namespace parley::bot::channels::discord {
+
+namespace {
+
+bool listed(const std::vector<std::string>& list, const std::string& id) {
+  return !id.empty() && std::find(list.begin(), list.end(), id) != list.end();
+}
+
+bool mentions_bot(const nlohmann::json& d, const std::string& bot_id) {
+  auto it = d.find("mentions");
+  if (it == d.end() || !it->is_array()) return false;
+  return std::any_of(it->begin(), it->end(),
+                     [&](const nlohmann::json& u) { return json_string(u, "id") == bot_id; });
+}
+
+bool replies_to_bot(const nlohmann::json& d, const std::string& bot_id) {
+  auto it = d.find("referenced_message");
+  if (it == d.end() || !it->is_object()) return false;
+  auto author = it->find("author");
+  return author != it->end() && json_string(*author, "id") == bot_id;
+}
+
+std::string trim(std::string s) {
+  const auto not_space = [](unsigned char c) { return c != ' ' && c != '\n' && c != '\t'; };
+  s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
+  s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
+  return s;
+}
+
+}  // namespace
+
+std::string json_string(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return {};
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return {};
+  return it->get<std::string>();
+}
+
+std::string without_mention(const std::string& text, const std::string& bot_id) {
+  std::string out = text;
+  for (const std::string& m : {"<@" + bot_id + ">", "<@!" + bot_id + ">"}) {
+    for (size_t at = out.find(m); at != std::string::npos; at = out.find(m, at)) out.erase(at, m.size());
+  }
+  return trim(out);
+}
+
+std::optional<Incoming> read_message_create(const nlohmann::json& d, const DiscordOptions& options,
+                                            const Surroundings& around, std::string* ignored) {
+  auto skip = [&](const char* why) -> std::optional<Incoming> {
+    if (ignored != nullptr) *ignored = why;
+    return std::nullopt;
+  };
+  if (!d.is_object()) return skip("not an object");
+  const auto author_it = d.find("author");
+  if (author_it == d.end() || !author_it->is_object()) return skip("no author");
+  const nlohmann::json& author = *author_it;
+  Incoming in;
+  in.message_id = json_string(d, "id");
+  in.channel_id = json_string(d, "channel_id");
+  in.guild_id = json_string(d, "guild_id");
+  const std::string author_id = json_string(author, "id");
+  if (in.message_id.empty() || in.channel_id.empty() || author_id.empty()) {
+    return skip("no id, channel or author id");
+  }
+  if (author_id == around.bot_id) return skip("its own message");
+  if (d.contains("webhook_id")) return skip("a webhook's message");
+  if (author.value("bot", false) && !options.allow_bots) return skip("another bot (allow_bots off)");
+  const std::string content = json_string(d, "content");
+
+  if (in.guild_id.empty()) {
+    if (!options.respond_to.dms) return skip("a DM (respond_to.dms off)");
+    in.why = Why::dm;
+  } else {
+    if (!options.guilds.empty() && !listed(options.guilds, in.guild_id)) {
+      return skip("a guild not in channels.discord.guilds");
+    }
+    const auto info = around.channels.find(in.channel_id);
+    const bool thread = info != around.channels.end() && info->second.thread();
+    const std::string parent = thread ? info->second.parent_id : std::string();
+    if (!options.channels.empty() && !listed(options.channels, in.channel_id) &&
+        !listed(options.channels, parent)) {
+      return skip("a channel not in channels.discord.channels");
+    }
+    const auto& rt = options.respond_to;
+    if (rt.mentions && mentions_bot(d, around.bot_id)) {
+      in.why = Why::mention;
+    } else if (rt.replies && replies_to_bot(d, around.bot_id)) {
+      in.why = Why::reply;
+    } else if (rt.threads && thread && around.engaged_threads.count(in.channel_id) != 0) {
+      in.why = Why::thread;
+    } else if (listed(rt.ambient_channels, in.channel_id) || listed(rt.ambient_channels, parent)) {
+      in.why = Why::ambient;
+    } else {
+      return skip("not for the bot (no mention, reply, thread or ambient channel)");
+    }
+  }
+  std::string text = without_mention(content, around.bot_id);
+  if (text.empty()) return skip("no text (MESSAGE_CONTENT not granted, or only a mention)");
+
+  in.message.channel = "discord";
+  in.message.platform_id = in.message_id;
+  in.message.conversation = in.channel_id;
+  in.message.author = author_id;
+  std::string name = json_string(author, "global_name");
+  if (name.empty()) name = json_string(author, "username");
+  if (auto member = d.find("member"); member != d.end() && member->is_object()) {
+    if (std::string nick = json_string(*member, "nick"); !nick.empty()) name = nick;
+  }
+  in.message.author_name = name;
+  in.message.text = std::move(text);
+  in.message.private_audience =
+      in.guild_id.empty() || listed(options.memory_channels, in.channel_id);
+  return in;
+}
+
+}  // namespace parley::bot::channels::discord

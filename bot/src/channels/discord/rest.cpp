@@ -1,0 +1,290 @@
+#include "channels/discord/rest.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <vector>
+
+namespace parley::bot::channels::discord {
+
+namespace asio = net::asio;
+using SteadyClock = std::chrono::steady_clock;
+
+struct Rest::Bucket {
+  std::string key;
+  int64_t remaining = -1;  // -1: not known yet
+  SteadyClock::time_point reset_at{};
+  bool busy = false;
+  std::deque<std::shared_ptr<asio::steady_timer>> waiters;
+};
+
+namespace {
+
+bool digits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::vector<std::string> segments(const std::string& path) {
+  std::vector<std::string> out;
+  const std::string p = path.substr(0, path.find('?'));
+  size_t at = 0;
+  while (at < p.size()) {
+    if (p[at] == '/') {
+      ++at;
+      continue;
+    }
+    const size_t end = std::min(p.find('/', at), p.size());
+    out.push_back(p.substr(at, end - at));
+    at = end;
+  }
+  return out;
+}
+
+// Seconds as Discord writes them ("1.250"); 0 when absent or not a number.
+double seconds_of(const std::string& text) {
+  try {
+    return text.empty() ? 0.0 : std::stod(text);
+  } catch (const std::exception&) {
+    return 0.0;
+  }
+}
+
+SteadyClock::duration from_seconds(double s) {
+  return std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(s));
+}
+
+// Interaction callbacks and webhook (follow-up) routes are outside the global limit.
+bool outside_global(const std::string& route) {
+  return route.find("/interactions/") != std::string::npos ||
+         route.find("/webhooks/") != std::string::npos;
+}
+
+}  // namespace
+
+std::pair<std::string, std::string> Rest::route_of(const std::string& method,
+                                                   const std::string& path) {
+  const auto segs = segments(path);
+  std::string route = method + " ";
+  std::string major;
+  for (size_t i = 0; i < segs.size(); ++i) {
+    std::string seg = segs[i];
+    const bool major_slot = i == 1 && (segs[0] == "channels" || segs[0] == "guilds" ||
+                                       segs[0] == "webhooks" || segs[0] == "interactions");
+    if (major_slot && digits(seg)) {
+      major = seg;
+      seg = "{major}";
+    } else if (i == 2 && (segs[0] == "webhooks" || segs[0] == "interactions")) {
+      major += "/" + std::to_string(std::hash<std::string>{}(seg) % 100000);  // never the token
+      seg = "{token}";
+    } else if (digits(seg)) {
+      seg = "{id}";
+    }
+    route += "/" + seg;
+  }
+  return {route, major};
+}
+
+Rest::Rest(net::Executor executor, http::CurlMulti& multi, Options options,
+           std::function<void(const std::string&)> on_alert)
+    : strand_(asio::make_strand(std::move(executor))),
+      multi_(multi),
+      options_(std::move(options)),
+      on_alert_(std::move(on_alert)) {}
+
+Rest::~Rest() = default;
+
+RestStats Rest::stats() const {
+  RestStats s;
+  s.requests = requests_.load();
+  s.rate_limited = rate_limited_.load();
+  s.waits = waits_.load();
+  s.invalid_10min = invalid_count_.load();
+  s.token_disabled = disabled_flag_.load();
+  return s;
+}
+
+asio::awaitable<RestReply> Rest::call(std::string method, std::string path, nlohmann::json body) {
+  auto reply = co_await asio::co_spawn(strand_, run(std::move(method), std::move(path), std::move(body)),
+                                       asio::use_awaitable);
+  co_return reply;
+}
+
+Rest::Bucket& Rest::bucket_for(const std::string& route, const std::string& major) {
+  const auto hash = hash_by_route_.find(route);
+  const std::string key = (hash == hash_by_route_.end() ? route : hash->second) + ":" + major;
+  auto& slot = buckets_[key];
+  if (!slot) {
+    slot = std::make_unique<Bucket>();
+    slot->key = key;
+  }
+  return *slot;
+}
+
+asio::awaitable<void> Rest::acquire(Bucket& b) {
+  if (!b.busy) {
+    b.busy = true;
+    co_return;
+  }
+  auto timer = std::make_shared<asio::steady_timer>(strand_, SteadyClock::time_point::max());
+  b.waiters.push_back(timer);
+  boost::system::error_code ec;
+  co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  // Woken by release(): the bucket was handed over (busy stays true).
+}
+
+void Rest::release(Bucket& b) {
+  if (b.waiters.empty()) {
+    b.busy = false;
+    return;
+  }
+  auto next = b.waiters.front();
+  b.waiters.pop_front();
+  next->cancel();
+}
+
+asio::awaitable<void> Rest::sleep_until(SteadyClock::time_point t) {
+  if (t <= SteadyClock::now()) co_return;
+  waits_.fetch_add(1, std::memory_order_relaxed);
+  asio::steady_timer timer(strand_, t);
+  boost::system::error_code ec;
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+void Rest::count_invalid(SteadyClock::time_point now) {
+  invalid_.push_back(now);
+  while (!invalid_.empty() && invalid_.front() < now - std::chrono::minutes(10)) invalid_.pop_front();
+  invalid_count_.store(invalid_.size());
+}
+
+asio::awaitable<RestReply> Rest::run(std::string method, std::string path, nlohmann::json body) {
+  const auto [route, major] = route_of(method, path);
+  Bucket& bucket = bucket_for(route, major);
+  co_await acquire(bucket);
+  RestReply out;
+  int failures = 0;
+  int limited = 0;
+  for (;;) {
+    if (token_disabled_) {
+      out = RestReply{0, nullptr, "the Discord token was refused (401): parley sends nothing "
+                                  "more with it until it is replaced and parley restarted"};
+      break;
+    }
+    auto now = SteadyClock::now();
+    while (!invalid_.empty() && invalid_.front() < now - std::chrono::minutes(10)) {
+      invalid_.pop_front();
+    }
+    invalid_count_.store(invalid_.size());
+    if (static_cast<int>(invalid_.size()) >= options_.invalid_limit) {
+      if (!invalid_alerted_) {
+        invalid_alerted_ = true;
+        on_alert_(fmt::format("discord: {} invalid requests (401/403/429) in 10 minutes: REST "
+                              "sending paused until the count falls (Discord bans at 10,000)",
+                              invalid_.size()));
+      }
+      out = RestReply{0, nullptr, "too many invalid requests in 10 minutes: sending paused"};
+      break;
+    }
+    invalid_alerted_ = false;
+    // This bucket's window, then the global pause and the global 50/s.
+    if (bucket.remaining == 0) co_await sleep_until(bucket.reset_at);
+    co_await sleep_until(global_pause_until_);
+    if (!outside_global(route)) {
+      now = SteadyClock::now();
+      while (!recent_.empty() && recent_.front() <= now - std::chrono::seconds(1)) {
+        recent_.pop_front();
+      }
+      if (static_cast<int>(recent_.size()) >= options_.global_per_second) {
+        co_await sleep_until(recent_.front() + std::chrono::seconds(1));
+        continue;  // look at every limit again
+      }
+      recent_.push_back(SteadyClock::now());
+    }
+
+    http::Request req;
+    req.method = method;
+    req.url = options_.api_base + "/v10" + path;
+    req.headers = {"Authorization: Bot " + options_.token,
+                   "User-Agent: DiscordBot (https://github.com/parley-bot/parley, 0.1)"};
+    if (!body.is_null()) {
+      req.headers.emplace_back("Content-Type: application/json");
+      req.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+    req.deadline = SteadyClock::now() + options_.timeout;
+    req.first_byte_timeout = options_.timeout;
+    requests_.fetch_add(1, std::memory_order_relaxed);
+    http::Response res = co_await http::async_fetch(multi_, std::move(req));
+    now = SteadyClock::now();
+
+    // What the answer says about the bucket.
+    if (const std::string hash = res.header("x-ratelimit-bucket"); !hash.empty()) {
+      hash_by_route_[route] = hash;
+    }
+    if (const std::string rem = res.header("x-ratelimit-remaining"); !rem.empty()) {
+      bucket.remaining = static_cast<int64_t>(seconds_of(rem));
+      bucket.reset_at = now + from_seconds(seconds_of(res.header("x-ratelimit-reset-after")));
+    }
+    out = RestReply{};
+    out.status = res.failure == http::Failure::none ? res.status : 0;
+    if (!res.body.empty()) {
+      out.body = nlohmann::json::parse(res.body, nullptr, false);
+      if (out.body.is_discarded()) out.body = nullptr;
+    }
+    if (res.failure != http::Failure::none || res.status >= 500) {
+      out.error = res.failure != http::Failure::none
+                      ? fmt::format("{} {}: {}", method, route, res.error)
+                      : fmt::format("{} {}: HTTP {}", method, route, res.status);
+      if (++failures > options_.max_retries) break;
+      spdlog::warn("discord: {} (attempt {}; trying again)", out.error, failures);
+      co_await sleep_until(SteadyClock::now() + std::chrono::milliseconds(500) * (1 << failures));
+      continue;
+    }
+    if (res.status == 429) {
+      rate_limited_.fetch_add(1, std::memory_order_relaxed);
+      double retry = 1.0;
+      bool global = false;
+      if (out.body.is_object()) {
+        retry = out.body.value("retry_after", retry);
+        global = out.body.value("global", false);
+      }
+      if (res.header("x-ratelimit-global") == "true") global = true;
+      const bool shared = res.header("x-ratelimit-scope") == "shared";
+      if (!shared) count_invalid(now);
+      spdlog::warn("discord: 429 on {} (bucket {}{}); waiting {:.3f} s", route, bucket.key,
+                   global ? ", global" : (shared ? ", shared" : ""), retry);
+      if (++limited > 5) {
+        out.error = fmt::format("{} {}: still rate limited after 5 waits", method, route);
+        break;
+      }
+      const auto until = now + from_seconds(retry);
+      if (global) {
+        global_pause_until_ = std::max(global_pause_until_, until);
+      } else {
+        bucket.remaining = 0;
+        bucket.reset_at = std::max(bucket.reset_at, until);
+      }
+      continue;
+    }
+    if (res.status == 401) {
+      count_invalid(now);
+      token_disabled_ = true;
+      disabled_flag_.store(true);
+      on_alert_("discord: the bot token was refused (401 Unauthorized): Discord is off until the "
+                "token is replaced (DISCORD_TOKEN) and parley restarted");
+      out.error = fmt::format("{} {}: 401 Unauthorized (the token was refused)", method, route);
+      break;
+    }
+    if (res.status == 403) count_invalid(now);
+    if (!out.ok()) {
+      std::string message = out.body.is_object() ? out.body.value("message", "") : "";
+      out.error = fmt::format("{} {}: HTTP {}{}{}", method, route, res.status,
+                              message.empty() ? "" : ": ", message);
+    }
+    break;
+  }
+  release(bucket);
+  co_return out;
+}
+
+}  // namespace parley::bot::channels::discord

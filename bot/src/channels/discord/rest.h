@@ -1,0 +1,104 @@
+// Rest: parley's calls to Discord's HTTP API, through the process's curl multi (no thread per
+// call), within Discord's rate limits so that no request is sent that Discord would refuse:
+// - one queue per bucket: the `X-RateLimit-Bucket` hash learned per route (method + path with
+//   ids as {id}) plus the major id (channel, guild, webhook), one request in flight per bucket,
+//   FIFO behind it, waiting out `Remaining: 0` until `Reset-After` (read as a float);
+// - a global 50/s window in front (interaction callbacks and webhooks are outside it);
+// - 429: wait `retry_after` (the body's float) and try again; `global: true` pauses every
+//   bucket; `X-RateLimit-Scope: shared` is not counted against the bot;
+// - invalid requests (401, 403, 429 not shared) are counted over 10 minutes, and sending stops
+//   far below Discord's 10,000 (Cloudflare's ban); a 401 disables the token until restart.
+// 5xx answers and transport failures are retried a few times with back-off.
+//
+// The token goes into the Authorization header only: never into a log line, an error or stats.
+// Thread safety: call() and stats() from any thread; the state lives on the Rest's strand.
+#pragma once
+
+// clang-format off
+#include "parley/bot/net.h"
+// clang-format on
+
+#include <nlohmann/json.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "parley/bot/clients/http/curl_multi.h"
+
+namespace parley::bot::channels::discord {
+
+struct RestReply {
+  long status = 0;      // 0: no answer (transport failure, or refused before sending)
+  nlohmann::json body;  // the answer's JSON (null when none or not JSON)
+  std::string error;    // what went wrong, in words; empty on success
+  [[nodiscard]] bool ok() const { return status >= 200 && status < 300; }
+};
+
+struct RestStats {
+  uint64_t requests = 0;    // requests sent
+  uint64_t rate_limited = 0;  // 429 answers
+  uint64_t waits = 0;       // times a request waited for its bucket or the global window
+  uint64_t invalid_10min = 0;
+  bool token_disabled = false;
+};
+
+class Rest {
+ public:
+  struct Options {
+    std::string api_base;  // e.g. https://discord.com/api (paths are /v10/… under it)
+    std::string token;     // the bot token (never logged)
+    int global_per_second = 50;
+    int invalid_limit = 1000;  // per 10 minutes; Discord bans at 10,000
+    int max_retries = 3;       // 5xx and transport failures
+    std::chrono::milliseconds timeout{15'000};
+  };
+  // `on_alert` gets one operator-facing line for a disabled token or a tripped breaker.
+  Rest(net::Executor executor, http::CurlMulti& multi, Options options,
+       std::function<void(const std::string&)> on_alert);
+  ~Rest();
+  Rest(const Rest&) = delete;
+  Rest& operator=(const Rest&) = delete;
+
+  // One request to `path` (e.g. "/channels/123/messages"; "/v10" is added); `body` null: none.
+  net::asio::awaitable<RestReply> call(std::string method, std::string path,
+                                       nlohmann::json body = nullptr);
+  [[nodiscard]] RestStats stats() const;
+
+  // The route key of a path ("POST /channels/{id}/messages") and its major id ("123").
+  static std::pair<std::string, std::string> route_of(const std::string& method,
+                                                      const std::string& path);
+
+ private:
+  struct Bucket;
+  net::asio::awaitable<RestReply> run(std::string method, std::string path, nlohmann::json body);
+  net::asio::awaitable<void> acquire(Bucket& b);
+  void release(Bucket& b);
+  net::asio::awaitable<void> sleep_until(std::chrono::steady_clock::time_point t);
+  Bucket& bucket_for(const std::string& route, const std::string& major);
+  void count_invalid(std::chrono::steady_clock::time_point now);
+
+  net::asio::strand<net::Executor> strand_;
+  http::CurlMulti& multi_;
+  Options options_;
+  std::function<void(const std::string&)> on_alert_;
+  std::map<std::string, std::string> hash_by_route_;
+  std::map<std::string, std::unique_ptr<Bucket>> buckets_;
+  std::deque<std::chrono::steady_clock::time_point> recent_;   // global window
+  std::deque<std::chrono::steady_clock::time_point> invalid_;  // last 10 minutes
+  std::chrono::steady_clock::time_point global_pause_until_{};
+  bool invalid_alerted_ = false;
+  bool token_disabled_ = false;
+  // Figures for stats(), read from any thread.
+  std::atomic<uint64_t> requests_{0};
+  std::atomic<uint64_t> rate_limited_{0};
+  std::atomic<uint64_t> waits_{0};
+  std::atomic<uint64_t> invalid_count_{0};
+  std::atomic<bool> disabled_flag_{false};
+};
+
+}  // namespace parley::bot::channels::discord
