@@ -498,7 +498,8 @@ struct FakeDiscord::Impl {
   mutable std::condition_variable cv;
   uint64_t generation = 0;  // GUARDED_BY(mu): bumped on every change (wait_for)
 
-  Options options;  // GUARDED_BY(mu)
+  Options options;      // GUARDED_BY(mu)
+  FakeDiscordUser bot;  // GUARDED_BY(mu)
   const Clock::time_point started = Clock::now();
   bool token_was_reset = false;  // GUARDED_BY(mu)
   bool withhold = false;         // GUARDED_BY(mu)
@@ -544,9 +545,10 @@ FakeDiscord::Impl::Impl(Options o)
       server(HttpFakeServer::Options{.name = "fake_discord"},
              [this](const FakeRequest& req, FakeConnection& conn) { return serve(req, conn); }) {
   const std::lock_guard lock(mu);
-  if (options.bot.id.empty()) options.bot.id = snowflake();
-  options.bot.bot = true;
-  if (options.application_id.empty()) options.application_id = options.bot.id;
+  bot.id = options.bot_id.empty() ? snowflake() : options.bot_id;
+  bot.username = options.bot_username;
+  bot.bot = true;
+  if (options.application_id.empty()) options.application_id = bot.id;
   for (auto& g : options.guilds) {
     if (g.id.empty()) g.id = snowflake();
     for (auto& c : g.channels) {
@@ -774,7 +776,7 @@ FakeDiscord::Impl::Reply FakeDiscord::Impl::answer(const FakeRequest& req,
   }
   if (key == discord_route::kGateway) return Reply{200, json{{"url", ws_base}}.dump()};
   if (key == discord_route::kCurrentUser) {
-    json u = discord_wire::user_json(options.bot);
+    json u = discord_wire::user_json(bot);
     u["verified"] = true;
     u["mfa_enabled"] = false;
     u["flags"] = 0;
@@ -807,7 +809,7 @@ json FakeDiscord::Impl::bot_message(const std::string& channel_id, const json& r
   json m = {{"id", id},
             {"type", 0},
             {"channel_id", channel_id},
-            {"author", discord_wire::user_json(options.bot)},
+            {"author", discord_wire::user_json(bot)},
             {"content", req.value("content", json("")).is_string() ? req.value("content", "") : ""},
             {"timestamp", discord_wire::snowflake_timestamp(id)},
             {"edited_timestamp", nullptr},
@@ -964,8 +966,8 @@ FakeDiscord::Impl::Reply FakeDiscord::Impl::get_messages(const std::string& chan
   const bool dm = channels[channel_id].guild_id.empty();
   json out = json::array();
   for (auto& m : picked) {
-    bool visible = content_on || dm || m["author"].value("id", "") == options.bot.id;
-    for (const auto& u : m["mentions"]) visible = visible || u.value("id", "") == options.bot.id;
+    bool visible = content_on || dm || m["author"].value("id", "") == bot.id;
+    for (const auto& u : m["mentions"]) visible = visible || u.value("id", "") == bot.id;
     if (!visible) {
       m["content"] = "";
       m["embeds"] = json::array();
@@ -1105,7 +1107,8 @@ FakeDiscord::Impl::Reply FakeDiscord::Impl::webhook(const std::string& app,
 
 asio::awaitable<bool> FakeDiscord::Impl::gateway(const FakeRequest& req, FakeConnection& conn) {
   const std::string target(req.target());
-  const std::string path = target.substr(0, target.find('?'));
+  std::string path = target.substr(0, target.find('?'));
+  if (path.size() > 1 && path.back() == '/') path.pop_back();  // a client appended "/?v=10…"
   if (path != "/" && path != "/gateway" && path != "/resume-gw") {
     FakeResponse res = make_fake_response(404, "application/json",
                                           discord_wire::error_body("404: Not Found", 0), false);
@@ -1201,7 +1204,10 @@ asio::awaitable<void> FakeDiscord::Impl::gateway_writer(std::shared_ptr<GatewayC
       case OutItem::Kind::text:
         co_await ws.async_write(asio::buffer(item->text),
                                 asio::redirect_error(asio::use_awaitable, ec));
-        if (ec) co_return;
+        if (ec) {
+          conn.close();  // the reader must not wait for a client that cannot be written to
+          co_return;
+        }
         break;
       case OutItem::Kind::close: {
         beast::websocket::close_reason reason(static_cast<uint16_t>(item->code));
@@ -1389,9 +1395,8 @@ json FakeDiscord::Impl::message_for(const Session& s, const json& message,
       guild_id.empty() ? discord_intent::kDirectMessages : discord_intent::kGuildMessages;
   if ((s.intents & needed) == 0) return nullptr;
   bool visible = (s.intents & discord_intent::kMessageContent) != 0 || guild_id.empty() ||
-                 message["author"].value("id", "") == options.bot.id;
-  for (const auto& u : message["mentions"])
-    visible = visible || u.value("id", "") == options.bot.id;
+                 message["author"].value("id", "") == bot.id;
+  for (const auto& u : message["mentions"]) visible = visible || u.value("id", "") == bot.id;
   if (!visible) {
     d["content"] = "";
     d["embeds"] = json::array();
@@ -1522,7 +1527,7 @@ void FakeDiscord::Impl::identify(GatewayConn& gc, const json& d) {
     for (const auto& id : guild_ids) guilds.push_back({{"id", id}, {"unavailable", true}});
     json ready = {
         {"v", discord_wire::kApiVersion},
-        {"user", discord_wire::user_json(options.bot)},
+        {"user", discord_wire::user_json(bot)},
         {"session_id", s->id},
         {"session_type", "normal"},
         {"resume_gateway_url", fmt::format("ws://127.0.0.1:{}/resume-gw", server.port())},
@@ -1611,7 +1616,7 @@ std::string FakeDiscord::token() const {
 
 std::string FakeDiscord::bot_id() const {
   const std::lock_guard lock(impl_->mu);
-  return impl_->options.bot.id;
+  return impl_->bot.id;
 }
 
 std::string FakeDiscord::application_id() const {

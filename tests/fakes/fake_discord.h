@@ -55,10 +55,10 @@
 // JSON or a verbatim body, a delay before the answer. They answer whatever the authorization.
 //
 // Gateway: a WebSocket upgrade on "/" (where parley goes: gateway/bot's url + "/?v=10&…"),
-// "/gateway" or "/resume-gw" (resume_gateway_url), any query. `v` other than 10 closes 4012,
-// `encoding` other than json closes 4002. `compress=zlib-stream` is ignored: frames are always
-// uncompressed text (recorded in GatewayConnectionInfo::target). Non-dispatch payloads carry
-// "s": null and "t": null.
+// "/gateway" or "/resume-gw" (resume_gateway_url), with or without a trailing "/", any query. `v`
+// other than 10 closes 4012, `encoding` other than json closes 4002. `compress=zlib-stream` is
+// ignored: frames are always uncompressed text (recorded in GatewayConnectionInfo::target).
+// Non-dispatch payloads carry "s": null and "t": null.
 //   connect → op 10 HELLO {heartbeat_interval}
 //   op 1 → op 11 ACK (none while withhold_acks(true): a zombie connection)
 //   op 2 IDENTIFY {token, intents, shard?, properties} → checks in this order: second IDENTIFY
@@ -93,9 +93,11 @@
 //   always arrive.
 //
 // Gateway faults and controls (each acts on one connection, see GatewayTarget; false when there
-// is none): op 7 RECONNECT, op 9 INVALID SESSION (d true/false), op 1 (asks for a heartbeat), any
-// payload, a close frame with any code, a TCP drop without a close frame; ACKs withheld;
-// sessions expired.
+// is none): op 7 RECONNECT (the fake does not close by itself afterwards, as Discord does a few
+// seconds later: close() or drop() does), op 9 INVALID SESSION (d true/false; false ends the
+// session, and the connection may IDENTIFY again), op 1 (asks for a heartbeat), any payload, a
+// close frame with any code, a TCP drop without a close frame; ACKs withheld; sessions expired.
+// The fake never closes a connection for missing heartbeats.
 //
 // Ownership: the fake owns its server, threads and all recorded state; queries return copies.
 // Thread safety: every public method may be called from any thread, also while the gateway
@@ -180,7 +182,8 @@ struct FakeDiscordMessage {
   bool mention_everyone = false;
   std::string reply_to;  // message_reference.message_id (type 19); referenced_message is the
                          // fake's copy of that message, or null when it does not know it
-  // Sent as `channel_type` when set; Discord's documented MESSAGE_CREATE has no such field.
+  // Sent as `channel_type` when set (Discord's documented MESSAGE_CREATE has no such field),
+  // and the type of the channel when the fake does not know it yet (default: 0, or 1 for a DM).
   std::optional<int> channel_type;
   std::optional<FakeDiscordChannel> thread;         // the thread started from this message
   std::string id;                                   // empty: a fresh snowflake
@@ -351,7 +354,8 @@ class FakeDiscord {
 
   struct Options {
     std::string token = "fake-discord-bot-token";
-    FakeDiscordUser bot{.id = "", .username = "parley", .bot = true, .global_name = {}};
+    std::string bot_id;  // empty: a fresh snowflake
+    std::string bot_username = "parley";
     std::string application_id;  // empty: the bot's id (as for every bot nowadays)
     int64_t application_flags = 0;
     // The Portal's privileged-intent toggles that are on; IDENTIFY asking for another: 4014.

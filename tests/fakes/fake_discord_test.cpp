@@ -424,7 +424,8 @@ TEST_F(FakeDiscordTest, DropThenResumeReplaysMissedEventsThenResumed) {
   const std::string missed1 = fake.inject_message(guild_message(fake, "missed 1"));
   const std::string missed2 = fake.inject_message(guild_message(fake, "missed 2"));
 
-  GatewayClient resumed(fake.port(), "/resume-gw?v=10&encoding=json");
+  // resume_gateway_url + "/?v=10…", as a client appends it.
+  GatewayClient resumed(fake.port(), "/resume-gw/?v=10&encoding=json");
   ASSERT_TRUE(resumed.next());  // HELLO
   resumed.send(
       {{"op", 6},
@@ -445,7 +446,7 @@ TEST_F(FakeDiscordTest, DropThenResumeReplaysMissedEventsThenResumed) {
   EXPECT_EQ(resumes[0].replayed, 2u);
   EXPECT_EQ(resumes[0].seq, seen_s);
   EXPECT_EQ(fake.identifies().size(), 1u);
-  EXPECT_EQ(fake.connections().back().target, "/resume-gw?v=10&encoding=json");
+  EXPECT_EQ(fake.connections().back().target, "/resume-gw/?v=10&encoding=json");
 }
 
 TEST_F(FakeDiscordTest, ResumeOfUnknownOrExpiredSessionGetsInvalidSessionFalse) {
