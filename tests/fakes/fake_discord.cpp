@@ -414,9 +414,8 @@ struct FakeDiscord::Impl {
   };
 
   struct Channel {
-    json object;
+    json object;  // as GET /channels/{id} answers it
     std::string guild_id;
-    int type = 0;
   };
 
   struct Interaction {
@@ -489,6 +488,7 @@ struct FakeDiscord::Impl {
   json message_for(const Session& s, const json& message, const std::string& guild_id) const;
   void dispatch_message(const json& message, const std::string& guild_id);
   void register_channel(const FakeDiscordChannel& c, const std::string& guild_id);
+  void prepare_guild(FakeDiscordGuild& g);  // gives ids, makes its channels known
   void changed() {
     ++generation;
     cv.notify_all();
@@ -549,17 +549,19 @@ FakeDiscord::Impl::Impl(Options o)
   bot.username = options.bot_username;
   bot.bot = true;
   if (options.application_id.empty()) options.application_id = bot.id;
-  for (auto& g : options.guilds) {
-    if (g.id.empty()) g.id = snowflake();
-    for (auto& c : g.channels) {
-      if (c.id.empty()) c.id = snowflake();
-      register_channel(c, g.id);
-    }
-    for (auto& t : g.threads) {
-      if (t.id.empty()) t.id = snowflake();
-      if (!discord_wire::is_thread(t.type)) t.type = 11;
-      register_channel(t, g.id);
-    }
+  for (auto& g : options.guilds) prepare_guild(g);
+}
+
+void FakeDiscord::Impl::prepare_guild(FakeDiscordGuild& g) {
+  if (g.id.empty()) g.id = snowflake();
+  for (auto& c : g.channels) {
+    if (c.id.empty()) c.id = snowflake();
+    register_channel(c, g.id);
+  }
+  for (auto& t : g.threads) {
+    if (t.id.empty()) t.id = snowflake();
+    if (!discord_wire::is_thread(t.type)) t.type = 11;
+    register_channel(t, g.id);
   }
 }
 
@@ -1378,7 +1380,7 @@ json FakeDiscord::Impl::guild_create(const FakeDiscordGuild& g) const {
 }
 
 void FakeDiscord::Impl::register_channel(const FakeDiscordChannel& c, const std::string& guild_id) {
-  channels[c.id] = Channel{discord_wire::channel_json(c, guild_id), guild_id, c.type};
+  channels[c.id] = Channel{discord_wire::channel_json(c, guild_id), guild_id};
 }
 
 // The MESSAGE_CREATE `d` of `message` for session `s`, or null when its intents exclude it.
@@ -1652,16 +1654,7 @@ FakeDiscord::SessionStartLimit FakeDiscord::session_start_limit() const {
 
 void FakeDiscord::add_guild(FakeDiscordGuild guild) {
   const std::lock_guard lock(impl_->mu);
-  if (guild.id.empty()) guild.id = snowflake();
-  for (auto& c : guild.channels) {
-    if (c.id.empty()) c.id = snowflake();
-    impl_->register_channel(c, guild.id);
-  }
-  for (auto& t : guild.threads) {
-    if (t.id.empty()) t.id = snowflake();
-    if (!discord_wire::is_thread(t.type)) t.type = 11;
-    impl_->register_channel(t, guild.id);
-  }
+  impl_->prepare_guild(guild);
   impl_->options.guilds.push_back(std::move(guild));
 }
 

@@ -275,8 +275,11 @@ TEST_F(FakeDiscordTest, GuildCreateListsChannelsAndThreads) {
   o.guilds[0].threads.push_back(FakeDiscordChannel{
       .id = "", .name = "a thread", .type = 11, .parent_id = "", .owner_id = ""});
   FakeDiscord fake(o);
+  FakeDiscordGuild added;
+  added.name = "added later";
+  fake.add_guild(added);
   GatewayClient client(fake.port(), "/gateway?v=10&encoding=json");
-  client.handshake(fake.token());
+  EXPECT_EQ(client.handshake(fake.token())["guilds"].size(), 2u);
   const json g = client.next_dispatch("GUILD_CREATE")["d"];
   ASSERT_EQ(g["channels"].size(), 1u);
   EXPECT_EQ(g["channels"][0]["id"], channel_of(fake));
@@ -285,6 +288,7 @@ TEST_F(FakeDiscordTest, GuildCreateListsChannelsAndThreads) {
   ASSERT_EQ(g["threads"].size(), 1u);
   EXPECT_EQ(g["threads"][0]["type"], 11);
   EXPECT_EQ(g["threads"][0]["guild_id"], fake.guilds()[0].id);
+  EXPECT_EQ(client.next_dispatch("GUILD_CREATE")["d"]["name"], "added later");
 }
 
 TEST_F(FakeDiscordTest, HeartbeatGetsAckUnlessWithheld) {

@@ -74,7 +74,8 @@ class FakeConnection {
   // on this connection yet); true when the handshake succeeded: the connection is a WebSocket
   // from then on, read and written through websocket() until the handler returns (its return
   // value is then ignored: the connection ends). Handshakes time out after 5 s; no idle
-  // timeout, no pings (set other options on websocket() if needed).
+  // timeout, no pings (set other options on websocket() if needed). Bytes a client sends after
+  // the upgrade request and before the answer are lost (clients wait for the 101).
   asio::awaitable<bool> accept_websocket(const FakeRequest& req);
   // REQUIRES: accept_websocket() returned true.
   [[nodiscard]] FakeWebSocket& websocket() { return *websocket_; }
