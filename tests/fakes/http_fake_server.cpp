@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/beast/websocket.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -29,6 +31,9 @@ using boost::system::error_code;
 // from turning into a hung test.
 constexpr auto kStopGrace = std::chrono::seconds(5);
 
+// A WebSocket handshake (opening or closing) that takes longer fails.
+constexpr auto kWebSocketHandshakeTimeout = std::chrono::seconds(5);
+
 }  // namespace
 
 FakeResponse make_fake_response(unsigned status, const std::string& content_type, std::string body,
@@ -46,6 +51,8 @@ FakeResponse make_fake_response(unsigned status, const std::string& content_type
 
 FakeConnection::FakeConnection(tcp::socket socket)
     : socket_(std::move(socket)), timer_(socket_.get_executor()) {}
+
+FakeConnection::~FakeConnection() = default;
 
 awaitable<bool> FakeConnection::wait(std::chrono::milliseconds d) {
   if (closed_) co_return false;
@@ -69,6 +76,19 @@ awaitable<bool> FakeConnection::send(FakeResponse& res) {
   error_code ec;
   co_await http::async_write(socket_, res, asio::redirect_error(use_awaitable, ec));
   co_return !ec && !closed_ && res.keep_alive();
+}
+
+awaitable<bool> FakeConnection::accept_websocket(const FakeRequest& req) {
+  if (closed_ || websocket_) co_return false;
+  websocket_ = std::make_unique<FakeWebSocket>(socket_);
+  beast::websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = kWebSocketHandshakeTimeout;
+  timeouts.idle_timeout = beast::websocket::stream_base::none();
+  timeouts.keep_alive_pings = false;
+  websocket_->set_option(timeouts);
+  error_code ec;
+  co_await websocket_->async_accept(req, asio::redirect_error(use_awaitable, ec));
+  co_return !ec && !closed_;
 }
 
 void FakeConnection::close() {
@@ -175,7 +195,7 @@ class HttpFakeServer::Impl::Session : public FakeConnection {
       const FakeRequest& req = parser.get();
       FakeConnection& conn = *this;
       const bool more = co_await impl_.handler(req, conn);
-      if (!more) break;
+      if (!more || websocket_) break;  // a WebSocket ends with its handler
     }
     if (!closed_) {
       error_code ec;

@@ -3,8 +3,10 @@
 // connection on a strand of its own, io_context threads of its own. Each request (read with a
 // body limit) goes to the fake's Handler, a coroutine that answers it on the FakeConnection it
 // is given: a whole Beast response (send), or raw bytes (write_raw) with pauses (wait) for the
-// fakes that stream, stall or cut a connection short (close). stop() closes the acceptor and
-// every connection (cancelling their waits) and gives them a bounded grace to wind down.
+// fakes that stream, stall or cut a connection short (close). A handler may also turn the
+// connection into a WebSocket (accept_websocket, for a request with websocket::is_upgrade) and
+// serve it until it returns. stop() closes the acceptor and every connection (cancelling their
+// waits and WebSocket operations) and gives them a bounded grace to wind down.
 // Failures (accept errors, a handler or session that throws) are counted and logged, never
 // rethrown into the io_context.
 //
@@ -25,6 +27,7 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/stream_fwd.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -40,6 +43,10 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using FakeRequest = http::request<http::string_body>;
 using FakeResponse = http::response<http::string_body>;
+// A connection turned WebSocket (server role). It reads and writes through the connection's
+// own socket, so FakeConnection::close() and HttpFakeServer::stop() drop it (no close frame).
+// Users include <boost/beast/websocket.hpp>.
+using FakeWebSocket = beast::websocket::stream<tcp::socket&>;
 
 // HTTP/1.1 `status` with a Content-Type (none when empty), a body and keep-alive as asked;
 // send() prepares the payload (Content-Length).
@@ -63,13 +70,24 @@ class FakeConnection {
   void close();
   [[nodiscard]] bool closed() const { return closed_; }
 
+  // Answers the WebSocket upgrade `req` (REQUIRES: websocket::is_upgrade(req), and nothing sent
+  // on this connection yet); true when the handshake succeeded: the connection is a WebSocket
+  // from then on, read and written through websocket() until the handler returns (its return
+  // value is then ignored: the connection ends). Handshakes time out after 5 s; no idle
+  // timeout, no pings (set other options on websocket() if needed). Bytes a client sends after
+  // the upgrade request and before the answer are lost (clients wait for the 101).
+  asio::awaitable<bool> accept_websocket(const FakeRequest& req);
+  // REQUIRES: accept_websocket() returned true.
+  [[nodiscard]] FakeWebSocket& websocket() { return *websocket_; }
+
  protected:
   explicit FakeConnection(tcp::socket socket);
-  ~FakeConnection() = default;
+  ~FakeConnection();
 
   tcp::socket socket_;
   asio::steady_timer timer_;
   bool closed_ = false;
+  std::unique_ptr<FakeWebSocket> websocket_;  // after accept_websocket()
 };
 
 class HttpFakeServer {
