@@ -28,18 +28,20 @@ namespace parley::testing {
 
 class ServedBot {
  public:
-  // `args` go after `run` (e.g. "--console on"); `global` before it (e.g. "--config FILE").
+  // `args` go after `run` (e.g. "--console on"); `global` before it (e.g. "--config FILE");
+  // `env`: more NAME=value words for its environment (e.g. "DISCORD_TOKEN=t").
   ServedBot(const std::filesystem::path& cwd, const std::string& llm_url,
-            const std::string& args = "", const std::string& global = "") {
+            const std::string& args = "", const std::string& global = "",
+            const std::string& env = "") {
     int out[2];
     int in[2];
     if (::pipe(out) != 0 || ::pipe(in) != 0) return;
     const std::string script =
         "cd " + quote(cwd.string()) +
         " && exec env -u OPENROUTER_API_KEY -u OPENAI_API_KEY -u PARLEY_LLM_API_KEY "
-        "PARLEY_LLM_BASE_URL=" +
-        llm_url + " PARLEY_LLM_MODEL=fake-model " + quote(PARLEY_BINARY) + " " + global +
-        " run --http 127.0.0.1:0 --grace 5 " + args;
+        "-u DISCORD_TOKEN PARLEY_LLM_BASE_URL=" +
+        llm_url + " PARLEY_LLM_MODEL=fake-model " + env + " " + quote(PARLEY_BINARY) + " " +
+        global + " run --http 127.0.0.1:0 --grace 5 " + args;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);

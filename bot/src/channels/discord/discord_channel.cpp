@@ -61,9 +61,13 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
     tls.set_verify_mode(asio::ssl::verify_peer);
   }
 
+  // One line for the operator: through the alerts (which log it) or, without them, the log.
   void alert(const std::string& kind, const std::string& line) const {
-    spdlog::error("{}", line);
-    if (deps.alert) deps.alert(kind, line);
+    if (deps.alert) {
+      deps.alert(kind, line);
+    } else {
+      spdlog::error("{}", line);
+    }
   }
 
   Deps deps;
@@ -108,7 +112,7 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
       const std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "unknown";
       ::close(lock_fd);
       lock_fd = -1;
-      return fail(ErrorCode::already_exists,
+      return fail(ErrorCode::unavailable,
                   fmt::format("discord: another parley (pid {}) already runs this bot token with "
                               "shards {}; one process per token and shard set",
                               holder, shard_set_name(options.shards)));
@@ -118,9 +122,20 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
     return {};
   }
 
-  // GET /gateway/bot, then one shard per id.
+  // GET /users/@me (who the bot is: a RESUME brings no READY), GET /gateway/bot, then one
+  // shard per id.
   static asio::awaitable<void> boot(std::shared_ptr<Impl> self) {
     std::string method = "GET";
+    std::string me_path = "/users/@me";
+    const RestReply me = co_await self->rest.call(method, me_path);
+    if (!me.ok() || json_string(me.body, "id").empty()) {
+      self->alert("discord_start", fmt::format("discord: cannot start: GET /users/@me: {}",
+                                               me.error.empty() ? "no bot user" : me.error));
+      co_return;
+    }
+    self->around.bot_id = json_string(me.body, "id");
+    spdlog::info("discord: signed in as {} ({})", json_string(me.body, "username"),
+                 self->around.bot_id);
     std::string path = "/gateway/bot";
     const RestReply gw = co_await self->rest.call(method, path);
     if (!gw.ok() || !gw.body.is_object()) {
@@ -130,8 +145,8 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
     }
     const std::string url = json_string(gw.body, "url");
     const int recommended = gw.body.value("shards", 1);
-    if (auto limit = gw.body.find("session_start_limit"); limit != gw.body.end() &&
-                                                          limit->is_object()) {
+    if (auto limit = gw.body.find("session_start_limit");
+        limit != gw.body.end() && limit->is_object()) {
       self->max_concurrency = std::max(1, limit->value("max_concurrency", 1));
       self->starts_remaining = limit->value("remaining", int64_t{1000});
     }
@@ -143,8 +158,9 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
     }
     if ((self->options.intents & kIntentMessageContent) == 0 &&
         !self->options.respond_to.ambient_channels.empty()) {
-      spdlog::warn("discord: respond_to.ambient_channels needs the message_content intent "
-                   "(channels.discord.intents): without it those messages arrive without text");
+      spdlog::warn(
+          "discord: respond_to.ambient_channels needs the message_content intent "
+          "(channels.discord.intents): without it those messages arrive without text");
     }
     if (self->stopping) co_return;  // (back on the channel's strand: boot runs there)
     for (const int id : ids) {
@@ -173,17 +189,19 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
       hooks.may_identify = [weak](int shard) -> asio::awaitable<bool> {
         auto s = weak.lock();
         if (!s) co_return false;
-        const bool ok = co_await asio::co_spawn(s->strand, may_identify(s, shard), asio::use_awaitable);
+        const bool ok =
+            co_await asio::co_spawn(s->strand, may_identify(s, shard), asio::use_awaitable);
         co_return ok;
       };
       hooks.on_failed = [weak, id, count](int code, const std::string& line) {
         if (auto s = weak.lock()) {
-          s->alert("discord_gateway", fmt::format("discord shard {}/{} stopped: {}", id, count, line));
+          s->alert("discord_gateway",
+                   fmt::format("discord shard {}/{} stopped: {}", id, count, line));
           (void)code;
         }
       };
-      self->shards.push_back(
-          std::make_unique<Shard>(self->deps.executor, self->tls, std::move(setup), std::move(hooks)));
+      self->shards.push_back(std::make_unique<Shard>(self->deps.executor, self->tls,
+                                                     std::move(setup), std::move(hooks)));
       self->shards.back()->start();
     }
   }
@@ -308,8 +326,8 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
       }
       if (inbox == nullptr) return;
       in_flight.fetch_add(1);
-      asio::co_spawn(asio::make_strand(deps.executor), answer(shared_from_this(), std::move(*incoming)),
-                     asio::detached);
+      asio::co_spawn(asio::make_strand(deps.executor),
+                     answer(shared_from_this(), std::move(*incoming)), asio::detached);
     }
   }
 
@@ -371,7 +389,8 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
                                      std::string nonce) {
     const auto parts = split_reply(text);
     for (size_t i = 0; i < parts.size(); ++i) {
-      nlohmann::json body = {{"content", parts[i]}, {"allowed_mentions", {{"parse", nlohmann::json::array()}}}};
+      nlohmann::json body = {{"content", parts[i]},
+                             {"allowed_mentions", {{"parse", nlohmann::json::array()}}}};
       if (i == 0 && !reply_to.empty()) {
         body["message_reference"] = {{"message_id", reply_to}, {"fail_if_not_exists", false}};
       }
@@ -408,12 +427,17 @@ Status DiscordChannel::start(Inbox& inbox) {
 }
 
 void DiscordChannel::stop() {
+  // Counted in flight until the sessions are handed to the write queue, so that the process's
+  // drain waits for it (a restart then RESUMEs).
+  impl_->in_flight.fetch_add(1);
   asio::dispatch(impl_->strand, [impl = impl_] {
-    if (impl->stopping) return;
-    impl->stopping = true;
-    for (auto& shard : impl->shards) shard->stop();
-    impl->flush_timer.cancel();
-    impl->flush();
+    if (!impl->stopping) {
+      impl->stopping = true;
+      for (auto& shard : impl->shards) shard->stop();
+      impl->flush_timer.cancel();
+      impl->flush();
+    }
+    impl->in_flight.fetch_sub(1);
   });
 }
 
@@ -425,8 +449,7 @@ void DiscordChannel::send(OutboundMessage message, std::function<void(Status)> d
         impl->in_flight.fetch_add(1);
         const std::string no_reply;
         const std::string nonce = std::to_string(message.outbox_id);
-        const Status st =
-            co_await impl->post_parts(message.target, message.text, no_reply, nonce);
+        const Status st = co_await impl->post_parts(message.target, message.text, no_reply, nonce);
         impl->in_flight.fetch_sub(1);
         done(st);
       },
@@ -436,7 +459,8 @@ void DiscordChannel::send(OutboundMessage message, std::function<void(Status)> d
 size_t DiscordChannel::in_flight() const { return impl_->in_flight.load(); }
 
 std::string DiscordChannel::banner() const {
-  return fmt::format("discord (token from {}, {})", impl_->options.token_env, impl_->options.api_base);
+  return fmt::format("discord (token from {}, {})", impl_->options.token_env,
+                     impl_->options.api_base);
 }
 
 std::vector<std::string> DiscordChannel::shard_lines() const {

@@ -128,7 +128,10 @@ class Connection : public std::enable_shared_from_this<Connection<Ws>> {
  public:
   template <class... Args>
   Connection(Shard& shard, Args&&... args)
-      : shard_(shard), ws_(std::forward<Args>(args)...), beat_(shard.strand_), kill_(shard.strand_) {}
+      : shard_(shard),
+        ws_(std::forward<Args>(args)...),
+        beat_(shard.strand_),
+        kill_(shard.strand_) {}
 
   Ws& ws() { return ws_; }
 
@@ -198,7 +201,7 @@ class Connection : public std::enable_shared_from_this<Connection<Ws>> {
         break;
       }
       case 1: send_heartbeat(); break;  // the server asks for one now
-      case 7:  // reconnect and resume
+      case 7:                           // reconnect and resume
         close(4000, Shard::Next::resume, "op 7 reconnect");
         break;
       case 9: {  // invalid session
@@ -220,9 +223,9 @@ class Connection : public std::enable_shared_from_this<Connection<Ws>> {
       }
       case 11: {  // heartbeat ACK
         acked_ = true;
-        shard_.ack_latency_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     SteadyClock::now() - beat_sent_)
-                                     .count();
+        shard_.ack_latency_ms_ =
+            std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - beat_sent_)
+                .count();
         break;
       }
       default: break;
@@ -269,9 +272,10 @@ class Connection : public std::enable_shared_from_this<Connection<Ws>> {
       if (ec || self->decided_) co_return;
       if (!self->acked_) {
         self->shard_.zombies_.fetch_add(1);
-        spdlog::warn("discord shard {}: no heartbeat ACK within {} ms: a zombie connection; "
-                     "reconnecting to resume",
-                     self->shard_.setup_.id, interval.count());
+        spdlog::warn(
+            "discord shard {}: no heartbeat ACK within {} ms: a zombie connection; "
+            "reconnecting to resume",
+            self->shard_.setup_.id, interval.count());
         self->close(4000, Shard::Next::resume, "zombie (no heartbeat ACK)");
         co_return;
       }
@@ -419,8 +423,8 @@ asio::awaitable<Shard::Outcome> Shard::connect(const std::string& url) {
   state_ = ShardState::connecting;
   asio::ip::tcp::resolver resolver(strand_);
   error_code ec;
-  const auto endpoints =
-      co_await resolver.async_resolve(u->host, u->port, asio::redirect_error(asio::use_awaitable, ec));
+  const auto endpoints = co_await resolver.async_resolve(
+      u->host, u->port, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     out.why = fmt::format("resolving {}: {}", u->host, ec.message());
     co_return out;
@@ -497,15 +501,17 @@ asio::awaitable<Shard::Outcome> Shard::connect(const std::string& url) {
 asio::awaitable<void> Shard::run() {
   int failures = 0;
   while (!stopping_) {
-    const std::string url = !session_.empty() && !session_.resume_url.empty()
-                                ? session_.resume_url
-                                : setup_.gateway_url;
+    const std::string url = !session_.empty() && !session_.resume_url.empty() ? session_.resume_url
+                                                                              : setup_.gateway_url;
     Outcome o = co_await connect(url);
     if (stopping_) break;
     if (o.next == Next::fail) {
       state_ = ShardState::failed;
-      spdlog::error("discord shard {}/{}: {}", setup_.id, setup_.count, o.why);
-      if (hooks_.on_failed) hooks_.on_failed(o.close_code, o.why);
+      if (hooks_.on_failed) {
+        hooks_.on_failed(o.close_code, o.why);  // the owner tells the operator
+      } else {
+        spdlog::error("discord shard {}/{}: {}", setup_.id, setup_.count, o.why);
+      }
       co_return;
     }
     if (o.next == Next::identify && !session_.empty()) {
@@ -524,9 +530,10 @@ asio::awaitable<void> Shard::run() {
     }
     if (failures >= 8) {
       backoff = std::chrono::minutes(5);
-      spdlog::error("discord shard {}/{}: {} failed connections in a row (last: {}); waiting 5 "
-                    "minutes before trying again",
-                    setup_.id, setup_.count, failures, o.why);
+      spdlog::error(
+          "discord shard {}/{}: {} failed connections in a row (last: {}); waiting 5 "
+          "minutes before trying again",
+          setup_.id, setup_.count, failures, o.why);
     } else {
       spdlog::warn("discord shard {}/{}: {}; {} in {} ms", setup_.id, setup_.count, o.why,
                    session_.empty() ? "identifying" : "resuming", backoff.count());

@@ -23,13 +23,13 @@
 #include "parley/bot/net.h"
 // clang-format on
 
-#include <boost/asio/ssl/context.hpp>
-#include <nlohmann/json.hpp>
 #include <atomic>
+#include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -44,7 +44,16 @@ struct GatewaySession {
   static GatewaySession from_json(const nlohmann::json& j);
 };
 
-enum class ShardState { starting, connecting, identifying, resuming, ready, backing_off, stopped, failed };
+enum class ShardState {
+  starting,
+  connecting,
+  identifying,
+  resuming,
+  ready,
+  backing_off,
+  stopped,
+  failed
+};
 std::string_view to_string(ShardState s) noexcept;
 
 struct ShardFigures {
@@ -115,7 +124,7 @@ class Shard {
   net::asio::ssl::context& tls_;
   Setup setup_;
   Hooks hooks_;
-  GatewaySession session_;  // on the strand
+  GatewaySession session_;           // on the strand
   std::function<void()> close_now_;  // closes the current connection (strand)
   net::asio::steady_timer wait_;
   bool stopping_ = false;  // on the strand

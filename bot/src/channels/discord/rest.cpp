@@ -106,8 +106,8 @@ RestStats Rest::stats() const {
 }
 
 asio::awaitable<RestReply> Rest::call(std::string method, std::string path, nlohmann::json body) {
-  auto reply = co_await asio::co_spawn(strand_, run(std::move(method), std::move(path), std::move(body)),
-                                       asio::use_awaitable);
+  auto reply = co_await asio::co_spawn(
+      strand_, run(std::move(method), std::move(path), std::move(body)), asio::use_awaitable);
   co_return reply;
 }
 
@@ -154,7 +154,8 @@ asio::awaitable<void> Rest::sleep_until(SteadyClock::time_point t) {
 
 void Rest::count_invalid(SteadyClock::time_point now) {
   invalid_.push_back(now);
-  while (!invalid_.empty() && invalid_.front() < now - std::chrono::minutes(10)) invalid_.pop_front();
+  while (!invalid_.empty() && invalid_.front() < now - std::chrono::minutes(10))
+    invalid_.pop_front();
   invalid_count_.store(invalid_.size());
 }
 
@@ -167,8 +168,9 @@ asio::awaitable<RestReply> Rest::run(std::string method, std::string path, nlohm
   int limited = 0;
   for (;;) {
     if (token_disabled_) {
-      out = RestReply{0, nullptr, "the Discord token was refused (401): parley sends nothing "
-                                  "more with it until it is replaced and parley restarted"};
+      out = RestReply{0, nullptr,
+                      "the Discord token was refused (401): parley sends nothing "
+                      "more with it until it is replaced and parley restarted"};
       break;
     }
     auto now = SteadyClock::now();
@@ -179,9 +181,10 @@ asio::awaitable<RestReply> Rest::run(std::string method, std::string path, nlohm
     if (static_cast<int>(invalid_.size()) >= options_.invalid_limit) {
       if (!invalid_alerted_) {
         invalid_alerted_ = true;
-        on_alert_(fmt::format("discord: {} invalid requests (401/403/429) in 10 minutes: REST "
-                              "sending paused until the count falls (Discord bans at 10,000)",
-                              invalid_.size()));
+        on_alert_(
+            fmt::format("discord: {} invalid requests (401/403/429) in 10 minutes: REST "
+                        "sending paused until the count falls (Discord bans at 10,000)",
+                        invalid_.size()));
       }
       out = RestReply{0, nullptr, "too many invalid requests in 10 minutes: sending paused"};
       break;
@@ -270,8 +273,9 @@ asio::awaitable<RestReply> Rest::run(std::string method, std::string path, nlohm
       count_invalid(now);
       token_disabled_ = true;
       disabled_flag_.store(true);
-      on_alert_("discord: the bot token was refused (401 Unauthorized): Discord is off until the "
-                "token is replaced (DISCORD_TOKEN) and parley restarted");
+      on_alert_(
+          "discord: the bot token was refused (401 Unauthorized): Discord is off until the "
+          "token is replaced (DISCORD_TOKEN) and parley restarted");
       out.error = fmt::format("{} {}: 401 Unauthorized (the token was refused)", method, route);
       break;
     }

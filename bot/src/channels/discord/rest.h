@@ -18,7 +18,6 @@
 #include "parley/bot/net.h"
 // clang-format on
 
-#include <nlohmann/json.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -26,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "parley/bot/clients/http/curl_multi.h"
@@ -40,9 +40,9 @@ struct RestReply {
 };
 
 struct RestStats {
-  uint64_t requests = 0;    // requests sent
+  uint64_t requests = 0;      // requests sent
   uint64_t rate_limited = 0;  // 429 answers
-  uint64_t waits = 0;       // times a request waited for its bucket or the global window
+  uint64_t waits = 0;         // times a request waited for its bucket or the global window
   uint64_t invalid_10min = 0;
   bool token_disabled = false;
 };

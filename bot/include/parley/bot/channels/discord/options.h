@@ -10,8 +10,8 @@ namespace parley::bot::channels::discord {
 
 // Gateway intents (the bits of IDENTIFY's `intents`).
 inline constexpr uint32_t kIntentGuilds = 1u << 0;
-inline constexpr uint32_t kIntentGuildMembers = 1u << 1;     // privileged
-inline constexpr uint32_t kIntentGuildPresences = 1u << 8;   // privileged
+inline constexpr uint32_t kIntentGuildMembers = 1u << 1;    // privileged
+inline constexpr uint32_t kIntentGuildPresences = 1u << 8;  // privileged
 inline constexpr uint32_t kIntentGuildMessages = 1u << 9;
 inline constexpr uint32_t kIntentDirectMessages = 1u << 12;
 inline constexpr uint32_t kIntentMessageContent = 1u << 15;  // privileged

@@ -1,0 +1,371 @@
+// The Discord channel through the real `parley run`, against FakeDiscord (REST + gateway on
+// 127.0.0.1) and the fake LLM: what a user sees (mentions, DMs, replies, threads, long answers,
+// no pings), and what keeps it from losing or doubling a message (resume, zombies, restarts,
+// rate limits, fatal closes, one process per token).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "fakes/fake_discord.h"
+#include "fakes/fake_llm.h"
+#include "parley/storage/store.h"
+#include "served_bot.h"
+#include "support/temp_dir.h"
+
+namespace discord_test {
+
+using nlohmann::json;
+using parley::fakes::DiscordFault;
+using parley::fakes::FakeDiscord;
+using parley::fakes::FakeDiscordChannel;
+using parley::fakes::FakeDiscordGuild;
+using parley::fakes::FakeDiscordMessage;
+using parley::fakes::FakeDiscordUser;
+using parley::fakes::FakeLlmServer;
+using parley::fakes::FakeReply;
+using parley::testing::http_request;
+using parley::testing::ServedBot;
+using parley::testing::TempDir;
+using ::testing::HasSubstr;
+namespace route = parley::fakes::discord_route;
+using namespace std::chrono_literals;
+
+// The last user message the model was asked about.
+std::string last_user_text(const parley::fakes::RecordedRequest& r) {
+  std::string last;
+  for (const auto& m : r.json["messages"]) {
+    if (m.value("role", "") == "user" && m["content"].is_string()) last = m["content"];
+  }
+  return last;
+}
+
+FakeDiscordChannel channel(const std::string& name) {
+  FakeDiscordChannel c;
+  c.name = name;
+  return c;
+}
+
+FakeDiscord::Options fake_options() {
+  FakeDiscord::Options o;
+  o.guilds = {FakeDiscordGuild{"", "guild",
+                               {channel("general"), channel("other")},
+                               {}}};
+  o.identify_interval = 0ms;
+  o.heartbeat_interval = 1000ms;
+  return o;
+}
+
+// A bed: the two fakes, a directory, and `parley run` with DISCORD_TOKEN and the fake's REST
+// base (the lock file under the test's own directory).
+struct Bed {
+  explicit Bed(FakeDiscord::Options options = fake_options(), const std::string& yaml = "")
+      : discord(std::move(options)) {
+    llm.set_handler([](const parley::fakes::RecordedRequest& r) -> std::optional<FakeReply> {
+      return FakeReply::text("re: " + last_user_text(r));
+    });
+    if (!yaml.empty()) std::ofstream(dir / "parley.yaml") << yaml;
+    guild = discord.guilds().at(0).id;
+    general = discord.guilds().at(0).channels.at(0).id;
+    other = discord.guilds().at(0).channels.at(1).id;
+  }
+  std::unique_ptr<ServedBot> start() {
+    const std::string global = std::filesystem::exists(dir / "parley.yaml") ? "--config parley.yaml" : "";
+    return std::make_unique<ServedBot>(
+        dir.path(), llm.base_url(), "--console off", global,
+        "DISCORD_TOKEN=" + discord.token() + " PARLEY_DISCORD_API_BASE=" + discord.api_base() +
+            " XDG_RUNTIME_DIR=" + dir.path().string());
+  }
+  FakeDiscordMessage mention(const std::string& text, const std::string& channel = "") {
+    FakeDiscordMessage m;
+    m.guild_id = guild;
+    m.channel_id = channel.empty() ? general : channel;
+    m.author = FakeDiscordUser{"", "kim", false, std::nullopt};
+    m.author.id = kim_id;
+    m.content = "<@" + discord.bot_id() + "> " + text;
+    m.mentions = {FakeDiscordUser{discord.bot_id(), "parley", true, std::nullopt}};
+    return m;
+  }
+  std::vector<std::string> alerts(const std::string& kind) {
+    parley::storage::StoreOptions o;
+    o.path = dir / "data" / "parley.db";
+    auto store = std::move(parley::storage::Store::open(o).value());
+    auto conn = store->reads().acquire();
+    auto st = conn->cached("SELECT message FROM credit_alerts WHERE kind = ? ORDER BY id");
+    (*st)->bind_all(kind);
+    std::vector<std::string> out;
+    while ((*st)->step().value()) out.push_back((*st)->column_text(0));
+    return out;
+  }
+
+  TempDir dir;
+  FakeLlmServer llm;
+  FakeDiscord discord;
+  std::string guild, general, other;
+  std::string kim_id = FakeDiscord::snowflake();
+};
+
+size_t created_in(const FakeDiscord& d, const std::string& channel) {
+  size_t n = 0;
+  for (const auto& m : d.created_messages()) n += m.channel_id == channel ? 1 : 0;
+  return n;
+}
+
+TEST(Discord, AMentionIsAnsweredInPlaceWithTypingAndPingsNobody) {
+  Bed bed;
+  bed.llm.set_handler([](const parley::fakes::RecordedRequest&) -> std::optional<FakeReply> {
+    auto reply = FakeReply::text("hello @everyone and <@&123>");
+    reply.delay_before_headers = 1500ms;  // long enough to see typing first
+    return reply;
+  });
+  auto bot = bed.start();
+  ASSERT_THAT(bot->ready_line(), HasSubstr("discord"));
+  ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
+  const std::string id = bed.discord.inject_message(bed.mention("hi there"));
+  ASSERT_TRUE(bed.discord.wait_created_messages(1, 15s));
+  const auto created = bed.discord.created_messages().at(0);
+  EXPECT_EQ(created.channel_id, bed.general);
+  EXPECT_EQ(created.content, "hello @everyone and <@&123>");
+  EXPECT_EQ(created.message_reference["message_id"], id) << created.body.dump();
+  EXPECT_EQ(created.allowed_mentions, json({{"parse", json::array()}})) << "pings nobody";
+  EXPECT_TRUE(created.enforce_nonce);
+  EXPECT_TRUE(created.nonce.is_string());
+  ASSERT_FALSE(bed.discord.typing().empty()) << "typing while the turn ran";
+  EXPECT_EQ(bed.discord.typing().front().channel_id, bed.general);
+  EXPECT_EQ(bed.llm.request_count(), 1u);
+  EXPECT_EQ(bed.discord.rate_limit_violations(), 0u);
+  // A message that is not for the bot is not answered.
+  FakeDiscordMessage chatter = bed.mention("");
+  chatter.content = "just talking among ourselves";
+  chatter.mentions.clear();
+  bed.discord.inject_message(chatter);
+  bed.discord.inject_message(bed.mention("second"));
+  ASSERT_TRUE(bed.discord.wait_created_messages(2, 15s));
+  EXPECT_EQ(bed.llm.request_count(), 2u) << "only the mention reached the model";
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Discord, ADmAReplyToTheBotAndAThreadAreAnswered) {
+  Bed bed(fake_options(),
+          "channels:\n  discord:\n    intents: [guilds, guild_messages, direct_messages, "
+          "message_content]\n");
+  auto bot = bed.start();
+  ASSERT_TRUE(bed.discord.wait_ready(0, 10s)) << bot->ready_line();
+  // A DM.
+  FakeDiscordMessage dm;
+  dm.channel_id = FakeDiscord::snowflake();
+  dm.author = FakeDiscordUser{bed.kim_id, "kim", false, std::nullopt};
+  dm.content = "a private question";
+  bed.discord.inject_message(dm);
+  ASSERT_TRUE(bed.discord.wait_created_messages(1, 15s));
+  EXPECT_EQ(bed.discord.created_messages().at(0).channel_id, dm.channel_id);
+  EXPECT_EQ(bed.discord.created_messages().at(0).content, "re: a private question");
+  // A reply to the bot's message (no mention in the text).
+  FakeDiscordMessage first = bed.mention("first");
+  bed.discord.inject_message(first);
+  ASSERT_TRUE(bed.discord.wait_created_messages(2, 15s));
+  const std::string bot_message = bed.discord.created_messages().at(1).id;
+  FakeDiscordMessage reply;
+  reply.guild_id = bed.guild;
+  reply.channel_id = bed.general;
+  reply.author = FakeDiscordUser{bed.kim_id, "kim", false, std::nullopt};
+  reply.content = "and a follow-up";
+  reply.reply_to = bot_message;
+  bed.discord.inject_message(reply);
+  ASSERT_TRUE(bed.discord.wait_created_messages(3, 15s));
+  EXPECT_EQ(bed.discord.created_messages().at(2).content, "re: and a follow-up");
+  // A thread: mentioned once, then every message in it is answered.
+  const std::string thread = bed.discord.inject_thread_create(
+      bed.guild, FakeDiscordChannel{"", "a thread", 11, bed.general, bed.kim_id});
+  bed.discord.inject_message(bed.mention("in the thread", thread));
+  ASSERT_TRUE(bed.discord.wait_created_messages(4, 15s));
+  FakeDiscordMessage in_thread;
+  in_thread.guild_id = bed.guild;
+  in_thread.channel_id = thread;
+  in_thread.author = FakeDiscordUser{bed.kim_id, "kim", false, std::nullopt};
+  in_thread.content = "no mention this time";
+  bed.discord.inject_message(in_thread);
+  ASSERT_TRUE(bed.discord.wait_created_messages(5, 15s));
+  EXPECT_EQ(bed.discord.created_messages().at(4).channel_id, thread);
+  EXPECT_EQ(bed.discord.created_messages().at(4).content, "re: no mention this time");
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Discord, ALongAnswerIsSplitWithItsCodeBlockReopened) {
+  Bed bed;
+  std::string answer = std::string(1500, 'a') + "\n\n```cpp\n";
+  for (int i = 0; i < 120; ++i) answer += "int value_" + std::to_string(i) + " = " + std::to_string(i) + ";\n";
+  answer += "```\n\n" + std::string(1200, 'z');
+  bed.llm.set_handler([answer](const parley::fakes::RecordedRequest&) -> std::optional<FakeReply> {
+    return FakeReply::text(answer);
+  });
+  auto bot = bed.start();
+  ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
+  bed.discord.inject_message(bed.mention("write code"));
+  ASSERT_TRUE(bed.discord.wait_for(
+      [&] { return created_in(bed.discord, bed.general) >= 3; }, 20s));
+  const auto created = bed.discord.created_messages();
+  ASSERT_GE(created.size(), 3u);
+  for (const auto& m : created) EXPECT_LE(m.content.size(), 2000u);
+  EXPECT_FALSE(created[0].message_reference.is_null()) << "the first part replies";
+  EXPECT_TRUE(created[1].message_reference.is_null());
+  bool reopened = false;
+  for (size_t i = 1; i < created.size(); ++i) {
+    reopened = reopened || created[i].content.rfind("```cpp\n", 0) == 0;
+  }
+  EXPECT_TRUE(reopened) << "a part inside the code block starts by reopening it";
+  EXPECT_EQ(bed.discord.rate_limit_violations(), 0u);
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Discord, AfterADropItResumesAndAMissedMessageIsAnsweredOnce) {
+  Bed bed;
+  auto bot = bed.start();
+  ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
+  bed.discord.inject_message(bed.mention("before"));
+  ASSERT_TRUE(bed.discord.wait_created_messages(1, 15s));
+  ASSERT_TRUE(bed.discord.drop());
+  bed.discord.inject_message(bed.mention("while away"));  // waits in the session for a RESUME
+  ASSERT_TRUE(bed.discord.wait_resumes(1, 15s));
+  EXPECT_TRUE(bed.discord.resumes().at(0).resumed);
+  ASSERT_TRUE(bed.discord.wait_created_messages(2, 15s));
+  EXPECT_EQ(bed.discord.created_messages().at(1).content, "re: while away");
+  // op 7: reconnect and resume; a replay of what was already answered is not answered again.
+  ASSERT_TRUE(bed.discord.send_reconnect());
+  ASSERT_TRUE(bed.discord.wait_resumes(2, 15s));
+  bed.discord.inject_message(bed.mention("after"));
+  ASSERT_TRUE(bed.discord.wait_created_messages(3, 15s));
+  EXPECT_EQ(bed.llm.request_count(), 3u) << "each message answered once";
+  EXPECT_EQ(bed.discord.identifies().size(), 1u) << "resumed, never a new session";
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Discord, AZombieConnectionIsClosedWith4000AndResumed) {
+  auto options = fake_options();
+  options.heartbeat_interval = 300ms;
+  Bed bed(options);
+  auto bot = bed.start();
+  ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
+  ASSERT_TRUE(bed.discord.wait_heartbeats(2, 10s));
+  bed.discord.withhold_acks(true);
+  ASSERT_TRUE(bed.discord.wait_for(
+      [&] {
+        for (const auto& c : bed.discord.connections()) {
+          if (c.closed_by_client && c.close_code == 4000) return true;
+        }
+        return false;
+      },
+      10s))
+      << "closed by parley with 4000, which keeps the session";
+  bed.discord.withhold_acks(false);
+  ASSERT_TRUE(bed.discord.wait_resumes(1, 15s));
+  bed.discord.inject_message(bed.mention("still there?"));
+  ASSERT_TRUE(bed.discord.wait_created_messages(1, 15s));
+  EXPECT_EQ(bed.discord.identifies().size(), 1u);
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Discord, Close4004StopsDiscordWithOneClearAlertAndHttpGoesOn) {
+  Bed bed;
+  auto bot = bed.start();
+  ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
+  ASSERT_TRUE(bed.discord.close(0, 4004, "Authentication failed."));
+  // The HTTP channel still answers.
+  auto r = http_request(bot->url() + "/v1/messages",
+                        json({{"user", "kim"}, {"conversation", "c"}, {"text", "hello over http"}}).dump());
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(bot->stop(), 0);
+  EXPECT_EQ(bed.discord.connections().size(), 1u) << "no reconnect after 4004";
+  const auto alerts = bed.alerts("discord_gateway");
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_THAT(alerts[0], HasSubstr("4004"));
+  EXPECT_THAT(alerts[0], HasSubstr("DISCORD_TOKEN"));
+}
+
+TEST(Discord, Close4014NamesThePortalToggle) {
+  auto options = fake_options();
+  options.privileged_intents = 0;  // MESSAGE CONTENT not switched on in the Developer Portal
+  Bed bed(options, "channels:\n  discord:\n    intents: [guilds, guild_messages, message_content]\n");
+  auto bot = bed.start();
+  ASSERT_TRUE(bed.discord.wait_for(
+      [&] {
+        const auto ids = bed.discord.identifies();
+        return !ids.empty() && ids[0].close_code == 4014;
+      },
+      10s));
+  std::vector<std::string> alerts;
+  ASSERT_TRUE(bed.discord.wait_for(
+      [&] {
+        alerts = bed.alerts("discord_gateway");
+        return !alerts.empty();
+      },
+      10s));
+  EXPECT_EQ(bot->stop(), 0);
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_THAT(alerts[0], HasSubstr("Privileged Gateway Intents"));
+  EXPECT_EQ(bed.discord.identifies().size(), 1u) << "no second IDENTIFY after 4014";
+}
+
+TEST(Discord, ARestartResumesThePersistedSession) {
+  Bed bed;
+  {
+    auto bot = bed.start();
+    ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
+    bed.discord.inject_message(bed.mention("one"));
+    ASSERT_TRUE(bed.discord.wait_created_messages(1, 15s));
+    EXPECT_EQ(bot->stop(), 0);
+  }
+  bed.discord.inject_message(bed.mention("while restarting"));
+  auto bot = bed.start();
+  ASSERT_TRUE(bed.discord.wait_resumes(1, 15s));
+  const auto resume = bed.discord.resumes().at(0);
+  EXPECT_TRUE(resume.resumed);
+  EXPECT_EQ(resume.session_id, bed.discord.identifies().at(0).session_id);
+  ASSERT_TRUE(bed.discord.wait_created_messages(2, 15s));
+  EXPECT_EQ(bed.discord.created_messages().at(1).content, "re: while restarting");
+  EXPECT_EQ(bed.discord.identifies().size(), 1u);
+  EXPECT_EQ(bed.llm.request_count(), 2u);
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Discord, RateLimitsAreHonouredPerBucketAndGlobally) {
+  Bed bed;
+  auto bot = bed.start();
+  ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
+  bed.discord.push_fault(route::kCreateMessage, DiscordFault::rate_limited(0.6));
+  bed.discord.inject_message(bed.mention("first"));
+  ASSERT_TRUE(bed.discord.wait_created_messages(1, 15s));
+  bed.discord.push_fault(route::kCreateMessage, DiscordFault::global_rate_limited(0.4));
+  bed.discord.inject_message(bed.mention("second"));
+  ASSERT_TRUE(bed.discord.wait_created_messages(2, 15s));
+  bed.discord.push_fault(route::kCreateMessage, DiscordFault::shared_rate_limited(0.3));
+  bed.discord.inject_message(bed.mention("third"));
+  ASSERT_TRUE(bed.discord.wait_created_messages(3, 15s));
+  // An answer of 8 parts: more than the fake's 5 messages a second in one channel.
+  std::string longer;
+  for (int i = 0; i < 8; ++i) longer += std::string(1900, static_cast<char>('a' + i)) + "\n\n";
+  bed.llm.set_handler([longer](const parley::fakes::RecordedRequest&) -> std::optional<FakeReply> {
+    return FakeReply::text(longer);
+  });
+  bed.discord.inject_message(bed.mention("a long one"));
+  ASSERT_TRUE(bed.discord.wait_created_messages(3 + 8, 30s));
+  EXPECT_EQ(bed.discord.rate_limit_violations(), 0u) << "no request sent before its wait";
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Discord, ASecondProcessOnTheSameTokenIsRefused) {
+  Bed bed;
+  auto first = bed.start();
+  ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
+  TempDir other;
+  ServedBot second(other.path(), bed.llm.base_url(), "--console off", "",
+                   "DISCORD_TOKEN=" + bed.discord.token() + " PARLEY_DISCORD_API_BASE=" +
+                       bed.discord.api_base() + " XDG_RUNTIME_DIR=" + bed.dir.path().string());
+  EXPECT_EQ(second.stop(), 1) << "refused at start: " << second.ready_line();
+  EXPECT_EQ(bed.discord.identifies().size(), 1u);
+  EXPECT_EQ(first->stop(), 0);
+}
+
+}  // namespace discord_test
