@@ -115,7 +115,7 @@ class App {
  private:
   // prices.yaml changed: put it in force, or keep the table in force and alert the admins.
   void reload_prices();
-  App(const Config& cfg, Mode mode);
+  App(Config cfg, Mode mode);
   Status build();
   void handle_signals();
 
