@@ -36,6 +36,8 @@ Result<nlohmann::json> Capability::invoke_(const InvokeContext& /*ctx*/,
               fmt::format("{}: implements neither invoke_ nor invoke_async_", name()));
 }
 
+// By value: the signature of the virtual, whose overrides keep `done` to call it later.
+// NOLINTNEXTLINE(performance-unnecessary-value-param): overrides keep it (see above)
 void Capability::invoke_async_(const InvokeContext& ctx, const nlohmann::json& args, Done done) {
   done(invoke_(ctx, args));
 }

@@ -91,7 +91,7 @@ void parse_one(Checker& c, const Capability& capability, const YAML::Node& node,
                             }},
                            {"per_seconds",
                             [&](const YAML::Node& v, const std::string& k) {
-                              if (auto i = c.integer(v, k, 1, 86'400 * 31)) {
+                              if (auto i = c.integer(v, k, 1, int64_t{86'400} * 31)) {
                                 out.rate_limit.per = std::chrono::seconds(*i);
                               }
                             }},
@@ -116,7 +116,8 @@ void parse_one(Checker& c, const Capability& capability, const YAML::Node& node,
       settings = yaml_to_json(settings_node);
       for (const auto& [key, value] : settings.items()) {
         if (looks_like_secret(key, value)) {
-          c.problem(Checker::locate(settings_node, "." + key), settings_path + "." + key,
+          c.problem(Checker::locate(settings_node, "." + key),
+                    fmt::format("{}.{}", settings_path, key),
                     "secrets never go in this file: name the environment variable that holds it "
                     "(a setting ending in _env)");
         }
@@ -160,7 +161,7 @@ ConfigCheck parse_capabilities_config(const std::string& yaml, const std::string
              }
              for (const auto& kv : n) {
                const auto cap_name = kv.first.as<std::string>();
-               const std::string path = p + "." + cap_name;
+               const std::string path = fmt::format("{}.{}", p, cap_name);
                const Capability* cap = registry.find(cap_name);
                if (cap == nullptr) {
                  std::string known;

@@ -177,8 +177,9 @@ class SchemaChecker {
           return schema_error(where, fmt::format("patternProperties key {} does not compile: {}",
                                                  json(name).dump(), error));
         }
-        const std::string sub_where =
-            key == "properties" ? where + "." + name : fmt::format("{}.{}.{}", where, key, name);
+        const std::string sub_where = key == "properties"
+                                          ? fmt::format("{}.{}", where, name)
+                                          : fmt::format("{}.{}.{}", where, key, name);
         PARLEY_TRY(schema(sub, sub_where, pointer + "/" + pointer_token(name)));
       }
     } else if (key == "items") {
@@ -1023,7 +1024,7 @@ const json& follow_refs(const json& root, const json& s) {
   for (int hops = 0; hops < 16 && at->is_object(); ++hops) {
     const auto ref = at->find("$ref");
     if (ref == at->end() || !ref->is_string()) break;
-    const std::string& text = ref->get_ref<const std::string&>();
+    const auto& text = ref->get_ref<const std::string&>();
     if (text.empty() || text[0] != '#') break;
     try {
       const json::json_pointer pointer(text.substr(1));

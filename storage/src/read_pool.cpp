@@ -20,7 +20,7 @@ ReadPool::Lease ReadPool::acquire() {
   cv_.wait(lock, [&] { return !free_.empty(); });
   Connection* c = free_.back();
   free_.pop_back();
-  return Lease(this, c);
+  return {this, c};
 }
 
 void ReadPool::release(Connection* conn) {

@@ -50,9 +50,7 @@ FakeDiscordChannel channel(const std::string& name) {
 
 FakeDiscord::Options fake_options() {
   FakeDiscord::Options o;
-  o.guilds = {FakeDiscordGuild{"", "guild",
-                               {channel("general"), channel("other")},
-                               {}}};
+  o.guilds = {FakeDiscordGuild{"", "guild", {channel("general"), channel("other")}, {}}};
   o.identify_interval = 0ms;
   o.heartbeat_interval = 1000ms;
   return o;
@@ -72,11 +70,12 @@ struct Bed {
     other = discord.guilds().at(0).channels.at(1).id;
   }
   std::unique_ptr<ServedBot> start() {
-    const std::string global = std::filesystem::exists(dir / "parley.yaml") ? "--config parley.yaml" : "";
-    return std::make_unique<ServedBot>(
-        dir.path(), llm.base_url(), "--console off", global,
-        "DISCORD_TOKEN=" + discord.token() + " PARLEY_DISCORD_API_BASE=" + discord.api_base() +
-            " XDG_RUNTIME_DIR=" + dir.path().string());
+    const std::string global =
+        std::filesystem::exists(dir / "parley.yaml") ? "--config parley.yaml" : "";
+    return std::make_unique<ServedBot>(dir.path(), llm.base_url(), "--console off", global,
+                                       "DISCORD_TOKEN=" + discord.token() +
+                                           " PARLEY_DISCORD_API_BASE=" + discord.api_base() +
+                                           " XDG_RUNTIME_DIR=" + dir.path().string());
   }
   FakeDiscordMessage mention(const std::string& text, const std::string& channel = "") {
     FakeDiscordMessage m;
@@ -196,7 +195,8 @@ TEST(Discord, ADmAReplyToTheBotAndAThreadAreAnswered) {
 TEST(Discord, ALongAnswerIsSplitWithItsCodeBlockReopened) {
   Bed bed;
   std::string answer = std::string(1500, 'a') + "\n\n```cpp\n";
-  for (int i = 0; i < 120; ++i) answer += "int value_" + std::to_string(i) + " = " + std::to_string(i) + ";\n";
+  for (int i = 0; i < 120; ++i)
+    answer += "int value_" + std::to_string(i) + " = " + std::to_string(i) + ";\n";
   answer += "```\n\n" + std::string(1200, 'z');
   bed.llm.set_handler([answer](const parley::fakes::RecordedRequest&) -> std::optional<FakeReply> {
     return FakeReply::text(answer);
@@ -204,8 +204,7 @@ TEST(Discord, ALongAnswerIsSplitWithItsCodeBlockReopened) {
   auto bot = bed.start();
   ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
   bed.discord.inject_message(bed.mention("write code"));
-  ASSERT_TRUE(bed.discord.wait_for(
-      [&] { return created_in(bed.discord, bed.general) >= 3; }, 20s));
+  ASSERT_TRUE(bed.discord.wait_for([&] { return created_in(bed.discord, bed.general) >= 3; }, 20s));
   const auto created = bed.discord.created_messages();
   ASSERT_GE(created.size(), 3u);
   for (const auto& m : created) EXPECT_LE(m.content.size(), 2000u);
@@ -273,8 +272,9 @@ TEST(Discord, Close4004StopsDiscordWithOneClearAlertAndHttpGoesOn) {
   ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
   ASSERT_TRUE(bed.discord.close(0, 4004, "Authentication failed."));
   // The HTTP channel still answers.
-  auto r = http_request(bot->url() + "/v1/messages",
-                        json({{"user", "kim"}, {"conversation", "c"}, {"text", "hello over http"}}).dump());
+  auto r = http_request(
+      bot->url() + "/v1/messages",
+      json({{"user", "kim"}, {"conversation", "c"}, {"text", "hello over http"}}).dump());
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(bot->stop(), 0);
   EXPECT_EQ(bed.discord.connections().size(), 1u) << "no reconnect after 4004";
@@ -287,7 +287,8 @@ TEST(Discord, Close4004StopsDiscordWithOneClearAlertAndHttpGoesOn) {
 TEST(Discord, Close4014NamesThePortalToggle) {
   auto options = fake_options();
   options.privileged_intents = 0;  // MESSAGE CONTENT not switched on in the Developer Portal
-  Bed bed(options, "channels:\n  discord:\n    intents: [guilds, guild_messages, message_content]\n");
+  Bed bed(options,
+          "channels:\n  discord:\n    intents: [guilds, guild_messages, message_content]\n");
   auto bot = bed.start();
   ASSERT_TRUE(bed.discord.wait_for(
       [&] {

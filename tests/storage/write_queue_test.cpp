@@ -155,12 +155,14 @@ TEST_F(WriteQueueTest, FullQueueRejectsWithResourceExhausted) {
   o.capacity = 2;
   auto q = start(o);
   std::promise<void> release;
+  std::promise<void> holding;
   auto gate = release.get_future().share();
-  auto blocker = q->submit([gate](Connection&) -> Result<WriteAck> {
+  auto blocker = q->submit([gate, &holding](Connection&) -> Result<WriteAck> {
+    holding.set_value();
     gate.wait();
     return WriteAck{};
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the writer holds the blocker
+  holding.get_future().wait();  // the writer holds the blocker: the queue itself is empty
   auto a = q->submit(insert("a"));
   auto b = q->submit(insert("b"));
   auto c = q->submit(insert("c"));  // third queued job: over capacity

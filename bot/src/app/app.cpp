@@ -26,7 +26,7 @@ std::filesystem::path console_history_file() {
   return std::filesystem::path(home) / ".parley_history";
 }
 
-App::App(const config::Config& cfg, Mode mode) : cfg_(cfg), mode_(mode) {}
+App::App(config::Config cfg, Mode mode) : cfg_(std::move(cfg)), mode_(mode) {}
 
 std::unique_ptr<App> App::open(const config::Config& cfg, Mode mode, int& exit_code) {
   std::unique_ptr<App> app(new App(cfg, mode));

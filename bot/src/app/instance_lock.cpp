@@ -5,8 +5,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
-#include <cstring>
+#include <system_error>
 
 namespace parley::bot::app {
 
@@ -23,13 +24,13 @@ Status InstanceLock::acquire(const std::filesystem::path& db) {
   fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) {
     return fail(ErrorCode::unavailable,
-                fmt::format("cannot open {}: {}", path_,
-                            std::strerror(errno)));  // NOLINT(concurrency-mt-unsafe)
+                fmt::format("cannot open {}: {}", path_, std::system_category().message(errno)));
   }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    char pid[32] = {};
-    const auto n = ::pread(fd_, pid, sizeof pid - 1, 0);
-    const std::string who = n > 0 ? std::string(pid, static_cast<size_t>(n)) : std::string("?");
+    std::array<char, 32> pid{};
+    const auto n = ::pread(fd_, pid.data(), pid.size() - 1, 0);
+    const std::string who =
+        n > 0 ? std::string(pid.data(), static_cast<size_t>(n)) : std::string("?");
     holder_ = who.substr(0, who.find('\n'));
     ::close(fd_);
     fd_ = -1;

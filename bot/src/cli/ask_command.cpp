@@ -41,7 +41,7 @@ int run_ask(const config::Config& cfg, const AskOptions& options) {
 
   std::promise<pipeline::TurnResult> done;
   asio::co_spawn(asio::make_strand(app->io()), engine.run(in),
-                 [&done](std::exception_ptr e, pipeline::TurnResult r) {
+                 [&done](const std::exception_ptr& e, pipeline::TurnResult r) {
                    if (e) {
                      try {
                        std::rethrow_exception(e);

@@ -32,8 +32,8 @@ std::string status_line(const caps::Capability& c, const caps::CapabilityConfig&
   std::vector<std::string> why;
   why.push_back(cfg.configured ? fmt::format("enabled in {}", source) : "enabled (default)");
   if (c.flags().admin_only) {
-    why.push_back(cfg.allow.lists_anyone() ? "admin only: admins and those listed"
-                                           : "admin only: admins");
+    why.emplace_back(cfg.allow.lists_anyone() ? "admin only: admins and those listed"
+                                              : "admin only: admins");
   } else if (cfg.allow.lists_anyone()) {
     std::string who;
     if (!cfg.allow.users.empty()) who += "users " + join(cfg.allow.users);

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "app/exit_codes.h"
 #include "parley/bot/money/budget.h"
 #include "parley/bot/money/desk.h"
@@ -28,6 +31,10 @@ MoneyCommands::MoneyCommands(CLI::App& app) {
 }
 
 int MoneyCommands::run(const config::Config& cfg) {
+  // Who acknowledges an alert (`alerts ack`): $USER, read before the store starts its threads.
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read once at start-up, before any thread
+  const char* env_user = std::getenv("USER");
+  const std::string acknowledger = env_user != nullptr ? env_user : "operator";
   if (!std::filesystem::exists(cfg.storage.path)) {
     fmt::print(stderr, "parley: no database at {} (start parley once to create it)\n",
                cfg.storage.path.string());
@@ -51,10 +58,7 @@ int MoneyCommands::run(const config::Config& cfg) {
   } else {
     money::Desk desk(alerts, store.credits(), nullptr, nullptr, "openrouter");
     if (ack_->parsed()) {
-      out = desk.ack(ack_id_,
-                     "cli:" + std::string(std::getenv("USER") != nullptr
-                                              ? std::getenv("USER")
-                                              : "operator"));  // NOLINT(concurrency-mt-unsafe)
+      out = desk.ack(ack_id_, "cli:" + acknowledger);
     } else {
       out = desk.alerts(!all_->parsed());
     }

@@ -23,6 +23,10 @@ namespace parley::bot::config {
 
 namespace {
 
+// The upper bounds of money.alerts.rate_limit.per_minutes and money.credits.runway_hours.
+constexpr int64_t kMinutesPerDay = int64_t{24} * 60;
+constexpr int64_t kHoursPerYear = int64_t{24} * 365;
+
 // parley.yaml through the shared YamlReader: every problem is collected (parse_config throws
 // them all at the end). A value with a problem reads as a harmless fallback (the minimum, an
 // empty string) so that the walk goes on; a second problem that fallback causes on the same key
@@ -715,7 +719,7 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                                                  {"per_minutes",
                                                   [&](const YAML::Node& v, const std::string& k) {
                                                     m.rate_limit_window = std::chrono::minutes(
-                                                        r.integer(v, k, 1, 24 * 60));
+                                                        r.integer(v, k, 1, kMinutesPerDay));
                                                   }},
                                              });
                                  }},
@@ -760,7 +764,7 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                                       {"runway_hours",
                                        [&](const YAML::Node& v, const std::string& k) {
                                          m.runway_hours =
-                                             static_cast<double>(r.integer(v, k, 1, 24 * 365));
+                                             static_cast<double>(r.integer(v, k, 1, kHoursPerYear));
                                        }},
                                   });
                       }},

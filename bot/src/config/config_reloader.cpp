@@ -4,14 +4,14 @@
 
 namespace parley::bot::config {
 
-ConfigReloader::ConfigReloader(net::Executor executor, std::filesystem::path file,
+ConfigReloader::ConfigReloader(const net::Executor& executor, std::filesystem::path file,
                                capabilities::LiveConfig& live, OnRejected on_rejected,
                                std::chrono::milliseconds debounce)
     : file_(std::move(file)),
       live_(live),
       on_rejected_(std::move(on_rejected)),
       watcher_(
-          std::move(executor), file_, [this] { reload(); }, debounce) {}
+          executor, file_, [this] { reload(); }, debounce) {}
 
 void ConfigReloader::reload() {
   const auto check = live_.reload(file_.string());

@@ -8,13 +8,14 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 namespace parley::bot::config {
 
 namespace asio = net::asio;
 
 struct FileWatcher::Impl : std::enable_shared_from_this<FileWatcher::Impl> {
-  Impl(net::Executor ex, std::filesystem::path f, std::function<void()> cb,
+  Impl(const net::Executor& ex, std::filesystem::path f, std::function<void()> cb,
        std::chrono::milliseconds d)
       : strand(asio::make_strand(ex)),
         stream(strand),
@@ -29,7 +30,7 @@ struct FileWatcher::Impl : std::enable_shared_from_this<FileWatcher::Impl> {
   std::filesystem::path file;
   std::function<void()> on_change;
   std::chrono::milliseconds debounce;
-  std::array<char, 16 * 1024> buffer{};
+  std::array<char, size_t{16} * 1024> buffer{};
   bool stopped = false;
 
   void read() {
@@ -67,17 +68,17 @@ struct FileWatcher::Impl : std::enable_shared_from_this<FileWatcher::Impl> {
   }
 };
 
-FileWatcher::FileWatcher(net::Executor executor, std::filesystem::path file,
+FileWatcher::FileWatcher(const net::Executor& executor, std::filesystem::path file,
                          std::function<void()> on_change, std::chrono::milliseconds debounce)
-    : impl_(std::make_shared<Impl>(std::move(executor), std::move(file), std::move(on_change),
-                                   debounce)) {}
+    : impl_(std::make_shared<Impl>(executor, std::move(file), std::move(on_change), debounce)) {}
 
 FileWatcher::~FileWatcher() { stop(); }
 
 Status FileWatcher::start() {
   const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd < 0) {
-    return fail(ErrorCode::unavailable, fmt::format("inotify: {}", std::strerror(errno)));
+    return fail(ErrorCode::unavailable,
+                fmt::format("inotify: {}", std::system_category().message(errno)));
   }
   auto dir = impl_->file.parent_path();
   if (dir.empty()) dir = ".";
@@ -85,8 +86,8 @@ Status FileWatcher::start() {
   if (inotify_add_watch(fd, dir.c_str(), kMask) < 0) {
     const int err = errno;
     ::close(fd);
-    return fail(ErrorCode::unavailable,
-                fmt::format("cannot watch {} for changes: {}", dir.string(), std::strerror(err)));
+    return fail(ErrorCode::unavailable, fmt::format("cannot watch {} for changes: {}", dir.string(),
+                                                    std::system_category().message(err)));
   }
   impl_->stream.assign(fd);
   asio::post(impl_->strand, [impl = impl_] { impl->read(); });

@@ -18,7 +18,7 @@ std::chrono::system_clock::time_point at(int64_t ms) {
 }
 
 // Turns whose counters have not moved for this long are forgotten.
-constexpr int64_t kTurnIdleMs = 60 * 60 * 1000;
+constexpr int64_t kTurnIdleMs = int64_t{60} * 60 * 1000;
 
 }  // namespace
 
@@ -75,8 +75,8 @@ Status BudgetKeeper::preload(storage::ReadPool& reads) {
     counters_["g/m/" + mk].spent += month_spent;
     if (!(*st)->column_is_null(0)) {
       const std::string u = fmt::format("u{}", (*st)->column_int64(0));
-      counters_[u + "/d/" + dk].spent += day_spent;
-      counters_[u + "/m/" + mk].spent += month_spent;
+      counters_[fmt::format("{}/d/{}", u, dk)].spent += day_spent;
+      counters_[fmt::format("{}/m/{}", u, mk)].spent += month_spent;
     }
   }
   return {};

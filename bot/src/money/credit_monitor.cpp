@@ -256,9 +256,9 @@ void guarded(const char* what, F&& f) {
 }  // namespace credit_detail
 
 struct CreditMonitor::Impl : std::enable_shared_from_this<CreditMonitor::Impl> {
-  Impl(net::Executor executor, http::CurlMulti& m, storage::CreditRepository& r, AlertSink& a,
-       const Clock& c, CreditMonitorOptions o)
-      : strand(net::asio::make_strand(std::move(executor))),
+  Impl(const net::Executor& executor, http::CurlMulti& m, storage::CreditRepository& r,
+       AlertSink& a, const Clock& c, CreditMonitorOptions o)
+      : strand(net::asio::make_strand(executor)),
         timer(strand),
         multi(m),
         repository(r),
@@ -496,7 +496,7 @@ void CreditMonitor::Impl::after_write(uint64_t gen, storage::CreditSnapshot s,
     status.balance_nanousd = balance ? std::optional<int64_t>(balance->nanousd) : std::nullopt;
     status.runway_hours = runway;
     status.last_poll_ms = clock.now_ms();
-    status.last_error = credits_error;
+    status.last_error = std::move(credits_error);  // its last use
     status.credits_endpoint_allowed = credits_allowed;
     ++status.polls;
     now = status;
@@ -634,11 +634,11 @@ std::string CreditMonitor::Impl::scrub(std::string text) const {
 
 // --- CreditMonitor ------------------------------------------------------------------------------
 
-CreditMonitor::CreditMonitor(net::Executor executor, http::CurlMulti& multi,
+CreditMonitor::CreditMonitor(const net::Executor& executor, http::CurlMulti& multi,
                              storage::CreditRepository& repository, AlertSink& alerts,
                              const Clock& clock, CreditMonitorOptions options)
-    : impl_(std::make_shared<Impl>(std::move(executor), multi, repository, alerts, clock,
-                                   std::move(options))) {}
+    : impl_(
+          std::make_shared<Impl>(executor, multi, repository, alerts, clock, std::move(options))) {}
 
 CreditMonitor::~CreditMonitor() { stop(); }
 

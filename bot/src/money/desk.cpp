@@ -19,8 +19,8 @@ json usd_or_null(const std::optional<int64_t>& v) {
 std::string ago(int64_t now, int64_t then) {
   const int64_t s = std::max<int64_t>(0, (now - then) / 1000);
   if (s < 120) return fmt::format("{} s ago", s);
-  if (s < 2 * 3600) return fmt::format("{} min ago", s / 60);
-  if (s < 2 * 86400) return fmt::format("{} h ago", s / 3600);
+  if (s < int64_t{2} * 3600) return fmt::format("{} min ago", s / 60);
+  if (s < int64_t{2} * 86400) return fmt::format("{} h ago", s / 3600);
   return fmt::format("{} days ago", s / 86400);
 }
 

@@ -132,7 +132,7 @@ llm::AttemptObserver UsageLedger::observer() {
   return [this](const llm::CallOptions& options, const llm::Attempt& attempt) {
     storage::UsageRecord row = to_record(options, attempt, prices_.load().get(), clock_.now_ms());
     watch(attempt, row);
-    repository_.record(std::move(row), [this](Result<storage::WriteAck> r) {
+    repository_.record(std::move(row), [this](const Result<storage::WriteAck>& r) {
       if (r.ok()) {
         written_.fetch_add(1, std::memory_order_relaxed);
         return;

@@ -15,7 +15,7 @@ namespace parley::bot::money {
 namespace {
 
 // Token counts × nano-dollars per 1M tokens overflow 64 bits long before a bill does.
-__extension__ typedef __int128 Wide;
+__extension__ using Wide = __int128;
 
 int64_t day_of(std::chrono::system_clock::time_point at) {
   return std::chrono::floor<std::chrono::days>(at).time_since_epoch().count();

@@ -2,9 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <cstdlib>
-
 #include "money/prices_embedded.h"
+#include "parley/bot/clients/llm/provider.h"
 
 namespace parley::bot::money {
 
@@ -38,9 +37,8 @@ Result<std::unique_ptr<Treasury>> Treasury::open(const MoneyOptions& money, stor
   AlertOptions ao;
   ao.zone = money.zone;
   if (!money.webhook_url_env.empty()) {
-    if (const char* url = std::getenv(money.webhook_url_env.c_str());
-        url != nullptr && *url != '\0') {  // NOLINT(concurrency-mt-unsafe)
-      ao.webhook_url = url;
+    if (auto url = llm::process_env()(money.webhook_url_env); url && !url->empty()) {
+      ao.webhook_url = std::move(*url);
     }
   }
   a->alerts_ = std::make_unique<AlertCenter>(*a->alert_store_, clock, ao, multi, executor);
@@ -65,7 +63,7 @@ Result<std::unique_ptr<Treasury>> Treasury::open(const MoneyOptions& money, stor
   a->ledger_ = std::make_unique<UsageLedger>(store.usage(), prices, a->alerts_.get(), clock, lo);
   a->store_ = &store;
   a->multi_ = multi;
-  a->executor_ = executor;
+  a->executor_ = std::move(executor);  // its last use
   a->clock_ = &clock;
   a->desk_ = std::make_unique<Desk>(*a->alert_store_, store.credits(), a->budgets_.get(), nullptr,
                                     "openrouter", clock);
@@ -111,9 +109,7 @@ std::string Treasury::prepare_monitor(const llm::ResolvedLlm& resolved) {
   o.base_url = it->second.config.base_url;
   o.api_key = it->second.api_key;
   if (!money_.management_key_env.empty()) {
-    if (const char* k = std::getenv(money_.management_key_env.c_str()); k != nullptr) {
-      o.management_key = k;  // NOLINT(concurrency-mt-unsafe)
-    }
+    if (auto k = llm::process_env()(money_.management_key_env)) o.management_key = std::move(*k);
   }
   o.interval = money_.credits_interval;
   o.every_calls = money_.credits_every_calls;

@@ -83,7 +83,7 @@ asio::awaitable<void> Dispatcher::sending(int64_t outbox_id) {
 }
 
 void Dispatcher::sent(int64_t outbox_id) {
-  store_.outbox().mark_sent(outbox_id, [outbox_id](Result<storage::WriteAck> r) {
+  store_.outbox().mark_sent(outbox_id, [outbox_id](const Result<storage::WriteAck>& r) {
     if (!r) {
       spdlog::error("outbox: marking entry {} sent failed: {}", outbox_id, r.error().describe());
     }

@@ -35,7 +35,7 @@ struct Lanes::Shard {
   std::unordered_map<std::string, Lane> lanes;  // only on `strand`
 };
 
-Lanes::Lanes(net::Executor executor, TurnHandler& engine, LaneOptions options)
+Lanes::Lanes(const net::Executor& executor, TurnHandler& engine, LaneOptions options)
     : engine_(engine), options_(options) {
   const size_t n = std::max<size_t>(1, options_.shards);
   shards_.reserve(n);
@@ -65,7 +65,7 @@ void Lanes::accept_next(Shard& shard, const std::string& key) {
   auto pending = std::make_shared<Pending>(std::move(lane.accepting.front()));
   lane.accepting.pop_front();
   asio::co_spawn(shard.strand, engine_.accept(pending->message.message),
-                 [this, &shard, key, pending](std::exception_ptr e, Accepted a) {
+                 [this, &shard, key, pending](const std::exception_ptr& e, Accepted a) {
                    if (e) {
                      try {
                        std::rethrow_exception(e);
@@ -132,7 +132,7 @@ void Lanes::start_turn(Shard& shard, const std::string& key) {
   accepted->reserve(batch->size());
   for (const auto& p : *batch) accepted->push_back(p.message);
   asio::co_spawn(shard.strand, engine_.respond(*accepted),
-                 [this, &shard, key, batch, accepted](std::exception_ptr e, TurnResult r) {
+                 [this, &shard, key, batch, accepted](const std::exception_ptr& e, TurnResult r) {
                    if (e) {
                      try {
                        std::rethrow_exception(e);

@@ -60,7 +60,7 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
     auto self = shared_from_this();
     channels::OutboundMessage msg{entry->id, entry->target, entry->body};
     // Recorded before the send: after a crash from here on, it may have happened.
-    store.outbox().begin_send(id, [self, channel, msg](Result<storage::WriteAck> begun) {
+    store.outbox().begin_send(id, [self, channel, msg](const Result<storage::WriteAck>& begun) {
       if (!begun) {
         // not_found: no longer pending (sent or settled meanwhile) — nothing to do. Otherwise
         // the database refused: try again later.
@@ -72,12 +72,12 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
         asio::post(self->strand, [self, id = msg.outbox_id, gone] { self->finished(id, gone); });
         return;
       }
-      channel->send(msg, [self, id = msg.outbox_id](Status st) {
+      channel->send(msg, [self, id = msg.outbox_id](const Status& st) {
         if (!st.ok()) {
           spdlog::warn("outbox: sending entry {} failed: {}", id, st.error().describe());
           (void)self->store.outbox().mark_failed(id, st.error().message);
         } else {
-          self->store.outbox().mark_sent(id, [id](Result<storage::WriteAck> r) {
+          self->store.outbox().mark_sent(id, [id](const Result<storage::WriteAck>& r) {
             if (!r) {
               spdlog::error("outbox: marking entry {} sent failed: {}", id, r.error().describe());
             }
@@ -106,7 +106,7 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
   }
 };
 
-OutboxPump::OutboxPump(net::Executor executor, storage::Store& store,
+OutboxPump::OutboxPump(const net::Executor& executor, storage::Store& store,
                        std::chrono::milliseconds retry)
     : state_(std::make_shared<State>(executor, store, retry)) {}
 

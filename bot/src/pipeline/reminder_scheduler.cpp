@@ -59,7 +59,8 @@ Result<int64_t> ReminderScheduler::fire(storage::Store& store, const capabilitie
 }
 
 struct ReminderScheduler::Impl : std::enable_shared_from_this<Impl> {
-  Impl(net::Executor ex, storage::Store& s, const Clock& c, OnFired f, std::chrono::milliseconds m)
+  Impl(const net::Executor& ex, storage::Store& s, const Clock& c, OnFired f,
+       std::chrono::milliseconds m)
       : strand(asio::make_strand(ex)),
         timer(strand),
         store(s),
@@ -107,11 +108,10 @@ struct ReminderScheduler::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-ReminderScheduler::ReminderScheduler(net::Executor executor, storage::Store& store,
+ReminderScheduler::ReminderScheduler(const net::Executor& executor, storage::Store& store,
                                      const Clock& clock, OnFired on_fired,
                                      std::chrono::milliseconds max_sleep)
-    : impl_(std::make_shared<Impl>(std::move(executor), store, clock, std::move(on_fired),
-                                   max_sleep)) {}
+    : impl_(std::make_shared<Impl>(executor, store, clock, std::move(on_fired), max_sleep)) {}
 
 ReminderScheduler::~ReminderScheduler() { stop(); }
 

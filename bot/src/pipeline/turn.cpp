@@ -136,6 +136,7 @@ asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(
   std::vector<llm::Message> recent;
   int64_t budget = options_.history_token_budget;
   for (const auto& a : batch) budget -= llm::estimate_tokens(a.message.text) + 4;
+  // NOLINTNEXTLINE(modernize-loop-convert): std::views::reverse fails with clang 14, libstdc++ 12
   for (auto it = (*history)->rbegin(); it != (*history)->rend(); ++it) {
     const auto& m = **it;
     if ((m.role != "user" && m.role != "assistant") || answering.count(m.id) != 0) continue;

@@ -18,6 +18,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <system_error>
 
 namespace parley::bot::channels {
 
@@ -70,7 +71,7 @@ class LineEditor {
   static Result<std::unique_ptr<LineEditor>> open(int in_fd, int out_fd, const std::string& prompt,
                                                   const std::filesystem::path& history, Sink sink) {
     bool expected = false;
-    if (!in_use_.compare_exchange_strong(expected, true)) {
+    if (!in_use.compare_exchange_strong(expected, true)) {
       return fail(ErrorCode::already_exists,
                   "another line-editing console is open (libedit supports one per process)");
     }
@@ -83,9 +84,9 @@ class LineEditor {
       const int err = errno;
       if (e->in_ == nullptr && in >= 0) ::close(in);
       if (e->out_ == nullptr && out >= 0) ::close(out);
-      return fail(
-          ErrorCode::unavailable,
-          fmt::format("cannot set up line editing on the terminal: {}", std::strerror(err)));
+      return fail(ErrorCode::unavailable,
+                  fmt::format("cannot set up line editing on the terminal: {}",
+                              std::system_category().message(err)));
     }
     rl_instream = e->in_;
     rl_outstream = e->out_;
@@ -108,7 +109,7 @@ class LineEditor {
         spdlog::warn("could not read the console history from {}", history.string());
       }
     }
-    current_ = e.get();
+    current = e.get();
     rl_callback_handler_install(e->prompt_.c_str(), &LineEditor::on_line);
     e->installed_ = true;
     return e;
@@ -117,19 +118,19 @@ class LineEditor {
   ~LineEditor() {
     if (installed_) {
       rl_callback_handler_remove();  // back to the terminal's normal mode
-      current_ = nullptr;
+      current = nullptr;
       // libedit redraws the prompt after every line; erase it so that what follows starts clean.
       (void)write_all(out_fd_, "\r\x1b[K");
       std::fflush(out_);
       // libedit's editor still refers to these streams until the next rl_initialize.
       close_retired();
-      retired_in_ = in_;
-      retired_out_ = out_;
+      retired_in = in_;
+      retired_out = out_;
     } else {
       if (in_ != nullptr) std::fclose(in_);
       if (out_ != nullptr) std::fclose(out_);
     }
-    in_use_ = false;
+    in_use = false;
   }
 
   LineEditor(const LineEditor&) = delete;
@@ -169,16 +170,16 @@ class LineEditor {
         sink_(std::move(sink)) {}
 
   static void close_retired() {
-    if (retired_in_ != nullptr) std::fclose(retired_in_);
-    if (retired_out_ != nullptr) std::fclose(retired_out_);
-    retired_in_ = nullptr;
-    retired_out_ = nullptr;
+    if (retired_in != nullptr) std::fclose(retired_in);
+    if (retired_out != nullptr) std::fclose(retired_out);
+    retired_in = nullptr;
+    retired_out = nullptr;
   }
 
   // libedit's line callback: `line` is malloc'ed (ours to free), null at end of input.
   static void on_line(char* line) {
     const std::unique_ptr<char, decltype(&std::free)> owned(line, &std::free);
-    LineEditor* self = current_;
+    LineEditor* self = current;
     if (self == nullptr) return;
     if (line == nullptr) {
       self->sink_(std::nullopt);
@@ -195,10 +196,10 @@ class LineEditor {
     self->sink_(std::string(line));
   }
 
-  static inline std::atomic<bool> in_use_{false};
-  static inline LineEditor* current_ = nullptr;  // the one editor (see in_use_)
-  static inline FILE* retired_in_ = nullptr;     // the streams of the last editor, still
-  static inline FILE* retired_out_ = nullptr;    // referred to by libedit's globals
+  static inline std::atomic<bool> in_use{false};
+  static inline LineEditor* current = nullptr;  // the one editor (see in_use)
+  static inline FILE* retired_in = nullptr;     // the streams of the last editor, still
+  static inline FILE* retired_out = nullptr;    // referred to by libedit's globals
 
   FILE* in_ = nullptr;
   FILE* out_ = nullptr;
@@ -216,7 +217,7 @@ class LineEditor {
 struct ConsoleChannel::State : std::enable_shared_from_this<State> {
   enum class Mode { editor, stream, file };
 
-  State(net::Executor executor, ConsoleOptions o)
+  State(const net::Executor& executor, ConsoleOptions o)
       : strand(asio::make_strand(executor)), options(std::move(o)) {}
   ~State() {
     close_input();
@@ -264,18 +265,18 @@ Status ConsoleChannel::State::open() {
   const int in_fd = options.input_fd;
   struct stat st {};
   if (::fstat(in_fd, &st) != 0) {
-    return fail(ErrorCode::unavailable,
-                fmt::format("console input (fd {}): {}", in_fd, std::strerror(errno)));
+    return fail(ErrorCode::unavailable, fmt::format("console input (fd {}): {}", in_fd,
+                                                    std::system_category().message(errno)));
   }
   out_fd = dup_cloexec(options.output_fd);
   if (out_fd < 0) {
-    return fail(ErrorCode::unavailable,
-                fmt::format("console output (fd {}): {}", options.output_fd, std::strerror(errno)));
+    return fail(ErrorCode::unavailable, fmt::format("console output (fd {}): {}", options.output_fd,
+                                                    std::system_category().message(errno)));
   }
   const int dup_in = dup_cloexec(in_fd);
   if (dup_in < 0) {
-    return fail(ErrorCode::unavailable,
-                fmt::format("console input (fd {}): {}", in_fd, std::strerror(errno)));
+    return fail(ErrorCode::unavailable, fmt::format("console input (fd {}): {}", in_fd,
+                                                    std::system_category().message(errno)));
   }
   if (S_ISREG(st.st_mode)) {
     mode = Mode::file;
@@ -402,8 +403,8 @@ void ConsoleChannel::State::read_file_chunk() {
   if (n == 0) {
     if (!buffer.empty()) handle_line(std::exchange(buffer, {}));
   } else {
-    print_error(
-        fmt::format("reading the console input failed: {}; input closed", std::strerror(errno)));
+    print_error(fmt::format("reading the console input failed: {}; input closed",
+                            std::system_category().message(errno)));
   }
   end_input();
 }
@@ -438,7 +439,7 @@ void ConsoleChannel::State::handle_line(std::string line) {
   message.text = std::move(line);
   active.fetch_add(1);
   auto self = shared_from_this();
-  asio::co_spawn(strand, deliver(self, std::move(message)), [self](std::exception_ptr e) {
+  asio::co_spawn(strand, deliver(self, std::move(message)), [self](const std::exception_ptr& e) {
     if (e) {
       try {
         std::rethrow_exception(e);
@@ -484,7 +485,7 @@ int ConsoleChannel::State::print(std::string_view text) {
 void ConsoleChannel::State::print_error(const std::string& what) {
   if (const int err = print("parley: " + what); err != 0) {
     spdlog::error("console: cannot write to the output: {} (the message was: {})",
-                  std::strerror(err), what);
+                  std::system_category().message(err), what);
   }
 }
 
@@ -506,14 +507,15 @@ asio::awaitable<void> ConsoleChannel::State::deliver(std::shared_ptr<State> self
   co_await inbox.sending(r.outbox_id);
   if (const int err = self->print(r.reply); err != 0) {
     // Not shown: the entry stays begun (never sent twice); say so in the log.
-    spdlog::error("console: reply {} could not be written: {}", r.outbox_id, std::strerror(err));
+    spdlog::error("console: reply {} could not be written: {}", r.outbox_id,
+                  std::system_category().message(err));
     co_return;
   }
   inbox.sent(r.outbox_id);
 }
 
-ConsoleChannel::ConsoleChannel(net::Executor executor, ConsoleOptions options)
-    : state_(std::make_shared<State>(std::move(executor), std::move(options))) {}
+ConsoleChannel::ConsoleChannel(const net::Executor& executor, ConsoleOptions options)
+    : state_(std::make_shared<State>(executor, std::move(options))) {}
 
 ConsoleChannel::~ConsoleChannel() { stop(); }
 
@@ -538,8 +540,8 @@ void ConsoleChannel::stop() {
 void ConsoleChannel::send(OutboundMessage message, std::function<void(Status)> done) {
   asio::post(state_->strand, [self = state_, message = std::move(message), done = std::move(done)] {
     if (const int err = self->print(message.text); err != 0) {
-      done(fail(ErrorCode::unavailable,
-                fmt::format("cannot write to the console: {}", std::strerror(err))));
+      done(fail(ErrorCode::unavailable, fmt::format("cannot write to the console: {}",
+                                                    std::system_category().message(err))));
       return;
     }
     done({});

@@ -634,7 +634,9 @@ awaitable<Reply> Session::answer(MessageRequest msg, const std::shared_ptr<Reque
     if (!p->events.empty()) {
       // Text to stream: the headers first, then the events queued, one chunk per batch.
       bool ok = sse_started_;
-      if (!ok) ok = co_await sse_begin(keep_alive, version);
+      if (!ok) {
+        ok = co_await sse_begin(keep_alive, version);
+      }
       while (ok && !p->events.empty()) {
         std::string batch;
         for (auto& e : std::exchange(p->events, {})) batch += e;
@@ -714,12 +716,18 @@ awaitable<bool> Session::write(const Reply& reply, bool keep_alive, bool head, u
   if (reply.client_gone) co_return false;
   if (reply.sse && !head) {
     bool ok = sse_started_;
-    if (!ok) ok = co_await sse_begin(keep_alive, version);
+    if (!ok) {
+      ok = co_await sse_begin(keep_alive, version);
+    }
     const char* kind = reply.status == 200 ? "reply" : "error";
     json body = reply.body;
     if (reply.status != 200) body["status"] = reply.status;
-    if (ok) ok = co_await sse_event(fmt::format("event: {}\ndata: {}\n\n", kind, dump(body)));
-    if (ok) ok = co_await sse_end();
+    if (ok) {
+      ok = co_await sse_event(fmt::format("event: {}\ndata: {}\n\n", kind, dump(body)));
+    }
+    if (ok) {
+      ok = co_await sse_end();
+    }
     co_return ok;
   }
   bhttp::response<bhttp::string_body> res;

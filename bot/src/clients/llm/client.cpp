@@ -251,7 +251,7 @@ asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const Re
                                           : "Accept: application/json");
   if (!provider.api_key.empty()) req.headers.push_back("Authorization: Bearer " + provider.api_key);
   for (const auto& [name, value] : provider.config.headers) {
-    req.headers.push_back(name + ": " + value);
+    req.headers.push_back(fmt::format("{}: {}", name, value));
   }
   req.body = to_json(request, model.model, model.options)
                  .dump(-1, ' ', false, json::error_handler_t::replace);
@@ -478,11 +478,11 @@ asio::awaitable<LlmResponse> LlmClient::call(ChatRequest request, CallOptions op
   co_return out;
 }
 
-void LlmClient::call(ChatRequest request, CallOptions options, net::Executor executor,
+void LlmClient::call(ChatRequest request, CallOptions options, const net::Executor& executor,
                      std::function<void(LlmResponse)> done) {
   asio::co_spawn(
       executor, call(std::move(request), std::move(options)),
-      [done = std::move(done)](std::exception_ptr e, LlmResponse r) {
+      [done = std::move(done)](const std::exception_ptr& e, LlmResponse r) {
         if (e) {
           try {
             std::rethrow_exception(e);

@@ -25,7 +25,8 @@ std::string trim_slash(std::string url) {
 
 EnvLookup process_env() {
   return [](const std::string& name) -> std::optional<std::string> {
-    const char* v = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe): read-only use
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): parley never writes the environment (no setenv)
+    const char* v = std::getenv(name.c_str());
     if (v == nullptr) return std::nullopt;
     return std::string(v);
   };

@@ -356,8 +356,8 @@ void tokens_section(std::string& out, const Shape& s) {
   }
   int64_t max = 0;
   for (const auto& [p, c] : s.tokens) max = std::max({max, p, c});
-  const char* kPromptColor = "#3b6fb6";
-  const char* kCompletionColor = "#e07b39";
+  constexpr const char* kPromptColor = "#3b6fb6";
+  constexpr const char* kCompletionColor = "#e07b39";
   out += fmt::format(
       "<svg viewBox=\"0 0 {0} {1}\" width=\"{0}\" height=\"{1}\" role=\"img\" "
       "aria-label=\"prompt and completion tokens per day\">",

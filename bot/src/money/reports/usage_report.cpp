@@ -75,7 +75,7 @@ std::optional<int64_t> parse_since(std::string_view s) {
   int64_t n = 0;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
   if (ec != std::errc() || end != digits.data() + digits.size() || n <= 0) return std::nullopt;
-  if (n > 100 * 366 * 86'400'000LL / unit) return std::nullopt;  // a century is plenty
+  if (n > int64_t{100} * 366 * 86'400'000 / unit) return std::nullopt;  // a century is plenty
   return n * unit;
 }
 
@@ -84,8 +84,8 @@ std::optional<int64_t> parse_since(std::string_view s) {
 std::string printable(std::string_view s, size_t max) {
   std::string out;
   size_t points = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
     const bool starts_point = (c & 0xC0) != 0x80;
     if (starts_point && ++points > max) {
       // Drop the previous code point for the ellipsis.

@@ -116,7 +116,7 @@ class App {
  private:
   // prices.yaml changed: put it in force, or keep the table in force and alert the admins.
   void reload_prices();
-  App(const config::Config& cfg, Mode mode);
+  App(config::Config cfg, Mode mode);
   Status build();
   void handle_signals();
 

@@ -20,8 +20,8 @@ class ConfigReloader {
  public:
   using OnRejected = std::function<void(const capabilities::ConfigCheck&)>;
 
-  ConfigReloader(net::Executor executor, std::filesystem::path file, capabilities::LiveConfig& live,
-                 OnRejected on_rejected = {},
+  ConfigReloader(const net::Executor& executor, std::filesystem::path file,
+                 capabilities::LiveConfig& live, OnRejected on_rejected = {},
                  std::chrono::milliseconds debounce = std::chrono::milliseconds(200));
 
   Status start() { return watcher_.start(); }

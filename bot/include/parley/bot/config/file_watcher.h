@@ -20,7 +20,8 @@ namespace parley::bot::config {
 
 class FileWatcher {
  public:
-  FileWatcher(net::Executor executor, std::filesystem::path file, std::function<void()> on_change,
+  FileWatcher(const net::Executor& executor, std::filesystem::path file,
+              std::function<void()> on_change,
               std::chrono::milliseconds debounce = std::chrono::milliseconds(200));
   ~FileWatcher();
   FileWatcher(const FileWatcher&) = delete;

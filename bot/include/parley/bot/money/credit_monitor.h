@@ -86,7 +86,7 @@ class CreditMonitor {
   // of a poll that stored no row. Runs on the monitor's strand; must be short.
   using PollDone = std::function<void(Result<CreditStatus>)>;
 
-  CreditMonitor(net::Executor executor, http::CurlMulti& multi,
+  CreditMonitor(const net::Executor& executor, http::CurlMulti& multi,
                 storage::CreditRepository& repository, AlertSink& alerts, const Clock& clock,
                 CreditMonitorOptions options);
   // stop()s.

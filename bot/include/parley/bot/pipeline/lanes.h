@@ -40,7 +40,7 @@ namespace parley::bot::pipeline {
 
 class Lanes {
  public:
-  Lanes(net::Executor executor, TurnHandler& engine, LaneOptions options = {});
+  Lanes(const net::Executor& executor, TurnHandler& engine, LaneOptions options = {});
   ~Lanes();
   Lanes(const Lanes&) = delete;
   Lanes& operator=(const Lanes&) = delete;

@@ -19,7 +19,7 @@ namespace parley::bot::pipeline {
 
 class OutboxPump {
  public:
-  OutboxPump(net::Executor executor, storage::Store& store,
+  OutboxPump(const net::Executor& executor, storage::Store& store,
              std::chrono::milliseconds retry = std::chrono::seconds(30));
   ~OutboxPump();
   OutboxPump(const OutboxPump&) = delete;

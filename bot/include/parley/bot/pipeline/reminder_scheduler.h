@@ -25,8 +25,8 @@ class ReminderScheduler {
   // `on_fired` (optional) is told of each reminder fired, with its outbox entry id.
   using OnFired = std::function<void(const capabilities::DueReminder&, int64_t outbox_id)>;
 
-  ReminderScheduler(net::Executor executor, storage::Store& store, const parley::Clock& clock,
-                    OnFired on_fired = {},
+  ReminderScheduler(const net::Executor& executor, storage::Store& store,
+                    const parley::Clock& clock, OnFired on_fired = {},
                     std::chrono::milliseconds max_sleep = std::chrono::seconds(30));
   ~ReminderScheduler();
 

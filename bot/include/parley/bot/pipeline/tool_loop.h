@@ -38,10 +38,11 @@
 namespace parley::bot::pipeline {
 
 struct ToolLoopOptions {
-  int max_iterations = 8;               // model calls in one turn
-  int breaker_failures = 3;             // failures of one capability before it is withdrawn
-  size_t max_result_bytes = 16 * 1024;  // a tool result is cut to this before the model sees it
-  std::string role;                     // LLM role; empty: the default
+  int max_iterations = 8;    // model calls in one turn
+  int breaker_failures = 3;  // failures of one capability before it is withdrawn
+  // A tool result is cut to this before the model sees it.
+  size_t max_result_bytes = size_t{16} * 1024;
+  std::string role;  // LLM role; empty: the default
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   bool text_protocol = false;  // describe tools in text instead of native tool calls
   // The capabilities offered this turn (see tool_selection.h); nullopt: every permitted one.

@@ -62,7 +62,7 @@ class ConsoleChannel final : public Channel {
  public:
   static constexpr size_t kMaxLineBytes = 1u << 20;
 
-  ConsoleChannel(net::Executor executor, ConsoleOptions options);
+  ConsoleChannel(const net::Executor& executor, ConsoleOptions options);
   ~ConsoleChannel() override;
   ConsoleChannel(const ConsoleChannel&) = delete;
   ConsoleChannel& operator=(const ConsoleChannel&) = delete;

@@ -73,7 +73,7 @@ struct HttpServerOptions {
   // Empty: no auth. Required when host is not a loopback address (127.0.0.0/8, ::1,
   // localhost): start() refuses otherwise. Never logged nor echoed.
   std::string bearer_token;
-  size_t body_limit = 64u * 1024;          // bigger bodies → 413
+  size_t body_limit = size_t{64} * 1024;   // bigger bodies → 413
   std::chrono::seconds read_timeout{30};   // per request; also idle keep-alive and each write
   std::chrono::seconds turn_timeout{300};  // the handler's answer → else 504
   PageHandler pages;                       // GET (and HEAD) of any other path; empty: none

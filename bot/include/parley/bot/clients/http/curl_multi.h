@@ -98,8 +98,8 @@ class CurlMulti {
     long max_connects = 0;  // connection cache size; 0: curl's default (4 × handles)
   };
 
-  explicit CurlMulti(net::Executor executor) : CurlMulti(std::move(executor), Options{}) {}
-  CurlMulti(net::Executor executor, Options options);
+  explicit CurlMulti(const net::Executor& executor) : CurlMulti(executor, Options{}) {}
+  CurlMulti(const net::Executor& executor, Options options);
   ~CurlMulti();
   CurlMulti(const CurlMulti&) = delete;
   CurlMulti& operator=(const CurlMulti&) = delete;

@@ -148,7 +148,7 @@ class LlmClient {
   // Coroutine form; resumes on the caller's executor.
   net::asio::awaitable<LlmResponse> call(ChatRequest request, CallOptions options);
   // Callback form: `done` runs on `executor`.
-  void call(ChatRequest request, CallOptions options, net::Executor executor,
+  void call(ChatRequest request, CallOptions options, const net::Executor& executor,
             std::function<void(LlmResponse)> done);
 
  private:
