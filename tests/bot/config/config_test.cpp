@@ -200,5 +200,55 @@ TEST(Config, AKeyPastedWhereItsVariableNameBelongsIsRefusedWithoutBeingEchoed) {
   EXPECT_EQ(e.find("sk-or-v1"), std::string::npos) << "the key must not be echoed: " << e;
 }
 
+TEST(Config, ReadsTheDiscordChannel) {
+  const auto cfg = config::parse_config(
+      "channels:\n"
+      "  discord:\n"
+      "    token_env: MY_BOT_TOKEN\n"
+      "    intents: [guilds, guild_messages, message_content]\n"
+      "    respond_to: {dms: false, ambient_channels: [123456789012345678]}\n"
+      "    guilds: ['111']\n"
+      "    admins: [222]\n"
+      "    shards: {ids: [1], count: 2}\n"
+      "access:\n"
+      "  admins: [console:*]\n",
+      "p.yaml");
+  const auto& d = cfg.channels.discord;
+  EXPECT_EQ(d.token_env, "MY_BOT_TOKEN");
+  EXPECT_EQ(d.intents, (1u << 0) | (1u << 9) | (1u << 15));
+  EXPECT_FALSE(d.respond_to.dms);
+  EXPECT_TRUE(d.respond_to.mentions);
+  EXPECT_EQ(d.respond_to.ambient_channels, std::vector<std::string>{"123456789012345678"});
+  EXPECT_EQ(d.guilds, std::vector<std::string>{"111"});
+  EXPECT_EQ(d.shards.ids, std::vector<int>{1});
+  EXPECT_EQ(d.shards.count, 2);
+  EXPECT_EQ(cfg.access.admins, (std::vector<std::string>{"console:*", "discord:222"}))
+      << "Discord admins join the access policy as discord:ID";
+  EXPECT_TRUE(config::parse_config("channels:\n  discord:\n    shards: auto\n", "p.yaml")
+                  .channels.discord.shards.ids.empty());
+}
+
+TEST(Config, DiscordMistakesAreNamedWithTheirPlace) {
+  const auto e = error_of(
+      "channels:\n"
+      "  discord:\n"
+      "    token_env: 'MTA5.secret.token'\n"
+      "    intents: [guilds, everything]\n"
+      "    guilds: [not-an-id]\n"
+      "    shards: {ids: [3], count: 2}\n"
+      "    respond_to: {mentions: perhaps}\n");
+  EXPECT_NE(
+      e.find(
+          "p.yaml:3:16: channels.discord.token_env: expected the NAME of an environment variable"),
+      std::string::npos)
+      << e;
+  EXPECT_NE(e.find("p.yaml:4"), std::string::npos) << e;
+  EXPECT_NE(e.find("'everything' is not one of"), std::string::npos) << e;
+  EXPECT_NE(e.find("p.yaml:5"), std::string::npos) << e;
+  EXPECT_NE(e.find("expected a Discord id"), std::string::npos) << e;
+  EXPECT_NE(e.find("shard 3 is not below count 2"), std::string::npos) << e;
+  EXPECT_NE(e.find("channels.discord.respond_to.mentions"), std::string::npos) << e;
+}
+
 }  // namespace config_test
 }  // namespace parley::bot

@@ -1,0 +1,144 @@
+// Which Discord messages parley answers, and how they reach the pipeline; the REST route keys
+// its rate-limit buckets are learned under.
+#include "channels/discord/events.h"
+
+#include <gtest/gtest.h>
+
+#include "channels/discord/rest.h"
+
+namespace parley::bot::channels::discord {
+namespace events_test {
+
+using nlohmann::json;
+
+constexpr const char* kBot = "1000";
+
+json message(const std::string& content, const std::string& guild = "77") {
+  json d = {{"id", "555"},
+            {"channel_id", "42"},
+            {"content", content},
+            {"author", {{"id", "9"}, {"username", "kim"}, {"global_name", "Kim"}}},
+            {"mentions", json::array()}};
+  if (!guild.empty()) d["guild_id"] = guild;
+  return d;
+}
+
+json mentioning(const std::string& text) {
+  json d = message("<@" + std::string(kBot) + "> " + text);
+  d["mentions"] = json::array({{{"id", kBot}, {"username", "parley"}}});
+  return d;
+}
+
+Surroundings around() {
+  Surroundings s;
+  s.bot_id = kBot;
+  return s;
+}
+
+TEST(DiscordEvents, AMentionIsAnsweredWithoutTheMentionInTheText) {
+  std::string why;
+  auto in = read_message_create(mentioning("what time is it?"), DiscordOptions{}, around(), &why);
+  ASSERT_TRUE(in) << why;
+  EXPECT_EQ(in->why, Why::mention);
+  EXPECT_EQ(in->message.text, "what time is it?");
+  EXPECT_EQ(in->message.channel, "discord");
+  EXPECT_EQ(in->message.platform_id, std::optional<std::string>("555"));
+  EXPECT_EQ(in->message.conversation, "42");
+  EXPECT_EQ(in->message.author, "9");
+  EXPECT_EQ(in->message.author_name, "Kim");
+  EXPECT_FALSE(in->message.private_audience) << "a guild channel: others read the answer";
+}
+
+TEST(DiscordEvents, PlainChatterItsOwnAndOtherBotsMessagesAreNotAnswered) {
+  std::string why;
+  EXPECT_FALSE(read_message_create(message("hello all"), DiscordOptions{}, around(), &why));
+  EXPECT_NE(why.find("not for the bot"), std::string::npos) << why;
+  json own = mentioning("x");
+  own["author"]["id"] = kBot;
+  EXPECT_FALSE(read_message_create(own, DiscordOptions{}, around(), &why));
+  json other_bot = mentioning("x");
+  other_bot["author"]["bot"] = true;
+  EXPECT_FALSE(read_message_create(other_bot, DiscordOptions{}, around(), &why));
+  DiscordOptions allow;
+  allow.allow_bots = true;
+  EXPECT_TRUE(read_message_create(other_bot, allow, around(), &why)) << why;
+  json webhook = mentioning("x");
+  webhook["webhook_id"] = "3";
+  EXPECT_FALSE(read_message_create(webhook, DiscordOptions{}, around(), &why));
+  EXPECT_FALSE(read_message_create(json::array(), DiscordOptions{}, around(), &why));
+  EXPECT_FALSE(read_message_create(mentioning(""), DiscordOptions{}, around(), &why))
+      << "only a mention, or no MESSAGE_CONTENT: no text to answer";
+}
+
+TEST(DiscordEvents, DmsRepliesThreadsAndAmbientChannels) {
+  std::string why;
+  auto dm = read_message_create(message("hi", ""), DiscordOptions{}, around(), &why);
+  ASSERT_TRUE(dm) << why;
+  EXPECT_EQ(dm->why, Why::dm);
+  EXPECT_TRUE(dm->message.private_audience);
+  DiscordOptions no_dms;
+  no_dms.respond_to.dms = false;
+  EXPECT_FALSE(read_message_create(message("hi", ""), no_dms, around(), &why));
+
+  json reply = message("and then?");
+  reply["referenced_message"] = {{"id", "1"}, {"author", {{"id", kBot}}}};
+  auto r = read_message_create(reply, DiscordOptions{}, around(), &why);
+  ASSERT_TRUE(r) << why;
+  EXPECT_EQ(r->why, Why::reply);
+
+  Surroundings s = around();
+  s.channels["42"] = ChannelInfo{"77", "40", "a thread", 11};
+  EXPECT_FALSE(read_message_create(message("in a thread"), DiscordOptions{}, s, &why))
+      << "a thread the bot takes no part in";
+  s.engaged_threads.insert("42");
+  auto t = read_message_create(message("in a thread"), DiscordOptions{}, s, &why);
+  ASSERT_TRUE(t) << why;
+  EXPECT_EQ(t->why, Why::thread);
+
+  DiscordOptions ambient;
+  ambient.respond_to.ambient_channels = {"40"};  // the thread's parent
+  Surroundings parent = around();
+  parent.channels["42"] = ChannelInfo{"77", "40", "a thread", 11};
+  auto a = read_message_create(message("anyone?"), ambient, parent, &why);
+  ASSERT_TRUE(a) << why;
+  EXPECT_EQ(a->why, Why::ambient);
+}
+
+TEST(DiscordEvents, AllowListsDenyByDefaultOnceGiven) {
+  std::string why;
+  DiscordOptions guilds;
+  guilds.guilds = {"78"};
+  EXPECT_FALSE(read_message_create(mentioning("x"), guilds, around(), &why));
+  EXPECT_TRUE(read_message_create(message("dm", ""), guilds, around(), &why))
+      << "guilds do not limit DMs";
+  guilds.guilds = {"77"};
+  EXPECT_TRUE(read_message_create(mentioning("x"), guilds, around(), &why)) << why;
+  DiscordOptions channels;
+  channels.channels = {"41"};
+  EXPECT_FALSE(read_message_create(mentioning("x"), channels, around(), &why));
+  channels.channels = {"42"};
+  EXPECT_TRUE(read_message_create(mentioning("x"), channels, around(), &why)) << why;
+  DiscordOptions memory;
+  memory.memory_channels = {"42"};
+  auto in = read_message_create(mentioning("x"), memory, around(), &why);
+  ASSERT_TRUE(in);
+  EXPECT_TRUE(in->message.private_audience) << "the operator opened this channel to memories";
+}
+
+TEST(DiscordRest, RouteKeysKeepTheMajorIdApartAndNeverTheToken) {
+  EXPECT_EQ(Rest::route_of("POST", "/channels/123/messages"),
+            std::make_pair(std::string("POST /channels/{major}/messages"), std::string("123")));
+  EXPECT_EQ(Rest::route_of("DELETE", "/channels/123/messages/456").first,
+            "DELETE /channels/{major}/messages/{id}");
+  EXPECT_EQ(Rest::route_of("GET", "/channels/9/messages?after=5&limit=50").first,
+            "GET /channels/{major}/messages");
+  EXPECT_EQ(Rest::route_of("GET", "/gateway/bot"), std::make_pair(std::string("GET /gateway/bot"),
+                                                                  std::string()));
+  const auto hook = Rest::route_of("POST", "/webhooks/11/secret-token-value");
+  EXPECT_EQ(hook.first, "POST /webhooks/{major}/{token}");
+  EXPECT_EQ(hook.second.find("secret"), std::string::npos);
+  EXPECT_EQ(hook.second.rfind("11/", 0), 0u);
+}
+
+}  // namespace events_test
+}  // namespace parley::bot::channels::discord
