@@ -369,4 +369,52 @@ TEST(Discord, ASecondProcessOnTheSameTokenIsRefused) {
   EXPECT_EQ(first->stop(), 0);
 }
 
+TEST(Discord, TwoShardsInOneProcessAndAShardSetSplitAcrossTwoProcesses) {
+  auto options = fake_options();
+  options.recommended_shards = 2;
+  FakeDiscordGuild g0{
+      FakeDiscord::snowflake_for_shard(0, 2), "zero", {channel("zero"), channel("zero-b")}, {}};
+  FakeDiscordGuild g1{
+      FakeDiscord::snowflake_for_shard(1, 2), "one", {channel("one"), channel("one-b")}, {}};
+  options.guilds = {g0, g1};
+  Bed bed(options);
+  const auto guilds = bed.discord.guilds();
+  auto in_guild = [&](size_t g, const std::string& text) {
+    FakeDiscordMessage m = bed.mention(text, guilds.at(g).channels.at(0).id);
+    m.guild_id = guilds.at(g).id;
+    return m;
+  };
+  {
+    auto bot = bed.start();  // shards: auto → both shards here
+    ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
+    ASSERT_TRUE(bed.discord.wait_ready(1, 10s));
+    bed.discord.inject_message(in_guild(0, "to shard zero"));
+    bed.discord.inject_message(in_guild(1, "to shard one"));
+    ASSERT_TRUE(bed.discord.wait_created_messages(2, 15s));
+    EXPECT_EQ(bot->stop(), 0);
+  }
+  // Two processes, one shard each (their own databases, one token).
+  TempDir second_dir;
+  std::ofstream(bed.dir / "parley.yaml")
+      << "channels:\n  discord:\n    shards: {ids: [0], count: 2}\n";
+  std::ofstream(second_dir / "parley.yaml")
+      << "channels:\n  discord:\n    shards: {ids: [1], count: 2}\n";
+  auto zero = bed.start();
+  ServedBot one(second_dir.path(), bed.llm.base_url(), "--console off", "--config parley.yaml",
+                "DISCORD_TOKEN=" + bed.discord.token() + " PARLEY_DISCORD_API_BASE=" +
+                    bed.discord.api_base() + " XDG_RUNTIME_DIR=" + bed.dir.path().string());
+  ASSERT_THAT(one.ready_line(), HasSubstr("discord"));
+  ASSERT_TRUE(bed.discord.wait_for(
+      [&] { return bed.discord.shard_connected(0) && bed.discord.shard_connected(1); }, 15s));
+  const size_t before = bed.llm.request_count();
+  bed.discord.inject_message(in_guild(0, "zero again"));
+  bed.discord.inject_message(in_guild(1, "one again"));
+  ASSERT_TRUE(bed.discord.wait_created_messages(4, 15s))
+      << bed.discord.created_messages().size() << " created, llm " << bed.llm.request_count()
+      << " before " << before;
+  EXPECT_EQ(bed.llm.request_count(), before + 2) << "each message answered by one process";
+  EXPECT_EQ(zero->stop(), 0);
+  EXPECT_EQ(one.stop(), 0);
+}
+
 }  // namespace discord_test

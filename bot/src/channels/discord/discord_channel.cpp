@@ -6,10 +6,12 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/ssl/context.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <random>
 
 #include "channels/discord/events.h"
 #include "channels/discord/gateway.h"
@@ -78,6 +80,7 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
   Rest rest;
   Inbox* inbox = nullptr;
   int lock_fd = -1;
+  std::string salt;  // set by start(), before any send
 
   // On the strand.
   Surroundings around;
@@ -107,9 +110,10 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
       return fail(ErrorCode::unavailable, fmt::format("discord: cannot open {}", path.string()));
     }
     if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-      char buf[32] = {};
-      const ssize_t n = ::pread(lock_fd, buf, sizeof buf - 1, 0);
-      const std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "unknown";
+      std::array<char, 32> buf{};
+      const ssize_t n = ::pread(lock_fd, buf.data(), buf.size() - 1, 0);
+      const std::string holder =
+          n > 0 ? std::string(buf.data(), static_cast<size_t>(n)) : "unknown";
       ::close(lock_fd);
       lock_fd = -1;
       return fail(ErrorCode::unavailable,
@@ -239,7 +243,7 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
     }
     self->last_identify[bucket] = SteadyClock::now();
     --self->starts_remaining;
-    self->deps.state.add("discord", day_key, 1, [](Result<storage::WriteAck>) {});
+    self->deps.state.add("discord", day_key, 1, [](const Result<storage::WriteAck>&) {});
     co_return true;
   }
 
@@ -269,9 +273,11 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
       if (s.empty()) {
         (void)deps.state.erase("discord", key);
       } else {
-        deps.state.put("discord", key, s.to_json().dump(), [key](Result<storage::WriteAck> r) {
-          if (!r) spdlog::warn("discord: the session {} was not saved: {}", key, r.error().message);
-        });
+        deps.state.put(
+            "discord", key, s.to_json().dump(), [key](const Result<storage::WriteAck>& r) {
+              if (!r)
+                spdlog::warn("discord: the session {} was not saved: {}", key, r.error().message);
+            });
       }
     }
   }
@@ -395,7 +401,7 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
         body["message_reference"] = {{"message_id", reply_to}, {"fail_if_not_exists", false}};
       }
       if (!nonce.empty()) {
-        body["nonce"] = fmt::format("{}.{}", nonce, i);
+        body["nonce"] = fmt::format("{}.{}.{}", nonce, i, salt);  // at most 25 characters
         body["enforce_nonce"] = true;
       }
       std::string method = "POST";
@@ -421,6 +427,21 @@ DiscordChannel::~DiscordChannel() {
 Status DiscordChannel::start(Inbox& inbox) {
   if (impl_->started.exchange(true)) return {};
   if (auto st = impl_->lock_instance(); !st.ok()) return st;
+  // Nonces are "<outbox id>.<part>.<salt>": the salt, kept in this database, tells apart two
+  // databases' outbox ids (two processes splitting the shards, a database started afresh), so
+  // that Discord's nonce dedupe never swallows another reply.
+  auto salt = impl_->deps.state.get("discord", "nonce_salt");
+  if (!salt) return fail(salt.error());
+  if (*salt) {
+    impl_->salt = **salt;
+  } else {
+    std::random_device rd;
+    static constexpr std::string_view kDigits = "0123456789abcdefghijklmnopqrstuvwxyz";
+    for (int i = 0; i < 6; ++i) impl_->salt += kDigits[rd() % kDigits.size()];
+    if (auto put = impl_->deps.state.put("discord", "nonce_salt", impl_->salt).get(); !put) {
+      return fail(put.error());
+    }
+  }
   impl_->inbox = &inbox;
   asio::co_spawn(impl_->strand, Impl::boot(impl_), asio::detached);
   return {};

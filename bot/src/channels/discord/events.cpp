@@ -43,8 +43,9 @@ std::string json_string(const nlohmann::json& j, const char* key) {
 std::string without_mention(const std::string& text, const std::string& bot_id) {
   std::string out = text;
   for (const std::string& m : {"<@" + bot_id + ">", "<@!" + bot_id + ">"}) {
-    for (size_t at = out.find(m); at != std::string::npos; at = out.find(m, at))
+    for (size_t at = out.find(m); at != std::string::npos; at = out.find(m, at)) {
       out.erase(at, m.size());
+    }
   }
   return trim(out);
 }
@@ -69,8 +70,9 @@ std::optional<Incoming> read_message_create(const nlohmann::json& d, const Disco
   }
   if (author_id == around.bot_id) return skip("its own message");
   if (d.contains("webhook_id")) return skip("a webhook's message");
-  if (author.value("bot", false) && !options.allow_bots)
+  if (author.value("bot", false) && !options.allow_bots) {
     return skip("another bot (allow_bots off)");
+  }
   const std::string content = json_string(d, "content");
 
   if (in.guild_id.empty()) {

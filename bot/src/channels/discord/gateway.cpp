@@ -165,7 +165,7 @@ class Connection : public std::enable_shared_from_this<Connection<Ws>> {
                      shard_.setup_.id, text.size());
         continue;
       }
-      co_await on_message(msg);
+      on_message(msg);
     }
     beat_.cancel();
     kill_.cancel();
@@ -174,7 +174,7 @@ class Connection : public std::enable_shared_from_this<Connection<Ws>> {
   }
 
  private:
-  asio::awaitable<void> on_message(const nlohmann::json& msg) {
+  void on_message(const nlohmann::json& msg) {
     const int op = msg.value("op", -1);
     const nlohmann::json& d = msg.contains("d") ? msg["d"] : nlohmann::json();
     switch (op) {
@@ -218,7 +218,7 @@ class Connection : public std::enable_shared_from_this<Connection<Ws>> {
         const auto interval = std::chrono::milliseconds(
             d.is_object() ? d.value("heartbeat_interval", int64_t{41'250}) : int64_t{41'250});
         asio::co_spawn(shard_.strand_, beat(this->shared_from_this(), interval), asio::detached);
-        co_await greet();
+        greet();
         break;
       }
       case 11: {  // heartbeat ACK
@@ -233,7 +233,7 @@ class Connection : public std::enable_shared_from_this<Connection<Ws>> {
   }
 
   // IDENTIFY or RESUME, after HELLO (a RESUME before HELLO misses replayed events).
-  asio::awaitable<void> greet() {
+  void greet() {
     const auto& s = shard_.setup_;
     if (!shard_.session_.empty()) {
       shard_.state_ = ShardState::resuming;
@@ -242,16 +242,10 @@ class Connection : public std::enable_shared_from_this<Connection<Ws>> {
              {{"token", s.token},
               {"session_id", shard_.session_.session_id},
               {"seq", shard_.session_.seq}}}});
-      co_return;
+      return;
     }
+    // (The IDENTIFY slot was taken before connecting: see Shard::run.)
     shard_.state_ = ShardState::identifying;
-    bool allowed = true;
-    if (shard_.hooks_.may_identify) allowed = co_await shard_.hooks_.may_identify(s.id);
-    if (decided_) co_return;
-    if (!allowed) {
-      close(4000, Shard::Next::identify, "IDENTIFY not allowed now");
-      co_return;
-    }
     shard_.identifies_.fetch_add(1);
     send({{"op", 2},
           {"d",
@@ -378,8 +372,8 @@ class Connection : public std::enable_shared_from_this<Connection<Ws>> {
   Shard::Outcome outcome_;
 };
 
-Shard::Shard(net::Executor executor, asio::ssl::context& tls, Setup setup, Hooks hooks)
-    : strand_(asio::make_strand(std::move(executor))),
+Shard::Shard(const net::Executor& executor, asio::ssl::context& tls, Setup setup, Hooks hooks)
+    : strand_(asio::make_strand(executor)),
       tls_(tls),
       setup_(std::move(setup)),
       hooks_(std::move(hooks)),
@@ -503,7 +497,21 @@ asio::awaitable<void> Shard::run() {
   while (!stopping_) {
     const std::string url = !session_.empty() && !session_.resume_url.empty() ? session_.resume_url
                                                                               : setup_.gateway_url;
-    Outcome o = co_await connect(url);
+    // A new session waits for its IDENTIFY slot before connecting (not while connected, where
+    // the wait would count against the connection).
+    bool allowed = true;
+    if (session_.empty() && hooks_.may_identify) {
+      state_ = ShardState::identifying;
+      allowed = co_await hooks_.may_identify(setup_.id);
+      if (stopping_) break;
+    }
+    Outcome o;
+    if (allowed) {
+      o = co_await connect(url);
+    } else {
+      o.next = Next::identify;
+      o.why = "IDENTIFY not allowed now";
+    }
     if (stopping_) break;
     if (o.next == Next::fail) {
       state_ = ShardState::failed;

@@ -91,7 +91,7 @@ class Shard {
     std::function<void(int code, const std::string& line)> on_failed;
   };
 
-  Shard(net::Executor executor, net::asio::ssl::context& tls, Setup setup, Hooks hooks);
+  Shard(const net::Executor& executor, net::asio::ssl::context& tls, Setup setup, Hooks hooks);
   ~Shard();
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;

@@ -86,9 +86,9 @@ std::pair<std::string, std::string> Rest::route_of(const std::string& method,
   return {route, major};
 }
 
-Rest::Rest(net::Executor executor, http::CurlMulti& multi, Options options,
+Rest::Rest(const net::Executor& executor, http::CurlMulti& multi, Options options,
            std::function<void(const std::string&)> on_alert)
-    : strand_(asio::make_strand(std::move(executor))),
+    : strand_(asio::make_strand(executor)),
       multi_(multi),
       options_(std::move(options)),
       on_alert_(std::move(on_alert)) {}
@@ -154,8 +154,9 @@ asio::awaitable<void> Rest::sleep_until(SteadyClock::time_point t) {
 
 void Rest::count_invalid(SteadyClock::time_point now) {
   invalid_.push_back(now);
-  while (!invalid_.empty() && invalid_.front() < now - std::chrono::minutes(10))
+  while (!invalid_.empty() && invalid_.front() < now - std::chrono::minutes(10)) {
     invalid_.pop_front();
+  }
   invalid_count_.store(invalid_.size());
 }
 
@@ -191,7 +192,9 @@ asio::awaitable<RestReply> Rest::run(std::string method, std::string path, nlohm
     }
     invalid_alerted_ = false;
     // This bucket's window, then the global pause and the global 50/s.
-    if (bucket.remaining == 0) co_await sleep_until(bucket.reset_at);
+    if (bucket.remaining == 0) {
+      co_await sleep_until(bucket.reset_at);
+    }
     co_await sleep_until(global_pause_until_);
     if (!outside_global(route)) {
       now = SteadyClock::now();

@@ -58,7 +58,7 @@ class Rest {
     std::chrono::milliseconds timeout{15'000};
   };
   // `on_alert` gets one operator-facing line for a disabled token or a tripped breaker.
-  Rest(net::Executor executor, http::CurlMulti& multi, Options options,
+  Rest(const net::Executor& executor, http::CurlMulti& multi, Options options,
        std::function<void(const std::string&)> on_alert);
   ~Rest();
   Rest(const Rest&) = delete;

@@ -132,8 +132,8 @@ TEST(DiscordRest, RouteKeysKeepTheMajorIdApartAndNeverTheToken) {
             "DELETE /channels/{major}/messages/{id}");
   EXPECT_EQ(Rest::route_of("GET", "/channels/9/messages?after=5&limit=50").first,
             "GET /channels/{major}/messages");
-  EXPECT_EQ(Rest::route_of("GET", "/gateway/bot"), std::make_pair(std::string("GET /gateway/bot"),
-                                                                  std::string()));
+  EXPECT_EQ(Rest::route_of("GET", "/gateway/bot"),
+            std::make_pair(std::string("GET /gateway/bot"), std::string()));
   const auto hook = Rest::route_of("POST", "/webhooks/11/secret-token-value");
   EXPECT_EQ(hook.first, "POST /webhooks/{major}/{token}");
   EXPECT_EQ(hook.second.find("secret"), std::string::npos);
