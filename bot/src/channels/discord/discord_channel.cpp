@@ -266,19 +266,20 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
 
   // Persists the sessions that changed (on the strand).
   void flush() {
-    for (auto& [key, is_dirty] : dirty) {
-      if (!is_dirty) continue;
-      is_dirty = false;
+    for (auto& entry : dirty) {
+      if (!entry.second) continue;
+      entry.second = false;
+      const std::string key = entry.first;
       const auto& s = sessions[key];
       if (s.empty()) {
         (void)deps.state.erase("discord", key);
-      } else {
-        deps.state.put(
-            "discord", key, s.to_json().dump(), [key](const Result<storage::WriteAck>& r) {
-              if (!r)
-                spdlog::warn("discord: the session {} was not saved: {}", key, r.error().message);
-            });
+        continue;
       }
+      deps.state.put("discord", key, s.to_json().dump(), [key](const Result<storage::WriteAck>& r) {
+        if (!r) {
+          spdlog::warn("discord: the session {} was not saved: {}", key, r.error().message);
+        }
+      });
     }
   }
 
