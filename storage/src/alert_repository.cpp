@@ -6,7 +6,7 @@ namespace parley::storage {
 
 namespace {
 
-constexpr const char* kColumns =
+constexpr const char* kAlertColumns =
     "id, ts, kind, severity, subject, period_key, message, value, threshold, unit, delivered_at, "
     "acked_at, coalesce(acked_by, '')";
 
@@ -75,7 +75,7 @@ std::future<Result<WriteAck>> AlertRepository::raise(AlertRecord alert) {
 Result<std::vector<AlertRecord>> AlertRepository::list(bool open_only, int limit) {
   auto conn = reads_.acquire();
   auto st = conn->cached(
-      std::string("SELECT ") + kColumns +
+      std::string("SELECT ") + kAlertColumns +
       " FROM credit_alerts WHERE (? = 0 OR acked_at IS NULL) ORDER BY id DESC LIMIT ?");
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(static_cast<int64_t>(open_only ? 1 : 0), static_cast<int64_t>(limit));
@@ -91,7 +91,7 @@ Result<std::vector<AlertRecord>> AlertRepository::list(bool open_only, int limit
 
 Result<std::optional<AlertRecord>> AlertRepository::find(int64_t id) {
   auto conn = reads_.acquire();
-  auto st = conn->cached(std::string("SELECT ") + kColumns + " FROM credit_alerts WHERE id = ?");
+  auto st = conn->cached(std::string("SELECT ") + kAlertColumns + " FROM credit_alerts WHERE id = ?");
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(id);
   auto row = (*st)->step();

@@ -8,7 +8,7 @@ namespace parley::storage {
 
 namespace {
 
-constexpr const char* kColumns =
+constexpr const char* kCreditColumns =
     "id, ts, provider, limit_nanousd, usage_nanousd, remaining_nanousd, is_free_tier, "
     "usage_daily_nanousd, usage_weekly_nanousd, usage_monthly_nanousd, total_credits_nanousd, "
     "total_usage_nanousd, raw";
@@ -82,7 +82,7 @@ Result<std::optional<CreditSnapshot>> CreditRepository::latest(const std::string
   auto conn = reads_.acquire();
   auto st = conn->cached(fmt::format(
       "SELECT {} FROM credit_balance WHERE provider = ? ORDER BY ts DESC, id DESC LIMIT 1",
-      kColumns));
+      kCreditColumns));
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(provider);
   auto row = (*st)->step();
@@ -95,7 +95,7 @@ Result<std::vector<CreditSnapshot>> CreditRepository::since(const std::string& p
                                                             int64_t from_ms) {
   auto conn = reads_.acquire();
   auto st = conn->cached(fmt::format(
-      "SELECT {} FROM credit_balance WHERE provider = ? AND ts >= ? ORDER BY ts, id", kColumns));
+      "SELECT {} FROM credit_balance WHERE provider = ? AND ts >= ? ORDER BY ts, id", kCreditColumns));
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(provider, from_ms);
   std::vector<CreditSnapshot> out;

@@ -3,15 +3,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 
 #include "fts_match_stats.h"
+#include "parley/base/text.h"
 
 namespace parley::storage {
 
 namespace {
-constexpr const char* kGetSql =
+constexpr const char* kGetMemorySql =
     "SELECT id, user_id, content, tags, importance, created_at, updated_at FROM memories "
     "WHERE id = ?";
 // No bm25() here: it computes document frequencies over every user's memories. Ranking is
@@ -48,24 +48,16 @@ Status validate(const NewMemory& m) {
   if (m.user_id <= 0) return fail(ErrorCode::invalid_argument, "memory has no user");
   return {};
 }
-
-bool is_word_byte(unsigned char c) { return std::isalnum(c) != 0 || c == '_' || c >= 0x80; }
 }  // namespace
 
 std::string MemoryRepository::match_expression(int64_t user_id, std::string_view query) {
   std::string words;
-  size_t i = 0;
-  while (i < query.size()) {
-    while (i < query.size() && !is_word_byte(static_cast<unsigned char>(query[i]))) ++i;
-    const size_t start = i;
-    while (i < query.size() && is_word_byte(static_cast<unsigned char>(query[i]))) ++i;
-    if (i > start) {
-      if (!words.empty()) words += " OR ";
-      // Only word bytes are kept, so no quote can appear inside.
-      words += '"';
-      words.append(query.substr(start, i - start));
-      words += '"';
-    }
+  for (const auto word : search_words(query)) {
+    if (!words.empty()) words += " OR ";
+    // Only word bytes are kept, so no quote can appear inside.
+    words += '"';
+    words.append(word);
+    words += '"';
   }
   if (words.empty()) return {};
   // Words match content and tags only; the user_id column scopes the match to one user.
@@ -212,7 +204,7 @@ Result<std::shared_ptr<const Memory>> MemoryRepository::get(int64_t id) {
   return read_through<Memory>(
       cache_, CacheKey{CacheKind::memory, id}, [&]() -> Result<std::shared_ptr<const Memory>> {
         auto conn = reads_.acquire();
-        auto st = conn->cached(kGetSql);
+        auto st = conn->cached(kGetMemorySql);
         if (!st) return fail(std::move(st).error());
         (*st)->bind_all(id);
         auto row = (*st)->step();

@@ -13,7 +13,7 @@ constexpr const char* kRecentSql =
     "SELECT " PARLEY_MESSAGE_COLUMNS
     " FROM (SELECT * FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT ?)"
     " ORDER BY id";
-constexpr const char* kGetSql = "SELECT " PARLEY_MESSAGE_COLUMNS " FROM messages WHERE id = ?";
+constexpr const char* kGetMessageSql = "SELECT " PARLEY_MESSAGE_COLUMNS " FROM messages WHERE id = ?";
 constexpr const char* kFindSql =
     "SELECT " PARLEY_MESSAGE_COLUMNS " FROM messages WHERE channel = ? AND platform_id = ?";
 #undef PARLEY_MESSAGE_COLUMNS
@@ -130,7 +130,7 @@ Result<std::shared_ptr<const History>> MessageRepository::recent(int64_t convers
 
 Result<StoredMessage> MessageRepository::get(int64_t id) {
   auto conn = reads_.acquire();
-  auto st = conn->cached(kGetSql);
+  auto st = conn->cached(kGetMessageSql);
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(id);
   auto row = (*st)->step();

@@ -6,7 +6,7 @@ namespace parley::storage {
 
 namespace {
 
-constexpr const char* kColumns =
+constexpr const char* kOutboxColumns =
     "id, conversation_id, channel, target, body, state, attempts, created_at";
 
 OutboxEntry read_entry(const Statement& st) {
@@ -142,7 +142,7 @@ Result<int64_t> OutboxRepository::settle_after_restart() {
 Result<std::vector<OutboxEntry>> OutboxRepository::pending(size_t limit) {
   auto conn = reads_.acquire();
   auto st = conn->cached(
-      fmt::format("SELECT {} FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?", kColumns));
+      fmt::format("SELECT {} FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?", kOutboxColumns));
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(static_cast<int64_t>(limit));
   std::vector<OutboxEntry> out;
@@ -161,7 +161,7 @@ Result<std::vector<OutboxEntry>> OutboxRepository::pending_for(const std::string
   auto st =
       conn->cached(fmt::format("SELECT {} FROM outbox WHERE state = 'pending' AND channel = ? AND "
                                "id > ? ORDER BY id LIMIT ?",
-                               kColumns));
+                               kOutboxColumns));
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(channel, after_id, static_cast<int64_t>(limit));
   std::vector<OutboxEntry> out;
@@ -176,7 +176,7 @@ Result<std::vector<OutboxEntry>> OutboxRepository::pending_for(const std::string
 
 Result<OutboxEntry> OutboxRepository::get(int64_t id) {
   auto conn = reads_.acquire();
-  auto st = conn->cached(fmt::format("SELECT {} FROM outbox WHERE id = ?", kColumns));
+  auto st = conn->cached(fmt::format("SELECT {} FROM outbox WHERE id = ?", kOutboxColumns));
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(id);
   auto row = (*st)->step();

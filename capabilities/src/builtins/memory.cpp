@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "builtins/builtins_internal.h"
+#include "parley/base/text.h"
 #include "parley/capabilities/json_schema.h"
 
 namespace parley::capabilities::builtins {
@@ -20,7 +21,7 @@ using nlohmann::json;
 using storage::Memory;
 
 constexpr size_t kMaxContent = 1000;
-constexpr size_t kMaxQuery = 500;
+constexpr size_t kMaxMemoryQuery = 500;
 constexpr size_t kMaxTags = 10;
 constexpr size_t kMaxTag = 40;
 constexpr int64_t kMaxLimit = 50;
@@ -31,7 +32,7 @@ constexpr int kMaxImportance = 5;
 constexpr size_t kCandidateFactor = 4;
 constexpr double kMsPerDay = 86'400'000.0;
 
-constexpr const char* kUsage = "/remember TEXT | /recall WORDS | /forget ID | /memories";
+constexpr const char* kMemoryUsage = "/remember TEXT | /recall WORDS | /forget ID | /memories";
 
 // Words a question is made of that say nothing about what is asked ("what do I love to eat?"):
 // they would match nearly every memory. Dropped from a recall query unless nothing else is left.
@@ -52,20 +53,12 @@ const std::set<std::string, std::less<>>& stop_words() {
   return kWords;
 }
 
-bool is_word_byte(unsigned char c) { return std::isalnum(c) != 0 || c == '_' || c >= 0x80; }
-
 // The words of `query` that are not stop words, space-separated; the query itself when every
 // word is one (then they are all that was asked). Matching stays the repository's: any word.
 std::string content_words(std::string_view query) {
   std::string out;
-  size_t i = 0;
-  while (i < query.size()) {
-    while (i < query.size() && !is_word_byte(static_cast<unsigned char>(query[i]))) ++i;
-    const size_t start = i;
-    while (i < query.size() && is_word_byte(static_cast<unsigned char>(query[i]))) ++i;
-    if (i == start) continue;
-    std::string word(query.substr(start, i - start));
-    std::string lower = word;
+  for (const auto word : search_words(query)) {
+    std::string lower(word);
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (stop_words().count(lower) != 0) continue;
@@ -205,7 +198,7 @@ class MemoryCapability final : public Capability {
           {"query",
            {{"type", "string"},
             {"minLength", 1},
-            {"maxLength", kMaxQuery},
+            {"maxLength", kMaxMemoryQuery},
             {"description", "a question or words (recall)"}}},
           {"id",
            {{"type", "integer"},
@@ -270,7 +263,7 @@ class MemoryCapability final : public Capability {
       return json{{"action", "forget"}, {"id", *id}};
     }
     if (command == "memories" && text.empty()) return json{{"action", "list"}};
-    return fail(ErrorCode::invalid_argument, fmt::format("memory: usage: {}", kUsage));
+    return fail(ErrorCode::invalid_argument, fmt::format("memory: usage: {}", kMemoryUsage));
   }
 
  protected:

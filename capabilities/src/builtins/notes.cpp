@@ -3,10 +3,10 @@
 // match inside the index (like memory recall), and the joined row again — so a note number or a
 // search can never reach another user's notes. Writes go through the store's write queue and
 // answer once committed; reads use the read pool.
-#include <cctype>
 #include <vector>
 
 #include "builtins/builtins_internal.h"
+#include "parley/base/text.h"
 
 namespace parley::capabilities::builtins {
 namespace {
@@ -17,12 +17,12 @@ using storage::WriteAck;
 
 constexpr size_t kMaxTitle = 200;
 constexpr size_t kMaxBody = 10'000;
-constexpr size_t kMaxQuery = 500;
+constexpr size_t kMaxNotesQuery = 500;
 constexpr int64_t kMaxFound = 10;
-constexpr int64_t kMaxListed = 50;
+constexpr int64_t kMaxNotesListed = 50;
 constexpr size_t kPreview = 80;
 
-constexpr const char* kUsage =
+constexpr const char* kNotesUsage =
     "/notes save TEXT | /notes search WORDS | /notes list | /notes delete ID";
 
 struct Note {
@@ -54,19 +54,11 @@ std::string line_for(const Note& n) {
   return fmt::format("#{} {} — {}", n.id, preview(n.title, kPreview), preview(n.body, kPreview));
 }
 
-bool is_word_byte(unsigned char c) { return std::isalnum(c) != 0 || c == '_' || c >= 0x80; }
-
 // The words of `query`, each quoted: FTS5 never parses user text as query syntax.
 std::vector<std::string> quoted_words(std::string_view query) {
   std::vector<std::string> words;
-  size_t i = 0;
-  while (i < query.size()) {
-    while (i < query.size() && !is_word_byte(static_cast<unsigned char>(query[i]))) ++i;
-    const size_t start = i;
-    while (i < query.size() && is_word_byte(static_cast<unsigned char>(query[i]))) ++i;
-    // Only word bytes are kept, so no quote can appear inside.
-    if (i > start) words.push_back(fmt::format("\"{}\"", query.substr(start, i - start)));
-  }
+  // Only word bytes are kept, so no quote can appear inside.
+  for (const auto word : search_words(query)) words.push_back(fmt::format("\"{}\"", word));
   return words;
 }
 
@@ -120,7 +112,7 @@ class Notes final : public Capability {
               {"query",
                {{"type", "string"},
                 {"minLength", 1},
-                {"maxLength", kMaxQuery},
+                {"maxLength", kMaxNotesQuery},
                 {"description", "words to find (search)"}}},
               {"id",
                {{"type", "integer"},
@@ -129,7 +121,7 @@ class Notes final : public Capability {
   }
   [[nodiscard]] Flags flags() const override { return {SideEffects::unsafe, false, false}; }
   [[nodiscard]] std::vector<CommandSpec> commands() const override {
-    return {{"notes", kUsage, "your notes, e.g. /notes save the wifi password is on the router"}};
+    return {{"notes", kNotesUsage, "your notes, e.g. /notes save the wifi password is on the router"}};
   }
   [[nodiscard]] Result<json> parse_command(std::string_view /*command*/,
                                            std::string_view text) const override {
@@ -147,7 +139,7 @@ class Notes final : public Capability {
         return json{{"action", "delete"}, {"id", *id}};
       }
     }
-    return fail(ErrorCode::invalid_argument, fmt::format("notes: usage: {}", kUsage));
+    return fail(ErrorCode::invalid_argument, fmt::format("notes: usage: {}", kNotesUsage));
   }
 
  protected:
@@ -179,9 +171,9 @@ class Notes final : public Capability {
         read_notes(scope,
                    "SELECT id, title, body, created_at, updated_at FROM notes WHERE user_id = ? "
                    "ORDER BY updated_at DESC, id DESC LIMIT ?",
-                   [&](storage::Statement& st) { st.bind_all(scope.user_id(), kMaxListed + 1); });
+                   [&](storage::Statement& st) { st.bind_all(scope.user_id(), kMaxNotesListed + 1); });
     if (!notes) return fail(std::move(notes).error());
-    const bool more = notes->size() > static_cast<size_t>(kMaxListed);
+    const bool more = notes->size() > static_cast<size_t>(kMaxNotesListed);
     if (more) notes->pop_back();
     json out = json::array();
     std::string text = notes->empty() ? "You have no notes." : "Your notes, newest first:";
@@ -189,7 +181,7 @@ class Notes final : public Capability {
       out.push_back(to_json(n));
       text += "\n" + line_for(n);
     }
-    if (more) text += fmt::format("\n(only the newest {} are shown)", kMaxListed);
+    if (more) text += fmt::format("\n(only the newest {} are shown)", kMaxNotesListed);
     return json{{"notes", std::move(out)}, {"truncated", more}, {"text", std::move(text)}};
   }
 

@@ -38,9 +38,9 @@ using storage::Connection;
 using storage::WriteAck;
 using Ms = std::chrono::milliseconds;
 
-constexpr size_t kMaxText = 500;
+constexpr size_t kMaxReminderText = 500;
 constexpr size_t kMaxWhen = 100;
-constexpr int64_t kMaxListed = 50;
+constexpr int64_t kMaxRemindersListed = 50;
 constexpr size_t kMaxWhenWords = 8;  // the longest time expression /remind looks for
 constexpr int64_t kMaxAheadMs = int64_t{10} * 366 * 86'400'000;  // about ten years
 constexpr int64_t kMaxAmount = 999'999;
@@ -370,7 +370,7 @@ class Reminders final : public Capability {
               {"text",
                {{"type", "string"},
                 {"minLength", 1},
-                {"maxLength", kMaxText},
+                {"maxLength", kMaxReminderText},
                 {"description", "what to remind of (create)"}}},
               {"id",
                {{"type", "integer"},
@@ -512,7 +512,7 @@ class Reminders final : public Capability {
       auto conn = scope.store().reads().acquire();
       auto st = conn->cached(kSql);
       if (!st) return fail(std::move(st).error());
-      (*st)->bind_all(scope.user_id(), kMaxListed + 1);
+      (*st)->bind_all(scope.user_id(), kMaxRemindersListed + 1);
       for (;;) {
         auto row = (*st)->step();
         if (!row) return fail(std::move(row).error());
@@ -521,7 +521,7 @@ class Reminders final : public Capability {
                                  (*st)->column_text(2), "pending", std::nullopt});
       }
     }
-    const bool more = found.size() > static_cast<size_t>(kMaxListed);
+    const bool more = found.size() > static_cast<size_t>(kMaxRemindersListed);
     if (more) found.pop_back();
     json out = json::array();
     std::string text = found.empty()
@@ -531,7 +531,7 @@ class Reminders final : public Capability {
       out.push_back(to_json(r, zone));
       text += fmt::format("\n#{} {} — {}", r.id, human(zone, r.due_at), r.text);
     }
-    if (more) text += fmt::format("\n(only the first {} are shown)", kMaxListed);
+    if (more) text += fmt::format("\n(only the first {} are shown)", kMaxRemindersListed);
     return json{{"reminders", std::move(out)}, {"truncated", more}, {"text", std::move(text)}};
   }
 

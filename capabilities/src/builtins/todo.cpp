@@ -14,10 +14,10 @@ using nlohmann::json;
 using storage::Connection;
 using storage::WriteAck;
 
-constexpr size_t kMaxText = 500;
-constexpr int64_t kMaxListed = 100;
+constexpr size_t kMaxTodoText = 500;
+constexpr int64_t kMaxTodosListed = 100;
 
-constexpr const char* kUsage =
+constexpr const char* kTodoUsage =
     "/todo add TEXT | /todo list [all] | /todo done ID | /todo remove ID";
 
 struct Item {
@@ -56,7 +56,7 @@ class Todo final : public Capability {
               {"text",
                {{"type", "string"},
                 {"minLength", 1},
-                {"maxLength", kMaxText},
+                {"maxLength", kMaxTodoText},
                 {"description", "the item (add)"}}},
               {"id",
                {{"type", "integer"},
@@ -69,7 +69,7 @@ class Todo final : public Capability {
   }
   [[nodiscard]] Flags flags() const override { return {SideEffects::unsafe, false, false}; }
   [[nodiscard]] std::vector<CommandSpec> commands() const override {
-    return {{"todo", kUsage, "your todo list, e.g. /todo add buy milk"}};
+    return {{"todo", kTodoUsage, "your todo list, e.g. /todo add buy milk"}};
   }
   [[nodiscard]] Result<json> parse_command(std::string_view /*command*/,
                                            std::string_view text) const override {
@@ -86,7 +86,7 @@ class Todo final : public Capability {
         return json{{"action", std::string(action)}, {"id", *id}};
       }
     }
-    return fail(ErrorCode::invalid_argument, fmt::format("todo: usage: {}", kUsage));
+    return fail(ErrorCode::invalid_argument, fmt::format("todo: usage: {}", kTodoUsage));
   }
 
  protected:
@@ -122,7 +122,7 @@ class Todo final : public Capability {
       auto conn = scope.store().reads().acquire();
       auto st = conn->cached(kSql);
       if (!st) return fail(std::move(st).error());
-      (*st)->bind_all(scope.user_id(), include_done ? 1 : 0, kMaxListed + 1);
+      (*st)->bind_all(scope.user_id(), include_done ? 1 : 0, kMaxTodosListed + 1);
       for (;;) {
         auto row = (*st)->step();
         if (!row) return fail(std::move(row).error());
@@ -131,7 +131,7 @@ class Todo final : public Capability {
                          (*st)->column_int64(3)});
       }
     }
-    const bool more = items.size() > static_cast<size_t>(kMaxListed);
+    const bool more = items.size() > static_cast<size_t>(kMaxTodosListed);
     if (more) items.pop_back();
 
     json out = json::array();
@@ -144,7 +144,7 @@ class Todo final : public Capability {
       text = include_done ? "Your todo list is empty." : "Nothing left to do.";
     } else {
       text = fmt::format("{}:{}", include_done ? "Your todos" : "Your open todos", text);
-      if (more) text += fmt::format("\n(only the first {} are shown)", kMaxListed);
+      if (more) text += fmt::format("\n(only the first {} are shown)", kMaxTodosListed);
     }
     return json{{"items", std::move(out)}, {"truncated", more}, {"text", std::move(text)}};
   }

@@ -29,7 +29,7 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxUrl = 2048;
-constexpr std::string_view kUsage = "/fetch URL";
+constexpr std::string_view kFetchUsage = "/fetch URL";
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -463,7 +463,7 @@ class WebFetch final : public Capability {
                 {"description", "characters of text answered; the rest is cut with a note"}}}}}};
   }
   [[nodiscard]] std::vector<CommandSpec> commands() const override {
-    return {{"fetch", std::string(kUsage), "a web page as text, e.g. /fetch https://example.org"}};
+    return {{"fetch", std::string(kFetchUsage), "a web page as text, e.g. /fetch https://example.org"}};
   }
   // "/fetch example.org/page" means https://example.org/page; "/fetch ftp://x" is kept as
   // written so that the answer names the scheme refused.
@@ -472,7 +472,7 @@ class WebFetch final : public Capability {
     const auto url = trim(text);
     if (url.empty()) {
       return fail(ErrorCode::invalid_argument,
-                  fmt::format("web_fetch: usage: {}, e.g. /fetch https://example.org", kUsage));
+                  fmt::format("web_fetch: usage: {}, e.g. /fetch https://example.org", kFetchUsage));
     }
     const std::string scheme = scheme_of(url);
     const bool has_scheme =

@@ -1,6 +1,7 @@
 #include "parley/base/text.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 
 namespace parley {
@@ -95,6 +96,21 @@ std::string_view utf8_prefix(std::string_view text, size_t max_bytes) {
   size_t n = max_bytes;
   while (n > 0 && is_utf8_continuation(text[n])) --n;
   return text.substr(0, n);
+}
+
+std::vector<std::string_view> search_words(std::string_view text) {
+  const auto is_word_byte = [](unsigned char c) {
+    return std::isalnum(c) != 0 || c == '_' || c >= 0x80;
+  };
+  std::vector<std::string_view> words;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && !is_word_byte(static_cast<unsigned char>(text[i]))) ++i;
+    const size_t start = i;
+    while (i < text.size() && is_word_byte(static_cast<unsigned char>(text[i]))) ++i;
+    if (i > start) words.push_back(text.substr(start, i - start));
+  }
+  return words;
 }
 
 std::string html_escape(std::string_view text) {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace parley {
 
@@ -28,6 +29,11 @@ std::string_view utf8_first_chars(std::string_view text, size_t chars);
 
 // The longest prefix of `text` of at most `max_bytes` bytes that does not cut a character.
 std::string_view utf8_prefix(std::string_view text, size_t max_bytes);
+
+// The words of `text` for a full-text search: the runs of ASCII letters, digits, `_` and
+// non-ASCII bytes (so every UTF-8 letter). What lies between them, quotes and FTS5 operators
+// included, is dropped: user text is never parsed as query syntax.
+std::vector<std::string_view> search_words(std::string_view text);
 
 // `&`, `<`, `>`, `"` and `'` as entities: text safe inside HTML elements and quoted attributes.
 std::string html_escape(std::string_view text);
