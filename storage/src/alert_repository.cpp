@@ -91,7 +91,8 @@ Result<std::vector<AlertRecord>> AlertRepository::list(bool open_only, int limit
 
 Result<std::optional<AlertRecord>> AlertRepository::find(int64_t id) {
   auto conn = reads_.acquire();
-  auto st = conn->cached(std::string("SELECT ") + kAlertColumns + " FROM credit_alerts WHERE id = ?");
+  auto st =
+      conn->cached(std::string("SELECT ") + kAlertColumns + " FROM credit_alerts WHERE id = ?");
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(id);
   auto row = (*st)->step();

@@ -94,8 +94,9 @@ Result<std::optional<CreditSnapshot>> CreditRepository::latest(const std::string
 Result<std::vector<CreditSnapshot>> CreditRepository::since(const std::string& provider,
                                                             int64_t from_ms) {
   auto conn = reads_.acquire();
-  auto st = conn->cached(fmt::format(
-      "SELECT {} FROM credit_balance WHERE provider = ? AND ts >= ? ORDER BY ts, id", kCreditColumns));
+  auto st = conn->cached(
+      fmt::format("SELECT {} FROM credit_balance WHERE provider = ? AND ts >= ? ORDER BY ts, id",
+                  kCreditColumns));
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(provider, from_ms);
   std::vector<CreditSnapshot> out;

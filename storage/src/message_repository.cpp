@@ -13,7 +13,8 @@ constexpr const char* kRecentSql =
     "SELECT " PARLEY_MESSAGE_COLUMNS
     " FROM (SELECT * FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT ?)"
     " ORDER BY id";
-constexpr const char* kGetMessageSql = "SELECT " PARLEY_MESSAGE_COLUMNS " FROM messages WHERE id = ?";
+constexpr const char* kGetMessageSql =
+    "SELECT " PARLEY_MESSAGE_COLUMNS " FROM messages WHERE id = ?";
 constexpr const char* kFindSql =
     "SELECT " PARLEY_MESSAGE_COLUMNS " FROM messages WHERE channel = ? AND platform_id = ?";
 #undef PARLEY_MESSAGE_COLUMNS

@@ -141,8 +141,8 @@ Result<int64_t> OutboxRepository::settle_after_restart() {
 
 Result<std::vector<OutboxEntry>> OutboxRepository::pending(size_t limit) {
   auto conn = reads_.acquire();
-  auto st = conn->cached(
-      fmt::format("SELECT {} FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?", kOutboxColumns));
+  auto st = conn->cached(fmt::format(
+      "SELECT {} FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?", kOutboxColumns));
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(static_cast<int64_t>(limit));
   std::vector<OutboxEntry> out;

@@ -121,7 +121,8 @@ class Notes final : public Capability {
   }
   [[nodiscard]] Flags flags() const override { return {SideEffects::unsafe, false, false}; }
   [[nodiscard]] std::vector<CommandSpec> commands() const override {
-    return {{"notes", kNotesUsage, "your notes, e.g. /notes save the wifi password is on the router"}};
+    return {
+        {"notes", kNotesUsage, "your notes, e.g. /notes save the wifi password is on the router"}};
   }
   [[nodiscard]] Result<json> parse_command(std::string_view /*command*/,
                                            std::string_view text) const override {
@@ -167,11 +168,11 @@ class Notes final : public Capability {
 
  private:
   static Result<json> list(const UserScope& scope) {
-    auto notes =
-        read_notes(scope,
-                   "SELECT id, title, body, created_at, updated_at FROM notes WHERE user_id = ? "
-                   "ORDER BY updated_at DESC, id DESC LIMIT ?",
-                   [&](storage::Statement& st) { st.bind_all(scope.user_id(), kMaxNotesListed + 1); });
+    auto notes = read_notes(
+        scope,
+        "SELECT id, title, body, created_at, updated_at FROM notes WHERE user_id = ? "
+        "ORDER BY updated_at DESC, id DESC LIMIT ?",
+        [&](storage::Statement& st) { st.bind_all(scope.user_id(), kMaxNotesListed + 1); });
     if (!notes) return fail(std::move(notes).error());
     const bool more = notes->size() > static_cast<size_t>(kMaxNotesListed);
     if (more) notes->pop_back();

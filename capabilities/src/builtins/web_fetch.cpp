@@ -463,7 +463,8 @@ class WebFetch final : public Capability {
                 {"description", "characters of text answered; the rest is cut with a note"}}}}}};
   }
   [[nodiscard]] std::vector<CommandSpec> commands() const override {
-    return {{"fetch", std::string(kFetchUsage), "a web page as text, e.g. /fetch https://example.org"}};
+    return {
+        {"fetch", std::string(kFetchUsage), "a web page as text, e.g. /fetch https://example.org"}};
   }
   // "/fetch example.org/page" means https://example.org/page; "/fetch ftp://x" is kept as
   // written so that the answer names the scheme refused.
@@ -471,8 +472,9 @@ class WebFetch final : public Capability {
                                            std::string_view text) const override {
     const auto url = trim(text);
     if (url.empty()) {
-      return fail(ErrorCode::invalid_argument,
-                  fmt::format("web_fetch: usage: {}, e.g. /fetch https://example.org", kFetchUsage));
+      return fail(
+          ErrorCode::invalid_argument,
+          fmt::format("web_fetch: usage: {}, e.g. /fetch https://example.org", kFetchUsage));
     }
     const std::string scheme = scheme_of(url);
     const bool has_scheme =
