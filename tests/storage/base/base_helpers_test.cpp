@@ -1,8 +1,10 @@
 // The small helpers every layer shares (parley/base): UTF-8 checks, HTML escaping, UTC time
-// text, dollars from nano-dollars.
+// text, dollars from nano-dollars, the words of a full-text search.
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <string_view>
+#include <vector>
 
 #include "parley/base/text.h"
 #include "parley/base/time_format.h"
@@ -65,6 +67,16 @@ TEST(HtmlEscape, EscapesMarkupAndReplacesInvalidUtf8) {
   EXPECT_EQ(html_escape("\xC3"), "\xEF\xBF\xBD");                  // truncated sequence
   EXPECT_EQ(html_escape("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong '/'
   EXPECT_EQ(html_escape("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
+}
+
+TEST(SearchWords, KeepsLettersDigitsUnderscoresAndUtf8DropsEverythingElse) {
+  using V = std::vector<std::string_view>;
+  EXPECT_EQ(search_words("wifi password?"), (V{"wifi", "password"}));
+  EXPECT_EQ(search_words("\"quoted\" OR (NEAR) -x* snake_case 42"),
+            (V{"quoted", "OR", "NEAR", "x", "snake_case", "42"}));
+  EXPECT_EQ(search_words("café naïve 東京"), (V{"café", "naïve", "東京"}));
+  EXPECT_TRUE(search_words("").empty());
+  EXPECT_TRUE(search_words(" ,.!?\"'()*").empty());
 }
 
 TEST(TimeFormat, UtcTextOfEpochMilliseconds) {
