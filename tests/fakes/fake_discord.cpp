@@ -249,6 +249,7 @@ constexpr Route kRoutes[] = {
     {discord_route::kGatewayBot, true, false},
     {discord_route::kGateway, false, false},
     {discord_route::kCurrentUser, true, false},
+    {discord_route::kCurrentApplication, true, false},
     {discord_route::kGetChannel, true, false},
     {discord_route::kCreateMessage, true, false},
     {discord_route::kGetMessages, true, false},
@@ -784,6 +785,18 @@ FakeDiscord::Impl::Reply FakeDiscord::Impl::answer(const FakeRequest& req,
     u["flags"] = 0;
     u["locale"] = "en-US";
     return Reply{200, u.dump()};
+  }
+  if (key == discord_route::kCurrentApplication) {
+    // The Portal's toggles as application flags (the _LIMITED ones: under 100 servers).
+    int64_t flags = 0;
+    if ((options.privileged_intents & discord_intent::kGuildPresences) != 0) flags |= 1 << 13;
+    if ((options.privileged_intents & discord_intent::kGuildMembers) != 0) flags |= 1 << 15;
+    if ((options.privileged_intents & discord_intent::kMessageContent) != 0) flags |= 1 << 19;
+    json a = {{"id", options.application_id},
+              {"name", bot.username},
+              {"bot_public", true},
+              {"flags", flags}};
+    return Reply{200, a.dump()};
   }
   if (key == discord_route::kGlobalCommands) return put_commands(p[0], "", req.body());
   if (key == discord_route::kGuildCommands) return put_commands(p[0], p[1], req.body());

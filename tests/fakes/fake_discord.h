@@ -10,6 +10,8 @@
 //        session_start_limit {total, remaining, reset_after, max_concurrency}}; GET /gateway →
 //        {url}
 //   GET  /users/@me → the bot user {id, username, discriminator "0", bot: true, …}
+//   GET  /applications/@me → {id, name, bot_public, flags}: flags has the _LIMITED bit of each
+//        privileged intent switched on (privileged_intents), as for a bot in under 100 servers
 //   GET  /channels/{id} → a channel the fake knows (configured guilds' channels and threads,
 //        THREAD_CREATE, DM channels of injected DMs); unknown: 404 {"code": 10003}
 //   POST /channels/{id}/messages → the message object (snowflake id, channel_id, content, author
@@ -134,6 +136,7 @@ namespace discord_route {
 inline constexpr char kGatewayBot[] = "GET /gateway/bot";
 inline constexpr char kGateway[] = "GET /gateway";
 inline constexpr char kCurrentUser[] = "GET /users/@me";
+inline constexpr char kCurrentApplication[] = "GET /applications/@me";
 inline constexpr char kGetChannel[] = "GET /channels/{channel_id}";
 inline constexpr char kCreateMessage[] = "POST /channels/{channel_id}/messages";
 inline constexpr char kGetMessages[] = "GET /channels/{channel_id}/messages";

@@ -13,6 +13,7 @@
 #include "fakes/fake_llm.h"
 #include "parley/storage/store.h"
 #include "served_bot.h"
+#include "support/run_parley.h"
 #include "support/temp_dir.h"
 
 namespace discord_test {
@@ -353,7 +354,93 @@ TEST(Discord, RateLimitsAreHonouredPerBucketAndGlobally) {
   bed.discord.inject_message(bed.mention("a long one"));
   ASSERT_TRUE(bed.discord.wait_created_messages(3 + 8, 30s));
   EXPECT_EQ(bed.discord.rate_limit_violations(), 0u) << "no request sent before its wait";
+  // /metrics counts the 429s by route; /healthz shows the shard.
+  const auto metrics = http_request(bot->url() + "/metrics");
+  ASSERT_EQ(metrics.status, 200) << metrics.body;
+  EXPECT_THAT(metrics.body, HasSubstr("parley_discord_rest_429_total{route=\"POST "
+                                      "/channels/{major}/messages\"} 3"));
+  EXPECT_THAT(metrics.body, HasSubstr("parley_discord_shard_ready{shard=\"0\",state=\"ready\"} 1"));
+  EXPECT_THAT(metrics.body, HasSubstr("# TYPE parley_discord_shard_resumes_total counter"));
+  EXPECT_THAT(metrics.body, HasSubstr("parley_discord_shard_ack_latency_ms{shard=\"0\"}"));
+  EXPECT_THAT(metrics.body, HasSubstr("parley_discord_rest_invalid_requests_10m 2"))
+      << "the shared 429 is not counted";
+  EXPECT_EQ(metrics.body.find(bed.discord.token()), std::string::npos) << "never the token";
+  const auto health = http_request(bot->url() + "/healthz");
+  ASSERT_EQ(health.status, 200);
+  const auto h = json::parse(health.body);
+  bool shard_ready = false;
+  for (const auto& row : h["channels"]["discord"]) {
+    if (row["metric"] == "parley_discord_shard_ready" && row["shard"] == "0") {
+      shard_ready = row["state"] == "ready" && row["value"] == 1;
+    }
+  }
+  EXPECT_TRUE(shard_ready) << health.body;
   EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Discord, ALostSessionIsCaughtUpByAScanWithoutADuplicate) {
+  Bed bed;
+  {
+    auto bot = bed.start();
+    ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
+    bed.discord.inject_message(bed.mention("one"));
+    ASSERT_TRUE(bed.discord.wait_created_messages(1, 15s));
+    EXPECT_EQ(bot->stop(), 0);
+  }
+  // While parley is down: the session expires (Discord will not replay), and Kim writes.
+  bed.discord.expire_sessions();
+  bed.discord.inject_message(bed.mention("while you were away"));
+  auto bot = bed.start();
+  ASSERT_TRUE(bed.discord.wait_identifies(2, 15s)) << "the RESUME was refused: a new session";
+  ASSERT_TRUE(bed.discord.wait_created_messages(2, 15s)) << "caught up by the scan";
+  EXPECT_EQ(bed.discord.created_messages().at(1).content, "re: while you were away");
+  bool scanned = false;
+  for (const auto& r : bed.discord.requests()) scanned = scanned || r.route == route::kGetMessages;
+  EXPECT_TRUE(scanned);
+  // The page read held parley's own reply to "one" too: not answered, nor is anything twice.
+  EXPECT_FALSE(bed.discord.wait_created_messages(3, 2s));
+  EXPECT_EQ(bed.llm.request_count(), 2u);
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Discord, DiscordCheckNamesTheBotTheShardsTheStartsAndTheIntents) {
+  auto options = fake_options();
+  options.privileged_intents = 0;  // nothing switched on in the Developer Portal
+  Bed bed(options);
+  const std::string env =
+      "DISCORD_TOKEN=" + bed.discord.token() + " PARLEY_DISCORD_API_BASE=" + bed.discord.api_base();
+  auto ok = parley::testing::parley(bed.dir.path(), "discord check", env);
+  EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
+  EXPECT_THAT(ok.out, HasSubstr("bot: parley (" + bed.discord.bot_id() + ")"));
+  EXPECT_THAT(ok.out, HasSubstr("Discord recommends 1"));
+  EXPECT_THAT(ok.out, HasSubstr("of 1000 left today"));
+  EXPECT_THAT(ok.out, HasSubstr("intents: usable"));
+  auto j = parley::testing::parley(bed.dir.path(), "discord check --json", env);
+  ASSERT_EQ(j.code, 0) << j.err;
+  const auto parsed = json::parse(j.out);
+  EXPECT_EQ(parsed["bot"]["id"], bed.discord.bot_id());
+  EXPECT_EQ(parsed["session_start_limit"]["total"], 1000);
+
+  // message_content asked for but not switched on: exit 1, naming the Portal toggle.
+  std::ofstream(bed.dir / "intents.yaml")
+      << "channels:\n  discord:\n    intents: [guilds, guild_messages, message_content]\n";
+  auto missing =
+      parley::testing::parley(bed.dir.path(), "--config intents.yaml discord check", env);
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("message_content intent"));
+  EXPECT_THAT(missing.err, HasSubstr("Privileged Gateway Intents"));
+
+  // A refused token: one line, exit 1, and never the token itself.
+  auto bad = parley::testing::parley(
+      bed.dir.path(), "discord check",
+      "DISCORD_TOKEN=not-the-token PARLEY_DISCORD_API_BASE=" + bed.discord.api_base());
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("refused the bot token (401)"));
+  EXPECT_EQ(bad.err.find("not-the-token"), std::string::npos);
+  // No token at all.
+  auto none = parley::testing::parley(bed.dir.path(), "discord check", "env -u DISCORD_TOKEN");
+  EXPECT_EQ(none.code, 1);
+  EXPECT_THAT(none.err, HasSubstr("no bot token in DISCORD_TOKEN"));
 }
 
 TEST(Discord, ASecondProcessOnTheSameTokenIsRefused) {

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
 
 #include "parley/bot/app/money_pages.h"
 #include "parley/bot/channels/console/console.h"
@@ -33,11 +35,86 @@ class Off final : public channels::Channel {
   std::string why_;
 };
 
+// Label values escaped as the Prometheus text format wants them.
+std::string label_value(const std::string& v) {
+  std::string out;
+  for (const char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c == '\n' ? std::string("\\n") : std::string(1, c);
+  }
+  return out;
+}
+
+std::string labels_text(const std::vector<std::pair<std::string, std::string>>& labels) {
+  if (labels.empty()) return {};
+  std::string out = "{";
+  for (const auto& [k, v] : labels) {
+    out += fmt::format("{}{}=\"{}\"", out.size() > 1 ? "," : "", k, label_value(v));
+  }
+  return out + "}";
+}
+
+// The channels' figures in the Prometheus text format, each metric's HELP and TYPE once.
+std::string channel_metrics_text(const std::vector<const channels::Channel*>& list) {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<channels::ChannelFigure>> by_name;
+  for (const auto* channel : list) {
+    for (auto& f : channel->figures()) {
+      if (by_name.count(f.name) == 0) order.push_back(f.name);
+      by_name[f.name].push_back(std::move(f));
+    }
+  }
+  std::string out;
+  for (const auto& name : order) {
+    const auto& figures = by_name[name];
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, figures.front().help, name,
+                       figures.front().type);
+    for (const auto& f : figures)
+      out += fmt::format("{}{} {}\n", name, labels_text(f.labels), f.value);
+  }
+  return out;
+}
+
+// /healthz's "channels": each channel's figures as {metric, labels…, value}, by channel.
+nlohmann::json channel_health(const std::vector<const channels::Channel*>& list) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto* channel : list) {
+    auto figures = channel->figures();
+    if (figures.empty()) continue;
+    auto& mine = out[std::string(channel->name())] = nlohmann::json::array();
+    for (const auto& f : figures) {
+      nlohmann::json row = {{"metric", f.name}};
+      for (const auto& [k, v] : f.labels) row[k] = v;
+      row["value"] = f.value;
+      mine.push_back(std::move(row));
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+channels::discord::DiscordOptions discord_options(const config::Config& cfg) {
+  auto options = cfg.channels.discord;
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): start-up only
+  if (const char* base = std::getenv("PARLEY_DISCORD_API_BASE"); base != nullptr && *base != 0) {
+    options.api_base = base;
+  }
+  return options;
+}
+
+std::string discord_token(const channels::discord::DiscordOptions& options) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): start-up only
+  const char* token = std::getenv(options.token_env.c_str());
+  return token != nullptr ? std::string(token) : std::string();
+}
 
 Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
     App& app, const config::Config& cfg, const ChannelChoices& choices) {
   std::vector<std::unique_ptr<channels::Channel>> out;
+  // Every channel, for /metrics and /healthz (filled at the end; the channels outlive the HTTP
+  // server's requests: run_bot stops and drains them all before they are destroyed).
+  auto serving = std::make_shared<std::vector<const channels::Channel*>>();
 
   // http: POST /v1/messages, /healthz, /readyz and the money pages.
   {
@@ -47,9 +124,14 @@ Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
     channels::HttpServerOptions server;
     server.host = listen->first;
     server.port = listen->second;
-    server.pages = [&app](const channels::PageRequest& pr) {
-      return money_page(pr, app.treasury(), app.store());
+    server.pages = [&app, serving](const channels::PageRequest& pr) {
+      auto page = money_page(pr, app.treasury(), app.store());
+      if (pr.path == "/metrics" && page && page->status == 200) {
+        page->body += channel_metrics_text(*serving);
+      }
+      return page;
     };
+    server.health = [serving] { return channel_health(*serving); };
     if (!cfg.channels.http.token_env.empty()) {
       // NOLINTNEXTLINE(concurrency-mt-unsafe): start-up only
       if (const char* token = std::getenv(cfg.channels.http.token_env.c_str())) {
@@ -62,14 +144,9 @@ Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
 
   // discord: when a bot token is in the environment (DISCORD_TOKEN or channels.discord.token_env).
   {
-    auto options = cfg.channels.discord;
-    // NOLINTBEGIN(concurrency-mt-unsafe): start-up only
-    const char* token = std::getenv(options.token_env.c_str());
-    if (const char* base = std::getenv("PARLEY_DISCORD_API_BASE"); base != nullptr && *base != 0) {
-      options.api_base = base;
-    }
-    // NOLINTEND(concurrency-mt-unsafe)
-    if (token != nullptr && *token != '\0') {
+    const auto options = discord_options(cfg);
+    std::string token = discord_token(options);
+    if (!token.empty()) {
       channels::discord::DiscordChannel::Deps deps{
           app.executor(), app.multi(), app.store().channel_state(),
           [&app](const std::string& kind, const std::string& line) {
@@ -77,7 +154,7 @@ Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
                                            line, 1.0, std::nullopt, "problems"});
           }};
       out.push_back(std::make_unique<channels::discord::DiscordChannel>(std::move(deps), options,
-                                                                        std::string(token)));
+                                                                        std::move(token)));
     } else {
       out.push_back(std::make_unique<Off>(
           "discord", fmt::format("discord off: no bot token in {}", options.token_env)));
@@ -98,6 +175,7 @@ Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
     }
     out.push_back(std::make_unique<channels::ConsoleChannel>(app.executor(), co));
   }
+  for (const auto& channel : out) serving->push_back(channel.get());
   return out;
 }
 

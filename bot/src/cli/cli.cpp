@@ -15,6 +15,7 @@
 #include "cli/ask_command.h"
 #include "cli/capability_commands.h"
 #include "cli/chat_command.h"
+#include "cli/discord_commands.h"
 #include "cli/money_commands.h"
 #include "cli/prompt_commands.h"
 #include "cli/report_commands.h"
@@ -240,6 +241,7 @@ int run_cli(int argc, char** argv) {
   CapabilityCommands capability_commands(app);
   ReportCommands report_commands(app);
   MoneyCommands money_commands(app);
+  DiscordCommands discord_commands(app);
   AskOptions ask_options;
   auto* ask =
       app.add_subcommand("ask", "one turn: prints the reply (works beside a running parley)");
@@ -286,6 +288,7 @@ int run_cli(int argc, char** argv) {
                 cfg.storage.path);
   if (capability_commands.selected()) return capability_commands.run(config_file);
   if (money_commands.selected()) return money_commands.run(cfg);
+  if (discord_commands.selected()) return discord_commands.run(cfg);
   if (report_commands.selected()) return report_commands.run(cfg);
   if (*ask) return run_ask(cfg, ask_options);
   if (*chat) return run_chat(cfg, chat_options);

@@ -26,10 +26,16 @@ asio::awaitable<TurnResult> Dispatcher::deliver(const InboundMessage& message) {
   in.admin = decision.admin;
   TurnResult out;
 
-  // 1. Access: a sender turned away is told once, ever; nothing of theirs is kept.
+  // 1. Access: a sender turned away is told once, ever; nothing of theirs is kept. The refusal
+  //    is recorded at most once a minute per sender, so that a flood of refused messages (anyone
+  //    can mention the bot in a Discord server) costs no database write each.
   if (!decision.allowed) {
     out.refused = true;
     out.stop = TurnStop::refused;
+    if (!limiter_.allow(0, "refused\x1f" + in.channel + '\x1f' + in.author,
+                        caps::RateLimit{1, std::chrono::seconds(60)})) {
+      co_return out;
+    }
     std::function<void(storage::WriteCallback)> note = [this, &in](storage::WriteCallback cb) {
       store_.directory().note_refusal(in.channel, in.author, std::move(cb));
     };

@@ -168,6 +168,14 @@ TEST_F(DispatcherTest, ARefusedSenderIsToldOnceAndNothingOfTheirsReachesTheLanes
   EXPECT_TRUE(again.refused);
   EXPECT_EQ(again.stop, pipeline::TurnStop::refused);
   EXPECT_TRUE(again.reply.empty()) << "told twice";
+  // A flood of refused messages costs no database write each: one a minute per sender.
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_TRUE(deliver_and_wait(message("http", "mallory", "flood")).refused);
+  }
+  auto conn = store_->reads().acquire();
+  auto st = conn->cached("SELECT attempts FROM access_refusals WHERE external_id = 'mallory'");
+  ASSERT_TRUE((*st)->step().value());
+  EXPECT_EQ((*st)->column_int64(0), 1);
   EXPECT_TRUE(handler_.accepts().empty()) << "a refused message was stored";
   EXPECT_EQ(deliver_and_wait(message("http", "alice", "hello")).reply, "re: hello");
   EXPECT_EQ(handler_.accept_texts(), Strings{"hello"});

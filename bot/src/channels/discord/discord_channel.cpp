@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/ssl/context.hpp>
 #include <cstdlib>
@@ -29,6 +30,31 @@ namespace {
 
 constexpr size_t kMaxKnownChannels = 20'000;
 constexpr int64_t kIdentifiesPerDayLimit = 900;  // Discord resets the token at 1,000
+// The catch-up after a new session: the channels (and DMs) where parley answered within the
+// last day, at most this many, one page of 100 messages each.
+constexpr size_t kCatchUpChannels = 50;
+constexpr int64_t kCatchUpWindowMs = int64_t{24} * 3600 * 1000;
+
+// Snowflakes are decimal numbers of up to 20 digits: the longer is the newer.
+bool newer(const std::string& a, const std::string& b) {
+  return a.size() != b.size() ? a.size() > b.size() : a > b;
+}
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The shard a guild's events come through (DMs: shard 0).
+int shard_of(const std::string& guild_id, int count) {
+  if (guild_id.empty() || count <= 1) return 0;
+  try {
+    return static_cast<int>((std::stoull(guild_id) >> 22) % static_cast<uint64_t>(count));
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
 
 // FNV-1a: names the lock file after the token without revealing it.
 std::string token_hash(const std::string& token) {
@@ -87,6 +113,16 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
   std::vector<std::unique_ptr<Shard>> shards;
   std::map<std::string, GatewaySession> sessions;  // key → latest, persisted by flush()
   std::map<std::string, bool> dirty;
+  // The newest message seen per channel where parley answered (bounded; persisted with the
+  // sessions as "recent_channels"), for the catch-up after a lost session.
+  struct Seen {
+    std::string message_id;
+    std::string guild_id;
+    int64_t at_ms = 0;
+  };
+  std::map<std::string, Seen> seen;
+  BotBudget bot_budget;  // allow_bots: no endless pair of bots
+  bool seen_dirty = false;
   asio::steady_timer flush_timer;
   bool flush_armed = false;
   bool stopping = false;
@@ -95,6 +131,9 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
   std::map<int, SteadyClock::time_point> last_identify;  // by rate-limit key
   std::atomic<size_t> in_flight{0};
   std::atomic<bool> started{false};
+  // The shards, for figures() from any thread: published once boot() has made them all.
+  std::atomic<std::shared_ptr<const std::vector<const Shard*>>> published{
+      std::make_shared<const std::vector<const Shard*>>()};
 
   static std::string session_key(int id, int count) {
     return fmt::format("session:{}/{}", id, count);
@@ -167,6 +206,7 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
           "(channels.discord.intents): without it those messages arrive without text");
     }
     if (self->stopping) co_return;  // (back on the channel's strand: boot runs there)
+    self->load_seen();
     for (const int id : ids) {
       Shard::Setup setup;
       setup.id = id;
@@ -208,6 +248,9 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
                                                      std::move(setup), std::move(hooks)));
       self->shards.back()->start();
     }
+    auto list = std::make_shared<std::vector<const Shard*>>();
+    for (const auto& shard : self->shards) list->push_back(shard.get());
+    self->published.store(std::move(list));
   }
 
   // At most max_concurrency IDENTIFYs per 5 s (bucket shard % max_concurrency); none when the
@@ -255,6 +298,77 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
     }
     known = session;
     dirty[key] = true;
+    arm_flush();
+  }
+
+  void load_seen() {
+    auto saved = deps.state.get("discord", "recent_channels");
+    if (!saved.ok() || !*saved) return;
+    const auto j = nlohmann::json::parse(**saved, nullptr, false);
+    if (!j.is_object()) return;
+    for (const auto& [channel, v] : j.items()) {
+      if (!v.is_object()) continue;
+      seen[channel] =
+          Seen{json_string(v, "message"), json_string(v, "guild"), v.value("at", int64_t{0})};
+    }
+  }
+
+  // A message parley takes in: the newest seen in its channel (on the strand).
+  void saw(const Incoming& in) {
+    auto& s = seen[in.channel_id];
+    if (!s.message_id.empty() && !newer(in.message_id, s.message_id)) return;
+    s = Seen{in.message_id, in.guild_id, wall_ms()};
+    while (seen.size() > kCatchUpChannels) {
+      auto oldest = seen.begin();
+      for (auto it = seen.begin(); it != seen.end(); ++it) {
+        if (it->second.at_ms < oldest->second.at_ms) oldest = it;
+      }
+      seen.erase(oldest);
+    }
+    seen_dirty = true;
+    arm_flush();
+  }
+
+  // After a READY (a new session: whatever was sent while parley had none was not replayed),
+  // reads each recently active channel of this shard from the newest message seen on, through
+  // the same path as MESSAGE_CREATE: the dispatcher's dedupe drops what was answered already.
+  static asio::awaitable<void> catch_up(std::shared_ptr<Impl> self, int shard, int count) {
+    std::vector<std::pair<std::string, Seen>> todo;
+    const int64_t since = wall_ms() - kCatchUpWindowMs;
+    for (const auto& [channel, s] : self->seen) {
+      if (s.at_ms >= since && shard_of(s.guild_id, count) == shard) todo.emplace_back(channel, s);
+    }
+    size_t found = 0;
+    for (const auto& [channel, s] : todo) {
+      if (self->stopping) co_return;
+      const std::string method = "GET";
+      const std::string path =
+          fmt::format("/channels/{}/messages?after={}&limit=100", channel, s.message_id);
+      const RestReply r = co_await self->rest.call(method, path);
+      if (!r.ok() || !r.body.is_array()) {
+        spdlog::warn("discord: catching up channel {}: {}", channel,
+                     r.error.empty() ? "no messages" : r.error);
+        continue;
+      }
+      std::vector<nlohmann::json> missed(r.body.begin(), r.body.end());
+      std::sort(missed.begin(), missed.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+        return newer(json_string(b, "id"), json_string(a, "id"));
+      });
+      for (auto& m : missed) {
+        if (!m.is_object()) continue;
+        // REST message objects carry no guild_id; the gateway's do.
+        if (!s.guild_id.empty() && !m.contains("guild_id")) m["guild_id"] = s.guild_id;
+        ++found;
+        self->on_event("MESSAGE_CREATE", m);
+      }
+    }
+    if (found > 0) {
+      spdlog::info("discord shard {}: caught up {} message(s) sent while the session was lost",
+                   shard, found);
+    }
+  }
+
+  void arm_flush() {
     if (flush_armed || stopping) return;
     flush_armed = true;
     flush_timer.expires_after(std::chrono::seconds(1));
@@ -266,6 +380,18 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
 
   // Persists the sessions that changed (on the strand).
   void flush() {
+    if (seen_dirty) {
+      seen_dirty = false;
+      nlohmann::json j = nlohmann::json::object();
+      for (const auto& [channel, v] : seen) {
+        j[channel] = {{"message", v.message_id}, {"guild", v.guild_id}, {"at", v.at_ms}};
+      }
+      deps.state.put("discord", "recent_channels", j.dump(),
+                     [](const Result<storage::WriteAck>& r) {
+                       if (!r)
+                         spdlog::warn("discord: recent channels not saved: {}", r.error().message);
+                     });
+    }
     for (auto& entry : dirty) {
       if (!entry.second) continue;
       entry.second = false;
@@ -307,6 +433,17 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
     if (stopping) return;
     if (type == "READY") {
       if (auto user = d.find("user"); user != d.end()) around.bot_id = json_string(*user, "id");
+      int shard = 0;
+      int count = 1;
+      if (auto sh = d.find("shard"); sh != d.end() && sh->is_array() && sh->size() == 2 &&
+                                     (*sh)[0].is_number_integer() && (*sh)[1].is_number_integer()) {
+        shard = (*sh)[0].get<int>();
+        count = (*sh)[1].get<int>();
+      }
+      if (!seen.empty()) {
+        auto self = shared_from_this();
+        asio::co_spawn(strand, catch_up(self, shard, count), asio::detached);
+      }
     } else if (type == "GUILD_CREATE") {
       const std::string guild = json_string(d, "id");
       for (const char* list : {"channels", "threads"}) {
@@ -327,6 +464,19 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
         spdlog::debug("discord: message {} not answered: {}", json_string(d, "id"), ignored);
         return;
       }
+      if (incoming->from_bot) {
+        bool tripped = false;
+        if (!bot_budget.allow(incoming->channel_id, SteadyClock::now(), &tripped)) {
+          if (tripped) {
+            spdlog::warn(
+                "discord: more than 20 messages from bots in a minute in channel {}: no bot is "
+                "answered there for 5 minutes (a pair of bots answering each other)",
+                incoming->channel_id);
+          }
+          return;
+        }
+      }
+      saw(*incoming);
       const auto info = around.channels.find(incoming->channel_id);
       if (info != around.channels.end() && info->second.thread()) {
         around.engaged_threads.insert(incoming->channel_id);
@@ -485,14 +635,57 @@ std::string DiscordChannel::banner() const {
                      impl_->options.api_base);
 }
 
-std::vector<std::string> DiscordChannel::shard_lines() const {
-  std::vector<std::string> out;
-  for (const auto& shard : impl_->shards) {
+std::vector<ChannelFigure> DiscordChannel::figures() const {
+  std::vector<ChannelFigure> out;
+  const auto add = [&out](std::string name, std::string help, std::string type,
+                          std::vector<std::pair<std::string, std::string>> labels, double value) {
+    out.push_back(
+        ChannelFigure{std::move(name), std::move(help), std::move(type), std::move(labels), value});
+  };
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now().time_since_epoch())
+          .count();
+  for (const Shard* shard : *impl_->published.load()) {
     const auto f = shard->figures();
-    out.push_back(fmt::format("shard {} {}: ack {} ms, {} identifies, {} resumes, {} zombies",
-                              shard->id(), to_string(f.state), f.ack_latency_ms, f.identifies,
-                              f.resumes, f.zombies));
+    const std::string id = std::to_string(shard->id());
+    add("parley_discord_shard_ready", "1 when the shard's gateway session is ready", "gauge",
+        {{"shard", id}, {"state", std::string(to_string(f.state))}},
+        f.state == ShardState::ready ? 1 : 0);
+    if (f.last_event_ms > 0) {
+      add("parley_discord_shard_last_event_age_seconds", "Seconds since the shard's last event",
+          "gauge", {{"shard", id}}, static_cast<double>(now - f.last_event_ms) / 1000.0);
+    }
+    if (f.ack_latency_ms >= 0) {
+      add("parley_discord_shard_ack_latency_ms", "The last heartbeat's ACK latency", "gauge",
+          {{"shard", id}}, static_cast<double>(f.ack_latency_ms));
+    }
+    add("parley_discord_shard_resumes_total", "Sessions resumed", "counter", {{"shard", id}},
+        static_cast<double>(f.resumes));
+    add("parley_discord_shard_identifies_total", "New sessions (IDENTIFY) since start", "counter",
+        {{"shard", id}}, static_cast<double>(f.identifies));
+    add("parley_discord_shard_zombies_total", "Connections without a heartbeat ACK", "counter",
+        {{"shard", id}}, static_cast<double>(f.zombies));
   }
+  const int64_t wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+  if (auto today = impl_->deps.state.get("discord", "identifies:" + utc_day(wall_ms)); today.ok()) {
+    add("parley_discord_identifies_today",
+        "IDENTIFYs today, UTC (Discord resets the token at 1000)", "gauge", {},
+        *today ? std::stod(**today) : 0.0);
+  }
+  const RestStats rest = impl_->rest.stats();
+  add("parley_discord_rest_requests_total", "REST requests sent", "counter", {},
+      static_cast<double>(rest.requests));
+  for (const auto& [route, n] : rest.limited_by_route) {
+    add("parley_discord_rest_429_total", "REST answers 429, by route", "counter",
+        {{"route", route}}, static_cast<double>(n));
+  }
+  add("parley_discord_rest_invalid_requests_10m",
+      "401, 403 and 429 answers in the last 10 minutes (REST stops at 1000)", "gauge", {},
+      static_cast<double>(rest.invalid_10min));
+  add("parley_discord_token_disabled", "1 when Discord refused the token (401)", "gauge", {},
+      rest.token_disabled ? 1 : 0);
   return out;
 }
 

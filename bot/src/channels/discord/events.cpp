@@ -116,9 +116,33 @@ std::optional<Incoming> read_message_create(const nlohmann::json& d, const Disco
   }
   in.message.author_name = name;
   in.message.text = std::move(text);
+  in.from_bot = author.value("bot", false);
   in.message.private_audience =
       in.guild_id.empty() || listed(options.memory_channels, in.channel_id);
   return in;
+}
+
+bool BotBudget::allow(const std::string& channel, Clock::time_point now, bool* tripped) {
+  if (tripped != nullptr) *tripped = false;
+  if (channels_.size() >= limits_.max_channels && channels_.count(channel) == 0) {
+    // Forget the channels whose window and cooldown are over.
+    std::erase_if(channels_, [&](const auto& kv) {
+      return now >= kv.second.quiet_until &&
+             (kv.second.recent.empty() || now - kv.second.recent.back() >= limits_.window);
+    });
+    if (channels_.size() >= limits_.max_channels) return false;  // still full: a flood of bots
+  }
+  State& s = channels_[channel];
+  if (now < s.quiet_until) return false;
+  while (!s.recent.empty() && now - s.recent.front() >= limits_.window) s.recent.pop_front();
+  if (s.recent.size() >= limits_.exchanges) {
+    s.quiet_until = now + limits_.cooldown;
+    s.recent.clear();
+    if (tripped != nullptr) *tripped = true;
+    return false;
+  }
+  s.recent.push_back(now);
+  return true;
 }
 
 }  // namespace parley::bot::channels::discord

@@ -5,6 +5,9 @@
 // what the channel knows of the guilds' channels; no I/O.
 #pragma once
 
+#include <chrono>
+#include <deque>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -36,6 +39,7 @@ enum class Why { mention, reply, dm, thread, ambient };
 
 struct Incoming {
   Why why = Why::mention;
+  bool from_bot = false;  // another bot wrote it (allow_bots)
   std::string message_id;
   std::string channel_id;  // where to answer: the conversation
   std::string guild_id;    // empty in a DM
@@ -52,5 +56,32 @@ std::string json_string(const nlohmann::json& j, const char* key);
 
 // The text without the bot's own mention (<@ID> or <@!ID>), trimmed.
 std::string without_mention(const std::string& text, const std::string& bot_id);
+
+// With allow_bots, two bots can answer each other forever. The budget: at most `exchanges`
+// messages from bots answered per channel within `window`; past it, the channel answers no bot
+// for `cooldown`. Used on the channel's strand; bounded to `max_channels` channels.
+class BotBudget {
+ public:
+  using Clock = std::chrono::steady_clock;
+  struct Limits {
+    size_t exchanges = 20;
+    std::chrono::seconds window{60};
+    std::chrono::seconds cooldown{300};
+    size_t max_channels = 1000;
+  };
+  BotBudget() : BotBudget(Limits{}) {}
+  explicit BotBudget(Limits limits) : limits_(limits) {}
+  // Whether a bot's message in `channel` may be answered now; `tripped` is set when this very
+  // call started a cooldown (to say so once).
+  bool allow(const std::string& channel, Clock::time_point now, bool* tripped = nullptr);
+
+ private:
+  struct State {
+    std::deque<Clock::time_point> recent;
+    Clock::time_point quiet_until{};
+  };
+  Limits limits_;
+  std::map<std::string, State> channels_;
+};
 
 }  // namespace parley::bot::channels::discord

@@ -102,6 +102,7 @@ RestStats Rest::stats() const {
   s.waits = waits_.load();
   s.invalid_10min = invalid_count_.load();
   s.token_disabled = disabled_flag_.load();
+  s.limited_by_route = *limited_by_route_.load();
   return s;
 }
 
@@ -248,6 +249,9 @@ asio::awaitable<RestReply> Rest::run(std::string method, std::string path, nlohm
     }
     if (res.status == 429) {
       rate_limited_.fetch_add(1, std::memory_order_relaxed);
+      auto by_route = std::make_shared<std::map<std::string, uint64_t>>(*limited_by_route_.load());
+      ++(*by_route)[route];
+      limited_by_route_.store(std::move(by_route));
       double retry = 1.0;
       bool global = false;
       if (out.body.is_object()) {

@@ -45,6 +45,7 @@ struct RestStats {
   uint64_t waits = 0;         // times a request waited for its bucket or the global window
   uint64_t invalid_10min = 0;
   bool token_disabled = false;
+  std::map<std::string, uint64_t> limited_by_route;  // 429s by route ("POST /channels/{id}/…")
 };
 
 class Rest {
@@ -99,6 +100,9 @@ class Rest {
   std::atomic<uint64_t> waits_{0};
   std::atomic<uint64_t> invalid_count_{0};
   std::atomic<bool> disabled_flag_{false};
+  // Replaced (on the strand) at each 429, read whole by stats().
+  std::atomic<std::shared_ptr<const std::map<std::string, uint64_t>>> limited_by_route_{
+      std::make_shared<const std::map<std::string, uint64_t>>()};
 };
 
 }  // namespace parley::bot::channels::discord

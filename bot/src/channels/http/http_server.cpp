@@ -491,6 +491,7 @@ std::optional<Reply> Session::precheck(const Request& req) const {
     if (req.method() != bhttp::verb::get) return method_not_allowed(method, path, "GET");
     Reply r;
     r.body = {{"status", "ok"}};
+    if (st_->options.health) r.body["channels"] = st_->options.health();
     return r;
   }
   if (!authorized(req)) {

@@ -125,6 +125,49 @@ TEST(DiscordEvents, AllowListsDenyByDefaultOnceGiven) {
   EXPECT_TRUE(in->message.private_audience) << "the operator opened this channel to memories";
 }
 
+TEST(DiscordBotBudget, TwoBotsAnsweringEachOtherAreStoppedForACooldown) {
+  BotBudget::Limits limits;
+  limits.exchanges = 3;
+  limits.window = std::chrono::seconds(60);
+  limits.cooldown = std::chrono::seconds(300);
+  limits.max_channels = 2;
+  BotBudget budget(limits);
+  const auto t0 = BotBudget::Clock::time_point{} + std::chrono::hours(1);
+  bool tripped = false;
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(budget.allow("a", t0 + std::chrono::seconds(i)));
+  EXPECT_FALSE(budget.allow("a", t0 + std::chrono::seconds(3), &tripped));
+  EXPECT_TRUE(tripped) << "said once";
+  EXPECT_FALSE(budget.allow("a", t0 + std::chrono::seconds(4), &tripped));
+  EXPECT_FALSE(tripped);
+  EXPECT_TRUE(budget.allow("b", t0 + std::chrono::seconds(4))) << "other channels go on";
+  EXPECT_FALSE(budget.allow("a", t0 + std::chrono::seconds(302)));
+  EXPECT_TRUE(budget.allow("a", t0 + std::chrono::seconds(304))) << "after the cooldown";
+  // Slow exchanges never trip it.
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(budget.allow("b", t0 + std::chrono::minutes(10 + i)));
+  }
+  // Bounded: with two channels active, a third waits until one of them is forgotten.
+  BotBudget small(limits);
+  EXPECT_TRUE(small.allow("x", t0));
+  EXPECT_TRUE(small.allow("y", t0));
+  EXPECT_FALSE(small.allow("z", t0 + std::chrono::seconds(1)));
+  EXPECT_TRUE(small.allow("z", t0 + std::chrono::minutes(2)));
+}
+
+TEST(DiscordEvents, AnotherBotsMessageIsMarkedAsSuch) {
+  DiscordOptions allow;
+  allow.allow_bots = true;
+  json d = mentioning("hello");
+  d["author"]["bot"] = true;
+  std::string why;
+  auto in = read_message_create(d, allow, around(), &why);
+  ASSERT_TRUE(in) << why;
+  EXPECT_TRUE(in->from_bot);
+  auto person = read_message_create(mentioning("hello"), allow, around(), &why);
+  ASSERT_TRUE(person) << why;
+  EXPECT_FALSE(person->from_bot);
+}
+
 TEST(DiscordRest, RouteKeysKeepTheMajorIdApartAndNeverTheToken) {
   EXPECT_EQ(Rest::route_of("POST", "/channels/123/messages"),
             std::make_pair(std::string("POST /channels/{major}/messages"), std::string("123")));

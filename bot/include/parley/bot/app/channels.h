@@ -22,6 +22,11 @@ struct ChannelChoices {
   Console console = Console::automatic;
 };
 
+// channels.discord with the environment applied (PARLEY_DISCORD_API_BASE over api_base), and
+// the bot token from the variable it names; empty: none.
+channels::discord::DiscordOptions discord_options(const config::Config& cfg);
+std::string discord_token(const channels::discord::DiscordOptions& options);
+
 // Every channel to serve, built (not started). invalid_argument names a bad setting.
 Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
     App& app, const config::Config& cfg, const ChannelChoices& choices);

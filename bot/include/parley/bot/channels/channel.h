@@ -27,6 +27,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "parley/base/result.h"
 #include "parley/bot/net.h"
@@ -40,6 +42,16 @@ struct OutboundMessage {
   int64_t outbox_id = 0;
   std::string target;
   std::string text;
+};
+
+// A figure a channel reports on /metrics (Prometheus text format) and in /healthz: e.g.
+// {"parley_discord_shard_ack_latency_ms", "…", "gauge", {{"shard", "0"}}, 41}.
+struct ChannelFigure {
+  std::string name;
+  std::string help;
+  std::string type = "gauge";  // or "counter"
+  std::vector<std::pair<std::string, std::string>> labels;
+  double value = 0;
 };
 
 class Inbox {
@@ -83,6 +95,8 @@ class Channel {
   // One line for the start-up banner: where the channel listens or whom it talks to, or why
   // it is off.
   [[nodiscard]] virtual std::string banner() const { return std::string(name()); }
+  // What the channel reports for /metrics and /healthz (none by default). From any thread.
+  [[nodiscard]] virtual std::vector<ChannelFigure> figures() const { return {}; }
 };
 
 }  // namespace parley::bot::channels

@@ -53,8 +53,10 @@ class DiscordChannel final : public Channel {
   [[nodiscard]] size_t in_flight() const override;
   [[nodiscard]] std::string banner() const override;
 
-  // One line per shard: "shard 0/1 ready, last event 2 s ago, ack 41 ms, 1 resume, 1 identify".
-  [[nodiscard]] std::vector<std::string> shard_lines() const;
+  // Each shard's state, last event age, ACK latency, resumes, identifies and zombies; the
+  // identifies today; REST requests, 429s by route, the invalid-request count and whether the
+  // token is disabled.
+  [[nodiscard]] std::vector<ChannelFigure> figures() const override;
 
  private:
   struct Impl;

@@ -77,6 +77,9 @@ struct HttpServerOptions {
   std::chrono::seconds read_timeout{30};   // per request; also idle keep-alive and each write
   std::chrono::seconds turn_timeout{300};  // the handler's answer → else 504
   PageHandler pages;                       // GET (and HEAD) of any other path; empty: none
+  // What GET /healthz adds under "channels" (e.g. the Discord shards' states); empty: nothing.
+  // Unauthenticated, like /healthz itself: no secret, no user data.
+  std::function<nlohmann::json()> health;
 };
 
 struct MessageRequest {
