@@ -140,6 +140,27 @@ Result<StoredMessage> MessageRepository::get(int64_t id) {
   return read_message(**st);
 }
 
+Result<int64_t> MessageRepository::last_id() {
+  auto conn = reads_.acquire();
+  auto st = conn->cached("SELECT coalesce(max(id), 0) FROM messages");
+  if (!st) return fail(std::move(st).error());
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  return *row ? (*st)->column_int64(0) : int64_t{0};
+}
+
+Result<bool> MessageRepository::answered(int64_t conversation_id, int64_t id) {
+  auto conn = reads_.acquire();
+  auto st = conn->cached(
+      "SELECT EXISTS(SELECT 1 FROM messages WHERE conversation_id = ? AND id > ? AND "
+      "role = 'assistant')");
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(conversation_id, id);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  return *row && (*st)->column_int64(0) != 0;
+}
+
 Result<std::optional<StoredMessage>> MessageRepository::find(std::string_view channel,
                                                              std::string_view platform_id) {
   auto conn = reads_.acquire();

@@ -5,12 +5,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "fakes/fake_discord.h"
 #include "fakes/fake_llm.h"
+#include "parley/storage/sqlite.h"
 #include "parley/storage/store.h"
 #include "served_bot.h"
 #include "support/run_parley.h"
@@ -400,6 +402,51 @@ TEST(Discord, ALostSessionIsCaughtUpByAScanWithoutADuplicate) {
   // The page read held parley's own reply to "one" too: not answered, nor is anything twice.
   EXPECT_FALSE(bed.discord.wait_created_messages(3, 2s));
   EXPECT_EQ(bed.llm.request_count(), 2u);
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+// Whether the channel has persisted the newest message it answered in `channel`.
+bool seen_persisted(const std::filesystem::path& db, const std::string& channel) {
+  auto c = parley::storage::Connection::open(
+      db, parley::storage::ConnectionOptions{
+              .mode = parley::storage::ConnectionOptions::Mode::read_only});
+  if (!c.ok()) return false;
+  auto st = c->prepare(
+      "SELECT value FROM channel_state WHERE channel = 'discord' AND key = 'recent_channels'");
+  if (!st.ok()) return false;
+  auto row = st->step();
+  if (!row.ok() || !*row) return false;
+  return st->column_text(0).find(channel) != std::string::npos;
+}
+
+TEST(Discord, SigkillDuringATurnLosesNoMessageAndAnswersNoneTwice) {
+  Bed bed;
+  auto slow_calls = std::make_shared<std::atomic<int>>(0);
+  bed.llm.set_handler(
+      [slow_calls](const parley::fakes::RecordedRequest& r) -> std::optional<FakeReply> {
+        const std::string text = last_user_text(r);
+        auto reply = FakeReply::text("re: " + text);
+        if (text == "slow one" && slow_calls->fetch_add(1) == 0) reply.delay_before_headers = 20s;
+        return reply;
+      });
+  {
+    auto bot = bed.start();
+    ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
+    bed.discord.inject_message(bed.mention("first"));
+    ASSERT_TRUE(bed.discord.wait_created_messages(1, 15s));
+    ASSERT_TRUE(bed.discord.wait_for(
+        [&] { return seen_persisted(bed.dir / "data" / "parley.db", bed.general); }, 10s));
+    bed.discord.inject_message(bed.mention("slow one"));
+    ASSERT_TRUE(bed.discord.wait_for([&] { return bed.llm.request_count() == 2; }, 10s));
+    bot->kill();  // SIGKILL while the model is asked about "slow one"
+  }
+  // The restart resumes; the catch-up after its first RESUMED reads the channel from the
+  // newest message answered on, and the one the kill interrupted is answered, once.
+  auto bot = bed.start();
+  ASSERT_TRUE(bed.discord.wait_created_messages(2, 20s));
+  EXPECT_EQ(bed.discord.created_messages().at(1).content, "re: slow one");
+  EXPECT_FALSE(bed.discord.wait_created_messages(3, 2s)) << "nothing answered twice";
+  EXPECT_EQ(bed.llm.request_count(), 3u);
   EXPECT_EQ(bot->stop(), 0);
 }
 

@@ -23,7 +23,8 @@ int DiscordCommands::run(const config::Config& cfg) {
   const auto options = app::discord_options(cfg);
   const std::string token = app::discord_token(options);
   if (token.empty()) {
-    fmt::print(stderr, "parley: discord: no bot token in {} (set it to the token from the "
+    fmt::print(stderr,
+               "parley: discord: no bot token in {} (set it to the token from the "
                "Developer Portal → your application → Bot)\n",
                options.token_env);
     return app::kExitFailed;

@@ -71,6 +71,19 @@ TurnEngine::TurnEngine(Deps deps, TurnOptions options)
   if (deps_.llm != nullptr) {
     loop_ = std::make_unique<ToolLoop>(*deps_.llm, deps_.registry, &deps_.limiter);
   }
+  if (auto last = deps_.store.messages().last_id(); last) stored_before_start_ = *last;
+}
+
+bool TurnEngine::owed(const Accepted& accepted) {
+  constexpr int64_t kOwedWindowMs = int64_t{3600} * 1000;
+  if (accepted.message_id <= 0 || accepted.message_id > stored_before_start_) return false;
+  auto stored = deps_.store.messages().get(accepted.message_id);
+  if (!stored || stored->role != "user") return false;
+  if (deps_.clock.now_ms() - stored->created_at > kOwedWindowMs) return false;
+  auto answered = deps_.store.messages().answered(accepted.conversation_id, accepted.message_id);
+  if (!answered || *answered) return false;
+  const std::lock_guard lock(owed_mu_);
+  return owed_taken_.insert(accepted.message_id).second;
 }
 
 asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(
@@ -197,6 +210,14 @@ asio::awaitable<Accepted> TurnEngine::accept(const InboundMessage& in) {
   }
   out.message_id = stored->row_id;
   out.duplicate = !stored->inserted;
+  // A redelivery of a message whose turn a crash ended (stored, never answered) gets its
+  // answer now, once; any other redelivery is a duplicate.
+  if (out.duplicate && owed(out)) {
+    out.duplicate = false;
+    spdlog::info(
+        "turn: message {} on {} was taken in before a restart and never answered; answering it",
+        out.message_id, in.channel);
+  }
   co_return out;
 }
 

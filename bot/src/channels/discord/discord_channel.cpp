@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <set>
 
 #include "channels/discord/events.h"
 #include "channels/discord/gateway.h"
@@ -121,7 +122,8 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
     int64_t at_ms = 0;
   };
   std::map<std::string, Seen> seen;
-  BotBudget bot_budget;  // allow_bots: no endless pair of bots
+  BotBudget bot_budget;     // allow_bots: no endless pair of bots
+  std::set<int> caught_up;  // shards read after a READY or their first RESUMED
   bool seen_dirty = false;
   asio::steady_timer flush_timer;
   bool flush_armed = false;
@@ -222,8 +224,8 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
       }
       std::weak_ptr<Impl> weak = self;
       Shard::Hooks hooks;
-      hooks.on_dispatch = [weak](const std::string& type, const nlohmann::json& d) {
-        if (auto s = weak.lock()) s->on_dispatch(type, d);
+      hooks.on_dispatch = [weak, id, count](const std::string& type, const nlohmann::json& d) {
+        if (auto s = weak.lock()) s->on_dispatch(type, d, id, count);
       };
       hooks.on_session = [weak, key](const GatewaySession& session) {
         if (auto s = weak.lock()) {
@@ -313,11 +315,11 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  // A message parley takes in: the newest seen in its channel (on the strand).
-  void saw(const Incoming& in) {
-    auto& s = seen[in.channel_id];
-    if (!s.message_id.empty() && !newer(in.message_id, s.message_id)) return;
-    s = Seen{in.message_id, in.guild_id, wall_ms()};
+  // A message parley answered: the newest seen in its channel (on the strand).
+  void saw(const std::string& channel, const std::string& message_id, const std::string& guild_id) {
+    auto& s = seen[channel];
+    if (!s.message_id.empty() && !newer(message_id, s.message_id)) return;
+    s = Seen{message_id, guild_id, wall_ms()};
     while (seen.size() > kCatchUpChannels) {
       auto oldest = seen.begin();
       for (auto it = seen.begin(); it != seen.end(); ++it) {
@@ -359,7 +361,7 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
         // REST message objects carry no guild_id; the gateway's do.
         if (!s.guild_id.empty() && !m.contains("guild_id")) m["guild_id"] = s.guild_id;
         ++found;
-        self->on_event("MESSAGE_CREATE", m);
+        self->on_event("MESSAGE_CREATE", m, shard, count);
       }
     }
     if (found > 0) {
@@ -425,22 +427,27 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // Every dispatch, from a shard's strand.
-  void on_dispatch(const std::string& type, const nlohmann::json& d) {
-    asio::dispatch(strand, [self = shared_from_this(), type, d] { self->on_event(type, d); });
+  void on_dispatch(const std::string& type, const nlohmann::json& d, int shard, int count) {
+    asio::dispatch(strand, [self = shared_from_this(), type, d, shard, count] {
+      self->on_event(type, d, shard, count);
+    });
   }
 
-  void on_event(const std::string& type, const nlohmann::json& d) {
+  // An event of shard `shard` of `count` (on the strand).
+  void on_event(const std::string& type, const nlohmann::json& d, int shard, int count) {
     if (stopping) return;
     if (type == "READY") {
       if (auto user = d.find("user"); user != d.end()) around.bot_id = json_string(*user, "id");
-      int shard = 0;
-      int count = 1;
-      if (auto sh = d.find("shard"); sh != d.end() && sh->is_array() && sh->size() == 2 &&
-                                     (*sh)[0].is_number_integer() && (*sh)[1].is_number_integer()) {
-        shard = (*sh)[0].get<int>();
-        count = (*sh)[1].get<int>();
-      }
+      caught_up.insert(shard);
       if (!seen.empty()) {
+        auto self = shared_from_this();
+        asio::co_spawn(strand, catch_up(self, shard, count), asio::detached);
+      }
+    } else if (type == "RESUMED") {
+      // The first connection after a restart resumed: Discord replays what came after the
+      // persisted sequence number, but a message taken in before a crash and never answered is
+      // not among them. Once per shard and process, the channels are read as after a READY.
+      if (caught_up.insert(shard).second && !seen.empty()) {
         auto self = shared_from_this();
         asio::co_spawn(strand, catch_up(self, shard, count), asio::detached);
       }
@@ -476,7 +483,6 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
           return;
         }
       }
-      saw(*incoming);
       const auto info = around.channels.find(incoming->channel_id);
       if (info != around.channels.end() && info->second.thread()) {
         around.engaged_threads.insert(incoming->channel_id);
@@ -513,6 +519,12 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
     asio::co_spawn(ex, typing(self, in.channel_id, typing_done, stop_typing), asio::detached);
     const pipeline::InboundMessage& message = in.message;
     const pipeline::TurnResult r = co_await self->inbox->deliver(message);
+    // Seen once taken in and answered (or refused, or a duplicate): a crash before this leaves
+    // it to the next catch-up, which redelivers it; the pipeline answers it then, once.
+    if (!r.error) {
+      asio::dispatch(self->strand, [self, channel = in.channel_id, id = in.message_id,
+                                    guild = in.guild_id] { self->saw(channel, id, guild); });
+    }
     *stop_typing = true;
     typing_done->cancel();
     const std::string no_nonce;

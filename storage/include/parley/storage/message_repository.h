@@ -35,6 +35,10 @@ class MessageRepository {
 
   Result<StoredMessage> get(int64_t id);
   Result<std::optional<StoredMessage>> find(std::string_view channel, std::string_view platform_id);
+  // The largest message id stored (0: none).
+  Result<int64_t> last_id();
+  // Whether a reply (an assistant message) follows message `id` in its conversation.
+  Result<bool> answered(int64_t conversation_id, int64_t id);
 
   [[nodiscard]] size_t history_limit() const { return history_; }
 

@@ -7,6 +7,9 @@
 // The user's text reaches the model only as a user message, never in the system role; the
 // system prompt says to treat it as untrusted.
 //
+// A redelivery is a duplicate (no second turn), except for a message an earlier process took in
+// within the last hour and never answered (a crash ended its turn): it is answered then, once.
+//
 // Two halves (the TurnHandler the lanes drive, turn_handler.h), so that a channel's message is
 // committed before it is acknowledged and before it waits in its conversation's lane: accept()
 // stores it (any strand), respond() answers a batch of accepted messages of one conversation —
@@ -21,7 +24,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -77,10 +82,17 @@ class TurnEngine : public TurnHandler {
                                                 const capabilities::Caller& caller,
                                                 const capabilities::CapabilitiesConfig& config);
 
+  // Whether a redelivered message is owed its answer: stored by an earlier process (a crash
+  // ended its turn), within the last hour, never answered, and not taken as owed already.
+  bool owed(const Accepted& accepted);
+
   Deps deps_;
   TurnOptions options_;
   CommandRouter commands_;
   std::unique_ptr<ToolLoop> loop_;
+  int64_t stored_before_start_ = 0;  // messages up to this id were stored by earlier processes
+  std::mutex owed_mu_;               // taken only for a redelivery of such a message
+  std::set<int64_t> owed_taken_;
 };
 
 }  // namespace parley::bot::pipeline
