@@ -59,11 +59,14 @@
 //               message arriving while its channel's turn runs waits for the debounce and is
 //               answered with the others, in one reply), which would leave far fewer than 1,000
 //               replies and turn the burst into a test of typing POSTs (parley sends one per
-//               message, merged or not). So the messages go in rounds: round k
-//               puts the k-th message into every channel, the next round kBurstGap later (an
-//               instant LLM ends a turn in milliseconds, so each message finds its lane idle and
-//               is a turn of its own; 0.9 s of injection against ~40 s of sending). What parley
-//               answered is counted all the same, and the ideal is computed from it:
+//               message, merged or not). So the messages go in rounds: round k puts the k-th
+//               message into every channel, the next round kBurstGap later, so that each message
+//               finds its lane idle and is a turn of its own. With an instant LLM a round's 100
+//               turns take parley ~150 ms on two busy cores (rounds 100 ms apart overlapped and
+//               merged up to half the messages), hence 500 ms: 4.5 s of injection, still 200
+//               messages a second against the ~25 a second the limits let out, ~40 s of
+//               sending. What parley answered is counted all the same (a loaded machine can still
+//               merge some), and the ideal is computed from it:
 //                 parts = created messages, turns = those replying to a message (first parts);
 //                 parley must send R = parts + turns requests (one typing POST when a turn
 //                 starts, then the parts), all under the global limit: in fixed 1 s windows of
@@ -160,12 +163,13 @@ constexpr auto kReplyWait = seconds(60);        // a reply, or any progress, bef
 constexpr auto kReadyWait = seconds(30);        // every shard READY
 constexpr auto kSettle = milliseconds(1000);    // shards: after READY, before the RSS
 constexpr auto kPace = milliseconds(50);        // latency: from one message's start to the next
-constexpr auto kBurstGap = milliseconds(100);   // burst: between rounds
+constexpr auto kBurstGap = milliseconds(500);   // burst: between rounds
 constexpr auto kBurstQuiet = seconds(3);        // burst: nothing new for this long: done
 constexpr auto kBurstPoll = milliseconds(100);  // burst: how often the bench looks
 constexpr int kGlobalPerWindow = 50;            // Discord's (and the fake's) global limit
 constexpr auto kWindow = seconds(1);            // … per window of this length
 constexpr int kCreatePerWindow = 5;             // the fake's default for creating messages
+constexpr size_t kHttpSeqWarmup = 8;            // latency: HTTP messages before the timed ones
 constexpr int kLiftedLimit = 1'000'000;         // latency/throughput: no bucket binds
 
 // Every size that --quick shrinks.
@@ -715,11 +719,11 @@ struct Context {
   bool all_ok = true;
 };
 
-// How many dispatches the session of shard 0 has had: one per MESSAGE_CREATE injected and one
-// per message parley creates (the fake echoes them, as Discord does) — a cheap hint that a reply
-// may be in, where created_messages() and requests() copy everything recorded so far, under the
-// fake's lock (called on every change of the fake's state, as wait_created_messages does, that
-// copying cost this bench a third of a core and held up the fake's answers to parley).
+// The dispatches the session of shard 0 has had: one per MESSAGE_CREATE injected and one per
+// message parley creates (the fake echoes those, as Discord does). A cheap hint that replies may
+// be in: created_messages() and requests() copy all that the fake recorded, under its lock, and
+// wait_created_messages() calls the former on every change of the fake's state — which cost this
+// bench a third of a core in the throughput group and delayed the fake's answers to parley.
 int64_t dispatches(const fakes::FakeDiscord& d) {
   const auto s = d.session(0);
   return s ? s->seq : 0;
@@ -842,29 +846,38 @@ void bench_latency_throughput(Context& ctx, Report& report) {
   (void)rounds(d, bot_id, guild.id, channels, channels.size(), counter);
   std::this_thread::sleep_for(kWindow + milliseconds(100));
 
+  // parley's CPU time one message at a time, where no limiter wait is shared by many: what a
+  // message costs it on each channel (the throughput figures add the waits of many).
+  const double seq_cpu_before = cpu_ms(parley.pid());
   const LatencyResult lat = sequential(d, bot_id, guild.id, channels, z.sequential, counter);
+  const double seq_cpu = cpu_ms(parley.pid()) - seq_cpu_before;
   note(
       "latency: {} messages one at a time (at least {} ms apart), instant LLM: inject → reply "
       "POST p50 {:.2f} ms, p99 {:.2f} ms, max {:.2f} ms (message {}, its typing POST after "
-      "{:.2f} ms); inject → typing POST p50 "
-      "{:.2f} ms; "
-      "the fake's inject_message call p50 {:.0f} us, p99 {:.0f} us",
+      "{:.2f} ms); inject → typing POST p50 {:.2f} ms; the fake's inject_message call p50 {:.0f} "
+      "us, p99 {:.0f} us; parley CPU {:.0f} us a message",
       lat.reply_ms.size(), kPace.count(), percentile_sorted(lat.reply_ms, 0.5),
       percentile_sorted(lat.reply_ms, 0.99), lat.slowest_ms, lat.slowest, lat.slowest_typing_ms,
       percentile_sorted(lat.typing_ms, 0.5), percentile_sorted(lat.inject_us, 0.5),
-      percentile_sorted(lat.inject_us, 0.99));
+      percentile_sorted(lat.inject_us, 0.99), seq_cpu * 1000.0 / static_cast<double>(z.sequential));
   // The baseline: as many messages one at a time through the HTTP channel (a warm-up round
   // first), client-observed.
+  const double http_seq_cpu_before = cpu_ms(parley.pid());
   const LoadResult http_seq =
-      run_load(ctx.paths, ctx.dir, parley_load_args(parley.port(), 1, z.sequential, 8, "seq"), 300);
+      run_load(ctx.paths, ctx.dir,
+               parley_load_args(parley.port(), 1, z.sequential, kHttpSeqWarmup, "seq"), 300);
+  const double http_seq_cpu = cpu_ms(parley.pid()) - http_seq_cpu_before;
   if (http_seq.ok != http_seq.sent || http_seq.latency_us.empty()) {
     ctx.all_ok = false;
     note("latency: http: FAILED: {} of {} ok ({})", http_seq.ok, http_seq.sent, http_seq.failures);
   }
-  note("latency: http: {} messages one at a time: p50 {:.2f} ms, p99 {:.2f} ms, max {:.2f} ms",
-       http_seq.ok, percentile_sorted(http_seq.latency_us, 0.5) / 1e3,
-       percentile_sorted(http_seq.latency_us, 0.99) / 1e3,
-       http_seq.latency_us.empty() ? 0.0 : http_seq.latency_us.back() / 1e3);
+  note(
+      "latency: http: {} messages one at a time: p50 {:.2f} ms, p99 {:.2f} ms, max {:.2f} ms; "
+      "parley CPU {:.0f} us a message ({} warm-up included)",
+      http_seq.ok, percentile_sorted(http_seq.latency_us, 0.5) / 1e3,
+      percentile_sorted(http_seq.latency_us, 0.99) / 1e3,
+      http_seq.latency_us.empty() ? 0.0 : http_seq.latency_us.back() / 1e3,
+      http_seq_cpu * 1000.0 / static_cast<double>(z.sequential + kHttpSeqWarmup), kHttpSeqWarmup);
   std::this_thread::sleep_for(kWindow);
 
   const size_t requests_before = d.requests().size();
@@ -924,6 +937,10 @@ void bench_latency_throughput(Context& ctx, Report& report) {
   report.add("discord_p99_ms", percentile_sorted(lat.reply_ms, 0.99), "ms", 3);
   report.add("http_p50_ms", percentile_sorted(http_seq.latency_us, 0.5) / 1e3, "ms", 3);
   report.add("http_p99_ms", percentile_sorted(http_seq.latency_us, 0.99) / 1e3, "ms", 3);
+  report.add("discord_seq_cpu_us_per_msg", seq_cpu * 1000.0 / static_cast<double>(z.sequential),
+             "us", 0);
+  report.add("http_seq_cpu_us_per_msg",
+             http_seq_cpu * 1000.0 / static_cast<double>(z.sequential + kHttpSeqWarmup), "us", 0);
   report.add("discord_typing_p50_ms", percentile_sorted(lat.typing_ms, 0.5), "ms", 3);
   report.add("fake_inject_p50_us", percentile_sorted(lat.inject_us, 0.5), "us", 0);
 }
@@ -1026,9 +1043,9 @@ void bench_burst(Context& ctx, Report& report) {
   }
   const size_t total = channels.size() * z.burst_per_channel;
   // The messages, made before the clock starts: round k holds the k-th of every channel.
-  std::vector<std::vector<fakes::FakeDiscordMessage>> rounds(z.burst_per_channel);
+  std::vector<std::vector<fakes::FakeDiscordMessage>> by_round(z.burst_per_channel);
   size_t counter = 0;
-  for (auto& round : rounds) {
+  for (auto& round : by_round) {
     for (const auto& c : channels) round.push_back(mention(bot_id, guild.id, c, counter++));
   }
   // Generous: three times the ideal with typing, and a minute more.
@@ -1040,10 +1057,10 @@ void bench_burst(Context& ctx, Report& report) {
   const int64_t before = dispatches(d);
   const auto t0 = SteadyClock::now();
   SteadyClock::time_point last_round = t0;
-  for (size_t k = 0; k < rounds.size(); ++k) {
+  for (size_t k = 0; k < by_round.size(); ++k) {
     if (k > 0) std::this_thread::sleep_until(t0 + static_cast<int64_t>(k) * kBurstGap);
     last_round = SteadyClock::now();
-    for (auto& m : rounds[k]) d.inject_message(std::move(m));
+    for (auto& m : by_round[k]) d.inject_message(std::move(m));
   }
   // Until every message has its reply and its typing POST, or nothing new for kBurstQuiet. The
   // replies counted through dispatches(): each injection is one, each created message another.
@@ -1136,7 +1153,7 @@ void bench_burst(Context& ctx, Report& report) {
       "last reply ({} needed: parts + one typing POST per turn), {} typing POSTs answered in all "
       "({} beyond one per turn, {} in a channel after its last reply); {} answered 429; parley "
       "CPU {:.0f} ms{}",
-      total, channels.size(), rounds.size(), kBurstGap.count(), turns,
+      total, channels.size(), by_round.size(), kBurstGap.count(), turns,
       total > turns ? total - turns : 0, parts, sent, needed, typing,
       typing > turns ? typing - turns : 0, typing_late, limited, parley_cpu,
       timed_out ? "; GAVE UP waiting" : "");
