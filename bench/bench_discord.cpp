@@ -29,7 +29,9 @@
 //               configurable), so faster than one in 40 ms the figure would be the limiter's
 //               wait rather than parley's. Beside it (http_p50_ms, http_p99_ms): as many
 //               messages one at a time through parley's HTTP channel, client-observed (e2e_load,
-//               bench_e2e's load generator, one connection).
+//               bench_e2e's load generator, one connection). parley's CPU time per message in
+//               both (*_seq_cpu_us_per_msg; /proc counts in 10 ms ticks) is what a message costs
+//               it when no limiter wait is shared by many.
 //   throughput  the same parley and fake: --channels channels in parallel, --messages in all, in
 //               rounds — one message into every channel, the next round once every reply of
 //               this one was created (each channel has one message in flight and finds its lane
@@ -45,12 +47,14 @@
 //               per message, both ways, says what the channel itself costs.
 //   shards      parley's VmRSS once every shard is READY (and kSettle later, after the
 //               GUILD_CREATEs) with `channels.discord.shards: {ids: [0], count: 1}` and with
-//               {ids: [0..N-1], count: N} (N = --shards), each a fresh process, database and
+//               {ids: [0..N-1], count: N} (N = --shards, 32), each a fresh process, database and
 //               fake with the same N guilds (one per shard of N; with one shard, shard 0 gets all
 //               of them) and session_start_limit.max_concurrency N, so that all N IDENTIFY at
 //               once. rss_per_shard_kib = (RSS with N − RSS with 1) / (N − 1), the median of
 //               Sizes::rss_runs pairs; rss_1_shard_spread_kib is how much the one-shard RSS
-//               varies between those runs (the noise under the difference).
+//               varies between those runs (the noise under the difference). A shard costs
+//               parley a few tens of KiB while that noise is 150–200 KiB: with 8 shards the
+//               difference / 7 came out anywhere from −40 to +37 KiB, hence 32 (±5 KiB).
 //   burst       a fresh parley and a fake with Discord's limits as the fake has them by default
 //               (checked here): POST /channels/{id}/messages 5 per 1 s window per channel, other
 //               routes 50 per 1 s per major id, global 50 per 1 s. Sizes::burst_channels
@@ -186,7 +190,7 @@ struct Sizes {
 constexpr Sizes kFullSizes{.channels = 32,
                            .messages = 1'000,
                            .sequential = 200,
-                           .shards = 8,
+                           .shards = 32,
                            .rss_runs = 3,
                            .burst_channels = 100,
                            .burst_per_channel = 10};
