@@ -497,12 +497,16 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
   // Typing every 8 s until `done` is cancelled.
   static asio::awaitable<void> typing(std::shared_ptr<Impl> self, std::string channel_id,
                                       std::shared_ptr<asio::steady_timer> done,
-                                      std::shared_ptr<bool> stop) {
+                                      std::shared_ptr<std::atomic<bool>> stop) {
     const std::string method = "POST";
     const std::string path = "/channels/" + channel_id + "/typing";
+    // Named, of the parameter's types: GCC 12 destroys a coroutine's prvalue arguments twice.
+    const nlohmann::json no_body;
+    const std::shared_ptr<const std::atomic<bool>> dropped = stop;
     for (;;) {
       if (*stop) co_return;
-      (void)co_await self->rest.call(method, path);
+      // Dropped, not sent, if the turn ends while it waits behind the rate limits.
+      (void)co_await self->rest.call(method, path, no_body, dropped);
       if (*stop) co_return;
       done->expires_after(std::chrono::seconds(8));
       error_code ec;
@@ -515,7 +519,7 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
     auto ex = co_await asio::this_coro::executor;
     // Typing while the turn runs (on this strand, stopped when the turn ends).
     auto typing_done = std::make_shared<asio::steady_timer>(ex);
-    auto stop_typing = std::make_shared<bool>(false);
+    auto stop_typing = std::make_shared<std::atomic<bool>>(false);
     asio::co_spawn(ex, typing(self, in.channel_id, typing_done, stop_typing), asio::detached);
     const pipeline::InboundMessage& message = in.message;
     const pipeline::TurnResult r = co_await self->inbox->deliver(message);

@@ -3,7 +3,9 @@
 // - one queue per bucket: the `X-RateLimit-Bucket` hash learned per route (method + path with
 //   ids as {id}) plus the major id (channel, guild, webhook), one request in flight per bucket,
 //   FIFO behind it, waiting out `Remaining: 0` until `Reset-After` (read as a float);
-// - a global 50/s window in front (interaction callbacks and webhooks are outside it);
+// - a global 50/s window in front (interaction callbacks and webhooks are outside it), counted
+//   over 1.15 s: a request timed to the millisecond at the window's edge reaches Discord inside
+//   it (a 429, counted as invalid);
 // - 429: wait `retry_after` (the body's float) and try again; `global: true` pauses every
 //   bucket; `X-RateLimit-Scope: shared` is not counted against the bot;
 // - invalid requests (401, 403, 429 not shared) are counted over 10 minutes, and sending stops
@@ -66,8 +68,11 @@ class Rest {
   Rest& operator=(const Rest&) = delete;
 
   // One request to `path` (e.g. "/channels/123/messages"; "/v10" is added); `body` null: none.
+  // `dropped`: when set and true by the time the request's turn to be sent comes, it is not
+  // sent (a typing indicator queued behind a busy limit, for a turn that has ended).
   net::asio::awaitable<RestReply> call(std::string method, std::string path,
-                                       nlohmann::json body = nullptr);
+                                       nlohmann::json body = nullptr,
+                                       std::shared_ptr<const std::atomic<bool>> dropped = nullptr);
   [[nodiscard]] RestStats stats() const;
 
   // The route key of a path ("POST /channels/{id}/messages") and its major id ("123").
@@ -76,7 +81,8 @@ class Rest {
 
  private:
   struct Bucket;
-  net::asio::awaitable<RestReply> run(std::string method, std::string path, nlohmann::json body);
+  net::asio::awaitable<RestReply> run(std::string method, std::string path, nlohmann::json body,
+                                      std::shared_ptr<const std::atomic<bool>> dropped);
   net::asio::awaitable<void> acquire(Bucket& b);
   void release(Bucket& b);
   net::asio::awaitable<void> sleep_until(std::chrono::steady_clock::time_point t);
