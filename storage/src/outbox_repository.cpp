@@ -65,6 +65,36 @@ WriteJob add_job(std::optional<int64_t> conversation_id, std::string channel, st
   return job;
 }
 
+WriteJob add_parts_job(std::optional<int64_t> conversation_id, std::string channel,
+                       std::string target, std::vector<std::string> bodies, int64_t now) {
+  WriteJob job;
+  job.what = "outbox add parts";
+  job.apply = [=, channel = std::move(channel), target = std::move(target),
+               bodies = std::move(bodies)](Connection& conn) -> Result<WriteAck> {
+    if (bodies.empty()) return fail(ErrorCode::invalid_argument, "an outbox reply without parts");
+    auto st = conn.cached(
+        "INSERT INTO outbox(conversation_id, channel, target, body, state, created_at, "
+        "updated_at) VALUES (?,?,?,?, 'pending', ?, ?) RETURNING id");
+    if (!st) return fail(std::move(st).error());
+    int64_t first = 0;
+    for (size_t i = 0; i < bodies.size(); ++i) {
+      (*st)->bind_all(conversation_id, channel, target, bodies[i], now, now);
+      auto row = (*st)->step();
+      if (!row) return fail(std::move(row).error());
+      const int64_t id = (*st)->column_int64(0);
+      if (i == 0) {
+        first = id;
+      } else if (id != first + static_cast<int64_t>(i)) {
+        // One writer, one transaction: rowids follow each other. Checked, not assumed.
+        return fail(ErrorCode::internal,
+                    fmt::format("outbox parts got ids {} and {}: not consecutive", first, id));
+      }
+    }
+    return WriteAck{first, true};
+  };
+  return job;
+}
+
 constexpr const char* kBeginSend =
     "UPDATE outbox SET attempts = attempts + 1, updated_at = ? WHERE id = ? AND state = 'pending'";
 constexpr const char* kSent =
@@ -89,6 +119,15 @@ void OutboxRepository::add(std::optional<int64_t> conversation_id, std::string c
   submit_with(writes_,
               add_job(conversation_id, std::move(channel), std::move(target), std::move(body),
                       clock_.now_ms()),
+              std::move(done));
+}
+
+void OutboxRepository::add_parts(std::optional<int64_t> conversation_id, std::string channel,
+                                 std::string target, std::vector<std::string> bodies,
+                                 WriteCallback done) {
+  submit_with(writes_,
+              add_parts_job(conversation_id, std::move(channel), std::move(target),
+                            std::move(bodies), clock_.now_ms()),
               std::move(done));
 }
 

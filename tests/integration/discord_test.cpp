@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -195,6 +196,21 @@ TEST(Discord, ADmAReplyToTheBotAndAThreadAreAnswered) {
   EXPECT_EQ(bot->stop(), 0);
 }
 
+// The Discord channel's outbox entries, oldest first: (state, body).
+std::vector<std::pair<std::string, std::string>> discord_outbox(const std::filesystem::path& db) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto c = parley::storage::Connection::open(
+      db, parley::storage::ConnectionOptions{
+              .mode = parley::storage::ConnectionOptions::Mode::read_only});
+  if (!c.ok()) return out;
+  auto st = c->prepare("SELECT state, body FROM outbox WHERE channel = 'discord' ORDER BY id");
+  if (!st.ok()) return out;
+  for (auto row = st->step(); row.ok() && *row; row = st->step()) {
+    out.emplace_back(st->column_text(0), st->column_text(1));
+  }
+  return out;
+}
+
 TEST(Discord, ALongAnswerIsSplitWithItsCodeBlockReopened) {
   Bed bed;
   std::string answer = std::string(1500, 'a') + "\n\n```cpp\n";
@@ -219,6 +235,134 @@ TEST(Discord, ALongAnswerIsSplitWithItsCodeBlockReopened) {
   }
   EXPECT_TRUE(reopened) << "a part inside the code block starts by reopening it";
   EXPECT_EQ(bed.discord.rate_limit_violations(), 0u);
+  EXPECT_EQ(bot->stop(), 0);
+  // Each part was its own outbox entry, sent.
+  const auto outbox = discord_outbox(bed.dir / "data" / "parley.db");
+  ASSERT_EQ(outbox.size(), created.size());
+  for (size_t i = 0; i < outbox.size(); ++i) {
+    EXPECT_EQ(outbox[i].first, "sent");
+    EXPECT_EQ(outbox[i].second, created[i].content);
+  }
+}
+
+TEST(Discord, AKillBetweenTwoPartsOfAReplyOwesOnlyTheRestAndSendsNoPartTwice) {
+  Bed bed;
+  const std::string answer =
+      std::string(1900, 'a') + "\n\n" + std::string(1900, 'b') + "\n\n" + std::string(100, 'c');
+  bed.llm.set_handler([answer](const parley::fakes::RecordedRequest&) -> std::optional<FakeReply> {
+    return FakeReply::text(answer);
+  });
+  // The first part is answered at once; the second is created but its answer held back, so
+  // that the process dies while that send is under way.
+  bed.discord.push_fault(route::kCreateMessage, DiscordFault::delayed(0ms));
+  bed.discord.push_fault(route::kCreateMessage, DiscordFault::delayed(60s));
+  {
+    auto bot = bed.start();
+    ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
+    bed.discord.inject_message(bed.mention("three parts please"));
+    ASSERT_TRUE(bed.discord.wait_created_messages(2, 15s));
+    bot->kill();
+  }
+  auto bot = bed.start();
+  ASSERT_TRUE(bed.discord.wait_created_messages(3, 20s)) << "the third part is still owed";
+  const auto created = bed.discord.created_messages();
+  EXPECT_EQ(created.at(0).content, std::string(1900, 'a'));
+  EXPECT_EQ(created.at(1).content, std::string(1900, 'b'));
+  EXPECT_EQ(created.at(2).content, std::string(100, 'c'));
+  EXPECT_FALSE(bed.discord.wait_created_messages(4, 2s)) << "no part sent twice";
+  EXPECT_EQ(bed.llm.request_count(), 1u) << "the message was not answered again";
+  EXPECT_EQ(bot->stop(), 0);
+  const auto outbox = discord_outbox(bed.dir / "data" / "parley.db");
+  ASSERT_EQ(outbox.size(), 3u);
+  EXPECT_EQ(outbox[0].first, "sent");
+  EXPECT_EQ(outbox[1].first, "unknown") << "its send had begun: never sent again";
+  EXPECT_EQ(outbox[2].first, "sent");
+}
+
+// The slash command `name` used by kim in `channel` (of `guild`; empty: a DM), with one option.
+parley::fakes::FakeDiscordInteraction slash(Bed& bed, const std::string& name,
+                                            const std::string& value, std::string guild,
+                                            std::string channel) {
+  parley::fakes::FakeDiscordInteraction i;
+  i.guild_id = std::move(guild);
+  i.channel_id = std::move(channel);
+  i.user = FakeDiscordUser{bed.kim_id, "kim", false, std::nullopt};
+  i.command_name = name;
+  if (!value.empty()) {
+    i.options = json::array({{{"name", "expression"}, {"type", 3}, {"value", value}}});
+  }
+  return i;
+}
+
+TEST(Discord, SlashCommandsAreRegisteredOnceAndAnsweredThroughTheDeferredResponse) {
+  Bed bed;
+  {
+    auto bot = bed.start();
+    ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
+    ASSERT_TRUE(bed.discord.wait_for([&] { return !bed.discord.command_puts().empty(); }, 10s));
+    const auto put = bed.discord.command_puts().at(0);
+    EXPECT_EQ(put.guild_id, "") << "no guild list: global commands";
+    std::map<std::string, json> by_name;
+    for (const auto& c : put.commands) by_name[c.value("name", "")] = c;
+    ASSERT_EQ(by_name.count("calc"), 1u) << put.commands.dump();
+    ASSERT_EQ(by_name.count("help"), 1u);
+    ASSERT_EQ(by_name.count("remember"), 1u);
+    EXPECT_EQ(by_name["calc"]["options"][0]["name"], "expression");
+    EXPECT_EQ(by_name["remember"]["options"][0]["name"], "text");
+    EXPECT_FALSE(by_name["help"].contains("options"));
+
+    const auto used =
+        bed.discord.inject_interaction(slash(bed, "calc", "2*(3+4)", bed.guild, bed.general));
+    ASSERT_TRUE(bed.discord.wait_for([&] { return !bed.discord.webhook_messages().empty(); }, 15s));
+    ASSERT_EQ(bed.discord.interaction_callbacks().size(), 1u);
+    EXPECT_EQ(bed.discord.interaction_callbacks()[0].type, 5) << "deferred at once";
+    const auto edit = bed.discord.webhook_messages().at(0);
+    EXPECT_TRUE(edit.edit_original);
+    EXPECT_EQ(edit.token, used.token);
+    EXPECT_THAT(edit.body.value("content", ""), HasSubstr("14"));
+    EXPECT_EQ(edit.body["allowed_mentions"], json({{"parse", json::array()}}));
+    EXPECT_EQ(bed.llm.request_count(), 0u) << "a command needs no model";
+
+    // In a DM too.
+    const std::string dm = FakeDiscord::snowflake();
+    bed.discord.inject_interaction(slash(bed, "help", "", "", dm));
+    ASSERT_TRUE(
+        bed.discord.wait_for([&] { return bed.discord.webhook_messages().size() == 2; }, 15s));
+    EXPECT_THAT(bed.discord.webhook_messages()[1].body.value("content", ""), HasSubstr("/calc"));
+    EXPECT_EQ(bot->stop(), 0);
+  }
+  // A restart registers nothing again: the set is unchanged.
+  auto bot = bed.start();
+  ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
+  bed.discord.inject_interaction(slash(bed, "calc", "6*7", bed.guild, bed.general));
+  ASSERT_TRUE(
+      bed.discord.wait_for([&] { return bed.discord.webhook_messages().size() == 3; }, 15s));
+  EXPECT_THAT(bed.discord.webhook_messages()[2].body.value("content", ""), HasSubstr("42"));
+  EXPECT_EQ(bed.discord.command_puts().size(), 1u);
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Discord, WithAGuildListCommandsAreGuildScopedAndElsewhereRefusedToTheUserAlone) {
+  auto options = fake_options();
+  options.guilds.push_back(FakeDiscordGuild{"", "elsewhere", {channel("lobby")}, {}});
+  Bed bed(std::move(options));
+  std::ofstream(bed.dir / "parley.yaml")
+      << "channels:\n  discord:\n    guilds: [\"" << bed.guild << "\"]\n";
+  auto bot = bed.start();
+  ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
+  ASSERT_TRUE(bed.discord.wait_for([&] { return !bed.discord.command_puts().empty(); }, 10s));
+  EXPECT_EQ(bed.discord.command_puts().at(0).guild_id, bed.guild);
+  EXPECT_EQ(bed.discord.command_puts().size(), 1u) << "no global set beside the guild's";
+
+  const auto elsewhere = bed.discord.guilds().at(1);
+  bed.discord.inject_interaction(
+      slash(bed, "calc", "1+1", elsewhere.id, elsewhere.channels.at(0).id));
+  ASSERT_TRUE(
+      bed.discord.wait_for([&] { return !bed.discord.interaction_callbacks().empty(); }, 15s));
+  const auto refused = bed.discord.interaction_callbacks().at(0);
+  EXPECT_EQ(refused.type, 4);
+  EXPECT_EQ(refused.body["data"]["flags"], 64) << "visible to the user alone";
+  EXPECT_THAT(refused.body["data"].value("content", ""), HasSubstr("not answer in this server"));
   EXPECT_EQ(bot->stop(), 0);
 }
 

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "parley/storage/store.h"
 #include "support/temp_dir.h"
 
@@ -51,6 +53,46 @@ TEST(Outbox, AfterARestartABegunSendIsUnknownNeverResent) {
   ASSERT_EQ(pending.size(), 1u);
   EXPECT_EQ(pending[0].id, untouched);
   EXPECT_EQ(o.settle_after_restart().value(), 0);
+}
+
+Result<WriteAck> add_parts(OutboxRepository& o, std::vector<std::string> bodies) {
+  std::promise<Result<WriteAck>> p;
+  auto f = p.get_future();
+  o.add_parts(std::nullopt, "discord", "channel-1", std::move(bodies),
+              [&p](Result<WriteAck> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+TEST(Outbox, APartedReplyIsOneEntryPerPartAndACrashBetweenPartsOwesTheRest) {
+  testing::TempDir dir;
+  int64_t first = 0;
+  {
+    auto store = open_store(dir / "o.db");
+    auto& o = store->outbox();
+    (void)o.add(std::nullopt, "http", "c", "another reply").get().value();
+    auto added = add_parts(o, {"part one", "part two", "part three"});
+    ASSERT_TRUE(added.ok()) << added.error().describe();
+    first = added->row_id;
+    for (int64_t i = 0; i < 3; ++i) {
+      const auto e = o.get(first + i).value();
+      EXPECT_EQ(e.state, "pending");
+      EXPECT_EQ(e.target, "channel-1");
+    }
+    EXPECT_EQ(o.get(first + 1)->body, "part two");
+    ASSERT_TRUE(o.begin_send(first).get().ok());
+    ASSERT_TRUE(o.mark_sent(first).get().ok());
+    ASSERT_TRUE(o.begin_send(first + 1).get().ok());
+    // The process dies during the second part's send.
+  }
+  auto store = open_store(dir / "o.db");
+  auto& o = store->outbox();
+  EXPECT_EQ(o.settle_after_restart().value(), 1);
+  EXPECT_EQ(o.get(first)->state, "sent");
+  EXPECT_EQ(o.get(first + 1)->state, "unknown");
+  const auto owed = o.pending_for("discord").value();
+  ASSERT_EQ(owed.size(), 1u);
+  EXPECT_EQ(owed[0].body, "part three");
+  EXPECT_EQ(add_parts(o, {}).error().code, ErrorCode::invalid_argument);
 }
 
 }  // namespace outbox_repository_test

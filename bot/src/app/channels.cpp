@@ -92,6 +92,20 @@ nlohmann::json channel_health(const std::vector<const channels::Channel*>& list)
   return out;
 }
 
+// The /commands of the capabilities enabled in capabilities.yaml, and /help. Who may use
+// them is decided when they are used (the access rules), as for a typed /command.
+std::vector<channels::discord::SlashCommand> slash_commands(const App& app) {
+  std::vector<channels::discord::SlashCommand> out;
+  const auto config = app.capabilities().current();
+  for (const auto& name : app.registry().names()) {
+    const auto& capability = *app.registry().find(name);
+    if (!config->for_capability(capability).enabled) continue;
+    for (const auto& c : capability.commands()) out.push_back({c.name, c.help, c.usage});
+  }
+  out.push_back({"help", "The commands you can use here", "/help"});
+  return out;
+}
+
 }  // namespace
 
 channels::discord::DiscordOptions discord_options(const config::Config& cfg) {
@@ -152,7 +166,8 @@ Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
           [&app](const std::string& kind, const std::string& line) {
             app.treasury().alerts().raise({kind, money::Severity::critical, line.substr(0, 300), "",
                                            line, 1.0, std::nullopt, "problems"});
-          }};
+          },
+          [&app] { return slash_commands(app); }};
       out.push_back(std::make_unique<channels::discord::DiscordChannel>(std::move(deps), options,
                                                                         std::move(token)));
     } else {

@@ -339,14 +339,24 @@ asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& bat
   };
   auto saved = co_await await_write(store_reply);
   if (saved) out.reply_id = saved->row_id;
+  if (in.split) {
+    out.parts = in.split(out.reply);
+    if (out.parts.size() < 2) out.parts.clear();  // one part: the reply itself
+  }
   std::function<void(storage::WriteCallback)> queue_reply = [this, &out,
                                                              &in](storage::WriteCallback cb) {
-    deps_.store.outbox().add(out.conversation_id, in.channel, in.conversation, out.reply,
-                             std::move(cb));
+    if (out.parts.empty()) {
+      deps_.store.outbox().add(out.conversation_id, in.channel, in.conversation, out.reply,
+                               std::move(cb));
+    } else {
+      deps_.store.outbox().add_parts(out.conversation_id, in.channel, in.conversation, out.parts,
+                                     std::move(cb));
+    }
   };
   auto queued = co_await await_write(queue_reply);
   if (!queued) {
     out.error = std::move(queued).error();
+    out.parts.clear();
   } else {
     out.outbox_id = queued->row_id;
   }

@@ -301,6 +301,35 @@ TEST_F(TurnEngineTest, WithoutAModelTheTurnSaysSoAndCommandsStillWork) {
   EXPECT_THAT(command.reply, HasSubstr("14:04"));
 }
 
+TEST_F(TurnEngineTest, AReplyTheChannelSplitsIsOneOutboxEntryPerPartAndStoredWhole) {
+  auto e = engine();
+  fake_.push(FakeReply::text("first half|second half|third"));
+  pipeline::InboundMessage m = message("tell me three things");
+  m.split = [](const std::string& reply) {
+    std::vector<std::string> parts;
+    size_t from = 0;
+    for (size_t bar = reply.find('|'); bar != std::string::npos; bar = reply.find('|', from)) {
+      parts.push_back(reply.substr(from, bar - from));
+      from = bar + 1;
+    }
+    parts.push_back(reply.substr(from));
+    return parts;
+  };
+  const pipeline::TurnResult r = run(*e, m);
+  ASSERT_EQ(r.parts.size(), 3u);
+  EXPECT_EQ(store_->messages().get(r.reply_id).value().text, "first half|second half|third");
+  EXPECT_EQ(store_->outbox().get(r.outbox_id).value().body, "first half");
+  EXPECT_EQ(store_->outbox().get(r.outbox_id + 1).value().body, "second half");
+  EXPECT_EQ(store_->outbox().get(r.outbox_id + 2).value().body, "third");
+  EXPECT_EQ(store_->outbox().pending().value().size(), 3u);
+
+  // A reply the split leaves whole is one entry, as without a split.
+  fake_.push(FakeReply::text("short"));
+  const pipeline::TurnResult whole = run(*e, m);
+  EXPECT_TRUE(whole.parts.empty());
+  EXPECT_EQ(store_->outbox().get(whole.outbox_id).value().body, "short");
+}
+
 TEST_F(TurnEngineTest, AModelFailureStillLeavesAReplyOwed) {
   auto e = engine();
   fake_.push(FakeReply::error(500));

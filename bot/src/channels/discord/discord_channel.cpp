@@ -67,6 +67,25 @@ std::string token_hash(const std::string& token) {
   return fmt::format("{:016x}", h);
 }
 
+// The name of a command's one text option: its usage's placeholder ("/calc EXPRESSION":
+// "expression"), else "text".
+std::string option_name(std::string_view arguments) {
+  while (!arguments.empty() && arguments.front() == ' ') arguments.remove_prefix(1);
+  std::string word;
+  for (const char c : arguments) {
+    if (c >= 'A' && c <= 'Z') {
+      word += static_cast<char>(c - 'A' + 'a');
+    } else if (c == '_' && !word.empty()) {
+      word += c;
+    } else {
+      break;
+    }
+  }
+  const bool placeholder = !word.empty() && word.size() <= 32 &&
+                           (arguments.size() == word.size() || arguments[word.size()] == ' ');
+  return placeholder ? word : "text";
+}
+
 std::string shard_set_name(const DiscordOptions::Shards& s) {
   if (s.ids.empty()) return "auto";
   std::string out;
@@ -107,7 +126,8 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
   Rest rest;
   Inbox* inbox = nullptr;
   int lock_fd = -1;
-  std::string salt;  // set by start(), before any send
+  std::string salt;            // set by start(), before any send
+  std::string application_id;  // from the first READY (on the strand)
 
   // On the strand.
   Surroundings around;
@@ -438,6 +458,12 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
     if (stopping) return;
     if (type == "READY") {
       if (auto user = d.find("user"); user != d.end()) around.bot_id = json_string(*user, "id");
+      if (auto app = d.find("application"); app != d.end() && application_id.empty()) {
+        application_id = json_string(*app, "id");
+        if (!application_id.empty() && deps.commands) {
+          asio::co_spawn(strand, register_commands(shared_from_this()), asio::detached);
+        }
+      }
       caught_up.insert(shard);
       if (!seen.empty()) {
         auto self = shared_from_this();
@@ -464,6 +490,18 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
       if (auto it = d.find("threads"); it != d.end() && it->is_array()) {
         for (const auto& c : *it) learn_channel(c, json_string(d, "guild_id"));
       }
+    } else if (type == "INTERACTION_CREATE") {
+      std::string ignored;
+      auto interaction = read_interaction(d, options, around, &ignored);
+      if (!interaction) {
+        spdlog::debug("discord: interaction {} not answered: {}", json_string(d, "id"), ignored);
+        return;
+      }
+      if (inbox == nullptr) return;
+      in_flight.fetch_add(1);
+      asio::co_spawn(asio::make_strand(deps.executor),
+                     answer_interaction(shared_from_this(), std::move(*interaction)),
+                     asio::detached);
     } else if (type == "MESSAGE_CREATE") {
       std::string ignored;
       auto incoming = read_message_create(d, options, around, &ignored);
@@ -531,24 +569,18 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
     }
     *stop_typing = true;
     typing_done->cancel();
-    const std::string no_nonce;
-    const std::string nonce = std::to_string(r.outbox_id);
+    const Where where{in.channel_id, in.message_id, "", ""};
     if (r.duplicate) {
       spdlog::debug("discord: message {} was already answered", in.message_id);
     } else if (r.error) {
       const std::string text =
           "I could not take that message in (a storage problem on my side); please send it again.";
-      (void)co_await self->post_parts(in.channel_id, text, in.message_id, no_nonce);
+      (void)co_await self->post_text(where, text);
     } else if (r.refused || r.outbox_id == 0) {
-      if (!r.reply.empty() && r.primary) {
-        (void)co_await self->post_parts(in.channel_id, r.reply, in.message_id, no_nonce);
-      }
+      if (!r.reply.empty() && r.primary) (void)co_await self->post_text(where, r.reply);
     } else if (r.primary) {
-      co_await self->inbox->sending(r.outbox_id);
-      const Status st = co_await self->post_parts(in.channel_id, r.reply, in.message_id, nonce);
-      if (st.ok()) {
-        self->inbox->sent(r.outbox_id);
-      } else {
+      const Status st = co_await self->send_reply(where, r);
+      if (!st.ok()) {
         spdlog::error("discord: the reply to message {} was not sent: {}", in.message_id,
                       st.error().message);
       }
@@ -556,30 +588,199 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
     self->in_flight.fetch_sub(1);
   }
 
-  // The reply in parts of at most 2,000 characters; the first replies to `reply_to` (when
-  // given); nonces "<nonce>.<part>" with enforce_nonce (when a nonce is given).
-  asio::awaitable<Status> post_parts(std::string channel_id, std::string text, std::string reply_to,
-                                     std::string nonce) {
-    const auto parts = split_reply(text);
-    for (size_t i = 0; i < parts.size(); ++i) {
-      nlohmann::json body = {{"content", parts[i]},
-                             {"allowed_mentions", {{"parse", nlohmann::json::array()}}}};
-      if (i == 0 && !reply_to.empty()) {
-        body["message_reference"] = {{"message_id", reply_to}, {"fail_if_not_exists", false}};
+  // Where a reply goes: a channel (the first part replying to a message when `reply_to` is
+  // given), or an interaction's webhook (the first part edits the deferred response, the others
+  // follow up).
+  struct Where {
+    std::string channel_id;
+    std::string reply_to;
+    std::string application_id;  // with `token`: an interaction
+    std::string token;           // the interaction's token (never logged)
+  };
+
+  // Part `index` of a reply, pinging nobody. In a channel, `nonce_id` (an outbox id; 0: none)
+  // makes the nonce "<id>.<index>.<salt>" with enforce_nonce, so that a resend returns the
+  // existing message (webhooks have no nonce: an interaction's reply is sent once).
+  asio::awaitable<RestReply> post(const Where& where, size_t index, const std::string& text,
+                                  int64_t nonce_id) {
+    nlohmann::json body = {{"content", text},
+                           {"allowed_mentions", {{"parse", nlohmann::json::array()}}}};
+    std::string method = "POST";
+    std::string path;
+    if (!where.token.empty()) {
+      path = "/webhooks/" + where.application_id + "/" + where.token;
+      if (index == 0) {
+        method = "PATCH";
+        path += "/messages/@original";
       }
-      if (!nonce.empty()) {
-        body["nonce"] = fmt::format("{}.{}.{}", nonce, i, salt);  // at most 25 characters
+    } else {
+      path = "/channels/" + where.channel_id + "/messages";
+      if (index == 0 && !where.reply_to.empty()) {
+        body["message_reference"] = {{"message_id", where.reply_to}, {"fail_if_not_exists", false}};
+      }
+      if (nonce_id != 0) {
+        body["nonce"] = fmt::format("{}.{}.{}", nonce_id, index, salt);  // at most 25 characters
         body["enforce_nonce"] = true;
       }
-      std::string method = "POST";
-      std::string path = "/channels/" + channel_id + "/messages";
-      const RestReply r = co_await rest.call(method, path, std::move(body));
+    }
+    RestReply reply = co_await rest.call(method, path, std::move(body));
+    co_return reply;
+  }
+
+  // A text that is no outbox entry (a refusal, an error): split and posted, no nonce.
+  // `nonce_id`: an entry sent whole (owed from before a restart, a reminder), one nonce per part.
+  asio::awaitable<Status> post_text(const Where& where, const std::string& text,
+                                    int64_t nonce_id = 0) {
+    const auto parts = split_reply(text);
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const RestReply r = co_await post(where, i, parts[i], nonce_id);
       if (!r.ok()) {
         co_return fail(ErrorCode::unavailable,
                        fmt::format("part {} of {}: {}", i + 1, parts.size(), r.error));
       }
     }
     co_return Status{};
+  }
+
+  // A turn's reply, entry by entry: each part its own outbox entry (TurnResult::parts),
+  // bracketed (sending, posted, sent). Stops at the first failure: that part, begun, is
+  // `unknown` after a restart; the parts after it stay owed and the next start sends them.
+  asio::awaitable<Status> send_reply(const Where& where, const pipeline::TurnResult& r) {
+    if (r.parts.empty()) {
+      co_await inbox->sending(r.outbox_id);
+      const Status st = co_await post_text(where, r.reply, r.outbox_id);
+      if (st.ok()) inbox->sent(r.outbox_id);
+      co_return st;
+    }
+    for (size_t i = 0; i < r.parts.size(); ++i) {
+      const int64_t id = r.outbox_id + static_cast<int64_t>(i);
+      co_await inbox->sending(id);
+      const RestReply sent = co_await post(where, i, r.parts[i], id);
+      if (!sent.ok()) {
+        co_return fail(ErrorCode::unavailable,
+                       fmt::format("part {} of {}: {}", i + 1, r.parts.size(), sent.error));
+      }
+      inbox->sent(id);
+    }
+    co_return Status{};
+  }
+
+  // A slash command: acknowledged at once (Discord waits 3 s) with a deferred response, then
+  // run through the dispatcher like a message; the reply edits the deferred response.
+  static asio::awaitable<void> answer_interaction(std::shared_ptr<Impl> self, InteractionIn in) {
+    std::string method = "POST";
+    std::string path = "/interactions/" + in.id + "/" + in.token + "/callback";
+    if (!in.refused.empty()) {
+      // Not answered here: said to the user alone (ephemeral), nothing stored.
+      nlohmann::json body = {{"type", 4},
+                             {"data",
+                              {{"content", in.refused},
+                               {"flags", 64},
+                               {"allowed_mentions", {{"parse", nlohmann::json::array()}}}}}};
+      const RestReply r = co_await self->rest.call(method, path, std::move(body));
+      if (!r.ok()) spdlog::warn("discord: refusing interaction {}: {}", in.id, r.error);
+      self->in_flight.fetch_sub(1);
+      co_return;
+    }
+    nlohmann::json deferred = {{"type", 5}};
+    const RestReply ack = co_await self->rest.call(method, path, std::move(deferred));
+    // 40060, already acknowledged: a replay of an interaction an earlier process took (and
+    // maybe answered); the dedupe on its id below tells which.
+    const bool acknowledged = ack.ok() || (ack.status == 400 && ack.body.is_object() &&
+                                           ack.body.value("code", 0) == 40060);
+    if (!acknowledged) {
+      spdlog::warn("discord: interaction {} (/{}) could not be acknowledged: {}", in.id,
+                   in.message.text.substr(1, in.message.text.find(' ') - 1), ack.error);
+      self->in_flight.fetch_sub(1);
+      co_return;
+    }
+    const Where where{in.channel_id, "", in.application_id, in.token};
+    const pipeline::InboundMessage& message = in.message;
+    const pipeline::TurnResult r = co_await self->inbox->deliver(message);
+    if (r.duplicate) {
+      spdlog::debug("discord: interaction {} was already answered", in.id);
+    } else if (r.error) {
+      const std::string text =
+          "I could not take that command in (a storage problem on my side); please try again.";
+      (void)co_await self->post_text(where, text);
+    } else if (r.refused || r.outbox_id == 0) {
+      // The deferred response waits for an edit: a refusal the sender was already told still
+      // gets a line.
+      std::string text = r.reply;
+      if (text.empty()) {
+        text = r.stop == pipeline::TurnStop::rate_limited
+                   ? "You are sending messages faster than I can answer them; please wait a "
+                     "little and try again."
+                   : "I cannot answer you here.";
+      }
+      (void)co_await self->post_text(where, text);
+    } else {
+      const Status st = co_await self->send_reply(where, r);
+      if (!st.ok()) {
+        spdlog::error("discord: the reply to interaction {} was not sent: {}", in.id,
+                      st.error().message);
+      }
+    }
+    self->in_flight.fetch_sub(1);
+  }
+
+  // The /commands as Discord application commands, for each listed guild or globally. Sent
+  // only when they differ from the set this database last registered (bulk overwrite is
+  // idempotent, but Discord limits command creation per day).
+  static asio::awaitable<void> register_commands(std::shared_ptr<Impl> self) {
+    nlohmann::json commands = nlohmann::json::array();
+    for (const SlashCommand& c : self->deps.commands()) {
+      const bool valid =
+          !c.name.empty() && c.name.size() <= 32 &&
+          std::all_of(c.name.begin(), c.name.end(), [](char ch) {
+            return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+          });
+      if (!valid) {
+        spdlog::warn("discord: /{} is not a valid Discord command name: not registered", c.name);
+        continue;
+      }
+      if (commands.size() >= 100) {
+        spdlog::warn("discord: more than 100 commands: /{} and the rest not registered", c.name);
+        break;
+      }
+      const auto cut = [](const std::string& text) {
+        const auto parts = split_reply(text, 100);
+        return parts.empty() ? std::string("(no description)") : parts.front();
+      };
+      nlohmann::json command = {{"name", c.name}, {"type", 1}, {"description", cut(c.description)}};
+      if (const size_t space = c.usage.find(' '); space != std::string::npos) {
+        command["options"] = nlohmann::json::array({{{"type", 3},
+                                                     {"name", option_name(c.usage.substr(space))},
+                                                     {"description", cut(c.usage)},
+                                                     {"required", false}}});
+      }
+      commands.push_back(std::move(command));
+    }
+    std::vector<std::string> scopes = self->options.guilds;
+    if (scopes.empty()) scopes.emplace_back();  // global
+    const std::string dump = commands.dump();
+    for (const std::string& guild : scopes) {
+      const std::string key = "commands:" + (guild.empty() ? std::string("global") : guild);
+      const std::string digest = self->application_id + ":" + token_hash(dump);
+      if (auto saved = self->deps.state.get("discord", key); saved.ok() && *saved == digest) {
+        continue;
+      }
+      std::string method = "PUT";
+      std::string path = "/applications/" + self->application_id +
+                         (guild.empty() ? std::string() : "/guilds/" + guild) + "/commands";
+      nlohmann::json body = commands;
+      const RestReply r = co_await self->rest.call(method, path, std::move(body));
+      if (!r.ok()) {
+        spdlog::warn("discord: registering the slash commands ({}) failed: {}",
+                     guild.empty() ? std::string("global") : "guild " + guild, r.error);
+        continue;
+      }
+      self->deps.state.put("discord", key, digest, [](const Result<storage::WriteAck>& w) {
+        if (!w) spdlog::warn("discord: registered commands not recorded: {}", w.error().message);
+      });
+      spdlog::info("discord: {} slash command(s) registered ({})", commands.size(),
+                   guild.empty() ? std::string("global") : "guild " + guild);
+    }
   }
 };
 
@@ -635,9 +836,8 @@ void DiscordChannel::send(OutboundMessage message, std::function<void(Status)> d
       asio::make_strand(impl->deps.executor),
       [impl, message = std::move(message), done = std::move(done)]() -> asio::awaitable<void> {
         impl->in_flight.fetch_add(1);
-        const std::string no_reply;
-        const std::string nonce = std::to_string(message.outbox_id);
-        const Status st = co_await impl->post_parts(message.target, message.text, no_reply, nonce);
+        const Impl::Where where{message.target, "", "", ""};
+        const Status st = co_await impl->post_text(where, message.text, message.outbox_id);
         impl->in_flight.fetch_sub(1);
         done(st);
       },

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "parley/bot/channels/discord/reply_split.h"
+
 namespace parley::bot::channels::discord {
 
 namespace {
@@ -119,6 +121,89 @@ std::optional<Incoming> read_message_create(const nlohmann::json& d, const Disco
   in.from_bot = author.value("bot", false);
   in.message.private_audience =
       in.guild_id.empty() || listed(options.memory_channels, in.channel_id);
+  in.message.split = [](const std::string& reply) { return split_reply(reply); };
+  return in;
+}
+
+namespace {
+
+// " value" for each option in order, a sub-command's name before its own options.
+void append_options(const nlohmann::json& options, std::string& text) {
+  if (!options.is_array()) return;
+  for (const auto& o : options) {
+    if (!o.is_object()) continue;
+    const int type = o.value("type", 3);
+    if (type == 1 || type == 2) {  // SUB_COMMAND, SUB_COMMAND_GROUP
+      text += " " + json_string(o, "name");
+      if (auto it = o.find("options"); it != o.end()) append_options(*it, text);
+      continue;
+    }
+    const auto value = o.find("value");
+    if (value == o.end()) continue;
+    text += " " + (value->is_string() ? value->get<std::string>() : value->dump());
+  }
+}
+
+}  // namespace
+
+std::optional<InteractionIn> read_interaction(const nlohmann::json& d,
+                                              const DiscordOptions& options,
+                                              const Surroundings& around, std::string* ignored) {
+  auto skip = [&](const char* why) -> std::optional<InteractionIn> {
+    if (ignored != nullptr) *ignored = why;
+    return std::nullopt;
+  };
+  if (!d.is_object()) return skip("not an object");
+  if (d.value("type", 0) != 2) return skip("not an application command");
+  const auto data = d.find("data");
+  if (data == d.end() || !data->is_object() || data->value("type", 1) != 1) {
+    return skip("not a chat-input command");
+  }
+  InteractionIn in;
+  in.id = json_string(d, "id");
+  in.token = json_string(d, "token");
+  in.application_id = json_string(d, "application_id");
+  in.channel_id = json_string(d, "channel_id");
+  in.guild_id = json_string(d, "guild_id");
+  // In a guild the user is the member's; in a DM, `user`.
+  nlohmann::json user = d.value("user", nlohmann::json());
+  nlohmann::json member = d.value("member", nlohmann::json());
+  if (member.is_object() && member.contains("user")) user = member["user"];
+  const std::string user_id = json_string(user, "id");
+  const std::string name = json_string(*data, "name");
+  if (in.id.empty() || in.token.empty() || in.application_id.empty() || in.channel_id.empty() ||
+      user_id.empty() || name.empty()) {
+    return skip("no id, token, application, channel, user or command name");
+  }
+  if (in.guild_id.empty()) {
+    if (!options.respond_to.dms) in.refused = "I do not answer direct messages.";
+  } else {
+    const auto info = around.channels.find(in.channel_id);
+    const std::string parent =
+        info != around.channels.end() && info->second.thread() ? info->second.parent_id : "";
+    if (!options.guilds.empty() && !listed(options.guilds, in.guild_id)) {
+      in.refused = "I do not answer in this server.";
+    } else if (!options.channels.empty() && !listed(options.channels, in.channel_id) &&
+               !listed(options.channels, parent)) {
+      in.refused = "I do not answer in this channel.";
+    }
+  }
+  std::string text = "/" + name;
+  if (auto it = data->find("options"); it != data->end()) append_options(*it, text);
+  in.message.channel = "discord";
+  in.message.platform_id = in.id;
+  in.message.conversation = in.channel_id;
+  in.message.author = user_id;
+  std::string shown = json_string(user, "global_name");
+  if (shown.empty()) shown = json_string(user, "username");
+  if (member.is_object()) {
+    if (std::string nick = json_string(member, "nick"); !nick.empty()) shown = nick;
+  }
+  in.message.author_name = shown;
+  in.message.text = std::move(text);
+  in.message.private_audience =
+      in.guild_id.empty() || listed(options.memory_channels, in.channel_id);
+  in.message.split = [](const std::string& reply) { return split_reply(reply); };
   return in;
 }
 

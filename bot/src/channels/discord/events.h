@@ -51,6 +51,25 @@ struct Incoming {
 std::optional<Incoming> read_message_create(const nlohmann::json& d, const DiscordOptions& options,
                                             const Surroundings& around, std::string* ignored);
 
+// An application command someone used (INTERACTION_CREATE of type 2): answered through the
+// same dispatcher as a message, as the text "/name option…" (the capabilities' /commands).
+struct InteractionIn {
+  std::string id;
+  std::string token;  // the interaction's token (a credential for 15 minutes: never logged)
+  std::string application_id;
+  std::string channel_id;
+  std::string guild_id;  // empty in a DM
+  // Non-empty: parley does not answer here (guild or channel allow-lists); the user is told
+  // this, visible to them only.
+  std::string refused;
+  pipeline::InboundMessage message;
+};
+
+// The command to answer, or nullopt for an interaction of another type (`ignored` says why).
+std::optional<InteractionIn> read_interaction(const nlohmann::json& d,
+                                              const DiscordOptions& options,
+                                              const Surroundings& around, std::string* ignored);
+
 // j[key] when it is a string, else "".
 std::string json_string(const nlohmann::json& j, const char* key);
 

@@ -45,6 +45,13 @@ class OutboxRepository {
   // thread), for callers that must not block.
   void add(std::optional<int64_t> conversation_id, std::string channel, std::string target,
            std::string body, WriteCallback done);
+  // A reply in several parts (a platform's message size), one pending entry per part, all in
+  // one transaction, so that each part is bracketed and sent on its own: after a crash between
+  // two parts, only the part whose send had begun is `unknown`; the rest are still owed. The
+  // ids are consecutive: ack.row_id is the first part's, the last is row_id + parts - 1.
+  // `bodies` must not be empty.
+  void add_parts(std::optional<int64_t> conversation_id, std::string channel, std::string target,
+                 std::vector<std::string> bodies, WriteCallback done);
   void begin_send(int64_t id, WriteCallback done);
   void mark_sent(int64_t id, WriteCallback done);
   // A send that failed for certain (nothing left): stays pending, with the error.

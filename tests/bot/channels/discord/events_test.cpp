@@ -35,6 +35,86 @@ Surroundings around() {
   return s;
 }
 
+json interaction(const std::string& guild = "77") {
+  json d = {
+      {"id", "888"},
+      {"application_id", "1000"},
+      {"type", 2},
+      {"token", "a-secret-token"},
+      {"channel_id", "42"},
+      {"data",
+       {{"id", "31"},
+        {"name", "calc"},
+        {"type", 1},
+        {"options", json::array({{{"name", "expression"}, {"type", 3}, {"value", "2*3"}}})}}}};
+  const json user = {{"id", "9"}, {"username", "kim"}, {"global_name", "Kim"}};
+  if (guild.empty()) {
+    d["user"] = user;
+  } else {
+    d["guild_id"] = guild;
+    d["member"] = {{"user", user}, {"nick", "kimmy"}};
+  }
+  return d;
+}
+
+TEST(DiscordEvents, ASlashCommandReachesThePipelineAsTheTypedCommand) {
+  std::string why;
+  auto in = read_interaction(interaction(), DiscordOptions{}, around(), &why);
+  ASSERT_TRUE(in) << why;
+  EXPECT_EQ(in->message.text, "/calc 2*3");
+  EXPECT_EQ(in->message.platform_id, std::optional<std::string>("888")) << "deduped on its id";
+  EXPECT_EQ(in->message.conversation, "42");
+  EXPECT_EQ(in->message.author, "9") << "the member's user in a guild";
+  EXPECT_EQ(in->message.author_name, "kimmy");
+  EXPECT_EQ(in->token, "a-secret-token");
+  EXPECT_EQ(in->application_id, "1000");
+  EXPECT_TRUE(in->refused.empty());
+  EXPECT_FALSE(in->message.private_audience);
+  ASSERT_TRUE(in->message.split);
+  EXPECT_EQ(in->message.split(std::string(4100, 'x')).size(), 3u);
+
+  // In a DM: `user`, private. Sub-commands and non-string values are flattened in order.
+  json dm = interaction("");
+  dm["data"]["options"] = json::array(
+      {{{"name", "add"},
+        {"type", 1},
+        {"options", json::array({{{"name", "n"}, {"type", 4}, {"value", 3}},
+                                 {{"name", "what"}, {"type", 3}, {"value", "apples"}}})}}});
+  in = read_interaction(dm, DiscordOptions{}, around(), &why);
+  ASSERT_TRUE(in) << why;
+  EXPECT_EQ(in->message.text, "/calc add 3 apples");
+  EXPECT_EQ(in->message.author_name, "Kim");
+  EXPECT_TRUE(in->message.private_audience);
+}
+
+TEST(DiscordEvents, ASlashCommandOutsideTheAllowListsIsRefusedAndOtherInteractionsIgnored) {
+  DiscordOptions only;
+  only.guilds = {"78"};
+  std::string why;
+  auto in = read_interaction(interaction("77"), only, around(), &why);
+  ASSERT_TRUE(in) << why;
+  EXPECT_EQ(in->refused, "I do not answer in this server.");
+  only.guilds.clear();
+  only.channels = {"43"};
+  in = read_interaction(interaction("77"), only, around(), &why);
+  ASSERT_TRUE(in);
+  EXPECT_EQ(in->refused, "I do not answer in this channel.");
+  in = read_interaction(interaction(""), only, around(), &why);
+  ASSERT_TRUE(in);
+  EXPECT_TRUE(in->refused.empty()) << "DMs are not governed by the guild channel list";
+
+  json autocomplete = interaction();
+  autocomplete["type"] = 4;
+  EXPECT_FALSE(read_interaction(autocomplete, DiscordOptions{}, around(), &why));
+  EXPECT_EQ(why, "not an application command");
+  json user_command = interaction();
+  user_command["data"]["type"] = 2;
+  EXPECT_FALSE(read_interaction(user_command, DiscordOptions{}, around(), &why));
+  json no_token = interaction();
+  no_token.erase("token");
+  EXPECT_FALSE(read_interaction(no_token, DiscordOptions{}, around(), &why));
+}
+
 TEST(DiscordEvents, AMentionIsAnsweredWithoutTheMentionInTheText) {
   std::string why;
   auto in = read_message_create(mentioning("what time is it?"), DiscordOptions{}, around(), &why);

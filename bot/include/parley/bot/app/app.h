@@ -105,6 +105,8 @@ class App {
   pipeline::Lanes& lanes() { return *lanes_; }
   money::Treasury& treasury() { return *treasury_; }
   http::CurlMulti& multi() { return *multi_; }
+  const capabilities::Registry& registry() const { return registry_; }
+  const capabilities::LiveConfig& capabilities() const { return *live_; }
   net::asio::io_context& io() { return ioc_; }
   net::Executor executor() { return ioc_.get_executor(); }
   const llm::ResolvedLlm& llm() const { return resolved_; }

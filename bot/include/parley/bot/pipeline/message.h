@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "parley/base/result.h"
 #include "parley/bot/clients/llm/chat_stream.h"
@@ -50,6 +51,10 @@ struct InboundMessage {
   // ?stream=1); `restart`: discard what came so far (a retry or a new model call). Called on
   // the turn's strand; not stored. Empty: not streamed.
   std::function<void(const std::string& text, bool restart)> on_text;
+  // Cuts a reply into the parts the platform sends as separate messages (Discord: 2,000
+  // characters). Each part becomes its own outbox entry (TurnResult::parts). Empty: the reply is
+  // one entry. Called on the turn's strand; not stored.
+  std::function<std::vector<std::string>(const std::string& reply)> split;
 };
 
 // A message after accept(): stored (or found to be a redelivery), with its ids.
@@ -75,6 +80,10 @@ struct TurnResult {
   int64_t message_id = 0;  // the stored inbound message
   int64_t reply_id = 0;    // the stored reply message
   int64_t outbox_id = 0;   // the reply's outbox entry (pending until the channel sends it)
+  // The reply as InboundMessage::split cut it, when it did: one outbox entry per part, with the
+  // ids outbox_id, outbox_id + 1, … (each bracketed by sending/sent on its own). Empty: the
+  // entry outbox_id holds the whole reply.
+  std::vector<std::string> parts;
   TurnStop stop = TurnStop::answered;
   std::string model;  // the model that answered last (LLM turns)
   llm::Usage usage;   // summed over every model call of the turn
