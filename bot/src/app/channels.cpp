@@ -69,8 +69,9 @@ std::string channel_metrics_text(const std::vector<const channels::Channel*>& li
     const auto& figures = by_name[name];
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, figures.front().help, name,
                        figures.front().type);
-    for (const auto& f : figures)
+    for (const auto& f : figures) {
       out += fmt::format("{}{} {}\n", name, labels_text(f.labels), f.value);
+    }
   }
   return out;
 }

@@ -410,8 +410,9 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
       }
       deps.state.put("discord", "recent_channels", j.dump(),
                      [](const Result<storage::WriteAck>& r) {
-                       if (!r)
+                       if (!r) {
                          spdlog::warn("discord: recent channels not saved: {}", r.error().message);
+                       }
                      });
     }
     for (auto& entry : dirty) {
@@ -577,7 +578,9 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
           "I could not take that message in (a storage problem on my side); please send it again.";
       (void)co_await self->post_text(where, text);
     } else if (r.refused || r.outbox_id == 0) {
-      if (!r.reply.empty() && r.primary) (void)co_await self->post_text(where, r.reply);
+      if (!r.reply.empty() && r.primary) {
+        (void)co_await self->post_text(where, r.reply);
+      }
     } else if (r.primary) {
       const Status st = co_await self->send_reply(where, r);
       if (!st.ok()) {

@@ -108,6 +108,7 @@ RestStats Rest::stats() const {
   s.invalid_10min = invalid_count_.load();
   s.token_disabled = disabled_flag_.load();
   s.limited_by_route = *limited_by_route_.load();
+  s.buckets = bucket_count_.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -122,11 +123,24 @@ asio::awaitable<RestReply> Rest::call(std::string method, std::string path, nloh
 Rest::Bucket& Rest::bucket_for(const std::string& route, const std::string& major) {
   const auto hash = hash_by_route_.find(route);
   const std::string key = (hash == hash_by_route_.end() ? route : hash->second) + ":" + major;
+  if (buckets_.size() >= std::max(prune_at_, options_.max_buckets) && buckets_.count(key) == 0) {
+    // Forgotten: a bucket no request holds or waits for, which has requests left or whose
+    // limit has reset (a request to it later learns its limits again from the answer). One in
+    // use, or exhausted until a reset to come, is kept.
+    const auto now = SteadyClock::now();
+    std::erase_if(buckets_, [&](const auto& kv) {
+      const Bucket& b = *kv.second;
+      return !b.busy && b.waiters.empty() && (b.remaining != 0 || b.reset_at <= now);
+    });
+    // Mostly busy ones left: the next scan waits until the map has doubled.
+    prune_at_ = 2 * buckets_.size();
+  }
   auto& slot = buckets_[key];
   if (!slot) {
     slot = std::make_unique<Bucket>();
     slot->key = key;
   }
+  bucket_count_.store(buckets_.size(), std::memory_order_relaxed);
   return *slot;
 }
 

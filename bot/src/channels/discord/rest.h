@@ -48,6 +48,7 @@ struct RestStats {
   uint64_t invalid_10min = 0;
   bool token_disabled = false;
   std::map<std::string, uint64_t> limited_by_route;  // 429s by route ("POST /channels/{id}/…")
+  size_t buckets = 0;                                // rate-limit buckets known now
 };
 
 class Rest {
@@ -59,6 +60,9 @@ class Rest {
     int invalid_limit = 1000;  // per 10 minutes; Discord bans at 10,000
     int max_retries = 3;       // 5xx and transport failures
     std::chrono::milliseconds timeout{15'000};
+    // Buckets (route × major id) kept: past it, idle ones with requests left (or whose limit
+    // has reset) are forgotten — a bot in many channels does not grow without end.
+    size_t max_buckets = 4096;
   };
   // `on_alert` gets one operator-facing line for a disabled token or a tripped breaker.
   Rest(const net::Executor& executor, http::CurlMulti& multi, Options options,
@@ -95,6 +99,7 @@ class Rest {
   std::function<void(const std::string&)> on_alert_;
   std::map<std::string, std::string> hash_by_route_;
   std::map<std::string, std::unique_ptr<Bucket>> buckets_;
+  size_t prune_at_ = 0;  // the size that makes bucket_for() forget idle buckets
   std::deque<std::chrono::steady_clock::time_point> recent_;   // global window
   std::deque<std::chrono::steady_clock::time_point> invalid_;  // last 10 minutes
   std::chrono::steady_clock::time_point global_pause_until_{};
@@ -106,6 +111,7 @@ class Rest {
   std::atomic<uint64_t> waits_{0};
   std::atomic<uint64_t> invalid_count_{0};
   std::atomic<bool> disabled_flag_{false};
+  std::atomic<size_t> bucket_count_{0};
   // Replaced (on the strand) at each 429, read whole by stats().
   std::atomic<std::shared_ptr<const std::map<std::string, uint64_t>>> limited_by_route_{
       std::make_shared<const std::map<std::string, uint64_t>>()};

@@ -34,8 +34,9 @@ class DiscordRestTest : public ::testing::Test {
     thread_.join();
   }
 
-  void make(int invalid_limit) {
+  void make(int invalid_limit, size_t max_buckets = 4096) {
     Rest::Options o;
+    o.max_buckets = max_buckets;
     o.api_base = discord_.api_base();
     o.token = discord_.token();
     o.invalid_limit = invalid_limit;
@@ -54,6 +55,20 @@ class DiscordRestTest : public ::testing::Test {
         [this]() -> asio::awaitable<RestReply> {
           const std::string method = "GET";
           const std::string path = "/users/@me";
+          co_return co_await rest_->call(method, path);
+        },
+        [&done](const std::exception_ptr&, RestReply r) { done.set_value(std::move(r)); });
+    return f.get();
+  }
+
+  RestReply typing(const std::string& channel) {
+    std::promise<RestReply> done;
+    auto f = done.get_future();
+    asio::co_spawn(
+        ioc_,
+        [this, channel]() -> asio::awaitable<RestReply> {
+          const std::string method = "POST";
+          const std::string path = "/channels/" + channel + "/typing";
           co_return co_await rest_->call(method, path);
         },
         [&done](const std::exception_ptr&, RestReply r) { done.set_value(std::move(r)); });
@@ -120,6 +135,15 @@ TEST_F(DiscordRestTest, A429IsCountedByRouteAndWaitedOut) {
   ASSERT_EQ(stats.limited_by_route.count("GET /users/@me"), 1u);
   EXPECT_EQ(stats.limited_by_route.at("GET /users/@me"), 1u);
   EXPECT_EQ(discord_.rate_limit_violations(), 0u) << "the retry waited for retry_after";
+}
+
+TEST_F(DiscordRestTest, IdleBucketsAreForgottenSoManyChannelsDoNotGrowWithoutEnd) {
+  make(1000, /*max_buckets=*/4);
+  for (int i = 0; i < 40; ++i) {
+    EXPECT_NE(typing(FakeDiscord::snowflake()).status, 0) << "sent and answered (404: unknown)";
+    EXPECT_LE(rest_->stats().buckets, 5u) << "after " << i + 1 << " channels";
+  }
+  EXPECT_EQ(discord_.rate_limit_violations(), 0u);
 }
 
 }  // namespace rest_test
