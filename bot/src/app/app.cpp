@@ -125,7 +125,10 @@ Status App::build() {
   engine_ = std::make_unique<pipeline::TurnEngine>(std::move(deps), turn_options);
   lanes_ = std::make_unique<pipeline::Lanes>(ioc_.get_executor(), *engine_, cfg_.lanes);
   dispatcher_ = std::make_unique<pipeline::Dispatcher>(*store_, *lanes_, cfg_.access, limiter_);
-  if (owns_database()) pump_ = std::make_unique<pipeline::OutboxPump>(ioc_.get_executor(), *store_);
+  if (owns_database()) {
+    pump_ = std::make_unique<pipeline::OutboxPump>(ioc_.get_executor(), *store_);
+    dispatcher_->on_push([this](int64_t id) { pump_->push(id); });
+  }
   // New alerts are shown where asked (on_alert), and the owner also puts them in the outbox of
   // the admin conversations named in money.alerts.deliver_to.
   treasury_->alerts().on_new([this,

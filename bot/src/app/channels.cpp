@@ -11,6 +11,7 @@
 #include "parley/bot/app/money_pages.h"
 #include "parley/bot/channels/console/console.h"
 #include "parley/bot/channels/discord/discord_channel.h"
+#include "parley/bot/channels/email/email_channel.h"
 #include "parley/bot/channels/http/http_channel.h"
 
 namespace parley::bot::app {
@@ -124,6 +125,120 @@ std::string discord_token(const channels::discord::DiscordOptions& options) {
   return token != nullptr ? std::string(token) : std::string();
 }
 
+namespace {
+
+// "imap://user@host:port/box" → the server (and the mailbox); invalid_argument naming `var`.
+Status apply_mail_url(const char* var, const std::string& url, const char* plain_scheme,
+                      const char* tls_scheme, channels::email::MailServer& server,
+                      std::string* mailbox) {
+  namespace em = channels::email;
+  const size_t colon = url.find("://");
+  const std::string scheme = colon == std::string::npos ? "" : url.substr(0, colon);
+  if (scheme != plain_scheme && scheme != tls_scheme) {
+    return fail(ErrorCode::invalid_argument,
+                fmt::format("{}: expected {}://USER@HOST:PORT or {}://…, found '{}'", var,
+                            plain_scheme, tls_scheme, url.substr(0, 40)));
+  }
+  std::string rest = url.substr(colon + 3);
+  std::string path;
+  if (const size_t slash = rest.find('/'); slash != std::string::npos) {
+    path = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+  }
+  if (const size_t at = rest.rfind('@'); at != std::string::npos) {
+    server.user = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    if (server.user.find(':') != std::string::npos) {
+      return fail(ErrorCode::invalid_argument,
+                  fmt::format("{}: put the password in its own variable, not in the URL", var));
+    }
+  }
+  if (const size_t c = rest.rfind(':');
+      c != std::string::npos && rest.find(']') == std::string::npos) {
+    try {
+      const int port = std::stoi(rest.substr(c + 1));
+      if (port < 1 || port > 65'535) throw std::out_of_range("port");
+      server.port = static_cast<uint16_t>(port);
+    } catch (const std::exception&) {
+      return fail(ErrorCode::invalid_argument,
+                  fmt::format("{}: '{}' is not a port", var, rest.substr(c + 1)));
+    }
+    rest = rest.substr(0, c);
+  }
+  if (rest.empty()) return fail(ErrorCode::invalid_argument, fmt::format("{}: no host", var));
+  server.host = rest;
+  if (scheme == tls_scheme) {
+    server.tls = em::MailTls::implicit;
+  } else {
+    // Plain only where no network is crossed; STARTTLS everywhere else.
+    server.tls =
+        channels::email::loopback_address(rest) ? em::MailTls::none : em::MailTls::starttls;
+  }
+  if (mailbox != nullptr && !path.empty()) *mailbox = path;
+  return {};
+}
+
+std::string env_or_empty(const char* name) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): start-up only
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::string(v) : std::string();
+}
+
+}  // namespace
+
+Result<channels::email::EmailOptions> email_options(const config::Config& cfg) {
+  auto options = cfg.channels.email;
+  if (const std::string url = env_or_empty("PARLEY_IMAP_URL"); !url.empty()) {
+    options.configured = true;
+    if (auto st = apply_mail_url("PARLEY_IMAP_URL", url, "imap", "imaps", options.imap,
+                                 &options.imap.mailbox);
+        !st.ok()) {
+      return fail(st.error());
+    }
+  }
+  if (const std::string url = env_or_empty("PARLEY_SMTP_URL"); !url.empty()) {
+    if (auto st = apply_mail_url("PARLEY_SMTP_URL", url, "smtp", "smtps", options.smtp, nullptr);
+        !st.ok()) {
+      return fail(st.error());
+    }
+  }
+  if (const std::string from = env_or_empty("PARLEY_EMAIL_FROM"); !from.empty()) {
+    options.smtp.from = from;
+  }
+  if (!options.configured) return options;
+  if (options.imap.host.empty()) {
+    return fail(ErrorCode::invalid_argument,
+                "email: no IMAP server (channels.email.imap.host or PARLEY_IMAP_URL)");
+  }
+  if (options.smtp.host.empty()) {
+    return fail(ErrorCode::invalid_argument,
+                "email: no SMTP server (channels.email.smtp.host or PARLEY_SMTP_URL)");
+  }
+  if (options.smtp.from.empty()) {
+    return fail(ErrorCode::invalid_argument,
+                "email: no address to answer from (channels.email.smtp.from or PARLEY_EMAIL_FROM)");
+  }
+  for (const auto* s : {static_cast<const channels::email::MailServer*>(&options.imap),
+                        static_cast<const channels::email::MailServer*>(&options.smtp)}) {
+    if (s->tls == channels::email::MailTls::none && !channels::email::loopback_address(s->host)) {
+      return fail(ErrorCode::invalid_argument,
+                  fmt::format("email: {} is not a loopback address: tls: none (no encryption) is "
+                              "refused there; use starttls or implicit",
+                              s->host));
+    }
+  }
+  if (options.imap.processed == channels::email::EmailOptions::Imap::Processed::move &&
+      options.imap.move_to.empty()) {
+    return fail(ErrorCode::invalid_argument, "email: processed: move needs a folder");
+  }
+  return options;
+}
+
+std::string email_password(const channels::email::MailServer& server, const char* override_var) {
+  if (std::string p = env_or_empty(override_var); !p.empty()) return p;
+  return server.password_env.empty() ? std::string() : env_or_empty(server.password_env.c_str());
+}
+
 Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
     App& app, const config::Config& cfg, const ChannelChoices& choices) {
   std::vector<std::unique_ptr<channels::Channel>> out;
@@ -174,6 +289,27 @@ Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
     } else {
       out.push_back(std::make_unique<Off>(
           "discord", fmt::format("discord off: no bot token in {}", options.token_env)));
+    }
+  }
+
+  // email: when channels.email (or PARLEY_IMAP_URL) is given.
+  {
+    auto options = email_options(cfg);
+    if (!options) return fail(options.error());
+    if (options->configured) {
+      channels::email::EmailChannel::Deps deps{
+          app.executor(), app.store().channel_state(),
+          [&app](const std::string& kind, const std::string& line) {
+            app.treasury().alerts().raise({kind, money::Severity::critical, line.substr(0, 300), "",
+                                           line, 1.0, std::nullopt, "problems"});
+          }};
+      const std::string imap_password = email_password(options->imap, "PARLEY_IMAP_PASSWORD");
+      const std::string smtp_password = email_password(options->smtp, "PARLEY_SMTP_PASSWORD");
+      out.push_back(std::make_unique<channels::email::EmailChannel>(std::move(deps), *options,
+                                                                    imap_password, smtp_password));
+    } else {
+      out.push_back(std::make_unique<Off>(
+          "email", "email off: no channels.email in parley.yaml nor PARLEY_IMAP_URL"));
     }
   }
 

@@ -16,6 +16,7 @@
 #include "cli/capability_commands.h"
 #include "cli/chat_command.h"
 #include "cli/discord_commands.h"
+#include "cli/email_commands.h"
 #include "cli/money_commands.h"
 #include "cli/prompt_commands.h"
 #include "cli/report_commands.h"
@@ -242,6 +243,7 @@ int run_cli(int argc, char** argv) {
   ReportCommands report_commands(app);
   MoneyCommands money_commands(app);
   DiscordCommands discord_commands(app);
+  EmailCommands email_commands(app);
   AskOptions ask_options;
   auto* ask =
       app.add_subcommand("ask", "one turn: prints the reply (works beside a running parley)");
@@ -289,6 +291,7 @@ int run_cli(int argc, char** argv) {
   if (capability_commands.selected()) return capability_commands.run(config_file);
   if (money_commands.selected()) return money_commands.run(cfg);
   if (discord_commands.selected()) return discord_commands.run(cfg);
+  if (email_commands.selected()) return email_commands.run(cfg);
   if (report_commands.selected()) return report_commands.run(cfg);
   if (*ask) return run_ask(cfg, ask_options);
   if (*chat) return run_chat(cfg, chat_options);

@@ -122,6 +122,143 @@ std::vector<std::string> parse_ids(Reader& r, const YAML::Node& node, const std:
   return out;
 }
 
+// An email address (loosely: something@something, no spaces) or, with `domain_ok`, "@domain".
+bool mail_address(const std::string& s, bool domain_ok) {
+  const size_t at = s.find('@');
+  if (at == std::string::npos || s.find_first_of(" \t<>,;") != std::string::npos) return false;
+  if (at == 0) return domain_ok && s.size() > 1;
+  return at + 1 < s.size() && s.find('@', at + 1) == std::string::npos;
+}
+
+std::vector<std::string> parse_addresses(Reader& r, const YAML::Node& node, const std::string& path,
+                                         bool domain_ok) {
+  std::vector<std::string> out;
+  r.sequence(node, path, [&](const YAML::Node& item, const std::string& ik) {
+    std::string a = r.string(item, ik);
+    if (!mail_address(a, domain_ok)) {
+      r.error(item, ik,
+              fmt::format("expected an address{}, found '{}'",
+                          domain_ok ? " (name@example.org) or @domain" : " (name@example.org)", a));
+      return;
+    }
+    std::transform(a.begin(), a.end(), a.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    out.push_back(a);
+  });
+  return out;
+}
+
+// channels.email.imap / .smtp: the parts both share.
+Reader::Handler mail_server_key(Reader& r, channels::email::MailServer& s, const std::string& key) {
+  namespace em = channels::email;
+  if (key == "host") {
+    return [&](const YAML::Node& v, const std::string& k) { s.host = r.string(v, k); };
+  }
+  if (key == "port") {
+    return [&](const YAML::Node& v, const std::string& k) {
+      s.port = static_cast<uint16_t>(r.integer(v, k, 1, 65'535));
+    };
+  }
+  if (key == "tls") {
+    return [&](const YAML::Node& v, const std::string& k) {
+      const std::string t = r.string(v, k);
+      if (t == "implicit") {
+        s.tls = em::MailTls::implicit;
+      } else if (t == "starttls") {
+        s.tls = em::MailTls::starttls;
+      } else if (t == "none") {
+        s.tls = em::MailTls::none;
+      } else {
+        r.error(v, k, fmt::format("'{}' is not one of implicit, starttls, none", t));
+      }
+    };
+  }
+  if (key == "user") {
+    return [&](const YAML::Node& v, const std::string& k) { s.user = r.string(v, k); };
+  }
+  return [&](const YAML::Node& v, const std::string& k) {  // password_env
+    s.password_env = r.string(v, k);
+    if (!env_var_name(s.password_env)) {
+      r.error(v, k, "expected the NAME of an environment variable, not the password itself");
+    }
+  };
+}
+
+// channels.email.
+void parse_email_channel(Reader& r, const YAML::Node& node, const std::string& path,
+                         channels::email::EmailOptions& e) {
+  using Processed = channels::email::EmailOptions::Imap::Processed;
+  e.configured = true;
+  auto server = [&](channels::email::MailServer& s) {
+    std::map<std::string, Reader::Handler> h;
+    for (const char* key : {"host", "port", "tls", "user", "password_env"}) {
+      h[key] = mail_server_key(r, s, key);
+    }
+    return h;
+  };
+  r.mapping(
+      node, path,
+      {
+          {"imap",
+           [&](const YAML::Node& n, const std::string& p) {
+             auto h = server(e.imap);
+             h["mailbox"] = [&](const YAML::Node& v, const std::string& k) {
+               e.imap.mailbox = r.string(v, k);
+             };
+             h["processed"] = [&](const YAML::Node& v, const std::string& k) {
+               // flag, or {move: FOLDER}
+               if (v.IsScalar() && v.Scalar() == "flag") {
+                 e.imap.processed = Processed::flag;
+                 return;
+               }
+               if (v.IsMap() && v["move"]) {
+                 e.imap.processed = Processed::move;
+                 e.imap.move_to = r.string(v["move"], k + ".move");
+                 return;
+               }
+               r.error(v, k, "expected flag, or {move: FOLDER}");
+             };
+             r.mapping(n, p, h);
+             if (e.imap.host.empty()) r.error(n, p, "expected host: beside the other imap keys");
+           }},
+          {"smtp",
+           [&](const YAML::Node& n, const std::string& p) {
+             auto h = server(e.smtp);
+             h["from"] = [&](const YAML::Node& v, const std::string& k) {
+               e.smtp.from = r.string(v, k);
+               if (!mail_address(e.smtp.from, false)) {
+                 r.error(v, k, fmt::format("expected the bot's address, found '{}'", e.smtp.from));
+               }
+             };
+             h["from_name"] = [&](const YAML::Node& v, const std::string& k) {
+               e.smtp.from_name = r.string(v, k);
+             };
+             r.mapping(n, p, h);
+             if (e.smtp.host.empty()) r.error(n, p, "expected host: beside the other smtp keys");
+           }},
+          {"allow", [&](const YAML::Node& v,
+                        const std::string& k) { e.allow = parse_addresses(r, v, k, true); }},
+          {"admins", [&](const YAML::Node& v,
+                         const std::string& k) { e.admins = parse_addresses(r, v, k, false); }},
+          {"poll_interval_s",
+           [&](const YAML::Node& v, const std::string& k) {
+             e.poll_interval_s = to_int(r.integer(v, k, 5, 86'400));
+           }},
+          {"max_message_bytes",
+           [&](const YAML::Node& v, const std::string& k) {
+             e.max_message_bytes = to_size(r.integer(v, k, 1024, int64_t{1} << 30));
+           }},
+          {"trusted_authserv_id",
+           [&](const YAML::Node& v, const std::string& k) {
+             e.trusted_authserv_id = r.string(v, k);
+           }},
+          {"replies_per_hour",
+           [&](const YAML::Node& v, const std::string& k) {
+             e.replies_per_hour = to_int(r.integer(v, k, 1, 10'000));
+           }},
+      });
+}
+
 // channels.discord.
 void parse_discord_channel(Reader& r, const YAML::Node& node, const std::string& path,
                            channels::discord::DiscordOptions& d) {
@@ -491,6 +628,10 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                             [&](const YAML::Node& v, const std::string& k) {
                               parse_discord_channel(r, v, k, cfg.channels.discord);
                             }},
+                           {"email",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              parse_email_channel(r, v, k, cfg.channels.email);
+                            }},
                        });
            }},
           // Before `channels:` existed; still read, with a line saying where it moved.
@@ -794,6 +935,7 @@ Config parse_config(const std::string& yaml, const std::string& name) {
       });
   if (!r.yaml().ok()) throw ConfigError(describe_all(r.yaml().problems()));
   for (const auto& id : cfg.channels.discord.admins) cfg.access.admins.push_back("discord:" + id);
+  for (const auto& a : cfg.channels.email.admins) cfg.access.admins.push_back("email:" + a);
   return cfg;
 }
 

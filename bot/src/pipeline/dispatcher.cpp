@@ -96,4 +96,12 @@ void Dispatcher::sent(int64_t outbox_id) {
   });
 }
 
+void Dispatcher::push(int64_t outbox_id) {
+  if (push_) {
+    push_(outbox_id);
+  } else {
+    spdlog::warn("outbox: entry {} stays owed: this process runs no outbox pump", outbox_id);
+  }
+}
+
 }  // namespace parley::bot::pipeline

@@ -250,5 +250,52 @@ TEST(Config, DiscordMistakesAreNamedWithTheirPlace) {
   EXPECT_NE(e.find("channels.discord.respond_to.mentions"), std::string::npos) << e;
 }
 
+TEST(Config, ReadsTheEmailChannel) {
+  const auto cfg = config::parse_config(
+      "channels:\n"
+      "  email:\n"
+      "    imap: {host: imap.example.org, port: 993, tls: implicit, user: bot, "
+      "password_env: BOT_IMAP_PW, mailbox: Bot, processed: {move: Done}}\n"
+      "    smtp: {host: smtp.example.org, user: bot, password_env: BOT_SMTP_PW, "
+      "from: bot@example.org, from_name: Parley}\n"
+      "    allow: [Ana@Example.org, '@example.net']\n"
+      "    admins: [ana@example.org]\n"
+      "    poll_interval_s: 30\n"
+      "    trusted_authserv_id: mx.example.org\n",
+      "p.yaml");
+  const auto& e = cfg.channels.email;
+  EXPECT_TRUE(e.configured);
+  EXPECT_EQ(e.imap.host, "imap.example.org");
+  EXPECT_EQ(e.imap.port, 993);
+  EXPECT_EQ(e.imap.tls, channels::email::MailTls::implicit);
+  EXPECT_EQ(e.imap.password_env, "BOT_IMAP_PW");
+  EXPECT_EQ(e.imap.mailbox, "Bot");
+  EXPECT_EQ(e.imap.processed, channels::email::EmailOptions::Imap::Processed::move);
+  EXPECT_EQ(e.imap.move_to, "Done");
+  EXPECT_EQ(e.smtp.tls, channels::email::MailTls::starttls) << "the default";
+  EXPECT_EQ(e.smtp.from, "bot@example.org");
+  EXPECT_EQ(e.allow, (std::vector<std::string>{"ana@example.org", "@example.net"}));
+  EXPECT_EQ(e.poll_interval_s, 30);
+  EXPECT_EQ(e.trusted_authserv_id, "mx.example.org");
+  EXPECT_EQ(cfg.access.admins.back(), "email:ana@example.org");
+  EXPECT_FALSE(config::default_config().channels.email.configured);
+}
+
+TEST(Config, EmailMistakesAreNamedWithTheirPlace) {
+  const auto e = error_of(
+      "channels:\n"
+      "  email:\n"
+      "    imap: {host: h, tls: maybe, password_env: 'hunter2 secret'}\n"
+      "    smtp: {host: s, from: not-an-address}\n"
+      "    allow: ['two words@x']\n");
+  EXPECT_NE(e.find("p.yaml:3"), std::string::npos) << e;
+  EXPECT_NE(e.find("'maybe' is not one of implicit, starttls, none"), std::string::npos) << e;
+  EXPECT_NE(e.find("channels.email.imap.password_env: expected the NAME"), std::string::npos) << e;
+  EXPECT_EQ(e.find("hunter2"), std::string::npos) << "never echoed: " << e;
+  EXPECT_NE(e.find("p.yaml:4"), std::string::npos) << e;
+  EXPECT_NE(e.find("expected the bot's address"), std::string::npos) << e;
+  EXPECT_NE(e.find("p.yaml:5"), std::string::npos) << e;
+}
+
 }  // namespace config_test
 }  // namespace parley::bot

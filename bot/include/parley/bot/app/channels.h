@@ -27,6 +27,15 @@ struct ChannelChoices {
 channels::discord::DiscordOptions discord_options(const config::Config& cfg);
 std::string discord_token(const channels::discord::DiscordOptions& options);
 
+// channels.email with the environment applied: PARLEY_IMAP_URL
+// (imap://USER@HOST:PORT/MAILBOX — STARTTLS, or plain to a loopback address — or imaps://…),
+// PARLEY_SMTP_URL (smtp://USER@HOST:PORT, smtps://…) and PARLEY_EMAIL_FROM over the file.
+// invalid_argument names a malformed variable.
+Result<channels::email::EmailOptions> email_options(const config::Config& cfg);
+// The passwords: PARLEY_IMAP_PASSWORD / PARLEY_SMTP_PASSWORD, else the variables password_env
+// names; empty: none.
+std::string email_password(const channels::email::MailServer& server, const char* override_var);
+
 // Every channel to serve, built (not started). invalid_argument names a bad setting.
 Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
     App& app, const config::Config& cfg, const ChannelChoices& choices);

@@ -72,6 +72,11 @@ class Inbox {
   virtual net::asio::awaitable<void> sending(int64_t outbox_id) = 0;
   // The send of an outbox entry happened. Asynchronous; never blocks.
   virtual void sent(int64_t outbox_id) = 0;
+  // Hands an outbox entry to the outbox pump instead of sending it in place: the pump sends it
+  // through Channel::send, bracketed, and tries again later after a send that certainly failed
+  // (for channels whose server can be down for a while: email). Without a pump (a process that
+  // does not own the database) the entry stays owed until one runs.
+  virtual void push(int64_t outbox_id) { (void)outbox_id; }
 };
 
 class Channel {

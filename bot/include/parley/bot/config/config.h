@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "parley/bot/channels/discord/options.h"
+#include "parley/bot/channels/email/options.h"
 #include "parley/bot/channels/http/options.h"
 #include "parley/bot/clients/llm/provider.h"
 #include "parley/bot/money/options.h"
@@ -29,6 +30,7 @@ struct Config {
   struct Channels {
     channels::HttpChannelOptions http;
     channels::discord::DiscordOptions discord;
+    channels::email::EmailOptions email;
   } channels;
   pipeline::AccessPolicy access;
   pipeline::LaneOptions lanes;

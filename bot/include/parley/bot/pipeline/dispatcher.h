@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +42,9 @@ class Dispatcher : public channels::Inbox {
   net::asio::awaitable<TurnResult> deliver(const InboundMessage& message) override;
   net::asio::awaitable<void> sending(int64_t outbox_id) override;
   void sent(int64_t outbox_id) override;
+  void push(int64_t outbox_id) override;
+  // Where push() hands entries (the outbox pump); before any channel starts.
+  void on_push(std::function<void(int64_t)> push) { push_ = std::move(push); }
 
   [[nodiscard]] const AccessPolicy& policy() const { return policy_; }
 
@@ -49,6 +53,7 @@ class Dispatcher : public channels::Inbox {
   Lanes& lanes_;
   const AccessPolicy policy_;
   capabilities::RateLimiter& limiter_;
+  std::function<void(int64_t)> push_;
 };
 
 }  // namespace parley::bot::pipeline

@@ -1,0 +1,257 @@
+// The email channel through the real `parley run`, against a real Dovecot (IMAP, LMTP) and Exim
+// (SMTP with AUTH) on 127.0.0.1 (tests/mail/, support/mail_stack.h) and the fake LLM: a question
+// answered in the sender's mailbox and threaded, the thread's history kept, automatic mail never
+// answered, strangers told once, and nothing lost or doubled across restarts of parley and of
+// the IMAP server.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+
+#include "fakes/fake_llm.h"
+#include "parley/storage/sqlite.h"
+#include "served_bot.h"
+#include "support/mail_stack.h"
+#include "support/run_parley.h"
+#include "support/temp_dir.h"
+
+namespace email_test {
+
+using parley::fakes::FakeLlmServer;
+using parley::fakes::FakeReply;
+using parley::testing::MailMessage;
+using parley::testing::MailStack;
+using parley::testing::ServedBot;
+using parley::testing::TempDir;
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+// The last user message the model was asked about, and every user message it saw.
+std::string email_last_user_text(const parley::fakes::RecordedRequest& r) {
+  std::string last;
+  for (const auto& m : r.json["messages"]) {
+    if (m.value("role", "") == "user" && m["content"].is_string()) last = m["content"];
+  }
+  return last;
+}
+
+// A mail from `from` to the bot.
+std::string mail(const std::string& from, const std::string& subject, const std::string& body,
+                 const std::string& id, const std::string& extra_headers = "") {
+  return "From: " + from + "\nTo: bot@parley.test\nSubject: " + subject +
+         "\nDate: Sun, 06 Dec 2026 12:00:00 +0000\nMessage-ID: <" + id + ">\n" + extra_headers +
+         "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n" + body + "\n";
+}
+
+struct EmailBed {
+  EmailBed() {
+    llm.set_handler([](const parley::fakes::RecordedRequest& r) -> std::optional<FakeReply> {
+      return FakeReply::text("re: " + email_last_user_text(r));
+    });
+  }
+  std::unique_ptr<ServedBot> start(const std::string& yaml = "") {
+    if (!yaml.empty()) std::ofstream(dir / "parley.yaml") << yaml;
+    const std::string global = yaml.empty() ? "" : "--config parley.yaml";
+    const std::string env =
+        "PARLEY_IMAP_URL=imap://bot@127.0.0.1:" + std::to_string(mail.imap_port()) +
+        "/INBOX PARLEY_IMAP_PASSWORD=botpass PARLEY_SMTP_URL=smtp://bot@127.0.0.1:" +
+        std::to_string(mail.smtp_port()) +
+        " PARLEY_SMTP_PASSWORD=botpass PARLEY_EMAIL_FROM=bot@parley.test";
+    auto bot =
+        std::make_unique<ServedBot>(dir.path(), llm.base_url(), "--console off", global, env);
+    // The first start takes the mailbox as it is (nothing there is answered): mail is new once
+    // its cursor is in the database. Later starts catch up from the cursor.
+    EXPECT_TRUE(wait_cursor()) << "no email cursor after 15 s";
+    return bot;
+  }
+  bool wait_cursor() {
+    for (int i = 0; i < 300; ++i) {
+      auto c = parley::storage::Connection::open(
+          dir / "data" / "parley.db",
+          parley::storage::ConnectionOptions{
+              .mode = parley::storage::ConnectionOptions::Mode::read_only});
+      if (c.ok()) {
+        auto st = c->prepare(
+            "SELECT 1 FROM channel_state WHERE channel = 'email' AND key = 'cursor:INBOX'");
+        if (st.ok()) {
+          auto row = st->step();
+          if (row.ok() && *row) return true;
+        }
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+  std::vector<MailMessage> replies(size_t n, std::chrono::milliseconds t = 20s) {
+    return mail.wait_messages("alice", n, t);
+  }
+
+  TempDir dir;
+  FakeLlmServer llm;
+  MailStack mail;
+};
+
+TEST(Email, AQuestionIsAnsweredInTheSendersMailboxInTheSameThreadWithItsHistory) {
+  EmailBed bed;
+  auto bot = bed.start();
+  bed.mail.deliver("bot", mail("Alice <alice@parley.test>", "Lunch?", "Where shall we eat today?",
+                               "q1@parley.test"));
+  auto got = bed.replies(1);
+  ASSERT_EQ(got.size(), 1u);
+  const MailMessage& reply = got[0];
+  EXPECT_EQ(reply.header("Subject"), "Re: Lunch?");
+  EXPECT_EQ(reply.header("In-Reply-To"), "<q1@parley.test>");
+  EXPECT_THAT(reply.header("References"), HasSubstr("<q1@parley.test>"));
+  EXPECT_EQ(reply.header("Auto-Submitted"), "auto-replied");
+  EXPECT_THAT(reply.header("From"), HasSubstr("bot@parley.test"));
+  const std::string reply_id = reply.header("Message-ID");
+  ASSERT_FALSE(reply_id.empty());
+  EXPECT_THAT(reply.raw, HasSubstr("Where shall we eat today?"));
+  // The question is marked read once taken in.
+  ASSERT_TRUE(bed.mail.wait_messages("bot", 1).at(0).seen() || [&] {
+    for (int i = 0; i < 100 && !bed.mail.messages("bot").at(0).seen(); ++i) {
+      std::this_thread::sleep_for(50ms);
+    }
+    return bed.mail.messages("bot").at(0).seen();
+  }());
+
+  // Alice answers in the thread: the model sees the first question too.
+  bed.mail.deliver(
+      "bot",
+      mail("Alice <alice@parley.test>", "Re: Lunch?", "And tomorrow?", "q2@parley.test",
+           "In-Reply-To: " + reply_id + "\nReferences: <q1@parley.test> " + reply_id + "\n"));
+  got = bed.replies(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].header("Subject"), "Re: Lunch?") << "never Re: Re:";
+  EXPECT_EQ(got[1].header("In-Reply-To"), "<q2@parley.test>");
+  EXPECT_THAT(got[1].header("References"), HasSubstr("<q1@parley.test>"));
+  ASSERT_EQ(bed.llm.request_count(), 2u);
+  EXPECT_THAT(bed.llm.requests().at(1).json.dump(), HasSubstr("Where shall we eat today?"))
+      << "the thread's history";
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Email, AutomaticRepliesBouncesAndListMailAreNeverAnswered) {
+  EmailBed bed;
+  auto bot = bed.start();
+  bed.mail.deliver("bot", mail("Alice <alice@parley.test>", "Out of office", "I am away.",
+                               "ooo@parley.test", "Auto-Submitted: auto-replied\n"));
+  bed.mail.deliver("bot", mail("Alice <alice@parley.test>", "Automatic reply: hi", "Away.",
+                               "exch@parley.test", "X-Auto-Response-Suppress: All\n"));
+  bed.mail.deliver("bot",
+                   "From: Mail Delivery System <MAILER-DAEMON@parley.test>\nTo: bot@parley.test\n"
+                   "Subject: Undelivered Mail\nMessage-ID: <dsn@parley.test>\nMIME-Version: 1.0\n"
+                   "Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
+                   "--b\nContent-Type: text/plain\n\nIt bounced.\n--b\n"
+                   "Content-Type: message/delivery-status\n\nStatus: 5.1.1\n--b--\n",
+                   "");
+  bed.mail.deliver("bot", mail("List <list@parley.test>", "[list] news", "Hello all.",
+                               "list@parley.test", "List-Id: <news.parley.test>\n"));
+  bed.mail.deliver("bot", mail("Alice <alice@parley.test>", "A real question", "Are you there?",
+                               "real@parley.test"));
+  auto got = bed.replies(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].header("In-Reply-To"), "<real@parley.test>");
+  EXPECT_TRUE(bed.mail.wait_messages("alice", 2, 1500ms).size() == 1) << "nothing else answered";
+  EXPECT_EQ(bed.llm.request_count(), 1u);
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Email, AStrangerToAPrivateBotIsToldOnceADay) {
+  EmailBed bed;
+  auto bot = bed.start("channels:\n  email:\n    allow: [alice@parley.test]\n");
+  bed.mail.deliver("bot",
+                   mail("Carol <carol@parley.test>", "Hi", "Who are you?", "c1@parley.test"));
+  auto told = bed.mail.wait_messages("carol", 1, 20s);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_THAT(told[0].raw, HasSubstr("only notice you will get today"));
+  EXPECT_EQ(told[0].header("Auto-Submitted"), "auto-replied");
+  bed.mail.deliver("bot",
+                   mail("Carol <carol@parley.test>", "Hi again", "Hello?", "c2@parley.test"));
+  bed.mail.deliver("bot", mail("Alice <alice@parley.test>", "Hi", "Hello!", "a1@parley.test"));
+  ASSERT_EQ(bed.replies(1).size(), 1u) << "Alice is answered";
+  EXPECT_EQ(bed.mail.wait_messages("carol", 2, 1500ms).size(), 1u) << "told once, not twice";
+  EXPECT_EQ(bed.llm.request_count(), 1u) << "a stranger's mail never reaches the model";
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Email, MailThatArrivesWhileParleyIsDownIsAnsweredOnceAfterTheRestart) {
+  EmailBed bed;
+  {
+    auto bot = bed.start();
+    bed.mail.deliver("bot", mail("Alice <alice@parley.test>", "One", "First.", "m1@parley.test"));
+    ASSERT_EQ(bed.replies(1).size(), 1u);
+    EXPECT_EQ(bot->stop(), 0);
+  }
+  bed.mail.deliver("bot", mail("Alice <alice@parley.test>", "Two", "Second.", "m2@parley.test"));
+  auto bot = bed.start();
+  auto got = bed.replies(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].header("In-Reply-To"), "<m2@parley.test>");
+  EXPECT_EQ(bed.mail.wait_messages("alice", 3, 1500ms).size(), 2u) << "the first not again";
+  EXPECT_EQ(bed.llm.request_count(), 2u);
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Email, TheImapServerRestartedWhileParleyRunsLosesAndDoublesNothing) {
+  EmailBed bed;
+  auto bot = bed.start();
+  bed.mail.deliver("bot", mail("Alice <alice@parley.test>", "Before", "Before.", "b1@parley.test"));
+  ASSERT_EQ(bed.replies(1).size(), 1u);
+  bed.mail.stop_imap();
+  // Mail submitted meanwhile waits in Exim's queue, handed over when Dovecot is back.
+  const auto submitted =
+      bed.mail.submit("alice", "alicepass", "alice@parley.test", {"bot@parley.test"},
+                      mail("Alice <alice@parley.test>", "During", "During.", "d1@parley.test"));
+  ASSERT_TRUE(submitted.ok) << submitted.line;
+  bed.mail.start_imap();
+  auto got = bed.replies(2, 30s);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].header("In-Reply-To"), "<d1@parley.test>");
+  EXPECT_EQ(bed.mail.wait_messages("alice", 3, 1500ms).size(), 2u);
+  EXPECT_EQ(bed.llm.request_count(), 2u);
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Email, AUidvalidityChangeRaisesAnAlertAndAnswersNoBacklog) {
+  EmailBed bed;
+  {
+    auto bot = bed.start();
+    bed.mail.deliver("bot", mail("Alice <alice@parley.test>", "One", "First.", "u1@parley.test"));
+    ASSERT_EQ(bed.replies(1).size(), 1u);
+    EXPECT_EQ(bot->stop(), 0);
+  }
+  bed.mail.set_uidvalidity("bot", "INBOX", 4242);
+  auto bot = bed.start();
+  EXPECT_EQ(bed.mail.wait_messages("alice", 2, 2s).size(), 1u) << "the old mail not answered again";
+  bed.mail.deliver("bot", mail("Alice <alice@parley.test>", "Two", "Second.", "u2@parley.test"));
+  ASSERT_EQ(bed.replies(2).size(), 2u) << "new mail still answered";
+  EXPECT_EQ(bed.llm.request_count(), 2u);
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Email, EmailCheckShowsWhatTheServersOffer) {
+  EmailBed bed;
+  const std::string env =
+      "PARLEY_IMAP_URL=imap://bot@127.0.0.1:" + std::to_string(bed.mail.imap_port()) +
+      "/INBOX PARLEY_IMAP_PASSWORD=botpass PARLEY_SMTP_URL=smtp://bot@127.0.0.1:" +
+      std::to_string(bed.mail.smtp_port()) +
+      " PARLEY_SMTP_PASSWORD=botpass PARLEY_EMAIL_FROM=bot@parley.test";
+  const auto ok = parley::testing::parley(bed.dir.path(), "email check", env);
+  EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
+  EXPECT_THAT(ok.out, HasSubstr("IDLE yes"));
+  EXPECT_THAT(ok.out, HasSubstr("UIDVALIDITY"));
+  EXPECT_THAT(ok.out, HasSubstr("PLAIN"));
+  const auto bad = parley::testing::parley(
+      bed.dir.path(), "email check",
+      "PARLEY_IMAP_URL=imap://bot@127.0.0.1:" + std::to_string(bed.mail.imap_port()) +
+          "/INBOX PARLEY_IMAP_PASSWORD=wrong-secret PARLEY_SMTP_URL=smtp://bot@127.0.0.1:" +
+          std::to_string(bed.mail.smtp_port()) +
+          " PARLEY_SMTP_PASSWORD=wrong-secret PARLEY_EMAIL_FROM=bot@parley.test");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("refused"));
+  EXPECT_EQ((bad.out + bad.err).find("wrong-secret"), std::string::npos) << "never the password";
+}
+
+}  // namespace email_test
