@@ -9,6 +9,7 @@
 #include <chrono>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "parley/base/text.h"
@@ -223,6 +224,26 @@ TEST(MailComposeTest, InvalidUtf8IsReplaced) {
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->subject, "bad \xEF\xBF\xBD byte");
   EXPECT_EQ(back->text, "text \xEF\xBF\xBD cut");
+}
+
+TEST(MailComposeTest, ThreadsComposeAtOnce) {
+  const OutgoingMail out = reply_mail();
+  const std::string expected = compose_mail(out);
+  std::vector<std::thread> threads;
+  std::vector<int> failures(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        const auto back = parse_mail(compose_mail(out), 1 << 20);
+        if (compose_mail(out) != expected || !back.ok() || back->full_text != out.text ||
+            make_message_id("x.example") == make_message_id("x.example")) {
+          ++failures[static_cast<size_t>(t)];
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures, std::vector<int>(4, 0));
 }
 
 TEST(MailComposeTest, MarkdownParagraphsListsAndCode) {
