@@ -86,13 +86,60 @@ std::string token(std::string_view s) {
 
 // --- Charsets -------------------------------------------------------------------------------
 
+// The system's iconv, not g_mime_iconv_open: GMime 3.2.13 keeps every charset name it is asked
+// for in a process-wide table, so that mail labelled with ever new names would grow it forever.
+
 struct IconvClose {
-  void operator()(iconv_t cd) const noexcept { g_mime_iconv_close(cd); }
+  void operator()(iconv_t cd) const noexcept { iconv_close(cd); }
 };
 using IconvPtr = std::unique_ptr<std::remove_pointer_t<iconv_t>, IconvClose>;
 
+// `charset` (lower case) as glibc's iconv names it: the aliases mailers use that it lacks, and
+// "iso8859_1"-style spellings as "iso-8859-1". Labels with other characters than a charset name
+// has (a '/' would pass options to iconv) are refused (empty).
+std::string iconv_name(const std::string& charset) {
+  if (charset.empty() || charset.size() > 40 ||
+      charset.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.:+()") !=
+          std::string::npos) {
+    return {};
+  }
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 9> kAliases{{
+      {"x-sjis", "shift_jis"},
+      {"ks_c_5601-1987", "cp949"},
+      {"ks_c_5601", "cp949"},
+      {"x-mac-roman", "macintosh"},
+      {"x-gbk", "gbk"},
+      {"gb2312", "gbk"},  // mail labelled gb2312 is often GBK, its superset
+      {"x-user-defined", "windows-1252"},
+      {"unicode-1-1-utf-7", "utf-7"},
+      {"x-unicode20utf8", "utf-8"},
+  }};
+  for (const auto& [alias, name] : kAliases) {
+    if (charset == alias) return std::string(name);
+  }
+  if (charset.starts_with("iso") && charset.size() > 3 && !charset.starts_with("iso-2022")) {
+    // iso8859-1, iso_8859_1, iso-8859_15 → iso-8859-1, iso-8859-15
+    std::string_view rest = std::string_view(charset).substr(3);
+    const auto number = [&rest]() -> std::string_view {
+      if (!rest.empty() && (rest.front() == '-' || rest.front() == '_')) rest.remove_prefix(1);
+      const size_t digits = rest.find_first_not_of("0123456789");
+      const std::string_view n = rest.substr(0, digits);
+      rest.remove_prefix(n.size());
+      return n;
+    };
+    const std::string_view standard = number();
+    const std::string_view part = number();
+    if (standard == "8859" && !part.empty()) {
+      return fmt::format("iso-8859-{}{}", part, rest);  // "-i" (RFC 1556) is dealt with below
+    }
+  }
+  return charset;
+}
+
 IconvPtr open_to_utf8(const std::string& charset) {
-  iconv_t cd = g_mime_iconv_open("UTF-8", charset.c_str());
+  const std::string name = iconv_name(charset);
+  if (name.empty()) return nullptr;
+  iconv_t cd = iconv_open("UTF-8", name.c_str());
   if (cd == reinterpret_cast<iconv_t>(-1)) return nullptr;  // NOLINT: iconv's error value
   return IconvPtr(cd);
 }

@@ -71,10 +71,12 @@ struct ParsedMail {
   std::string content_type;  // of the whole message: "multipart/report", lower case
   std::string report_type;   // its report-type parameter, lower case, when it has one
 
-  std::string text;             // what the model reads: full_text less quoted history and signature
-  std::string full_text;        // the body's text parts decoded to UTF-8, LF line ends, blank lines
-                                // around it trimmed, parts apart by a blank line
-  bool text_from_html = false;  // the text was reduced from an HTML part (no text/plain)
+  // The body's text parts decoded to UTF-8 with LF line ends, one blank line between parts,
+  // blank lines around the whole trimmed.
+  std::string full_text;
+  // What the model reads: full_text less quoted history and signature (strip_quoted).
+  std::string text;
+  bool text_from_html = false;  // some of it was reduced from an HTML part
   std::vector<MailAttachment> attachments;
 
   AutomationHeaders automation;
