@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iostream>
+#include <sstream>
 #include <string>
 
 #include "fakes/fake_llm.h"
@@ -85,6 +87,17 @@ struct EmailBed {
   }
   std::vector<MailMessage> replies(size_t n, std::chrono::milliseconds t = 20s) {
     return mail.wait_messages("alice", n, t);
+  }
+
+  // On a failure, the servers' logs say where the mail went.
+  ~EmailBed() {
+    if (!::testing::Test::HasFailure()) return;
+    for (const char* log : {"exim-mainlog", "exim-paniclog", "dovecot.log"}) {
+      std::ifstream in(mail.dir() / log);
+      std::stringstream text;
+      text << in.rdbuf();
+      std::cerr << "--- " << log << " ---\n" << text.str().substr(0, 20'000) << "\n";
+    }
   }
 
   TempDir dir;

@@ -319,28 +319,32 @@ asio::awaitable<Result<IdleEnd>> ImapClient::idle(std::chrono::milliseconds max)
   if (!sent.ok()) co_return fail(sent.error());
   const auto saved_timeout = stream_.timeout();
   stream_.timeout(max + std::chrono::seconds(60));  // the server's answer to DONE, with slack
-  // DONE ends it: sent by the timer (max, or wake()) or on the first change.
-  bool done_sent = false;
-  IdleEnd why = IdleEnd::timed_out;
-  auto send_done = [this, &done_sent]() -> asio::awaitable<Status> {
-    if (done_sent) co_return Status{};
-    done_sent = true;
-    const std::string done = "DONE\r\n";
-    Status st = co_await stream_.write(done);
-    co_return st;
+  // DONE ends it: sent on the first change (here), or by the timer (max, or wake()). A DONE the
+  // timer sent must have finished writing before the next command is written: one write at a
+  // time on the stream.
+  struct Done {
+    explicit Done(const net::Executor& ex) : written(ex) {}
+    bool ended = false;    // idle() is past its reads: the timer does nothing more
+    bool sent = false;     // DONE was (being) written
+    bool writing = false;  // the timer's write is under way
+    IdleEnd why = IdleEnd::timed_out;
+    asio::steady_timer written;  // cancelled when the timer's write completes
   };
+  auto done = std::make_shared<Done>(poke_.get_executor());
   poke_.expires_after(max);
-  auto ended = std::make_shared<bool>(false);
-  poke_.async_wait([this, ended, &why, &done_sent](boost::system::error_code) {
-    if (*ended || done_sent) return;
-    why = poked_ ? IdleEnd::poked : IdleEnd::timed_out;
+  poke_.async_wait([this, done](boost::system::error_code) {
+    if (done->ended || done->sent) return;
+    done->why = poked_ ? IdleEnd::poked : IdleEnd::timed_out;
     poked_ = false;
-    done_sent = true;
+    done->sent = true;
+    done->writing = true;
     asio::co_spawn(
         poke_.get_executor(),
-        [this]() -> asio::awaitable<void> {
-          const std::string done = "DONE\r\n";
-          (void)co_await stream_.write(done);
+        [this, done]() -> asio::awaitable<void> {
+          const std::string line = "DONE\r\n";
+          (void)co_await stream_.write(line);
+          done->writing = false;
+          done->written.cancel();
         },
         asio::detached);
   });
@@ -355,7 +359,7 @@ asio::awaitable<Result<IdleEnd>> ImapClient::idle(std::chrono::milliseconds max)
     }
     const std::string& r = *line;
     if (r.rfind(tag + " ", 0) == 0) {
-      out = why;
+      out = done->why;
       break;
     }
     if (starts_with_ci(r, "* BYE")) {
@@ -365,9 +369,11 @@ asio::awaitable<Result<IdleEnd>> ImapClient::idle(std::chrono::milliseconds max)
     const std::string u = upper(r);
     if (u.ends_with(" EXISTS") || u.ends_with(" EXPUNGE") ||
         u.find(" FETCH ") != std::string::npos || u.find("VANISHED") != std::string::npos) {
-      if (!done_sent) {
-        why = IdleEnd::changed;
-        Status st = co_await send_done();
+      if (!done->sent) {
+        done->sent = true;
+        done->why = IdleEnd::changed;
+        const std::string line_done = "DONE\r\n";
+        Status st = co_await stream_.write(line_done);
         if (!st.ok()) {
           out = fail(st.error());
           break;
@@ -375,8 +381,15 @@ asio::awaitable<Result<IdleEnd>> ImapClient::idle(std::chrono::milliseconds max)
       }
     }
   }
-  *ended = true;
+  done->ended = true;
   poke_.cancel();
+  if (done->writing) {
+    // The server can answer DONE before our write's completion has run.
+    done->written.expires_after(stream_.timeout());
+    boost::system::error_code ec;
+    co_await done->written.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (done->writing) out = fail(ErrorCode::unavailable, "IMAP IDLE: DONE was not written");
+  }
   stream_.timeout(saved_timeout);
   co_return out;
 }
