@@ -244,6 +244,44 @@ TEST(Email, AUidvalidityChangeRaisesAnAlertAndAnswersNoBacklog) {
   EXPECT_EQ(bot->stop(), 0);
 }
 
+TEST(Email, EncodedHtmlOnlyAndAttachedMailReachesTheModelAsPlainText) {
+  EmailBed bed;
+  auto bot = bed.start();
+  // Quoted-printable ISO-8859-1 with an RFC 2047 subject, and a quoted history to leave out.
+  bed.mail.deliver("bot",
+                   "From: =?ISO-8859-1?Q?Ren=E9e?= <alice@parley.test>\nTo: bot@parley.test\n"
+                   "Subject: =?ISO-8859-1?Q?Caf=E9_ce_soir=3F?=\nMessage-ID: <qp@parley.test>\n"
+                   "MIME-Version: 1.0\nContent-Type: text/plain; charset=ISO-8859-1\n"
+                   "Content-Transfer-Encoding: quoted-printable\n\n"
+                   "On se retrouve au caf=E9 =E0 huit heures?\n\n"
+                   "On Sat, Dec 5, 2026 at 9:00 PM Bot <bot@parley.test> wrote:\n"
+                   "> an old answer that must not reach the model\n");
+  ASSERT_EQ(bed.replies(1).size(), 1u);
+  const std::string first = bed.llm.requests().at(0).json.dump();
+  EXPECT_THAT(first, HasSubstr("au café à huit heures?"));
+  EXPECT_THAT(first, HasSubstr("Café ce soir?")) << "the decoded subject";
+  EXPECT_EQ(first.find("an old answer"), std::string::npos) << "quoted history stripped";
+  // "Re: Café ce soir?", RFC 2047-encoded as UTF-8 ("Q2Fmw6k=" is "Café" in base64).
+  EXPECT_EQ(bed.replies(1).at(0).header("Subject"), "Re: =?UTF-8?B?Q2Fmw6k=?= ce soir?");
+
+  // HTML only, with an attachment: text reduced from the HTML, the file listed, never opened.
+  bed.mail.deliver(
+      "bot",
+      "From: Alice <alice@parley.test>\nTo: bot@parley.test\nSubject: Report\n"
+      "Message-ID: <html@parley.test>\nMIME-Version: 1.0\n"
+      "Content-Type: multipart/mixed; boundary=outer\n\n--outer\n"
+      "Content-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
+      "PGh0bWw+PGJvZHk+PHA+UGxlYXNlIHJlYWQgdGhlIDxiPnJlcG9ydDwvYj4uPC9wPjwvYm9keT48L2h0bWw+\n"
+      "--outer\nContent-Type: application/pdf\nContent-Disposition: attachment; "
+      "filename=\"q3.pdf\"\nContent-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--outer--\n");
+  ASSERT_EQ(bed.replies(2).size(), 2u);
+  const std::string second = bed.llm.requests().at(1).json.dump();
+  EXPECT_THAT(second, HasSubstr("Please read the report."));
+  EXPECT_THAT(second, HasSubstr("q3.pdf (application/pdf, 9 bytes)"));
+  EXPECT_EQ(second.find("<b>"), std::string::npos);
+  EXPECT_EQ(bot->stop(), 0);
+}
+
 TEST(Email, EmailCheckShowsWhatTheServersOffer) {
   EmailBed bed;
   const std::string env =
