@@ -282,6 +282,25 @@ TEST(Email, EncodedHtmlOnlyAndAttachedMailReachesTheModelAsPlainText) {
   EXPECT_EQ(bot->stop(), 0);
 }
 
+TEST(Email, AReplyWhileSmtpIsDownIsRetriedAndSentOnce) {
+  EmailBed bed;
+  auto bot = bed.start("outbox:\n  retry_ms: 500\n");
+  bed.mail.stop_smtp();
+  bed.mail.deliver("bot", mail("Alice <alice@parley.test>", "Hello", "Anyone?", "s1@parley.test"));
+  // The turn runs and its reply fails to go (nothing listens); it stays owed.
+  for (int i = 0; i < 200 && bed.llm.request_count() == 0; ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(bed.llm.request_count(), 1u);
+  std::this_thread::sleep_for(1500ms);  // a few retries against the closed port
+  EXPECT_TRUE(bed.mail.messages("alice").empty());
+  bed.mail.start_smtp();
+  auto got = bed.replies(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].header("In-Reply-To"), "<s1@parley.test>");
+  EXPECT_EQ(bed.mail.wait_messages("alice", 2, 2s).size(), 1u) << "sent once";
+  EXPECT_EQ(bed.llm.request_count(), 1u);
+  EXPECT_EQ(bot->stop(), 0);
+}
+
 TEST(Email, EmailCheckShowsWhatTheServersOffer) {
   EmailBed bed;
   const std::string env =

@@ -244,6 +244,11 @@ class MailStack {
   // Starts Dovecot again, on the same ports and mail; returns once they listen.
   void start_imap() { run_or_throw("imap-up", ""); }
 
+  // Stops Exim alone: submissions find nothing listening until start_smtp().
+  void stop_smtp() { run_or_throw("smtp-down", ""); }
+  // Starts Exim again on the same port; returns once it listens.
+  void start_smtp() { run_or_throw("smtp-up", ""); }
+
   // Gives `user`'s `mailbox` a new UIDVALIDITY (UIDs unchanged), whether Dovecot runs or not. A
   // session that has the mailbox selected is told "* BYE IMAP session state is inconsistent" at
   // its next command (IDLE alone does not notice).

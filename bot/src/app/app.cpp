@@ -126,7 +126,7 @@ Status App::build() {
   lanes_ = std::make_unique<pipeline::Lanes>(ioc_.get_executor(), *engine_, cfg_.lanes);
   dispatcher_ = std::make_unique<pipeline::Dispatcher>(*store_, *lanes_, cfg_.access, limiter_);
   if (owns_database()) {
-    pump_ = std::make_unique<pipeline::OutboxPump>(ioc_.get_executor(), *store_);
+    pump_ = std::make_unique<pipeline::OutboxPump>(ioc_.get_executor(), *store_, cfg_.outbox_retry);
     dispatcher_->on_push([this](int64_t id) { pump_->push(id); });
   }
   // New alerts are shown where asked (on_alert), and the owner also puts them in the outbox of

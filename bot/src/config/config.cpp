@@ -725,6 +725,17 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                       }},
                  });
            }},
+          {"outbox",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.mapping(n, p,
+                       {
+                           {"retry_ms",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              cfg.outbox_retry =
+                                  std::chrono::milliseconds(r.integer(v, k, 100, 86'400'000));
+                            }},
+                       });
+           }},
           {"capabilities",
            [&](const YAML::Node& n, const std::string& p) {
              r.mapping(n, p,

@@ -34,6 +34,9 @@ struct Config {
   } channels;
   pipeline::AccessPolicy access;
   pipeline::LaneOptions lanes;
+  // outbox.retry_ms: how long a reply whose send certainly failed (an SMTP server down) waits
+  // before the outbox pump tries it again.
+  std::chrono::milliseconds outbox_retry{30'000};
   money::MoneyOptions money;
   std::string log_level = "info";
 };
