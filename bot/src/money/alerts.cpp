@@ -142,15 +142,21 @@ void AlertCenter::deliver(const storage::AlertRecord& record) {
   req.connect_timeout = options_.webhook_timeout;
   req.first_byte_timeout = options_.webhook_timeout;
   req.deadline = http::Clock::now() + options_.webhook_timeout;
-  asio::co_spawn(executor_, post_webhook(this, std::move(req), record.id), asio::detached);
+  std::string host = url_host(options_.webhook_url);
+  auto failures = webhook_failures_;
+  asio::co_spawn(executor_,
+                 post_webhook(multi_, std::move(req), record.id, std::move(host),
+                              std::move(failures)),
+                 asio::detached);
 }
 
-asio::awaitable<void> AlertCenter::post_webhook(AlertCenter* self, http::Request req, int64_t id) {
-  http::Response resp = co_await http::async_fetch(*self->multi_, std::move(req));
+asio::awaitable<void> AlertCenter::post_webhook(http::CurlMulti* multi, http::Request req,
+                                                int64_t id, std::string host,
+                                                std::shared_ptr<std::atomic<uint64_t>> failures) {
+  http::Response resp = co_await http::async_fetch(*multi, std::move(req));
   if (resp.failure != http::Failure::none || resp.status < 200 || resp.status >= 300) {
-    self->webhook_failures_.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("alert #{}: the webhook at {} did not take it: {}", id,
-                 url_host(self->options_.webhook_url),
+    failures->fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("alert #{}: the webhook at {} did not take it: {}", id, host,
                  resp.failure != http::Failure::none ? std::string(http::to_string(resp.failure))
                                                      : fmt::format("HTTP {}", resp.status));
   }

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_set>
@@ -62,11 +63,15 @@ class AlertCenter final : public AlertSink {
   // Blocks until every raise so far is stored (or failed) and delivered to the log and the
   // admin callback. Not to be called from the store's writer thread.
   void wait_idle();
-  [[nodiscard]] uint64_t webhook_failures() const { return webhook_failures_.load(); }
+  [[nodiscard]] uint64_t webhook_failures() const { return webhook_failures_->load(); }
 
  private:
   void deliver(const storage::AlertRecord& record);
-  static net::asio::awaitable<void> post_webhook(AlertCenter* self, http::Request req, int64_t id);
+  // Touches nothing of the AlertCenter, which may be gone before the post completes: the
+  // failure counter is shared with it.
+  static net::asio::awaitable<void> post_webhook(http::CurlMulti* multi, http::Request req,
+                                                 int64_t id, std::string host,
+                                                 std::shared_ptr<std::atomic<uint64_t>> failures);
 
   storage::AlertRepository& repository_;
   const parley::Clock& clock_;
@@ -80,7 +85,8 @@ class AlertCenter final : public AlertSink {
   std::condition_variable idle_;
   size_t in_flight_ = 0;  // raises submitted whose answer has not yet been handled (under mu_)
   std::atomic<uint64_t> raised_{0};
-  std::atomic<uint64_t> webhook_failures_{0};
+  std::shared_ptr<std::atomic<uint64_t>> webhook_failures_ =
+      std::make_shared<std::atomic<uint64_t>>(0);
 };
 
 }  // namespace parley::bot::money
