@@ -144,10 +144,10 @@ void AlertCenter::deliver(const storage::AlertRecord& record) {
   req.deadline = http::Clock::now() + options_.webhook_timeout;
   std::string host = url_host(options_.webhook_url);
   auto failures = webhook_failures_;
-  asio::co_spawn(executor_,
-                 post_webhook(multi_, std::move(req), record.id, std::move(host),
-                              std::move(failures)),
-                 asio::detached);
+  asio::co_spawn(
+      executor_,
+      post_webhook(multi_, std::move(req), record.id, std::move(host), std::move(failures)),
+      asio::detached);
 }
 
 asio::awaitable<void> AlertCenter::post_webhook(http::CurlMulti* multi, http::Request req,
