@@ -17,6 +17,7 @@
 #include "channels/email/loop_guard.h"
 #include "channels/email/mail_compose.h"
 #include "channels/email/mail_message.h"
+#include "channels/email/mail_strings.h"
 #include "channels/email/smtp_client.h"
 #include "parley/base/time_format.h"
 
@@ -38,12 +39,6 @@ int64_t email_wall_ms() {
       .count();
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 std::string domain_of(const std::string& address) {
   const size_t at = address.rfind('@');
   return at == std::string::npos ? std::string("localhost") : address.substr(at + 1);
@@ -52,7 +47,7 @@ std::string domain_of(const std::string& address) {
 // Whether `address` is on the allow-list (an address, or "@domain").
 bool allowed_sender(const std::vector<std::string>& allow, const std::string& address) {
   if (allow.empty()) return true;
-  const std::string a = lower(address);
+  const std::string a = ascii_lowercase(address);
   const std::string domain = "@" + domain_of(a);
   return std::any_of(allow.begin(), allow.end(),
                      [&](const std::string& e) { return e == a || e == domain; });
@@ -312,7 +307,7 @@ struct EmailChannel::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
     LoopContext loop;
-    loop.own_address = lower(options.smtp.from);
+    loop.own_address = ascii_lowercase(options.smtp.from);
     loop.sent_by_us = [this](const std::string& id) { return ours(id); };
     // People answer the bot's replies: that is the conversation. (A machine that answers us
     // without saying so meets the hourly cap below.)
@@ -424,7 +419,8 @@ struct EmailChannel::Impl : std::enable_shared_from_this<Impl> {
     if (auto last = deps.state.get("email", key); last.ok() && *last && **last == today) return;
     deps.state.put("email", key, today, [](const Result<storage::WriteAck>&) {});
     OutgoingMail out;
-    out.from = MailAddress{options.smtp.from, options.smtp.from_name, lower(options.smtp.from)};
+    out.from =
+        MailAddress{options.smtp.from, options.smtp.from_name, ascii_lowercase(options.smtp.from)};
     out.to = {MailAddress{sender, mail.from.name, sender}};
     out.subject = reply_subject(mail.subject);
     out.message_id = make_message_id(domain_of(options.smtp.from));
@@ -467,7 +463,7 @@ struct EmailChannel::Impl : std::enable_shared_from_this<Impl> {
     }
     OutgoingMail out;
     out.from = MailAddress{self->options.smtp.from, self->options.smtp.from_name,
-                           lower(self->options.smtp.from)};
+                           ascii_lowercase(self->options.smtp.from)};
     out.to = {MailAddress{t.value("to", ""), t.value("to_name", ""), t.value("to", "")}};
     out.subject = t.value("subject", "Re: (no subject)");
     // The same id at every try: a retry of a send that failed is the same mail.

@@ -1,11 +1,12 @@
 #include "channels/email/imap_client.h"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+
+#include "channels/email/mail_strings.h"
 
 namespace parley::bot::channels::email {
 
@@ -55,15 +56,6 @@ size_t literal_size(std::string_view line) {
     return std::string::npos;
   }
   return n;
-}
-
-std::string base64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
 }
 
 std::string uid_set(const std::vector<uint32_t>& uids) {
@@ -182,7 +174,8 @@ asio::awaitable<Status> ImapClient::open(const ImapEndpoint& e) {
   Result<Reply> login = fail(ErrorCode::internal, "");
   if (has("AUTH=PLAIN")) {
     login = co_await command(
-        "AUTHENTICATE PLAIN " + base64(std::string(1, '\0') + e.user + '\0' + e.password), true);
+        "AUTHENTICATE PLAIN " + base64_encode(std::string(1, '\0') + e.user + '\0' + e.password),
+        true);
   } else {
     login = co_await command("LOGIN " + quoted(e.user) + " " + quoted(e.password), true);
   }

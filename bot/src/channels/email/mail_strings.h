@@ -2,11 +2,23 @@
 // keywords and addresses are compared without regard to ASCII case). Pure functions.
 #pragma once
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <string>
 #include <string_view>
 
 namespace parley::bot::channels::email {
+
+// `in` in base64 (SASL PLAIN/LOGIN for IMAP and SMTP).
+inline std::string base64_encode(std::string_view in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()),
+                                static_cast<int>(in.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
 
 inline char ascii_lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;

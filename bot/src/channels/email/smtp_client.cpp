@@ -1,10 +1,11 @@
 #include "channels/email/smtp_client.h"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cctype>
+
+#include "channels/email/mail_strings.h"
 
 namespace parley::bot::channels::email {
 
@@ -16,15 +17,6 @@ std::string smtp_upper(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   return s;
-}
-
-std::string smtp_base64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
 }
 
 }  // namespace
@@ -143,11 +135,11 @@ asio::awaitable<Result<SmtpSession>> SmtpClient::open(const SmtpEndpoint& e) {
     Result<Reply> auth = fail(ErrorCode::internal, "");
     if (session->mechanisms.count("PLAIN") != 0) {
       auth = co_await exchange(
-          "AUTH PLAIN " + smtp_base64(std::string(1, '\0') + e.user + '\0' + e.password), true);
+          "AUTH PLAIN " + base64_encode(std::string(1, '\0') + e.user + '\0' + e.password), true);
     } else if (session->mechanisms.count("LOGIN") != 0) {
       auth = co_await exchange("AUTH LOGIN");
-      if (auth && auth->code == 334) auth = co_await exchange(smtp_base64(e.user), true);
-      if (auth && auth->code == 334) auth = co_await exchange(smtp_base64(e.password), true);
+      if (auth && auth->code == 334) auth = co_await exchange(base64_encode(e.user), true);
+      if (auth && auth->code == 334) auth = co_await exchange(base64_encode(e.password), true);
     } else {
       co_return fail(ErrorCode::permission_denied,
                      fmt::format("SMTP {}: no AUTH mechanism parley speaks (PLAIN, LOGIN) is "
