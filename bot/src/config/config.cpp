@@ -205,6 +205,9 @@ void parse_email_channel(Reader& r, const YAML::Node& node, const std::string& p
              h["mailbox"] = [&](const YAML::Node& v, const std::string& k) {
                e.imap.mailbox = r.string(v, k);
              };
+             h["idle"] = [&](const YAML::Node& v, const std::string& k) {
+               e.imap.idle = r.yaml().boolean(v, k).value_or(e.imap.idle);
+             };
              h["processed"] = [&](const YAML::Node& v, const std::string& k) {
                // flag, or {move: FOLDER}
                if (v.IsScalar() && v.Scalar() == "flag") {

@@ -32,6 +32,7 @@ namespace {
 constexpr auto kIdleFor = std::chrono::minutes(10);  // re-IDLE well before servers' 30 min
 constexpr size_t kFetchBatch = 20;
 constexpr auto kMaxBackoff = std::chrono::minutes(5);
+constexpr auto kRetryStoreAfter = std::chrono::seconds(10);
 
 int64_t email_wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -64,7 +65,8 @@ struct EmailChannel::Impl : std::enable_shared_from_this<Impl> {
         strand(asio::make_strand(deps.executor)),
         tls(asio::ssl::context::tls_client),
         imap(strand, tls),
-        wait_timer(strand) {
+        wait_timer(strand),
+        retry_timer(strand) {
     tls.set_default_verify_paths();
     tls.set_verify_mode(asio::ssl::verify_peer);
   }
@@ -94,7 +96,8 @@ struct EmailChannel::Impl : std::enable_shared_from_this<Impl> {
   asio::strand<net::Executor> strand;
   asio::ssl::context tls;
   ImapClient imap;
-  asio::steady_timer wait_timer;  // back-off and polling waits
+  asio::steady_timer wait_timer;   // back-off and polling waits
+  asio::steady_timer retry_timer;  // when mail that could not be stored is fetched again
   Inbox* inbox = nullptr;
   std::string salt;  // in our Message-IDs: "parley.<outbox id>.<salt>@domain"
 
@@ -105,6 +108,7 @@ struct EmailChannel::Impl : std::enable_shared_from_this<Impl> {
   std::set<uint32_t> pending;    // handed on, not yet handled
   std::set<uint32_t> handled;    // handled above the cursor
   std::deque<uint32_t> to_mark;  // handled: \Seen or move, on the connection
+  std::set<uint32_t> retry;      // pending, not stored (a storage error): fetched again
   std::map<std::string, std::deque<SteadyClock::time_point>> replies_by_sender;
   bool stopping = false;
   bool connected_flag = false;
@@ -216,6 +220,7 @@ struct EmailChannel::Impl : std::enable_shared_from_this<Impl> {
       cursor = base;
       fetched = base;
       pending.clear();
+      retry.clear();
       handled.clear();
       to_mark.clear();
       save_cursor();
@@ -226,15 +231,15 @@ struct EmailChannel::Impl : std::enable_shared_from_this<Impl> {
       cursor = saved->second;
       fetched = cursor;
     }
-    spdlog::info(
-        "email: watching {} on {} ({})", options.imap.mailbox, options.imap.host,
-        imap.has("IDLE") ? "IDLE" : fmt::format("polled every {} s", options.poll_interval_s));
+    const bool push = options.imap.idle && imap.has("IDLE");
+    spdlog::info("email: watching {} on {} ({})", options.imap.mailbox, options.imap.host,
+                 push ? "IDLE" : fmt::format("polled every {} s", options.poll_interval_s));
     while (!stopping) {
       Status st = co_await catch_up();
       if (!st.ok()) co_return st;
       st = co_await mark_handled();
       if (!st.ok()) co_return st;
-      if (imap.has("IDLE")) {
+      if (push) {
         auto ended = co_await imap.idle(kIdleFor);
         if (!ended) co_return fail(std::move(ended).error());
         if (*ended == IdleEnd::timed_out) {
@@ -254,8 +259,34 @@ struct EmailChannel::Impl : std::enable_shared_from_this<Impl> {
     co_return Status{};
   }
 
-  // Every mail above `fetched`, in batches.
+  // Mail that could not be stored (a full disk, a locked database) is fetched again a little
+  // later; it stays pending meanwhile, so the cursor never passes it.
+  void store_failed(uint32_t uid) {
+    retry.insert(uid);
+    retry_timer.expires_after(kRetryStoreAfter);
+    retry_timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec || self->stopping) return;
+      self->imap.wake();
+      self->wait_timer.cancel();  // a poll's wait
+    });
+  }
+
+  // Every mail above `fetched`, in batches; first any mail to fetch again.
   asio::awaitable<Status> catch_up() {
+    if (!retry.empty()) {
+      const std::vector<uint32_t> again(retry.begin(), retry.end());
+      auto mails = co_await imap.fetch(again);
+      if (!mails) co_return fail(std::move(mails).error());
+      retry.clear();
+      std::set<uint32_t> got;
+      for (auto& m : *mails) {
+        got.insert(m.uid);
+        take(m.uid, std::move(m.raw));
+      }
+      for (const uint32_t uid : again) {
+        if (got.count(uid) == 0) done(uid, false);  // expunged meanwhile
+      }
+    }
     auto uids = co_await imap.uids_after(fetched);
     if (!uids) co_return fail(std::move(uids).error());
     for (size_t at = 0; at < uids->size() && !stopping; at += kFetchBatch) {
@@ -391,8 +422,9 @@ struct EmailChannel::Impl : std::enable_shared_from_this<Impl> {
     const pipeline::InboundMessage& message = in;
     const pipeline::TurnResult r = co_await self->inbox->deliver(message);
     if (r.error) {
-      spdlog::error("email: UID {} could not be stored: {}; it is read again at the next start",
-                    uid, r.error->message);
+      spdlog::error("email: UID {} could not be stored: {}; it is fetched again in {} s", uid,
+                    r.error->message, kRetryStoreAfter.count());
+      asio::dispatch(self->strand, [self, uid] { self->store_failed(uid); });
     } else {
       if (r.duplicate) spdlog::info("email: UID {} was already taken in", uid);
       if (r.refused && !r.reply.empty()) {
@@ -531,6 +563,7 @@ void EmailChannel::stop() {
     if (impl->stopping) return;
     impl->stopping = true;
     impl->wait_timer.cancel();
+    impl->retry_timer.cancel();
     impl->imap.close();
   });
 }

@@ -29,6 +29,9 @@ struct EmailOptions {
     // What is done to a mail once stored: \Seen, or moved to `move_to`.
     enum class Processed { flag, move } processed = Processed::flag;
     std::string move_to;
+    // IDLE (push) when the server offers it; false polls every poll_interval_s instead (for a
+    // server whose IDLE is broken, or to compare the two).
+    bool idle = true;
   } imap;
   struct Smtp : MailServer {
     std::string from;       // the bot's address
