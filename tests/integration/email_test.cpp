@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -298,6 +299,110 @@ TEST(Email, AReplyWhileSmtpIsDownIsRetriedAndSentOnce) {
   EXPECT_EQ(got[0].header("In-Reply-To"), "<s1@parley.test>");
   EXPECT_EQ(bed.mail.wait_messages("alice", 2, 2s).size(), 1u) << "sent once";
   EXPECT_EQ(bed.llm.request_count(), 1u);
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Email, AKillBetweenStoringAMailAndMarkingItReadAnswersItOnceAfterTheRestart) {
+  EmailBed bed;
+  auto slow_calls = std::make_shared<std::atomic<int>>(0);
+  bed.llm.set_handler(
+      [slow_calls](const parley::fakes::RecordedRequest& r) -> std::optional<FakeReply> {
+        const std::string text = email_last_user_text(r);
+        auto reply = FakeReply::text("re: " + text);
+        if (text.find("Take your time.") != std::string::npos && slow_calls->fetch_add(1) == 0) {
+          reply.delay_before_headers = 20s;
+        }
+        return reply;
+      });
+  {
+    auto bot = bed.start();
+    bed.mail.deliver(
+        "bot", mail("Alice <alice@parley.test>", "Slow", "Take your time.", "k1@parley.test"));
+    // The mail is stored (the turn runs) and the server not yet told: SIGKILL now.
+    for (int i = 0; i < 300 && bed.llm.request_count() == 0; ++i) {
+      std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_EQ(bed.llm.request_count(), 1u);
+    EXPECT_FALSE(bed.mail.messages("bot").at(0).seen());
+    bot->kill();
+  }
+  // The restart fetches it again (never marked), finds it stored and unanswered: answered once.
+  auto bot = bed.start();
+  auto got = bed.replies(1, 30s);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].header("In-Reply-To"), "<k1@parley.test>");
+  EXPECT_EQ(bed.mail.wait_messages("alice", 2, 2s).size(), 1u) << "answered once";
+  EXPECT_EQ(bed.llm.request_count(), 2u);
+  for (int i = 0; i < 100 && !bed.mail.messages("bot").at(0).seen(); ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(bed.mail.messages("bot").at(0).seen());
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Email, ProcessedMoveFilesAnsweredMailInAFolderItCreates) {
+  EmailBed bed;
+  auto bot = bed.start("channels:\n  email:\n    imap:\n      host: 127.0.0.1\n      port: " +
+                       std::to_string(bed.mail.imap_port()) +
+                       "\n      tls: none\n      user: bot\n      processed: {move: Answered}\n");
+  bed.mail.deliver("bot", mail("Alice <alice@parley.test>", "File me", "Hello.", "f1@parley.test"));
+  ASSERT_EQ(bed.replies(1).size(), 1u);
+  // "Answered" does not exist yet: the server says TRYCREATE, parley creates it and moves.
+  auto filed = bed.mail.wait_messages("bot", 1, 10s, "Answered");
+  ASSERT_EQ(filed.size(), 1u);
+  EXPECT_EQ(filed[0].header("Message-ID"), "<f1@parley.test>");
+  EXPECT_TRUE(bed.mail.messages("bot").empty()) << "moved out of INBOX";
+  bed.mail.deliver("bot", mail("Alice <alice@parley.test>", "Again", "Hi.", "f2@parley.test"));
+  ASSERT_EQ(bed.replies(2).size(), 2u);
+  EXPECT_EQ(bed.mail.wait_messages("bot", 2, 10s, "Answered").size(), 2u);
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Email, WithATrustedAuthservAllowedSendersMustBeAuthenticated) {
+  EmailBed bed;
+  auto bot = bed.start(
+      "channels:\n  email:\n    allow: [alice@parley.test]\n"
+      "    trusted_authserv_id: mx.parley.test\n");
+  // dmarc=pass from our server: trusted.
+  bed.mail.deliver("bot",
+                   mail("Alice <alice@parley.test>", "One", "Signed by DMARC.", "t1@parley.test",
+                        "Authentication-Results: mx.parley.test; spf=pass "
+                        "smtp.mailfrom=parley.test; dmarc=pass header.from=parley.test\n"));
+  // No Authentication-Results: a From anyone could write.
+  bed.mail.deliver("bot", mail("Alice <alice@parley.test>", "Two", "Forged?", "t2@parley.test"));
+  // A pass from a server we do not trust (added by the sender themselves).
+  bed.mail.deliver(
+      "bot", mail("Alice <alice@parley.test>", "Three", "Forged too.", "t3@parley.test",
+                  "Authentication-Results: mx.evil.test; dmarc=pass header.from=parley.test\n"));
+  // Aligned DKIM from our server: trusted.
+  bed.mail.deliver(
+      "bot", mail("Alice <alice@parley.test>", "Four", "Signed by DKIM.", "t4@parley.test",
+                  "Authentication-Results: mx.parley.test; dkim=pass header.d=parley.test\n"));
+  auto got = bed.replies(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].header("In-Reply-To"), "<t1@parley.test>");
+  EXPECT_EQ(got[1].header("In-Reply-To"), "<t4@parley.test>");
+  EXPECT_EQ(bed.mail.wait_messages("alice", 3, 1500ms).size(), 2u)
+      << "a forged From is neither answered nor told (the notice would reach someone else)";
+  EXPECT_EQ(bed.llm.request_count(), 2u);
+  EXPECT_EQ(bot->stop(), 0);
+}
+
+TEST(Email, ASenderIsAnsweredAtMostRepliesPerHourTimes) {
+  EmailBed bed;
+  auto bot = bed.start("channels:\n  email:\n    replies_per_hour: 2\n");
+  for (int i = 1; i <= 3; ++i) {
+    const std::string n = std::to_string(i);
+    bed.mail.deliver("bot", mail("Alice <alice@parley.test>", "Ping " + n, "Ping " + n + ".",
+                                 "h" + n + "@parley.test"));
+  }
+  auto got = bed.replies(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(bed.mail.wait_messages("alice", 3, 1500ms).size(), 2u) << "the third not answered";
+  EXPECT_EQ(bed.llm.request_count(), 2u);
+  // Carol has a cap of her own.
+  bed.mail.deliver("bot", mail("Carol <carol@parley.test>", "Hi", "Hello.", "c1@parley.test"));
+  EXPECT_EQ(bed.mail.wait_messages("carol", 1).size(), 1u);
   EXPECT_EQ(bot->stop(), 0);
 }
 

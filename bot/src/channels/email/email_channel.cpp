@@ -321,7 +321,14 @@ struct EmailChannel::Impl : std::enable_shared_from_this<Impl> {
       } else {
         st = co_await imap.flag_seen(uid);
       }
-      if (!st.ok()) co_return st;
+      if (!st.ok() && st.error().code == ErrorCode::invalid_argument) {
+        // Refused by the server (a folder it will not create, a read-only mailbox): the mail
+        // is handled all the same; telling the server again would fail again, forever.
+        spdlog::warn("email: UID {} is handled but the server was not told: {}", uid,
+                     st.error().message);
+      } else if (!st.ok()) {
+        co_return st;  // the connection: marked after the reconnect
+      }
       to_mark.pop_front();
     }
     co_return Status{};

@@ -111,7 +111,8 @@ asio::awaitable<Result<ImapClient::Reply>> ImapClient::command(const std::string
       reply.status = upper(rest.substr(0, sp));
       reply.text = sp == std::string::npos ? "" : rest.substr(sp + 1);
       if (reply.status != "OK") {
-        co_return fail(ErrorCode::unavailable,
+        // The connection is fine; the server refused this command (invalid_argument).
+        co_return fail(ErrorCode::invalid_argument,
                        fmt::format("IMAP {}: {} {}", shown, reply.status, reply.text));
       }
       co_return reply;
@@ -273,6 +274,17 @@ asio::awaitable<Status> ImapClient::flag_seen(uint32_t uid) {
 }
 
 asio::awaitable<Status> ImapClient::move(uint32_t uid, const std::string& mailbox) {
+  Status st = co_await move_once(uid, mailbox);
+  // "NO [TRYCREATE]": the folder does not exist yet (RFC 9051 §7.1): created, then again.
+  if (!st.ok() && st.error().message.find("[TRYCREATE]") != std::string::npos) {
+    auto created = co_await command("CREATE " + quoted(mailbox));
+    if (!created) co_return fail(std::move(created).error());
+    st = co_await move_once(uid, mailbox);
+  }
+  co_return st;
+}
+
+asio::awaitable<Status> ImapClient::move_once(uint32_t uid, const std::string& mailbox) {
   if (has("MOVE")) {
     auto reply = co_await command(fmt::format("UID MOVE {} {}", uid, quoted(mailbox)));
     if (!reply) co_return fail(std::move(reply).error());

@@ -64,6 +64,9 @@ class ImapClient {
   // The messages with these UIDs (BODY.PEEK[]); those gone meanwhile are missing.
   net::asio::awaitable<Result<std::vector<ImapMessage>>> fetch(const std::vector<uint32_t>& uids);
   net::asio::awaitable<Status> flag_seen(uint32_t uid);
+  // MOVE (or COPY, \Deleted, UID EXPUNGE); the folder is created when the server says
+  // TRYCREATE. A command the server refuses fails with invalid_argument (the connection is
+  // fine), a broken connection with unavailable.
   net::asio::awaitable<Status> move(uint32_t uid, const std::string& mailbox);
   net::asio::awaitable<Status> noop();
   // IDLE until something changes, wake() is called, or `max` passes; then DONE.
@@ -86,6 +89,7 @@ class ImapClient {
   net::asio::awaitable<Result<Reply>> command(const std::string& line, bool secret = false);
   net::asio::awaitable<Result<std::string>> read_response(std::vector<std::string>& literals);
   net::asio::awaitable<Status> refresh_capabilities();
+  net::asio::awaitable<Status> move_once(uint32_t uid, const std::string& mailbox);
   static void note_mailbox(const std::string& line, ImapMailbox& m);
 
   MailStream stream_;
