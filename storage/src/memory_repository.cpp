@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "fts_match_stats.h"
 #include "parley/base/text.h"
@@ -11,25 +12,42 @@
 namespace parley::storage {
 
 namespace {
+#define PARLEY_MEMORY_COLUMNS(m)                                                                   \
+  m "id, " m "user_id, " m "content, " m "tags, " m "importance, " m "created_at, " m              \
+    "updated_at, " m "kind, " m "event_at, " m "valid_to, " m "superseded_by, " m "confidence, " m \
+    "source, " m "source_message_id, " m "content_hash, " m "access_count, " m                     \
+    "last_accessed_at, " m "deleted_at, " m "external_id"
+constexpr int kMemoryColumnCount = 19;
 constexpr const char* kGetMemorySql =
-    "SELECT id, user_id, content, tags, importance, created_at, updated_at FROM memories "
-    "WHERE id = ?";
+    "SELECT " PARLEY_MEMORY_COLUMNS("") " FROM memories WHERE id = ? AND deleted_at IS NULL";
 // No bm25() here: it computes document frequencies over every user's memories. Ranking is
 // done below over this user's matches (see fts_match_stats.h).
+// Forgotten memories never match; superseded ones only when asked (the second parameter).
 constexpr const char* kRecallSql =
-    "SELECT m.id, m.user_id, m.content, m.tags, m.importance, m.created_at, m.updated_at, "
-    "parley_match_stats(memories_fts) "
+    "SELECT " PARLEY_MEMORY_COLUMNS("m.") ", parley_match_stats(memories_fts) "
     "FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
-    "WHERE memories_fts MATCH ?";
-constexpr const char* kUserCountSql = "SELECT count(*) FROM memories WHERE user_id = ?";
+    "WHERE memories_fts MATCH ? AND m.deleted_at IS NULL AND (? OR m.superseded_by IS NULL)";
+constexpr const char* kUserCountSql =
+    "SELECT count(*) FROM memories WHERE user_id = ? AND deleted_at IS NULL AND (? OR "
+    "superseded_by IS NULL)";
 constexpr const char* kListSql =
-    "SELECT id, user_id, content, tags, importance, created_at, updated_at FROM memories "
-    "WHERE user_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?";
+    "SELECT " PARLEY_MEMORY_COLUMNS("") " FROM memories "
+    "WHERE user_id = ? AND deleted_at IS NULL AND superseded_by IS NULL "
+    "ORDER BY updated_at DESC, id DESC LIMIT ?";
+constexpr const char* kEventsSql =
+    "SELECT id, memory_id, user_id, op, old_text, new_text, related_id, reason, source, "
+    "source_message_id, model, created_at FROM memory_events WHERE user_id = ? "
+    "ORDER BY id DESC LIMIT ?";
 
 // BM25 (Robertson/Spärck Jones idf, as Lucene), tags weighted half of content.
 constexpr double kK1 = 1.2;
 constexpr double kB = 0.75;
 constexpr double kTagWeight = 0.5;
+
+std::optional<int64_t> optional_int(const Statement& st, int col) {
+  if (st.column_is_null(col)) return std::nullopt;
+  return st.column_int64(col);
+}
 
 Memory read_memory(const Statement& st) {
   Memory m;
@@ -40,15 +58,112 @@ Memory read_memory(const Statement& st) {
   m.importance = static_cast<int>(st.column_int64(4));
   m.created_at = st.column_int64(5);
   m.updated_at = st.column_int64(6);
+  m.kind = st.column_text(7);
+  m.event_at = optional_int(st, 8);
+  m.valid_to = optional_int(st, 9);
+  m.superseded_by = st.column_int64(10);
+  m.confidence = st.column_double(11);
+  m.source = st.column_text(12);
+  m.source_message_id = st.column_int64(13);
+  m.content_hash = st.column_text(14);
+  m.access_count = st.column_int64(15);
+  m.last_accessed_at = optional_int(st, 16);
+  m.deleted_at = optional_int(st, 17);
+  m.external_id = st.column_text(18);
   return m;
 }
 
 Status validate(const NewMemory& m) {
   if (m.content.empty()) return fail(ErrorCode::invalid_argument, "memory content is empty");
   if (m.user_id <= 0) return fail(ErrorCode::invalid_argument, "memory has no user");
+  if (!memory_kind_known(m.kind)) {
+    return fail(ErrorCode::invalid_argument, fmt::format("memory kind '{}' is not one of fact, "
+                                                         "preference, event, emotion, goal, habit, "
+                                                         "decision, identity, procedure, insight",
+                                                         m.kind));
+  }
+  if (!(m.confidence >= 0 && m.confidence <= 1)) {
+    return fail(ErrorCode::invalid_argument, "memory confidence is not in 0..1");
+  }
+  if (m.source != "user" && m.source != "tool" && m.source != "extracted" && m.source != "import") {
+    return fail(ErrorCode::invalid_argument,
+                fmt::format("memory source '{}' is not user, tool, extracted or import", m.source));
+  }
   return {};
 }
+
+std::optional<int64_t> nonzero(int64_t v) {
+  if (v == 0) return std::nullopt;
+  return v;
+}
+std::optional<std::string> nonempty(const std::string& v) {
+  if (v.empty()) return std::nullopt;
+  return v;
+}
+
+// One row of the trail.
+Status record_event(Connection& conn, const MemoryEvent& e) {
+  auto st = conn.cached(
+      "INSERT INTO memory_events(memory_id, user_id, op, old_text, new_text, related_id, reason, "
+      "source, source_message_id, model, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+  if (!st) return fail(std::move(st).error());
+  return (*st)
+      ->bind_all(e.memory_id, e.user_id, e.op, e.old_text, e.new_text, nonzero(e.related_id),
+                 e.reason, e.source, nonzero(e.source_message_id), e.model, e.created_at)
+      .run();
+}
+
+// The user's live (neither forgotten nor superseded) memory with this text, if any: an exact
+// duplicate is never a new memory. Rows from before content_hash are compared by text.
+Result<std::optional<Memory>> live_duplicate(Connection& conn, int64_t user_id,
+                                             const std::string& hash, const std::string& content) {
+  auto st = conn.cached("SELECT " PARLEY_MEMORY_COLUMNS(
+      "") " FROM memories WHERE user_id = ? "
+          "AND deleted_at IS NULL AND superseded_by IS NULL AND (content_hash = ? "
+          "OR (content_hash = '' AND content = ?)) LIMIT 1");
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(user_id, hash, content);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) return std::optional<Memory>();
+  return std::optional<Memory>(read_memory(**st));
+}
+
+Result<std::optional<Memory>> read_one(Connection& conn, const char* sql, int64_t a, int64_t b) {
+  auto st = conn.cached(sql);
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(a, b);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) return std::optional<Memory>();
+  return std::optional<Memory>(read_memory(**st));
+}
+
+constexpr const char* kLiveOfUserSql =
+    "SELECT " PARLEY_MEMORY_COLUMNS("") " FROM memories WHERE id = ? AND user_id = ? AND "
+    "deleted_at IS NULL";
 }  // namespace
+
+bool memory_kind_known(std::string_view kind) {
+  return std::any_of(std::begin(kMemoryKinds), std::end(kMemoryKinds),
+                     [&](const char* k) { return kind == k; });
+}
+
+std::string MemoryRepository::content_hash(std::string_view content) {
+  // FNV-1a 64 of the words, lower-cased (ASCII), single-spaced.
+  uint64_t h = 1469598103934665603ULL;
+  bool first = true;
+  for (const auto word : search_words(content)) {
+    if (!first) h = (h ^ static_cast<unsigned char>(' ')) * 1099511628211ULL;
+    first = false;
+    for (const char c : word) {
+      const auto u = static_cast<unsigned char>(c);
+      const unsigned char lower = (u >= 'A' && u <= 'Z') ? static_cast<unsigned char>(u + 32) : u;
+      h = (h ^ lower) * 1099511628211ULL;
+    }
+  }
+  return fmt::format("{:016x}", h);
+}
 
 std::string MemoryRepository::match_expression(int64_t user_id, std::string_view query) {
   std::string words;
@@ -64,34 +179,146 @@ std::string MemoryRepository::match_expression(int64_t user_id, std::string_view
   return fmt::format("user_id : \"{}\" AND {{content tags}} : ({})", user_id, words);
 }
 
+Memory MemoryRepository::record_of(const NewMemory& m, int64_t now) {
+  Memory rec;
+  rec.user_id = m.user_id;
+  rec.content = m.content;
+  rec.tags = m.tags;
+  rec.importance = m.importance;
+  rec.created_at = rec.updated_at = now;
+  rec.kind = m.kind;
+  rec.event_at = m.event_at;
+  rec.confidence = m.confidence;
+  rec.source = m.source;
+  rec.source_message_id = m.source_message_id;
+  rec.content_hash = content_hash(m.content);
+  rec.external_id = m.external_id;
+  return rec;
+}
+
+namespace {
+// Inserts `rec` (its id set from the row), with its ADD event.
+Status insert_memory(Connection& conn, Memory& rec, const NewMemory& m) {
+  auto st = conn.cached(
+      "INSERT INTO memories(user_id, content, tags, importance, created_at, updated_at, kind, "
+      "event_at, confidence, source, source_message_id, content_hash, external_id) "
+      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  if (!st) return fail(std::move(st).error());
+  PARLEY_TRY((*st)
+                 ->bind_all(rec.user_id, rec.content, rec.tags, rec.importance, rec.created_at,
+                            rec.updated_at, rec.kind, rec.event_at, rec.confidence, rec.source,
+                            nonzero(rec.source_message_id), rec.content_hash,
+                            nonempty(rec.external_id))
+                 .run());
+  rec.id = conn.last_insert_rowid();
+  MemoryEvent e;
+  e.memory_id = rec.id;
+  e.user_id = rec.user_id;
+  e.op = "ADD";
+  e.new_text = rec.content;
+  e.reason = m.reason;
+  e.source = m.source;
+  e.source_message_id = m.source_message_id;
+  e.model = m.model;
+  e.created_at = rec.created_at;
+  return record_event(conn, e);
+}
+
+// Rewrites `old` (a live memory) with what `m` says, keeping its identity; `rec` is the result.
+Status rewrite_memory(Connection& conn, const Memory& old, const NewMemory& m, int64_t now,
+                      Memory& rec) {
+  rec = old;
+  rec.content = m.content;
+  rec.tags = m.tags;
+  rec.importance = m.importance;
+  rec.kind = m.kind;
+  if (m.event_at) rec.event_at = m.event_at;
+  rec.confidence = m.confidence;
+  rec.content_hash = MemoryRepository::content_hash(m.content);
+  rec.updated_at = now;
+  auto st = conn.cached(
+      "UPDATE memories SET content = ?, tags = ?, importance = ?, kind = ?, event_at = ?, "
+      "confidence = ?, content_hash = ?, updated_at = ? WHERE id = ?");
+  if (!st) return fail(std::move(st).error());
+  PARLEY_TRY((*st)
+                 ->bind_all(rec.content, rec.tags, rec.importance, rec.kind, rec.event_at,
+                            rec.confidence, rec.content_hash, rec.updated_at, rec.id)
+                 .run());
+  MemoryEvent e;
+  e.memory_id = rec.id;
+  e.user_id = rec.user_id;
+  e.op = "UPDATE";
+  e.old_text = old.content;
+  e.new_text = rec.content;
+  e.reason = m.reason;
+  e.source = m.source;
+  e.source_message_id = m.source_message_id;
+  e.model = m.model;
+  e.created_at = now;
+  return record_event(conn, e);
+}
+}  // namespace
+
+void MemoryRepository::cache_records(const std::vector<std::shared_ptr<const Memory>>& records) {
+  for (const auto& rec : records) {
+    const CacheKey key{CacheKind::memory, rec->id};
+    cache_.on_commit(key, [](CacheValue&) { return false; });
+    cache_.put(key, rec);
+  }
+}
+
 WriteJob MemoryRepository::make_add_job(NewMemory memory) {
-  auto rec = std::make_shared<Memory>();
-  rec->user_id = memory.user_id;
-  rec->content = std::move(memory.content);
-  rec->tags = std::move(memory.tags);
-  rec->importance = memory.importance;
-  rec->created_at = rec->updated_at = clock_.now_ms();
+  auto m = std::make_shared<NewMemory>(std::move(memory));
+  auto touched = std::make_shared<std::vector<std::shared_ptr<const Memory>>>();
+  const int64_t now = clock_.now_ms();
 
   WriteJob job;
   job.what = "add memory";
-  job.apply = [rec](Connection& conn) -> Result<WriteAck> {
-    auto st = conn.cached(
-        "INSERT INTO memories(user_id, content, tags, importance, created_at, updated_at) "
-        "VALUES (?,?,?,?,?,?)");
-    if (!st) return fail(std::move(st).error());
-    PARLEY_TRY((*st)
-                   ->bind_all(rec->user_id, rec->content, rec->tags, rec->importance,
-                              rec->created_at, rec->updated_at)
-                   .run());
-    rec->id = conn.last_insert_rowid();
+  job.apply = [m, touched, now](Connection& conn) -> Result<WriteAck> {
+    touched->clear();
+    auto rec = std::make_shared<Memory>(record_of(*m, now));
+    // An importer's id already known: that memory is updated, not added again.
+    if (!m->external_id.empty()) {
+      auto st = conn.cached("SELECT " PARLEY_MEMORY_COLUMNS(
+          "") " FROM memories WHERE user_id = "
+              "? AND external_id = ?");
+      if (!st) return fail(std::move(st).error());
+      (*st)->bind_all(m->user_id, m->external_id);
+      auto row = (*st)->step();
+      if (!row) return fail(std::move(row).error());
+      if (*row) {
+        Memory old = read_memory(**st);
+        (*st)->reset();
+        if (old.deleted_at) {
+          // Forgotten by the user: an import never brings it back.
+          return WriteAck{old.id, false};
+        }
+        PARLEY_TRY(rewrite_memory(conn, old, *m, now, *rec));
+        touched->push_back(rec);
+        return WriteAck{rec->id, false};
+      }
+    }
+    auto same = live_duplicate(conn, m->user_id, rec->content_hash, rec->content);
+    if (!same) return fail(std::move(same).error());
+    if (*same) {
+      MemoryEvent e;
+      e.memory_id = (*same)->id;
+      e.user_id = m->user_id;
+      e.op = "NOOP";
+      e.new_text = m->content;
+      e.reason = "the same text is already remembered";
+      e.source = m->source;
+      e.source_message_id = m->source_message_id;
+      e.model = m->model;
+      e.created_at = now;
+      PARLEY_TRY(record_event(conn, e));
+      return WriteAck{(*same)->id, false};
+    }
+    PARLEY_TRY(insert_memory(conn, *rec, *m));
+    touched->push_back(rec);
     return WriteAck{rec->id, true};
   };
-  job.on_commit = [this, rec](const WriteAck&) {
-    // A new id cannot be cached yet; bump its stripe anyway and cache the fresh record.
-    const CacheKey key{CacheKind::memory, rec->id};
-    cache_.on_commit(key, [](CacheValue&) { return false; });
-    cache_.put(key, std::shared_ptr<const Memory>(rec));
-  };
+  job.on_commit = [this, touched](const WriteAck&) { cache_records(*touched); };
   return job;
 }
 
@@ -110,40 +337,93 @@ std::future<Result<WriteAck>> MemoryRepository::add(NewMemory memory) {
   return writes_.submit_for_future(make_add_job(std::move(memory)));
 }
 
-std::future<Result<WriteAck>> MemoryRepository::update(int64_t id, NewMemory memory) {
-  if (memory.content.empty()) {
-    return failed_write(Error{ErrorCode::invalid_argument, "memory content is empty"});
+void MemoryRepository::update_for_user(int64_t id, NewMemory memory, WriteCallback done) {
+  if (auto v = validate(memory); !v) {
+    done(fail(std::move(v).error()));
+    return;
   }
+  auto m = std::make_shared<NewMemory>(std::move(memory));
+  auto touched = std::make_shared<std::vector<std::shared_ptr<const Memory>>>();
   const int64_t now = clock_.now_ms();
-  auto next = std::make_shared<Memory>();
-  next->id = id;
-  next->content = std::move(memory.content);
-  next->tags = std::move(memory.tags);
-  next->importance = memory.importance;
-  next->updated_at = now;
-
   WriteJob job;
   job.what = "update memory";
-  job.apply = [next](Connection& conn) -> Result<WriteAck> {
-    auto st = conn.cached(
-        "UPDATE memories SET content = ?, tags = ?, importance = ?, updated_at = ? WHERE id = ? "
-        "RETURNING user_id, created_at");
+  job.apply = [m, touched, id, now](Connection& conn) -> Result<WriteAck> {
+    touched->clear();
+    auto old = read_one(conn, kLiveOfUserSql, id, m->user_id);
+    if (!old) return fail(std::move(old).error());
+    if (!*old) return fail(ErrorCode::not_found, fmt::format("no memory with id {}", id));
+    auto rec = std::make_shared<Memory>();
+    PARLEY_TRY(rewrite_memory(conn, **old, *m, now, *rec));
+    touched->push_back(rec);
+    return WriteAck{id, false};
+  };
+  job.on_commit = [this, touched](const WriteAck&) { cache_records(*touched); };
+  job.done = std::move(done);
+  writes_.submit(std::move(job));
+}
+
+std::future<Result<WriteAck>> MemoryRepository::update(int64_t id, NewMemory memory) {
+  auto promise = std::make_shared<std::promise<Result<WriteAck>>>();
+  auto future = promise->get_future();
+  if (memory.user_id <= 0) {
+    // Callers that do not know the user (tests, tools of the operator): the row's own.
+    auto found = get(id);
+    if (!found) {
+      promise->set_value(fail(std::move(found).error()));
+      return future;
+    }
+    memory.user_id = (*found)->user_id;
+  }
+  update_for_user(id, std::move(memory),
+                  [promise](Result<WriteAck> r) { promise->set_value(std::move(r)); });
+  return future;
+}
+
+void MemoryRepository::supersede_for_user(int64_t old_id, NewMemory memory, WriteCallback done) {
+  if (auto v = validate(memory); !v) {
+    done(fail(std::move(v).error()));
+    return;
+  }
+  auto m = std::make_shared<NewMemory>(std::move(memory));
+  auto touched = std::make_shared<std::vector<std::shared_ptr<const Memory>>>();
+  const int64_t now = clock_.now_ms();
+  WriteJob job;
+  job.what = "supersede memory";
+  job.apply = [m, touched, old_id, now](Connection& conn) -> Result<WriteAck> {
+    touched->clear();
+    auto old = read_one(conn, kLiveOfUserSql, old_id, m->user_id);
+    if (!old) return fail(std::move(old).error());
+    if (!*old || (*old)->superseded_by != 0) {
+      return fail(ErrorCode::not_found, fmt::format("no current memory with id {}", old_id));
+    }
+    auto rec = std::make_shared<Memory>(record_of(*m, now));
+    PARLEY_TRY(insert_memory(conn, *rec, *m));
+    auto st = conn.cached("UPDATE memories SET valid_to = ?, superseded_by = ? WHERE id = ?");
     if (!st) return fail(std::move(st).error());
-    (*st)->bind_all(next->content, next->tags, next->importance, next->updated_at, next->id);
-    auto row = (*st)->step();
-    if (!row) return fail(std::move(row).error());
-    if (!*row) return fail(ErrorCode::not_found, fmt::format("no memory with id {}", next->id));
-    next->user_id = (*st)->column_int64(0);
-    next->created_at = (*st)->column_int64(1);
-    return WriteAck{next->id, false};
+    PARLEY_TRY((*st)->bind_all(now, rec->id, old_id).run());
+    auto before = std::make_shared<Memory>(**old);
+    before->valid_to = now;
+    before->superseded_by = rec->id;
+    MemoryEvent e;
+    e.memory_id = old_id;
+    e.user_id = m->user_id;
+    e.op = "SUPERSEDE";
+    e.old_text = (*old)->content;
+    e.new_text = rec->content;
+    e.related_id = rec->id;
+    e.reason = m->reason;
+    e.source = m->source;
+    e.source_message_id = m->source_message_id;
+    e.model = m->model;
+    e.created_at = now;
+    PARLEY_TRY(record_event(conn, e));
+    touched->push_back(before);
+    touched->push_back(rec);
+    return WriteAck{rec->id, true};
   };
-  job.on_commit = [this, next](const WriteAck&) {
-    cache_.on_commit(CacheKey{CacheKind::memory, next->id}, [&](CacheValue& v) {
-      v = std::shared_ptr<const Memory>(next);
-      return true;
-    });
-  };
-  return writes_.submit_for_future(std::move(job));
+  job.on_commit = [this, touched](const WriteAck&) { cache_records(*touched); };
+  job.done = std::move(done);
+  writes_.submit(std::move(job));
 }
 
 std::future<Result<WriteAck>> MemoryRepository::remove(int64_t id) {
@@ -164,16 +444,27 @@ std::future<Result<WriteAck>> MemoryRepository::remove(int64_t id) {
   return writes_.submit_for_future(std::move(job));
 }
 
-void MemoryRepository::remove_for_user(int64_t user_id, int64_t id, WriteCallback done) {
+void MemoryRepository::remove_for_user(int64_t user_id, int64_t id, WriteCallback done,
+                                       std::string reason) {
+  const int64_t now = clock_.now_ms();
   WriteJob job;
-  job.what = "remove memory";
-  job.apply = [user_id, id](Connection& conn) -> Result<WriteAck> {
-    auto st = conn.cached("DELETE FROM memories WHERE id = ? AND user_id = ?");
+  job.what = "forget memory";
+  job.apply = [user_id, id, now, reason = std::move(reason)](Connection& conn) -> Result<WriteAck> {
+    auto old = read_one(conn, kLiveOfUserSql, id, user_id);
+    if (!old) return fail(std::move(old).error());
+    if (!*old) return fail(ErrorCode::not_found, fmt::format("no memory with id {}", id));
+    auto st = conn.cached("UPDATE memories SET deleted_at = ? WHERE id = ?");
     if (!st) return fail(std::move(st).error());
-    PARLEY_TRY((*st)->bind_all(id, user_id).run());
-    if (conn.changes() == 0) {
-      return fail(ErrorCode::not_found, fmt::format("no memory with id {}", id));
-    }
+    PARLEY_TRY((*st)->bind_all(now, id).run());
+    MemoryEvent e;
+    e.memory_id = id;
+    e.user_id = user_id;
+    e.op = "FORGET";
+    e.old_text = (*old)->content;
+    e.reason = reason;
+    e.source = "user";
+    e.created_at = now;
+    PARLEY_TRY(record_event(conn, e));
     return WriteAck{id, false};
   };
   job.on_commit = [this, id](const WriteAck&) {
@@ -181,6 +472,47 @@ void MemoryRepository::remove_for_user(int64_t user_id, int64_t id, WriteCallbac
   };
   job.done = std::move(done);
   writes_.submit(std::move(job));
+}
+
+std::future<Result<WriteAck>> MemoryRepository::purge_forgotten(int64_t before_ms) {
+  WriteJob job;
+  job.what = "purge forgotten memories";
+  job.apply = [before_ms](Connection& conn) -> Result<WriteAck> {
+    // Their vectors and relations go with them (ON DELETE CASCADE); the trail stays.
+    auto st = conn.cached("DELETE FROM memories WHERE deleted_at IS NOT NULL AND deleted_at < ?");
+    if (!st) return fail(std::move(st).error());
+    PARLEY_TRY((*st)->bind_all(before_ms).run());
+    return WriteAck{conn.changes(), false};
+  };
+  return writes_.submit_for_future(std::move(job));
+}
+
+Result<std::vector<MemoryEvent>> MemoryRepository::events_for_user(int64_t user_id, size_t limit) {
+  std::vector<MemoryEvent> out;
+  auto conn = reads_.acquire();
+  auto st = conn->cached(kEventsSql);
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(user_id, static_cast<int64_t>(std::min<size_t>(limit, 1u << 30)));
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    if (!*row) break;
+    MemoryEvent e;
+    e.id = (*st)->column_int64(0);
+    e.memory_id = (*st)->column_int64(1);
+    e.user_id = (*st)->column_int64(2);
+    e.op = (*st)->column_text(3);
+    if (!(*st)->column_is_null(4)) e.old_text = (*st)->column_text(4);
+    if (!(*st)->column_is_null(5)) e.new_text = (*st)->column_text(5);
+    e.related_id = (*st)->column_int64(6);
+    e.reason = (*st)->column_text(7);
+    e.source = (*st)->column_text(8);
+    e.source_message_id = (*st)->column_int64(9);
+    e.model = (*st)->column_text(10);
+    e.created_at = (*st)->column_int64(11);
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 Result<std::vector<std::shared_ptr<const Memory>>> MemoryRepository::list_for_user(int64_t user_id,
@@ -215,7 +547,7 @@ Result<std::shared_ptr<const Memory>> MemoryRepository::get(int64_t id) {
 }
 
 Result<std::vector<MemoryHit>> MemoryRepository::recall(int64_t user_id, std::string_view query,
-                                                        size_t limit) {
+                                                        size_t limit, bool include_superseded) {
   std::vector<MemoryHit> hits;
   const std::string match = match_expression(user_id, query);
   if (match.empty() || limit == 0) return hits;
@@ -230,12 +562,12 @@ Result<std::vector<MemoryHit>> MemoryRepository::recall(int64_t user_id, std::st
     auto conn = reads_.acquire();
     auto st = conn->cached(kRecallSql);
     if (!st) return fail(std::move(st).error());
-    (*st)->bind_all(match);
+    (*st)->bind_all(match, static_cast<int64_t>(include_superseded ? 1 : 0));
     for (;;) {
       auto row = (*st)->step();
       if (!row) return fail(std::move(row).error());
       if (!*row) break;
-      const auto blob = (*st)->column_blob(7);
+      const auto blob = (*st)->column_blob(kMemoryColumnCount);
       candidates.push_back(
           {std::make_shared<const Memory>(read_memory(**st)),
            detail::decode_match_stats(blob.data(), static_cast<int>(blob.size()))});
@@ -243,7 +575,7 @@ Result<std::vector<MemoryHit>> MemoryRepository::recall(int64_t user_id, std::st
     if (candidates.empty()) return hits;
     auto count = conn->cached(kUserCountSql);
     if (!count) return fail(std::move(count).error());
-    (*count)->bind_all(user_id);
+    (*count)->bind_all(user_id, static_cast<int64_t>(include_superseded ? 1 : 0));
     auto row = (*count)->step();
     if (!row) return fail(std::move(row).error());
     user_docs = (*count)->column_int64(0);
@@ -292,3 +624,121 @@ Result<std::vector<MemoryHit>> MemoryRepository::recall(int64_t user_id, std::st
 }
 
 }  // namespace parley::storage
+
+namespace parley::storage {
+
+namespace {
+
+constexpr double kRecallMsPerDay = 86'400'000.0;
+constexpr int kMaxImportance = 5;
+// Recall ranks this many times the asked-for number of best BM25 hits by the blended score.
+constexpr size_t kCandidateFactor = 4;
+// Two memories whose words overlap this much (Jaccard) say the same thing: the lower-ranked
+// one gives its slot to something else.
+constexpr double kParaphraseOverlap = 0.8;
+
+// Words a question is made of that say nothing about what is asked ("what do I love to eat?"):
+// they would match nearly every memory. The pieces of contractions are here too ("don't" is
+// the words "don" and "t").
+const std::set<std::string, std::less<>>& stop_words() {
+  static const std::set<std::string, std::less<>> kWords = {
+      "a",      "about", "all",    "am",       "an",     "and",   "any",    "anything", "are",
+      "as",     "at",    "be",     "been",     "but",    "by",    "can",    "could",    "d",
+      "did",    "didn",  "do",     "does",     "doesn",  "don",   "for",    "from",     "had",
+      "has",    "have",  "he",     "her",      "here",   "him",   "his",    "how",      "i",
+      "if",     "in",    "into",   "is",       "isn",    "it",    "its",    "know",     "ll",
+      "m",      "me",    "mine",   "my",       "myself", "of",    "on",     "or",       "our",
+      "please", "re",    "recall", "remember", "s",      "she",   "should", "so",       "some",
+      "t",      "tell",  "than",   "that",     "the",    "their", "them",   "there",    "these",
+      "they",   "this",  "those",  "to",       "us",     "ve",    "was",    "wasn",     "we",
+      "were",   "what",  "when",   "where",    "which",  "who",   "whom",   "whose",    "why",
+      "will",   "with",  "would",  "you",      "your",   "yours"};
+  return kWords;
+}
+
+std::string lower_ascii(std::string_view word) {
+  std::string out(word);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  }
+  return out;
+}
+
+// The content words of `text`, lower-cased (what a paraphrase keeps).
+std::set<std::string> word_set(std::string_view text) {
+  std::set<std::string> out;
+  for (const auto w : search_words(text)) {
+    std::string lower = lower_ascii(w);
+    if (stop_words().count(lower) == 0) out.insert(std::move(lower));
+  }
+  return out;
+}
+
+double overlap(const std::set<std::string>& a, const std::set<std::string>& b) {
+  if (a.empty() || b.empty()) return 0;
+  size_t both = 0;
+  for (const auto& w : a) both += b.count(w);
+  return static_cast<double>(both) / static_cast<double>(a.size() + b.size() - both);
+}
+
+}  // namespace
+
+std::string MemoryRepository::content_words(std::string_view query) {
+  std::string out;
+  for (const auto word : search_words(query)) {
+    if (stop_words().count(lower_ascii(word)) != 0) continue;
+    if (!out.empty()) out += ' ';
+    out += word;
+  }
+  return out.empty() ? std::string(query) : out;
+}
+
+Result<std::vector<RankedMemory>> MemoryRepository::recall_ranked(const RecallRequest& r) {
+  std::vector<RankedMemory> out;
+  if (r.limit == 0) return out;
+  auto hits =
+      recall(r.user_id, content_words(r.query), r.limit * kCandidateFactor, r.include_superseded);
+  if (!hits) return fail(std::move(hits).error());
+  double best = 0;
+  for (const auto& h : *hits) best = std::max(best, h.score);
+  const RecallWeights& w = r.weights;
+  std::vector<RankedMemory> ranked;
+  ranked.reserve(hits->size());
+  for (auto& h : *hits) {
+    if (!r.kinds.empty() &&
+        std::find(r.kinds.begin(), r.kinds.end(), h.memory->kind) == r.kinds.end()) {
+      continue;
+    }
+    RankedMemory m;
+    m.relevance = best > 0 ? h.score / best : 1.0;
+    const double age_days =
+        static_cast<double>(std::max<int64_t>(0, r.now_ms - h.memory->updated_at)) /
+        kRecallMsPerDay;
+    m.recency = std::exp2(-age_days / std::max(0.01, w.half_life_days));
+    m.importance =
+        static_cast<double>(std::clamp(h.memory->importance, 0, kMaxImportance)) / kMaxImportance;
+    m.score = w.relevance * m.relevance + w.recency * m.recency + w.importance * m.importance;
+    m.memory = std::move(h.memory);
+    ranked.push_back(std::move(m));
+  }
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const RankedMemory& a, const RankedMemory& b) { return a.score > b.score; });
+  // Diversity: a paraphrase of a memory already chosen does not take a slot.
+  std::vector<std::set<std::string>> chosen;
+  for (auto& m : ranked) {
+    if (out.size() == r.limit) break;
+    auto words = word_set(m.memory->content);
+    if (std::any_of(chosen.begin(), chosen.end(), [&](const std::set<std::string>& c) {
+          return overlap(c, words) >= kParaphraseOverlap;
+        })) {
+      continue;
+    }
+    chosen.push_back(std::move(words));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace parley::storage
+
+#undef PARLEY_MEMORY_COLUMNS

@@ -113,6 +113,7 @@ asio::awaitable<CommandReply> CommandRouter::run(
   }
   caps::InvokeContext ctx = std::move(context);
   ctx.settings = cfg.settings;
+  ctx.direct = true;
   const auto until = std::min(ctx.deadline, std::chrono::steady_clock::now() + cfg.timeout);
   ctx.deadline = until;
   auto result =

@@ -114,10 +114,30 @@ asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(
   std::string memories;
   if (!in.private_audience) {
     memories = "(not shown here: other people read this conversation)";
-  } else if (auto hits =
-                 deps_.store.memories().recall(caller.user_id, asked, options_.recalled_memories);
-             hits.ok()) {
-    for (const auto& h : *hits) memories += "- " + h.memory->content + "\n";
+  } else {
+    // The same recall as the memory tool's, with its settings (capabilities.yaml).
+    storage::RecallRequest recall;
+    recall.user_id = caller.user_id;
+    recall.query = asked;
+    recall.limit = options_.recalled_memories;
+    recall.now_ms = deps_.clock.now_ms();
+    if (const caps::Capability* memory = deps_.registry.find("memory")) {
+      const nlohmann::json s = config.for_capability(*memory).settings;
+      recall.weights.relevance = s.value("weight_relevance", recall.weights.relevance);
+      recall.weights.recency = s.value("weight_recency", recall.weights.recency);
+      recall.weights.importance = s.value("weight_importance", recall.weights.importance);
+      recall.weights.half_life_days = s.value("half_life_days", recall.weights.half_life_days);
+    }
+    auto hits = deps_.store.memories().recall_ranked(recall);
+    if (hits.ok()) {
+      for (const auto& h : *hits) {
+        memories += "- ";
+        if (h.memory->kind != "fact") memories += "(" + h.memory->kind + ") ";
+        memories += h.memory->content + "\n";
+      }
+    } else {
+      spdlog::warn("turn: recall failed: {}", hits.error().describe());
+    }
   }
   if (memories.empty()) memories = "(nothing yet)";
 

@@ -28,45 +28,9 @@ constexpr int64_t kMaxLimit = 50;
 constexpr int64_t kListDefault = 20;
 constexpr int kDefaultImportance = 3;
 constexpr int kMaxImportance = 5;
-// Recall ranks this many times the asked-for number of best bm25 hits by the blended score.
-constexpr size_t kCandidateFactor = 4;
-constexpr double kMsPerDay = 86'400'000.0;
 
-constexpr const char* kMemoryUsage = "/remember TEXT | /recall WORDS | /forget ID | /memories";
-
-// Words a question is made of that say nothing about what is asked ("what do I love to eat?"):
-// they would match nearly every memory. Dropped from a recall query unless nothing else is left.
-// The pieces of contractions are here too ("don't" is the words "don" and "t").
-const std::set<std::string, std::less<>>& stop_words() {
-  static const std::set<std::string, std::less<>> kWords = {
-      "a",      "about", "all",    "am",       "an",     "and",   "any",    "anything", "are",
-      "as",     "at",    "be",     "been",     "but",    "by",    "can",    "could",    "d",
-      "did",    "didn",  "do",     "does",     "doesn",  "don",   "for",    "from",     "had",
-      "has",    "have",  "he",     "her",      "here",   "him",   "his",    "how",      "i",
-      "if",     "in",    "into",   "is",       "isn",    "it",    "its",    "know",     "ll",
-      "m",      "me",    "mine",   "my",       "myself", "of",    "on",     "or",       "our",
-      "please", "re",    "recall", "remember", "s",      "she",   "should", "so",       "some",
-      "t",      "tell",  "than",   "that",     "the",    "their", "them",   "there",    "these",
-      "they",   "this",  "those",  "to",       "us",     "ve",    "was",    "wasn",     "we",
-      "were",   "what",  "when",   "where",    "which",  "who",   "whom",   "whose",    "why",
-      "will",   "with",  "would",  "you",      "your",   "yours"};
-  return kWords;
-}
-
-// The words of `query` that are not stop words, space-separated; the query itself when every
-// word is one (then they are all that was asked). Matching stays the repository's: any word.
-std::string content_words(std::string_view query) {
-  std::string out;
-  for (const auto word : search_words(query)) {
-    std::string lower(word);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (stop_words().count(lower) != 0) continue;
-    if (!out.empty()) out += ' ';
-    out += word;
-  }
-  return out.empty() ? std::string(query) : out;
-}
+constexpr const char* kMemoryUsage =
+    "/remember TEXT | /recall WORDS | /forget ID | /memories | /memory edit ID TEXT";
 
 std::vector<std::string> split_tags(std::string_view tags) {
   std::vector<std::string> out;
@@ -80,17 +44,31 @@ std::vector<std::string> split_tags(std::string_view tags) {
 }
 
 json to_json(const Memory& m) {
-  return {{"id", m.id},
-          {"content", m.content},
-          {"tags", split_tags(m.tags)},
-          {"importance", m.importance},
-          {"created_at", iso_utc(m.created_at)},
-          {"updated_at", iso_utc(m.updated_at)}};
+  json j = {{"id", m.id},
+            {"content", m.content},
+            {"kind", m.kind},
+            {"tags", split_tags(m.tags)},
+            {"importance", m.importance},
+            {"source", m.source},
+            {"created_at", iso_utc(m.created_at)},
+            {"updated_at", iso_utc(m.updated_at)}};
+  if (m.event_at) j["event_at"] = iso_utc(*m.event_at);
+  if (m.superseded_by != 0) j["superseded_by"] = m.superseded_by;
+  return j;
 }
 
+// "#12 (preference) I love pizza [food]"; facts, the default kind, are not labelled.
 std::string line_for(const Memory& m) {
-  if (m.tags.empty()) return fmt::format("#{} {}", m.id, m.content);
-  return fmt::format("#{} {} [{}]", m.id, m.content, fmt::join(split_tags(m.tags), ", "));
+  std::string line = fmt::format("#{} ", m.id);
+  if (m.kind != "fact") line += fmt::format("({}) ", m.kind);
+  line += m.content;
+  if (!m.tags.empty()) line += fmt::format(" [{}]", fmt::join(split_tags(m.tags), ", "));
+  if (m.superseded_by != 0) line += fmt::format(" (no longer: see #{})", m.superseded_by);
+  return line;
+}
+
+std::vector<std::string> kinds() {
+  return {std::begin(storage::kMemoryKinds), std::end(storage::kMemoryKinds)};
 }
 
 Unexpected no_such_memory(int64_t id) {
@@ -101,56 +79,6 @@ Unexpected no_such_memory(int64_t id) {
 Error named(Error e) {
   if (!e.message.starts_with("memory: ")) e.message = "memory: " + e.message;
   return e;
-}
-
-struct Weights {
-  double relevance = 0.7;
-  double recency = 0.2;
-  double importance = 0.1;
-  double half_life_days = 30;
-};
-
-struct Ranked {
-  std::shared_ptr<const Memory> memory;
-  double score = 0;
-  double relevance = 0;
-  double recency = 0;
-  double importance = 0;
-};
-
-// The blended recall score of each hit, best first, at most `limit`:
-//
-//   score = w_relevance · bm25 / bm25_best
-//         + w_recency   · 0.5 ^ (age_days / half_life_days)
-//         + w_importance · importance / 5
-//
-// bm25 is the repository's score over the user's own memories, normalised so that the best hit
-// of this query is 1; age is now − updated_at (never negative), so a memory loses half its
-// recency every half-life; importance is clamped to 0..5. Every term is in 0..1, so with weights
-// summing to 1 (the defaults) the score is in 0..1 too. Ties: the repository's order (bm25, then
-// importance, then newest).
-std::vector<Ranked> rank(std::vector<storage::MemoryHit> hits, const Weights& w, int64_t now_ms,
-                         size_t limit) {
-  double best = 0;
-  for (const auto& h : hits) best = std::max(best, h.score);
-  std::vector<Ranked> out;
-  out.reserve(hits.size());
-  for (auto& h : hits) {
-    Ranked r;
-    r.relevance = best > 0 ? h.score / best : 1.0;
-    const double age_days =
-        static_cast<double>(std::max<int64_t>(0, now_ms - h.memory->updated_at)) / kMsPerDay;
-    r.recency = std::exp2(-age_days / w.half_life_days);
-    r.importance =
-        static_cast<double>(std::clamp(h.memory->importance, 0, kMaxImportance)) / kMaxImportance;
-    r.score = w.relevance * r.relevance + w.recency * r.recency + w.importance * r.importance;
-    r.memory = std::move(h.memory);
-    out.push_back(std::move(r));
-  }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const Ranked& a, const Ranked& b) { return a.score > b.score; });
-  if (out.size() > limit) out.resize(limit);
-  return out;
 }
 
 // "what do I love to eat?" → "what do I love to eat" (for "Nothing about … yet.").
@@ -177,24 +105,30 @@ class MemoryCapability final : public Capability {
         {"additionalProperties", false},
         {"required", {"action"}},
         {"properties",
-         {{"action", {{"type", "string"}, {"enum", {"remember", "recall", "forget", "list"}}}},
+         {{"action",
+           {{"type", "string"}, {"enum", {"remember", "recall", "update", "forget", "list"}}}},
           {"content",
            {{"type", "string"},
             {"minLength", 1},
             {"maxLength", kMaxContent},
-            {"description", "one self-contained sentence (remember)"}}},
+            {"description", "one self-contained sentence (remember, update)"}}},
+          {"kind",
+           {{"type", "string"},
+            {"enum", kinds()},
+            {"default", "fact"},
+            {"description", "what it is (remember, update)"}}},
           {"tags",
            {{"type", "array"},
             {"maxItems", kMaxTags},
             {"items",
              {{"type", "string"}, {"minLength", 1}, {"maxLength", kMaxTag}, {"pattern", "^\\S+$"}}},
-            {"description", "one-word topics, e.g. [\"food\"] (remember)"}}},
+            {"description", "one-word topics, e.g. [\"food\"] (remember, update)"}}},
           {"importance",
            {{"type", "integer"},
             {"minimum", 1},
             {"maximum", kMaxImportance},
             {"default", kDefaultImportance},
-            {"description", "1 trivia … 5 essential (remember)"}}},
+            {"description", "1 trivia … 5 essential (remember, update)"}}},
           {"query",
            {{"type", "string"},
             {"minLength", 1},
@@ -203,7 +137,7 @@ class MemoryCapability final : public Capability {
           {"id",
            {{"type", "integer"},
             {"minimum", 1},
-            {"description", "memory number from recall or list (forget)"}}},
+            {"description", "memory number from recall or list (update, forget)"}}},
           {"limit",
            {{"type", "integer"},
             {"minimum", 1},
@@ -239,10 +173,12 @@ class MemoryCapability final : public Capability {
   }
   [[nodiscard]] Flags flags() const override { return {SideEffects::unsafe, false, false}; }
   [[nodiscard]] std::vector<CommandSpec> commands() const override {
-    return {{"remember", "/remember TEXT", "remember something, e.g. /remember I love pizza"},
-            {"recall", "/recall WORDS", "what I remember about it, e.g. /recall food"},
-            {"forget", "/forget ID", "forget a memory, by the number /memories shows"},
-            {"memories", "/memories", "everything I remember about you, newest first"}};
+    return {
+        {"remember", "/remember TEXT", "remember something, e.g. /remember I love pizza"},
+        {"recall", "/recall WORDS", "what I remember about it, e.g. /recall food"},
+        {"forget", "/forget ID", "forget a memory, by the number /memories shows"},
+        {"memories", "/memories", "everything I remember about you, newest first"},
+        {"memory", "/memory edit ID TEXT", "correct a memory, e.g. /memory edit 12 I love sushi"}};
   }
   [[nodiscard]] Result<json> parse_command(std::string_view command,
                                            std::string_view text) const override {
@@ -263,6 +199,15 @@ class MemoryCapability final : public Capability {
       return json{{"action", "forget"}, {"id", *id}};
     }
     if (command == "memories" && text.empty()) return json{{"action", "list"}};
+    if (command == "memory") {
+      auto [verb, rest] = split_first_word(text);
+      auto [id_text, content] = split_first_word(rest);
+      if (verb == "edit" && !trim(content).empty()) {
+        auto id = parse_id(id_text, "memory");
+        if (!id) return fail(std::move(id).error());
+        return json{{"action", "update"}, {"id", *id}, {"content", std::string(trim(content))}};
+      }
+    }
     return fail(ErrorCode::invalid_argument, fmt::format("memory: usage: {}", kMemoryUsage));
   }
 
@@ -280,27 +225,30 @@ class MemoryCapability final : public Capability {
         return done(fail(ErrorCode::invalid_argument, "memory: recall needs a \"query\""));
       }
       const json settings = with_defaults(settings_schema(), ctx.settings);
-      Weights w;
-      w.relevance = settings.at("weight_relevance").get<double>();
-      w.recency = settings.at("weight_recency").get<double>();
-      w.importance = settings.at("weight_importance").get<double>();
-      w.half_life_days = settings.at("half_life_days").get<double>();
       const int64_t limit = args.value("limit", settings.at("recall_limit").get<int64_t>());
-      return done(recall(**scope, query, static_cast<size_t>(limit), w, clock_of(ctx).now_ms()));
+      return done(recall(**scope, query, static_cast<size_t>(limit), recall_weights(settings),
+                         clock_of(ctx).now_ms()));
     }
-    if (action == "remember") {
+    if (action == "remember" || action == "update") {
       storage::NewMemory m;
       m.user_id = (*scope)->user_id();
       m.content = std::string(trim(args.value("content", std::string())));
       if (m.content.empty()) {
-        return done(
-            fail(ErrorCode::invalid_argument, "memory: remember needs a non-empty \"content\""));
+        return done(fail(ErrorCode::invalid_argument,
+                         fmt::format("memory: {} needs a non-empty \"content\"", action)));
       }
       std::vector<std::string> tags;
       for (const auto& t : args.value("tags", json::array())) tags.push_back(t.get<std::string>());
       m.tags = fmt::format("{}", fmt::join(tags, " "));
       m.importance = args.value("importance", kDefaultImportance);
-      return remember(**scope, std::move(m), std::move(done));
+      m.kind = args.value("kind", std::string("fact"));
+      // Typed by the user (/remember, /memory edit) or asked of the tool by the model.
+      m.source = ctx.direct ? "user" : "tool";
+      if (action == "remember") return remember(**scope, std::move(m), std::move(done));
+      if (!args.contains("id")) {
+        return done(fail(ErrorCode::invalid_argument, "memory: update needs the memory's \"id\""));
+      }
+      return update(**scope, args.at("id").get<int64_t>(), std::move(m), std::move(done));
     }
     if (!args.contains("id")) {
       return done(fail(ErrorCode::invalid_argument, "memory: forget needs the memory's \"id\""));
@@ -326,14 +274,28 @@ class MemoryCapability final : public Capability {
     return json{{"memories", std::move(out)}, {"truncated", more}, {"text", std::move(text)}};
   }
 
+  static storage::RecallWeights recall_weights(const json& settings) {
+    storage::RecallWeights w;
+    w.relevance = settings.at("weight_relevance").get<double>();
+    w.recency = settings.at("weight_recency").get<double>();
+    w.importance = settings.at("weight_importance").get<double>();
+    w.half_life_days = settings.at("half_life_days").get<double>();
+    return w;
+  }
+
   static Result<json> recall(const UserScope& scope, std::string_view query, size_t limit,
-                             const Weights& w, int64_t now_ms) {
-    auto hits = scope.store().memories().recall(scope.user_id(), content_words(query),
-                                                limit * kCandidateFactor);
-    if (!hits) return fail(named(std::move(hits).error()));
+                             const storage::RecallWeights& w, int64_t now_ms) {
+    storage::RecallRequest request;
+    request.user_id = scope.user_id();
+    request.query = query;
+    request.limit = limit;
+    request.weights = w;
+    request.now_ms = now_ms;
+    auto ranked = scope.store().memories().recall_ranked(request);
+    if (!ranked) return fail(named(std::move(ranked).error()));
     json out = json::array();
     std::string text;
-    for (const auto& r : rank(std::move(*hits), w, now_ms, limit)) {
+    for (const auto& r : *ranked) {
       // The repository scopes recall to the user; checked again, as get() results are.
       if (r.memory->user_id != scope.user_id()) continue;
       json j = to_json(*r.memory);
@@ -354,19 +316,41 @@ class MemoryCapability final : public Capability {
     fallback->content = m.content;
     fallback->tags = m.tags;
     fallback->importance = m.importance;
-    memories.add(
-        std::move(m), [&memories, fallback, done = std::move(done)](Result<storage::WriteAck> ack) {
-          if (!ack) return done(fail(named(std::move(ack).error())));
-          // Committed, and cached by the repository on commit: this is a cache hit.
-          auto stored = memories.get(ack->row_id);
-          Memory rec = *fallback;
-          if (stored) {
-            rec = **stored;
-          } else {
-            rec.id = ack->row_id;
+    memories.add(std::move(m), [&memories, fallback,
+                                done = std::move(done)](Result<storage::WriteAck> ack) {
+      if (!ack) return done(fail(named(std::move(ack).error())));
+      // Committed, and cached by the repository on commit: this is a cache hit.
+      auto stored = memories.get(ack->row_id);
+      Memory rec = *fallback;
+      if (stored) {
+        rec = **stored;
+      } else {
+        rec.id = ack->row_id;
+      }
+      if (!ack->inserted) {
+        done(json{{"memory", to_json(rec)},
+                  {"duplicate", true},
+                  {"text", fmt::format("I already remember that (#{}): {}", rec.id, rec.content)}});
+        return;
+      }
+      done(json{{"memory", to_json(rec)},
+                {"text", fmt::format("I'll remember that (#{}): {}", rec.id, rec.content)}});
+    });
+  }
+
+  static void update(const UserScope& scope, int64_t id, storage::NewMemory m, Done done) {
+    auto& memories = scope.store().memories();
+    // Written with the user id in the job itself: another user's id is answered like a free one.
+    memories.update_for_user(
+        id, std::move(m), [&memories, id, done = std::move(done)](Result<storage::WriteAck> ack) {
+          if (!ack) {
+            if (ack.error().code == ErrorCode::not_found) return done(no_such_memory(id));
+            return done(fail(named(std::move(ack).error())));
           }
-          done(json{{"memory", to_json(rec)},
-                    {"text", fmt::format("I'll remember that (#{}): {}", rec.id, rec.content)}});
+          auto stored = memories.get(id);
+          if (!stored) return done(fail(named(std::move(stored).error())));
+          done(json{{"memory", to_json(**stored)},
+                    {"text", fmt::format("Updated #{}: {}", id, (*stored)->content)}});
         });
   }
 
@@ -378,7 +362,7 @@ class MemoryCapability final : public Capability {
       return done(fail(named(std::move(found).error())));
     }
     std::shared_ptr<const Memory> memory = *found;
-    if (memory->user_id != scope.user_id()) return done(no_such_memory(id));
+    if (memory->user_id != scope.user_id() || memory->deleted_at) return done(no_such_memory(id));
     // Deleted with the user id in the statement: no window between this check and the delete.
     memories.remove_for_user(
         scope.user_id(), id, [memory, id, done = std::move(done)](Result<storage::WriteAck> ack) {

@@ -363,5 +363,34 @@ TEST_F(TurnEngineTest, AToolCallReadsTheInjectedClockAndIsRememberedInTheReply) 
   EXPECT_EQ(metadata(r.reply_id)["tools"], json::array({"time"}));
 }
 
+TEST_F(TurnEngineTest, ThePromptsMemoriesComeFromTheSameRecallAsTheTool) {
+  const int64_t alice = store_->directory().ensure_user("console", "alice", "alice").get()->row_id;
+  for (const char* text :
+       {"I have a cat called Miso", "I love to eat ramen", "I do yoga on Tuesdays"}) {
+    storage::NewMemory m;
+    m.user_id = alice;
+    m.content = text;
+    m.kind = std::string(text).find("love") != std::string::npos ? "preference" : "fact";
+    ASSERT_TRUE(store_->memories().add(m).get().ok());
+  }
+  auto e = engine();
+  fake_.push(FakeReply::text("Ramen."));
+  run(*e, message("what do I love to eat?"));
+  ASSERT_EQ(fake_.request_count(), 1u);
+  const std::string system = messages(0)[0]["content"];
+  EXPECT_THAT(system, HasSubstr("- (preference) I love to eat ramen"));
+  // "I", "do", "to" are stop words: the cat and the yoga are not what was asked.
+  EXPECT_THAT(system, Not(HasSubstr("Miso")));
+  EXPECT_THAT(system, Not(HasSubstr("yoga")));
+
+  // Where others read the answer, no memories at all.
+  auto shared = message("what do I love to eat?");
+  shared.private_audience = false;
+  shared.conversation = "general";
+  fake_.push(FakeReply::text("Hm."));
+  run(*e, shared);
+  EXPECT_THAT(std::string(messages(1)[0]["content"]), Not(HasSubstr("ramen")));
+}
+
 }  // namespace turn_test
 }  // namespace parley::bot

@@ -2,7 +2,8 @@
 // words dropped, any word matches); the blended recall score (relevance, recency, importance)
 // and its settings; every error case, schema errors naming arguments.<field>; per-user
 // isolation (Bob can neither recall, list nor forget Alice's memories, by any id or any words,
-// and learns nothing from trying); the /remember, /recall, /forget, /memories command forms.
+// and learns nothing from trying); the /remember, /recall, /forget, /memories command forms;
+// update (/memory edit), kinds, and a duplicate never remembered twice.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -313,6 +314,48 @@ TEST_F(MemoryTest, CommandForms) {
   EXPECT_EQ(memory(*alice_, *cap->parse_command("memories", ""))["memories"].size(), 1u);
   EXPECT_EQ(memory(*alice_, *cap->parse_command("forget", std::to_string(id)))["memory"]["id"], id);
   EXPECT_EQ(cap->flags().side_effects, SideEffects::unsafe);
+}
+
+TEST_F(MemoryTest, UpdateKindsAndDuplicates) {
+  auto saved = memory(
+      *alice_, {{"action", "remember"}, {"content", "Prefers green tea"}, {"kind", "preference"}});
+  const int64_t tea = saved["memory"]["id"].get<int64_t>();
+  EXPECT_EQ(saved["memory"]["kind"], "preference");
+  EXPECT_EQ(saved["memory"]["source"], "tool") << "asked for by the model";
+  auto dup = memory(*alice_, {{"action", "remember"}, {"content", "prefers GREEN tea"}});
+  EXPECT_EQ(dup["duplicate"], true);
+  EXPECT_EQ(dup["memory"]["id"], tea);
+  EXPECT_EQ(dup["text"],
+            "I already remember that (#" + std::to_string(tea) + "): Prefers green tea");
+  EXPECT_EQ(
+      memory(*alice_, {{"action", "list"}})["text"],
+      "I remember, newest first:\n#" + std::to_string(tea) + " (preference) Prefers green tea");
+
+  auto updated = memory(*alice_, {{"action", "update"},
+                                  {"id", tea},
+                                  {"content", "Prefers oolong tea"},
+                                  {"kind", "preference"}});
+  EXPECT_EQ(updated["text"], "Updated #" + std::to_string(tea) + ": Prefers oolong tea");
+  EXPECT_EQ(recalled(*alice_, "oolong"), Ids{tea});
+  EXPECT_TRUE(recalled(*alice_, "green").empty());
+
+  auto foreign =
+      try_memory(*bob_, {{"action", "update"}, {"id", tea}, {"content", "Bob was here"}});
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_EQ(foreign.error().message, "memory: you have no memory #" + std::to_string(tea));
+  auto no_id = try_memory(*alice_, {{"action", "update"}, {"content", "x"}});
+  ASSERT_FALSE(no_id.ok());
+  EXPECT_THAT(no_id.error().message, HasSubstr("\"id\""));
+  auto bad_kind = try_memory(*alice_, {{"action", "remember"}, {"content", "x"}, {"kind", "mood"}});
+  ASSERT_FALSE(bad_kind.ok());
+  EXPECT_THAT(bad_kind.error().message, HasSubstr("kind"));
+
+  Capability* cap = registry_.find("memory");
+  EXPECT_EQ(registry_.find_command("memory"), cap);
+  EXPECT_EQ(*cap->parse_command("memory", "edit 12  I love sushi "),
+            (json{{"action", "update"}, {"id", 12}, {"content", "I love sushi"}}));
+  EXPECT_FALSE(cap->parse_command("memory", "edit 12").ok());
+  EXPECT_FALSE(cap->parse_command("memory", "delete 12").ok());
 }
 
 }  // namespace memory_test

@@ -91,6 +91,8 @@ struct InvokeContext {
   nlohmann::json settings = nlohmann::json::object();  // validated, defaults filled in
   const UserScope* data = nullptr;  // null: this capability has no storage access here
   const Services* services = nullptr;
+  // Typed by the user as a /command (true), or asked for by the model in a turn (false).
+  bool direct = false;
 };
 
 // A `/command` a capability answers to, e.g. {"remember", "/remember TEXT", "…"}.

@@ -7,6 +7,7 @@
 
 #include <future>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -19,35 +20,102 @@
 
 namespace parley::storage {
 
+// How recall blends its signals (see recall_ranked).
+struct RecallWeights {
+  double relevance = 0.7;
+  double recency = 0.2;
+  double importance = 0.1;
+  double half_life_days = 30;
+};
+
+struct RecallRequest {
+  int64_t user_id = 0;
+  std::string_view query;
+  size_t limit = 5;
+  RecallWeights weights{};
+  int64_t now_ms = 0;
+  // Superseded memories too ("what did I used to …"); forgotten ones never.
+  bool include_superseded = false;
+  std::vector<std::string> kinds{};  // only these kinds; empty: every kind
+};
+
+struct RankedMemory {
+  std::shared_ptr<const Memory> memory;
+  double score = 0;  // the blend, 0..1 with the default weights
+  double relevance = 0;
+  double recency = 0;
+  double importance = 0;
+};
+
 class MemoryRepository {
  public:
   MemoryRepository(WriteQueue& writes, ReadPool& reads, HotCache& cache, const Clock& clock)
       : writes_(writes), reads_(reads), cache_(cache), clock_(clock) {}
 
+  // Adds a memory, with its ADD event. An exact duplicate of one of the user's current
+  // memories (the same words, any case or spacing) is not added: a NOOP event, and the ack
+  // names the existing memory (inserted = false). A known external_id updates its memory (an
+  // UPDATE event) unless the user forgot it.
   void add(NewMemory memory, WriteCallback done);
   std::future<Result<WriteAck>> add(NewMemory memory);
-  // Replaces content, tags and importance; not_found when the id does not exist.
+  // Rewrites the text, tags, importance, kind, time and confidence of the user's (memory.
+  // user_id's) live memory `id`, with an UPDATE event holding the old text; not_found when it
+  // is not theirs, does not exist or was forgotten (the same answer for all three).
+  void update_for_user(int64_t id, NewMemory memory, WriteCallback done);
+  // update_for_user; a memory.user_id of 0 means the row's own user.
   std::future<Result<WriteAck>> update(int64_t id, NewMemory memory);
+  // A changed fact: `memory` is added and the user's current memory `old_id` ends (valid_to,
+  // superseded_by), with a SUPERSEDE event; nothing is deleted. The ack names the new memory.
+  void supersede_for_user(int64_t old_id, NewMemory memory, WriteCallback done);
+  // Deletes the row for good (its vectors and relations too); the trail stays.
   std::future<Result<WriteAck>> remove(int64_t id);
-  // Removes memory `id` only when it belongs to `user_id`, in one statement on the writer (no
-  // window between a check and the delete); otherwise not_found, the same for an id that does
-  // not exist and for another user's. For callers that act on behalf of one user.
-  void remove_for_user(int64_t user_id, int64_t id, WriteCallback done);
+  // The user forgets memory `id`: marked forgotten (never recalled, listed or imported again)
+  // with a FORGET event, in one job on the writer (no window between the check and the mark);
+  // not_found for an id that does not exist, is another user's, or was already forgotten.
+  void remove_for_user(int64_t user_id, int64_t id, WriteCallback done, std::string reason = "");
+  // Deletes for good what was forgotten before `before_ms`; the ack's row_id is how many.
+  std::future<Result<WriteAck>> purge_forgotten(int64_t before_ms);
+  // The user's trail, newest first.
+  Result<std::vector<MemoryEvent>> events_for_user(int64_t user_id, size_t limit = 50);
 
+  // A memory, current or superseded; not_found once forgotten.
   Result<std::shared_ptr<const Memory>> get(int64_t id);
-  // Up to `limit` of the user's memories, most recently updated first (ties: newest id first).
+  // Up to `limit` of the user's current memories, most recently updated first (ties: newest
+  // id first).
   Result<std::vector<std::shared_ptr<const Memory>>> list_for_user(int64_t user_id,
                                                                    size_t limit = 50);
   // Up to `limit` of the user's memories matching any word of `query`, best first (BM25 with
   // statistics of this user's memories only; ties: importance, then newest). Any text is
   // accepted: words are quoted, never parsed as FTS5 syntax. No words: no hits.
-  Result<std::vector<MemoryHit>> recall(int64_t user_id, std::string_view query, size_t limit = 10);
+  // Current memories only, unless include_superseded.
+  Result<std::vector<MemoryHit>> recall(int64_t user_id, std::string_view query, size_t limit = 10,
+                                        bool include_superseded = false);
+
+  // Recall as the tool, the prompt's {{memories}} and the CLI all use it: the query's content
+  // words (stop words dropped unless nothing else is left), BM25 over the user's memories
+  // (4 × limit candidates), then
+  //
+  //   score = w_relevance · bm25 / bm25_best
+  //         + w_recency   · 0.5 ^ (age_days / half_life_days)
+  //         + w_importance · importance / 5
+  //
+  // (age: now − updated_at, never negative), best first; a memory whose words overlap one
+  // already chosen by 80% or more (a paraphrase) gives its slot to the next.
+  Result<std::vector<RankedMemory>> recall_ranked(const RecallRequest& request);
+
+  // The words of `query` recall searches for: stop words dropped ("what do I love to eat?" →
+  // "love eat"), or the query itself when every word is one.
+  static std::string content_words(std::string_view query);
+  // The hash of a memory's normalised text (its words, lower-cased, single-spaced).
+  static std::string content_hash(std::string_view content);
 
   // The FTS5 MATCH expression recall() uses (exposed for tests and benchmarks).
   static std::string match_expression(int64_t user_id, std::string_view query);
 
  private:
   WriteJob make_add_job(NewMemory memory);
+  static Memory record_of(const NewMemory& m, int64_t now);
+  void cache_records(const std::vector<std::shared_ptr<const Memory>>& records);
 
   WriteQueue& writes_;
   ReadPool& reads_;
