@@ -15,6 +15,14 @@ namespace parley::bot::pipeline {
 
 namespace asio = net::asio;
 
+namespace {
+// Sends under way at once (a slow SMTP server or REST route does not hold up the others); never
+// two to the same conversation, so the parts of a reply arrive in order.
+constexpr size_t kMaxInFlight = 8;
+// How far down the queue next() looks for an entry whose conversation is free.
+constexpr size_t kScanDepth = 64;
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 
 struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
@@ -26,8 +34,9 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
   std::map<std::string, channels::Channel*> channels;  // set before start()
   // Only on `strand`:
   std::deque<int64_t> queue;
-  std::set<int64_t> queued;  // in `queue` or being sent
-  bool busy = false;
+  std::set<int64_t> queued;       // in `queue` or being sent
+  std::set<std::string> sending;  // channel + '\n' + target of each send under way
+  size_t in_flight = 0;
   bool stopped = false;
   std::vector<std::unique_ptr<asio::steady_timer>> retries;
   std::atomic<uint64_t> sent{0};
@@ -41,26 +50,39 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
   }
 
   void next() {
-    if (busy || stopped) return;
-    if (queue.empty()) {
-      idle = retries.empty();
-      return;
+    size_t scanned = 0;
+    for (auto it = queue.begin();
+         it != queue.end() && !stopped && in_flight < kMaxInFlight && scanned < kScanDepth;) {
+      ++scanned;
+      const int64_t id = *it;
+      auto entry = store.outbox().get(id);
+      auto channel = entry ? channels.find(entry->channel) : channels.end();
+      // Not pending any more, or its channel is not here (or cannot push: it stays pending).
+      if (!entry || entry->state != "pending" || channel == channels.end()) {
+        queued.erase(id);
+        it = queue.erase(it);
+        continue;
+      }
+      std::string key = entry->channel + '\n' + entry->target;
+      if (sending.count(key) != 0) {
+        ++it;  // its conversation has a send under way: after that one
+        continue;
+      }
+      it = queue.erase(it);
+      sending.insert(key);
+      ++in_flight;
+      send(channels::OutboundMessage{entry->id, entry->target, entry->body}, channel->second,
+           std::move(key));
     }
-    const int64_t id = queue.front();
-    queue.pop_front();
-    auto entry = store.outbox().get(id);
-    auto it = entry ? channels.find(entry->channel) : channels.end();
-    // Not pending any more, or its channel is not here (or cannot push: it stays pending).
-    if (!entry || entry->state != "pending" || it == channels.end()) {
-      queued.erase(id);
-      return next();
-    }
-    busy = true;
-    channels::Channel* channel = it->second;
+    if (queue.empty() && in_flight == 0) idle = retries.empty();
+  }
+
+  void send(channels::OutboundMessage msg, channels::Channel* channel, std::string key) {
     auto self = shared_from_this();
-    channels::OutboundMessage msg{entry->id, entry->target, entry->body};
     // Recorded before the send: after a crash from here on, it may have happened.
-    store.outbox().begin_send(id, [self, channel, msg](const Result<storage::WriteAck>& begun) {
+    const int64_t id = msg.outbox_id;
+    store.outbox().begin_send(id, [self, channel, msg = std::move(msg),
+                                   key = std::move(key)](const Result<storage::WriteAck>& begun) {
       if (!begun) {
         // not_found: no longer pending (sent or settled meanwhile) — nothing to do. Otherwise
         // the database refused: try again later.
@@ -69,10 +91,11 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
           spdlog::error("outbox: cannot record the send of entry {}: {}", msg.outbox_id,
                         begun.error().describe());
         }
-        asio::post(self->strand, [self, id = msg.outbox_id, gone] { self->finished(id, gone); });
+        asio::post(self->strand,
+                   [self, id = msg.outbox_id, gone, key] { self->finished(id, gone, key); });
         return;
       }
-      channel->send(msg, [self, id = msg.outbox_id](const Status& st) {
+      channel->send(msg, [self, id = msg.outbox_id, key](const Status& st) {
         if (!st.ok()) {
           spdlog::warn("outbox: sending entry {} failed: {}", id, st.error().describe());
           (void)self->store.outbox().mark_failed(id, st.error().message);
@@ -84,14 +107,15 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
           });
           self->sent.fetch_add(1);
         }
-        asio::post(self->strand, [self, id, ok = st.ok()] { self->finished(id, ok); });
+        asio::post(self->strand, [self, id, ok = st.ok(), key] { self->finished(id, ok, key); });
       });
     });
   }
 
   // `done`: nothing more to do for this entry; else it is tried again after `retry`.
-  void finished(int64_t id, bool done) {
-    busy = false;
+  void finished(int64_t id, bool done, const std::string& key) {
+    --in_flight;
+    sending.erase(key);
     queued.erase(id);
     if (!done && !stopped) {
       auto timer = std::make_unique<asio::steady_timer>(strand, retry);

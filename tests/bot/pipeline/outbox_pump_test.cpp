@@ -1,7 +1,8 @@
 // OutboxPump: replies owed from before a start are sent through the channels that can push,
 // oldest first, each bracketed by begin_send / mark_sent; a send that fails for certain stays
 // pending (not `unknown`) and is tried again; entries of channels that cannot push stay pending;
-// push() sends an entry nobody waits for.
+// push() sends an entry nobody waits for; sends to different conversations are under way at
+// once, never two to the same one.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -58,6 +59,43 @@ class RecordingChannel final : public channels::Channel {
   std::vector<std::string> sent_;
   int attempts_ = 0;
   int failures_ = 0;
+};
+
+// A channel that holds every send until release() (the oldest first).
+class HeldChannel final : public channels::Channel {
+ public:
+  [[nodiscard]] std::string_view name() const override { return "console"; }
+  [[nodiscard]] bool can_push() const override { return true; }
+  Status start(channels::Inbox&) override { return {}; }
+  void stop() override {}
+  void send(channels::OutboundMessage m, std::function<void(Status)> done) override {
+    const std::lock_guard lock(mu_);
+    held_.emplace_back(m.target + ":" + m.text, std::move(done));
+  }
+  std::vector<std::string> held() const {
+    const std::lock_guard lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& h : held_) out.push_back(h.first);
+    return out;
+  }
+  void release(const std::string& what) {
+    std::function<void(Status)> done;
+    {
+      const std::lock_guard lock(mu_);
+      for (auto it = held_.begin(); it != held_.end(); ++it) {
+        if (it->first == what) {
+          done = std::move(it->second);
+          held_.erase(it);
+          break;
+        }
+      }
+    }
+    if (done) done({});
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::pair<std::string, std::function<void(Status)>>> held_;
 };
 
 class OutboxPumpTest : public ::testing::Test {
@@ -138,6 +176,35 @@ TEST_F(OutboxPumpTest, PushSendsANewEntryAndAnEntryAlreadySentIsSkipped) {
   ASSERT_TRUE(eventually([&] { return pump.sent() == 1 && pump.idle(); }));
   std::this_thread::sleep_for(milliseconds(100));
   EXPECT_EQ(console.sent(), (std::vector<std::string>{"me:your reminder"}));
+  pump.stop();
+}
+
+TEST_F(OutboxPumpTest, SendsToDifferentConversationsOverlapButNeverTwoToTheSameOne) {
+  auto to = [&](const std::string& target, const std::string& body) {
+    return store_->outbox().add(conv_, "console", target, body).get().value().row_id;
+  };
+  to("alice", "part 1");
+  to("alice", "part 2");
+  to("bob", "hello");
+  to("carol", "hi");
+  HeldChannel console;
+  pipeline::OutboxPump pump(ioc_.get_executor(), *store_);
+  pump.add(console);
+  pump.start();
+  // Alice's first part, Bob's and Carol's are under way together; Alice's second waits.
+  ASSERT_TRUE(eventually([&] { return console.held().size() == 3; }));
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(console.held(), (std::vector<std::string>{"alice:part 1", "bob:hello", "carol:hi"}));
+  console.release("bob:hello");
+  ASSERT_TRUE(eventually([&] { return pump.sent() == 1; }));
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(console.held().size(), 2u) << "Alice's second part still waits for her first";
+  console.release("alice:part 1");
+  ASSERT_TRUE(eventually([&] { return console.held().size() == 2 && pump.sent() == 2; }));
+  EXPECT_EQ(console.held(), (std::vector<std::string>{"carol:hi", "alice:part 2"}));
+  console.release("carol:hi");
+  console.release("alice:part 2");
+  ASSERT_TRUE(eventually([&] { return pump.sent() == 4 && pump.idle(); }));
   pump.stop();
 }
 

@@ -2,6 +2,8 @@
 // fired reminders, alerts for admin conversations — through the channels that can push, each
 // bracketed like a reply (begin_send committed before the send, marked sent after), so that
 // an entry is never sent twice. A failed send stays pending and is tried again after `retry`.
+// Up to eight sends are under way at once, never two to the same conversation (the parts of a
+// reply arrive in order).
 //
 // Thread safety: every public method may be called from any thread; sends run on the
 // executor.
