@@ -16,6 +16,7 @@
 #include <string_view>
 #include <utility>
 
+#include "fakes/fake_embedder.h"
 #include "fakes/http_fake_server.h"
 
 namespace parley::fakes {
@@ -202,6 +203,69 @@ std::string error_event_payload(const FakeReply& r, const Rendering& g) {
   return dump(c);
 }
 
+// The request's inputs, or a message saying why they are not acceptable.
+std::optional<std::string> embedding_inputs(const json& request, std::vector<std::string>& inputs) {
+  if (!request.is_object()) return "the body is not a JSON object";
+  auto input = request.find("input");
+  if (input == request.end()) return "'input' is required";
+  if (input->is_string()) {
+    inputs.push_back(input->get<std::string>());
+  } else if (input->is_array() && !input->empty()) {
+    for (const auto& item : *input) {
+      if (!item.is_string()) return "'input' must be a string or an array of strings";
+      inputs.push_back(item.get<std::string>());
+    }
+  } else {
+    return "'input' must be a string or a non-empty array of strings";
+  }
+  for (const auto& text : inputs) {
+    if (text.empty()) return "'input' cannot contain an empty string";
+  }
+  return std::nullopt;
+}
+
+// The requested dimensions (kFakeEmbeddingDims when absent), or a message saying why not.
+std::optional<std::string> embedding_dims(const json& request, int& dims) {
+  dims = kFakeEmbeddingDims;
+  if (auto d = request.find("dimensions"); d != request.end()) {
+    if (!d->is_number_integer() || d->get<int64_t>() <= 0 || d->get<int64_t>() > 65536) {
+      return "'dimensions' must be a positive integer";
+    }
+    dims = d->get<int>();
+  }
+  if (auto f = request.find("encoding_format"); f != request.end() && *f != "float") {
+    return "the fake supports only encoding_format \"float\"";
+  }
+  return std::nullopt;
+}
+
+std::string embeddings_body(const std::vector<std::string>& inputs, int dims,
+                            const std::string& model, const FakeReply* reply) {
+  json data = json::array();
+  int64_t tokens = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    json item = json::object();
+    item["object"] = "embedding";
+    item["index"] = i;
+    item["embedding"] = fake_embedding(inputs[i], dims);
+    data.push_back(std::move(item));
+    tokens += fake_embedding_tokens(inputs[i]);
+  }
+  if (reply != nullptr && reply->reverse_embeddings) std::reverse(data.begin(), data.end());
+  json body = json::object();
+  body["object"] = "list";
+  body["data"] = std::move(data);
+  body["model"] = model;
+  if (reply == nullptr || reply->usage) {
+    json usage = json::object();
+    usage["prompt_tokens"] = tokens;
+    usage["total_tokens"] = tokens;
+    if (reply != nullptr && reply->usage->cost) usage["cost"] = *reply->usage->cost;
+    body["usage"] = std::move(usage);
+  }
+  return dump(body);
+}
+
 std::string models_body() {
   json model = json::object();
   model["id"] = kDefaultModel;
@@ -369,11 +433,13 @@ awaitable<bool> send_llm_stream(FakeConnection& conn, const FakeReply& reply, co
 struct FakeLlmServer::Impl {
   explicit Impl(Options o);
 
-  // Records the request and chooses its reply: the queue, else the handler, else the default.
-  FakeReply next_reply(const RecordedRequest& request);
+  // Records the request and chooses its reply: the queue, else the handler; nullopt when
+  // neither has one.
+  std::optional<FakeReply> scripted_reply(const RecordedRequest& request);
   // Each returns whether the connection may serve another request.
   awaitable<bool> respond(const FakeRequest& req, FakeConnection& conn);
   awaitable<bool> chat(const FakeRequest& req, FakeConnection& conn);
+  awaitable<bool> embeddings(const FakeRequest& req, FakeConnection& conn);
 
   const Options options;
   std::atomic<uint64_t> generations{0};
@@ -399,6 +465,10 @@ awaitable<bool> FakeLlmServer::Impl::respond(const FakeRequest& req, FakeConnect
     const bool more = co_await chat(req, conn);
     co_return more;
   }
+  if (req.method() == http::verb::post && ends_with(path, "/embeddings")) {
+    const bool more = co_await embeddings(req, conn);
+    co_return more;
+  }
   const std::string generation_id = fmt::format("gen-{}", ++generations);
   unsigned status = 200;
   std::string body;
@@ -415,7 +485,9 @@ awaitable<bool> FakeLlmServer::Impl::respond(const FakeRequest& req, FakeConnect
   co_return more;
 }
 
-awaitable<bool> FakeLlmServer::Impl::chat(const FakeRequest& req, FakeConnection& conn) {
+namespace {
+
+RecordedRequest record(const FakeRequest& req) {
   RecordedRequest rec;
   rec.method = std::string(req.method_string());
   rec.target = std::string(req.target());
@@ -430,8 +502,56 @@ awaitable<bool> FakeLlmServer::Impl::chat(const FakeRequest& req, FakeConnection
   rec.body = req.body();
   rec.json = json::parse(rec.body, nullptr, /*allow_exceptions=*/false);
   rec.received = std::chrono::steady_clock::now();
+  return rec;
+}
 
-  const FakeReply reply = next_reply(rec);
+}  // namespace
+
+awaitable<bool> FakeLlmServer::Impl::embeddings(const FakeRequest& req, FakeConnection& conn) {
+  const RecordedRequest rec = record(req);
+  const std::optional<FakeReply> reply = scripted_reply(rec);
+  const bool keep_alive = req.keep_alive();
+  const std::string generation_id = reply && !reply->generation_id.empty()
+                                        ? reply->generation_id
+                                        : fmt::format("gen-{}", ++generations);
+  if (reply) {
+    const bool waited = co_await conn.wait(reply->delay_before_headers);
+    if (!waited) co_return false;
+  }
+
+  unsigned status = 200;
+  std::string body;
+  if (reply && (reply->status != 200 || !reply->raw_body.empty())) {
+    status = static_cast<unsigned>(reply->status);
+    body = !reply->raw_body.empty() ? reply->raw_body
+                                    : dump(error_json(reply->status, reply->error_message));
+  } else {
+    std::vector<std::string> inputs;
+    int dims = kFakeEmbeddingDims;
+    std::optional<std::string> problem = embedding_inputs(rec.json, inputs);
+    if (!problem) problem = embedding_dims(rec.json, dims);
+    std::string model = reply ? reply->model : std::string();
+    if (model.empty() && rec.json.is_object()) {
+      if (auto m = rec.json.find("model"); m != rec.json.end() && m->is_string()) {
+        model = m->get<std::string>();
+      }
+    }
+    if (model.empty()) problem = "'model' is required";
+    if (problem) {
+      status = 400;
+      body = dump(error_json(400, *problem));
+    } else {
+      body = embeddings_body(inputs, dims, model, reply ? &*reply : nullptr);
+    }
+  }
+  const bool more = co_await send_llm_json(conn, status, std::move(body), reply ? &*reply : nullptr,
+                                           generation_id, keep_alive);
+  co_return more;
+}
+
+awaitable<bool> FakeLlmServer::Impl::chat(const FakeRequest& req, FakeConnection& conn) {
+  const RecordedRequest rec = record(req);
+  const FakeReply reply = scripted_reply(rec).value_or(options.default_reply);
   const bool keep_alive = req.keep_alive();
 
   Rendering g;
@@ -475,7 +595,7 @@ awaitable<bool> FakeLlmServer::Impl::chat(const FakeRequest& req, FakeConnection
   co_return more;
 }
 
-FakeReply FakeLlmServer::Impl::next_reply(const RecordedRequest& request) {
+std::optional<FakeReply> FakeLlmServer::Impl::scripted_reply(const RecordedRequest& request) {
   Handler h;
   {
     const std::lock_guard lock(mu);
@@ -489,7 +609,7 @@ FakeReply FakeLlmServer::Impl::next_reply(const RecordedRequest& request) {
   }
   if (h) {
     try {
-      if (auto r = h(request)) return std::move(*r);
+      return h(request);
     } catch (const std::exception& e) {
       spdlog::warn("fake_llm: handler threw: {}", e.what());
       FakeReply r = FakeReply::error(500);
@@ -497,7 +617,7 @@ FakeReply FakeLlmServer::Impl::next_reply(const RecordedRequest& request) {
       return r;
     }
   }
-  return options.default_reply;
+  return std::nullopt;
 }
 
 // --- FakeReply builders ----------------------------------------------------------------------

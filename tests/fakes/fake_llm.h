@@ -14,8 +14,20 @@
 // malformed JSON, an in-band {"error": …} event after HTTP 200, a plain JSON body for a stream
 // request (FakeReply::ignore_stream).
 //
+// Every POST to {base_url}/embeddings is recorded too and answered with the next scripted
+// FakeReply, else the handler's reply, else — never the default reply — deterministic vectors:
+// fake_embedding() (fake_embedder.h) of each input at the request's "dimensions" (512 when
+// absent), in an OpenAI-shaped list with the request's model echoed and usage {prompt_tokens,
+// total_tokens} = fake_embedding_tokens() summed over the inputs. A scripted reply for an
+// embeddings request acts through its fault fields (status, error_message, retry_after_s,
+// raw_body, delay_before_headers, headers); otherwise it renders those vectors too, with its
+// `model` when set, usage.cost when set, no usage when `usage` is empty, and the data in
+// reverse index order when reverse_embeddings. "input" must be a string or a non-empty array of
+// non-empty strings, "dimensions" a positive integer and "encoding_format" absent or "float":
+// anything else is a 400 error, as real servers answer.
+//
 // GET {base_url}/models answers a one-model list; any other path gets a 404 JSON error. Only
-// chat completions are recorded.
+// chat completions and embeddings are recorded.
 //
 // Stalls and delays are asio timers: one slow reply never holds up another connection.
 // Thread safety: every public method may be called from any thread.
@@ -73,6 +85,9 @@ struct FakeReply {
                                           // ignores "stream": true); `headers` may override the
                                           // Content-Type (e.g. an HTML page with status 200)
 
+  // --- Embeddings -----------------------------------------------------------------------
+  bool reverse_embeddings = false;  // data listed last index first (clients must sort by index)
+
   // --- Faults --------------------------------------------------------------------------
   int status = 200;  // != 200: an error reply (OpenAI error body with `error_message`)
   std::string error_message = "scripted error";
@@ -101,7 +116,7 @@ struct FakeReply {
 
 struct RecordedRequest {
   std::string method;
-  std::string target;                          // e.g. "/v1/chat/completions"
+  std::string target;                          // e.g. "/v1/chat/completions", "/v1/embeddings"
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   nlohmann::json json;  // the parsed body (discarded value when not JSON)

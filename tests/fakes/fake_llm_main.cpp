@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
     // request. Returning nullopt keeps the default reply.
     server->set_handler([record_last](const parley::fakes::RecordedRequest& request)
                             -> std::optional<parley::fakes::FakeReply> {
+      if (!request.target.ends_with("/chat/completions")) return std::nullopt;
       const std::string tmp = record_last + ".tmp";
       {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);

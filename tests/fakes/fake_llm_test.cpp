@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "fakes/fake_embedder.h"
 #include "parley/bot/clients/llm/chat_stream.h"
 #include "parley/bot/clients/llm/sse_parser.h"
 #include "support/http_client.h"
@@ -558,6 +559,111 @@ TEST(FakeLlm, ScriptedRepliesFirstThenHandlerThenDefault) {
   EXPECT_EQ(handler_calls, 2);
 }
 
+Call embeddings(json body) {
+  Call c;
+  c.path = "/embeddings";
+  c.body = body.dump();
+  return c;
+}
+
+std::vector<float> floats(const json& embedding) { return embedding.get<std::vector<float>>(); }
+
+TEST(FakeLlm, EmbeddingsAreTheFakeEmbedderVectorsInInputOrder) {
+  FakeLlmServer server;
+  const json body = {{"model", "emb/model"},
+                     {"input", {"Alice likes green tea", "Bob plays chess"}},
+                     {"dimensions", 64},
+                     {"encoding_format", "float"}};
+  const auto r = perform(server, embeddings(body));
+  ASSERT_EQ(r.code, CURLE_OK);
+  EXPECT_EQ(r.status, 200);
+  const json j = json::parse(r.body);
+  EXPECT_EQ(j["object"], "list");
+  EXPECT_EQ(j["model"], "emb/model");
+  ASSERT_EQ(j["data"].size(), 2u);
+  EXPECT_EQ(j["data"][0]["object"], "embedding");
+  EXPECT_EQ(j["data"][1]["index"], 1);
+  EXPECT_EQ(floats(j["data"][0]["embedding"]), fake_embedding("Alice likes green tea", 64));
+  EXPECT_EQ(floats(j["data"][1]["embedding"]), fake_embedding("Bob plays chess", 64));
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 4 + 3);
+  EXPECT_EQ(j["usage"]["total_tokens"], 4 + 3);
+  EXPECT_FALSE(j["usage"].contains("cost"));
+  // Recorded like chat completions.
+  ASSERT_EQ(server.request_count(), 1u);
+  EXPECT_EQ(server.requests()[0].target, "/v1/embeddings");
+  EXPECT_EQ(server.requests()[0].json["dimensions"], 64);
+
+  // The same request, the same answer; one string input; 512 dimensions when none are asked.
+  EXPECT_EQ(perform(server, embeddings(body)).body, r.body);
+  const auto single = json::parse(
+      perform(server, embeddings({{"model", "m"}, {"input", "Alice likes green tea"}})).body);
+  ASSERT_EQ(single["data"].size(), 1u);
+  EXPECT_EQ(single["data"][0]["embedding"].size(), static_cast<size_t>(kFakeEmbeddingDims));
+}
+
+TEST(FakeLlm, EmbeddingsRefuseWhatRealServersRefuse) {
+  FakeLlmServer server;
+  const std::vector<json> bad = {
+      {{"model", "m"}},
+      {{"model", "m"}, {"input", json::array()}},
+      {{"model", "m"}, {"input", {"ok", ""}}},
+      {{"model", "m"}, {"input", {"ok", 3}}},
+      {{"model", "m"}, {"input", "ok"}, {"dimensions", 0}},
+      {{"model", "m"}, {"input", "ok"}, {"dimensions", "64"}},
+      {{"model", "m"}, {"input", "ok"}, {"encoding_format", "base64"}},
+      {{"input", "ok"}},
+  };
+  for (const auto& body : bad) {
+    SCOPED_TRACE(body.dump());
+    const auto r = perform(server, embeddings(body));
+    ASSERT_EQ(r.code, CURLE_OK);
+    EXPECT_EQ(r.status, 400);
+    EXPECT_TRUE(json::parse(r.body)["error"]["message"].is_string());
+  }
+}
+
+TEST(FakeLlm, EmbeddingsCanBeScripted) {
+  FakeLlmServer server;
+  const json body = {{"model", "m"}, {"input", {"one", "two", "three"}}, {"dimensions", 8}};
+  server.push(FakeReply::error(429, 3));
+  FakeReply bad;
+  bad.raw_body = R"({"data": [{"index": 0, "embedding": [1, 2]}]})";
+  server.push(bad);
+  FakeReply shaped;
+  shaped.reverse_embeddings = true;
+  shaped.model = "answered/model";
+  shaped.usage->cost = 0.00001;
+  server.push(shaped);
+  FakeReply no_usage;
+  no_usage.usage.reset();
+  server.push(no_usage);
+  // The handler is asked when nothing is queued; nullopt leaves the computed vectors.
+  server.set_handler([](const RecordedRequest& req) -> std::optional<FakeReply> {
+    if (req.json["input"] == "fail") return FakeReply::error(500);
+    return std::nullopt;
+  });
+
+  const auto limited = perform(server, embeddings(body));
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_EQ(limited.headers.at("retry-after"), "3");
+  EXPECT_EQ(json::parse(limited.body)["error"]["code"], 429);
+
+  EXPECT_EQ(perform(server, embeddings(body)).body, bad.raw_body);
+
+  const json reversed = json::parse(perform(server, embeddings(body)).body);
+  EXPECT_EQ(reversed["data"][0]["index"], 2);
+  EXPECT_EQ(floats(reversed["data"][0]["embedding"]), fake_embedding("three", 8));
+  EXPECT_EQ(reversed["model"], "answered/model");
+  EXPECT_DOUBLE_EQ(reversed["usage"]["cost"].get<double>(), 0.00001);
+
+  EXPECT_FALSE(json::parse(perform(server, embeddings(body)).body).contains("usage"));
+
+  EXPECT_EQ(perform(server, embeddings({{"model", "m"}, {"input", "fail"}})).status, 500);
+  const json computed = json::parse(perform(server, embeddings(body)).body);
+  EXPECT_EQ(floats(computed["data"][1]["embedding"]), fake_embedding("two", 8));
+  EXPECT_EQ(server.request_count(), 6u);
+}
+
 TEST(FakeLlm, UnknownPathIs404AndModelsAreListed) {
   FakeLlmServer server;
   Call call;
@@ -567,7 +673,7 @@ TEST(FakeLlm, UnknownPathIs404AndModelsAreListed) {
   ASSERT_EQ(r.code, CURLE_OK);
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(json::parse(r.body)["error"]["code"], 404);
-  EXPECT_EQ(server.request_count(), 0u) << "only chat completions are recorded";
+  EXPECT_EQ(server.request_count(), 0u) << "only chat completions and embeddings are recorded";
 
   Call models;
   models.path = "/models";

@@ -140,8 +140,6 @@ std::optional<int> BudgetKeeper::default_max_tokens() const {
 
 std::optional<int64_t> BudgetKeeper::worst_case(const llm::ResolvedModel& model,
                                                 const llm::ChatRequest& request) const {
-  const auto prices = prices_.load();
-  if (!prices) return std::nullopt;
   int64_t max_tokens = options_.default_max_tokens;
   if (request.max_tokens) {
     max_tokens = *request.max_tokens;
@@ -149,12 +147,19 @@ std::optional<int64_t> BudgetKeeper::worst_case(const llm::ResolvedModel& model,
              it != model.options.end() && it->is_number_integer()) {
     max_tokens = it->get<int64_t>();
   }
+  return worst_case(model, Bound{llm::estimate_prompt_tokens(request), max_tokens});
+}
+
+std::optional<int64_t> BudgetKeeper::worst_case(const llm::ResolvedModel& model,
+                                                const Bound& bound) const {
+  const auto prices = prices_.load();
+  if (!prices) return std::nullopt;
   const ModelPrice* price = prices->find(model.model, at(clock_.now_ms()));
   if (price == nullptr) return std::nullopt;
   // Every completion token at the dearer of the output and reasoning prices, every prompt
   // token at the full input price: an upper bound for the counts the request allows.
-  TokenCounts worst{llm::estimate_prompt_tokens(request), max_tokens, 0,
-                    price->reasoning > price->output ? max_tokens : 0};
+  const int64_t out = bound.completion_tokens;
+  TokenCounts worst{bound.prompt_tokens, out, 0, price->reasoning > price->output ? out : 0};
   auto e = prices->estimate(model.model, worst, at(clock_.now_ms()));
   if (!e) return std::nullopt;
   return e->nanousd;
@@ -196,8 +201,18 @@ std::string BudgetKeeper::route(const llm::CallOptions& options, const std::stri
 BudgetKeeper::Admission BudgetKeeper::admit(const llm::CallOptions& options,
                                             const llm::ResolvedModel& model,
                                             const llm::ChatRequest& request) {
+  return reserve(options, model, worst_case(model, request));
+}
+
+BudgetKeeper::Admission BudgetKeeper::admit(const llm::CallOptions& options,
+                                            const llm::ResolvedModel& model, const Bound& bound) {
+  return reserve(options, model, worst_case(model, bound));
+}
+
+BudgetKeeper::Admission BudgetKeeper::reserve(const llm::CallOptions& options,
+                                              const llm::ResolvedModel& model,
+                                              std::optional<int64_t> worst) {
   Admission a;
-  const std::optional<int64_t> worst = worst_case(model, request);
   if (!worst && options_.refuse_unknown_price) {
     a.ok = false;
     a.refusal =

@@ -220,6 +220,29 @@ TEST_F(BudgetTest, UnknownPricesAreAllowedByDefaultAndRefusedWhenTheOperatorSays
   EXPECT_THAT(sink.kinds(), ::testing::Contains("unknown_price"));
 }
 
+// An embeddings batch: its inputs' estimated tokens at the input price, nothing out; settled
+// with the tokens the provider counted (or its cost).
+TEST_F(BudgetTest, AnEmbeddingsBatchReservesItsInputAndSettlesWithTheRealUsage) {
+  BudgetOptions o;
+  o.global_daily = 10'000'000;
+  auto k = keeper(o);
+  const llm::SpendGate::Bound bound{2'000, 0};
+  EXPECT_EQ(k->worst_case(model, bound), 2'000 * 1'000);
+  llm::CallOptions opts;
+  opts.purpose = "memory";
+  auto adm = k->admit(opts, model, bound);
+  ASSERT_TRUE(adm.ok);
+  EXPECT_EQ(adm.reserved_nanousd, 2'000'000);
+  EXPECT_EQ(k->gauges()[0].reserved, 2'000'000);
+  k->settle(adm, opts, attempt("priced-1", 1'500, 0));
+  EXPECT_EQ(k->gauges()[0].reserved, 0);
+  EXPECT_EQ(k->gauges()[0].spent, 1'500'000);
+  // What no longer fits is refused before it is sent, like a chat call.
+  adm = k->admit(opts, model, llm::SpendGate::Bound{9'000, 0});
+  EXPECT_FALSE(adm.ok);
+  EXPECT_THAT(adm.refusal, HasSubstr("daily LLM budget has too little left"));
+}
+
 TEST_F(BudgetTest, ThePerTurnCapCountsEveryCallOfTheTurn) {
   BudgetOptions o;
   o.per_turn = 3'000'000;
@@ -323,6 +346,90 @@ TEST(BudgetEndToEnd, FiftyParallelCallsNeverPassTheHardCap) {
   multi.shutdown();
   work.reset();
   for (auto& t : pool) t.join();
+}
+
+// The real client, store, ledger and budgets against the fake's embeddings: every batch is
+// reserved for and settled, and the ledger records each attempt under the purpose "memory".
+TEST(BudgetEndToEnd, EmbeddingCallsAreBudgetedAndRecordedUnderMemory) {
+  testing::TempDir dir;
+  storage::StoreOptions so;
+  so.path = dir / "e.db";
+  auto store = std::move(storage::Store::open(so).value());
+  net::asio::io_context ioc;
+  auto work = net::asio::make_work_guard(ioc);
+  std::thread t([&] { ioc.run(); });
+  fakes::FakeLlmServer fake;
+  http::CurlMulti multi(ioc.get_executor());
+
+  money::MoneyOptions money;
+  money.prices_file = dir / "prices.yaml";
+  {
+    std::ofstream(money.prices_file)
+        << "version: t\nmodels:\n  - match: \"emb\"\n    input: 1\n    output: 0\n";
+  }
+  money.daily = 1'000'000;  // $0.001: 1,000 tokens at $1 per 1M
+  auto acct = std::move(Treasury::open(money, *store, &multi, ioc.get_executor()).value());
+  llm::LlmSettings s;
+  s.provider = "fake";
+  s.providers["fake"] = llm::ProviderConfig{"fake", fake.base_url(), "", {}};
+  s.roles["smart"] = {llm::ModelRef{"", "m"}};
+  s.roles["embed"] = {llm::ModelRef{"", "emb"}};
+  auto client = acct->make_client(
+      multi, llm::resolve_llm(s, [](const std::string&) { return std::optional<std::string>(); }));
+  ASSERT_NE(client, nullptr);
+
+  auto embed = [&](std::vector<std::string> inputs) {
+    llm::CallOptions o;
+    o.role = std::string(llm::kEmbedRole);
+    o.purpose = std::string(llm::kEmbedPurpose);
+    std::promise<llm::EmbedResponse> p;
+    client->embed({std::move(inputs), 16}, o, ioc.get_executor(),
+                  [&p](llm::EmbedResponse r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  };
+  std::vector<std::string> inputs;
+  for (int i = 0; i < 70; ++i)
+    inputs.push_back("a fact worth keeping, number " + std::to_string(i));
+  const auto r = embed(inputs);
+  ASSERT_TRUE(r.ok()) << r.error->describe();
+  const int64_t tokens = r.total_usage().prompt_tokens;
+  EXPECT_EQ(tokens, 70 * 6);
+  const auto g = acct->budgets().gauges();
+  ASSERT_FALSE(g.empty());
+  EXPECT_EQ(g[0].spent, tokens * 1'000);
+  EXPECT_EQ(g[0].reserved, 0);
+
+  for (int i = 0; i < 500 && acct->ledger().written() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(acct->ledger().written(), 2u);
+  auto conn = store->reads().acquire();
+  auto st = conn->cached(
+      "SELECT purpose, prompt_tokens, completion_tokens, model_requested, cost_estimated_nanousd "
+      "FROM usage ORDER BY id");
+  ASSERT_TRUE(st.ok());
+  int64_t recorded = 0;
+  for (int row = 0; row < 2; ++row) {
+    ASSERT_TRUE((*st)->step().value());
+    EXPECT_EQ((*st)->column_text(0), "memory");
+    recorded += (*st)->column_int64(1);
+    EXPECT_EQ((*st)->column_int64(2), 0);
+    EXPECT_EQ((*st)->column_text(3), "emb");
+    EXPECT_EQ((*st)->column_int64(4), (*st)->column_int64(1) * 1'000);
+  }
+  EXPECT_EQ(recorded, tokens);
+
+  // Past the cap the next batch is refused before it is sent.
+  const size_t sent = fake.request_count();
+  std::vector<std::string> more(64, std::string(400, 'x'));  // ~6,400 estimated tokens
+  const auto refused = embed(more);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.failure, llm::FailureKind::budget);
+  EXPECT_EQ(fake.request_count(), sent);
+
+  multi.shutdown();
+  work.reset();
+  t.join();
 }
 
 }  // namespace budget_test

@@ -25,6 +25,8 @@ std::string preview(std::string_view data) {
   return data.size() > kMax ? std::string(data.substr(0, kMax)) + "…" : std::string(data);
 }
 
+}  // namespace
+
 Usage read_usage(const json& u) {
   Usage usage;
   usage.prompt_tokens = int_at(u, "prompt_tokens");
@@ -39,7 +41,20 @@ Usage read_usage(const json& u) {
   return usage;
 }
 
-}  // namespace
+StreamError read_error(const json& e) {
+  StreamError err;
+  if (e.is_object()) {
+    if (auto c = e.find("code"); c != e.end()) {
+      if (c->is_number_integer()) err.code = c->get<int>();
+      if (c->is_string()) err.message = c->get<std::string>() + ": ";
+    }
+    if (const auto* m = string_at(e, "message")) err.message += *m;
+  } else if (e.is_string()) {
+    err.message = e.get<std::string>();
+  }
+  if (err.message.empty()) err.message = preview(e.dump());
+  return err;
+}
 
 void ChatStream::merge_tool_call(size_t index, const std::string* id, const std::string* name,
                                  const std::string* arguments) {
@@ -69,17 +84,7 @@ Status ChatStream::on_data(std::string_view data) {
                 fmt::format("malformed stream chunk (not a JSON object): {}", preview(data)));
   }
   if (auto e = chunk.find("error"); e != chunk.end() && !e->is_null()) {
-    StreamError err;
-    if (e->is_object()) {
-      if (auto c = e->find("code"); c != e->end()) {
-        if (c->is_number_integer()) err.code = c->get<int>();
-        if (c->is_string()) err.message = c->get<std::string>() + ": ";
-      }
-      if (const auto* m = string_at(*e, "message")) err.message += *m;
-    } else if (e->is_string()) {
-      err.message = e->get<std::string>();
-    }
-    if (err.message.empty()) err.message = preview(e->dump());
+    StreamError err = read_error(*e);
     error_ = err;
     return fail(ErrorCode::unavailable,
                 fmt::format("error event in the stream (code {}): {}", err.code, err.message));

@@ -85,7 +85,9 @@ bool try_next_model(FailureKind kind) noexcept {
   return retry_same_model(kind) || kind == FailureKind::billing || kind == FailureKind::budget;
 }
 
-Usage LlmResponse::total_usage() const {
+Usage LlmResponse::total_usage() const { return llm::total_usage(attempts); }
+
+Usage total_usage(const std::vector<Attempt>& attempts) {
   Usage total;
   bool any_cost = false;
   double cost = 0;
@@ -198,6 +200,48 @@ bool is_json_media(std::string_view media) {
   return media == "application/json" || media.ends_with("+json");
 }
 
+// Records a failure in `a` as one line naming the endpoint and the model (never the key).
+void fail_attempt(Attempt& a, std::string_view call, FailureKind kind, const std::string& what) {
+  a.failure = kind;
+  a.error = fmt::format("{} to {} (model {}): {}", call,
+                        a.endpoint.empty() ? a.provider : a.endpoint, a.model_asked, what);
+}
+
+// A POST of `body` to {base_url}{path} with the provider's key and headers and the timeouts.
+http::Request make_request(const ResolvedProvider& provider, std::string_view path,
+                           std::string body, bool stream, const Timeouts& t,
+                           http::Clock::time_point deadline) {
+  http::Request req;
+  req.method = "POST";
+  req.url = provider.config.base_url + std::string(path);
+  req.headers.emplace_back("Content-Type: application/json");
+  req.headers.emplace_back(stream ? "Accept: text/event-stream" : "Accept: application/json");
+  if (!provider.api_key.empty()) req.headers.push_back("Authorization: Bearer " + provider.api_key);
+  for (const auto& [name, value] : provider.config.headers) {
+    req.headers.push_back(fmt::format("{}: {}", name, value));
+  }
+  req.body = std::move(body);
+  req.connect_timeout = t.connect;
+  req.first_byte_timeout = t.first_byte;
+  req.idle_timeout = t.idle;
+  req.deadline = std::min(deadline, http::Clock::now() + t.call);
+  return req;
+}
+
+// The error of a call none of whose attempts succeeded.
+std::string failure_message(const std::vector<Attempt>& attempts, FailureKind last,
+                            size_t models_tried) {
+  std::string message = attempts.back().error;
+  if (last == FailureKind::deadline && attempts.back().failure != FailureKind::deadline) {
+    message = "deadline passed after: " + message;
+  }
+  if (attempts.size() > 1 && last != FailureKind::budget) {
+    message += fmt::format(" ({} attempts on {} model{})", attempts.size(), models_tried,
+                           models_tried == 1 ? "" : "s");
+  }
+  return message;
+}
+
 // Per-attempt state shared with the body callback (which runs on the HTTP client's strand;
 // the coroutine reads it only after the transfer completed).
 struct StreamState {
@@ -230,9 +274,7 @@ asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const Re
   a.provider = model.provider;
   a.model_asked = model.model;
   auto fail_with = [&](FailureKind kind, const std::string& what) {
-    a.failure = kind;
-    a.error = fmt::format("LLM call to {} (model {}): {}",
-                          a.endpoint.empty() ? a.provider : a.endpoint, a.model_asked, what);
+    fail_attempt(a, "LLM call", kind, what);
   };
   auto pit = settings_.providers.find(model.provider);
   if (pit == settings_.providers.end()) {
@@ -242,23 +284,10 @@ asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const Re
   const ResolvedProvider& provider = pit->second;
   a.endpoint = endpoint_for_messages(provider.config.base_url);
 
-  const auto& t = settings_.timeouts;
-  http::Request req;
-  req.method = "POST";
-  req.url = provider.config.base_url + "/chat/completions";
-  req.headers.emplace_back("Content-Type: application/json");
-  req.headers.emplace_back(request.stream ? "Accept: text/event-stream"
-                                          : "Accept: application/json");
-  if (!provider.api_key.empty()) req.headers.push_back("Authorization: Bearer " + provider.api_key);
-  for (const auto& [name, value] : provider.config.headers) {
-    req.headers.push_back(fmt::format("{}: {}", name, value));
-  }
-  req.body = to_json(request, model.model, model.options)
-                 .dump(-1, ' ', false, json::error_handler_t::replace);
-  req.connect_timeout = t.connect;
-  req.first_byte_timeout = t.first_byte;
-  req.idle_timeout = t.idle;
-  req.deadline = std::min(deadline, http::Clock::now() + t.call);
+  http::Request req = make_request(provider, "/chat/completions",
+                                   to_json(request, model.model, model.options)
+                                       .dump(-1, ' ', false, json::error_handler_t::replace),
+                                   request.stream, settings_.timeouts, deadline);
 
   auto st = std::make_shared<StreamState>();
   st->streaming = request.stream;
@@ -371,6 +400,89 @@ asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const Re
   co_return a;
 }
 
+std::vector<ResolvedModel> LlmClient::models_for(
+    const CallOptions& options, const std::string& default_role, bool chat,
+    std::optional<std::pair<FailureKind, std::string>>& error) {
+  if (!options.models.empty()) return options.models;
+  std::string role = options.role.empty() ? default_role : options.role;
+  if (!chat) {
+    // Embeddings need their own role only, not a usable chat configuration: e.g. a local
+    // embedding server beside no chat model at all.
+    auto it = settings_.roles.find(role);
+    if (it != settings_.roles.end() && !it->second.empty()) return it->second;
+  }
+  if (!settings_.configured()) {
+    error.emplace(FailureKind::not_configured, settings_.not_configured);
+    return {};
+  }
+  if (chat && gate_ != nullptr) {
+    std::string routed = gate_->route(options, role);
+    if (routed != role && settings_.roles.count(routed) != 0) role = std::move(routed);
+  }
+  auto it = settings_.roles.find(role);
+  if (it == settings_.roles.end() || it->second.empty()) {
+    error.emplace(FailureKind::not_configured,
+                  fmt::format("no model is configured for the role '{}'", role));
+    return {};
+  }
+  return it->second;
+}
+
+asio::awaitable<FailureKind> LlmClient::on_model(const ResolvedModel& model,
+                                                 const CallOptions& options,
+                                                 http::Clock::time_point deadline,
+                                                 const Admit& admit, const Send& send,
+                                                 int& attempt_no, std::vector<Attempt>& attempts) {
+  const auto& retry = settings_.retry;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  FailureKind last = FailureKind::none;
+  for (int i = 0; i < std::max(1, retry.max_attempts); ++i) {
+    if (http::Clock::now() >= deadline) {
+      last = FailureKind::deadline;
+      break;
+    }
+    SpendGate::Admission admission;
+    if (gate_ != nullptr) admission = admit();
+    if (!admission.ok) {
+      // Not sent: nothing consumed, no usage row. A cheaper fallback may still fit.
+      Attempt refused;
+      refused.provider = model.provider;
+      refused.model_asked = model.model;
+      refused.failure = last = FailureKind::budget;
+      refused.error = admission.refusal;
+      spdlog::info("LLM call for user {} not sent to {}: over budget", options.user_id,
+                   model.model);
+      attempts.push_back(std::move(refused));
+      break;
+    }
+    Attempt a = co_await send(attempt_no++);
+    last = a.failure;
+    if (gate_ != nullptr) gate_->settle(admission, options, a);
+    if (observer_) {
+      try {
+        observer_(options, a);
+      } catch (const std::exception& e) {
+        spdlog::error("LLM attempt observer failed: {}", e.what());
+      }
+    }
+    if (a.failure != FailureKind::none) {
+      spdlog::warn("{} [attempt {}]", a.error, attempt_no);
+    }
+    const std::optional<milliseconds> retry_after = a.retry_after;
+    attempts.push_back(std::move(a));
+    if (last == FailureKind::none) break;
+    if (!retry_same_model(last) || i + 1 >= retry.max_attempts) break;
+    milliseconds wait = retry_after ? *retry_after : backoff(retry, i);
+    // A server asking for longer than we would ever wait: try the next model instead.
+    if (retry_after && *retry_after > retry.max_backoff) break;
+    if (http::Clock::now() + wait >= deadline) break;
+    timer.expires_after(wait);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return last;
+}
+
 asio::awaitable<LlmResponse> LlmClient::call(ChatRequest request, CallOptions options) {
   const auto start = http::Clock::now();
   const auto deadline = options.deadline == http::Clock::time_point::max()
@@ -383,82 +495,30 @@ asio::awaitable<LlmResponse> LlmClient::call(ChatRequest request, CallOptions op
     out.latency = duration_cast<microseconds>(http::Clock::now() - start);
   };
 
-  std::vector<ResolvedModel> models = options.models;
-  if (models.empty()) {
-    if (!settings_.configured()) {
-      finish_error(FailureKind::not_configured, settings_.not_configured);
-      co_return out;
-    }
-    std::string role = options.role.empty() ? settings_.default_role : options.role;
-    if (gate_ != nullptr) {
-      std::string routed = gate_->route(options, role);
-      if (routed != role && settings_.roles.count(routed) != 0) role = std::move(routed);
-    }
-    auto it = settings_.roles.find(role);
-    if (it == settings_.roles.end() || it->second.empty()) {
-      finish_error(FailureKind::not_configured,
-                   fmt::format("no model is configured for the role '{}'", role));
-      co_return out;
-    }
-    models = it->second;
+  std::optional<std::pair<FailureKind, std::string>> no_models;
+  const std::vector<ResolvedModel> models =
+      models_for(options, settings_.default_role, /*chat=*/true, no_models);
+  if (no_models) {
+    finish_error(no_models->first, std::move(no_models->second));
+    co_return out;
   }
 
   if (gate_ != nullptr && !request.max_tokens) request.max_tokens = gate_->default_max_tokens();
-  const auto& retry = settings_.retry;
-  asio::steady_timer timer(co_await asio::this_coro::executor);
   int attempt_no = 0;
   size_t models_tried = 0;
   FailureKind last = FailureKind::none;
   for (const auto& model : models) {
     ++models_tried;
-    for (int i = 0; i < std::max(1, retry.max_attempts); ++i) {
-      if (http::Clock::now() >= deadline) {
-        last = FailureKind::deadline;
-        break;
-      }
-      std::optional<ChatResult> result;
-      SpendGate::Admission admission;
-      if (gate_ != nullptr) admission = gate_->admit(options, model, request);
-      if (!admission.ok) {
-        // Not sent: nothing consumed, no usage row. A cheaper fallback may still fit.
-        Attempt refused;
-        refused.provider = model.provider;
-        refused.model_asked = model.model;
-        refused.failure = last = FailureKind::budget;
-        refused.error = admission.refusal;
-        spdlog::info("LLM call for user {} not sent to {}: over budget", options.user_id,
-                     model.model);
-        out.attempts.push_back(std::move(refused));
-        break;
-      }
-      Attempt a = co_await attempt(request, model, options, attempt_no++, deadline, result);
-      last = a.failure;
-      if (gate_ != nullptr) gate_->settle(admission, options, a);
-      if (observer_) {
-        try {
-          observer_(options, a);
-        } catch (const std::exception& e) {
-          spdlog::error("LLM attempt observer failed: {}", e.what());
-        }
-      }
-      if (a.failure != FailureKind::none) {
-        spdlog::warn("{} [attempt {}]", a.error, attempt_no);
-      }
-      const std::optional<milliseconds> retry_after = a.retry_after;
-      out.attempts.push_back(std::move(a));
-      if (result) {
-        out.result = std::move(result);
-        out.latency = duration_cast<microseconds>(http::Clock::now() - start);
-        co_return out;
-      }
-      if (!retry_same_model(last) || i + 1 >= retry.max_attempts) break;
-      milliseconds wait = retry_after ? *retry_after : backoff(retry, i);
-      // A server asking for longer than we would ever wait: try the next model instead.
-      if (retry_after && *retry_after > retry.max_backoff) break;
-      if (http::Clock::now() + wait >= deadline) break;
-      timer.expires_after(wait);
-      boost::system::error_code ec;
-      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    std::optional<ChatResult> result;
+    const Admit admit = [&] { return gate_->admit(options, model, request); };
+    const Send send = [&](int no) {
+      return attempt(request, model, options, no, deadline, result);
+    };
+    last = co_await on_model(model, options, deadline, admit, send, attempt_no, out.attempts);
+    if (result) {
+      out.result = std::move(result);
+      out.latency = duration_cast<microseconds>(http::Clock::now() - start);
+      co_return out;
     }
     if (!try_next_model(last) || http::Clock::now() >= deadline) break;
   }
@@ -466,38 +526,189 @@ asio::awaitable<LlmResponse> LlmClient::call(ChatRequest request, CallOptions op
     finish_error(FailureKind::deadline, "the call's deadline passed before any attempt");
     co_return out;
   }
-  std::string message = out.attempts.back().error;
-  if (last == FailureKind::deadline && out.attempts.back().failure != FailureKind::deadline) {
-    message = "deadline passed after: " + message;
-  }
-  if (out.attempts.size() > 1 && last != FailureKind::budget) {
-    message += fmt::format(" ({} attempts on {} model{})", out.attempts.size(), models_tried,
-                           models_tried == 1 ? "" : "s");
-  }
-  finish_error(last, std::move(message));
+  finish_error(last, failure_message(out.attempts, last, models_tried));
   co_return out;
 }
 
-void LlmClient::call(ChatRequest request, CallOptions options, const net::Executor& executor,
-                     std::function<void(LlmResponse)> done) {
+namespace {
+
+// Runs `call` on `executor` and hands its response to `done`; an exception becomes a failed
+// response (cancelled, ErrorCode::internal) rather than a lost completion.
+template <typename Response>
+void spawn_call(const net::Executor& executor, asio::awaitable<Response> call,
+                std::function<void(Response)> done, std::string_view what) {
   asio::co_spawn(
-      executor, call(std::move(request), std::move(options)),
-      [done = std::move(done)](const std::exception_ptr& e, LlmResponse r) {
+      executor, std::move(call),
+      [done = std::move(done), what](const std::exception_ptr& e, Response r) {
         if (e) {
+          r = Response{};
+          r.failure = FailureKind::cancelled;
           try {
             std::rethrow_exception(e);
           } catch (const std::exception& ex) {
-            r = LlmResponse{};
-            r.failure = FailureKind::cancelled;
-            r.error = Error{ErrorCode::internal, std::string("LLM call failed: ") + ex.what()};
+            r.error = Error{ErrorCode::internal, fmt::format("{} failed: {}", what, ex.what())};
           } catch (...) {
-            r = LlmResponse{};
-            r.failure = FailureKind::cancelled;
-            r.error = Error{ErrorCode::internal, "LLM call failed: unknown exception"};
+            r.error = Error{ErrorCode::internal, fmt::format("{} failed: unknown exception", what)};
           }
         }
         done(std::move(r));
       });
+}
+
+}  // namespace
+
+void LlmClient::call(ChatRequest request, CallOptions options, const net::Executor& executor,
+                     std::function<void(LlmResponse)> done) {
+  spawn_call(executor, call(std::move(request), std::move(options)), std::move(done), "LLM call");
+}
+
+asio::awaitable<Attempt> LlmClient::embed_attempt(std::span<const std::string> inputs,
+                                                  const ResolvedModel& model, int dimensions,
+                                                  http::Clock::time_point deadline,
+                                                  std::optional<EmbeddingBatch>& result) {
+  Attempt a;
+  a.provider = model.provider;
+  a.model_asked = model.model;
+  auto fail_with = [&](FailureKind kind, const std::string& what) {
+    fail_attempt(a, "embeddings call", kind, what);
+  };
+  auto pit = settings_.providers.find(model.provider);
+  if (pit == settings_.providers.end()) {
+    fail_with(FailureKind::not_configured, fmt::format("unknown provider '{}'", model.provider));
+    co_return a;
+  }
+  const ResolvedProvider& provider = pit->second;
+  a.endpoint = endpoint_for_messages(provider.config.base_url);
+
+  http::Request req = make_request(provider, "/embeddings",
+                                   embeddings_body(inputs, model.model, dimensions, model.options)
+                                       .dump(-1, ' ', false, json::error_handler_t::replace),
+                                   /*stream=*/false, settings_.timeouts, deadline);
+  // Decimal JSON text of 64 vectors of 3,072 dimensions is about 4.5 MB.
+  req.max_body_bytes = 64u << 20;
+  http::Response resp = co_await http::async_fetch(multi_, std::move(req));
+  a.latency = resp.total;
+  a.first_byte = resp.first_byte;
+  a.http_status = static_cast<int>(resp.status);
+  a.generation_id = resp.header("x-generation-id");
+
+  const bool reached_model =
+      resp.status == 200 || resp.failure == http::Failure::first_byte_timeout;
+  std::optional<EmbeddingBatch> parsed;
+  if (resp.failure != http::Failure::none) {
+    fail_with(kind_for_transport(resp.failure),
+              fmt::format("{}: {}", http::to_string(resp.failure), resp.error));
+  } else if (resp.status != 200) {
+    const FailureKind k = kind_for_status(resp.status);
+    a.retry_after = parse_retry_after(resp.header("retry-after"));
+    fail_with(k, fmt::format("HTTP {} {}: {}", resp.status, to_string(k), error_text(resp.body)));
+  } else {
+    StreamError in_band;
+    auto batch = parse_embeddings(resp.body, inputs.size(), dimensions, &in_band);
+    if (batch.ok()) {
+      parsed = std::move(batch).value();
+    } else if (!in_band.message.empty()) {
+      const FailureKind k =
+          in_band.code != 0 ? kind_for_status(in_band.code) : FailureKind::stream_error;
+      fail_with(k == FailureKind::bad_request ? FailureKind::stream_error : k,
+                fmt::format("error in the response body: {}", in_band.message));
+    } else {
+      fail_with(FailureKind::malformed, batch.error().message);
+    }
+  }
+
+  // What the attempt consumed: embeddings have prompt tokens only.
+  if (parsed && parsed->usage) {
+    a.usage.prompt_tokens = parsed->usage->prompt_tokens;
+    a.usage.cost_usd = parsed->usage->cost_usd;
+  } else if (reached_model) {
+    a.usage.estimated = true;
+    a.usage.prompt_tokens = estimate_embedding_tokens(inputs);
+  }
+  if (reached_model) {
+    a.model_answered = parsed && !parsed->model.empty() ? parsed->model : model.model;
+  }
+  if (parsed) {
+    if (parsed->model.empty()) parsed->model = a.model_answered;
+    result = std::move(parsed);
+  }
+  co_return a;
+}
+
+asio::awaitable<EmbedResponse> LlmClient::embed(EmbedRequest request, CallOptions options) {
+  const auto start = http::Clock::now();
+  const auto deadline = options.deadline == http::Clock::time_point::max()
+                            ? start + settings_.timeouts.turn
+                            : options.deadline;
+  EmbedResponse out;
+  auto finish_error = [&](FailureKind kind, std::string message) {
+    out.failure = kind;
+    out.error = Error{error_code(kind), std::move(message)};
+    out.latency = duration_cast<microseconds>(http::Clock::now() - start);
+  };
+  if (request.inputs.empty()) {
+    out.vectors.emplace();
+    out.dimensions = std::max(0, request.dimensions);
+    co_return out;
+  }
+
+  // Not routed: a cheaper role's model would answer in another vector space.
+  std::optional<std::pair<FailureKind, std::string>> no_models;
+  const std::vector<ResolvedModel> models =
+      models_for(options, std::string(kEmbedRole), /*chat=*/false, no_models);
+  if (no_models) {
+    finish_error(no_models->first, std::move(no_models->second));
+    co_return out;
+  }
+
+  const std::span<const std::string> all(request.inputs);
+  int attempt_no = 0;
+  size_t models_tried = 0;
+  FailureKind last = FailureKind::none;
+  for (const auto& model : models) {
+    ++models_tried;
+    std::vector<std::vector<float>> vectors;
+    vectors.reserve(all.size());
+    int dimensions = std::max(0, request.dimensions);  // unasked: the first vector's length
+    std::string answered;
+    for (size_t first = 0; first < all.size(); first += kEmbedBatchLimit) {
+      const auto batch = all.subspan(first, std::min(kEmbedBatchLimit, all.size() - first));
+      const SpendGate::Bound bound{estimate_embedding_tokens(batch), 0};
+      std::optional<EmbeddingBatch> result;
+      const Admit admit = [&] { return gate_->admit(options, model, bound); };
+      const Send send = [&](int) {
+        return embed_attempt(batch, model, dimensions, deadline, result);
+      };
+      last = co_await on_model(model, options, deadline, admit, send, attempt_no, out.attempts);
+      if (!result) break;
+      if (dimensions == 0) dimensions = static_cast<int>(result->vectors.front().size());
+      if (answered.empty()) answered = result->model;
+      for (auto& v : result->vectors) vectors.push_back(std::move(v));
+    }
+    if (vectors.size() == all.size()) {
+      out.vectors = std::move(vectors);
+      out.provider = model.provider;
+      out.model_asked = model.model;
+      out.model_answered = answered;
+      out.dimensions = dimensions;
+      out.latency = duration_cast<microseconds>(http::Clock::now() - start);
+      co_return out;
+    }
+    const bool next = try_next_model(last) || last == FailureKind::not_found;
+    if (!next || http::Clock::now() >= deadline) break;
+  }
+  if (out.attempts.empty()) {
+    finish_error(FailureKind::deadline, "the call's deadline passed before any attempt");
+    co_return out;
+  }
+  finish_error(last, failure_message(out.attempts, last, models_tried));
+  co_return out;
+}
+
+void LlmClient::embed(EmbedRequest request, CallOptions options, const net::Executor& executor,
+                      std::function<void(EmbedResponse)> done) {
+  spawn_call(executor, embed(std::move(request), std::move(options)), std::move(done),
+             "embeddings call");
 }
 
 }  // namespace parley::bot::llm

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "parley/bot/clients/llm/embeddings.h"
+
 namespace parley::bot::llm {
 
 namespace {
@@ -106,7 +108,14 @@ ResolvedLlm resolve_llm(const LlmSettings& settings, const EnvLookup& env) {
   if (model_override) {
     std::vector<ResolvedModel> only{
         ResolvedModel{def, *model_override, options_for(*model_override)}};
-    for (const auto& [role, _] : settings.roles) out.roles[role] = only;
+    for (const auto& [role, refs] : settings.roles) {
+      // A chat model cannot answer embeddings: the embed role keeps its own models.
+      if (role == kEmbedRole) {
+        for (const auto& ref : refs) out.roles[role].push_back(resolve_ref(ref));
+      } else {
+        out.roles[role] = only;
+      }
+    }
     for (const char* role : {"fast", "smart"}) out.roles[role] = only;
     out.roles[out.default_role] = only;
   } else if (!settings.roles.empty()) {

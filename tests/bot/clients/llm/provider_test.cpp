@@ -95,6 +95,19 @@ TEST(Provider, ModelOverrideReplacesEveryRole) {
   EXPECT_EQ(r.roles.at("cheap")[0].model, "m");
 }
 
+TEST(Provider, ModelOverrideLeavesTheEmbedRoleAlone) {
+  LlmSettings s;
+  s.roles["smart"] = {ModelRef{"", "a"}};
+  s.roles["embed"] = {ModelRef{"local", "nomic-embed-text"}, ModelRef{"", "emb"}};
+  s.providers["local"] = ProviderConfig{"local", "http://127.0.0.1:11434/v1", "", {}};
+  const auto r = resolve_llm(s, env({{"OPENROUTER_API_KEY", "k"}, {"PARLEY_LLM_MODEL", "m"}}));
+  EXPECT_EQ(r.roles.at("smart")[0].model, "m");
+  ASSERT_EQ(r.roles.at("embed").size(), 2u) << "a chat model cannot answer embeddings";
+  EXPECT_EQ(r.roles.at("embed")[0].provider, "local");
+  EXPECT_EQ(r.roles.at("embed")[0].model, "nomic-embed-text");
+  EXPECT_EQ(r.roles.at("embed")[1].provider, "openrouter");
+}
+
 TEST(Provider, EndpointForMessagesDropsSchemeAndCredentials) {
   EXPECT_EQ(endpoint_for_messages("https://openrouter.ai/api/v1"), "openrouter.ai/api/v1");
   EXPECT_EQ(endpoint_for_messages("http://user:secret@host:1/v1?key=abc"), "host:1/v1");

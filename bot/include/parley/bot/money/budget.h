@@ -1,7 +1,8 @@
 // BudgetKeeper: the LLM client's spend gate (llm::SpendGate). Caps — global and per user, per
 // calendar day and month in one time zone, and per turn — are enforced *before* an attempt is
 // sent: the attempt's worst case (the prompt's estimated tokens + its max_tokens, at the
-// model's price) is reserved against every cap that applies, and the attempt is refused when
+// model's price; for an embeddings batch, its inputs' estimated tokens at the input price) is
+// reserved against every cap that applies, and the attempt is refused when
 // any would be passed. After the attempt the reservation is replaced by its real cost (the
 // provider's usage.cost, else the price table's estimate). Concurrent calls therefore cannot
 // jointly pass a cap: each one's worst case is counted before it is sent.
@@ -90,6 +91,8 @@ class BudgetKeeper final : public llm::SpendGate {
   [[nodiscard]] std::optional<int> default_max_tokens() const override;
   Admission admit(const llm::CallOptions& options, const llm::ResolvedModel& model,
                   const llm::ChatRequest& request) override;
+  Admission admit(const llm::CallOptions& options, const llm::ResolvedModel& model,
+                  const Bound& bound) override;
   void settle(const Admission& admission, const llm::CallOptions& options,
               const llm::Attempt& attempt) override;
 
@@ -107,6 +110,8 @@ class BudgetKeeper final : public llm::SpendGate {
   // The worst case of one attempt; nullopt when the model has no price.
   [[nodiscard]] std::optional<int64_t> worst_case(const llm::ResolvedModel& model,
                                                   const llm::ChatRequest& request) const;
+  [[nodiscard]] std::optional<int64_t> worst_case(const llm::ResolvedModel& model,
+                                                  const Bound& bound) const;
 
   [[nodiscard]] const BudgetOptions& options() const { return options_; }
   [[nodiscard]] const Periods& periods() const { return periods_; }
@@ -125,6 +130,9 @@ class BudgetKeeper final : public llm::SpendGate {
     bool user = false;
     bool turn = false;
   };
+  // Reserves `worst` (nullopt: the model has no price) against every cap, or refuses.
+  Admission reserve(const llm::CallOptions& options, const llm::ResolvedModel& model,
+                    std::optional<int64_t> worst);
   std::vector<Scope> scopes_for(const llm::CallOptions& options, int64_t now_ms) const;
   std::string refusal(const Scope& scope, const Counter& c, int64_t now_ms) const;
   void sweep_locked(int64_t now_ms);

@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "parley/base/result.h"
 
 namespace parley::bot::llm {
@@ -54,6 +56,11 @@ struct StreamError {
   int code = 0;  // the error's code (an HTTP-like status), 0 when absent
   std::string message;
 };
+
+// Reads a `usage` object (a chunk's, a completion's, an embeddings response's).
+Usage read_usage(const nlohmann::json& usage);
+// Reads the value of an `error` field: {"code", "message"} or a bare string.
+StreamError read_error(const nlohmann::json& error);
 
 class ChatStream {
  public:

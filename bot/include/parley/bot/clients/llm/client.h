@@ -1,4 +1,5 @@
-// LlmClient: one chat completion, asked of a role's models in order, over CurlMulti.
+// LlmClient: one chat completion, or the embeddings of a list of texts, asked of a role's models
+// in order, over CurlMulti.
 //
 // For each model: up to RetryPolicy::max_attempts attempts on retryable failures (429 after
 // its Retry-After or exponential back-off with jitter, 500/502/503/504, transport failures and
@@ -13,8 +14,16 @@
 // usage, zero when no request reached a model. Error messages name the endpoint and the model,
 // never the key.
 //
-// Thread safety: call() may be used from any thread concurrently; the completion runs on the
-// executor passed to call() (typically the conversation's strand). The client must outlive
+// embed() sends its inputs in batches of kEmbedBatchLimit (embeddings.h), each batch with the
+// same retries; the vectors of one call all come from one model (vectors of two models live in
+// two spaces): when a batch fails for good on a model, the call starts over on the next model,
+// from the first batch. The spend gate's route() is not consulted for embeddings, for the same
+// reason. A 404 also moves an embeddings call to the next model (not a chat call): a server
+// without the model or without an embeddings route answers 404, and the next model may be on
+// another provider.
+//
+// Thread safety: call() and embed() may be used from any thread concurrently; the completion runs
+// on the executor passed to it (typically the conversation's strand). The client must outlive
 // its calls.
 #pragma once
 
@@ -22,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +39,7 @@
 #include "parley/base/result.h"
 #include "parley/bot/clients/http/curl_multi.h"
 #include "parley/bot/clients/llm/chat_stream.h"
+#include "parley/bot/clients/llm/embeddings.h"
 #include "parley/bot/clients/llm/provider.h"
 #include "parley/bot/clients/llm/types.h"
 #include "parley/bot/net.h"
@@ -91,6 +102,27 @@ struct LlmResponse {
   [[nodiscard]] Usage total_usage() const;
 };
 
+// The sum of what `attempts` consumed; estimated when any part is.
+Usage total_usage(const std::vector<Attempt>& attempts);
+
+struct EmbedResponse {
+  // Set on success: one vector per input, in input order, each `dimensions` long.
+  std::optional<std::vector<std::vector<float>>> vectors;
+  std::vector<Attempt> attempts;  // every attempt of every batch, in order
+  std::optional<Error> error;     // set on failure: the code of the last failure
+  FailureKind failure = FailureKind::none;
+  // On success: the model asked (the configuration's name: key stored vectors by it and
+  // `dimensions`), its provider, and the model that answered as the provider names it.
+  std::string provider;
+  std::string model_asked;
+  std::string model_answered;
+  int dimensions = 0;
+  std::chrono::microseconds latency{0};  // whole call, waits included
+
+  [[nodiscard]] bool ok() const { return vectors.has_value(); }
+  [[nodiscard]] Usage total_usage() const { return llm::total_usage(attempts); }
+};
+
 struct CallOptions {
   std::string role;                   // empty: the default role
   std::vector<ResolvedModel> models;  // non-empty: these instead of the role's
@@ -99,7 +131,7 @@ struct CallOptions {
   // Text as it streams in, posted to the call's executor. `attempt` changes when a retry or a
   // fallback starts over: text of an earlier attempt is to be discarded.
   std::function<void(int attempt, std::string_view text)> on_text;
-  std::string purpose = "turn";  // for the usage ledger: turn, tool_step, summary, …
+  std::string purpose = "turn";  // for the usage ledger: turn, tool_step, summary, memory, …
   int64_t user_id = 0;           // who the call is for (0: nobody in particular)
   int64_t conversation_id = 0;
   // The calls of one turn share a key (the per-turn budget counts them together); empty: the
@@ -111,10 +143,11 @@ struct CallOptions {
 // Sees every attempt of every call (the usage ledger hangs here), on the call's executor.
 using AttemptObserver = std::function<void(const CallOptions&, const Attempt&)>;
 
-// SpendGate: the budgets (bot/usage/budget.h). Consulted for the role of every call, admits
-// every attempt before it is sent — reserving its worst-case cost — and is told every admitted
-// attempt's outcome, which replaces the reservation by the real cost. A refused attempt is not
-// sent: the call fails with FailureKind::budget and the gate's refusal, meant for the user.
+// SpendGate: the budgets (bot/money/budget.h). Consulted for the role of every chat call, admits
+// every attempt — chat or embeddings — before it is sent, reserving its worst-case cost, and is
+// told every admitted attempt's outcome, which replaces the reservation by the real cost. A
+// refused attempt is not sent: the call fails with FailureKind::budget and the gate's refusal,
+// meant for the user.
 //
 // Thread safety: called from any executor, concurrently.
 class SpendGate {
@@ -133,6 +166,14 @@ class SpendGate {
   [[nodiscard]] virtual std::optional<int> default_max_tokens() const = 0;
   virtual Admission admit(const CallOptions& options, const ResolvedModel& model,
                           const ChatRequest& request) = 0;
+  // The most an attempt that is not a chat completion may consume: an embeddings batch is its
+  // inputs' estimated tokens in, nothing out.
+  struct Bound {
+    int64_t prompt_tokens = 0;
+    int64_t completion_tokens = 0;
+  };
+  virtual Admission admit(const CallOptions& options, const ResolvedModel& model,
+                          const Bound& bound) = 0;
   virtual void settle(const Admission& admission, const CallOptions& options,
                       const Attempt& attempt) = 0;
 };
@@ -151,11 +192,41 @@ class LlmClient {
   void call(ChatRequest request, CallOptions options, const net::Executor& executor,
             std::function<void(LlmResponse)> done);
 
+  // The embeddings of request.inputs, from the models of options.role (empty: kEmbedRole) or
+  // options.models. The ledger records the attempts under options.purpose: the memory layer
+  // sets kEmbedPurpose. No inputs: success with no vectors and no request. Coroutine form;
+  // resumes on the caller's executor.
+  net::asio::awaitable<EmbedResponse> embed(EmbedRequest request, CallOptions options);
+  // Callback form: `done` runs on `executor`.
+  void embed(EmbedRequest request, CallOptions options, const net::Executor& executor,
+             std::function<void(EmbedResponse)> done);
+
  private:
+  using Admit = std::function<SpendGate::Admission()>;
+  using Send = std::function<net::asio::awaitable<Attempt>(int attempt_no)>;
+
+  // The models to ask: options.models, else those of options.role (else `default_role`). A
+  // `chat` call's role is routed by the gate and needs the whole configuration usable; an
+  // embeddings call needs its role only. Sets `error` and returns nothing when there are none.
+  std::vector<ResolvedModel> models_for(const CallOptions& options, const std::string& default_role,
+                                        bool chat,
+                                        std::optional<std::pair<FailureKind, std::string>>& error);
+  // One piece of work on one model: each attempt admitted by the gate (`admit`), sent (`send`,
+  // whose attempt has FailureKind::none exactly when it produced its result), settled, observed
+  // and appended to `attempts`; retried while retry_same_model() and the policy and the
+  // deadline allow. Returns the last attempt's failure (none: success).
+  net::asio::awaitable<FailureKind> on_model(const ResolvedModel& model, const CallOptions& options,
+                                             http::Clock::time_point deadline, const Admit& admit,
+                                             const Send& send, int& attempt_no,
+                                             std::vector<Attempt>& attempts);
   net::asio::awaitable<Attempt> attempt(const ChatRequest& request, const ResolvedModel& model,
                                         const CallOptions& options, int attempt_no,
                                         http::Clock::time_point deadline,
                                         std::optional<ChatResult>& result);
+  net::asio::awaitable<Attempt> embed_attempt(std::span<const std::string> inputs,
+                                              const ResolvedModel& model, int dimensions,
+                                              http::Clock::time_point deadline,
+                                              std::optional<EmbeddingBatch>& result);
 
   http::CurlMulti& multi_;
   ResolvedLlm settings_;
