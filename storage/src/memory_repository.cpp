@@ -293,6 +293,10 @@ WriteJob MemoryRepository::make_add_job(NewMemory memory) {
           // Forgotten by the user: an import never brings it back.
           return WriteAck{old.id, false};
         }
+        const bool same = old.content == m->content && old.kind == m->kind &&
+                          old.importance == m->importance && old.tags == m->tags &&
+                          (!m->event_at || old.event_at == m->event_at);
+        if (same || old.superseded_by != 0) return WriteAck{old.id, false};  // nothing new
         PARLEY_TRY(rewrite_memory(conn, old, *m, now, *rec));
         touched->push_back(rec);
         return WriteAck{rec->id, false};

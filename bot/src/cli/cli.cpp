@@ -17,6 +17,7 @@
 #include "cli/chat_command.h"
 #include "cli/discord_commands.h"
 #include "cli/email_commands.h"
+#include "cli/memory_commands.h"
 #include "cli/money_commands.h"
 #include "cli/prompt_commands.h"
 #include "cli/report_commands.h"
@@ -244,6 +245,7 @@ int run_cli(int argc, char** argv) {
   MoneyCommands money_commands(app);
   DiscordCommands discord_commands(app);
   EmailCommands email_commands(app);
+  MemoryCommands memory_commands(app);
   AskOptions ask_options;
   auto* ask =
       app.add_subcommand("ask", "one turn: prints the reply (works beside a running parley)");
@@ -292,6 +294,7 @@ int run_cli(int argc, char** argv) {
   if (money_commands.selected()) return money_commands.run(cfg);
   if (discord_commands.selected()) return discord_commands.run(cfg);
   if (email_commands.selected()) return email_commands.run(cfg);
+  if (memory_commands.selected()) return memory_commands.run(cfg);
   if (report_commands.selected()) return report_commands.run(cfg);
   if (*ask) return run_ask(cfg, ask_options);
   if (*chat) return run_chat(cfg, chat_options);

@@ -90,6 +90,22 @@ TEST(TimeFormat, UtcTextOfEpochMilliseconds) {
   EXPECT_EQ(utc_minute(1'764'935'318'999), "2025-12-05 11:48");
 }
 
+TEST(TimeFormat, ParsesIsoDatesTimesAndOffsetsAndRefusesTheRest) {
+  EXPECT_EQ(parse_iso_utc("2025-12-05"), 1'764'892'800'000);
+  EXPECT_EQ(parse_iso_utc("2025-12-05T11:48:38Z"), 1'764'935'318'000);
+  EXPECT_EQ(parse_iso_utc("2025-12-05T11:48:38.999Z"), 1'764'935'318'999);
+  EXPECT_EQ(parse_iso_utc("2025-12-05T11:48:38.9Z"), 1'764'935'318'900);
+  EXPECT_EQ(parse_iso_utc("2025-12-05 11:48"), 1'764'935'280'000);
+  EXPECT_EQ(parse_iso_utc("2025-12-05T12:48:38+01:00"), 1'764'935'318'000);
+  EXPECT_EQ(parse_iso_utc("2025-12-05T06:18:38-0530"), 1'764'935'318'000);
+  EXPECT_EQ(parse_iso_utc("1969-12-31"), -86'400'000);
+  for (const char* bad :
+       {"", "2025-13-01", "2025-02-30", "2025-12-5", "2025-12-05T24:00", "2025-12-05T11:48:38ZZ",
+        "2025-12-05T11:48+1", "yesterday", "2025-12-05T11:48:38.Z", "2025-12-05x"}) {
+    EXPECT_FALSE(parse_iso_utc(bad).has_value()) << bad;
+  }
+}
+
 constexpr int64_t kUsd = 1'000'000'000;
 
 TEST(Usd, ShortFormFourDecimalsBelowADollarTwoAbove) {

@@ -55,7 +55,7 @@ class MemoryRepository {
   // Adds a memory, with its ADD event. An exact duplicate of one of the user's current
   // memories (the same words, any case or spacing) is not added: a NOOP event, and the ack
   // names the existing memory (inserted = false). A known external_id updates its memory (an
-  // UPDATE event) unless the user forgot it.
+  // UPDATE event) unless the user forgot it, it was superseded, or nothing in it changed.
   void add(NewMemory memory, WriteCallback done);
   std::future<Result<WriteAck>> add(NewMemory memory);
   // Rewrites the text, tags, importance, kind, time and confidence of the user's (memory.
