@@ -173,4 +173,59 @@ Result<std::optional<StoredMessage>> MessageRepository::find(std::string_view ch
   return std::optional<StoredMessage>(read_message(**st));
 }
 
+Result<std::optional<ConversationSummary>> MessageRepository::latest_summary(
+    int64_t conversation_id) {
+  auto conn = reads_.acquire();
+  auto st = conn->cached(
+      "SELECT id, conversation_id, through_message_id, text, tokens, model, created_at FROM "
+      "conversation_summaries WHERE conversation_id = ? ORDER BY id DESC LIMIT 1");
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(conversation_id);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) return std::optional<ConversationSummary>();
+  ConversationSummary s;
+  s.id = (*st)->column_int64(0);
+  s.conversation_id = (*st)->column_int64(1);
+  s.through_message_id = (*st)->column_int64(2);
+  s.text = (*st)->column_text(3);
+  s.tokens = (*st)->column_int64(4);
+  s.model = (*st)->column_text(5);
+  s.created_at = (*st)->column_int64(6);
+  return std::optional<ConversationSummary>(std::move(s));
+}
+
+void MessageRepository::add_summary(ConversationSummary summary, WriteCallback done) {
+  if (summary.text.empty() || summary.conversation_id <= 0) {
+    done(fail(ErrorCode::invalid_argument, "a summary needs a conversation and a text"));
+    return;
+  }
+  summary.created_at = clock_.now_ms();
+  WriteJob job;
+  job.what = "add summary";
+  job.apply = [s = std::move(summary)](Connection& conn) -> Result<WriteAck> {
+    auto newest = conn.cached(
+        "SELECT coalesce(max(through_message_id), 0) FROM conversation_summaries WHERE "
+        "conversation_id = ?");
+    if (!newest) return fail(std::move(newest).error());
+    (*newest)->bind_all(s.conversation_id);
+    auto row = (*newest)->step();
+    if (!row) return fail(std::move(row).error());
+    const int64_t through = (*newest)->column_int64(0);
+    (*newest)->reset();
+    if (s.through_message_id <= through) return WriteAck{0, false};
+    auto st = conn.cached(
+        "INSERT INTO conversation_summaries(conversation_id, through_message_id, text, tokens, "
+        "model, created_at) VALUES (?,?,?,?,?,?)");
+    if (!st) return fail(std::move(st).error());
+    PARLEY_TRY((*st)
+                   ->bind_all(s.conversation_id, s.through_message_id, s.text, s.tokens, s.model,
+                              s.created_at)
+                   .run());
+    return WriteAck{conn.last_insert_rowid(), true};
+  };
+  job.done = std::move(done);
+  writes_.submit(std::move(job));
+}
+
 }  // namespace parley::storage

@@ -83,7 +83,8 @@ class TurnEngineTest : public ::testing::Test {
     thread_.join();
   }
 
-  std::unique_ptr<pipeline::TurnEngine> engine(bool with_llm = true) {
+  std::unique_ptr<pipeline::TurnEngine> engine(bool with_llm = true,
+                                               pipeline::TurnOptions options = {}) {
     pipeline::TurnEngine::Deps deps{*store_,
                                     *library_,
                                     registry_,
@@ -93,7 +94,7 @@ class TurnEngineTest : public ::testing::Test {
                                     "No model is configured.",
                                     clock_,
                                     caps::Services{&clock_, nullptr, nullptr, {}}};
-    return std::make_unique<pipeline::TurnEngine>(std::move(deps));
+    return std::make_unique<pipeline::TurnEngine>(std::move(deps), options);
   }
 
   // Each on a strand, as the lanes run them; the result, or (after kPatience) a failure.
@@ -390,6 +391,43 @@ TEST_F(TurnEngineTest, ThePromptsMemoriesComeFromTheSameRecallAsTheTool) {
   fake_.push(FakeReply::text("Hm."));
   run(*e, shared);
   EXPECT_THAT(std::string(messages(1)[0]["content"]), Not(HasSubstr("ramen")));
+}
+
+TEST_F(TurnEngineTest, HistoryThatNoLongerFitsIsSummarisedForTheNextTurns) {
+  fake_.set_handler([](const fakes::RecordedRequest& r) -> std::optional<FakeReply> {
+    const std::string system = r.json["messages"][0]["content"];
+    if (system.find("You write short summaries") != std::string::npos) {
+      return FakeReply::text("Alice lives in Porto and has a cat called Miso.");
+    }
+    return FakeReply::text("Noted.");
+  });
+  pipeline::TurnOptions o;
+  o.history_token_budget = 24;  // the current message and the last reply, hardly more
+  auto e = engine(true, o);
+  run(*e, message("My name is Alice, I live in Porto and my cat is called Miso."));
+  run(*e, message("I like tea."));
+  // The first message no longer fits: it is summarised after the second turn.
+  const int64_t conv = store_->directory().find_conversation("console", "alice-conv").value();
+  std::optional<storage::ConversationSummary> summary;
+  for (int i = 0; i < 200 && !summary; ++i) {
+    summary = store_->messages().latest_summary(conv).value();
+    if (!summary) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(summary.has_value()) << "no summary stored";
+  EXPECT_EQ(summary->text, "Alice lives in Porto and has a cat called Miso.");
+  ASSERT_EQ(fake_.request_count(), 3u);
+  const json asked = messages(2);
+  EXPECT_THAT(std::string(asked[1]["content"]), HasSubstr("my cat is called Miso"))
+      << "the dropped span, as data in a user message";
+  EXPECT_EQ(asked[1]["role"], "user");
+  EXPECT_EQ(fake_.requests().at(2).json["max_tokens"], 400);
+
+  // The next turn has it under "Earlier in this conversation".
+  run(*e, message("What do you know?"));
+  ASSERT_GE(fake_.request_count(), 4u);
+  const std::string system = messages(3)[0]["content"];
+  EXPECT_THAT(system, HasSubstr("Alice lives in Porto and has a cat called Miso."));
+  EXPECT_THAT(system, Not(HasSubstr("(none)")));
 }
 
 }  // namespace turn_test

@@ -40,6 +40,12 @@ class MessageRepository {
   // Whether a reply (an assistant message) follows message `id` in its conversation.
   Result<bool> answered(int64_t conversation_id, int64_t id);
 
+  // The newest summary of the conversation, if any.
+  Result<std::optional<ConversationSummary>> latest_summary(int64_t conversation_id);
+  // Stores a newer summary (created_at: now); a summary that does not reach further than the
+  // newest one stored is not kept (ack.inserted false).
+  void add_summary(ConversationSummary summary, WriteCallback done);
+
   [[nodiscard]] size_t history_limit() const { return history_; }
 
  private:

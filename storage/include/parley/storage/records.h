@@ -87,6 +87,17 @@ struct MemoryHit {
   double score = 0;  // BM25 over the user's own memories: higher is more relevant
 };
 
+// The short-term layer: what a conversation said before the messages a prompt still holds.
+struct ConversationSummary {
+  int64_t id = 0;
+  int64_t conversation_id = 0;
+  int64_t through_message_id = 0;  // every message up to this id is in it
+  std::string text;
+  int64_t tokens = 0;
+  std::string model{};
+  int64_t created_at = 0;
+};
+
 // One row of memory_events: a change to a memory.
 struct MemoryEvent {
   int64_t id = 0;

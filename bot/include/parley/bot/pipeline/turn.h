@@ -48,6 +48,9 @@ struct TurnOptions {
   int max_iterations = 8;
   size_t recalled_memories = 5;
   int64_t history_token_budget = 3000;  // recent messages kept, newest first, within this
+  // Completion tokens a conversation summary may take (the `summary` prompt asks for ten
+  // short lines).
+  int summary_max_tokens = 400;
 };
 
 class TurnEngine : public TurnHandler {
@@ -66,6 +69,10 @@ class TurnEngine : public TurnHandler {
   };
 
   TurnEngine(Deps deps, TurnOptions options = {});
+  ~TurnEngine() override;
+  struct SummaryState;  // (turn.cpp)
+  TurnEngine(const TurnEngine&) = delete;
+  TurnEngine& operator=(const TurnEngine&) = delete;
 
   // TurnHandler (see there): accept() stores the message, respond() answers a batch.
   net::asio::awaitable<Accepted> accept(const InboundMessage& message) override;
@@ -74,10 +81,24 @@ class TurnEngine : public TurnHandler {
   net::asio::awaitable<TurnResult> run(InboundMessage message);
 
  private:
+  // The messages a turn's history no longer holds, not yet in the conversation's summary:
+  // summarised after the reply (the previous summary + these), for the next turns' {{summary}}.
+  struct SummaryJob {
+    int64_t conversation_id = 0;
+    int64_t user_id = 0;
+    int64_t through = 0;  // the newest message of the span
+    std::string user_name;
+    std::string channel;
+    std::string previous;  // the summary so far ("" none)
+    std::string span;      // "name: text" lines, oldest first
+  };
   struct Context {
     llm::ChatRequest request;
     std::vector<std::string> offered;  // the capabilities offered as tools this turn
+    std::optional<SummaryJob> summary;
   };
+  // Starts summarising `job` in the background (once per conversation at a time).
+  void start_summary(SummaryJob job, const net::Executor& executor);
   net::asio::awaitable<Result<Context>> context(const std::vector<Accepted>& batch,
                                                 const capabilities::Caller& caller,
                                                 const capabilities::CapabilitiesConfig& config);
@@ -93,6 +114,7 @@ class TurnEngine : public TurnHandler {
   int64_t stored_before_start_ = 0;  // messages up to this id were stored by earlier processes
   std::mutex owed_mu_;               // taken only for a redelivery of such a message
   std::set<int64_t> owed_taken_;
+  std::shared_ptr<SummaryState> summaries_;  // shared with summaries still running
 };
 
 }  // namespace parley::bot::pipeline
