@@ -85,6 +85,16 @@ Status App::build() {
           "{} repl{} may have been sent just before the last stop: marked unknown, not sent again",
           *settled, *settled == 1 ? "y" : "ies");
     }
+    // Memories a user forgot are kept for a grace period (an undo, a mistaken /forget), then
+    // purged with their vectors; the trail (memory_events) stays.
+    constexpr int64_t kForgottenGraceMs = int64_t{30} * 86'400'000;
+    const int64_t before = SystemClock::instance().now_ms() - kForgottenGraceMs;
+    if (auto purged = store_->memories().purge_forgotten(before).get(); !purged) {
+      spdlog::warn("memory: purging forgotten memories failed: {}", purged.error().describe());
+    } else if (purged->row_id > 0) {
+      spdlog::info("memory: {} memor{} forgotten over 30 days ago purged", purged->row_id,
+                   purged->row_id == 1 ? "y" : "ies");
+    }
   }
 
   if (auto st = caps::register_builtins(registry_); !st.ok()) return st;

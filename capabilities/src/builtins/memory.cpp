@@ -30,7 +30,7 @@ constexpr int kDefaultImportance = 3;
 constexpr int kMaxImportance = 5;
 
 constexpr const char* kMemoryUsage =
-    "/remember TEXT | /recall WORDS | /forget ID | /memories | /memory edit ID TEXT";
+    "/remember TEXT | /recall WORDS | /forget ID | /memories [export] | /memory edit ID TEXT";
 
 std::vector<std::string> split_tags(std::string_view tags) {
   std::vector<std::string> out;
@@ -106,7 +106,8 @@ class MemoryCapability final : public Capability {
         {"required", {"action"}},
         {"properties",
          {{"action",
-           {{"type", "string"}, {"enum", {"remember", "recall", "update", "forget", "list"}}}},
+           {{"type", "string"},
+            {"enum", {"remember", "recall", "update", "forget", "list", "export"}}}},
           {"content",
            {{"type", "string"},
             {"minLength", 1},
@@ -199,6 +200,7 @@ class MemoryCapability final : public Capability {
       return json{{"action", "forget"}, {"id", *id}};
     }
     if (command == "memories" && text.empty()) return json{{"action", "list"}};
+    if (command == "memories" && text == "export") return json{{"action", "export"}};
     if (command == "memory") {
       auto [verb, rest] = split_first_word(text);
       auto [id_text, content] = split_first_word(rest);
@@ -219,6 +221,7 @@ class MemoryCapability final : public Capability {
     if (action == "list") {
       return done(list(**scope, args.value("limit", kListDefault)));
     }
+    if (action == "export") return done(export_all(**scope));
     if (action == "recall") {
       const auto query = args.value("query", std::string());
       if (trim(query).empty()) {
@@ -272,6 +275,17 @@ class MemoryCapability final : public Capability {
     }
     if (more) text += fmt::format("\n(only the newest {} are shown)", limit);
     return json{{"memories", std::move(out)}, {"truncated", more}, {"text", std::move(text)}};
+  }
+
+  // Every current memory of the user, as JSON they can keep (the text is the JSON itself).
+  static Result<json> export_all(const UserScope& scope) {
+    constexpr size_t kMaxExport = 10'000;
+    auto found = scope.store().memories().list_for_user(scope.user_id(), kMaxExport);
+    if (!found) return fail(named(std::move(found).error()));
+    json out = json::array();
+    for (const auto& m : *found) out.push_back(to_json(*m));
+    std::string text = out.dump(1);
+    return json{{"memories", std::move(out)}, {"text", std::move(text)}};
   }
 
   static storage::RecallWeights recall_weights(const json& settings) {

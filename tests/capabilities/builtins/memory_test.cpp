@@ -302,7 +302,7 @@ TEST_F(MemoryTest, CommandForms) {
     EXPECT_EQ(r.error().code, ErrorCode::invalid_argument);
   }
   EXPECT_THAT(cap->parse_command("memories", "all").error().message,
-              HasSubstr("/remember TEXT | /recall WORDS | /forget ID | /memories"));
+              HasSubstr("/remember TEXT | /recall WORDS | /forget ID | /memories [export]"));
   EXPECT_THAT(cap->parse_command("forget", "x").error().message, HasSubstr("'x'"));
 
   const int64_t id =
@@ -356,6 +356,14 @@ TEST_F(MemoryTest, UpdateKindsAndDuplicates) {
             (json{{"action", "update"}, {"id", 12}, {"content", "I love sushi"}}));
   EXPECT_FALSE(cap->parse_command("memory", "edit 12").ok());
   EXPECT_FALSE(cap->parse_command("memory", "delete 12").ok());
+
+  // /memories export: the user's current memories as JSON.
+  const json exported = memory(*alice_, *cap->parse_command("memories", "export"));
+  ASSERT_EQ(exported["memories"].size(), 1u);
+  const json back = json::parse(exported["text"].get<std::string>());
+  EXPECT_EQ(back[0]["content"], "Prefers oolong tea");
+  EXPECT_EQ(back[0]["kind"], "preference");
+  EXPECT_TRUE(memory(*bob_, {{"action", "export"}})["memories"].empty());
 }
 
 }  // namespace memory_test
