@@ -280,6 +280,15 @@ TEST(Email, EncodedHtmlOnlyAndAttachedMailReachesTheModelAsPlainText) {
   EXPECT_THAT(second, HasSubstr("Please read the report."));
   EXPECT_THAT(second, HasSubstr("q3.pdf (application/pdf, 9 bytes)"));
   EXPECT_EQ(second.find("<b>"), std::string::npos);
+
+  // Base64 UTF-8 text/plain.
+  bed.mail.deliver("bot",
+                   "From: Alice <alice@parley.test>\nTo: bot@parley.test\nSubject: Hallo\n"
+                   "Message-ID: <b64@parley.test>\nMIME-Version: 1.0\n"
+                   "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
+                   "R3LDvMOfZSBhdXMgS8O2bG4g4oCUIHVuZCBhdXMg5p2x5LqsIQo=\n");
+  ASSERT_EQ(bed.replies(3).size(), 3u);
+  EXPECT_THAT(bed.llm.requests().at(2).json.dump(), HasSubstr("Grüße aus Köln — und aus 東京!"));
   EXPECT_EQ(bot->stop(), 0);
 }
 
