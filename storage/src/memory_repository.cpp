@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "fts_match_stats.h"
 #include "parley/base/text.h"
+#include "parley/storage/vector_codec.h"
 
 namespace parley::storage {
 
@@ -491,6 +493,211 @@ std::future<Result<WriteAck>> MemoryRepository::purge_forgotten(int64_t before_m
   return writes_.submit_for_future(std::move(job));
 }
 
+namespace {
+// A vector and what it is for, validated and quantised before the job is queued (the caller's
+// span does not outlive the call).
+Result<QuantizedVector> checked_vector(const std::string& model, int dimensions,
+                                       std::span<const float> v) {
+  if (model.empty()) return fail(ErrorCode::invalid_argument, "vector has no model");
+  if (dimensions <= 0 || v.size() != static_cast<size_t>(dimensions)) {
+    return fail(ErrorCode::invalid_argument,
+                fmt::format("vector of {} elements for {} dimensions", v.size(), dimensions));
+  }
+  return quantize(v);
+}
+}  // namespace
+
+void MemoryRepository::put_vector(int64_t memory_id, std::string model, int dimensions,
+                                  std::span<const float> v, WriteCallback done) {
+  auto q = checked_vector(model, dimensions, v);
+  if (!q) {
+    done(fail(std::move(q).error()));
+    return;
+  }
+  const int64_t now = clock_.now_ms();
+  WriteJob job;
+  job.what = "put memory vector";
+  job.apply = [memory_id, model = std::move(model), dimensions, q = std::move(*q),
+               now](Connection& conn) -> Result<WriteAck> {
+    // A forgotten memory is never embedded again (a background job may race the forget).
+    auto live = conn.cached("SELECT 1 FROM memories WHERE id = ? AND deleted_at IS NULL");
+    if (!live) return fail(std::move(live).error());
+    (*live)->bind_all(memory_id);
+    auto found = (*live)->step();
+    if (!found) return fail(std::move(found).error());
+    (*live)->reset();
+    if (!*found) return fail(ErrorCode::not_found, fmt::format("no memory with id {}", memory_id));
+    auto had = conn.cached(
+        "SELECT 1 FROM memory_vectors WHERE model = ? AND dimensions = ? AND memory_id = ?");
+    if (!had) return fail(std::move(had).error());
+    (*had)->bind_all(model, dimensions, memory_id);
+    auto replaced = (*had)->step();
+    if (!replaced) return fail(std::move(replaced).error());
+    (*had)->reset();
+    auto st = conn.cached(
+        "INSERT INTO memory_vectors(memory_id, model, dimensions, scale, vector, created_at) "
+        "VALUES (?,?,?,?,?,?) ON CONFLICT(model, dimensions, memory_id) DO UPDATE SET "
+        "scale = excluded.scale, vector = excluded.vector, created_at = excluded.created_at");
+    if (!st) return fail(std::move(st).error());
+    PARLEY_TRY(
+        (*st)
+            ->bind_all(memory_id, model, dimensions, static_cast<double>(q.scale), encode(q), now)
+            .run());
+    return WriteAck{memory_id, !*replaced};
+  };
+  job.done = std::move(done);
+  writes_.submit(std::move(job));
+}
+
+std::future<Result<WriteAck>> MemoryRepository::put_vector(int64_t memory_id, std::string model,
+                                                           int dimensions,
+                                                           std::span<const float> v) {
+  auto promise = std::make_shared<std::promise<Result<WriteAck>>>();
+  auto future = promise->get_future();
+  put_vector(memory_id, std::move(model), dimensions, v,
+             [promise](Result<WriteAck> r) { promise->set_value(std::move(r)); });
+  return future;
+}
+
+Result<std::vector<int64_t>> MemoryRepository::memories_without_vector(int64_t user_id,
+                                                                       std::string_view model,
+                                                                       int dimensions,
+                                                                       size_t limit) {
+  std::vector<int64_t> out;
+  if (limit == 0) return out;
+  auto conn = reads_.acquire();
+  auto st = conn->cached(
+      "SELECT m.id FROM memories m WHERE m.user_id = ? AND m.deleted_at IS NULL AND "
+      "m.superseded_by IS NULL AND NOT EXISTS (SELECT 1 FROM memory_vectors v WHERE v.model = ? "
+      "AND v.dimensions = ? AND v.memory_id = m.id) ORDER BY m.id LIMIT ?");
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(user_id, model, dimensions,
+                  static_cast<int64_t>(std::min<size_t>(limit, 1u << 30)));
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    if (!*row) break;
+    out.push_back((*st)->column_int64(0));
+  }
+  return out;
+}
+
+std::string MemoryRepository::embedding_text_hash(std::string_view text) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const char c : text) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  return fmt::format("{:016x}-{}", h, text.size());
+}
+
+Result<std::optional<QuantizedVector>> MemoryRepository::cached_embedding(std::string_view model,
+                                                                          int dimensions,
+                                                                          std::string_view text) {
+  auto conn = reads_.acquire();
+  auto st = conn->cached(
+      "SELECT scale, vector FROM embedding_cache WHERE model = ? AND dimensions = ? AND "
+      "text_hash = ?");
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(model, dimensions, embedding_text_hash(text));
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) return std::optional<QuantizedVector>();
+  auto q = decode((*st)->column_blob(1), (*st)->column_double(0), dimensions);
+  if (!q) {
+    return fail(ErrorCode::data_loss,
+                fmt::format("embedding cache row of {}: {}", model, q.error().message));
+  }
+  return std::optional<QuantizedVector>(std::move(*q));
+}
+
+void MemoryRepository::put_cached_embedding(std::string model, int dimensions,
+                                            std::string_view text, std::span<const float> v,
+                                            WriteCallback done) {
+  auto q = checked_vector(model, dimensions, v);
+  if (!q) {
+    done(fail(std::move(q).error()));
+    return;
+  }
+  const int64_t now = clock_.now_ms();
+  WriteJob job;
+  job.what = "put cached embedding";
+  job.apply = [model = std::move(model), dimensions, hash = embedding_text_hash(text),
+               q = std::move(*q), now](Connection& conn) -> Result<WriteAck> {
+    auto st = conn.cached(
+        "INSERT INTO embedding_cache(model, dimensions, text_hash, scale, vector, created_at) "
+        "VALUES (?,?,?,?,?,?) ON CONFLICT(model, dimensions, text_hash) DO UPDATE SET "
+        "scale = excluded.scale, vector = excluded.vector, created_at = excluded.created_at");
+    if (!st) return fail(std::move(st).error());
+    PARLEY_TRY((*st)
+                   ->bind_all(model, dimensions, hash, static_cast<double>(q.scale), encode(q), now)
+                   .run());
+    return WriteAck{0, true};
+  };
+  job.done = std::move(done);
+  writes_.submit(std::move(job));
+}
+
+std::future<Result<WriteAck>> MemoryRepository::put_cached_embedding(std::string model,
+                                                                     int dimensions,
+                                                                     std::string_view text,
+                                                                     std::span<const float> v) {
+  auto promise = std::make_shared<std::promise<Result<WriteAck>>>();
+  auto future = promise->get_future();
+  put_cached_embedding(std::move(model), dimensions, text, v,
+                       [promise](Result<WriteAck> r) { promise->set_value(std::move(r)); });
+  return future;
+}
+
+Result<std::vector<MemoryHit>> MemoryRepository::nearest(int64_t user_id,
+                                                         const QuantizedVector& query,
+                                                         std::string_view model, int dimensions,
+                                                         size_t limit, bool include_superseded) {
+  std::vector<MemoryHit> out;
+  if (limit == 0) return out;
+  struct Scored {
+    int64_t id;
+    float similarity;
+  };
+  std::vector<Scored> scored;
+  {
+    auto conn = reads_.acquire();
+    // Driven by the user's memories, each vector found by its primary key: other users' and
+    // other models' vectors are never read. CROSS JOIN fixes that order; left to itself (no
+    // ANALYZE) the planner scans every user's vectors of the model.
+    auto st = conn->cached(
+        "SELECT m.id, v.scale, v.vector FROM memories m CROSS JOIN memory_vectors v ON v.model = ? "
+        "AND "
+        "v.dimensions = ? AND v.memory_id = m.id WHERE m.user_id = ? AND m.deleted_at IS NULL AND "
+        "(? OR m.superseded_by IS NULL)");
+    if (!st) return fail(std::move(st).error());
+    (*st)->bind_all(model, dimensions, user_id, static_cast<int64_t>(include_superseded ? 1 : 0));
+    for (;;) {
+      auto row = (*st)->step();
+      if (!row) return fail(std::move(row).error());
+      if (!*row) break;
+      auto d = dot(query, (*st)->column_blob(2), static_cast<float>((*st)->column_double(1)));
+      if (!d) return fail(ErrorCode::data_loss, d.error().message);
+      // Orthogonal or opposite: not found, however few vectors the user has.
+      if (*d > 0) scored.push_back({(*st)->column_int64(0), *d});
+    }
+  }
+  const size_t keep = std::min(limit, scored.size());
+  std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(keep),
+                    scored.end(), [](const Scored& a, const Scored& b) {
+                      if (a.similarity != b.similarity) return a.similarity > b.similarity;
+                      return a.id > b.id;  // newer first
+                    });
+  scored.resize(keep);
+  out.reserve(keep);
+  for (const auto& s : scored) {
+    auto m = get(s.id);
+    if (!m) {
+      if (m.error().code == ErrorCode::not_found) continue;  // forgotten since the scan
+      return fail(std::move(m).error());
+    }
+    out.push_back(MemoryHit{std::move(*m), static_cast<double>(s.similarity)});
+  }
+  return out;
+}
+
 Result<std::vector<MemoryEvent>> MemoryRepository::events_for_user(int64_t user_id, size_t limit) {
   std::vector<MemoryEvent> out;
   auto conn = reads_.acquire();
@@ -640,6 +847,8 @@ constexpr size_t kCandidateFactor = 4;
 // Two memories whose words overlap this much (Jaccard) say the same thing: the lower-ranked
 // one gives its slot to something else.
 constexpr double kParaphraseOverlap = 0.8;
+// Reciprocal rank fusion's k (Cormack et al. 2009): damps the weight of the first few ranks.
+constexpr double kRrfK = 60;
 
 // Words a question is made of that say nothing about what is asked ("what do I love to eat?"):
 // they would match nearly every memory. The pieces of contractions are here too ("don't" is
@@ -697,12 +906,50 @@ std::string MemoryRepository::content_words(std::string_view query) {
   return out.empty() ? std::string(query) : out;
 }
 
+Result<std::vector<MemoryHit>> MemoryRepository::fuse_with_vectors(const RecallRequest& r,
+                                                                   std::vector<MemoryHit> bm25) {
+  const std::vector<float>& v = *r.query_vector;
+  if (r.vector_model.empty()) return fail(ErrorCode::invalid_argument, "query vector has no model");
+  if (r.vector_dimensions <= 0 || v.size() != static_cast<size_t>(r.vector_dimensions)) {
+    return fail(ErrorCode::invalid_argument,
+                fmt::format("query vector of {} elements for {} dimensions", v.size(),
+                            r.vector_dimensions));
+  }
+  auto query = quantize(v);
+  if (!query) return fail(std::move(query).error());
+  auto near = nearest(r.user_id, *query, r.vector_model, r.vector_dimensions,
+                      r.limit * kCandidateFactor, r.include_superseded);
+  if (!near) return fail(std::move(near).error());
+
+  std::map<int64_t, MemoryHit> fused;
+  for (auto* list : {&bm25, &*near}) {
+    for (size_t i = 0; i < list->size(); ++i) {
+      const MemoryHit& h = (*list)[i];
+      const double share = 1.0 / (kRrfK + static_cast<double>(i + 1));
+      fused.try_emplace(h.memory->id, MemoryHit{h.memory, 0.0}).first->second.score += share;
+    }
+  }
+  std::vector<MemoryHit> out;
+  out.reserve(fused.size());
+  for (auto& [id, h] : fused) out.push_back(std::move(h));
+  std::stable_sort(out.begin(), out.end(), [](const MemoryHit& a, const MemoryHit& b) {
+    if (a.score != b.score) return a.score > b.score;
+    return a.memory->id > b.memory->id;
+  });
+  return out;
+}
+
 Result<std::vector<RankedMemory>> MemoryRepository::recall_ranked(const RecallRequest& r) {
   std::vector<RankedMemory> out;
   if (r.limit == 0) return out;
   auto hits =
       recall(r.user_id, content_words(r.query), r.limit * kCandidateFactor, r.include_superseded);
   if (!hits) return fail(std::move(hits).error());
+  if (r.query_vector) {
+    auto fused = fuse_with_vectors(r, std::move(*hits));
+    if (!fused) return fail(std::move(fused).error());
+    *hits = std::move(*fused);
+  }
   double best = 0;
   for (const auto& h : *hits) best = std::max(best, h.score);
   const RecallWeights& w = r.weights;

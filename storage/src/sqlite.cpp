@@ -80,6 +80,17 @@ Statement& Statement::bind(int index, std::string_view value) {
   return *this;
 }
 
+Statement& Statement::bind(int index, std::span<const std::byte> value) {
+  if (bind_error_.ok()) {
+    static constexpr char kEmpty = 0;
+    const void* data = value.data() != nullptr ? static_cast<const void*>(value.data()) : &kEmpty;
+    bind_error_ =
+        bind_result(db_, stmt_.get(),
+                    sqlite3_bind_blob64(stmt_.get(), index, data, value.size(), SQLITE_TRANSIENT));
+  }
+  return *this;
+}
+
 Statement& Statement::bind(int index, std::nullptr_t) {
   if (bind_error_.ok()) {
     bind_error_ = bind_result(db_, stmt_.get(), sqlite3_bind_null(stmt_.get(), index));

@@ -1,6 +1,7 @@
 // Tests of the memory model (migration 0009): kinds, exact duplicates never added, changed facts
 // superseded rather than deleted, forgetting as a mark with a trail, importers' ids, the purge,
-// and recall_ranked — the one recall the tool, the prompt and the CLI share.
+// recall_ranked — the one recall the tool, the prompt and the CLI share — and its vectors
+// (hybrid recall, the embedding cache).
 #include "parley/storage/memory_repository.h"
 
 #include <gtest/gtest.h>
@@ -60,6 +61,41 @@ class MemoryRepositoryTest : public ::testing::Test {
     r.now_ms = clock_.now_ms();
     r.include_superseded = include_superseded;
     auto hits = mem().recall_ranked(r);
+    EXPECT_TRUE(hits.ok()) << hits.error().describe();
+    std::vector<std::string> out;
+    if (hits.ok()) {
+      for (const auto& h : *hits) out.push_back(h.memory->content);
+    }
+    return out;
+  }
+
+  // A unit-ish vector of 8 dimensions pointing mostly along `axis`, a little along `lean`.
+  static std::vector<float> direction(size_t axis, size_t lean = 7, float amount = 0.1F) {
+    std::vector<float> v(8, 0.0F);
+    v[axis] = 1.0F;
+    v[lean] += amount;
+    return v;
+  }
+
+  Result<WriteAck> put(int64_t id, std::vector<float> v, std::string model = "embed-a") {
+    const int dims = static_cast<int>(v.size());
+    return mem().put_vector(id, std::move(model), dims, v).get();
+  }
+
+  RecallRequest vector_request(int64_t user, std::string_view query, std::vector<float> v,
+                               std::string model = "embed-a") {
+    RecallRequest r;
+    r.user_id = user;
+    r.query = query;
+    r.limit = 5;
+    r.now_ms = clock_.now_ms();
+    r.vector_dimensions = static_cast<int>(v.size());
+    r.query_vector = std::move(v);
+    r.vector_model = std::move(model);
+    return r;
+  }
+
+  std::vector<std::string> contents(const Result<std::vector<RankedMemory>>& hits) {
     EXPECT_TRUE(hits.ok()) << hits.error().describe();
     std::vector<std::string> out;
     if (hits.ok()) {
@@ -288,6 +324,158 @@ TEST_F(MemoryRepositoryTest, RecencyAndImportanceBreakTiesBetweenEquallyRelevant
   EXPECT_EQ((*hits)[1].memory->id, old_id);
   EXPECT_GT((*hits)[0].recency, 0.99);
   EXPECT_NEAR((*hits)[1].recency, 0.125, 1e-9) << "three half-lives of 30 days";
+}
+
+TEST_F(MemoryRepositoryTest, FusionRecallsAMemoryWithNoWordInCommonWhenItsVectorIsClose) {
+  const int64_t car =
+      mem().add(memory(alice_, "Drives a red car to work", "fact", 4)).get()->row_id;
+  const int64_t cat = mem().add(memory(alice_, "Has a cat called Miso")).get()->row_id;
+  const int64_t tea = mem().add(memory(alice_, "Drinks automobile-free oolong tea")).get()->row_id;
+  ASSERT_TRUE(put(car, direction(0)).ok());
+  ASSERT_TRUE(put(cat, direction(1)).ok());
+  ASSERT_TRUE(put(tea, direction(2)).ok());
+
+  EXPECT_TRUE(recalled(alice_, "which automobile do I own") ==
+              std::vector<std::string>{"Drinks automobile-free oolong tea"})
+      << "BM25 alone finds the word, not the meaning";
+  auto hits = mem().recall_ranked(
+      vector_request(alice_, "which automobile do I own", direction(0, 6, 0.2F)));
+  const auto got = contents(hits);
+  ASSERT_EQ(got.size(), 2u) << "orthogonal vectors are not found";
+  EXPECT_EQ(got[0], "Drives a red car to work");
+  EXPECT_EQ(got[1], "Drinks automobile-free oolong tea");
+  EXPECT_DOUBLE_EQ((*hits)[0].relevance, 1.0) << "relevance is the rrf over the query's best";
+  EXPECT_DOUBLE_EQ((*hits)[1].relevance, 1.0) << "both first in one list: the same rrf";
+
+  // In both lists beats either alone.
+  ASSERT_TRUE(put(tea, direction(0, 5, 0.5F)).ok());
+  hits = mem().recall_ranked(vector_request(alice_, "automobile", direction(0, 6)));
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 2u);
+  EXPECT_EQ((*hits)[0].memory->id, tea);
+  EXPECT_NEAR((*hits)[1].relevance, (1.0 / 61) / (1.0 / 61 + 1.0 / 62), 1e-9);
+  EXPECT_TRUE(recalled(bob_, "automobile").empty());
+  EXPECT_TRUE(
+      contents(mem().recall_ranked(vector_request(bob_, "automobile", direction(0)))).empty())
+      << "never another user's vectors";
+}
+
+TEST_F(MemoryRepositoryTest, AVectorOfAnotherModelOrDimensionIsIgnored) {
+  const int64_t car = mem().add(memory(alice_, "Drives a red car to work")).get()->row_id;
+  ASSERT_TRUE(put(car, direction(0), "embed-b").ok());
+  std::vector<float> wide(16, 0.0F);
+  wide[0] = 1.0F;
+  ASSERT_TRUE(put(car, wide).ok());
+  EXPECT_TRUE(
+      contents(mem().recall_ranked(vector_request(alice_, "automobile", direction(0)))).empty());
+  EXPECT_EQ(
+      contents(mem().recall_ranked(vector_request(alice_, "automobile", direction(0), "embed-b"))),
+      std::vector<std::string>{"Drives a red car to work"});
+
+  // A bad query vector is refused, not silently ignored.
+  auto zero = vector_request(alice_, "automobile", std::vector<float>(8, 0.0F));
+  EXPECT_EQ(mem().recall_ranked(zero).error().code, ErrorCode::invalid_argument);
+  auto short_one = vector_request(alice_, "automobile", direction(0));
+  short_one.vector_dimensions = 16;
+  EXPECT_EQ(mem().recall_ranked(short_one).error().code, ErrorCode::invalid_argument);
+}
+
+TEST_F(MemoryRepositoryTest, ForgottenMemoriesVectorsAreNotReturnedAndThePurgeDeletesThem) {
+  const int64_t car = mem().add(memory(alice_, "Drives a red car to work")).get()->row_id;
+  const int64_t old_car = mem().add(memory(alice_, "Drove a blue van")).get()->row_id;
+  ASSERT_TRUE(put(car, direction(0)).ok());
+  ASSERT_TRUE(put(old_car, direction(0, 7, 0.2F)).ok());
+  ASSERT_TRUE(put(old_car, direction(0, 7, 0.2F), "embed-b").ok());
+  ASSERT_EQ(
+      contents(mem().recall_ranked(vector_request(alice_, "automobile", direction(0)))).size(), 2u);
+
+  // Superseded: only when asked.
+  ASSERT_TRUE(wait([&](WriteCallback cb) {
+                mem().supersede_for_user(car, memory(alice_, "Cycles to work"), std::move(cb));
+              }).ok());
+  EXPECT_EQ(contents(mem().recall_ranked(vector_request(alice_, "automobile", direction(0)))),
+            std::vector<std::string>{"Drove a blue van"});
+  auto with_old = vector_request(alice_, "automobile", direction(0));
+  with_old.include_superseded = true;
+  EXPECT_EQ(contents(mem().recall_ranked(with_old)).size(), 2u);
+
+  ASSERT_TRUE(
+      wait([&](WriteCallback cb) { mem().remove_for_user(alice_, old_car, std::move(cb)); }).ok());
+  EXPECT_TRUE(
+      contents(mem().recall_ranked(vector_request(alice_, "automobile", direction(0)))).empty());
+  EXPECT_EQ(put(old_car, direction(0)).error().code, ErrorCode::not_found)
+      << "a forgotten memory is not embedded again";
+
+  auto count_vectors = [&](int64_t id) {
+    auto conn = store_->reads().acquire();
+    auto st = conn->cached("SELECT count(*) FROM memory_vectors WHERE memory_id = ?");
+    EXPECT_TRUE(st.ok());
+    (*st)->bind_all(id);
+    EXPECT_TRUE(*(*st)->step());
+    return (*st)->column_int64(0);
+  };
+  EXPECT_EQ(count_vectors(old_car), 2) << "forgetting marks; the row and its vectors stay";
+  clock_.advance_ms(31 * kDayMs);
+  ASSERT_EQ(mem().purge_forgotten(clock_.now_ms() - 30 * kDayMs).get()->row_id, 1);
+  EXPECT_EQ(count_vectors(old_car), 0) << "ON DELETE CASCADE";
+  EXPECT_EQ(count_vectors(car), 1);
+}
+
+TEST_F(MemoryRepositoryTest, MemoriesWithoutVectorListsOnlyThoseLackingOneForThatModel) {
+  const int64_t a = mem().add(memory(alice_, "One")).get()->row_id;
+  const int64_t b = mem().add(memory(alice_, "Two")).get()->row_id;
+  const int64_t c = mem().add(memory(alice_, "Three")).get()->row_id;
+  const int64_t gone = mem().add(memory(alice_, "Four")).get()->row_id;
+  ASSERT_TRUE(mem().add(memory(bob_, "Bob's")).get().ok());
+  ASSERT_TRUE(
+      wait([&](WriteCallback cb) { mem().remove_for_user(alice_, gone, std::move(cb)); }).ok());
+  ASSERT_TRUE(put(b, direction(1)).ok());
+  ASSERT_TRUE(put(c, direction(2), "embed-b").ok());
+  auto missing = mem().memories_without_vector(alice_, "embed-a", 8, 10);
+  ASSERT_TRUE(missing.ok()) << missing.error().describe();
+  EXPECT_EQ(*missing, (std::vector<int64_t>{a, c}));
+  EXPECT_EQ(*mem().memories_without_vector(alice_, "embed-b", 8, 10), (std::vector<int64_t>{a, b}));
+  EXPECT_EQ(*mem().memories_without_vector(alice_, "embed-a", 16, 10),
+            (std::vector<int64_t>{a, b, c}));
+  EXPECT_EQ(*mem().memories_without_vector(alice_, "embed-a", 8, 1), (std::vector<int64_t>{a}));
+
+  // Replacing a vector is one row, not two.
+  auto again = put(b, direction(3));
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->inserted);
+  EXPECT_EQ(put(b, {1.0F, 0.0F}, "").error().code, ErrorCode::invalid_argument);
+  EXPECT_EQ(mem().put_vector(b, "embed-a", 8, direction(0, 7, 0.0F)).get()->row_id, b);
+  const std::vector<float> too_short{1.0F};
+  EXPECT_EQ(mem().put_vector(b, "embed-a", 8, too_short).get().error().code,
+            ErrorCode::invalid_argument);
+  EXPECT_EQ(mem().put_vector(999'999, "embed-a", 8, direction(0)).get().error().code,
+            ErrorCode::not_found);
+}
+
+TEST_F(MemoryRepositoryTest, TheEmbeddingCacheRoundTripsByModelDimensionsAndExactText) {
+  auto miss = mem().cached_embedding("embed-a", 8, "I love pizza");
+  ASSERT_TRUE(miss.ok()) << miss.error().describe();
+  EXPECT_FALSE(*miss);
+  const auto v = direction(2, 5, 0.4F);
+  ASSERT_TRUE(mem().put_cached_embedding("embed-a", 8, "I love pizza", v).get().ok());
+  auto hit = mem().cached_embedding("embed-a", 8, "I love pizza");
+  ASSERT_TRUE(hit.ok() && *hit);
+  auto original = quantize(v);
+  ASSERT_TRUE(original.ok());
+  EXPECT_EQ((*hit)->values, original->values);
+  EXPECT_NEAR(*dot(**hit, *original), 1.0, 0.01);
+  EXPECT_FALSE(*mem().cached_embedding("embed-b", 8, "I love pizza"));
+  EXPECT_FALSE(*mem().cached_embedding("embed-a", 16, "I love pizza"));
+  EXPECT_FALSE(*mem().cached_embedding("embed-a", 8, "i love pizza")) << "the exact text";
+  EXPECT_NE(MemoryRepository::embedding_text_hash("🙂"),
+            MemoryRepository::embedding_text_hash("?!"));
+  // Replaced, not duplicated.
+  ASSERT_TRUE(mem().put_cached_embedding("embed-a", 8, "I love pizza", direction(0)).get().ok());
+  EXPECT_EQ((*mem().cached_embedding("embed-a", 8, "I love pizza"))->values,
+            quantize(direction(0))->values);
+  EXPECT_EQ(
+      mem().put_cached_embedding("embed-a", 8, "x", std::vector<float>(8, 0.0F)).get().error().code,
+      ErrorCode::invalid_argument);
 }
 
 }  // namespace memory_repository_test

@@ -1,12 +1,15 @@
 // Memories: what parley remembers about a user. Writes go through the write queue; the FTS5
 // index follows by triggers in the same transaction. Recall is a bm25 top-k scoped to the user
-// inside the index; records are served from the hot cache.
+// inside the index, fused with an exact scan of the user's vectors when the caller has the
+// query's embedding; records are served from the hot cache.
 //
 // Thread safety: all methods are safe from any thread.
 #pragma once
 
 #include <future>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +19,7 @@
 #include "parley/storage/hot_cache.h"
 #include "parley/storage/read_pool.h"
 #include "parley/storage/records.h"
+#include "parley/storage/vector_codec.h"
 #include "parley/storage/write_queue.h"
 
 namespace parley::storage {
@@ -37,6 +41,12 @@ struct RecallRequest {
   // Superseded memories too ("what did I used to …"); forgotten ones never.
   bool include_superseded = false;
   std::vector<std::string> kinds{};  // only these kinds; empty: every kind
+  // The query's embedding, of vector_model with vector_dimensions (== its size): recall then
+  // also ranks the user's vectors of that (model, dimensions) and fuses both lists. None: BM25
+  // alone.
+  std::optional<std::vector<float>> query_vector{};
+  std::string vector_model{};
+  int vector_dimensions = 0;
 };
 
 struct RankedMemory {
@@ -101,7 +111,39 @@ class MemoryRepository {
   //
   // (age: now − updated_at, never negative), best first; a memory whose words overlap one
   // already chosen by 80% or more (a paraphrase) gives its slot to the next.
+  //
+  // With a query_vector the candidates are also the 4 × limit of the user's memories whose
+  // vectors of (vector_model, vector_dimensions) are closest (an exact scan; dot > 0 only,
+  // the same current/superseded rule), and relevance is the reciprocal rank fusion of both
+  // lists, Σ 1 / (60 + rank), divided by the query's best. invalid_argument when the vector is
+  // zero, the model empty or its size not vector_dimensions.
   Result<std::vector<RankedMemory>> recall_ranked(const RecallRequest& request);
+
+  // Stores the vector of memory `memory_id` for (model, dimensions), quantised (see
+  // vector_codec.h), replacing the one it had. invalid_argument for an empty model, a length
+  // other than `dimensions` or a zero vector; not_found when the memory does not exist or was
+  // forgotten. The ack names the memory; inserted is false when a vector was replaced.
+  void put_vector(int64_t memory_id, std::string model, int dimensions, std::span<const float> v,
+                  WriteCallback done);
+  std::future<Result<WriteAck>> put_vector(int64_t memory_id, std::string model, int dimensions,
+                                           std::span<const float> v);
+  // Up to `limit` of the user's current memories without a vector of (model, dimensions),
+  // oldest first: what a background job embeds after a model change.
+  Result<std::vector<int64_t>> memories_without_vector(int64_t user_id, std::string_view model,
+                                                       int dimensions, size_t limit = 100);
+  // Embeddings already paid for, by (model, dimensions, embedding_text_hash(text)).
+  Result<std::optional<QuantizedVector>> cached_embedding(std::string_view model, int dimensions,
+                                                          std::string_view text);
+  // Stores (or replaces) the embedding of `text`; same refusals as put_vector.
+  void put_cached_embedding(std::string model, int dimensions, std::string_view text,
+                            std::span<const float> v, WriteCallback done);
+  std::future<Result<WriteAck>> put_cached_embedding(std::string model, int dimensions,
+                                                     std::string_view text,
+                                                     std::span<const float> v);
+  // The embedding cache's key for `text`: FNV-1a 64 of its exact bytes, and its length. Not
+  // content_hash: an embedding depends on case and punctuation, and content_hash gives every
+  // text without words ("🙂", "?!") one hash.
+  static std::string embedding_text_hash(std::string_view text);
 
   // The words of `query` recall searches for: stop words dropped ("what do I love to eat?" →
   // "love eat"), or the query itself when every word is one.
@@ -116,6 +158,14 @@ class MemoryRepository {
   WriteJob make_add_job(NewMemory memory);
   static Memory record_of(const NewMemory& m, int64_t now);
   void cache_records(const std::vector<std::shared_ptr<const Memory>>& records);
+  // The user's memories closest to `query` in (model, dimensions), best first.
+  Result<std::vector<MemoryHit>> nearest(int64_t user_id, const QuantizedVector& query,
+                                         std::string_view model, int dimensions, size_t limit,
+                                         bool include_superseded);
+  // The BM25 hits and the query vector's nearest fused by reciprocal rank: each hit's score
+  // becomes Σ 1 / (60 + rank) over the lists it is in.
+  Result<std::vector<MemoryHit>> fuse_with_vectors(const RecallRequest& r,
+                                                   std::vector<MemoryHit> bm25);
 
   WriteQueue& writes_;
   ReadPool& reads_;

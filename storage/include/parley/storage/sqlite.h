@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -53,6 +54,8 @@ class Statement {
   Statement& bind(int index, const std::string& value) {
     return bind(index, std::string_view(value));
   }
+  // A BLOB (an empty span binds a zero-length BLOB, not NULL).
+  Statement& bind(int index, std::span<const std::byte> value);
   Statement& bind(int index, std::nullptr_t);
   template <typename T>
   Statement& bind(int index, const std::optional<T>& value) {
