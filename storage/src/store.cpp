@@ -63,6 +63,7 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
   store->outbox_ = std::make_unique<OutboxRepository>(*store->writes_, *store->reads_, *o.clock);
   store->channel_state_ =
       std::make_unique<ChannelStateRepository>(*store->writes_, *store->reads_, *o.clock);
+  store->core_ = std::make_unique<CoreRepository>(*store->writes_, *store->reads_, *o.clock);
   return store;
 }
 

@@ -217,6 +217,10 @@ asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(
   if (!in.private_audience) {
     memories = "(not shown here: other people read this conversation)";
   } else {
+    // The core block first: what the user asked to be always kept in mind (/core).
+    if (auto core = deps_.store.core().get(caller.user_id); core.ok()) {
+      for (const auto& [key, value] : *core) memories += "- " + key + ": " + value + "\n";
+    }
     // The same recall as the memory tool's, with its settings (capabilities.yaml).
     storage::RecallRequest recall;
     recall.user_id = caller.user_id;

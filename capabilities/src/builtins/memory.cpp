@@ -107,7 +107,13 @@ class MemoryCapability final : public Capability {
         {"properties",
          {{"action",
            {{"type", "string"},
-            {"enum", {"remember", "recall", "update", "forget", "list", "export"}}}},
+            {"enum", {"remember", "recall", "update", "forget", "list", "export", "core"}}}},
+          {"key",
+           {{"type", "string"},
+            {"minLength", 1},
+            {"maxLength", 40},
+            {"description", "core: name, pronouns, timezone, … (with value: set; alone: remove)"}}},
+          {"value", {{"type", "string"}, {"minLength", 1}, {"maxLength", 200}}},
           {"content",
            {{"type", "string"},
             {"minLength", 1},
@@ -201,6 +207,18 @@ class MemoryCapability final : public Capability {
     }
     if (command == "memories" && text.empty()) return json{{"action", "list"}};
     if (command == "memories" && text == "export") return json{{"action", "export"}};
+    if (command == "core") {
+      auto [verb, rest] = split_first_word(text);
+      auto [key, value] = split_first_word(rest);
+      if (verb.empty()) return json{{"action", "core"}};
+      if (verb == "set" && !key.empty() && !trim(value).empty()) {
+        return json{
+            {"action", "core"}, {"key", std::string(key)}, {"value", std::string(trim(value))}};
+      }
+      if (verb == "unset" && !key.empty() && trim(value).empty()) {
+        return json{{"action", "core"}, {"key", std::string(key)}};
+      }
+    }
     if (command == "memory") {
       auto [verb, rest] = split_first_word(text);
       auto [id_text, content] = split_first_word(rest);
@@ -222,6 +240,11 @@ class MemoryCapability final : public Capability {
       return done(list(**scope, args.value("limit", kListDefault)));
     }
     if (action == "export") return done(export_all(**scope));
+    if (action == "core") {
+      if (!args.contains("key")) return done(core_block(**scope));
+      return core_edit(**scope, args.at("key").get<std::string>(),
+                       args.value("value", std::string()), std::move(done));
+    }
     if (action == "recall") {
       const auto query = args.value("query", std::string());
       if (trim(query).empty()) {
@@ -275,6 +298,40 @@ class MemoryCapability final : public Capability {
     }
     if (more) text += fmt::format("\n(only the newest {} are shown)", limit);
     return json{{"memories", std::move(out)}, {"truncated", more}, {"text", std::move(text)}};
+  }
+
+  // The core block: always in the prompt; the user sees and edits it.
+  static Result<json> core_block(const UserScope& scope) {
+    auto core = scope.store().core().get(scope.user_id());
+    if (!core) return fail(named(std::move(core).error()));
+    json out = json::object();
+    std::string text = core->empty() ? "Nothing kept in mind about you yet (/core set KEY VALUE)."
+                                     : "Always in mind about you:";
+    for (const auto& [k, v] : *core) {
+      out[k] = v;
+      text += fmt::format("\n{}: {}", k, v);
+    }
+    return json{{"core", std::move(out)}, {"text", std::move(text)}};
+  }
+
+  static void core_edit(const UserScope& scope, const std::string& key, const std::string& value,
+                        Done done) {
+    auto answer = [done = std::move(done), key, value](Result<storage::WriteAck> ack) {
+      if (!ack) {
+        Error e = std::move(ack).error();
+        if (!e.message.starts_with("core: ")) e = named(std::move(e));
+        return done(fail(std::move(e)));
+      }
+      done(json{{"key", key},
+                {"value", value.empty() ? json() : json(value)},
+                {"text", value.empty() ? fmt::format("Removed {}.", key)
+                                       : fmt::format("Noted: {}: {}", key, value)}});
+    };
+    if (value.empty()) {
+      scope.store().core().unset(scope.user_id(), key, std::move(answer));
+    } else {
+      scope.store().core().set(scope.user_id(), key, value, std::move(answer));
+    }
   }
 
   // Every current memory of the user, as JSON they can keep (the text is the JSON itself).

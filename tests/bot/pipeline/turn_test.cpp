@@ -374,12 +374,17 @@ TEST_F(TurnEngineTest, ThePromptsMemoriesComeFromTheSameRecallAsTheTool) {
     m.kind = std::string(text).find("love") != std::string::npos ? "preference" : "fact";
     ASSERT_TRUE(store_->memories().add(m).get().ok());
   }
+  std::promise<Result<storage::WriteAck>> core;
+  store_->core().set(alice, "pronouns", "she/her",
+                     [&core](Result<storage::WriteAck> r) { core.set_value(std::move(r)); });
+  ASSERT_TRUE(core.get_future().get().ok());
   auto e = engine();
   fake_.push(FakeReply::text("Ramen."));
   run(*e, message("what do I love to eat?"));
   ASSERT_EQ(fake_.request_count(), 1u);
   const std::string system = messages(0)[0]["content"];
-  EXPECT_THAT(system, HasSubstr("- (preference) I love to eat ramen"));
+  EXPECT_THAT(system, HasSubstr("- pronouns: she/her\n- (preference) I love to eat ramen"))
+      << "the core block first";
   // "I", "do", "to" are stop words: the cat and the yoga are not what was asked.
   EXPECT_THAT(system, Not(HasSubstr("Miso")));
   EXPECT_THAT(system, Not(HasSubstr("yoga")));

@@ -364,6 +364,24 @@ TEST_F(MemoryTest, UpdateKindsAndDuplicates) {
   EXPECT_EQ(back[0]["content"], "Prefers oolong tea");
   EXPECT_EQ(back[0]["kind"], "preference");
   EXPECT_TRUE(memory(*bob_, {{"action", "export"}})["memories"].empty());
+
+  // /core: always in mind, seen and edited by the user.
+  EXPECT_EQ(*cap->parse_command("core", ""), (json{{"action", "core"}}));
+  EXPECT_EQ(*cap->parse_command("core", "set pronouns she/her"),
+            (json{{"action", "core"}, {"key", "pronouns"}, {"value", "she/her"}}));
+  EXPECT_EQ(*cap->parse_command("core", "unset pronouns"),
+            (json{{"action", "core"}, {"key", "pronouns"}}));
+  EXPECT_FALSE(cap->parse_command("core", "set pronouns").ok());
+  EXPECT_EQ(memory(*alice_, *cap->parse_command("core", "set pronouns she/her"))["text"],
+            "Noted: pronouns: she/her");
+  EXPECT_EQ(memory(*alice_, {{"action", "core"}})["text"],
+            "Always in mind about you:\npronouns: she/her");
+  EXPECT_EQ(memory(*bob_, {{"action", "core"}})["core"], json::object());
+  EXPECT_EQ(memory(*alice_, *cap->parse_command("core", "unset pronouns"))["text"],
+            "Removed pronouns.");
+  auto gone = try_memory(*alice_, {{"action", "core"}, {"key", "pronouns"}});
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, ErrorCode::not_found);
 }
 
 }  // namespace memory_test

@@ -14,6 +14,7 @@
 #include "parley/base/clock.h"
 #include "parley/base/result.h"
 #include "parley/storage/channel_state_repository.h"
+#include "parley/storage/core_repository.h"
 #include "parley/storage/credit_repository.h"
 #include "parley/storage/directory.h"
 #include "parley/storage/hot_cache.h"
@@ -73,6 +74,7 @@ class Store {
   CreditRepository& credits() { return *credits_; }
   OutboxRepository& outbox() { return *outbox_; }
   ChannelStateRepository& channel_state() { return *channel_state_; }
+  CoreRepository& core() { return *core_; }
   WriteQueue& writes() { return *writes_; }
   ReadPool& reads() { return *reads_; }
   HotCache& cache() { return *cache_; }
@@ -103,6 +105,7 @@ class Store {
   std::unique_ptr<CreditRepository> credits_;
   std::unique_ptr<OutboxRepository> outbox_;
   std::unique_ptr<ChannelStateRepository> channel_state_;
+  std::unique_ptr<CoreRepository> core_;
 };
 
 // Size of a file, 0 when it does not exist.
