@@ -121,6 +121,15 @@ Status App::build() {
 
   caps::Services services{&SystemClock::instance(), fetcher_.get(), &treasury_->desk(), {}};
   services.reminders_fire_elsewhere = elsewhere_;
+  // Memory recall by meaning as well as words, when an `embed` role is configured.
+  embedder_ = pipeline::MemoryEmbedder::make(*store_, client_.get());
+  if (embedder_) {
+    spdlog::info("memory: recall by words and by meaning ({}, {} dimensions)", embedder_->model(),
+                 embedder_->dimensions());
+    services.memory_written = [this](int64_t user, int64_t id, const std::string& text) {
+      embedder_->embed_memory(id, text, user, ioc_.get_executor());
+    };
+  }
   pipeline::TurnEngine::Deps deps{*store_,
                                   *library_,
                                   registry_,
@@ -130,6 +139,7 @@ Status App::build() {
                                   resolved_.not_configured,
                                   SystemClock::instance(),
                                   std::move(services)};
+  deps.embedder = embedder_.get();
   pipeline::TurnOptions turn_options;
   turn_options.deadline = resolved_.timeouts.turn;
   engine_ = std::make_unique<pipeline::TurnEngine>(std::move(deps), turn_options);

@@ -234,6 +234,17 @@ asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(
       recall.weights.importance = s.value("weight_importance", recall.weights.importance);
       recall.weights.half_life_days = s.value("half_life_days", recall.weights.half_life_days);
     }
+    // By meaning too, when there are vectors: the question embedded (a few seconds at most).
+    std::optional<std::vector<float>> query_vector;
+    if (deps_.embedder != nullptr) {
+      query_vector = co_await deps_.embedder->embed_query(
+          asked, caller.user_id, SteadyClock::now() + std::chrono::seconds(5));
+      if (query_vector) {
+        recall.query_vector = std::move(query_vector);
+        recall.vector_model = deps_.embedder->model();
+        recall.vector_dimensions = deps_.embedder->dimensions();
+      }
+    }
     auto hits = deps_.store.memories().recall_ranked(recall);
     if (hits.ok()) {
       for (const auto& h : *hits) {

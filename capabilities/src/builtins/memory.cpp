@@ -270,6 +270,17 @@ class MemoryCapability final : public Capability {
       m.kind = args.value("kind", std::string("fact"));
       // Typed by the user (/remember, /memory edit) or asked of the tool by the model.
       m.source = ctx.direct ? "user" : "tool";
+      // Once written, its vector for recall is made (when someone listens).
+      if (ctx.services != nullptr && ctx.services->memory_written) {
+        done = [hook = ctx.services->memory_written, user = m.user_id,
+                done = std::move(done)](Result<json> r) {
+          if (r.ok() && r->contains("memory") && !r->value("duplicate", false)) {
+            hook(user, (*r)["memory"]["id"].get<int64_t>(),
+                 (*r)["memory"]["content"].get<std::string>());
+          }
+          done(std::move(r));
+        };
+      }
       if (action == "remember") return remember(**scope, std::move(m), std::move(done));
       if (!args.contains("id")) {
         return done(fail(ErrorCode::invalid_argument, "memory: update needs the memory's \"id\""));

@@ -11,6 +11,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <thread>
 
 #include "fakes/fake_llm.h"
@@ -433,6 +435,70 @@ TEST_F(TurnEngineTest, HistoryThatNoLongerFitsIsSummarisedForTheNextTurns) {
   const std::string system = messages(3)[0]["content"];
   EXPECT_THAT(system, HasSubstr("Alice lives in Porto and has a cat called Miso."));
   EXPECT_THAT(system, Not(HasSubstr("(none)")));
+}
+
+TEST_F(TurnEngineTest, WithAnEmbedRoleMemoriesAreRecalledByMeaningAndEmbeddedWhenWritten) {
+  // A client with an `embed` role on the fake (its deterministic embedder: shared words and
+  // character trigrams make vectors close).
+  llm::LlmSettings s;
+  s.provider = "fake";
+  s.providers["fake"] = llm::ProviderConfig{"fake", fake_.base_url(), "", {}};
+  s.roles["smart"] = {llm::ModelRef{"", "model-a"}};
+  s.roles["embed"] = {llm::ModelRef{"", "embed-a"}};
+  s.retry.max_attempts = 1;
+  llm::LlmClient client(
+      multi_, llm::resolve_llm(s, [](const std::string&) { return std::optional<std::string>(); }));
+  auto embedder = pipeline::MemoryEmbedder::make(*store_, &client);
+  ASSERT_NE(embedder, nullptr);
+  EXPECT_EQ(embedder->model(), "embed-a");
+  fake_.set_handler([](const fakes::RecordedRequest& r) -> std::optional<FakeReply> {
+    if (r.target.find("embeddings") != std::string::npos) return std::nullopt;  // the embedder
+    return FakeReply::text("ok");
+  });
+
+  // Written through the tool as a /command: embedded in the background once stored.
+  caps::Services services{&clock_, nullptr, nullptr, {}};
+  std::atomic<int> embedded{0};
+  services.memory_written = [&](int64_t user, int64_t id, const std::string& text) {
+    embedder->embed_memory(id, text, user, ioc_.get_executor());
+    ++embedded;
+  };
+  pipeline::TurnEngine::Deps deps{*store_, *library_, registry_, *live_,  limiter_,
+                                  &client, "",        clock_,    services};
+  deps.embedder = embedder.get();
+  pipeline::TurnEngine e(std::move(deps));
+  run(e, message("/remember My tabby is called Miso"));
+  run(e, message("/remember I do yoga on Tuesdays"));
+  EXPECT_EQ(embedded.load(), 2);
+  const int64_t alice = store_->directory().find_user("console", "alice").value();
+  for (int i = 0; i < 200; ++i) {
+    if (store_->memories().memories_without_vector(alice, "embed-a", 512)->empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(store_->memories().memories_without_vector(alice, "embed-a", 512)->empty())
+      << "both memories have their vector";
+
+  // "Misso" (misspelt) shares no word with the memory: BM25 alone finds nothing, the vectors do.
+  run(e, message("Misso"));
+  const auto requests = fake_.requests();
+  std::string system;
+  for (const auto& r : requests) {
+    if (r.target.find("chat/completions") != std::string::npos) {
+      system = r.json["messages"][0]["content"];
+    }
+  }
+  EXPECT_THAT(system, HasSubstr("My tabby is called Miso"));
+  // The question's vector is cached: asking again embeds nothing new.
+  const size_t embeds = std::count_if(requests.begin(), requests.end(), [](const auto& r) {
+    return r.target.find("embeddings") != std::string::npos;
+  });
+  EXPECT_EQ(embeds, 3u);
+  run(e, message("Misso"));
+  const auto again = fake_.requests();
+  EXPECT_EQ(
+      std::count_if(again.begin(), again.end(),
+                    [](const auto& r) { return r.target.find("embeddings") != std::string::npos; }),
+      3);
 }
 
 }  // namespace turn_test

@@ -79,6 +79,9 @@ struct Services {
   // Empty when this process fires reminders; otherwise where they arrive instead ("in the
   // terminal of the `parley run` (pid 123) serving this database"), said when one is set.
   std::string reminders_fire_elsewhere{};
+  // Told when a user's memory was added or rewritten (its vector for recall is made then);
+  // empty: nobody listens.
+  std::function<void(int64_t user_id, int64_t memory_id, const std::string& text)> memory_written{};
 };
 
 using Deadline = std::chrono::steady_clock::time_point;

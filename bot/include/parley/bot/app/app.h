@@ -139,6 +139,7 @@ class App {
   std::unique_ptr<money::Treasury> treasury_;
   llm::ResolvedLlm resolved_;
   std::unique_ptr<llm::LlmClient> client_;
+  std::unique_ptr<pipeline::MemoryEmbedder> embedder_;  // null: no `embed` role
   std::string monitor_state_;
   std::unique_ptr<pipeline::TurnEngine> engine_;
   std::unique_ptr<pipeline::Lanes> lanes_;

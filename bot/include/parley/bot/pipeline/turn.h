@@ -34,6 +34,7 @@
 #include "parley/bot/clients/llm/client.h"
 #include "parley/bot/net.h"
 #include "parley/bot/pipeline/command_router.h"
+#include "parley/bot/pipeline/memory_embedder.h"
 #include "parley/bot/pipeline/message.h"
 #include "parley/bot/pipeline/tool_loop.h"
 #include "parley/bot/pipeline/turn_handler.h"
@@ -66,6 +67,8 @@ class TurnEngine : public TurnHandler {
     const parley::Clock& clock;
     capabilities::Services services;
     std::string time_zone = "UTC";  // for users without one
+    // Vectors for memory recall; null: recall by words only (no `embed` role).
+    MemoryEmbedder* embedder = nullptr;
   };
 
   TurnEngine(Deps deps, TurnOptions options = {});
