@@ -14,7 +14,7 @@
 //
 // Figures go to stdout, one per line as `name value unit` (or one JSON object with --json);
 // context (row counts, durations, parameters) goes to stderr. Every measurement uses a fresh
-// database in a temporary directory. --quick shrinks every size for a CI smoke run (< ~15 s).
+// database in a temporary directory. --quick shrinks every size for a CI smoke run (< ~8 s).
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -116,19 +116,19 @@ constexpr Sizes kFullSizes{.ingest_messages = 200'000,
                            .fts_queries = 2'000,
                            .fts_global_budget_s = 20.0};
 
-constexpr Sizes kQuickSizes{.ingest_messages = 20'000,
-                            .naive_budget_s = 4.0,
-                            .delete_journal_rows = 500,
-                            .delete_journal_budget_s = 3.0,
-                            .latency_seconds = 1.0,
-                            .cache_db_messages = 10'000,
-                            .cache_calls = 100'000,
-                            .point_reads = 20'000,
-                            .zipf_warmup = 50'000,
-                            .zipf_accesses = 200'000,
-                            .fts_memories = 50'000,
-                            .fts_users = 500,
-                            .fts_queries = 300,
+constexpr Sizes kQuickSizes{.ingest_messages = 5'000,
+                            .naive_budget_s = 1.0,
+                            .delete_journal_rows = 100,
+                            .delete_journal_budget_s = 1.0,
+                            .latency_seconds = 0.5,
+                            .cache_db_messages = 5'000,
+                            .cache_calls = 50'000,
+                            .point_reads = 5'000,
+                            .zipf_warmup = 20'000,
+                            .zipf_accesses = 50'000,
+                            .fts_memories = 20'000,
+                            .fts_users = 200,
+                            .fts_queries = 100,
                             .fts_global_budget_s = 1.0};
 
 // ---- Errors, timing, statistics ----
@@ -986,7 +986,7 @@ struct Options {
 int main(int argc, char** argv) {
   Options options;
   CLI::App app{"Throughput and latency figures of parley's storage layer."};
-  app.add_flag("--quick", options.quick, "Small sizes for a smoke run (under ~15 s)");
+  app.add_flag("--quick", options.quick, "Small sizes for a smoke run (under ~8 s)");
   app.add_flag("--json", options.json, "Print the figures as one JSON object");
   app.add_option("--dir", options.dir,
                  "Where the temporary databases go (a new directory inside it; default: a "
