@@ -293,6 +293,12 @@ void App::shutdown(std::chrono::seconds grace, const std::vector<channels::Chann
 
 App::~App() { shutdown(); }
 
+std::string App::memory_line() const {
+  if (!embedder_) return pipeline::memory_recall_line(resolved_);
+  return fmt::format("recall by words and meaning ({}, {} dimensions)", embedder_->model(),
+                     embedder_->dimensions());
+}
+
 std::string App::llm_line() const {
   if (!resolved_.configured()) return resolved_.not_configured;
   const auto& model = resolved_.roles.at(resolved_.default_role).front();

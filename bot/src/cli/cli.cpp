@@ -25,6 +25,7 @@
 #include "parley/bot/cli/health_report.h"
 #include "parley/bot/clients/llm/provider.h"
 #include "parley/bot/config/config.h"
+#include "parley/bot/pipeline/memory_embedder.h"
 #include "parley/prompts/library.h"
 #include "parley/storage/migrations.h"
 #include "parley/storage/store.h"
@@ -71,6 +72,7 @@ int cmd_run(const config::Config& cfg) {
   } else {
     fmt::print("llm: {}\n", llm_settings.not_configured);
   }
+  fmt::print("memory: {}\n", pipeline::memory_recall_line(llm_settings));
   fmt::print(
       "check done: the database, prompts and configuration are ready; `parley run` serves\n");
   return app::kExitOk;
@@ -95,6 +97,7 @@ nlohmann::json llm_json(const llm::ResolvedLlm& r) {
       j["roles"][role].push_back({{"provider", m.provider}, {"model", m.model}});
     }
   }
+  j["memory_recall"] = pipeline::memory_recall_line(r);
   const auto& t = r.timeouts;
   j["timeouts_ms"] = {{"connect", t.connect.count()},
                       {"first_byte", t.first_byte.count()},
@@ -126,6 +129,7 @@ int cmd_llm(const config::Config& cfg, bool json) {
     for (const auto& m : models) list += (list.empty() ? "" : " → ") + m.provider + ":" + m.model;
     fmt::print("role {:<8} {}\n", role, list);
   }
+  fmt::print("memory: {}\n", pipeline::memory_recall_line(r));
   return r.configured() ? app::kExitOk : app::kExitFailed;
 }
 

@@ -46,6 +46,7 @@ int run_bot(const config::Config& cfg, const RunOptions& options) {
   fmt::print("parley {} ready in {} ms: {} (database {})\n", PARLEY_VERSION, ms.count(), where,
              cfg.storage.path.string());
   fmt::print("llm: {}\n", app->llm_line());
+  fmt::print("memory: {}\n", app->memory_line());
   fmt::print("{}\n", app->monitor_state());
   if (console != nullptr && ::isatty(STDIN_FILENO) == 1) {
     fmt::print("console: talk to parley here; /help lists commands; Ctrl-D stops it\n");

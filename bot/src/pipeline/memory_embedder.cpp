@@ -1,5 +1,6 @@
 #include "parley/bot/pipeline/memory_embedder.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "parley/bot/clients/llm/embeddings.h"
@@ -8,6 +9,16 @@
 namespace parley::bot::pipeline {
 
 namespace asio = net::asio;
+
+std::string memory_recall_line(const llm::ResolvedLlm& llm, int dimensions) {
+  const auto role = llm.roles.find(std::string(llm::kEmbedRole));
+  if (role == llm.roles.end() || role->second.empty()) {
+    return "recall by words only (no `embed` role in llm.roles for recall by meaning)";
+  }
+  if (!llm.configured()) return "recall by words only (no LLM configured)";
+  return fmt::format("recall by words and meaning ({} via {}, {} dimensions)",
+                     role->second.front().model, role->second.front().provider, dimensions);
+}
 
 std::unique_ptr<MemoryEmbedder> MemoryEmbedder::make(storage::Store& store, llm::LlmClient* client,
                                                      int dimensions) {

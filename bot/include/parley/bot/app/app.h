@@ -112,6 +112,8 @@ class App {
   const llm::ResolvedLlm& llm() const { return resolved_; }
   // "mock-model via http://127.0.0.1:5000/v1", or why no LLM is configured.
   [[nodiscard]] std::string llm_line() const;
+  // How memory recall works here (words only, or words and meaning through `embed`).
+  [[nodiscard]] std::string memory_line() const;
   // What the credit monitor decided (for the banner).
   [[nodiscard]] const std::string& monitor_state() const { return monitor_state_; }
 

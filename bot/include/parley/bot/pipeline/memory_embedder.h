@@ -20,6 +20,10 @@
 
 namespace parley::bot::pipeline {
 
+// "recall by words and meaning (MODEL via PROVIDER, 512 dimensions)", or "recall by words only
+// (…why)": for `parley llm`, `run --check` and the serving banner.
+std::string memory_recall_line(const llm::ResolvedLlm& llm, int dimensions = 512);
+
 class MemoryEmbedder {
  public:
   static constexpr int kDefaultDimensions = 512;
