@@ -103,6 +103,20 @@ std::optional<std::string> nonempty(const std::string& v) {
   return v;
 }
 
+// An event about `memory_id` caused by the write `m` (its reason, source and model).
+MemoryEvent event_of(const NewMemory& m, int64_t memory_id, std::string op, int64_t now) {
+  MemoryEvent e;
+  e.memory_id = memory_id;
+  e.user_id = m.user_id;
+  e.op = std::move(op);
+  e.reason = m.reason;
+  e.source = m.source;
+  e.source_message_id = m.source_message_id;
+  e.model = m.model;
+  e.created_at = now;
+  return e;
+}
+
 // One row of the trail.
 Status record_event(Connection& conn, const MemoryEvent& e) {
   auto st = conn.cached(
@@ -213,16 +227,8 @@ Status insert_memory(Connection& conn, Memory& rec, const NewMemory& m) {
                             nonempty(rec.external_id))
                  .run());
   rec.id = conn.last_insert_rowid();
-  MemoryEvent e;
-  e.memory_id = rec.id;
-  e.user_id = rec.user_id;
-  e.op = "ADD";
+  MemoryEvent e = event_of(m, rec.id, "ADD", rec.created_at);
   e.new_text = rec.content;
-  e.reason = m.reason;
-  e.source = m.source;
-  e.source_message_id = m.source_message_id;
-  e.model = m.model;
-  e.created_at = rec.created_at;
   return record_event(conn, e);
 }
 
@@ -246,17 +252,9 @@ Status rewrite_memory(Connection& conn, const Memory& old, const NewMemory& m, i
                  ->bind_all(rec.content, rec.tags, rec.importance, rec.kind, rec.event_at,
                             rec.confidence, rec.content_hash, rec.updated_at, rec.id)
                  .run());
-  MemoryEvent e;
-  e.memory_id = rec.id;
-  e.user_id = rec.user_id;
-  e.op = "UPDATE";
+  MemoryEvent e = event_of(m, rec.id, "UPDATE", now);
   e.old_text = old.content;
   e.new_text = rec.content;
-  e.reason = m.reason;
-  e.source = m.source;
-  e.source_message_id = m.source_message_id;
-  e.model = m.model;
-  e.created_at = now;
   return record_event(conn, e);
 }
 }  // namespace
@@ -307,16 +305,9 @@ WriteJob MemoryRepository::make_add_job(NewMemory memory) {
     auto same = live_duplicate(conn, m->user_id, rec->content_hash, rec->content);
     if (!same) return fail(std::move(same).error());
     if (*same) {
-      MemoryEvent e;
-      e.memory_id = (*same)->id;
-      e.user_id = m->user_id;
-      e.op = "NOOP";
+      MemoryEvent e = event_of(*m, (*same)->id, "NOOP", now);
       e.new_text = m->content;
       e.reason = "the same text is already remembered";
-      e.source = m->source;
-      e.source_message_id = m->source_message_id;
-      e.model = m->model;
-      e.created_at = now;
       PARLEY_TRY(record_event(conn, e));
       return WriteAck{(*same)->id, false};
     }
@@ -410,18 +401,10 @@ void MemoryRepository::supersede_for_user(int64_t old_id, NewMemory memory, Writ
     auto before = std::make_shared<Memory>(**old);
     before->valid_to = now;
     before->superseded_by = rec->id;
-    MemoryEvent e;
-    e.memory_id = old_id;
-    e.user_id = m->user_id;
-    e.op = "SUPERSEDE";
+    MemoryEvent e = event_of(*m, old_id, "SUPERSEDE", now);
     e.old_text = (*old)->content;
     e.new_text = rec->content;
     e.related_id = rec->id;
-    e.reason = m->reason;
-    e.source = m->source;
-    e.source_message_id = m->source_message_id;
-    e.model = m->model;
-    e.created_at = now;
     PARLEY_TRY(record_event(conn, e));
     touched->push_back(before);
     touched->push_back(rec);
