@@ -832,6 +832,8 @@ constexpr size_t kCandidateFactor = 4;
 constexpr double kParaphraseOverlap = 0.8;
 // Reciprocal rank fusion's k (Cormack et al. 2009): damps the weight of the first few ranks.
 constexpr double kRrfK = 60;
+// How far recall follows superseded_by from a superseded memory to the memories that replaced it.
+constexpr size_t kMaxSupersedeHops = 16;
 
 // Words a question is made of that say nothing about what is asked ("what do I love to eat?"):
 // they would match nearly every memory. The pieces of contractions are here too ("don't" is
@@ -875,6 +877,57 @@ double overlap(const std::set<std::string>& a, const std::set<std::string>& b) {
   size_t both = 0;
   for (const auto& w : a) both += b.count(w);
   return static_cast<double>(both) / static_cast<double>(a.size() + b.size() - both);
+}
+
+// `ranked` (best first) reordered so that no superseded memory comes before a memory among
+// them that replaced it, directly or through others: the current value of a changed fact ranks
+// above the old one even when the old one's words match the question better. Otherwise the
+// order is kept; a memory that waits goes right after the last of its successors. `get` looks a
+// memory up by id (MemoryRepository::get).
+template <typename Get>
+Result<std::vector<RankedMemory>> after_successors(std::vector<RankedMemory> ranked, Get&& get) {
+  std::set<int64_t> present;
+  for (const auto& m : ranked) present.insert(m.memory->id);
+  std::vector<std::vector<int64_t>> successors(ranked.size());
+  for (size_t i = 0; i < ranked.size(); ++i) {
+    int64_t next = ranked[i].memory->superseded_by;
+    for (size_t hops = 0; next != 0 && hops < kMaxSupersedeHops; ++hops) {
+      if (present.count(next) != 0) successors[i].push_back(next);
+      auto m = get(next);
+      if (!m) {
+        if (m.error().code == ErrorCode::not_found) break;  // forgotten: the chain ends here
+        return fail(std::move(m).error());
+      }
+      next = (*m)->superseded_by;
+    }
+  }
+  std::vector<RankedMemory> out;
+  out.reserve(ranked.size());
+  std::set<int64_t> placed;
+  std::vector<size_t> waiting;  // best first
+  const auto ready = [&](size_t i) {
+    return std::all_of(successors[i].begin(), successors[i].end(),
+                       [&](int64_t id) { return placed.count(id) != 0; });
+  };
+  const auto place = [&](size_t i) {
+    placed.insert(ranked[i].memory->id);
+    out.push_back(std::move(ranked[i]));
+  };
+  for (size_t i = 0; i < ranked.size(); ++i) {
+    if (!ready(i)) {
+      waiting.push_back(i);
+      continue;
+    }
+    place(i);
+    // Each one placed may release one waiting for it, and that one another.
+    for (auto it = std::find_if(waiting.begin(), waiting.end(), ready); it != waiting.end();
+         it = std::find_if(waiting.begin(), waiting.end(), ready)) {
+      place(*it);
+      waiting.erase(it);
+    }
+  }
+  for (const size_t i : waiting) place(i);  // only with a cycle, which supersession never makes
+  return out;
 }
 
 }  // namespace
@@ -957,6 +1010,11 @@ Result<std::vector<RankedMemory>> MemoryRepository::recall_ranked(const RecallRe
   }
   std::stable_sort(ranked.begin(), ranked.end(),
                    [](const RankedMemory& a, const RankedMemory& b) { return a.score > b.score; });
+  if (r.include_superseded) {
+    auto ordered = after_successors(std::move(ranked), [this](int64_t id) { return get(id); });
+    if (!ordered) return fail(std::move(ordered).error());
+    ranked = std::move(*ordered);
+  }
   // Diversity: a paraphrase of a memory already chosen does not take a slot.
   std::vector<std::set<std::string>> chosen;
   for (auto& m : ranked) {
