@@ -463,6 +463,238 @@ void MemoryRepository::remove_for_user(int64_t user_id, int64_t id, WriteCallbac
   writes_.submit(std::move(job));
 }
 
+namespace {
+// The user's newest automatic change not undone yet, whose memory is still theirs (not
+// forgotten since), with what undoing it needs; none when there is nothing to undo.
+Result<std::optional<MemoryEvent>> last_undoable(Connection& conn, int64_t user_id) {
+  auto st = conn.cached(
+      "SELECT e.id, e.memory_id, e.op, e.old_text, e.new_text, e.related_id FROM memory_events e "
+      "JOIN memories m ON m.id = e.memory_id "
+      "WHERE e.user_id = ? AND e.source = 'extracted' AND e.op IN ('ADD', 'UPDATE', 'SUPERSEDE') "
+      "AND m.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM memory_events u "
+      "WHERE u.user_id = e.user_id AND u.reason = 'undo:' || e.id) "
+      "ORDER BY e.id DESC LIMIT 1");
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(user_id);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) return std::optional<MemoryEvent>();
+  MemoryEvent e;
+  e.id = (*st)->column_int64(0);
+  e.memory_id = (*st)->column_int64(1);
+  e.user_id = user_id;
+  e.op = (*st)->column_text(2);
+  if (!(*st)->column_is_null(3)) e.old_text = (*st)->column_text(3);
+  if (!(*st)->column_is_null(4)) e.new_text = (*st)->column_text(4);
+  e.related_id = (*st)->column_int64(5);
+  e.source = "extracted";
+  (*st)->reset();
+  return std::optional<MemoryEvent>(std::move(e));
+}
+
+// Marks the user's memory `id` forgotten by an undo (its FORGET event says which).
+Status forget_by_undo(Connection& conn, const Memory& m, const std::string& reason, int64_t now) {
+  auto st = conn.cached("UPDATE memories SET deleted_at = ? WHERE id = ?");
+  if (!st) return fail(std::move(st).error());
+  PARLEY_TRY((*st)->bind_all(now, m.id).run());
+  MemoryEvent e;
+  e.memory_id = m.id;
+  e.user_id = m.user_id;
+  e.op = "FORGET";
+  e.old_text = m.content;
+  e.reason = reason;
+  e.source = "user";
+  e.created_at = now;
+  return record_event(conn, e);
+}
+}  // namespace
+
+void MemoryRepository::undo_last_extracted(int64_t user_id,
+                                           std::function<void(Result<MemoryEvent>)> done) {
+  const int64_t now = clock_.now_ms();
+  auto undone = std::make_shared<MemoryEvent>();
+  auto touched = std::make_shared<std::vector<std::shared_ptr<const Memory>>>();
+  auto forgotten = std::make_shared<std::vector<int64_t>>();
+  WriteJob job;
+  job.what = "undo an automatic memory change";
+  job.apply = [user_id, now, undone, touched, forgotten](Connection& conn) -> Result<WriteAck> {
+    touched->clear();
+    forgotten->clear();
+    auto found = last_undoable(conn, user_id);
+    if (!found) return fail(std::move(found).error());
+    if (!*found) {
+      return fail(ErrorCode::not_found, "no automatic change to your memories is left to undo");
+    }
+    *undone = **found;
+    const std::string reason = fmt::format("undo:{}", undone->id);
+    auto target = read_one(conn, kLiveOfUserSql, undone->memory_id, user_id);
+    if (!target) return fail(std::move(target).error());
+    if (!*target) return fail(ErrorCode::not_found, "the memory to undo is gone");
+    const Memory& m = **target;
+    if (undone->op == "ADD") {
+      PARLEY_TRY(forget_by_undo(conn, m, reason, now));
+      forgotten->push_back(m.id);
+    } else if (undone->op == "UPDATE") {
+      NewMemory back;
+      back.user_id = user_id;
+      back.content = undone->old_text.value_or(m.content);
+      back.tags = m.tags;
+      back.importance = m.importance;
+      back.kind = m.kind;
+      back.confidence = m.confidence;
+      back.source = "user";
+      back.reason = reason;
+      auto rec = std::make_shared<Memory>();
+      PARLEY_TRY(rewrite_memory(conn, m, back, now, *rec));
+      touched->push_back(rec);
+    } else {  // SUPERSEDE: the old memory current again, its successor forgotten
+      auto successor = read_one(conn, kLiveOfUserSql, undone->related_id, user_id);
+      if (!successor) return fail(std::move(successor).error());
+      if (*successor) {
+        PARLEY_TRY(forget_by_undo(conn, **successor, reason, now));
+        forgotten->push_back((*successor)->id);
+      }
+      auto st = conn.cached(
+          "UPDATE memories SET valid_to = NULL, superseded_by = NULL, updated_at = ? WHERE id = ?");
+      if (!st) return fail(std::move(st).error());
+      PARLEY_TRY((*st)->bind_all(now, m.id).run());
+      auto rec = std::make_shared<Memory>(m);
+      rec->valid_to.reset();
+      rec->superseded_by = 0;
+      rec->updated_at = now;
+      MemoryEvent e;
+      e.memory_id = m.id;
+      e.user_id = user_id;
+      e.op = "RESTORE";
+      e.new_text = m.content;
+      e.reason = reason;
+      e.source = "user";
+      e.created_at = now;
+      PARLEY_TRY(record_event(conn, e));
+      touched->push_back(rec);
+    }
+    return WriteAck{m.id, false};
+  };
+  job.on_commit = [this, touched, forgotten](const WriteAck&) {
+    for (const int64_t id : *forgotten) cache_.invalidate(CacheKey{CacheKind::memory, id});
+    cache_records(*touched);
+  };
+  job.done = [undone, done = std::move(done)](Result<WriteAck> ack) {
+    if (!ack) return done(fail(std::move(ack).error()));
+    done(*undone);
+  };
+  writes_.submit(std::move(job));
+}
+
+void MemoryRepository::relate(int64_t memory_id, int64_t related_id, std::string type,
+                              double strength, WriteCallback done) {
+  if (memory_id <= 0 || related_id <= 0 || memory_id == related_id || type.empty() ||
+      !(strength >= 0 && strength <= 1)) {
+    done(fail(ErrorCode::invalid_argument,
+              fmt::format("memory relation {} → {} ({}, {}) is not valid", memory_id, related_id,
+                          type, strength)));
+    return;
+  }
+  const int64_t now = clock_.now_ms();
+  WriteJob job;
+  job.what = "relate memories";
+  job.apply = [memory_id, related_id, type = std::move(type), strength,
+               now](Connection& conn) -> Result<WriteAck> {
+    // Both the same user's: a relation never links two people's memories.
+    auto same = conn.cached(
+        "SELECT count(*) FROM memories a JOIN memories b ON a.user_id = b.user_id "
+        "WHERE a.id = ? AND b.id = ?");
+    if (!same) return fail(std::move(same).error());
+    (*same)->bind_all(memory_id, related_id);
+    auto row = (*same)->step();
+    if (!row) return fail(std::move(row).error());
+    const bool ok = *row && (*same)->column_int64(0) == 1;
+    (*same)->reset();
+    if (!ok) {
+      return fail(ErrorCode::not_found,
+                  fmt::format("memories {} and {} are not one user's", memory_id, related_id));
+    }
+    auto st = conn.cached(
+        "INSERT INTO memory_relations(memory_id, related_id, type, strength, created_at) "
+        "VALUES (?,?,?,?,?) ON CONFLICT(memory_id, related_id, type) DO UPDATE SET "
+        "strength = excluded.strength");
+    if (!st) return fail(std::move(st).error());
+    PARLEY_TRY((*st)->bind_all(memory_id, related_id, type, strength, now).run());
+    return WriteAck{memory_id, true};
+  };
+  job.done = std::move(done);
+  writes_.submit(std::move(job));
+}
+
+Result<std::vector<MemoryRepository::Relation>> MemoryRepository::relations(int64_t memory_id) {
+  std::vector<Relation> out;
+  auto conn = reads_.acquire();
+  auto st = conn->cached(
+      "SELECT related_id, type, strength FROM memory_relations WHERE memory_id = ? "
+      "ORDER BY strength DESC, related_id");
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(memory_id);
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    if (!*row) break;
+    out.push_back({(*st)->column_int64(0), (*st)->column_text(1), (*st)->column_double(2)});
+  }
+  return out;
+}
+
+Result<MemoryRepository::ExtractionState> MemoryRepository::extraction_state(
+    int64_t conversation_id) {
+  auto conn = reads_.acquire();
+  auto st =
+      conn->cached("SELECT memory_off, memory_extracted_through FROM conversations WHERE id = ?");
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(conversation_id);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) {
+    return fail(ErrorCode::not_found, fmt::format("no conversation with id {}", conversation_id));
+  }
+  ExtractionState out{(*st)->column_int64(0) != 0, (*st)->column_int64(1)};
+  (*st)->reset();
+  return out;
+}
+
+void MemoryRepository::set_off_record(int64_t conversation_id, bool off, WriteCallback done) {
+  WriteJob job;
+  job.what = "set off the record";
+  job.apply = [conversation_id, off](Connection& conn) -> Result<WriteAck> {
+    auto st = conn.cached("UPDATE conversations SET memory_off = ? WHERE id = ?");
+    if (!st) return fail(std::move(st).error());
+    PARLEY_TRY((*st)->bind_all(off ? 1 : 0, conversation_id).run());
+    if (conn.changes() == 0) {
+      return fail(ErrorCode::not_found, fmt::format("no conversation with id {}", conversation_id));
+    }
+    return WriteAck{conversation_id, false};
+  };
+  job.done = std::move(done);
+  writes_.submit(std::move(job));
+}
+
+void MemoryRepository::set_extracted_through(int64_t conversation_id, int64_t message_id,
+                                             WriteCallback done) {
+  WriteJob job;
+  job.what = "mark messages read for memories";
+  job.apply = [conversation_id, message_id](Connection& conn) -> Result<WriteAck> {
+    auto st = conn.cached(
+        "UPDATE conversations SET memory_extracted_through = max(memory_extracted_through, ?) "
+        "WHERE id = ?");
+    if (!st) return fail(std::move(st).error());
+    PARLEY_TRY((*st)->bind_all(message_id, conversation_id).run());
+    if (conn.changes() == 0) {
+      return fail(ErrorCode::not_found, fmt::format("no conversation with id {}", conversation_id));
+    }
+    return WriteAck{conversation_id, false};
+  };
+  job.done = std::move(done);
+  writes_.submit(std::move(job));
+}
+
 std::future<Result<WriteAck>> MemoryRepository::purge_forgotten(int64_t before_ms) {
   WriteJob job;
   job.what = "purge forgotten memories";
@@ -565,10 +797,53 @@ Result<std::vector<int64_t>> MemoryRepository::memories_without_vector(int64_t u
   return out;
 }
 
+Result<std::vector<Memory>> MemoryRepository::unembedded_after(int64_t after_id,
+                                                               std::string_view model,
+                                                               int dimensions, size_t limit) {
+  std::vector<Memory> out;
+  if (limit == 0) return out;
+  auto conn = reads_.acquire();
+  auto st = conn->cached("SELECT " PARLEY_MEMORY_COLUMNS(
+      "m.") " FROM memories m WHERE m.id > ? AND m.deleted_at IS NULL AND "
+            "m.superseded_by IS NULL AND NOT EXISTS (SELECT 1 FROM memory_vectors v WHERE "
+            "v.model = ? AND v.dimensions = ? AND v.memory_id = m.id) ORDER BY m.id LIMIT ?");
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(after_id, model, dimensions,
+                  static_cast<int64_t>(std::min<size_t>(limit, 1u << 30)));
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    if (!*row) break;
+    out.push_back(read_memory(**st));
+  }
+  return out;
+}
+
 std::string MemoryRepository::embedding_text_hash(std::string_view text) {
   uint64_t h = 1469598103934665603ULL;
   for (const char c : text) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
   return fmt::format("{:016x}-{}", h, text.size());
+}
+
+Result<std::optional<QuantizedVector>> MemoryRepository::vector_of(int64_t memory_id,
+                                                                   std::string_view model,
+                                                                   int dimensions) {
+  auto conn = reads_.acquire();
+  auto st = conn->cached(
+      "SELECT scale, vector FROM memory_vectors WHERE model = ? AND dimensions = ? AND "
+      "memory_id = ?");
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(model, dimensions, memory_id);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) return std::optional<QuantizedVector>();
+  auto q = decode((*st)->column_blob(1), (*st)->column_double(0), dimensions);
+  (*st)->reset();
+  if (!q) {
+    return fail(ErrorCode::data_loss,
+                fmt::format("vector of memory {} ({}): {}", memory_id, model, q.error().message));
+  }
+  return std::optional<QuantizedVector>(std::move(*q));
 }
 
 Result<std::optional<QuantizedVector>> MemoryRepository::cached_embedding(std::string_view model,

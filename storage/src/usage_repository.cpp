@@ -316,9 +316,10 @@ Result<UsageSummary> UsageRepository::summary(const UsageQuery& q) {
       "coalesce(sum(reasoning_tokens), 0), coalesce(sum(cost_actual_nanousd), 0), "
       "coalesce(sum(cost_estimated_nanousd), 0), "
       "coalesce(sum(cost_actual_nanousd IS NULL AND cost_estimated_nanousd IS NULL), 0) "
-      "FROM usage WHERE ts >= ? AND ts < ? AND (? IS NULL OR user_id = ?)");
+      "FROM usage WHERE ts >= ? AND ts < ? AND (? IS NULL OR user_id = ?) "
+      "AND (? IS NULL OR purpose = ?)");
   if (!st) return fail(std::move(st).error());
-  (*st)->bind_all(q.from_ms, q.to_ms, q.user_id, q.user_id);
+  (*st)->bind_all(q.from_ms, q.to_ms, q.user_id, q.user_id, q.purpose, q.purpose);
   auto row = (*st)->step();
   if (!row) return fail(std::move(row).error());
   UsageSummary s;

@@ -122,13 +122,18 @@ Status App::build() {
   caps::Services services{&SystemClock::instance(), fetcher_.get(), &treasury_->desk(), {}};
   services.reminders_fire_elsewhere = elsewhere_;
   // Memory recall by meaning as well as words, when an `embed` role is configured.
-  embedder_ = pipeline::MemoryEmbedder::make(*store_, client_.get());
+  embedder_ = pipeline::MemoryEmbedder::make(*store_, client_.get(), cfg_.memory.dimensions);
   if (embedder_) {
     spdlog::info("memory: recall by words and by meaning ({}, {} dimensions)", embedder_->model(),
                  embedder_->dimensions());
     services.memory_written = [this](int64_t user, int64_t id, const std::string& text) {
       embedder_->embed_memory(id, text, user, ioc_.get_executor());
     };
+  }
+  // Memories without a vector of this model (imports, a model change) are embedded in the
+  // background by the process that owns the database.
+  if (embedder_ && mode_ == Mode::serve && owns_database()) {
+    asio::co_spawn(ioc_, embedder_->backfill(), asio::detached);
   }
   pipeline::TurnEngine::Deps deps{*store_,
                                   *library_,
@@ -140,6 +145,15 @@ Status App::build() {
                                   SystemClock::instance(),
                                   std::move(services)};
   deps.embedder = embedder_.get();
+  // Memories from conversations, by the process that serves them (not `parley ask`).
+  if (client_ && cfg_.memory.extraction.enabled && mode_ == Mode::serve) {
+    pipeline::MemoryExtractor::Deps xdeps{*store_,         *client_,
+                                          *library_,       SystemClock::instance(),
+                                          embedder_.get(), deps.services.memory_written};
+    extractor_ = std::make_unique<pipeline::MemoryExtractor>(
+        std::move(xdeps), cfg_.memory.extraction, ioc_.get_executor());
+    deps.extractor = extractor_.get();
+  }
   pipeline::TurnOptions turn_options;
   turn_options.deadline = resolved_.timeouts.turn;
   engine_ = std::make_unique<pipeline::TurnEngine>(std::move(deps), turn_options);
@@ -278,6 +292,15 @@ void App::shutdown(std::chrono::seconds grace, const std::vector<channels::Chann
   }
   if (lanes_ && lanes_->active() > 0) {
     spdlog::warn("{} turn(s) still running at the end of the grace period", lanes_->active());
+  }
+  // Conversations waiting to be read for memories are read now, within what is left of the
+  // grace period.
+  if (extractor_ && std::chrono::steady_clock::now() < grace_end) {
+    auto flushed = std::make_shared<std::promise<void>>();
+    auto done = flushed->get_future();
+    asio::co_spawn(ioc_, extractor_->flush(grace_end),
+                   [flushed](const std::exception_ptr&) { flushed->set_value(); });
+    done.wait_until(grace_end);
   }
   if (multi_) multi_->shutdown();
   if (signals_) asio::post(ioc_, [this] { signals_->cancel(); });

@@ -728,6 +728,44 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                       }},
                  });
            }},
+          {"memory",
+           [&](const YAML::Node& n, const std::string& p) {
+             auto& m = cfg.memory;
+             r.mapping(
+                 n, p,
+                 {
+                     {"dimensions",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        m.dimensions = to_int(r.integer(v, k, 8, 8192));
+                      }},
+                     {"extraction",
+                      [&](const YAML::Node& e, const std::string& ep) {
+                        auto& x = m.extraction;
+                        r.mapping(
+                            e, ep,
+                            {
+                                {"enabled",
+                                 [&](const YAML::Node& v, const std::string& k) {
+                                   x.enabled = r.yaml().boolean(v, k).value_or(x.enabled);
+                                 }},
+                                {"quiet_s",
+                                 [&](const YAML::Node& v, const std::string& k) {
+                                   x.quiet = std::chrono::seconds(r.integer(v, k, 0, 86'400));
+                                 }},
+                                {"max_tokens",
+                                 [&](const YAML::Node& v, const std::string& k) {
+                                   x.max_tokens = to_int(r.integer(v, k, 64, 8192));
+                                 }},
+                                {"daily_calls_per_user",
+                                 [&](const YAML::Node& v, const std::string& k) {
+                                   x.daily_calls_per_user = to_int(r.integer(v, k, 0, 100'000));
+                                 }},
+                                {"role", [&](const YAML::Node& v,
+                                             const std::string& k) { x.role = r.string(v, k); }},
+                            });
+                      }},
+                 });
+           }},
           {"outbox",
            [&](const YAML::Node& n, const std::string& p) {
              r.mapping(n, p,

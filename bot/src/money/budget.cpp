@@ -198,6 +198,19 @@ std::string BudgetKeeper::route(const llm::CallOptions& options, const std::stri
   return soft && !options_.cheaper_role.empty() ? options_.cheaper_role : role;
 }
 
+bool BudgetKeeper::past_soft(const llm::CallOptions& options) const {
+  if (!options_.any_cap()) return false;
+  const int64_t now = clock_.now_ms();
+  std::lock_guard lock(mu_);
+  for (const auto& s : scopes_for(options, now)) {
+    if (s.turn || s.cap < 0) continue;
+    const auto it = counters_.find(s.key);
+    const int64_t used = it == counters_.end() ? 0 : it->second.spent + it->second.reserved;
+    if (used * 100 >= s.cap * options_.soft_percent) return true;
+  }
+  return false;
+}
+
 BudgetKeeper::Admission BudgetKeeper::admit(const llm::CallOptions& options,
                                             const llm::ResolvedModel& model,
                                             const llm::ChatRequest& request) {

@@ -87,4 +87,60 @@ void MemoryEmbedder::embed_memory(int64_t memory_id, std::string text, int64_t u
                 });
 }
 
+asio::awaitable<MemoryEmbedder::BackfillOutcome> MemoryEmbedder::backfill(size_t batch) {
+  BackfillOutcome out;
+  auto& memories = store_.memories();
+  int64_t after = 0;
+  for (;;) {
+    auto rows = memories.unembedded_after(after, model_, dimensions_, batch);
+    if (!rows) {
+      out.stopped = rows.error().describe();
+      break;
+    }
+    if (rows->empty()) break;
+    after = rows->back().id;
+    // One call per user: each user's embeddings are counted against their own budget.
+    size_t begin = 0;
+    while (begin < rows->size()) {
+      const int64_t user = (*rows)[begin].user_id;
+      size_t end = begin;
+      llm::EmbedRequest request;
+      request.dimensions = dimensions_;
+      while (end < rows->size() && (*rows)[end].user_id == user) {
+        request.inputs.push_back((*rows)[end].content);
+        ++end;
+      }
+      llm::CallOptions options;
+      options.role = std::string(llm::kEmbedRole);
+      options.purpose = std::string(llm::kEmbedPurpose);
+      options.user_id = user;
+      ++out.calls;
+      const llm::EmbedResponse r = co_await client_.embed(std::move(request), std::move(options));
+      if (!r.ok() || r.vectors->size() != end - begin || r.model_asked != model_) {
+        out.stopped = r.error ? r.error->message : std::string("no vectors");
+        spdlog::warn("memory: embedding memories without a vector stopped at #{}: {}",
+                     (*rows)[begin].id, out.stopped);
+        co_return out;
+      }
+      for (size_t i = begin; i < end; ++i) {
+        const int64_t id = (*rows)[i].id;
+        memories.put_vector(id, model_, dimensions_, (*r.vectors)[i - begin],
+                            [id](const Result<storage::WriteAck>& ack) {
+                              if (!ack && ack.error().code != ErrorCode::not_found) {
+                                spdlog::warn("memory: the vector of #{} was not stored: {}", id,
+                                             ack.error().describe());
+                              }
+                            });
+        ++out.embedded;
+      }
+      begin = end;
+    }
+  }
+  if (out.embedded > 0) {
+    spdlog::info("memory: {} memories embedded for recall by meaning ({}, {} dimensions)",
+                 out.embedded, model_, dimensions_);
+  }
+  co_return out;
+}
+
 }  // namespace parley::bot::pipeline

@@ -96,9 +96,21 @@ namespace {
 // Summarises one span and stores the result; the engine's parts are used only while it lives.
 asio::awaitable<void> summarise(std::shared_ptr<TurnEngine::SummaryState> state,
                                 storage::Store* store, llm::LlmClient* client,
-                                llm::ChatRequest request, llm::CallOptions options,
-                                int64_t through) {
+                                llm::ChatRequest request, llm::CallOptions options, int64_t through,
+                                MemoryExtractor* extractor, std::optional<ExtractionSubject> mine) {
   const int64_t conversation = options.conversation_id;
+  // The span leaves the history: what it holds worth remembering is read first.
+  if (extractor != nullptr && mine) {
+    bool alive = false;
+    {
+      const std::lock_guard lock(state->mu);
+      alive = state->alive;
+    }
+    if (alive) {
+      const ExtractionOutcome mined = co_await extractor->extract(*mine);
+      if (!mined.called) spdlog::debug("turn: the span was not read: {}", mined.skipped);
+    }
+  }
   const llm::LlmResponse r = co_await client->call(std::move(request), std::move(options));
   const std::lock_guard lock(state->mu);
   state->running.erase(conversation);
@@ -172,7 +184,7 @@ void TurnEngine::start_summary(SummaryJob job, const net::Executor& executor) {
   options.conversation_id = job.conversation_id;
   asio::co_spawn(executor,
                  summarise(summaries_, &deps_.store, deps_.llm, std::move(request),
-                           std::move(options), job.through),
+                           std::move(options), job.through, deps_.extractor, std::move(job.mine)),
                  asio::detached);
 }
 
@@ -323,6 +335,9 @@ asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(
     job.channel = in.channel;
     job.previous = summary ? summary->text : "";
     job.through = dropped.front()->id;
+    if (deps_.extractor != nullptr && in.private_audience) {
+      job.mine = ExtractionSubject{conversation_id, caller.user_id, caller.name, caller.time_zone};
+    }
     for (auto d = dropped.rbegin(); d != dropped.rend(); ++d) {
       job.span +=
           ((*d)->role == "user" ? caller.name : std::string("parley")) + ": " + (*d)->text + "\n";
@@ -514,6 +529,12 @@ asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& bat
   if (summary_job) {
     const net::Executor executor = co_await asio::this_coro::executor;
     start_summary(std::move(*summary_job), executor);
+  }
+  // After an LLM turn where only the user reads: read for memories once the conversation is
+  // quiet (the extractor debounces; "off the record" is checked when it reads).
+  if (deps_.extractor != nullptr && !out.command && loop_ != nullptr && in.private_audience) {
+    deps_.extractor->touched(
+        ExtractionSubject{out.conversation_id, caller.user_id, caller.name, caller.time_zone});
   }
   if (in.split) {
     out.parts = in.split(out.reply);

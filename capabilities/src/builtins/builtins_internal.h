@@ -56,12 +56,7 @@ inline Result<const UserScope*> scope_of(const InvokeContext& ctx, std::string_v
   return ctx.data;
 }
 
-inline std::string_view trim(std::string_view s) {
-  constexpr std::string_view kSpace = " \t\r\n\f\v";
-  const auto first = s.find_first_not_of(kSpace);
-  if (first == std::string_view::npos) return {};
-  return s.substr(first, s.find_last_not_of(kSpace) - first + 1);
-}
+using parley::trim;  // parley/base/text.h
 
 // "add buy milk" → {"add", "buy milk"}; both parts trimmed.
 inline std::pair<std::string_view, std::string_view> split_first_word(std::string_view text) {

@@ -30,7 +30,8 @@ constexpr int kDefaultImportance = 3;
 constexpr int kMaxImportance = 5;
 
 constexpr const char* kMemoryUsage =
-    "/remember TEXT | /recall WORDS | /forget ID | /memories [export] | /memory edit ID TEXT";
+    "/remember TEXT | /recall WORDS | /forget ID | /memories [export] | /memory edit ID TEXT | "
+    "/undo | /offtherecord [on|off]";
 
 std::vector<std::string> split_tags(std::string_view tags) {
   std::vector<std::string> out;
@@ -107,7 +108,14 @@ class MemoryCapability final : public Capability {
         {"properties",
          {{"action",
            {{"type", "string"},
-            {"enum", {"remember", "recall", "update", "forget", "list", "export", "core"}}}},
+            {"enum",
+             {"remember", "recall", "update", "forget", "list", "export", "core", "undo",
+              "off_record"}}}},
+          {"on",
+           {{"type", "boolean"},
+            {"description",
+             "off_record: true, nothing from this conversation is remembered on my own; false, "
+             "it is again"}}},
           {"key",
            {{"type", "string"},
             {"minLength", 1},
@@ -185,7 +193,10 @@ class MemoryCapability final : public Capability {
         {"recall", "/recall WORDS", "what I remember about it, e.g. /recall food"},
         {"forget", "/forget ID", "forget a memory, by the number /memories shows"},
         {"memories", "/memories", "everything I remember about you, newest first"},
-        {"memory", "/memory edit ID TEXT", "correct a memory, e.g. /memory edit 12 I love sushi"}};
+        {"memory", "/memory edit ID TEXT", "correct a memory, e.g. /memory edit 12 I love sushi"},
+        {"undo", "/undo", "undo the last change I made to your memories on my own"},
+        {"offtherecord", "/offtherecord [on|off]",
+         "off the record: I remember nothing from this conversation on my own (off: again)"}};
   }
   [[nodiscard]] Result<json> parse_command(std::string_view command,
                                            std::string_view text) const override {
@@ -206,6 +217,10 @@ class MemoryCapability final : public Capability {
       return json{{"action", "forget"}, {"id", *id}};
     }
     if (command == "memories" && text.empty()) return json{{"action", "list"}};
+    if (command == "undo" && text.empty()) return json{{"action", "undo"}};
+    if (command == "offtherecord" && (text.empty() || text == "on" || text == "off")) {
+      return json{{"action", "off_record"}, {"on", text != "off"}};
+    }
     if (command == "memories" && text == "export") return json{{"action", "export"}};
     if (command == "core") {
       auto [verb, rest] = split_first_word(text);
@@ -240,6 +255,10 @@ class MemoryCapability final : public Capability {
       return done(list(**scope, args.value("limit", kListDefault)));
     }
     if (action == "export") return done(export_all(**scope));
+    if (action == "undo") return undo(**scope, std::move(done));
+    if (action == "off_record") {
+      return off_record(**scope, ctx.conversation_id, args.value("on", true), std::move(done));
+    }
     if (action == "core") {
       if (!args.contains("key")) return done(core_block(**scope));
       return core_edit(**scope, args.at("key").get<std::string>(),
@@ -433,6 +452,48 @@ class MemoryCapability final : public Capability {
           if (!stored) return done(fail(named(std::move(stored).error())));
           done(json{{"memory", to_json(**stored)},
                     {"text", fmt::format("Updated #{}: {}", id, (*stored)->content)}});
+        });
+  }
+
+  // The newest change extraction made, undone.
+  static void undo(const UserScope& scope, Done done) {
+    scope.store().memories().undo_last_extracted(
+        scope.user_id(), [done = std::move(done)](Result<storage::MemoryEvent> undone) {
+          if (!undone) {
+            if (undone.error().code == ErrorCode::not_found) {
+              return done(json{{"undone", nullptr},
+                               {"text", "There is no change of mine to your memories to undo."}});
+            }
+            return done(fail(named(std::move(undone).error())));
+          }
+          const auto& e = *undone;
+          std::string text;
+          if (e.op == "ADD") {
+            text = fmt::format("Undone: I no longer remember #{} ({}).", e.memory_id,
+                               e.new_text.value_or(""));
+          } else if (e.op == "UPDATE") {
+            text = fmt::format("Undone: #{} reads again \"{}\".", e.memory_id,
+                               e.old_text.value_or(""));
+          } else {
+            text = fmt::format("Undone: #{} ({}) is current again.", e.memory_id,
+                               e.old_text.value_or(""));
+          }
+          done(json{{"undone", {{"event", e.id}, {"op", e.op}, {"memory", e.memory_id}}},
+                    {"text", std::move(text)}});
+        });
+  }
+
+  static void off_record(const UserScope& scope, int64_t conversation_id, bool on, Done done) {
+    if (conversation_id <= 0) {
+      return done(fail(ErrorCode::invalid_argument, "memory: off_record needs a conversation"));
+    }
+    scope.store().memories().set_off_record(
+        conversation_id, on, [on, done = std::move(done)](Result<storage::WriteAck> ack) {
+          if (!ack) return done(fail(named(std::move(ack).error())));
+          done(json{{"off_record", on},
+                    {"text", on ? "Off the record: I will not remember anything from this "
+                                  "conversation on my own (/offtherecord off to change that)."
+                                : "On the record again: I may remember what you tell me here."}});
         });
   }
 

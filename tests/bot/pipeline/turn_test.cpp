@@ -15,6 +15,7 @@
 #include <atomic>
 #include <thread>
 
+#include "fakes/fake_embedder.h"
 #include "fakes/fake_llm.h"
 #include "parley/capabilities/builtins.h"
 #include "support/spawn.h"
@@ -499,6 +500,62 @@ TEST_F(TurnEngineTest, WithAnEmbedRoleMemoriesAreRecalledByMeaningAndEmbeddedWhe
       std::count_if(again.begin(), again.end(),
                     [](const auto& r) { return r.target.find("embeddings") != std::string::npos; }),
       3);
+}
+
+TEST_F(TurnEngineTest, MemoriesWithoutAVectorOfTheModelAreEmbeddedInTheBackground) {
+  // Imported memories of two users, and one forgotten: none has a vector of `embed-b`.
+  const int64_t alice = store_->directory().ensure_user("console", "alice", "Alice").get()->row_id;
+  const int64_t bob = store_->directory().ensure_user("console", "bob", "Bob").get()->row_id;
+  std::vector<int64_t> ids;
+  for (const auto& [user, text] :
+       std::vector<std::pair<int64_t, std::string>>{{alice, "Has a tabby called Miso"},
+                                                    {bob, "Plays the cello"},
+                                                    {alice, "Does yoga on Tuesdays"},
+                                                    {bob, "Lives in Porto"}}) {
+    storage::NewMemory m;
+    m.user_id = user;
+    m.content = text;
+    m.source = "import";
+    ids.push_back(store_->memories().add(m).get()->row_id);
+  }
+  ASSERT_TRUE(
+      store_->memories()
+          .put_vector(ids[0], "embed-a", 512, fakes::fake_embedding("Has a tabby called Miso", 512))
+          .get()
+          .ok());
+  llm::LlmSettings s;
+  s.provider = "fake";
+  s.providers["fake"] = llm::ProviderConfig{"fake", fake_.base_url(), "", {}};
+  s.roles["smart"] = {llm::ModelRef{"", "model-a"}};
+  s.roles["embed"] = {llm::ModelRef{"", "embed-b"}};  // the model changed
+  s.retry.max_attempts = 1;
+  llm::LlmClient client(
+      multi_, llm::resolve_llm(s, [](const std::string&) { return std::optional<std::string>(); }));
+  auto embedder = pipeline::MemoryEmbedder::make(*store_, &client, 256);
+  ASSERT_NE(embedder, nullptr);
+  auto done = parley::testing::spawn(ioc_.get_executor(), embedder->backfill(3));
+  ASSERT_EQ(done.wait_for(kPatience), std::future_status::ready);
+  const auto out = done.get();
+  EXPECT_EQ(out.embedded, 4);
+  EXPECT_EQ(out.stopped, "");
+  // Batches of 3 by id, one call per user in each: [alice, bob, alice] then [bob].
+  EXPECT_EQ(out.calls, 4);
+  for (int i = 0; i < 200; ++i) {
+    if (store_->memories().unembedded_after(0, "embed-b", 256, 10)->empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(store_->memories().unembedded_after(0, "embed-b", 256, 10)->empty());
+  // The old model's vector stays in its own space, and each call was the user's own.
+  EXPECT_TRUE(store_->memories().vector_of(ids[0], "embed-a", 512)->has_value());
+  for (const auto& r : fake_.requests()) {
+    if (r.target.find("embeddings") == std::string::npos) continue;
+    EXPECT_EQ(r.json["model"], "embed-b");
+    EXPECT_EQ(r.json["dimensions"], 256);
+  }
+  // Nothing left: a second run makes no call.
+  auto again = parley::testing::spawn(ioc_.get_executor(), embedder->backfill());
+  ASSERT_EQ(again.wait_for(kPatience), std::future_status::ready);
+  EXPECT_EQ(again.get().calls, 0);
 }
 
 }  // namespace turn_test

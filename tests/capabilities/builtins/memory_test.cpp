@@ -384,5 +384,54 @@ TEST_F(MemoryTest, UpdateKindsAndDuplicates) {
   EXPECT_EQ(gone.error().code, ErrorCode::not_found);
 }
 
+TEST_F(MemoryTest, UndoRevertsOnlyAutomaticChangesAndOffTheRecordIsPerConversation) {
+  Capability* cap = registry_.find("memory");
+  ASSERT_NE(cap, nullptr);
+  EXPECT_EQ(registry_.find_command("undo"), cap);
+  EXPECT_EQ(registry_.find_command("offtherecord"), cap);
+  EXPECT_EQ(*cap->parse_command("undo", ""), (json{{"action", "undo"}}));
+  EXPECT_EQ(*cap->parse_command("offtherecord", ""),
+            (json{{"action", "off_record"}, {"on", true}}));
+  EXPECT_EQ(*cap->parse_command("offtherecord", "off"),
+            (json{{"action", "off_record"}, {"on", false}}));
+  EXPECT_FALSE(cap->parse_command("offtherecord", "maybe").ok());
+  EXPECT_FALSE(cap->parse_command("undo", "3").ok());
+
+  // The user's own memory is not "automatic": nothing to undo.
+  remember(*alice_, "I love pizza");
+  EXPECT_EQ(memory(*alice_, {{"action", "undo"}})["undone"], nullptr);
+  // One extraction wrote (source `extracted`): undone, it is forgotten.
+  storage::NewMemory m;
+  m.user_id = alice_->user_id();
+  m.content = "Lives in Lisbon";
+  m.source = "extracted";
+  const int64_t id = store_->memories().add(m).get()->row_id;
+  const json undone = memory(*alice_, {{"action", "undo"}});
+  EXPECT_EQ(undone["undone"]["memory"], id);
+  EXPECT_THAT(undone["text"].get<std::string>(), HasSubstr("Lives in Lisbon"));
+  EXPECT_FALSE(store_->memories().get(id).ok());
+  // Bob cannot undo Alice's.
+  m.content = "Has a cat";
+  const int64_t cat = store_->memories().add(m).get()->row_id;
+  EXPECT_EQ(memory(*bob_, {{"action", "undo"}})["undone"], nullptr);
+  EXPECT_TRUE(store_->memories().get(cat).ok());
+
+  // Off the record needs the conversation it is said in.
+  const int64_t conv = store_->directory().ensure_conversation("console", "alice").get()->row_id;
+  InvokeContext ctx;
+  ctx.caller.user_id = alice_->user_id();
+  ctx.data = &*alice_;
+  ctx.services = &services_;
+  ctx.conversation_id = conv;
+  auto on = cap->invoke(ctx, {{"action", "off_record"}, {"on", true}});
+  ASSERT_TRUE(on.ok()) << on.error().describe();
+  EXPECT_TRUE(store_->memories().extraction_state(conv)->off_record);
+  ASSERT_TRUE(cap->invoke(ctx, {{"action", "off_record"}, {"on", false}}).ok());
+  EXPECT_FALSE(store_->memories().extraction_state(conv)->off_record);
+  auto nowhere = try_memory(*alice_, {{"action", "off_record"}});
+  ASSERT_FALSE(nowhere.ok());
+  EXPECT_EQ(nowhere.error().code, ErrorCode::invalid_argument);
+}
+
 }  // namespace memory_test
 }  // namespace parley::capabilities

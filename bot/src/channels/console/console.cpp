@@ -20,6 +20,8 @@
 #include <optional>
 #include <system_error>
 
+#include "parley/base/text.h"
+
 namespace parley::bot::channels {
 
 namespace asio = net::asio;
@@ -44,12 +46,6 @@ int write_all(int fd, std::string_view bytes) {
     }
   }
   return 0;
-}
-
-std::string_view trim(std::string_view s) {
-  const auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
 }
 
 // A dup of `fd` that is closed on exec; -1 with errno on failure.

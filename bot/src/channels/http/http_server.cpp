@@ -19,6 +19,8 @@
 #include <variant>
 #include <vector>
 
+#include "parley/base/text.h"
+
 namespace parley::bot::channels {
 
 namespace asio = net::asio;
@@ -96,14 +98,6 @@ char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + '
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
                                             [](char x, char y) { return lower(x) == lower(y); });
-}
-
-std::string_view trim(std::string_view s) {
-  constexpr std::string_view kSpace = " \t\r\n\f\v";
-  const size_t begin = s.find_first_not_of(kSpace);
-  if (begin == std::string_view::npos) return {};
-  const size_t end = s.find_last_not_of(kSpace);
-  return s.substr(begin, end - begin + 1);
 }
 
 // Time depends on the length of `expected` only, never on where the two differ.

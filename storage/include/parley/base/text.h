@@ -27,6 +27,9 @@ size_t utf8_length(std::string_view text);
 // The first `chars` code points of valid UTF-8 `text`.
 std::string_view utf8_first_chars(std::string_view text, size_t chars);
 
+// `s` without the ASCII white space (space, tab, CR, LF, FF, VT) at either end.
+std::string_view trim(std::string_view s);
+
 // The longest prefix of `text` of at most `max_bytes` bytes that does not cut a character.
 std::string_view utf8_prefix(std::string_view text, size_t max_bytes);
 

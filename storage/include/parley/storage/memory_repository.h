@@ -6,6 +6,7 @@
 // Thread safety: all methods are safe from any thread.
 #pragma once
 
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -88,6 +89,36 @@ class MemoryRepository {
   // The user's trail, newest first.
   Result<std::vector<MemoryEvent>> events_for_user(int64_t user_id, size_t limit = 50);
 
+  // Undoes the user's newest automatic change (an ADD, UPDATE or SUPERSEDE extraction made)
+  // that is not undone yet and whose memory the user has not forgotten since: an added memory
+  // is forgotten, an updated one gets its old text back, a superseded one is current again and
+  // its successor forgotten — each with an event whose reason is "undo:<event id>". `done` gets
+  // the event undone; not_found when there is nothing to undo.
+  void undo_last_extracted(int64_t user_id, std::function<void(Result<MemoryEvent>)> done);
+  // A link extraction found between two of the user's memories (replaced when known).
+  void relate(int64_t memory_id, int64_t related_id, std::string type, double strength,
+              WriteCallback done);
+  // The related memories of `memory_id`: (related id, type, strength), strongest first.
+  struct Relation {
+    int64_t related_id = 0;
+    std::string type;
+    double strength = 0;
+  };
+  Result<std::vector<Relation>> relations(int64_t memory_id);
+
+  // A conversation as automatic extraction sees it: "off the record" (nothing read from it),
+  // and the newest message already read for memories.
+  struct ExtractionState {
+    bool off_record = false;
+    int64_t extracted_through = 0;
+  };
+  // not_found for an unknown conversation.
+  Result<ExtractionState> extraction_state(int64_t conversation_id);
+  // Turns "off the record" on or off for the conversation; not_found when it does not exist.
+  void set_off_record(int64_t conversation_id, bool off, WriteCallback done);
+  // The conversation's messages up to `message_id` have been read (the mark never moves back).
+  void set_extracted_through(int64_t conversation_id, int64_t message_id, WriteCallback done);
+
   // A memory, current or superseded; not_found once forgotten.
   Result<std::shared_ptr<const Memory>> get(int64_t id);
   // Up to `limit` of the user's current memories, most recently updated first (ties: newest
@@ -131,6 +162,14 @@ class MemoryRepository {
   // oldest first: what a background job embeds after a model change.
   Result<std::vector<int64_t>> memories_without_vector(int64_t user_id, std::string_view model,
                                                        int dimensions, size_t limit = 100);
+  // The stored vector of memory `memory_id` for (model, dimensions), if it has one.
+  Result<std::optional<QuantizedVector>> vector_of(int64_t memory_id, std::string_view model,
+                                                   int dimensions);
+  // Up to `limit` current memories of any user with an id above `after_id` and no vector of
+  // (model, dimensions), by id: the background job that embeds imports and, after a model
+  // change, everything again walks them with it.
+  Result<std::vector<Memory>> unembedded_after(int64_t after_id, std::string_view model,
+                                               int dimensions, size_t limit);
   // Embeddings already paid for, by (model, dimensions, embedding_text_hash(text)).
   Result<std::optional<QuantizedVector>> cached_embedding(std::string_view model, int dimensions,
                                                           std::string_view text);

@@ -51,9 +51,10 @@ std::string cost_source_for(const std::optional<int64_t>& actual,
                             const std::optional<int64_t>& estimated);
 
 struct UsageQuery {
-  std::optional<int64_t> user_id;  // empty: everyone
-  int64_t from_ms = 0;             // inclusive
-  int64_t to_ms = INT64_MAX;       // exclusive
+  std::optional<int64_t> user_id;        // empty: everyone
+  int64_t from_ms = 0;                   // inclusive
+  int64_t to_ms = INT64_MAX;             // exclusive
+  std::optional<std::string> purpose{};  // empty: every purpose
 };
 
 struct UsageSummary {

@@ -141,7 +141,8 @@ class App {
   std::unique_ptr<money::Treasury> treasury_;
   llm::ResolvedLlm resolved_;
   std::unique_ptr<llm::LlmClient> client_;
-  std::unique_ptr<pipeline::MemoryEmbedder> embedder_;  // null: no `embed` role
+  std::unique_ptr<pipeline::MemoryEmbedder> embedder_;    // null: no `embed` role
+  std::unique_ptr<pipeline::MemoryExtractor> extractor_;  // null: no extraction here
   std::string monitor_state_;
   std::unique_ptr<pipeline::TurnEngine> engine_;
   std::unique_ptr<pipeline::Lanes> lanes_;

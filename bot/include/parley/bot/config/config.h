@@ -34,6 +34,7 @@ struct Config {
   } channels;
   pipeline::AccessPolicy access;
   pipeline::LaneOptions lanes;
+  pipeline::MemoryOptions memory;
   // outbox.retry_ms: how long a reply whose send certainly failed (an SMTP server down) waits
   // before the outbox pump tries it again.
   std::chrono::milliseconds outbox_retry{30'000};

@@ -89,6 +89,7 @@ class BudgetKeeper final : public llm::SpendGate {
   // SpendGate.
   std::string route(const llm::CallOptions& options, const std::string& role) override;
   [[nodiscard]] std::optional<int> default_max_tokens() const override;
+  [[nodiscard]] bool past_soft(const llm::CallOptions& options) const override;
   Admission admit(const llm::CallOptions& options, const llm::ResolvedModel& model,
                   const llm::ChatRequest& request) override;
   Admission admit(const llm::CallOptions& options, const llm::ResolvedModel& model,

@@ -44,6 +44,18 @@ class MemoryEmbedder {
   void embed_memory(int64_t memory_id, std::string text, int64_t user_id,
                     const net::Executor& executor);
 
+  // What backfill() did.
+  struct BackfillOutcome {
+    int64_t embedded = 0;
+    int calls = 0;
+    std::string stopped;  // why it stopped early ("" when everything has a vector)
+  };
+  // Embeds every current memory without a vector of this model and dimensions — imports, and
+  // all of them after a model change — oldest first, one call per user and batch of up to
+  // `batch`, priced and budgeted like any embedding. Stops at the first failed call (logged;
+  // the next start goes on from the first memory still without a vector).
+  net::asio::awaitable<BackfillOutcome> backfill(size_t batch = 64);
+
  private:
   storage::Store& store_;
   llm::LlmClient& client_;

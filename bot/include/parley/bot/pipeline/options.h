@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <string>
 
 namespace parley::bot::pipeline {
 
@@ -13,6 +14,24 @@ struct LaneOptions {
   std::chrono::milliseconds debounce{400};
   std::chrono::milliseconds max_wait{2000};
   size_t max_batch = 16;  // messages answered by one turn at most
+};
+
+// Memory (`memory:`): the vectors' dimensions, and automatic extraction (memory_extractor.h).
+struct ExtractionOptions {
+  bool enabled = true;
+  std::chrono::milliseconds quiet{std::chrono::minutes(2)};  // after a conversation's last turn
+  int max_tokens = 600;                                      // of the model's answer
+  int daily_calls_per_user = 50;   // extraction calls per user per UTC day
+  size_t max_messages = 40;        // the newest unread messages read at once
+  size_t existing = 10;            // similar memories shown to the model
+  size_t max_ops = 12;             // operations applied from one answer
+  double duplicate_cosine = 0.92;  // a new memory this close to one of its kind is a duplicate
+  std::string role;                // empty: `extract`, else `fast`, else the default role
+};
+
+struct MemoryOptions {
+  int dimensions = 512;  // of the embeddings (the `embed` role's `dimensions` request field)
+  ExtractionOptions extraction;
 };
 
 }  // namespace parley::bot::pipeline

@@ -35,6 +35,7 @@
 #include "parley/bot/net.h"
 #include "parley/bot/pipeline/command_router.h"
 #include "parley/bot/pipeline/memory_embedder.h"
+#include "parley/bot/pipeline/memory_extractor.h"
 #include "parley/bot/pipeline/message.h"
 #include "parley/bot/pipeline/tool_loop.h"
 #include "parley/bot/pipeline/turn_handler.h"
@@ -69,6 +70,9 @@ class TurnEngine : public TurnHandler {
     std::string time_zone = "UTC";  // for users without one
     // Vectors for memory recall; null: recall by words only (no `embed` role).
     MemoryEmbedder* embedder = nullptr;
+    // Memories written from conversations on their own (after an LLM turn in a conversation
+    // only the user reads, and before a span of history is summarised); null: none.
+    MemoryExtractor* extractor = nullptr;
   };
 
   TurnEngine(Deps deps, TurnOptions options = {});
@@ -94,6 +98,8 @@ class TurnEngine : public TurnHandler {
     std::string channel;
     std::string previous;  // the summary so far ("" none)
     std::string span;      // "name: text" lines, oldest first
+    // Read for memories first (when there is an extractor and the user alone reads it).
+    std::optional<ExtractionSubject> mine;
   };
   struct Context {
     llm::ChatRequest request;

@@ -161,6 +161,9 @@ class SpendGate {
   virtual ~SpendGate() = default;
   // The role to ask for `role` (a cheaper one past a soft threshold).
   virtual std::string route(const CallOptions& options, const std::string& role) = 0;
+  // Whether a call for `options` would now be past a soft threshold (with no alert raised):
+  // work that can wait — memory extraction — waits then, while turns go on.
+  [[nodiscard]] virtual bool past_soft(const CallOptions& /*options*/) const { return false; }
   // Completion tokens to ask for when a request sets no max_tokens (the reservation's bound);
   // nullopt: leave the request as it is.
   [[nodiscard]] virtual std::optional<int> default_max_tokens() const = 0;
@@ -185,6 +188,8 @@ class LlmClient {
             SpendGate* gate = nullptr);
 
   [[nodiscard]] const ResolvedLlm& settings() const { return settings_; }
+  // The budgets every call goes through; null: none.
+  [[nodiscard]] const SpendGate* gate() const { return gate_; }
 
   // Coroutine form; resumes on the caller's executor.
   net::asio::awaitable<LlmResponse> call(ChatRequest request, CallOptions options);
