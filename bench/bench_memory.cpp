@@ -1,8 +1,8 @@
 // bench_memory: what parley's memory costs — recall latency over a large store, and the memory
 // its vectors take.
 //
-// Groups (all by default; pick some with --only). Each is a section below; another (e.g. the
-// figures of extraction) is a function of the same shape and an entry in kGroups.
+// Groups (all by default; pick some with --only). Each is a section below, but extraction (in
+// memory_extraction_figures.cpp).
 //   recall   MemoryRepository::recall_ranked for one user holding 10,000 memories among 1,000,000
 //            (1,000 users), top 5: hybrid (BM25 + the exact int8 scan of the user's vectors +
 //            reciprocal rank fusion), BM25 alone (the same call without a query vector), and the
@@ -14,6 +14,9 @@
 //            growth once the user's vectors are decoded; the resident set is a lower bound, as
 //            the allocator may reuse pages it already holds); and the int8 dot products alone
 //            over the vectors held, without SQLite.
+//   extraction  automatic memory extraction over a scripted conversation of 100 turns
+//            (memory_extraction_figures.cpp): calls per 100 turns and per turn worth reading,
+//            prompt tokens per call; with a pause every five turns and after every turn.
 //
 // The database is built once, on the first group's use (a group that never asks for it does
 // not pay for it), by a bench-only bulk path: plain
@@ -48,6 +51,7 @@
 #include "bench_report.h"
 #include "bench_util.h"
 #include "fakes/fake_embedder.h"
+#include "memory_extraction_figures.h"
 #include "parley/storage/memory_repository.h"
 #include "parley/storage/migrations.h"
 #include "parley/storage/records.h"
@@ -502,7 +506,12 @@ struct Group {
   void (*run)(MemoryDb&, const Sizes&, Report&);
 };
 
-constexpr Group kGroups[] = {{"recall", bench_recall}, {"vectors", bench_vectors}};
+void bench_extraction_group(MemoryDb& /*db*/, const Sizes& /*sizes*/, Report& report) {
+  bench_extraction(report);
+}
+
+constexpr Group kGroups[] = {
+    {"recall", bench_recall}, {"vectors", bench_vectors}, {"extraction", bench_extraction_group}};
 
 struct Options {
   bool quick = false;
@@ -530,7 +539,7 @@ int main(int argc, char** argv) {
                  "mkdtemp directory under the system temp directory)");
   std::vector<std::string> names;
   for (const auto& g : kGroups) names.emplace_back(g.name);
-  app.add_option("--only", options.only, "Groups to run: recall, vectors")
+  app.add_option("--only", options.only, "Groups to run: recall, vectors, extraction")
       ->delimiter(',')
       ->check(CLI::IsMember(names));
   app.add_flag("--keep", options.keep, "Keep the database (and print where it is)");

@@ -2,6 +2,8 @@
 // Asio with Beast, through the one header that includes them (parley/bot/net.h).
 #pragma once
 
-#include <boost/beast.hpp>
+// Blocks apart (clang-format sorts within one): parley/bot/net.h comes before any Boost header.
 #include "base.h"
-#include "parley/bot/net.h"  // before any Boost header: the coroutine macros
+#include "parley/bot/net.h"
+
+#include <boost/beast.hpp>

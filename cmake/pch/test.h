@@ -2,6 +2,7 @@
 // GoogleTest with gMock.
 #pragma once
 
+#include "net.h"  // first: parley/bot/net.h before any Boost header
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include "net.h"

@@ -41,7 +41,8 @@ bool has_any_of(std::string_view haystack, std::initializer_list<std::string_vie
 // The words of `text`, lower-cased, as a set (the paraphrase test).
 std::set<std::string> content_word_set(std::string_view text) {
   std::set<std::string> out;
-  for (const auto w : search_words(storage::MemoryRepository::content_words(text))) {
+  const std::string words = storage::MemoryRepository::content_words(text);  // the views' text
+  for (const auto w : search_words(words)) {
     out.insert(ascii_lower_copy(w));
   }
   return out;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "fakes/fake_llm.h"
+#include "parley/base/time_format.h"
 #include "support/spawn.h"
 #include "support/temp_dir.h"
 
@@ -196,7 +197,8 @@ class MemoryExtractorTest : public ::testing::Test {
   void answer(const json& ops) { fake_.push(FakeReply::text(json{{"ops", ops}}.dump())); }
   std::vector<std::string> current(int64_t user) {
     std::vector<std::string> out;
-    for (const auto& m : store_->memories().list_for_user(user).value()) out.push_back(m->content);
+    const auto listed = store_->memories().list_for_user(user);      // kept: a range-for over a
+    for (const auto& m : listed.value()) out.push_back(m->content);  // temporary's value dangles
     return out;
   }
   // The data the extraction call sent (its user message, parsed).
@@ -420,7 +422,7 @@ TEST_F(MemoryExtractorTest, TheDailyCapPausesIt) {
 TEST_F(MemoryExtractorTest, UndoRevertsTheLastAutomaticChange) {
   extractor();
   const int64_t porto = remember(alice_, "Lives in Porto");
-  say(alice_conv_, "I moved to Lisbon");
+  say(alice_conv_, "I moved to Lisbon, no longer in Porto");
   answer({{{"op", "SUPERSEDE"}, {"id", 1}, {"text", "Lives in Lisbon"}},
           {{"op", "ADD"}, {"text", "Moved house in November"}, {"kind", "event"}}});
   ASSERT_EQ(extract(alice_conv_, alice_).added, 1);
