@@ -2,7 +2,11 @@
 
 #include <sqlite3.h>
 
+#include <fmt/format.h>
+
+#include <array>
 #include <cstring>
+#include <utility>
 
 namespace parley::storage::detail {
 
@@ -74,6 +78,60 @@ MatchStats decode_match_stats(const void* blob, int bytes) {
     s.tags.push_back(v[i + 1]);
   }
   return s;
+}
+
+namespace {
+struct TokenSink {
+  void* f;
+  void (*call)(void*, std::string_view);
+};
+
+int on_fts_token(void* ctx, int flags, const char* token, int bytes, int /*start*/,
+                 int /*end*/) noexcept {
+  // A colocated token (a synonym) takes no position of its own: FTS5 counts it in no size.
+  if ((flags & FTS5_TOKEN_COLOCATED) != 0) return SQLITE_OK;
+  const auto* sink = static_cast<const TokenSink*>(ctx);
+  sink->call(sink->f, std::string_view(token, static_cast<size_t>(bytes)));
+  return SQLITE_OK;
+}
+}  // namespace
+
+Result<FtsTokenizer> FtsTokenizer::open(Connection& conn) {
+  fts5_api* api = fts5_api_of(conn.handle());
+  if (api == nullptr) return fail(ErrorCode::unavailable, "this SQLite has no FTS5");
+  void* user_data = nullptr;
+  fts5_tokenizer tokenizer{};
+  if (api->xFindTokenizer(api, "porter", &user_data, &tokenizer) != SQLITE_OK) {
+    return fail(ErrorCode::unavailable, "FTS5 has no porter tokenizer");
+  }
+  // memories_fts: tokenize = 'porter unicode61 remove_diacritics 2'.
+  std::array<const char*, 3> args = {"unicode61", "remove_diacritics", "2"};
+  Fts5Tokenizer* instance = nullptr;
+  const int rc =
+      tokenizer.xCreate(user_data, args.data(), static_cast<int>(args.size()), &instance);
+  if (rc != SQLITE_OK) {
+    return fail(ErrorCode::unavailable, fmt::format("FTS5 porter tokenizer: error {}", rc));
+  }
+  return FtsTokenizer(tokenizer, instance);
+}
+
+FtsTokenizer::FtsTokenizer(FtsTokenizer&& other) noexcept
+    : api_(other.api_), tokenizer_(std::exchange(other.tokenizer_, nullptr)) {}
+
+FtsTokenizer::~FtsTokenizer() {
+  if (tokenizer_ != nullptr) api_.xDelete(tokenizer_);
+}
+
+Status FtsTokenizer::run(std::string_view text, bool query, void* f,
+                         void (*call)(void*, std::string_view)) const {
+  TokenSink sink{f, call};
+  const int rc =
+      api_.xTokenize(tokenizer_, &sink, query ? FTS5_TOKENIZE_QUERY : FTS5_TOKENIZE_DOCUMENT,
+                     text.data(), static_cast<int>(text.size()), on_fts_token);
+  if (rc != SQLITE_OK) {
+    return fail(ErrorCode::internal, fmt::format("FTS5 porter tokenizer: error {}", rc));
+  }
+  return {};
 }
 
 }  // namespace parley::storage::detail

@@ -1,5 +1,7 @@
 #include "parley/storage/hot_cache.h"
 
+#include "recall_index.h"
+
 namespace parley::storage {
 
 namespace {
@@ -19,6 +21,9 @@ size_t cache_entry_bytes(const CacheKey& /*key*/, const CacheValue& value) {
     // overestimate.
     for (const auto& m : **h) n += message_bytes(*m);
     return n;
+  }
+  if (const auto* r = std::get_if<std::shared_ptr<const RecallIndex>>(&value)) {
+    return kEntryOverhead + (*r)->bytes();
   }
   const auto& m = *std::get<std::shared_ptr<const Memory>>(value);
   return kEntryOverhead + sizeof(Memory) + m.content.capacity() + m.tags.capacity();

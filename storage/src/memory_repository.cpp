@@ -10,6 +10,7 @@
 #include "fts_match_stats.h"
 #include "parley/base/text.h"
 #include "parley/storage/vector_codec.h"
+#include "recall_index.h"
 
 namespace parley::storage {
 
@@ -41,10 +42,14 @@ constexpr const char* kEventsSql =
     "source_message_id, model, created_at FROM memory_events WHERE user_id = ? "
     "ORDER BY id DESC LIMIT ?";
 
-// BM25 (Robertson/Spärck Jones idf, as Lucene), tags weighted half of content.
-constexpr double kK1 = 1.2;
-constexpr double kB = 0.75;
-constexpr double kTagWeight = 0.5;
+// A user's recall index: every memory of theirs not forgotten, with its vector of (model,
+// dimensions) when it has one (LEFT JOIN: memories first, each vector by its primary key).
+constexpr const char* kRecallIndexSql =
+    "SELECT " PARLEY_MEMORY_COLUMNS("m.") ", v.scale, v.vector FROM memories m "
+    "LEFT JOIN memory_vectors v ON v.model = ? AND v.dimensions = ? AND v.memory_id = m.id "
+    "WHERE m.user_id = ? AND m.deleted_at IS NULL";
+constexpr const char* kRecallIndexWordsSql =
+    "SELECT " PARLEY_MEMORY_COLUMNS("") " FROM memories WHERE user_id = ? AND deleted_at IS NULL";
 
 std::optional<int64_t> optional_int(const Statement& st, int col) {
   if (st.column_is_null(col)) return std::nullopt;
@@ -259,6 +264,61 @@ Status rewrite_memory(Connection& conn, const Memory& old, const NewMemory& m, i
 }
 }  // namespace
 
+namespace {
+using Records = std::vector<std::shared_ptr<const Memory>>;
+using Apply = std::function<Result<WriteAck>(Connection&)>;
+
+// `apply`, then, when it succeeds, the records it wrote (`touched`) as the recall index holds
+// them, tokenised on the writer's connection into `change` for the job's on_commit. Starts over
+// when the writer replays the batch.
+Apply noting_written(std::shared_ptr<RecallChange> change, std::shared_ptr<const Records> touched,
+                     Apply apply) {
+  return [change = std::move(change), touched = std::move(touched),
+          apply = std::move(apply)](Connection& conn) -> Result<WriteAck> {
+    *change = RecallChange{};
+    auto ack = apply(conn);
+    if (!ack || touched->empty()) return ack;
+    // Should the words not tokenise, the write stands and the index is read again.
+    auto tokenizer = detail::FtsTokenizer::open(conn);
+    if (!tokenizer) {
+      change->unknown = true;
+      return ack;
+    }
+    for (const auto& rec : *touched) {
+      auto doc = RecallIndex::doc_of(*tokenizer, rec);
+      if (!doc) {
+        change->unknown = true;
+        break;
+      }
+      change->written.push_back(std::move(*doc));
+    }
+    return ack;
+  };
+}
+}  // namespace
+
+void MemoryRepository::patch_recall_index(int64_t user_id, const RecallChange& change) {
+  if (change.written.empty() && change.forgotten.empty() && !change.vector && !change.unknown) {
+    return;  // nothing of the user's memories changed (a duplicate: a NOOP event only)
+  }
+  std::shared_ptr<const RecallIndex> replaced;  // freed after the cache's mutex is released
+  cache_.on_commit(CacheKey{CacheKind::recall, user_id}, [&](CacheValue& value) {
+    auto* index = std::get_if<std::shared_ptr<const RecallIndex>>(&value);
+    if (index == nullptr) return false;
+    replaced = *index;
+    auto next = replaced->patched(change);
+    if (!next) return false;
+    *index = std::move(next);
+    return true;
+  });
+}
+
+void MemoryRepository::drop_recall_index(int64_t user_id) {
+  RecallChange unknown;
+  unknown.unknown = true;
+  patch_recall_index(user_id, unknown);
+}
+
 void MemoryRepository::cache_records(const std::vector<std::shared_ptr<const Memory>>& records) {
   for (const auto& rec : records) {
     const CacheKey key{CacheKind::memory, rec->id};
@@ -270,6 +330,7 @@ void MemoryRepository::cache_records(const std::vector<std::shared_ptr<const Mem
 WriteJob MemoryRepository::make_add_job(NewMemory memory) {
   auto m = std::make_shared<NewMemory>(std::move(memory));
   auto touched = std::make_shared<std::vector<std::shared_ptr<const Memory>>>();
+  auto recall = std::make_shared<RecallChange>();
   const int64_t now = clock_.now_ms();
 
   WriteJob job;
@@ -315,7 +376,11 @@ WriteJob MemoryRepository::make_add_job(NewMemory memory) {
     touched->push_back(rec);
     return WriteAck{rec->id, true};
   };
-  job.on_commit = [this, touched](const WriteAck&) { cache_records(*touched); };
+  job.apply = noting_written(recall, touched, std::move(job.apply));
+  job.on_commit = [this, touched, recall, user = m->user_id](const WriteAck&) {
+    cache_records(*touched);
+    patch_recall_index(user, *recall);
+  };
   return job;
 }
 
@@ -341,6 +406,7 @@ void MemoryRepository::update_for_user(int64_t id, NewMemory memory, WriteCallba
   }
   auto m = std::make_shared<NewMemory>(std::move(memory));
   auto touched = std::make_shared<std::vector<std::shared_ptr<const Memory>>>();
+  auto recall = std::make_shared<RecallChange>();
   const int64_t now = clock_.now_ms();
   WriteJob job;
   job.what = "update memory";
@@ -354,7 +420,11 @@ void MemoryRepository::update_for_user(int64_t id, NewMemory memory, WriteCallba
     touched->push_back(rec);
     return WriteAck{id, false};
   };
-  job.on_commit = [this, touched](const WriteAck&) { cache_records(*touched); };
+  job.apply = noting_written(recall, touched, std::move(job.apply));
+  job.on_commit = [this, touched, recall, user = m->user_id](const WriteAck&) {
+    cache_records(*touched);
+    patch_recall_index(user, *recall);
+  };
   job.done = std::move(done);
   writes_.submit(std::move(job));
 }
@@ -383,6 +453,7 @@ void MemoryRepository::supersede_for_user(int64_t old_id, NewMemory memory, Writ
   }
   auto m = std::make_shared<NewMemory>(std::move(memory));
   auto touched = std::make_shared<std::vector<std::shared_ptr<const Memory>>>();
+  auto recall = std::make_shared<RecallChange>();
   const int64_t now = clock_.now_ms();
   WriteJob job;
   job.what = "supersede memory";
@@ -410,25 +481,38 @@ void MemoryRepository::supersede_for_user(int64_t old_id, NewMemory memory, Writ
     touched->push_back(rec);
     return WriteAck{rec->id, true};
   };
-  job.on_commit = [this, touched](const WriteAck&) { cache_records(*touched); };
+  job.apply = noting_written(recall, touched, std::move(job.apply));
+  job.on_commit = [this, touched, recall, user = m->user_id](const WriteAck&) {
+    cache_records(*touched);
+    patch_recall_index(user, *recall);
+  };
   job.done = std::move(done);
   writes_.submit(std::move(job));
 }
 
 std::future<Result<WriteAck>> MemoryRepository::remove(int64_t id) {
+  auto user = std::make_shared<int64_t>(0);
   WriteJob job;
   job.what = "remove memory";
-  job.apply = [id](Connection& conn) -> Result<WriteAck> {
+  job.apply = [id, user](Connection& conn) -> Result<WriteAck> {
+    auto owner = conn.cached("SELECT user_id FROM memories WHERE id = ?");
+    if (!owner) return fail(std::move(owner).error());
+    (*owner)->bind_all(id);
+    auto row = (*owner)->step();
+    if (!row) return fail(std::move(row).error());
+    if (!*row) return fail(ErrorCode::not_found, fmt::format("no memory with id {}", id));
+    *user = (*owner)->column_int64(0);
+    (*owner)->reset();
     auto st = conn.cached("DELETE FROM memories WHERE id = ?");
     if (!st) return fail(std::move(st).error());
     PARLEY_TRY((*st)->bind_all(id).run());
-    if (conn.changes() == 0) {
-      return fail(ErrorCode::not_found, fmt::format("no memory with id {}", id));
-    }
     return WriteAck{id, false};
   };
-  job.on_commit = [this, id](const WriteAck&) {
+  job.on_commit = [this, id, user](const WriteAck&) {
     cache_.invalidate(CacheKey{CacheKind::memory, id});
+    // Dropped, not patched: the memory it superseded (superseded_by … ON DELETE SET NULL) is
+    // current again.
+    drop_recall_index(*user);
   };
   return writes_.submit_for_future(std::move(job));
 }
@@ -456,8 +540,11 @@ void MemoryRepository::remove_for_user(int64_t user_id, int64_t id, WriteCallbac
     PARLEY_TRY(record_event(conn, e));
     return WriteAck{id, false};
   };
-  job.on_commit = [this, id](const WriteAck&) {
+  job.on_commit = [this, id, user_id](const WriteAck&) {
     cache_.invalidate(CacheKey{CacheKind::memory, id});
+    RecallChange forgotten;
+    forgotten.forgotten.push_back(id);
+    patch_recall_index(user_id, forgotten);
   };
   job.done = std::move(done);
   writes_.submit(std::move(job));
@@ -515,6 +602,7 @@ void MemoryRepository::undo_last_extracted(int64_t user_id,
   auto undone = std::make_shared<MemoryEvent>();
   auto touched = std::make_shared<std::vector<std::shared_ptr<const Memory>>>();
   auto forgotten = std::make_shared<std::vector<int64_t>>();
+  auto recall = std::make_shared<RecallChange>();
   WriteJob job;
   job.what = "undo an automatic memory change";
   job.apply = [user_id, now, undone, touched, forgotten](Connection& conn) -> Result<WriteAck> {
@@ -575,9 +663,12 @@ void MemoryRepository::undo_last_extracted(int64_t user_id,
     }
     return WriteAck{m.id, false};
   };
-  job.on_commit = [this, touched, forgotten](const WriteAck&) {
+  job.apply = noting_written(recall, touched, std::move(job.apply));
+  job.on_commit = [this, touched, forgotten, recall, user_id](const WriteAck&) {
     for (const int64_t id : *forgotten) cache_.invalidate(CacheKey{CacheKind::memory, id});
     cache_records(*touched);
+    recall->forgotten = *forgotten;
+    patch_recall_index(user_id, *recall);
   };
   job.done = [undone, done = std::move(done)](Result<WriteAck> ack) {
     if (!ack) return done(fail(std::move(ack).error()));
@@ -696,14 +787,31 @@ void MemoryRepository::set_extracted_through(int64_t conversation_id, int64_t me
 }
 
 std::future<Result<WriteAck>> MemoryRepository::purge_forgotten(int64_t before_ms) {
+  auto users = std::make_shared<std::vector<int64_t>>();
   WriteJob job;
   job.what = "purge forgotten memories";
-  job.apply = [before_ms](Connection& conn) -> Result<WriteAck> {
+  job.apply = [before_ms, users](Connection& conn) -> Result<WriteAck> {
+    users->clear();
+    auto owners = conn.cached(
+        "SELECT DISTINCT user_id FROM memories WHERE deleted_at IS NOT NULL AND deleted_at < ?");
+    if (!owners) return fail(std::move(owners).error());
+    (*owners)->bind_all(before_ms);
+    for (;;) {
+      auto row = (*owners)->step();
+      if (!row) return fail(std::move(row).error());
+      if (!*row) break;
+      users->push_back((*owners)->column_int64(0));
+    }
     // Their vectors and relations go with them (ON DELETE CASCADE); the trail stays.
     auto st = conn.cached("DELETE FROM memories WHERE deleted_at IS NOT NULL AND deleted_at < ?");
     if (!st) return fail(std::move(st).error());
     PARLEY_TRY((*st)->bind_all(before_ms).run());
     return WriteAck{conn.changes(), false};
+  };
+  // Forgotten memories are in no recall index, but a memory one of them superseded is current
+  // again (superseded_by … ON DELETE SET NULL): those users' indexes are read again.
+  job.on_commit = [this, users](const WriteAck&) {
+    for (const int64_t user : *users) drop_recall_index(user);
   };
   return writes_.submit_for_future(std::move(job));
 }
@@ -730,22 +838,27 @@ void MemoryRepository::put_vector(int64_t memory_id, std::string model, int dime
     return;
   }
   const int64_t now = clock_.now_ms();
+  auto stored = std::make_shared<RecallChange>();
+  stored->vector = RecallChange::Vector{memory_id, std::move(model), dimensions,
+                                        std::make_shared<const QuantizedVector>(std::move(*q))};
+  auto user = std::make_shared<int64_t>(0);
   WriteJob job;
   job.what = "put memory vector";
-  job.apply = [memory_id, model = std::move(model), dimensions, q = std::move(*q),
-               now](Connection& conn) -> Result<WriteAck> {
+  job.apply = [memory_id, stored, user, now](Connection& conn) -> Result<WriteAck> {
+    const RecallChange::Vector& vec = *stored->vector;
     // A forgotten memory is never embedded again (a background job may race the forget).
-    auto live = conn.cached("SELECT 1 FROM memories WHERE id = ? AND deleted_at IS NULL");
+    auto live = conn.cached("SELECT user_id FROM memories WHERE id = ? AND deleted_at IS NULL");
     if (!live) return fail(std::move(live).error());
     (*live)->bind_all(memory_id);
     auto found = (*live)->step();
     if (!found) return fail(std::move(found).error());
+    if (*found) *user = (*live)->column_int64(0);
     (*live)->reset();
     if (!*found) return fail(ErrorCode::not_found, fmt::format("no memory with id {}", memory_id));
     auto had = conn.cached(
         "SELECT 1 FROM memory_vectors WHERE model = ? AND dimensions = ? AND memory_id = ?");
     if (!had) return fail(std::move(had).error());
-    (*had)->bind_all(model, dimensions, memory_id);
+    (*had)->bind_all(vec.model, vec.dimensions, memory_id);
     auto replaced = (*had)->step();
     if (!replaced) return fail(std::move(replaced).error());
     (*had)->reset();
@@ -754,12 +867,13 @@ void MemoryRepository::put_vector(int64_t memory_id, std::string model, int dime
         "VALUES (?,?,?,?,?,?) ON CONFLICT(model, dimensions, memory_id) DO UPDATE SET "
         "scale = excluded.scale, vector = excluded.vector, created_at = excluded.created_at");
     if (!st) return fail(std::move(st).error());
-    PARLEY_TRY(
-        (*st)
-            ->bind_all(memory_id, model, dimensions, static_cast<double>(q.scale), encode(q), now)
-            .run());
+    PARLEY_TRY((*st)
+                   ->bind_all(memory_id, vec.model, vec.dimensions,
+                              static_cast<double>(vec.value->scale), encode(*vec.value), now)
+                   .run());
     return WriteAck{memory_id, !*replaced};
   };
+  job.on_commit = [this, stored, user](const WriteAck&) { patch_recall_index(*user, *stored); };
   job.done = std::move(done);
   writes_.submit(std::move(job));
 }
@@ -1050,43 +1164,30 @@ Result<std::vector<MemoryHit>> MemoryRepository::recall(int64_t user_id, std::st
     user_docs = (*count)->column_int64(0);
   }
 
-  // Statistics of this user's documents: every one of them that holds a query word is a
-  // candidate, so document frequencies are exact; the average length is that of the
-  // candidates (the user's other memories do not take part).
+  // Statistics of this user's documents (see bm25_scores). The first phrase is the user_id
+  // column's: it has no instances in content or tags, so it adds nothing to any score.
   const size_t phrases = candidates.front().stats.content.size();
-  std::vector<double> df(phrases, 0.0);
-  double total_tokens = 0;
-  for (const auto& c : candidates) {
-    total_tokens += c.stats.doc_tokens;
-    for (size_t p = 0; p < phrases && p < c.stats.content.size(); ++p) {
-      if (c.stats.content[p] + c.stats.tags[p] > 0) df[p] += 1;
+  std::vector<int32_t> doc_tokens;
+  std::vector<int32_t> counts(candidates.size() * phrases * 2, 0);
+  doc_tokens.reserve(candidates.size());
+  for (size_t c = 0; c < candidates.size(); ++c) {
+    const auto& stats = candidates[c].stats;
+    doc_tokens.push_back(stats.doc_tokens);
+    for (size_t p = 0; p < phrases && p < stats.content.size(); ++p) {
+      counts[(c * phrases + p) * 2] = stats.content[p];
+      counts[(c * phrases + p) * 2 + 1] = stats.tags[p];
     }
   }
-  const double n = std::max(static_cast<double>(user_docs), static_cast<double>(candidates.size()));
-  const double avg_len = std::max(1.0, total_tokens / static_cast<double>(candidates.size()));
-  std::vector<double> idf(phrases);
-  for (size_t p = 0; p < phrases; ++p) {
-    idf[p] = std::log(1.0 + (n - df[p] + 0.5) / (df[p] + 0.5));
-  }
-
+  const std::vector<double> scores = detail::bm25_scores(phrases, doc_tokens, counts, user_docs);
   hits.reserve(candidates.size());
-  for (auto& c : candidates) {
-    const double norm = kK1 * (1.0 - kB + kB * c.stats.doc_tokens / avg_len);
-    double score = 0;
-    for (size_t p = 0; p < phrases && p < c.stats.content.size(); ++p) {
-      const double tf = c.stats.content[p] + kTagWeight * c.stats.tags[p];
-      if (tf > 0) score += idf[p] * tf * (kK1 + 1.0) / (tf + norm);
-    }
-    hits.push_back(MemoryHit{std::move(c.memory), score});
+  for (size_t c = 0; c < candidates.size(); ++c) {
+    hits.push_back(MemoryHit{std::move(candidates[c].memory), scores[c]});
   }
   const size_t keep = std::min(limit, hits.size());
   std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end(),
                     [](const MemoryHit& a, const MemoryHit& b) {
-                      if (a.score != b.score) return a.score > b.score;
-                      if (a.memory->importance != b.memory->importance) {
-                        return a.memory->importance > b.memory->importance;
-                      }
-                      return a.memory->id > b.memory->id;  // newer first
+                      return detail::bm25_before(a.score, a.memory->importance, a.memory->id,
+                                                 b.score, b.memory->importance, b.memory->id);
                     });
   hits.resize(keep);
   return hits;
@@ -1217,8 +1318,10 @@ std::string MemoryRepository::content_words(std::string_view query) {
   return out.empty() ? std::string(query) : out;
 }
 
-Result<std::vector<MemoryHit>> MemoryRepository::fuse_with_vectors(const RecallRequest& r,
-                                                                   std::vector<MemoryHit> bm25) {
+namespace {
+// The query vector of a request, validated and quantised; none without one.
+Result<std::optional<QuantizedVector>> query_vector_of(const RecallRequest& r) {
+  if (!r.query_vector) return std::optional<QuantizedVector>();
   const std::vector<float>& v = *r.query_vector;
   if (r.vector_model.empty()) return fail(ErrorCode::invalid_argument, "query vector has no model");
   if (r.vector_dimensions <= 0 || v.size() != static_cast<size_t>(r.vector_dimensions)) {
@@ -1228,45 +1331,135 @@ Result<std::vector<MemoryHit>> MemoryRepository::fuse_with_vectors(const RecallR
   }
   auto query = quantize(v);
   if (!query) return fail(std::move(query).error());
-  auto near = nearest(r.user_id, *query, r.vector_model, r.vector_dimensions,
-                      r.limit * kCandidateFactor, r.include_superseded);
-  if (!near) return fail(std::move(near).error());
+  return std::optional<QuantizedVector>(std::move(*query));
+}
 
-  std::map<int64_t, MemoryHit> fused;
-  for (auto* list : {&bm25, &*near}) {
+// The BM25 hits and the query vector's nearest fused by reciprocal rank: each hit's score
+// becomes Σ 1 / (60 + rank) over the lists it is in.
+std::vector<MemoryHit> fused(const std::vector<MemoryHit>& bm25,
+                             const std::vector<MemoryHit>& near) {
+  std::map<int64_t, MemoryHit> by_id;
+  for (const auto* list : {&bm25, &near}) {
     for (size_t i = 0; i < list->size(); ++i) {
       const MemoryHit& h = (*list)[i];
       const double share = 1.0 / (kRrfK + static_cast<double>(i + 1));
-      fused.try_emplace(h.memory->id, MemoryHit{h.memory, 0.0}).first->second.score += share;
+      by_id.try_emplace(h.memory->id, MemoryHit{h.memory, 0.0}).first->second.score += share;
     }
   }
   std::vector<MemoryHit> out;
-  out.reserve(fused.size());
-  for (auto& [id, h] : fused) out.push_back(std::move(h));
+  out.reserve(by_id.size());
+  for (auto& [id, h] : by_id) out.push_back(std::move(h));
   std::stable_sort(out.begin(), out.end(), [](const MemoryHit& a, const MemoryHit& b) {
     if (a.score != b.score) return a.score > b.score;
     return a.memory->id > b.memory->id;
   });
   return out;
 }
+}  // namespace
+
+Result<std::shared_ptr<const RecallIndex>> MemoryRepository::recall_index(Connection& conn,
+                                                                          int64_t user_id,
+                                                                          std::string_view model,
+                                                                          int dimensions) {
+  const CacheKey key{CacheKind::recall, user_id};
+  std::shared_ptr<const RecallIndex> other_model;  // replaced below; freed outside the cache
+  if (auto hit = cache_.get(key)) {
+    auto index = std::get<std::shared_ptr<const RecallIndex>>(std::move(*hit));
+    if (model.empty() || index->has_vectors_of(model, dimensions)) return index;
+    other_model = std::move(index);
+  }
+  // Taken before the read (see read_through): a commit in between refuses the insert.
+  const uint64_t ticket = cache_.ticket(key);
+  auto tokenizer = detail::FtsTokenizer::open(conn);
+  if (!tokenizer) return fail(std::move(tokenizer).error());
+  RecallIndex::Builder builder(std::string(model), dimensions);
+  auto st = conn.cached(model.empty() ? kRecallIndexWordsSql : kRecallIndexSql);
+  if (!st) return fail(std::move(st).error());
+  if (model.empty()) {
+    (*st)->bind_all(user_id);
+  } else {
+    (*st)->bind_all(model, dimensions, user_id);
+  }
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    if (!*row) break;
+    std::optional<std::string_view> vector;
+    double scale = 0;
+    if (!model.empty() && !(*st)->column_is_null(kMemoryColumnCount + 1)) {
+      vector = (*st)->column_blob(kMemoryColumnCount + 1);
+      scale = (*st)->column_double(kMemoryColumnCount);
+    }
+    PARLEY_TRY(
+        builder.add(*tokenizer, std::make_shared<const Memory>(read_memory(**st)), vector, scale));
+  }
+  std::shared_ptr<const RecallIndex> index = builder.finish();
+  if (recall_index_loaded_) recall_index_loaded_(user_id);
+  cache_.put_if_fresh(key, index, ticket);
+  return index;
+}
 
 Result<std::vector<RankedMemory>> MemoryRepository::recall_ranked(const RecallRequest& r) {
-  std::vector<RankedMemory> out;
-  if (r.limit == 0) return out;
-  auto hits =
-      recall(r.user_id, content_words(r.query), r.limit * kCandidateFactor, r.include_superseded);
-  if (!hits) return fail(std::move(hits).error());
-  if (r.query_vector) {
-    auto fused = fuse_with_vectors(r, std::move(*hits));
-    if (!fused) return fail(std::move(fused).error());
-    *hits = std::move(*fused);
+  if (r.limit == 0) return std::vector<RankedMemory>();
+  auto query = query_vector_of(r);
+  if (!query) return fail(std::move(query).error());
+  const std::string words = content_words(r.query);
+  const auto search = search_words(words);
+  std::vector<MemoryHit> bm25;
+  std::optional<std::vector<MemoryHit>> near;
+  if (*query) near.emplace();
+  if (search.empty() && !*query) return rank(r, std::move(bm25), std::move(near));
+
+  std::vector<std::vector<std::string>> phrases;  // the tokens of each word, as MATCH has them
+  std::shared_ptr<const RecallIndex> index;
+  {
+    auto conn = reads_.acquire();
+    auto tokenizer = detail::FtsTokenizer::open(*conn);
+    if (!tokenizer) return fail(std::move(tokenizer).error());
+    for (const auto word : search) {
+      auto& tokens = phrases.emplace_back();
+      PARLEY_TRY(
+          tokenizer->tokenize(word, true, [&](std::string_view t) { tokens.emplace_back(t); }));
+    }
+    auto loaded = recall_index(*conn, r.user_id, *query ? std::string_view(r.vector_model) : "",
+                               r.vector_dimensions);
+    if (!loaded) return fail(std::move(loaded).error());
+    index = std::move(*loaded);
   }
+  const size_t candidates = r.limit * kCandidateFactor;
+  bm25 = index->bm25(phrases, candidates, r.include_superseded);
+  if (*query) *near = index->nearest(**query, candidates, r.include_superseded);
+  return rank(r, std::move(bm25), std::move(near));
+}
+
+Result<std::vector<RankedMemory>> MemoryRepository::recall_ranked_uncached(const RecallRequest& r) {
+  if (r.limit == 0) return std::vector<RankedMemory>();
+  auto query = query_vector_of(r);
+  if (!query) return fail(std::move(query).error());
+  const size_t candidates = r.limit * kCandidateFactor;
+  auto hits = recall(r.user_id, content_words(r.query), candidates, r.include_superseded);
+  if (!hits) return fail(std::move(hits).error());
+  std::optional<std::vector<MemoryHit>> near;
+  if (*query) {
+    auto found = nearest(r.user_id, **query, r.vector_model, r.vector_dimensions, candidates,
+                         r.include_superseded);
+    if (!found) return fail(std::move(found).error());
+    near = std::move(*found);
+  }
+  return rank(r, std::move(*hits), std::move(near));
+}
+
+Result<std::vector<RankedMemory>> MemoryRepository::rank(
+    const RecallRequest& r, std::vector<MemoryHit> bm25,
+    std::optional<std::vector<MemoryHit>> near) {
+  std::vector<RankedMemory> out;
+  std::vector<MemoryHit> found = near ? fused(bm25, *near) : std::move(bm25);
   double best = 0;
-  for (const auto& h : *hits) best = std::max(best, h.score);
+  for (const auto& h : found) best = std::max(best, h.score);
   const RecallWeights& w = r.weights;
   std::vector<RankedMemory> ranked;
-  ranked.reserve(hits->size());
-  for (auto& h : *hits) {
+  ranked.reserve(found.size());
+  for (auto& h : found) {
     if (!r.kinds.empty() &&
         std::find(r.kinds.begin(), r.kinds.end(), h.memory->kind) == r.kinds.end()) {
       continue;

@@ -1,5 +1,12 @@
-// The store's LRU hot cache: recent history of active conversations and memory records, in one
-// LruCache so that one pair of limits (entries, bytes) bounds both.
+// The store's LRU hot cache, in one LruCache so that one pair of limits (entries, bytes) bounds
+// all of it:
+//   history  recent messages of active conversations, by conversation id;
+//   memory   memory records, by memory id;
+//   recall   a user's recall index (storage/src/recall_index.h), by user id: every memory of
+//            theirs that is not forgotten, its tokens and its vector of one (model, dimensions),
+//            for MemoryRepository::recall_ranked. Built on a user's first recall, patched by
+//            every commit that writes their memories or vectors (or dropped when a patch would
+//            not be small), charged for all its bytes; one larger than max_bytes is not kept.
 #pragma once
 
 #include <cstddef>
@@ -15,7 +22,9 @@
 
 namespace parley::storage {
 
-enum class CacheKind : uint8_t { history = 1, memory = 2 };
+enum class CacheKind : uint8_t { history = 1, memory = 2, recall = 3 };
+
+class RecallIndex;  // private to the storage library (src/recall_index.h)
 
 struct CacheKey {
   CacheKind kind;
@@ -36,7 +45,8 @@ struct CacheKeyHash {
   }
 };
 
-using CacheValue = std::variant<std::shared_ptr<const History>, std::shared_ptr<const Memory>>;
+using CacheValue = std::variant<std::shared_ptr<const History>, std::shared_ptr<const Memory>,
+                                std::shared_ptr<const RecallIndex>>;
 using HotCache = LruCache<CacheKey, CacheValue, CacheKeyHash>;
 
 // Read-through for a HotCache entry holding shared_ptr<const T>: the cached value, or `load()`

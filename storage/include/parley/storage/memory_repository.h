@@ -1,7 +1,12 @@
 // Memories: what parley remembers about a user. Writes go through the write queue; the FTS5
-// index follows by triggers in the same transaction. Recall is a bm25 top-k scoped to the user
-// inside the index, fused with an exact scan of the user's vectors when the caller has the
-// query's embedding; records are served from the hot cache.
+// index follows by triggers in the same transaction. Recall (recall_ranked) runs in memory over
+// the user's recall index in the hot cache (CacheKind::recall): BM25 over the user's memories,
+// fused with an exact scan of their int8 vectors when the caller has the query's embedding.
+// The index is read from SQLite with one query on the user's first recall (and again after it
+// was dropped or evicted), and every commit that writes the user's memories or vectors patches
+// it (a small delta over a shared base; dropped instead when the delta would grow past a few
+// dozen memories, or after remove and purge_forgotten, which can make a superseded memory
+// current again). Records are served from the hot cache too.
 //
 // Thread safety: all methods are safe from any thread.
 #pragma once
@@ -24,6 +29,8 @@
 #include "parley/storage/write_queue.h"
 
 namespace parley::storage {
+
+struct RecallChange;  // private to the storage library (src/recall_index.h)
 
 // How recall blends its signals (see recall_ranked).
 struct RecallWeights {
@@ -134,7 +141,8 @@ class MemoryRepository {
 
   // Recall as the tool, the prompt's {{memories}} and the CLI all use it: the query's content
   // words (stop words dropped unless nothing else is left), BM25 over the user's memories
-  // (4 × limit candidates), then
+  // (4 × limit candidates; exactly recall()'s ranking: the same tokens, statistics and ties),
+  // then
   //
   //   score = w_relevance · bm25 / bm25_best
   //         + w_recency   · 0.5 ^ (age_days / half_life_days)
@@ -148,7 +156,24 @@ class MemoryRepository {
   // the same current/superseded rule), and relevance is the reciprocal rank fusion of both
   // lists, Σ 1 / (60 + rank), divided by the query's best. invalid_argument when the vector is
   // zero, the model empty or its size not vector_dimensions.
+  //
+  // Cost: in memory, over the user's recall index (see the top of this file) — a few
+  // milliseconds for 10,000 memories. The first recall of a user (or the first with a vector of
+  // another model, or after the index was dropped) reads it from SQLite first: one query on the
+  // user's rows and their vectors, about as long as recall_ranked_uncached. An index larger than
+  // the hot cache's max_bytes is built for each call and never kept.
   Result<std::vector<RankedMemory>> recall_ranked(const RecallRequest& request);
+  // The same answer from SQLite alone, on every call: FTS5 (recall()) and a scan of the user's
+  // rows in memory_vectors. The reference the recall index is tested against; far slower for a
+  // user with many memories in a big database.
+  Result<std::vector<RankedMemory>> recall_ranked_uncached(const RecallRequest& request);
+
+  // Tests only: runs on the recalling thread after a user's recall index was read from SQLite
+  // and before it is offered to the cache (put_if_fresh), so that a test can commit in between.
+  // Set it before any recall.
+  void set_recall_index_loaded_hook(std::function<void(int64_t user_id)> hook) {
+    recall_index_loaded_ = std::move(hook);
+  }
 
   // Stores the vector of memory `memory_id` for (model, dimensions), quantised (see
   // vector_codec.h), replacing the one it had. invalid_argument for an empty model, a length
@@ -201,15 +226,24 @@ class MemoryRepository {
   Result<std::vector<MemoryHit>> nearest(int64_t user_id, const QuantizedVector& query,
                                          std::string_view model, int dimensions, size_t limit,
                                          bool include_superseded);
-  // The BM25 hits and the query vector's nearest fused by reciprocal rank: each hit's score
-  // becomes Σ 1 / (60 + rank) over the lists it is in.
-  Result<std::vector<MemoryHit>> fuse_with_vectors(const RecallRequest& r,
-                                                   std::vector<MemoryHit> bm25);
+  // recall_ranked's last steps, whichever way the lists were found: `near` (the query vector's
+  // nearest; none without a query vector) fused with the BM25 hits by reciprocal rank, then the
+  // blend, the order after successors and the diversity.
+  Result<std::vector<RankedMemory>> rank(const RecallRequest& r, std::vector<MemoryHit> bm25,
+                                         std::optional<std::vector<MemoryHit>> near);
+  // The user's recall index, from the cache or read on `conn` and offered to the cache; with its
+  // vectors of (model, dimensions) unless model is empty.
+  Result<std::shared_ptr<const RecallIndex>> recall_index(Connection& conn, int64_t user_id,
+                                                          std::string_view model, int dimensions);
+  // After a commit: the user's recall index patched by `change` (or dropped).
+  void patch_recall_index(int64_t user_id, const RecallChange& change);
+  void drop_recall_index(int64_t user_id);
 
   WriteQueue& writes_;
   ReadPool& reads_;
   HotCache& cache_;
   const Clock& clock_;
+  std::function<void(int64_t)> recall_index_loaded_;  // tests only
 };
 
 }  // namespace parley::storage

@@ -35,6 +35,10 @@ struct QuantizedVector {
 // dot() against a stored BLOB, without decoding it; invalid_argument when the lengths differ.
 [[nodiscard]] Result<float> dot(const QuantizedVector& a, std::string_view blob, float blob_scale);
 
+// The int32 sum of the byte products of a[0..n) and b[0..n): dot()'s kernel, for a scan over
+// vectors held contiguously. REQUIRES: n <= kMaxVectorDimensions (no overflow).
+[[nodiscard]] int32_t dot_bytes(const int8_t* a, const int8_t* b, size_t n);
+
 // The BLOB stored: exactly dimensions() bytes, each the two's complement byte. Views `v`.
 [[nodiscard]] std::span<const std::byte> encode(const QuantizedVector& v);
 // A stored BLOB back; invalid_argument unless it is exactly `dimensions` bytes (0 < dimensions
