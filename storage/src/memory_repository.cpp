@@ -1206,6 +1206,10 @@ constexpr size_t kCandidateFactor = 4;
 // Two memories whose words overlap this much (Jaccard) say the same thing: the lower-ranked
 // one gives its slot to something else.
 constexpr double kParaphraseOverlap = 0.8;
+// The fuzzy path (recall_ranked): words of at least this many letters, and how alike in
+// spelling (trigram sets) the user's word that stands for one must be.
+constexpr size_t kFuzzyMinLetters = 4;
+constexpr double kFuzzySimilarity = 0.4;
 // Reciprocal rank fusion's k (Cormack et al. 2009): damps the weight of the first few ranks.
 constexpr double kRrfK = 60;
 // How far recall follows superseded_by from a superseded memory to the memories that replaced it.
@@ -1425,6 +1429,19 @@ Result<std::vector<RankedMemory>> MemoryRepository::recall_ranked(const RecallRe
                                r.vector_dimensions);
     if (!loaded) return fail(std::move(loaded).error());
     index = std::move(*loaded);
+  }
+  // The fuzzy path: a word the user's memories never use, long enough to be a name, stands for
+  // the user's word spelt closest to it.
+  if (r.fuzzy) {
+    for (auto& tokens : phrases) {
+      if (tokens.size() != 1 || tokens.front().size() < kFuzzyMinLetters ||
+          index->has_term(tokens.front())) {
+        continue;
+      }
+      if (auto close = index->closest_term(tokens.front(), kFuzzySimilarity)) {
+        tokens.front() = std::move(*close);
+      }
+    }
   }
   const size_t candidates = r.limit * kCandidateFactor;
   bm25 = index->bm25(phrases, candidates, r.include_superseded);

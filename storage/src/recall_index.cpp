@@ -303,6 +303,76 @@ std::vector<uint8_t> RecallIndex::hidden(bool include_superseded) const {
   return out;
 }
 
+bool RecallIndex::has_term(std::string_view token) const {
+  if (base_->term_ids.find(std::string(token)) != base_->term_ids.end()) return true;
+  return std::any_of(delta_.begin(), delta_.end(), [&](const auto& entry) {
+    const auto& doc = entry.second;
+    return doc != nullptr &&
+           (std::find(doc->content.begin(), doc->content.end(), token) != doc->content.end() ||
+            std::find(doc->tags.begin(), doc->tags.end(), token) != doc->tags.end());
+  });
+}
+
+namespace {
+// The trigrams of " token " (sorted, unique): what the fuzzy path compares.
+std::vector<std::string_view> padded_trigrams(std::string_view padded) {
+  std::vector<std::string_view> out;
+  for (size_t i = 0; i + 3 <= padded.size(); ++i) out.push_back(padded.substr(i, 3));
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+double trigram_similarity(const std::vector<std::string_view>& a,
+                          const std::vector<std::string_view>& b) {
+  size_t both = 0;
+  for (size_t i = 0, j = 0; i < a.size() && j < b.size();) {
+    if (a[i] == b[j]) {
+      ++both;
+      ++i;
+      ++j;
+    } else if (a[i] < b[j]) {
+      ++i;
+    } else {
+      ++j;
+    }
+  }
+  const size_t either = a.size() + b.size() - both;
+  return either == 0 ? 0 : static_cast<double>(both) / static_cast<double>(either);
+}
+}  // namespace
+
+std::optional<std::string> RecallIndex::closest_term(std::string_view token,
+                                                     double min_similarity) const {
+  if (token.empty()) return std::nullopt;
+  const std::string padded = " " + std::string(token) + " ";
+  const auto mine = padded_trigrams(padded);
+  std::optional<std::string> best;
+  double best_similarity = min_similarity;
+  std::string other;
+  const auto consider = [&](const std::string& term) {
+    if (term.empty() || term[0] != token[0] || term == token) return;
+    const size_t longer = std::max(term.size(), token.size());
+    if (longer - std::min(term.size(), token.size()) > 3) return;
+    other = " " + term + " ";
+    const double similarity = trigram_similarity(mine, padded_trigrams(other));
+    if (similarity < best_similarity) return;
+    if (best && similarity == best_similarity &&
+        (best->size() < term.size() || (best->size() == term.size() && *best < term))) {
+      return;
+    }
+    best_similarity = similarity;
+    best = term;
+  };
+  for (const auto* term : base_->terms) consider(*term);
+  for (const auto& [id, doc] : delta_) {
+    if (doc == nullptr) continue;
+    for (const auto& t : doc->content) consider(t);
+    for (const auto& t : doc->tags) consider(t);
+  }
+  return best;
+}
+
 std::vector<MemoryHit> RecallIndex::bm25(const std::vector<std::vector<std::string>>& phrases,
                                          size_t limit, bool include_superseded) const {
   std::vector<MemoryHit> out;

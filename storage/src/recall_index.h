@@ -135,6 +135,15 @@ class RecallIndex {
   // scores them.
   [[nodiscard]] std::vector<MemoryHit> bm25(const std::vector<std::vector<std::string>>& phrases,
                                             size_t limit, bool include_superseded) const;
+  // Whether any of the user's memories (current, superseded, changed since) holds `token`.
+  [[nodiscard]] bool has_term(std::string_view token) const;
+  // The fuzzy path: the user's token spelt closest to `token` (a misspelt name: "katharina" →
+  // "katarina"), by the similarity of their trigram sets (each padded with a space at both
+  // ends; |A ∩ B| / |A ∪ B|), at least `min_similarity`; only tokens of the same first letter and
+  // within three letters of its length are compared. Ties: the shorter, then the first in
+  // alphabetical order. nullopt when none is that close.
+  [[nodiscard]] std::optional<std::string> closest_term(std::string_view token,
+                                                        double min_similarity) const;
   // Up to `limit` memories whose vectors have a dot product > 0 with `query` (of the index's
   // dimensions), closest first (ties: newer first).
   [[nodiscard]] std::vector<MemoryHit> nearest(const QuantizedVector& query, size_t limit,

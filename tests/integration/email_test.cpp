@@ -54,8 +54,10 @@ struct EmailBed {
     });
   }
   std::unique_ptr<ServedBot> start(const std::string& yaml = "") {
-    if (!yaml.empty()) std::ofstream(dir / "parley.yaml") << yaml;
-    const std::string global = yaml.empty() ? "" : "--config parley.yaml";
+    // These tests count the model's calls: no memory extraction (a stop runs pending ones;
+    // MemoryExtractorTest tests it).
+    std::ofstream(dir / "parley.yaml") << yaml << "\nmemory:\n  extraction:\n    enabled: false\n";
+    const std::string global = "--config parley.yaml";
     const std::string env =
         "PARLEY_IMAP_URL=imap://bot@127.0.0.1:" + std::to_string(mail.imap_port()) +
         "/INBOX PARLEY_IMAP_PASSWORD=botpass PARLEY_SMTP_URL=smtp://bot@127.0.0.1:" +

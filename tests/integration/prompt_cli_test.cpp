@@ -45,8 +45,8 @@ bool one_line(const std::string& err) {
 
 json parse(const std::string& text) { return json::parse(text, nullptr, false); }
 
-const std::vector<std::string> kDefaults = {"capabilities", "email_reply", "memory", "summary",
-                                            "system"};
+const std::vector<std::string> kDefaults = {"capabilities", "email_reply", "extract",
+                                            "memory",       "summary",     "system"};
 
 std::string default_text(std::string_view name) {
   for (const auto& d : parley::prompts::builtin_defaults()) {
@@ -147,7 +147,7 @@ class PromptCli : public ::testing::Test {
 
 // ---- list, show ----
 
-TEST_F(PromptCli, ListShowsTheFiveShippedDefaultsAtVersionOne) {
+TEST_F(PromptCli, ListShowsTheShippedDefaultsAtVersionOne) {
   seed();
   auto r = p("list");
   ASSERT_EQ(r.code, 0) << r.err;
@@ -246,9 +246,9 @@ TEST_F(PromptCli, SetFromAFileRecordsReasonAndAuthor) {
   EXPECT_EQ(h[0]["labels"], json::array());
 
   auto l = list();
-  EXPECT_EQ(l[4]["name"], "system");
-  EXPECT_EQ(l[4]["active_version"], 2);
-  EXPECT_EQ(l[4]["author"], "alice");
+  EXPECT_EQ(l[5]["name"], "system");
+  EXPECT_EQ(l[5]["active_version"], 2);
+  EXPECT_EQ(l[5]["author"], "alice");
 
   // Without --author, $USER is the author; --json reports the outcome.
   file("again.md", "Another text for {{user.name}}.\n");
@@ -313,9 +313,9 @@ TEST_F(PromptCli, SetOnAnUnknownPromptNeedsCreate) {
   EXPECT_TRUE(contains(r.out, "version 1 created")) << r.out;
   auto l = list();
   ASSERT_EQ(l.size(), kDefaults.size() + 1);
-  EXPECT_EQ(l[2]["name"], "greeting");  // sorted by name
-  EXPECT_EQ(l[2]["active_version"], 1);
-  EXPECT_EQ(l[2]["author"], "dora");
+  EXPECT_EQ(l[3]["name"], "greeting");  // sorted by name
+  EXPECT_EQ(l[3]["active_version"], 1);
+  EXPECT_EQ(l[3]["author"], "dora");
   EXPECT_EQ(history("greeting")[0]["reason"], "new");
   EXPECT_EQ(show("greeting"), "Hello {{user.name}}!\n");
 
@@ -513,8 +513,8 @@ TEST_F(PromptCli, LabelsPointAtVersionsAndActiveMovesTheActiveVersion) {
   ASSERT_EQ(p("label system active --version 2").code, 0);
   EXPECT_EQ(show("system"), "Candidate text for {{channel}}.\n");
   auto l = list();
-  EXPECT_EQ(l[4]["active_version"], 2);
-  EXPECT_EQ(l[4]["labels"], (json{{"candidate", 1}})) << "active is not a named label";
+  EXPECT_EQ(l[5]["active_version"], 2);
+  EXPECT_EQ(l[5]["labels"], (json{{"candidate", 1}})) << "active is not a named label";
   auto h = history("system");
   ASSERT_EQ(h.size(), 3U);
   EXPECT_EQ(h[0]["labels"], json::array({"candidate"}));

@@ -49,8 +49,8 @@ TEST_F(LibraryTest, SeedsEveryShippedDefaultOnce) {
     EXPECT_EQ(p.active_version, 1);
     EXPECT_EQ(p.author, kDefaultsAuthor);
   }
-  EXPECT_EQ(names,
-            (std::set<std::string>{"capabilities", "email_reply", "memory", "summary", "system"}));
+  EXPECT_EQ(names, (std::set<std::string>{"capabilities", "email_reply", "extract", "memory",
+                                          "summary", "system"}));
   auto again = lib_->seed_defaults();
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->created.empty() && again->updated.empty() && again->upstream.empty());

@@ -289,6 +289,27 @@ TEST_F(MemoryRepositoryTest, RecallDropsStopWordsAndRanksTheFactAsked) {
   EXPECT_TRUE(recalled(bob_, "ramen").empty()) << "never another user's";
 }
 
+TEST_F(MemoryRepositoryTest, AMisspeltNameFindsTheUsersWordSpeltClosestToIt) {
+  for (const char* text :
+       {"My sister Katarina lives in Graz", "Priyanka is my manager", "I drink green tea"}) {
+    ASSERT_TRUE(mem().add(memory(alice_, text)).get().ok());
+  }
+  ASSERT_TRUE(mem().add(memory(bob_, "Katharina plays the cello")).get().ok());
+  EXPECT_EQ(recalled(alice_, "how is Katharina?"),
+            std::vector<std::string>{"My sister Katarina lives in Graz"})
+      << "Bob's Katharina is spelt as asked, but never Alice's";
+  EXPECT_EQ(recalled(alice_, "Pryanka"), std::vector<std::string>{"Priyanka is my manager"});
+  EXPECT_TRUE(recalled(alice_, "Kubernetes").empty()) << "nothing spelt close: no hit";
+  // A word the user does use is never replaced; without the fuzzy path, no hit.
+  EXPECT_EQ(recalled(alice_, "tea"), std::vector<std::string>{"I drink green tea"});
+  RecallRequest exact;
+  exact.user_id = alice_;
+  exact.query = "how is Katharina?";
+  exact.now_ms = clock_.now_ms();
+  exact.fuzzy = false;
+  EXPECT_TRUE(mem().recall_ranked(exact)->empty());
+}
+
 TEST_F(MemoryRepositoryTest, ParaphrasesDoNotFillTheSlotsAndKindsFilter) {
   ASSERT_TRUE(mem().add(memory(alice_, "Alice likes hiking in the Alps")).get().ok());
   ASSERT_TRUE(mem().add(memory(alice_, "Alice likes hiking in the Alps a lot")).get().ok());

@@ -97,6 +97,7 @@ class RecallIndexTest : public ::testing::Test {
     r.query = query;
     r.limit = 5;
     r.now_ms = clock_.now_ms();
+    r.fuzzy = false;  // the SQL reference has no fuzzy path
     if (v) {
       r.vector_dimensions = static_cast<int>(v->size());
       r.query_vector = std::move(v);

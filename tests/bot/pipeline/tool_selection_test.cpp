@@ -184,7 +184,7 @@ TEST_F(ToolSelectionTest, ToolDefinitionsDropOnlyTheBounds) {
   const json& p = memory.parameters;
   EXPECT_FALSE(p.contains("additionalProperties"));
   EXPECT_EQ(p["required"], json::array({"action"}));
-  EXPECT_EQ(p["properties"]["action"]["enum"].size(), 7u);
+  EXPECT_EQ(p["properties"]["action"]["enum"].size(), 9u);
   EXPECT_FALSE(p["properties"]["content"].contains("maxLength"));
   EXPECT_FALSE(p["properties"]["tags"].contains("maxItems"));
   EXPECT_FALSE(p["properties"]["tags"]["items"].contains("pattern"));

@@ -49,6 +49,9 @@ struct RecallRequest {
   // Superseded memories too ("what did I used to …"); forgotten ones never.
   bool include_superseded = false;
   std::vector<std::string> kinds{};  // only these kinds; empty: every kind
+  // A word none of the user's memories holds (4 letters or more) stands for the user's word
+  // spelt closest to it, when one is close enough (a misspelt name): recall_ranked only.
+  bool fuzzy = true;
   // The query's embedding, of vector_model with vector_dimensions (== its size): recall then
   // also ranks the user's vectors of that (model, dimensions) and fuses both lists. None: BM25
   // alone.
@@ -150,6 +153,12 @@ class MemoryRepository {
   //
   // (age: now − updated_at, never negative), best first; a memory whose words overlap one
   // already chosen by 80% or more (a paraphrase) gives its slot to the next.
+  //
+  // The fuzzy path (request.fuzzy): a query word of 4 letters or more that none of the user's
+  // memories holds is searched as the user's word spelt closest to it (RecallIndex::
+  // closest_term: trigram sets alike by 40% or more, the same first letter, at most three
+  // letters longer or shorter), so a misspelt name ("Katharina") finds "Katarina" by words
+  // alone. recall_ranked_uncached has no fuzzy path.
   //
   // With a query_vector the candidates are also the 4 × limit of the user's memories whose
   // vectors of (vector_model, vector_dimensions) are closest (an exact scan; dot > 0 only,
