@@ -470,7 +470,7 @@ TEST_F(PromptCli, RollbackCreatesANewVersionEqualToTheOldOne) {
   EXPECT_EQ(h[2]["reason"], "v2 was worse");
   EXPECT_EQ(h[2]["author"], "gus");
   EXPECT_EQ(h[2]["labels"], json::array({"active"}));
-  EXPECT_EQ(list()[4]["active_version"], 3);
+  EXPECT_EQ(list()[5]["active_version"], 3);
 
   // Forward again to 2, default reason; --json.
   auto j = p("rollback system --to 2 --json");
@@ -501,7 +501,7 @@ TEST_F(PromptCli, LabelsPointAtVersionsAndActiveMovesTheActiveVersion) {
   EXPECT_TRUE(contains(r.out, "candidate")) << r.out;
   EXPECT_EQ(show("system --label candidate"), "Candidate text for {{channel}}.\n");
   EXPECT_EQ(show("system"), "Third text for {{channel}}.\n") << "a label does not activate";
-  EXPECT_EQ(list()[4]["labels"], (json{{"candidate", 2}}));
+  EXPECT_EQ(list()[5]["labels"], (json{{"candidate", 2}}));
 
   // Moving a label; --json.
   auto j = p("label system candidate --version 1 --json");
@@ -850,7 +850,7 @@ TEST_F(PromptCli, ConcurrentSetsKeepEveryVersionWithoutGapsOrDuplicates) {
   }
   EXPECT_EQ(seen, texts);
   EXPECT_EQ(h[0]["text"], default_text("system"));
-  EXPECT_EQ(list()[4]["active_version"], static_cast<int>(texts.size()) + 1);
+  EXPECT_EQ(list()[5]["active_version"], static_cast<int>(texts.size()) + 1);
 }
 
 // ---- a running process sees the change ----
