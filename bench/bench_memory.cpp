@@ -158,28 +158,6 @@ constexpr std::string_view kQuestionFrames[] = {
     "remember {}?", "when was {}?", "who is {}?"};
 // clang-format on
 
-// Ranks 0..n-1 with P(k) ∝ 1/(k+1)^s: a precomputed CDF and a binary search per draw.
-class ZipfSampler {
- public:
-  ZipfSampler(size_t n, double s) : cdf_(n) {
-    double sum = 0.0;
-    for (size_t k = 0; k < n; ++k) {
-      sum += 1.0 / std::pow(static_cast<double>(k + 1), s);
-      cdf_[k] = sum;
-    }
-    for (double& c : cdf_) c /= sum;
-  }
-
-  size_t operator()(Rng& rng) const {
-    const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-    const auto it = std::upper_bound(cdf_.begin(), cdf_.end(), u);
-    return std::min(static_cast<size_t>(it - cdf_.begin()), cdf_.size() - 1);
-  }
-
- private:
-  std::vector<double> cdf_;
-};
-
 // Memories of 4–14 words and questions of 1–3 content words over one Zipfian vocabulary.
 class TextGen {
  public:

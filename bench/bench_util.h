@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -18,12 +19,14 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "bench_report.h"
 
@@ -204,6 +207,30 @@ class ProcessSampler {
   Sample peak_;
   size_t samples_ = 0;
   std::thread thread_;  // last: starts once the fields above exist
+};
+
+// Ranks 0..n-1 with P(k) ∝ 1/(k+1)^s: a precomputed CDF and a binary search per draw (the
+// word frequencies of generated text in bench_storage and bench_memory).
+class ZipfSampler {
+ public:
+  ZipfSampler(size_t n, double s) : cdf_(n) {
+    double sum = 0.0;
+    for (size_t k = 0; k < n; ++k) {
+      sum += 1.0 / std::pow(static_cast<double>(k + 1), s);
+      cdf_[k] = sum;
+    }
+    for (double& c : cdf_) c /= sum;
+  }
+
+  template <typename Generator>
+  size_t operator()(Generator& rng) const {
+    const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    const auto it = std::upper_bound(cdf_.begin(), cdf_.end(), u);
+    return std::min(static_cast<size_t>(it - cdf_.begin()), cdf_.size() - 1);
+  }
+
+ private:
+  std::vector<double> cdf_;
 };
 
 }  // namespace parley::bench
