@@ -44,9 +44,13 @@ TEST(Migrations, NewDatabaseGetsEveryTable) {
   EXPECT_EQ(r->from, 0);
   EXPECT_EQ(r->to, latest_schema_version());
   for (const char* t :
-       {"users", "identities", "conversations", "messages", "memories", "memories_fts", "prompts",
-        "prompt_history", "usage", "credit_balance", "credit_alerts", "reminders", "outbox",
-        "todos", "notes", "notes_fts", "access_refusals", "channel_state", "schema_version"}) {
+       {"users",           "identities",    "conversations",   "messages",        "memories",
+        "memories_fts",    "prompts",       "prompt_history",  "usage",           "credit_balance",
+        "credit_alerts",   "reminders",     "outbox",          "notes",           "notes_fts",
+        "access_refusals", "channel_state", "journal_entries", "journal_fts",     "mood_logs",
+        "habits",          "habit_logs",    "goals",           "goal_milestones", "decisions",
+        "decisions_fts",   "expenses",      "lists",           "list_items",      "events",
+        "schema_version"}) {
     EXPECT_TRUE(has_table(c, t)) << t;
   }
   // Opening again is a no-op.

@@ -6,27 +6,17 @@
 // exactly like one that does not exist.
 //
 // Times are read in the caller's time zone (Caller::time_zone) at the call's clock
-// (Services::clock): ISO-8601 with a zone or without one (local), "in 10m" / "in 2 hours" /
-// "in 1h30m" / "in 3 days", "today 18:30", "tomorrow 09:00", "18:30" (the next one), 12-hour
-// "9am" / "6:30pm" wherever a time of day goes. Days count in calendar days of the caller's zone
-// ("in 1 day" is the same clock time tomorrow, even across a DST change); hours, minutes and
-// seconds are exact durations. A local time that a DST change skips or repeats is taken at its
-// earliest instant.
+// (Services::clock), in the forms builtins/when.h reads.
 #include "parley/capabilities/reminders.h"
-
-#include <date/date.h>
-#include <date/tz.h>
 
 #include <algorithm>
 #include <cctype>
 #include <optional>
-#include <regex>
-#include <stdexcept>
-#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "builtins/builtins_internal.h"
+#include "builtins/when.h"
 #include "parley/capabilities/json_schema.h"
 
 namespace parley::capabilities {
@@ -43,283 +33,8 @@ constexpr size_t kMaxWhen = 100;
 constexpr int64_t kMaxRemindersListed = 50;
 constexpr size_t kMaxWhenWords = 8;  // the longest time expression /remind looks for
 constexpr int64_t kMaxAheadMs = int64_t{10} * 366 * 86'400'000;  // about ten years
-constexpr int64_t kMaxAmount = 999'999;
-
-constexpr const char* kForms =
-    "in 10m, in 2 hours, in 1h30m, in 3 days, today 18:30, tomorrow 09:00, 18:30 (the next "
-    "one), 2026-11-24T09:00+01:00 or 2026-11-24 09:00 (your time zone)";
 constexpr const char* kRemindUsage = "/remind WHEN TEXT";
 constexpr const char* kListUsage = "/reminders [cancel ID]";
-
-// A time expression as written, before it meets a clock and a zone.
-struct WhenSpec {
-  enum class Kind { instant, local, relative, day_time, time_of_day };
-  Kind kind = Kind::instant;
-  int64_t utc_ms = 0;           // instant
-  date::local_seconds local{};  // local
-  int64_t days = 0;             // relative: calendar days (weeks included)
-  int64_t duration_ms = 0;      // relative: hours, minutes, seconds
-  int day_offset = 0;           // day_time: 0 today, 1 tomorrow
-  int hour = 0;                 // day_time, time_of_day
-  int minute = 0;
-};
-
-Unexpected not_understood(std::string_view what, std::string_view in) {
-  if (what == in) {
-    return fail(ErrorCode::invalid_argument,
-                fmt::format("reminders: could not read the time '{}'; say it like {}", in, kForms));
-  }
-  return fail(ErrorCode::invalid_argument,
-              fmt::format("reminders: could not read '{}' in the time '{}'; say it like {}", what,
-                          in, kForms));
-}
-
-// Lowercase ASCII, words separated by one space, trimmed.
-std::string normalise(std::string_view s) {
-  std::string out;
-  bool space = false;
-  for (char c : trim(s)) {
-    if (std::isspace(static_cast<unsigned char>(c)) != 0) {
-      space = true;
-      continue;
-    }
-    if (space && !out.empty()) out += ' ';
-    space = false;
-    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
-int to_int(const std::ssub_match& m) { return m.matched ? std::stoi(m.str()) : 0; }
-
-// "09:00", "9:30", "9am", "6:30 pm", optionally after "at". A bare number is not a time.
-std::optional<std::pair<int, int>> parse_time_of_day(const std::string& s) {
-  static const std::regex kTime(R"(^(?:at )?(\d{1,2})(?::(\d{2}))? ?(am|pm)?$)");
-  std::smatch m;
-  if (!std::regex_match(s, m, kTime)) return std::nullopt;
-  int hour = to_int(m[1]);
-  const int minute = to_int(m[2]);
-  if (minute > 59) return std::nullopt;
-  if (m[3].matched) {
-    if (hour < 1 || hour > 12) return std::nullopt;
-    hour = hour % 12 + (m[3].str() == "pm" ? 12 : 0);
-  } else if (!m[2].matched || hour > 23) {
-    return std::nullopt;
-  }
-  return std::pair{hour, minute};
-}
-
-// After "in ": amounts with units, e.g. "10m", "2 hours", "1h30m", "1 hour and 30 minutes",
-// "a day".
-Result<WhenSpec> parse_relative(std::string_view rest, std::string_view in) {
-  WhenSpec spec;
-  spec.kind = WhenSpec::Kind::relative;
-  size_t i = 0;
-  bool any = false;
-  const auto at_end = [&] { return i >= rest.size(); };
-  const auto skip_separators = [&] {
-    for (;;) {
-      while (!at_end() && (rest[i] == ' ' || rest[i] == ',')) ++i;
-      if (rest.substr(i).starts_with("and ")) {
-        i += 4;
-        continue;
-      }
-      return;
-    }
-  };
-  const auto word_from = [&](size_t from) {
-    size_t end = from;
-    while (end < rest.size() && rest[end] != ' ') ++end;
-    return rest.substr(from, end - from);
-  };
-  for (skip_separators(); !at_end(); skip_separators()) {
-    const size_t start = i;
-    int64_t amount = 0;
-    if (std::isdigit(static_cast<unsigned char>(rest[i])) != 0) {
-      while (!at_end() && std::isdigit(static_cast<unsigned char>(rest[i])) != 0) {
-        amount = amount * 10 + (rest[i] - '0');
-        if (amount > kMaxAmount) return not_understood(word_from(start), in);
-        ++i;
-      }
-    } else if (rest.substr(i).starts_with("a ")) {
-      amount = 1;
-      i += 2;
-    } else if (rest.substr(i).starts_with("an ")) {
-      amount = 1;
-      i += 3;
-    } else {
-      return not_understood(word_from(start), in);
-    }
-    while (!at_end() && rest[i] == ' ') ++i;
-    const size_t unit_start = i;
-    while (!at_end() && std::isalpha(static_cast<unsigned char>(rest[i])) != 0) ++i;
-    const std::string_view unit = rest.substr(unit_start, i - unit_start);
-    if (unit == "s" || unit == "sec" || unit == "secs" || unit == "second" || unit == "seconds") {
-      spec.duration_ms += amount * 1000;
-    } else if (unit == "m" || unit == "min" || unit == "mins" || unit == "minute" ||
-               unit == "minutes") {
-      spec.duration_ms += amount * 60'000;
-    } else if (unit == "h" || unit == "hr" || unit == "hrs" || unit == "hour" || unit == "hours") {
-      spec.duration_ms += amount * 3'600'000;
-    } else if (unit == "d" || unit == "day" || unit == "days") {
-      spec.days += amount;
-    } else if (unit == "w" || unit == "week" || unit == "weeks") {
-      spec.days += amount * 7;
-    } else {
-      return not_understood(unit.empty() ? word_from(start) : word_from(unit_start), in);
-    }
-    // "1h30m": the next amount may follow the unit directly; anything else must be a separator.
-    if (!at_end() && rest[i] != ' ' && rest[i] != ',' &&
-        std::isdigit(static_cast<unsigned char>(rest[i])) == 0) {
-      return not_understood(word_from(start), in);
-    }
-    any = true;
-  }
-  if (!any) return not_understood(in, in);
-  return spec;
-}
-
-// The syntax of a time expression (no clock, no zone): what /remind's greedy parse and the
-// create action share.
-Result<WhenSpec> parse_when(std::string_view when) {
-  const std::string s = normalise(when);
-  if (s.empty()) {
-    return fail(ErrorCode::invalid_argument,
-                fmt::format("reminders: when? say it like {}", kForms));
-  }
-  if (s.starts_with("in ")) return parse_relative(std::string_view(s).substr(3), s);
-
-  // date [t ] time [zone]: 1 year, 2 month, 3 day, 4 hour, 5 minute, 6 second, 7 zone, 8 its
-  // sign, 9 its hours, 10 its minutes.
-  static const std::regex kIso(
-      R"(^(\d{4})-(\d{2})-(\d{2})[t ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?)"
-      R"( ?(z|utc|([+-])(\d{2})(?::?(\d{2}))?)?$)");
-  std::smatch m;
-  if (std::regex_match(s, m, kIso)) {
-    const date::year_month_day day{date::year{to_int(m[1])},
-                                   date::month{static_cast<unsigned>(to_int(m[2]))},
-                                   date::day{static_cast<unsigned>(to_int(m[3]))}};
-    const int hour = to_int(m[4]);
-    const int minute = to_int(m[5]);
-    const int second = to_int(m[6]);
-    if (!day.ok() || day.year() < date::year{1970} || hour > 23 || minute > 59 || second > 59) {
-      return not_understood(s, s);
-    }
-    const date::local_seconds local = date::local_days{day} + std::chrono::hours{hour} +
-                                      std::chrono::minutes{minute} + std::chrono::seconds{second};
-    WhenSpec spec;
-    if (!m[7].matched) {
-      spec.kind = WhenSpec::Kind::local;
-      spec.local = local;
-      return spec;
-    }
-    int offset_minutes = 0;
-    if (m[8].matched) {
-      const int oh = to_int(m[9]);
-      const int om = to_int(m[10]);
-      if (oh > 23 || om > 59) return not_understood(s, s);
-      offset_minutes = (m[8].str() == "-" ? -1 : 1) * (oh * 60 + om);
-    }
-    spec.kind = WhenSpec::Kind::instant;
-    spec.utc_ms = std::chrono::duration_cast<Ms>(local.time_since_epoch() -
-                                                 std::chrono::minutes{offset_minutes})
-                      .count();
-    return spec;
-  }
-
-  static const std::regex kDay(R"(^(today|tonight|tomorrow)(?: (.+))?$)");
-  if (std::regex_match(s, m, kDay)) {
-    if (!m[2].matched) {
-      return fail(ErrorCode::invalid_argument,
-                  fmt::format("reminders: '{}' needs a time of day, e.g. '{} 09:00'; say it like "
-                              "{}",
-                              s, m[1].str(), kForms));
-    }
-    const auto t = parse_time_of_day(m[2].str());
-    if (!t) return not_understood(m[2].str(), s);
-    WhenSpec spec;
-    spec.kind = WhenSpec::Kind::day_time;
-    spec.day_offset = m[1].str() == "tomorrow" ? 1 : 0;
-    std::tie(spec.hour, spec.minute) = *t;
-    return spec;
-  }
-
-  if (const auto t = parse_time_of_day(s)) {
-    WhenSpec spec;
-    spec.kind = WhenSpec::Kind::time_of_day;
-    std::tie(spec.hour, spec.minute) = *t;
-    return spec;
-  }
-  return not_understood(s, s);
-}
-
-using SysMs = std::chrono::sys_time<Ms>;
-using LocalMs = date::local_time<Ms>;
-
-int64_t to_ms(SysMs t) { return t.time_since_epoch().count(); }
-
-// The instant a local time of `zone` names; skipped and repeated times at their earliest.
-SysMs to_sys(const date::time_zone* zone, LocalMs local) {
-  return zone->to_sys(local, date::choose::earliest);
-}
-
-// The expression at `now_ms` in `zone`, as epoch ms.
-int64_t resolve(const WhenSpec& spec, int64_t now_ms, const date::time_zone* zone) {
-  const SysMs now{Ms{now_ms}};
-  const LocalMs local_now = zone->to_local(now);
-  const date::local_days today = date::floor<date::days>(local_now);
-  const auto at = [&](date::local_days day, int hour, int minute) {
-    return to_sys(zone, LocalMs{day + std::chrono::hours{hour} + std::chrono::minutes{minute}});
-  };
-  switch (spec.kind) {
-    case WhenSpec::Kind::instant: return spec.utc_ms;
-    case WhenSpec::Kind::local: return to_ms(to_sys(zone, LocalMs{spec.local}));
-    case WhenSpec::Kind::relative: {
-      const SysMs base = spec.days == 0 ? now : to_sys(zone, local_now + date::days{spec.days});
-      return to_ms(base + Ms{spec.duration_ms});
-    }
-    case WhenSpec::Kind::day_time:
-      return to_ms(at(today + date::days{spec.day_offset}, spec.hour, spec.minute));
-    case WhenSpec::Kind::time_of_day: {
-      const SysMs t = at(today, spec.hour, spec.minute);
-      return to_ms(t > now ? t : at(today + date::days{1}, spec.hour, spec.minute));
-    }
-  }
-  return now_ms;
-}
-
-// A time zone and the name the caller knows it by ("UTC", not the "Etc/UTC" it links to).
-struct Zone {
-  const date::time_zone* tz = nullptr;
-  std::string name;
-};
-
-// The caller's zone; UTC when it has none or names no known zone.
-Zone zone_of(std::string_view name) {
-  name = trim(name);
-  if (!name.empty()) {
-    try {
-      return Zone{date::locate_zone(name), std::string(name)};
-    } catch (const std::runtime_error&) {
-    }
-  }
-  return Zone{date::locate_zone("UTC"), "UTC"};
-}
-
-date::zoned_seconds local(const Zone& zone, int64_t ms) {
-  return date::make_zoned(zone.tz, date::floor<std::chrono::seconds>(SysMs{Ms{ms}}));
-}
-
-// "Tue 24 Nov 2026 09:00"
-std::string human(const Zone& zone, int64_t ms) {
-  return date::format("%a %d %b %Y %H:%M", local(zone, ms));
-}
-
-// "2026-11-24T09:00:00+01:00"
-std::string iso_local(const Zone& zone, int64_t ms) {
-  const auto z = local(zone, ms);
-  return date::format("%Y-%m-%dT%H:%M:%S", z) + date::format("%Ez", z);
-}
 
 struct Reminder {
   int64_t id = 0;
@@ -419,7 +134,7 @@ class Reminders final : public Capability {
     if (action == "create") {
       if (!args.contains("when")) {
         return done(fail(ErrorCode::invalid_argument,
-                         fmt::format("reminders: create needs \"when\", e.g. {}", kForms)));
+                         fmt::format("reminders: create needs \"when\", e.g. {}", kWhenForms)));
       }
       const auto text = std::string(trim(args.value("text", std::string())));
       if (text.empty()) {
@@ -427,14 +142,15 @@ class Reminders final : public Capability {
             fail(ErrorCode::invalid_argument, "reminders: create needs a non-empty \"text\""));
       }
       const auto when = args.at("when").get<std::string>();
-      auto spec = parse_when(when);
+      auto spec = parse_when(when, "reminders");
       if (!spec) return done(fail(std::move(spec).error()));
       const int64_t now = clock_of(ctx).now_ms();
-      const int64_t due = resolve(*spec, now, zone.tz);
+      const int64_t due = resolve_when(*spec, now, zone.tz);
       if (due <= now) {
-        return done(fail(ErrorCode::invalid_argument,
-                         fmt::format("reminders: '{}' is in the past ({} {}, it is now {})",
-                                     trim(when), human(zone, due), zone.name, human(zone, now))));
+        return done(
+            fail(ErrorCode::invalid_argument,
+                 fmt::format("reminders: '{}' is in the past ({} {}, it is now {})", trim(when),
+                             human_time(zone, due), zone.name, human_time(zone, now))));
       }
       if (due - now > kMaxAheadMs) {
         return done(fail(ErrorCode::invalid_argument,
@@ -483,7 +199,7 @@ class Reminders final : public Capability {
     }
     for (size_t n = std::min(word_ends.size(), kMaxWhenWords); n > 0; --n) {
       const std::string_view when = text.substr(0, word_ends[n - 1]);
-      if (!parse_when(when)) continue;
+      if (!parse_when(when, "reminders")) continue;
       const std::string_view rest = trim(text.substr(word_ends[n - 1]));
       if (rest.empty()) {
         return fail(ErrorCode::invalid_argument,
@@ -494,13 +210,14 @@ class Reminders final : public Capability {
       return json{{"action", "create"}, {"when", std::string(when)}, {"text", std::string(rest)}};
     }
     if (text.empty()) {
-      return fail(ErrorCode::invalid_argument,
-                  fmt::format("reminders: usage: {}, where WHEN is e.g. {}", kRemindUsage, kForms));
+      return fail(
+          ErrorCode::invalid_argument,
+          fmt::format("reminders: usage: {}, where WHEN is e.g. {}", kRemindUsage, kWhenForms));
     }
     return fail(ErrorCode::invalid_argument,
                 fmt::format("reminders: could not read a time at the start of '{}'; usage: {}, "
                             "where WHEN is e.g. {}",
-                            text, kRemindUsage, kForms));
+                            text, kRemindUsage, kWhenForms));
   }
 
   static Result<json> list(const UserScope& scope, const Zone& zone) {
@@ -529,7 +246,7 @@ class Reminders final : public Capability {
                            : fmt::format("Your reminders ({} time), soonest first:", zone.name);
     for (const auto& r : found) {
       out.push_back(to_json(r, zone));
-      text += fmt::format("\n#{} {} — {}", r.id, human(zone, r.due_at), r.text);
+      text += fmt::format("\n#{} {} — {}", r.id, human_time(zone, r.due_at), r.text);
     }
     if (more) text += fmt::format("\n(only the first {} are shown)", kMaxRemindersListed);
     return json{{"reminders", std::move(out)}, {"truncated", more}, {"text", std::move(text)}};
@@ -567,9 +284,10 @@ class Reminders final : public Capability {
         },
         [rec, id, zone, where = std::move(where)] {
           const Reminder made{*id, rec->due_at, rec->text, "pending", std::nullopt};
-          return json{{"reminder", to_json(made, zone)},
-                      {"text", fmt::format("Reminder #{} set for {} ({}): {}{}", made.id,
-                                           human(zone, made.due_at), zone.name, made.text, where)}};
+          return json{
+              {"reminder", to_json(made, zone)},
+              {"text", fmt::format("Reminder #{} set for {} ({}): {}{}", made.id,
+                                   human_time(zone, made.due_at), zone.name, made.text, where)}};
         },
         std::move(done));
   }

@@ -1,7 +1,9 @@
-// todo: the caller's todo list (table todos, migration 0003). Every statement is scoped by the
-// UserScope's user id: an item number of another user's item is answered exactly like one that
-// does not exist. Writes go through the store's write queue and answer once committed; reads
-// use the read pool.
+// todo: the caller's todo list, which is the list named "todo" of the `lists` capability (tables
+// lists and list_items, migration 0011; its items kept their numbers when they moved there from
+// the table todos of migration 0003): one way to keep a list, two ways to ask. Every statement
+// is scoped by the UserScope's user id: an item number of another user's item is answered
+// exactly like one that does not exist. Writes go through the store's write queue and answer
+// once committed; reads use the read pool.
 #include <optional>
 #include <vector>
 
@@ -45,7 +47,7 @@ class Todo final : public Capability {
   [[nodiscard]] std::string_view name() const override { return "todo"; }
   [[nodiscard]] std::string_view description() const override { return "The user's todo list."; }
   [[nodiscard]] std::vector<std::string> keywords() const override {
-    return {"to do", "to-do", "task", "chore", "errand", "checklist", "shopping", "grocer"};
+    return {"to do", "to-do", "task", "chore", "errand"};
   }
   [[nodiscard]] json parameters() const override {
     return {{"type", "object"},
@@ -114,9 +116,11 @@ class Todo final : public Capability {
  private:
   static Result<json> list(const UserScope& scope, bool include_done) {
     static constexpr const char* kSql =
-        "SELECT id, text, done_at, created_at FROM todos "
-        "WHERE user_id = ? AND (? OR done_at IS NULL) "
-        "ORDER BY done_at IS NOT NULL, id LIMIT ?";
+        "SELECT i.id, i.text, i.done_at, i.created_at FROM list_items i "
+        "JOIN lists l ON l.id = i.list_id "
+        "WHERE l.user_id = ? AND l.name = 'todo' AND i.user_id = l.user_id "
+        "AND (? OR i.done_at IS NULL) "
+        "ORDER BY i.done_at IS NOT NULL, i.id LIMIT ?";
     std::vector<Item> items;
     {
       auto conn = scope.store().reads().acquire();
@@ -157,9 +161,20 @@ class Todo final : public Capability {
     submit_write(
         scope.store(), name(), "todo add",
         [item, user](Connection& conn) -> Result<WriteAck> {
-          auto st = conn.cached("INSERT INTO todos(user_id, text, created_at) VALUES (?,?,?)");
+          auto list = conn.cached(
+              "INSERT INTO lists(user_id, name, created_at) VALUES (?, 'todo', ?) "
+              "ON CONFLICT(user_id, name) DO UPDATE SET name = name RETURNING id");
+          if (!list) return fail(std::move(list).error());
+          (*list)->bind_all(user, item->created_at);
+          auto row = (*list)->step();
+          if (!row) return fail(std::move(row).error());
+          if (!*row) return fail(ErrorCode::internal, "the todo list was not created");
+          const int64_t list_id = (*list)->column_int64(0);
+          (*list)->reset();
+          auto st = conn.cached(
+              "INSERT INTO list_items(list_id, user_id, text, created_at) VALUES (?,?,?,?)");
           if (!st) return fail(std::move(st).error());
-          PARLEY_TRY((*st)->bind_all(user, item->text, item->created_at).run());
+          PARLEY_TRY((*st)->bind_all(list_id, user, item->text, item->created_at).run());
           item->id = conn.last_insert_rowid();
           return WriteAck{item->id, true};
         },
@@ -178,7 +193,9 @@ class Todo final : public Capability {
         scope.store(), name(), "todo done",
         [item, already, id, user, now](Connection& conn) -> Result<WriteAck> {
           auto get = conn.cached(
-              "SELECT text, done_at, created_at FROM todos WHERE id = ? AND user_id = ?");
+              "SELECT text, done_at, created_at FROM list_items WHERE id = ? AND user_id = ? "
+              "AND list_id = (SELECT id FROM lists WHERE user_id = list_items.user_id "
+              "AND name = 'todo')");
           if (!get) return fail(std::move(get).error());
           (*get)->bind_all(id, user);
           auto row = (*get)->step();
@@ -188,7 +205,7 @@ class Todo final : public Capability {
                        (*get)->column_int64(2)};
           *already = item->done_at.has_value();
           if (*already) return WriteAck{id, false};
-          auto set = conn.cached("UPDATE todos SET done_at = ? WHERE id = ? AND user_id = ?");
+          auto set = conn.cached("UPDATE list_items SET done_at = ? WHERE id = ? AND user_id = ?");
           if (!set) return fail(std::move(set).error());
           PARLEY_TRY((*set)->bind_all(now, id, user).run());
           item->done_at = now;
@@ -210,7 +227,9 @@ class Todo final : public Capability {
         scope.store(), name(), "todo remove",
         [item, id, user](Connection& conn) -> Result<WriteAck> {
           auto st = conn.cached(
-              "DELETE FROM todos WHERE id = ? AND user_id = ? RETURNING text, done_at, created_at");
+              "DELETE FROM list_items WHERE id = ? AND user_id = ? "
+              "AND list_id = (SELECT id FROM lists WHERE user_id = list_items.user_id "
+              "AND name = 'todo') RETURNING text, done_at, created_at");
           if (!st) return fail(std::move(st).error());
           (*st)->bind_all(id, user);
           auto row = (*st)->step();

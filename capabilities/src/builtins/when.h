@@ -1,0 +1,91 @@
+// Times and days as people write them, read in the caller's time zone: what reminders, the
+// journal, mood, habits, goals, decisions, expenses and events share (private to the
+// built-ins).
+//
+// A time (parse_when + resolve_when): ISO-8601 with a zone or without one (local), "in 10m" /
+// "in 2 hours" / "in 1h30m" / "in 3 days", "today 18:30", "tomorrow 09:00", "18:30" (the next
+// one), 12-hour "9am" / "6:30pm" wherever a time of day goes. Days count in calendar days of
+// the zone ("in 1 day" is the same clock time tomorrow, even across a DST change); hours,
+// minutes and seconds are exact durations. A local time that a DST change skips or repeats is
+// taken at its earliest instant.
+//
+// A day (parse_day): "today", "yesterday", "tomorrow", "2026-12-06", "3 days ago", or a
+// weekday name ("monday": the latest Monday, today included), in the caller's zone. Days are
+// stored as "YYYY-MM-DD" strings of the zone the user was in, so that "a day" is the user's
+// day, whatever the zone does afterwards.
+//
+// Thread safety: every function is safe from any thread.
+#pragma once
+
+#include <date/date.h>
+#include <date/tz.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "parley/base/result.h"
+
+namespace parley::capabilities::builtins {
+
+// The forms parse_when reads, for answers that ask again.
+extern const char* const kWhenForms;
+// The forms parse_day reads.
+extern const char* const kDayForms;
+
+// A time expression as written, before it meets a clock and a zone.
+struct WhenSpec {
+  enum class Kind { instant, local, relative, day_time, time_of_day };
+  Kind kind = Kind::instant;
+  int64_t utc_ms = 0;           // instant
+  date::local_seconds local{};  // local
+  int64_t days = 0;             // relative: calendar days (weeks included)
+  int64_t duration_ms = 0;      // relative: hours, minutes, seconds
+  int day_offset = 0;           // day_time: 0 today, 1 tomorrow
+  int hour = 0;                 // day_time, time_of_day
+  int minute = 0;
+};
+
+// Lowercase ASCII, words separated by one space, trimmed.
+std::string normalise_words(std::string_view s);
+
+// The syntax of a time expression (no clock, no zone); errors are invalid_argument, prefixed
+// with `capability`, and say which forms are understood.
+Result<WhenSpec> parse_when(std::string_view when, std::string_view capability);
+
+// The expression at `now_ms` in `zone`, as epoch ms.
+int64_t resolve_when(const WhenSpec& spec, int64_t now_ms, const date::time_zone* zone);
+
+// A time zone and the name the caller knows it by ("UTC", not the "Etc/UTC" it links to).
+struct Zone {
+  const date::time_zone* tz = nullptr;
+  std::string name;
+};
+
+// The caller's zone; UTC when it has none or names no known zone.
+Zone zone_of(std::string_view name);
+
+// "Tue 24 Nov 2026 09:00" in `zone`.
+std::string human_time(const Zone& zone, int64_t ms);
+// "2026-11-24T09:00:00+01:00"
+std::string iso_local(const Zone& zone, int64_t ms);
+
+// The calendar day of instant `ms` in `zone`.
+date::local_days local_day(const Zone& zone, int64_t ms);
+// "2026-12-06"
+std::string day_string(date::local_days day);
+// A stored "YYYY-MM-DD" (strict), or nullopt.
+std::optional<date::local_days> parse_day_string(std::string_view text);
+// The first instant of `day` in `zone` (a day that starts in a DST gap starts at the gap's
+// end), as epoch ms.
+int64_t day_start_ms(const Zone& zone, date::local_days day);
+// "Mon 7 Dec"
+std::string human_day(date::local_days day);
+
+// A day as people write it (see the top of this file), at `now_ms` in `zone`.
+Result<date::local_days> parse_day(std::string_view text, int64_t now_ms, const Zone& zone,
+                                   std::string_view capability);
+
+}  // namespace parley::capabilities::builtins
