@@ -93,6 +93,14 @@ bool valid_name(std::string_view n) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
   });
 }
+
+// A command is one name, or two separated by one space ("forget everything"): a two-word
+// command is found before the one-word command its first word names.
+bool valid_command(std::string_view n) {
+  const size_t space = n.find(' ');
+  if (space == std::string_view::npos) return valid_name(n);
+  return valid_name(n.substr(0, space)) && valid_name(n.substr(space + 1));
+}
 }  // namespace
 
 Status Registry::add(std::unique_ptr<Capability> capability) {
@@ -115,7 +123,7 @@ Status Registry::add(std::unique_ptr<Capability> capability) {
   }
   const auto commands = capability->commands();
   for (const auto& c : commands) {
-    if (!valid_name(c.name)) {
+    if (!valid_command(c.name)) {
       return fail(ErrorCode::invalid_argument,
                   fmt::format("capability '{}': command name '{}' is invalid", name, c.name));
     }

@@ -8,7 +8,7 @@
 
 #include "checkpointer.h"
 #include "fts_match_stats.h"
-
+#include "parley/storage/user_data.h"
 namespace parley::storage {
 
 int64_t file_size_or_zero(const std::filesystem::path& p) {
@@ -64,6 +64,8 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
   store->channel_state_ =
       std::make_unique<ChannelStateRepository>(*store->writes_, *store->reads_, *o.clock);
   store->core_ = std::make_unique<CoreRepository>(*store->writes_, *store->reads_, *o.clock);
+  store->user_data_ =
+      std::make_unique<UserData>(*store->writes_, *store->reads_, *store->cache_, *o.clock);
   return store;
 }
 

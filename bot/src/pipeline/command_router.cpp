@@ -82,6 +82,17 @@ asio::awaitable<CommandReply> CommandRouter::run(
     reply.text = help(context, *config);
     co_return reply;
   }
+  // A two-word command ("/forget everything") before the one-word one its first word names.
+  if (!rest.empty()) {
+    const size_t end = rest.find_first_of(" \t\n");
+    std::string two = name + ' ' + std::string(rest.substr(0, end));
+    for (char& c : two) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (registry_.find_command(two) != nullptr) {
+      name = std::move(two);
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+      while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) rest.remove_prefix(1);
+    }
+  }
   caps::Capability* capability = registry_.find_command(name);
   if (capability == nullptr) {
     reply.text = fmt::format("Unknown command /{}. /help lists what you can use.",

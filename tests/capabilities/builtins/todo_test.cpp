@@ -67,7 +67,10 @@ TEST_F(TodoTest, AddListDoneRemove) {
 TEST_F(TodoTest, AnswerComesAfterTheCommit) {
   const int64_t id = add(*alice_, "water plants");
   auto conn = store_->reads().acquire();
-  auto st = conn->prepare("SELECT user_id, text, done_at IS NULL FROM todos WHERE id = ?");
+  // The todo list is the list named "todo" (migration 0011).
+  auto st = conn->prepare(
+      "SELECT i.user_id, i.text, i.done_at IS NULL FROM list_items i JOIN lists l "
+      "ON l.id = i.list_id AND l.name = 'todo' WHERE i.id = ?");
   ASSERT_TRUE(st.ok());
   st->bind_all(id);
   ASSERT_TRUE(*st->step());

@@ -98,7 +98,9 @@ struct InvokeContext {
   bool direct = false;
 };
 
-// A `/command` a capability answers to, e.g. {"remember", "/remember TEXT", "…"}.
+// A `/command` a capability answers to, e.g. {"remember", "/remember TEXT", "…"}. A name may be
+// two words ("forget everything"): `/forget everything …` then reaches it rather than the
+// capability answering to /forget.
 struct CommandSpec {
   std::string name;
   std::string usage;

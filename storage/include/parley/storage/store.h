@@ -29,6 +29,8 @@
 
 namespace parley::storage {
 
+class UserData;
+
 namespace detail {
 class Checkpointer;
 }
@@ -75,6 +77,7 @@ class Store {
   OutboxRepository& outbox() { return *outbox_; }
   ChannelStateRepository& channel_state() { return *channel_state_; }
   CoreRepository& core() { return *core_; }
+  UserData& user_data() { return *user_data_; }
   WriteQueue& writes() { return *writes_; }
   ReadPool& reads() { return *reads_; }
   HotCache& cache() { return *cache_; }
@@ -106,6 +109,7 @@ class Store {
   std::unique_ptr<OutboxRepository> outbox_;
   std::unique_ptr<ChannelStateRepository> channel_state_;
   std::unique_ptr<CoreRepository> core_;
+  std::unique_ptr<UserData> user_data_;
 };
 
 // Size of a file, 0 when it does not exist.
