@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <limits>
 #include <map>
 #include <optional>
 #include <utility>
@@ -358,12 +357,14 @@ class Expenses final : public Capability {
           {"currency",
            {{"type", "string"},
             {"pattern", kCurrencyPattern},
-            {"description", "ISO 4217 code, e.g. EUR (add; default: the user's setting)"}}},
+            {"description",
+             "ISO 4217 code, e.g. EUR (add; default: the default_currency setting)"}}},
           {"category",
            {{"type", "string"},
             {"pattern", kCategoryPattern},
             {"description", "one lowercase word, e.g. groceries (add)"}}},
-          {"note", {{"type", "string"}, {"maxLength", kMaxNote}, {"description", "(add)"}}},
+          {"note",
+           {{"type", "string"}, {"maxLength", kMaxNote}, {"description", "what it was (add)"}}},
           {"day",
            {{"type", "string"},
             {"minLength", 1},
