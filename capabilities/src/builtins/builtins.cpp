@@ -17,6 +17,8 @@ Status register_builtins(Registry& registry) {
   PARLEY_TRY(registry.add(builtins::make_credits()));
   PARLEY_TRY(registry.add(builtins::make_alerts()));
   PARLEY_TRY(registry.add(builtins::make_account()));
+  PARLEY_TRY(registry.add(builtins::make_expenses()));
+  PARLEY_TRY(registry.add(builtins::make_lists()));
   return {};
 }
 

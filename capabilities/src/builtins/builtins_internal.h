@@ -41,6 +41,8 @@ std::unique_ptr<Capability> make_usage();
 std::unique_ptr<Capability> make_credits();
 std::unique_ptr<Capability> make_alerts();
 std::unique_ptr<Capability> make_account();
+std::unique_ptr<Capability> make_expenses();
+std::unique_ptr<Capability> make_lists();
 
 // The wall clock of this call: the injected one, else the system clock.
 inline const Clock& clock_of(const InvokeContext& ctx) {
