@@ -74,6 +74,7 @@ CREATE TABLE habits (
   status      TEXT    NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused', 'archived')),
   start_day   TEXT    NOT NULL,
   reminder_id INTEGER REFERENCES reminders(id) ON DELETE SET NULL,
+  paused_on   TEXT,  -- the day it was paused or archived (resume excuses the days since)
   created_at  INTEGER NOT NULL,
   UNIQUE (user_id, name)
 );

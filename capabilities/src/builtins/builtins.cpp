@@ -19,6 +19,8 @@ Status register_builtins(Registry& registry) {
   PARLEY_TRY(registry.add(builtins::make_account()));
   PARLEY_TRY(registry.add(builtins::make_expenses()));
   PARLEY_TRY(registry.add(builtins::make_lists()));
+  PARLEY_TRY(registry.add(builtins::make_habits()));
+  PARLEY_TRY(registry.add(builtins::make_goals()));
   return {};
 }
 

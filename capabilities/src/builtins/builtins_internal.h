@@ -43,6 +43,8 @@ std::unique_ptr<Capability> make_alerts();
 std::unique_ptr<Capability> make_account();
 std::unique_ptr<Capability> make_expenses();
 std::unique_ptr<Capability> make_lists();
+std::unique_ptr<Capability> make_habits();
+std::unique_ptr<Capability> make_goals();
 
 // The wall clock of this call: the injected one, else the system clock.
 inline const Clock& clock_of(const InvokeContext& ctx) {

@@ -100,7 +100,7 @@ class Reminders final : public Capability {
                {{"type", "integer"},
                 {"minimum", 1},
                 {"maximum", 100'000},
-                {"default", 100},
+                {"default", kDefaultMaxPendingReminders},
                 {"description", "pending reminders one user may have at once"}}}}}};
   }
   [[nodiscard]] Flags flags() const override { return {SideEffects::unsafe, false, false}; }
@@ -259,27 +259,13 @@ class Reminders final : public Capability {
     submit_write(
         scope.store(), name(), "reminders create",
         [rec, id](Connection& conn) -> Result<WriteAck> {
-          auto count =
-              conn.cached("SELECT count(*) FROM reminders WHERE user_id = ? AND state = 'pending'");
-          if (!count) return fail(std::move(count).error());
-          (*count)->bind_all(rec->user_id);
-          auto row = (*count)->step();
-          if (!row) return fail(std::move(row).error());
-          if ((*count)->column_int64(0) >= rec->max_pending) {
-            return fail(ErrorCode::resource_exhausted,
-                        fmt::format("reminders: you already have {} pending reminders; cancel "
-                                    "some first",
-                                    (*count)->column_int64(0)));
-          }
-          auto st = conn.cached(
-              "INSERT INTO reminders(user_id, conversation_id, channel, due_at, text, state, "
-              "created_at) VALUES (?,?,?,?,?,'pending',?)");
-          if (!st) return fail(std::move(st).error());
-          PARLEY_TRY((*st)
-                         ->bind_all(rec->user_id, rec->conversation_id, rec->channel, rec->due_at,
-                                    rec->text, rec->created_at)
-                         .run());
-          *id = conn.last_insert_rowid();
+          auto made = insert_pending_reminder(
+              conn,
+              NewPendingReminder{rec->user_id, rec->conversation_id, rec->channel, rec->due_at,
+                                 rec->text, rec->created_at},
+              rec->max_pending);
+          if (!made) return fail(std::move(made).error());
+          *id = *made;
           return WriteAck{*id, true};
         },
         [rec, id, zone, where = std::move(where)] {
@@ -315,11 +301,8 @@ class Reminders final : public Capability {
           }
           *already = rec->state == "cancelled";
           if (*already) return WriteAck{id, false};
-          auto set = conn.cached(
-              "UPDATE reminders SET state = 'cancelled' "
-              "WHERE id = ? AND user_id = ? AND state = 'pending'");
-          if (!set) return fail(std::move(set).error());
-          PARLEY_TRY((*set)->bind_all(id, user).run());
+          auto cancelled = cancel_pending_reminder(conn, user, id);
+          if (!cancelled) return fail(std::move(cancelled).error());
           rec->state = "cancelled";
           return WriteAck{id, false};
         },
@@ -339,6 +322,40 @@ class Reminders final : public Capability {
 std::unique_ptr<Capability> make_reminders() { return std::make_unique<Reminders>(); }
 
 }  // namespace builtins
+
+// Shared with the capabilities that set reminders when asked.
+
+Result<int64_t> insert_pending_reminder(storage::Connection& conn, const NewPendingReminder& r,
+                                        int64_t max_pending) {
+  auto count =
+      conn.cached("SELECT count(*) FROM reminders WHERE user_id = ? AND state = 'pending'");
+  if (!count) return fail(std::move(count).error());
+  (*count)->bind_all(r.user_id);
+  auto row = (*count)->step();
+  if (!row) return fail(std::move(row).error());
+  if ((*count)->column_int64(0) >= max_pending) {
+    return fail(ErrorCode::resource_exhausted,
+                fmt::format("reminders: you already have {} pending reminders; cancel some first",
+                            (*count)->column_int64(0)));
+  }
+  auto st = conn.cached(
+      "INSERT INTO reminders(user_id, conversation_id, channel, due_at, text, state, "
+      "created_at) VALUES (?,?,?,?,?,'pending',?)");
+  if (!st) return fail(std::move(st).error());
+  PARLEY_TRY((*st)
+                 ->bind_all(r.user_id, r.conversation_id, r.channel, r.due_at, r.text, r.created_at)
+                 .run());
+  return conn.last_insert_rowid();
+}
+
+Result<bool> cancel_pending_reminder(storage::Connection& conn, int64_t user_id, int64_t id) {
+  auto set = conn.cached(
+      "UPDATE reminders SET state = 'cancelled' WHERE id = ? AND user_id = ? AND state = "
+      "'pending'");
+  if (!set) return fail(std::move(set).error());
+  PARLEY_TRY((*set)->bind_all(id, user_id).run());
+  return conn.changes() == 1;
+}
 
 // The bot's side: due, next, fired.
 

@@ -5,6 +5,10 @@
 // and survive restarts; a reminder goes pending → fired or pending → cancelled, never back, so
 // one that fired (or was cancelled) is never returned as due again.
 //
+// insert_pending_reminder() and cancel_pending_reminder() are the reminders built-in's own
+// statements, for capabilities that set a reminder when asked (habits): they run inside a write
+// job, on the writer's connection, so the reminder commits or rolls back with the rest of it.
+//
 // Thread safety: every function is safe from any thread. mark_fired() waits for its commit: do
 // not call it from a write-queue completion callback.
 #pragma once
@@ -18,8 +22,9 @@
 #include "parley/base/result.h"
 
 namespace parley::storage {
+class Connection;
 class Store;
-}
+}  // namespace parley::storage
 
 namespace parley::capabilities {
 
@@ -46,6 +51,30 @@ Result<std::vector<DueReminder>> due_reminders(storage::Store& store, int64_t no
 // The due time of the earliest pending reminder (overdue ones included), or nullopt when none
 // is pending.
 Result<std::optional<int64_t>> next_due_ms(storage::Store& store);
+
+// A pending reminder to create: for `user_id`, delivered in `conversation_id` (nullopt: made
+// outside a conversation) on `channel`, at `due_at` (epoch ms, UTC).
+struct NewPendingReminder {
+  int64_t user_id = 0;
+  std::optional<int64_t> conversation_id;
+  std::string channel;
+  int64_t due_at = 0;
+  std::string text;
+  int64_t created_at = 0;
+};
+
+// The pending reminders one user may have at once unless capabilities.yaml says otherwise.
+inline constexpr int64_t kDefaultMaxPendingReminders = 100;
+
+// Inserts `r` as pending and returns its id; resource_exhausted ("reminders: you already have N
+// pending reminders; …") when the user already has `max_pending`.
+// REQUIRES: `conn` is the write queue's connection, inside a write job.
+Result<int64_t> insert_pending_reminder(storage::Connection& conn, const NewPendingReminder& r,
+                                        int64_t max_pending);
+
+// Cancels reminder `id` of `user_id` when it is pending; true when it was.
+// REQUIRES: `conn` is the write queue's connection, inside a write job.
+Result<bool> cancel_pending_reminder(storage::Connection& conn, int64_t user_id, int64_t id);
 
 // Marks reminder `id` fired at `now_ms`, through the write queue, and returns once committed.
 // Only a pending reminder fires: one that already fired gives already_exists, a cancelled one
