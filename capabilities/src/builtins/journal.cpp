@@ -373,8 +373,8 @@ class Journal final : public Capability {
         if (!id) return fail(std::move(id).error());
         return json{{"action", std::string(action)}, {"id", *id}};
       }
-    } else if (rest.empty() && parse_id(action, "journal")) {
-      return json{{"action", "get"}, {"id", *parse_id(action, "journal")}};
+    } else if (auto id = parse_id(action, "journal"); id && rest.empty()) {
+      return json{{"action", "get"}, {"id", *id}};
     } else {
       return add_command(text);
     }
