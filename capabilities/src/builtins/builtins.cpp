@@ -21,6 +21,8 @@ Status register_builtins(Registry& registry) {
   PARLEY_TRY(registry.add(builtins::make_lists()));
   PARLEY_TRY(registry.add(builtins::make_habits()));
   PARLEY_TRY(registry.add(builtins::make_goals()));
+  PARLEY_TRY(registry.add(builtins::make_journal()));
+  PARLEY_TRY(registry.add(builtins::make_mood()));
   return {};
 }
 

@@ -45,6 +45,8 @@ std::unique_ptr<Capability> make_expenses();
 std::unique_ptr<Capability> make_lists();
 std::unique_ptr<Capability> make_habits();
 std::unique_ptr<Capability> make_goals();
+std::unique_ptr<Capability> make_journal();
+std::unique_ptr<Capability> make_mood();
 
 // The wall clock of this call: the injected one, else the system clock.
 inline const Clock& clock_of(const InvokeContext& ctx) {
