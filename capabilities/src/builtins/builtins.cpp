@@ -16,6 +16,8 @@ Status register_builtins(Registry& registry) {
   PARLEY_TRY(registry.add(builtins::make_usage()));
   PARLEY_TRY(registry.add(builtins::make_credits()));
   PARLEY_TRY(registry.add(builtins::make_alerts()));
+  PARLEY_TRY(registry.add(builtins::make_decisions()));
+  PARLEY_TRY(registry.add(builtins::make_events()));
   return {};
 }
 

@@ -40,6 +40,8 @@ std::unique_ptr<Capability> make_web_fetch();
 std::unique_ptr<Capability> make_usage();
 std::unique_ptr<Capability> make_credits();
 std::unique_ptr<Capability> make_alerts();
+std::unique_ptr<Capability> make_decisions();
+std::unique_ptr<Capability> make_events();
 
 // The wall clock of this call: the injected one, else the system clock.
 inline const Clock& clock_of(const InvokeContext& ctx) {

@@ -14,8 +14,9 @@ namespace parley::capabilities {
 namespace builtins_test {
 
 // Sorted, as Registry::names() lists them.
-const std::vector<std::string> kBuiltins = {"alerts",    "calc", "credits", "memory", "notes",
-                                            "reminders", "time", "todo",    "usage",  "web_fetch"};
+const std::vector<std::string> kBuiltins = {"alerts", "calc",   "credits", "decisions",
+                                            "events", "memory", "notes",   "reminders",
+                                            "time",   "todo",   "usage",   "web_fetch"};
 
 TEST(Builtins, RegistersEveryBuiltInWithDistinctCommands) {
   Registry registry;
