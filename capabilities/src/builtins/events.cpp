@@ -347,8 +347,10 @@ Result<std::vector<Event>> events_between(storage::Store& store, int64_t user, i
 
 // iCalendar (RFC 5545) text.
 
-// A TEXT value: backslash, semicolon, comma escaped, line breaks as \n, other controls dropped.
-std::string ics_text(std::string_view s) {
+// A TEXT value: backslash, semicolon, comma escaped, line breaks as \n, other controls dropped,
+// invalid UTF-8 replaced.
+std::string ics_text(std::string_view text) {
+  const std::string s = valid_utf8(text);
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
@@ -377,6 +379,7 @@ void ics_line(std::string& out, std::string_view line) {
   while (line.size() > limit) {
     size_t cut = limit;
     while (cut > 0 && is_utf8_continuation(line[cut])) --cut;
+    if (cut == 0) cut = limit;  // not UTF-8 (ics_text makes it so): octets, then
     out.append(line.substr(0, cut));
     out += "\r\n ";
     line.remove_prefix(cut);
@@ -950,6 +953,7 @@ Result<std::vector<UpcomingEvent>> upcoming_events(storage::Store& store, int64_
                                                    size_t limit) {
   std::vector<UpcomingEvent> out;
   if (limit == 0 || within_ms <= 0) return out;
+  within_ms = std::min(within_ms, builtins::events_detail::kMaxAheadMs);
   auto found =
       builtins::events_detail::events_between(store, user_id, now_ms, now_ms + within_ms, limit);
   if (!found) return fail(std::move(found).error());

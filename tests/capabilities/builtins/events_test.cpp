@@ -349,6 +349,19 @@ TEST_F(EventsTest, TheCalendarFile) {
   EXPECT_THAT(vevent(again, title), ::testing::Contains("DTSTAMP:20261123T150405Z"));
 }
 
+TEST_F(EventsTest, TheCalendarFileIsValidUtf8WhateverWasStored) {
+  add_id(*alice_, {{"title", std::string(100, '\xff') + "\x01"
+                                                        "end"},
+                   {"when", "tomorrow 10:00"}});
+  const std::string ics = export_ics(*alice_);
+  EXPECT_FALSE(invalid_utf8_at(ics).has_value());
+  for (const auto& l : physical_lines(ics)) EXPECT_LE(l.size(), 75u) << l;
+  const auto lines = content_lines(ics);
+  std::string expected = "SUMMARY:";
+  for (int i = 0; i < 100; ++i) expected += "\uFFFD";
+  EXPECT_THAT(lines, ::testing::Contains(expected + "end")) << "a control character is dropped";
+}
+
 TEST_F(EventsTest, EventsInUtcAndOtherZones) {
   add_id(*alice_, {{"title", "Standup"}, {"when", "2026-12-01 09:00"}}, "UTC");
   add_id(*alice_, {{"title", "Town hall"}, {"when", "2026-12-01 09:00"}}, "America/New_York");
