@@ -23,6 +23,8 @@ Status register_builtins(Registry& registry) {
   PARLEY_TRY(registry.add(builtins::make_goals()));
   PARLEY_TRY(registry.add(builtins::make_journal()));
   PARLEY_TRY(registry.add(builtins::make_mood()));
+  PARLEY_TRY(registry.add(builtins::make_decisions()));
+  PARLEY_TRY(registry.add(builtins::make_events()));
   return {};
 }
 

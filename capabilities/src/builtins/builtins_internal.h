@@ -47,6 +47,8 @@ std::unique_ptr<Capability> make_habits();
 std::unique_ptr<Capability> make_goals();
 std::unique_ptr<Capability> make_journal();
 std::unique_ptr<Capability> make_mood();
+std::unique_ptr<Capability> make_decisions();
+std::unique_ptr<Capability> make_events();
 
 // The wall clock of this call: the injected one, else the system clock.
 inline const Clock& clock_of(const InvokeContext& ctx) {
