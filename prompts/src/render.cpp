@@ -19,12 +19,29 @@ Result<std::string> format_now(std::chrono::system_clock::time_point now, std::s
   }
 }
 
+std::string format_short(std::chrono::system_clock::time_point t, std::string_view tz,
+                         bool day_only) {
+  const date::time_zone* zone = nullptr;
+  try {
+    zone = date::locate_zone(tz);
+  } catch (const std::exception&) {
+    zone = date::locate_zone("UTC");
+  }
+  const auto local = date::make_zoned(zone, date::floor<std::chrono::minutes>(t));
+  return date::format(day_only ? "%a %d %b" : "%a %d %b %H:%M", local);
+}
+
 Result<Template::Values> values_for(const RenderContext& ctx) {
   auto now = format_now(ctx.now, ctx.user_timezone);
   if (!now) return fail(std::move(now).error());
   return Template::Values{
-      {"user.name", ctx.user_name},       {"channel", ctx.channel},   {"now", *now},
-      {"capabilities", ctx.capabilities}, {"memories", ctx.memories}, {"summary", ctx.summary},
+      {"user.name", ctx.user_name},
+      {"channel", ctx.channel},
+      {"now", *now},
+      {"capabilities", ctx.capabilities},
+      {"memories", ctx.memories},
+      {"summary", ctx.summary},
+      {"events", ctx.events},
   };
 }
 

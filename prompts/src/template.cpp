@@ -7,8 +7,8 @@
 namespace parley::prompts {
 
 const std::set<std::string, std::less<>>& known_variables() {
-  static const std::set<std::string, std::less<>> kKnown = {"user.name",    "channel",  "now",
-                                                            "capabilities", "memories", "summary"};
+  static const std::set<std::string, std::less<>> kKnown = {
+      "user.name", "channel", "now", "capabilities", "memories", "summary", "events"};
   return kKnown;
 }
 

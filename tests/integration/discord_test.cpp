@@ -327,17 +327,18 @@ TEST(Discord, SlashCommandsAreRegisteredOnceAndAnsweredThroughTheDeferredRespons
     const std::string dm = FakeDiscord::snowflake();
     bed.discord.inject_interaction(slash(bed, "help", "", "", dm));
     ASSERT_TRUE(
-        bed.discord.wait_for([&] { return bed.discord.webhook_messages().size() == 2; }, 15s));
+        bed.discord.wait_for([&] { return bed.discord.webhook_messages().size() >= 2; }, 15s));
     EXPECT_THAT(bed.discord.webhook_messages()[1].body.value("content", ""), HasSubstr("/calc"));
-    EXPECT_EQ(bot->stop(), 0);
+    EXPECT_EQ(bot->stop(), 0);  // (the rest of a long /help goes out before it stops)
   }
   // A restart registers nothing again: the set is unchanged.
+  const size_t before = bed.discord.webhook_messages().size();
   auto bot = bed.start();
   ASSERT_TRUE(bed.discord.wait_ready(0, 10s));
   bed.discord.inject_interaction(slash(bed, "calc", "6*7", bed.guild, bed.general));
-  ASSERT_TRUE(
-      bed.discord.wait_for([&] { return bed.discord.webhook_messages().size() == 3; }, 15s));
-  EXPECT_THAT(bed.discord.webhook_messages()[2].body.value("content", ""), HasSubstr("42"));
+  ASSERT_TRUE(bed.discord.wait_for(
+      [&] { return bed.discord.webhook_messages().size() == before + 1; }, 15s));
+  EXPECT_THAT(bed.discord.webhook_messages().back().body.value("content", ""), HasSubstr("42"));
   EXPECT_EQ(bed.discord.command_puts().size(), 1u);
   EXPECT_EQ(bot->stop(), 0);
 }

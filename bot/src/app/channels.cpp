@@ -102,7 +102,11 @@ std::vector<channels::discord::SlashCommand> slash_commands(const App& app) {
   for (const auto& name : app.registry().names()) {
     const auto& capability = *app.registry().find(name);
     if (!config->for_capability(capability).enabled) continue;
-    for (const auto& c : capability.commands()) out.push_back({c.name, c.help, c.usage});
+    for (const auto& c : capability.commands()) {
+      // A two-word command ("forget everything") has no Discord form: it is typed as a message.
+      if (c.name.find(' ') != std::string::npos) continue;
+      out.push_back({c.name, c.help, c.usage});
+    }
   }
   out.push_back({"help", "The commands you can use here", "/help"});
   return out;

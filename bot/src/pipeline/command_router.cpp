@@ -18,7 +18,20 @@ bool is_command(std::string_view text) {
 std::string result_text(const json& result) {
   if (result.is_object()) {
     if (auto t = result.find("text"); t != result.end() && t->is_string()) {
-      return t->get<std::string>();
+      std::string text = t->get<std::string>();
+      // Files a result carries ("attachments": [{filename, media_type, text}]) are not
+      // delivered by any channel yet: say so rather than let the text promise a file.
+      if (auto a = result.find("attachments"); a != result.end() && a->is_array() && !a->empty()) {
+        std::vector<std::string> names;
+        for (const auto& f : *a) {
+          if (f.is_object()) names.push_back(f.value("filename", std::string("a file")));
+        }
+        text += fmt::format(
+            "\n(Files cannot be sent on this channel yet, so {} was not "
+            "delivered.)",
+            fmt::join(names, ", "));
+      }
+      return text;
     }
   }
   std::string s = result.dump(-1, ' ', false, json::error_handler_t::replace);

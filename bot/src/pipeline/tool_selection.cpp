@@ -77,6 +77,9 @@ std::vector<std::string> terms_of(const caps::Capability& c) {
     std::string spaced = words_of(n);  // " web fetch"
     if (!spaced.empty()) spaced.erase(0, 1);
     add(spaced);
+    // A two-word command ("forget everything") is found by its phrase only, never by one of its
+    // words ("forget" belongs to the memory tool).
+    if (n.find(' ') != std::string::npos) continue;
     if (spaced.size() > 3 && spaced.back() == 's') add(spaced.substr(0, spaced.size() - 1));
     if (spaced.find(' ') != std::string::npos) {
       size_t at = 0;

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "parley/bot/pipeline/tool_selection.h"
+#include "parley/capabilities/events.h"
 #include "parley/prompts/render.h"
 #include "pipeline/await_write.h"
 
@@ -278,6 +279,30 @@ asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(
     spdlog::warn("turn: reading the summary failed: {}", s.error().describe());
   }
 
+  // What is coming up for the user in the next week (their events), so that a turn can mention
+  // it when it matters; a few lines at most.
+  std::string events;
+  {
+    constexpr int64_t kWeekMs = int64_t{7} * 86'400'000;
+    constexpr size_t kMaxEvents = 5;
+    auto upcoming = capabilities::upcoming_events(deps_.store, caller.user_id, deps_.clock.now_ms(),
+                                                  kWeekMs, kMaxEvents);
+    if (!upcoming) {
+      spdlog::warn("turn: reading upcoming events failed: {}", upcoming.error().describe());
+    } else {
+      for (const auto& e : *upcoming) {
+        const std::chrono::system_clock::time_point at{std::chrono::milliseconds(e.starts_at)};
+        events += "- " +
+                  prompts::format_short(at, e.all_day ? e.zone : caller.time_zone, e.all_day) +
+                  (e.all_day ? " (all day)" : "") + ": " + e.title;
+        if (!e.place.empty()) events += ", at " + e.place;
+        if (!e.people.empty()) events += fmt::format(", with {}", fmt::join(e.people, ", "));
+        events += "\n";
+      }
+    }
+  }
+  if (events.empty()) events = "(nothing in the next 7 days)";
+
   prompts::RenderContext rc;
   rc.user_name = caller.name;
   rc.user_timezone = caller.time_zone;
@@ -285,6 +310,7 @@ asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(
   rc.capabilities = tools_text(deps_.registry, out.offered);
   rc.memories = memories;
   rc.summary = summary ? summary->text : "(none)";
+  rc.events = std::move(events);
   rc.now = std::chrono::system_clock::time_point(std::chrono::milliseconds(deps_.clock.now_ms()));
   auto values = prompts::values_for(rc);
   if (!values) co_return fail(std::move(values).error());

@@ -112,10 +112,10 @@ class Account final : public Capability {
     for (const auto& c : (*doc)["conversations"]) messages += c["messages"].size();
     const std::string filename =
         fmt::format("parley-export-{}.json", iso_utc(now_ms).substr(0, 10));
-    std::string text =
-        fmt::format("Everything I keep about you is in {}: {} messages in {} conversations{}{}.",
-                    filename, messages, (*doc)["conversations"].size(), parts.empty() ? "" : ", ",
-                    fmt::join(parts, ", "));
+    std::string text = fmt::format(
+        "Everything I keep about you is ready as {}: {} messages in {} conversations{}{}.",
+        filename, messages, (*doc)["conversations"].size(), parts.empty() ? "" : ", ",
+        fmt::join(parts, ", "));
     return json{{"text", std::move(text)},
                 {"attachments", json::array({{{"filename", filename},
                                               {"media_type", "application/json"},

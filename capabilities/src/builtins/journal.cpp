@@ -181,7 +181,8 @@ Status takes_only(const json& args, std::string_view action,
 Result<std::vector<std::string>> read_tags(const json& tags) {
   std::vector<std::string> out;
   for (const auto& t : tags) {
-    std::string_view raw = trim(t.get<std::string>());
+    const std::string given = t.get<std::string>();  // (a view of a temporary would dangle)
+    std::string_view raw = trim(given);
     while (!raw.empty() && raw.front() == '#') raw.remove_prefix(1);
     std::string tag;
     bool space = false;

@@ -14,7 +14,10 @@ namespace parley::capabilities {
 namespace builtins_test {
 
 // Sorted, as Registry::names() lists them.
-const std::vector<std::string> kBuiltins = {"account", "alerts", "calc", "credits", "decisions", "events", "expenses", "goals", "habits", "journal", "lists", "memory", "mood", "notes", "reminders", "time", "todo", "usage", "web_fetch"};
+const std::vector<std::string> kBuiltins = {"account", "alerts",   "calc",  "credits",  "decisions",
+                                            "events",  "expenses", "goals", "habits",   "journal",
+                                            "lists",   "memory",   "mood",  "notes",    "reminders",
+                                            "time",    "todo",     "usage", "web_fetch"};
 
 TEST(Builtins, RegistersEveryBuiltInWithDistinctCommands) {
   Registry registry;
