@@ -43,7 +43,6 @@ constexpr int64_t kMaxInRange = 100;
 constexpr int64_t kMaxDays = 366;
 constexpr int kWeekDays = 7;
 constexpr size_t kPreview = 70;
-constexpr int64_t kFutureSlackMs = 60'000;  // a clock a little ahead is not "the future"
 
 constexpr const char* kJournalUsage =
     "/journal TEXT | /journal add TEXT | /journal search WORDS | /journal list [DAY | N days] | "
@@ -174,78 +173,6 @@ Status takes_only(const json& args, std::string_view action,
                                : fmt::format("it takes: {}", fmt::join(fields, ", "))));
   }
   return {};
-}
-
-// Tags as short lowercase words: trimmed, a leading '#' dropped, spaces made '-', duplicates
-// dropped (the first kept in place).
-Result<std::vector<std::string>> read_tags(const json& tags) {
-  std::vector<std::string> out;
-  for (const auto& t : tags) {
-    const std::string given = t.get<std::string>();  // (a view of a temporary would dangle)
-    std::string_view raw = trim(given);
-    while (!raw.empty() && raw.front() == '#') raw.remove_prefix(1);
-    std::string tag;
-    bool space = false;
-    for (const char c : trim(raw)) {
-      if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-        space = true;
-        continue;
-      }
-      if (space && !tag.empty()) tag += '-';
-      space = false;
-      tag += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-    }
-    if (tag.empty()) {
-      return bad(fmt::format("tag '{}' has no word in it", t.get<std::string>()));
-    }
-    if (std::find(out.begin(), out.end(), tag) == out.end()) out.push_back(std::move(tag));
-  }
-  return out;
-}
-
-// When something happened: absent or empty, now; a day ("yesterday", "2026-11-20", "monday":
-// today is now, another day its local noon); or a time of the past ("21:00": the latest one,
-// "yesterday 21:00", "2026-11-22 21:00", ISO with a zone). Never in the future.
-struct Moment {
-  int64_t at = 0;
-  date::local_days day{};
-};
-
-Result<Moment> read_moment(std::string_view when, int64_t now, const Zone& zone) {
-  const date::local_days today = local_day(zone, now);
-  if (trim(when).empty()) return Moment{now, today};
-  const auto future = [&] {
-    return bad(fmt::format("\"when\" '{}' is in the future (it is now {} {})", trim(when),
-                           human_time(zone, now), zone.name));
-  };
-  if (auto day = parse_day(when, now, zone, "journal")) {
-    if (*day > today) return future();
-    if (*day == today) return Moment{now, today};
-    WhenSpec noon;
-    noon.kind = WhenSpec::Kind::local;
-    noon.local = date::local_seconds{*day} + std::chrono::hours{12};
-    return Moment{resolve_when(noon, now, zone.tz), *day};
-  }
-  std::string text = normalise_words(when);
-  const bool yesterday = text.starts_with("yesterday ");
-  if (yesterday) text = "today " + text.substr(10);
-  auto spec = parse_when(yesterday ? std::string_view(text) : when, "journal");
-  if (!spec || (yesterday && spec->kind != WhenSpec::Kind::day_time)) {
-    return bad(fmt::format(
-        "could not read \"when\" '{}'; give a day ({}) or a time (21:00, yesterday 21:00, "
-        "2026-11-22 21:00)",
-        trim(when), kDayForms));
-  }
-  if (yesterday) spec->day_offset = -1;
-  if (spec->kind == WhenSpec::Kind::time_of_day) {
-    // A journal looks back: "21:00" is the latest 21:00, not the next one.
-    spec->kind = WhenSpec::Kind::day_time;
-    spec->day_offset = 0;
-    if (resolve_when(*spec, now, zone.tz) > now) spec->day_offset = -1;
-  }
-  const int64_t at = resolve_when(*spec, now, zone.tz);
-  if (at > now + kFutureSlackMs) return future();
-  return Moment{at, local_day(zone, at)};
 }
 
 Result<std::vector<Entry>> read_entries(const UserScope& scope, const std::string& sql,
@@ -476,11 +403,11 @@ class Journal final : public Capability {
     }
     if (args.contains("sleep_hours")) e.sleep_hours = args.at("sleep_hours").get<double>();
     if (args.contains("tags")) {
-      auto tags = read_tags(args.at("tags"));
+      auto tags = read_tags(args.at("tags"), "journal");
       if (!tags) return fail(std::move(tags).error());
       e.tags = json(*tags).dump();
     }
-    auto moment = read_moment(args.value("when", std::string()), now, zone);
+    auto moment = read_moment(args.value("when", std::string()), now, zone, "journal");
     if (!moment) return fail(std::move(moment).error());
     e.at = moment->at;
     e.day = day_string(moment->day);

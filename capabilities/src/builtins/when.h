@@ -22,9 +22,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "parley/base/result.h"
 
@@ -87,5 +89,22 @@ std::string human_day(date::local_days day);
 // A day as people write it (see the top of this file), at `now_ms` in `zone`.
 Result<date::local_days> parse_day(std::string_view text, int64_t now_ms, const Zone& zone,
                                    std::string_view capability);
+
+// Tags as short lowercase words: trimmed, a leading '#' dropped, spaces made '-', duplicates
+// dropped (the first kept in place); a tag with no word in it is invalid_argument, prefixed with
+// `capability`. `tags` is a JSON array of strings (the schema checked it).
+Result<std::vector<std::string>> read_tags(const nlohmann::json& tags, std::string_view capability);
+
+// When something was recorded as happening (journal, mood): its instant and the user's day.
+struct Moment {
+  int64_t at = 0;
+  date::local_days day{};
+};
+// Absent or empty: now; a day ("yesterday", "2026-11-20", "monday": today is now, another day
+// its local noon); or a time of the past ("21:00": the latest one, "yesterday 21:00",
+// "2026-11-22 21:00", ISO with a zone). Never in the future (invalid_argument, prefixed with
+// `capability`).
+Result<Moment> read_moment(std::string_view when, int64_t now, const Zone& zone,
+                           std::string_view capability);
 
 }  // namespace parley::capabilities::builtins
