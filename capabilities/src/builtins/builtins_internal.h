@@ -8,17 +8,20 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <exception>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "parley/base/clock.h"
 #include "parley/base/result.h"
@@ -87,6 +90,46 @@ inline Result<int64_t> parse_id(std::string_view text, std::string_view capabili
                             trim(text)));
   }
   return id;
+}
+
+// At most `max` bytes of `s`, trimmed, on one line, cut on a UTF-8 character boundary.
+inline std::string preview(std::string_view s, size_t max) {
+  std::string out;
+  for (char c : trim(s)) out += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+  if (out.size() <= max) return out;
+  return std::string(utf8_prefix(out, max)) + "…";
+}
+
+// The words of `query`, each quoted: FTS5 never parses user text as query syntax (only word bytes
+// are kept, so no quote can appear inside).
+inline std::vector<std::string> quoted_words(std::string_view query) {
+  std::vector<std::string> words;
+  for (const auto word : search_words(query)) words.push_back(fmt::format("\"{}\"", word));
+  return words;
+}
+
+// An FTS5 match over an index of columns (user_id, title, body), scoped to one user inside the
+// index and the words matching title and body only: all of them, or any.
+inline std::string user_match(int64_t user_id, const std::vector<std::string>& words,
+                              bool all_words) {
+  return fmt::format("user_id : \"{}\" AND {{title body}} : ({})", user_id,
+                     fmt::join(words, all_words ? " AND " : " OR "));
+}
+
+// Fields other than "action" that `action` does not take are invalid_argument naming them,
+// prefixed with `capability`.
+inline Status takes_only(const nlohmann::json& args, std::string_view action,
+                         std::initializer_list<std::string_view> fields,
+                         std::string_view capability) {
+  for (const auto& [key, value] : args.items()) {
+    if (key == "action" || std::find(fields.begin(), fields.end(), key) != fields.end()) continue;
+    return fail(
+        ErrorCode::invalid_argument,
+        fmt::format("{}: {} does not take \"{}\" ({})", capability, action, key,
+                    fields.size() == 0 ? std::string("it takes nothing else")
+                                       : fmt::format("it takes: {}", fmt::join(fields, ", "))));
+  }
+  return {};
 }
 
 // Submits a write to the store's write queue and answers through `done` once it is committed:

@@ -404,9 +404,7 @@ class Decisions final : public Capability {
   // Decisions holding every word, then (when none does) any of them, best match first: bm25
   // with the decision itself weighted above the rest.
   static Result<json> search(const UserScope& scope, std::string_view query) {
-    std::vector<std::string> words;
-    // Only word bytes are kept, so no quote can appear inside.
-    for (const auto word : search_words(query)) words.push_back(fmt::format("\"{}\"", word));
+    const auto words = quoted_words(query);
     if (words.empty()) {
       return decisions_invalid("search needs at least one word (letters or digits)");
     }
@@ -421,8 +419,7 @@ class Decisions final : public Capability {
       if (!all && words.size() == 1) break;
       all_words = all;
       // Scoped to one user inside the index; the words match the decision and its story.
-      const auto match = fmt::format("user_id : \"{}\" AND {{title body}} : ({})", scope.user_id(),
-                                     fmt::join(words, all ? " AND " : " OR "));
+      const auto match = user_match(scope.user_id(), words, all);
       found = read_decisions(scope, sql, [&](storage::Statement& st) {
         st.bind_all(match, scope.user_id(), kMaxFound);
       });

@@ -114,14 +114,6 @@ json to_json(const Entry& e, const Zone& zone) {
           {"deleted", e.deleted_at.has_value()}};
 }
 
-// At most `max` bytes of `s` on one line, cut on a UTF-8 character boundary.
-std::string preview(std::string_view s, size_t max) {
-  std::string out;
-  for (char c : trim(s)) out += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
-  if (out.size() <= max) return out;
-  return std::string(utf8_prefix(out, max)) + "…";
-}
-
 std::string day_label(std::string_view day) {
   const auto d = parse_day_string(day);
   return d ? human_day(*d) : std::string(day);
@@ -161,20 +153,6 @@ Unexpected bad(std::string message) {
   return fail(ErrorCode::invalid_argument, "journal: " + std::move(message));
 }
 
-// Fields other than "action" that `action` does not take are an error naming them: a model that
-// sends a "body" with "search" learns so instead of having it ignored.
-Status takes_only(const json& args, std::string_view action,
-                  std::initializer_list<std::string_view> fields) {
-  for (const auto& [key, value] : args.items()) {
-    if (key == "action" || std::find(fields.begin(), fields.end(), key) != fields.end()) continue;
-    return bad(fmt::format("{} does not take \"{}\" ({})", action, key,
-                           fields.size() == 0
-                               ? std::string("it takes nothing else")
-                               : fmt::format("it takes: {}", fmt::join(fields, ", "))));
-  }
-  return {};
-}
-
 Result<std::vector<Entry>> read_entries(const UserScope& scope, const std::string& sql,
                                         const std::function<void(storage::Statement&)>& bind) {
   std::vector<Entry> entries;
@@ -203,14 +181,6 @@ Result<std::optional<Entry>> entry_in(Connection& conn, int64_t id, int64_t user
   if (!row) return fail(std::move(row).error());
   if (!*row) return std::optional<Entry>{};
   return std::optional<Entry>{read_entry(**st)};
-}
-
-// The words of `query`, quoted: FTS5 never parses user text as query syntax. Scoped to one user
-// inside the index; the words match title and body only.
-std::string match_expression(int64_t user_id, const std::vector<std::string>& words,
-                             bool all_words) {
-  return fmt::format("user_id : \"{}\" AND {{title body}} : ({})", user_id,
-                     fmt::join(words, all_words ? " AND " : " OR "));
 }
 
 struct Found {
@@ -317,7 +287,7 @@ class Journal final : public Capability {
     const Zone zone = zone_of(ctx.caller.time_zone);
     const int64_t now = clock_of(ctx).now_ms();
     const auto check = [&](std::initializer_list<std::string_view> fields) {
-      return takes_only(args, action, fields);
+      return takes_only(args, action, fields, "journal");
     };
     if (action == "add") {
       if (auto st =
@@ -445,8 +415,7 @@ class Journal final : public Capability {
   // when none does, those holding any of them. bm25's word weights come from the whole index
   // (every user's entries): they order the caller's hits, and nothing else of them shows.
   static Result<json> search(const UserScope& scope, std::string_view query, const Zone& zone) {
-    std::vector<std::string> words;
-    for (const auto word : search_words(query)) words.push_back(fmt::format("\"{}\"", word));
+    const auto words = quoted_words(query);
     if (words.empty()) return bad("search needs at least one word (letters or digits)");
     const std::string sql = fmt::format(
         "SELECT {}, snippet(journal_fts, 2, '[', ']', '…', 12) "
@@ -459,7 +428,7 @@ class Journal final : public Capability {
     for (const bool all : {true, false}) {
       if (!all && words.size() == 1) break;
       all_words = all;
-      const auto match = match_expression(scope.user_id(), words, all);
+      const auto match = user_match(scope.user_id(), words, all);
       auto conn = scope.store().reads().acquire();
       auto st = conn->cached(sql);
       if (!st) return fail(std::move(st).error());

@@ -117,19 +117,6 @@ Unexpected no_such_log(int64_t id) {
   return fail(ErrorCode::not_found, fmt::format("mood: you have no mood log #{}", id));
 }
 
-// Fields other than "action" that `action` does not take are an error naming them.
-Status takes_only(const json& args, std::string_view action,
-                  std::initializer_list<std::string_view> fields) {
-  for (const auto& [key, value] : args.items()) {
-    if (key == "action" || std::find(fields.begin(), fields.end(), key) != fields.end()) continue;
-    return bad(fmt::format("{} does not take \"{}\" ({})", action, key,
-                           fields.size() == 0
-                               ? std::string("it takes nothing else")
-                               : fmt::format("it takes: {}", fmt::join(fields, ", "))));
-  }
-  return {};
-}
-
 // One day's logs, summed per score: the day's average is sum / n of each.
 struct DayTotals {
   int64_t logs = 0;
@@ -284,7 +271,7 @@ class Mood final : public Capability {
     const Zone zone = zone_of(ctx.caller.time_zone);
     const int64_t now = clock_of(ctx).now_ms();
     const auto check = [&](std::initializer_list<std::string_view> fields) {
-      return takes_only(args, action, fields);
+      return takes_only(args, action, fields, "mood");
     };
     if (action == "log") {
       if (auto st =

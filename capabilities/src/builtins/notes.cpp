@@ -41,32 +41,9 @@ json to_json(const Note& n) {
           {"updated_at", iso_utc(n.updated_at)}};
 }
 
-// At most `max` bytes of `s` on one line, cut on a UTF-8 character boundary.
-std::string preview(std::string_view s, size_t max) {
-  std::string out;
-  for (char c : s) out += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
-  if (out.size() <= max) return out;
-  return std::string(utf8_prefix(out, max)) + "…";
-}
-
 std::string line_for(const Note& n) {
   if (n.title.empty()) return fmt::format("#{} {}", n.id, preview(n.body, kPreview));
   return fmt::format("#{} {} — {}", n.id, preview(n.title, kPreview), preview(n.body, kPreview));
-}
-
-// The words of `query`, each quoted: FTS5 never parses user text as query syntax.
-std::vector<std::string> quoted_words(std::string_view query) {
-  std::vector<std::string> words;
-  // Only word bytes are kept, so no quote can appear inside.
-  for (const auto word : search_words(query)) words.push_back(fmt::format("\"{}\"", word));
-  return words;
-}
-
-// Scoped to one user inside the index; the words match title and body only.
-std::string match_expression(int64_t user_id, const std::vector<std::string>& words,
-                             bool all_words) {
-  return fmt::format("user_id : \"{}\" AND {{title body}} : ({})", user_id,
-                     fmt::join(words, all_words ? " AND " : " OR "));
 }
 
 Result<std::vector<Note>> read_notes(const UserScope& scope, const char* sql,
@@ -205,7 +182,7 @@ class Notes final : public Capability {
     for (const bool all : {true, false}) {
       if (!all && words.size() == 1) break;
       all_words = all;
-      const auto match = match_expression(scope.user_id(), words, all);
+      const auto match = user_match(scope.user_id(), words, all);
       found = read_notes(scope, kSql, [&](storage::Statement& st) {
         st.bind_all(match, scope.user_id(), kMaxFound);
       });
