@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "parley/base/base64.h"
 #include "parley/base/time_format.h"
 #include "parley/storage/memory_repository.h"
 #include "parley/storage/sqlite.h"
@@ -27,33 +28,6 @@ const std::set<std::string, std::less<>> kKeptOnErase = {"users", "identities", 
 constexpr const char* kIdentities =
     "SELECT channel, external_id FROM identities WHERE user_id = ?1";
 
-std::string base64(std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t n = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16 |
-                       static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8 |
-                       static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 2]));
-    out += kAlphabet[n >> 18 & 63];
-    out += kAlphabet[n >> 12 & 63];
-    out += kAlphabet[n >> 6 & 63];
-    out += kAlphabet[n & 63];
-  }
-  if (i < bytes.size()) {
-    uint32_t n = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
-    if (i + 1 < bytes.size())
-      n |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-    out += kAlphabet[n >> 18 & 63];
-    out += kAlphabet[n >> 12 & 63];
-    out += i + 1 < bytes.size() ? kAlphabet[n >> 6 & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 // The rows of a prepared statement as objects of their columns.
 Result<json> rows_of(Statement& st) {
   json rows = json::array();
@@ -70,7 +44,7 @@ Result<json> rows_of(Statement& st) {
         case SQLITE_INTEGER: row[name] = st.column_int64(c); break;
         case SQLITE_FLOAT: row[name] = st.column_double(c); break;
         case SQLITE_TEXT: row[name] = st.column_text(c); break;
-        case SQLITE_BLOB: row[name] = json{{"base64", base64(st.column_blob(c))}}; break;
+        case SQLITE_BLOB: row[name] = json{{"base64", base64_encode(st.column_blob(c))}}; break;
         default: row[name] = nullptr; break;
       }
     }

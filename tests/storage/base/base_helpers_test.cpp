@@ -1,17 +1,44 @@
 // The small helpers every layer shares (parley/base): UTF-8 checks, HTML escaping, UTC time
-// text, dollars from nano-dollars, the words of a full-text search.
+// text, dollars from nano-dollars, base64, the words of a full-text search.
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "parley/base/base64.h"
 #include "parley/base/text.h"
 #include "parley/base/time_format.h"
 #include "parley/base/usd.h"
 
 namespace parley {
 namespace base_helpers_test {
+
+TEST(Base64, EncodesTheRfc4648Vectors) {
+  EXPECT_EQ(base64_encode(""), "");
+  EXPECT_EQ(base64_encode("f"), "Zg==");
+  EXPECT_EQ(base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
+}
+
+TEST(Base64, DecodesWhatItEncodesAndRefusesTheRest) {
+  std::string bytes;
+  for (int i = 0; i < 256; ++i) bytes += static_cast<char>(i);
+  for (size_t n = 0; n <= bytes.size(); n += 37) {
+    const auto back = base64_decode(base64_encode(bytes.substr(0, n)));
+    ASSERT_TRUE(back) << n;
+    EXPECT_EQ(*back, bytes.substr(0, n));
+  }
+  EXPECT_EQ(base64_decode("Zm8="), "fo");
+  EXPECT_FALSE(base64_decode("Zm8"));    // not a multiple of four
+  EXPECT_FALSE(base64_decode("Zm=8"));   // padding in the middle
+  EXPECT_FALSE(base64_decode("Z=8="));
+  EXPECT_FALSE(base64_decode("Zm9v\n"));
+  EXPECT_FALSE(base64_decode("Zm9-"));   // the URL alphabet is not this one
+  EXPECT_FALSE(base64_decode("Zg==Zg=="));
+}
 
 TEST(Utf8, AcceptsValidText) {
   EXPECT_FALSE(invalid_utf8_at(""));
