@@ -5,7 +5,8 @@
 // in as decimal text ("12.34", a string in the tool's schema so that no JSON number, and no
 // double, ever carries it) and is parsed digit by digit; it is formatted back the same way.
 // Currencies are never summed together (there is no exchange rate): every total is per
-// currency.
+// currency. Asked for a chart ("chart": true, which /expenses month and week set), a month or
+// week also comes as a PNG of bars per category, one panel and scale per currency (chart.h).
 //
 // Days are the caller's calendar days ('YYYY-MM-DD' in Caller::time_zone, builtins/when.h): an
 // expense at 23:30 local on the last day of a month belongs to that month, whatever UTC says.
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "builtins/builtins_internal.h"
+#include "builtins/chart.h"
 #include "builtins/trend.h"
 #include "builtins/when.h"
 
@@ -129,16 +131,10 @@ Result<int64_t> parse_amount(std::string_view text, std::string_view currency) {
   return minor;
 }
 
-// 1234 EUR → "12.34", 1500 JPY → "1500", 1250 KWD → "1.250".
+// 1234 EUR → "12.34", 1500 JPY → "1500", 1250 KWD → "1.250" (no amount is near the int64
+// limit, see kMaxIntegerDigits).
 std::string format_minor(int64_t minor, std::string_view currency) {
-  const int exponent = exponent_of(currency);
-  const bool negative = minor < 0;
-  // No amount is near the int64 limit (see kMaxIntegerDigits), so negating is safe.
-  const int64_t magnitude = negative ? -minor : minor;
-  std::string out = negative ? "-" : "";
-  if (exponent == 0) return out + std::to_string(magnitude);
-  const int64_t unit = scale_of(exponent);
-  return out + fmt::format("{}.{:0{}}", magnitude / unit, magnitude % unit, exponent);
+  return format_minor_units(minor, exponent_of(currency));
 }
 
 std::string format_money(int64_t minor, std::string_view currency) {
@@ -273,9 +269,76 @@ Result<std::map<std::string, CurrencyTotals>> totals_of(const UserScope& scope,
   return out;
 }
 
+// The chart of `totals`: a panel per currency (at most kMaxPanels, by code), a bar per category
+// (largest first; beyond kMaxBars the smallest as one bar), added to `answer` with the numbers
+// drawn.
+void add_chart(json& answer, const std::map<std::string, CurrencyTotals>& totals,
+               const Period& period, const std::string& filename) {
+  namespace e = expense_chart;
+  ExpenseChart chart;
+  json currencies = json::array();
+  json not_drawn = json::array();
+  for (const auto& [currency, c] : totals) {
+    if (chart.panels.size() == e::kMaxPanels) {
+      not_drawn.push_back(currency);
+      continue;
+    }
+    ExpensePanel panel{
+        currency,
+        exponent_of(currency),
+        fmt::format("{}: {} in {} expense{}", currency, format_minor(c.minor, currency), c.count,
+                    c.count == 1 ? "" : "s"),
+        {}};
+    json bars = json::array();
+    const size_t kept = c.categories.size() <= e::kMaxBars ? c.categories.size() : e::kMaxBars - 1;
+    for (size_t i = 0; i < kept; ++i) {
+      const auto& cat = c.categories[i];
+      panel.bars.push_back({cat.category, cat.minor});
+      bars.push_back({{"label", cat.category},
+                      {"category", cat.category},
+                      {"total_minor", cat.minor},
+                      {"total", format_minor(cat.minor, currency)}});
+    }
+    if (kept < c.categories.size()) {
+      int64_t rest = 0;
+      for (size_t i = kept; i < c.categories.size(); ++i) rest += c.categories[i].minor;
+      const size_t merged = c.categories.size() - kept;
+      const std::string label = fmt::format("{} more categories", merged);
+      panel.bars.push_back({label, rest});
+      bars.push_back({{"label", label},
+                      {"category", nullptr},
+                      {"categories", merged},
+                      {"total_minor", rest},
+                      {"total", format_minor(rest, currency)}});
+    }
+    int64_t largest = 0;
+    for (const auto& b : panel.bars) largest = std::max(largest, b.minor);
+    const ExpenseScale scale = expense_scale(largest);
+    currencies.push_back({{"currency", currency},
+                          {"total_minor", c.minor},
+                          {"scale", {{"step_minor", scale.step}, {"max_minor", scale.max}}},
+                          {"bars", std::move(bars)}});
+    chart.panels.push_back(std::move(panel));
+  }
+  chart.title = fmt::format("Spending in {} ({} – {})", period.label, human_day(period.from),
+                            human_day(period.to));
+  if (!not_drawn.empty()) {
+    chart.title += fmt::format(", {} of {} currencies", chart.panels.size(), totals.size());
+  }
+  json numbers{{"from", day_string(period.from)},
+               {"to", day_string(period.to)},
+               {"period", period.label},
+               {"currencies", std::move(currencies)}};
+  if (!not_drawn.empty()) numbers["currencies_not_drawn"] = std::move(not_drawn);
+  attach_chart(answer, kCap, filename, std::move(numbers), expense_chart_svg(chart),
+               fmt::format("no expenses in {}", period.label));
+}
+
 // The report of `period`: per currency its total, its categories with their shares, and a
-// sparkline of its daily spending (one bar per day of the period, the highest day full).
-Result<json> report(const UserScope& scope, const Period& period) {
+// sparkline of its daily spending (one bar per day of the period, the highest day full); with a
+// chart of the categories when `chart_file` names one.
+Result<json> report(const UserScope& scope, const Period& period,
+                    const std::optional<std::string>& chart_file) {
   auto totals = totals_of(scope, period);
   if (!totals) return fail(std::move(totals).error());
   json currencies = json::array();
@@ -325,11 +388,13 @@ Result<json> report(const UserScope& scope, const Period& period) {
   } else {
     text = fmt::format("Spending in {} ({}):{}", period.label, span, text);
   }
-  return json{{"from", day_string(period.from)},
+  json answer{{"from", day_string(period.from)},
               {"to", day_string(period.to)},
               {"period", period.label},
               {"currencies", std::move(currencies)},
               {"text", std::move(text)}};
+  if (chart_file) add_chart(answer, *totals, period, *chart_file);
+  return answer;
 }
 
 class Expenses final : public Capability {
@@ -374,8 +439,10 @@ class Expenses final : public Capability {
            {{"type", "string"},
             {"pattern", kMonthPattern},
             {"description", "YYYY-MM (month, list; default this month)"}}},
-          {"id",
-           {{"type", "integer"}, {"minimum", 1}, {"description", "expense number (remove)"}}}}}};
+          {"id", {{"type", "integer"}, {"minimum", 1}, {"description", "expense number (remove)"}}},
+          {"chart",
+           {{"type", "boolean"},
+            {"description", "month, week: also attach a PNG chart of the categories"}}}}}};
   }
   [[nodiscard]] json settings_schema() const override {
     return {{"type", "object"},
@@ -394,14 +461,17 @@ class Expenses final : public Capability {
   [[nodiscard]] Result<json> parse_command(std::string_view /*command*/,
                                            std::string_view text) const override {
     const auto [action, rest] = split_first_word(text);
-    if (action.empty() || (action == "month" && rest.empty())) return json{{"action", "month"}};
+    // A month or week typed as a command comes with its chart.
+    if (action.empty() || (action == "month" && rest.empty())) {
+      return json{{"action", "month"}, {"chart", true}};
+    }
     if (action == "month") {
       if (!parse_month(rest)) {
         return bad(fmt::format("'{}' is not a month; write it like 2026-11", rest));
       }
-      return json{{"action", "month"}, {"month", std::string(rest)}};
+      return json{{"action", "month"}, {"month", std::string(rest)}, {"chart", true}};
     }
-    if (action == "week" && rest.empty()) return json{{"action", "week"}};
+    if (action == "week" && rest.empty()) return json{{"action", "week"}, {"chart", true}};
     if (action == "list") {
       if (rest.empty()) return json{{"action", "list"}};
       if (parse_month(rest)) return json{{"action", "list"}, {"month", std::string(rest)}};
@@ -424,6 +494,10 @@ class Expenses final : public Capability {
     const int64_t now = clock_of(ctx).now_ms();
     const date::local_days today = local_day(zone, now);
     const auto action = args.at("action").get<std::string>();
+    const bool chart = args.value("chart", false);
+    if (args.contains("chart") && action != "month" && action != "week") {
+      return done(bad(fmt::format("{} does not take \"chart\" (month and week do)", action)));
+    }
     if (action == "month") {
       date::year_month ym =
           date::year_month_day{today}.year() / date::year_month_day{today}.month();
@@ -438,10 +512,13 @@ class Expenses final : public Capability {
       Period p{date::local_days{ym / 1}, date::local_days{ym / date::last}, month_label(ym)};
       // This month so far: no bars for days still to come.
       if (p.from <= today && today < p.to) p.to = today;
-      return done(report(**scope, p));
+      const auto file = fmt::format("expenses-{}.png", day_string(p.from).substr(0, 7));
+      return done(report(**scope, p, chart ? std::optional(file) : std::nullopt));
     }
     if (action == "week") {
-      return done(report(**scope, Period{today - date::days{6}, today, "the last 7 days"}));
+      const auto file = fmt::format("expenses-week-to-{}.png", day_string(today));
+      return done(report(**scope, Period{today - date::days{6}, today, "the last 7 days"},
+                         chart ? std::optional(file) : std::nullopt));
     }
     if (action == "list") return done(list(**scope, args, now, zone));
     if (action == "add") return add(ctx, **scope, args, now, zone, std::move(done));

@@ -18,6 +18,10 @@
 // - Pausing (or archiving) remembers the day; resuming writes a skip "paused" for each scheduled
 //   day since without a log, so that a pause never breaks a streak.
 //
+// Asked for a chart ("chart": true, which /habits sets), the status also comes as a PNG calendar
+// of the active habits' last five weeks (chart.h), its cells what the marks above say (plus
+// "open": today, not logged yet, still asked for).
+//
 // A reminder when asked (add's remind_at): a pending reminder for the next scheduled day at that
 // local time, through the reminders built-in's own statements (parley/capabilities/reminders.h),
 // in the same write as the habit. Re-arming it after it fires is the bot's reminder scheduler's
@@ -32,6 +36,7 @@
 #include <vector>
 
 #include "builtins/builtins_internal.h"
+#include "builtins/chart.h"
 #include "builtins/trend.h"
 #include "builtins/when.h"
 #include "parley/capabilities/reminders.h"
@@ -234,6 +239,23 @@ Mark mark_of(const Habit& h, const Logs& logs, Day d, Day today) {
   if (it != logs.end()) return it->second.done ? Mark{"✓", "done"} : Mark{"–", "skipped"};
   if (h.frequency == "weekly" || !scheduled(h, d) || d == today) return {"·", "none"};
   return {"✗", "missed"};
+}
+
+// The day's cell in the chart: the mark, with today told apart when it still asks for a log
+// (a weekly habit: while its week is not met).
+HabitCell cell_of(const Habit& h, const Logs& logs, Day d, Day today) {
+  const std::string_view mark = mark_of(h, logs, d, today).word;
+  if (mark == "done") return HabitCell::done;
+  if (mark == "skipped") return HabitCell::skipped;
+  if (mark == "missed") return HabitCell::missed;
+  if (d == today && scheduled(h, d)) {
+    if (h.frequency != "weekly") return HabitCell::open;
+    const Day monday = monday_of(today);
+    if (judge_week(h, count_week(h, logs, monday), true) == WeekResult::open) {
+      return HabitCell::open;
+    }
+  }
+  return HabitCell::not_due;
 }
 
 std::optional<int64_t> percent(std::optional<double> ratio) {
@@ -507,7 +529,10 @@ class Habits final : public Capability {
            {{"type", "boolean"},
             {"description", "log: true done (default), false skipped (needs reason)"}}},
           {"reason", {{"type", "string"}, {"minLength", 1}, {"maxLength", kMaxReason}}},
-          {"note", {{"type", "string"}, {"maxLength", kMaxNote}}}}}};
+          {"note", {{"type", "string"}, {"maxLength", kMaxNote}}},
+          {"chart",
+           {{"type", "boolean"},
+            {"description", "status, list: also attach a PNG calendar of the last 5 weeks"}}}}}};
   }
   [[nodiscard]] Flags flags() const override { return {SideEffects::unsafe, false, false}; }
   [[nodiscard]] std::vector<CommandSpec> commands() const override {
@@ -523,7 +548,7 @@ class Habits final : public Capability {
       return bad(fmt::format("usage: {}", kHabitUsage));
     }
     if (action.empty() || action == "status") {
-      if (rest.empty()) return json{{"action", "status"}};
+      if (rest.empty()) return json{{"action", "status"}, {"chart", true}};
     } else if (action == "list") {
       if (rest.empty()) return json{{"action", "list"}};
     } else if (action == "add") {
@@ -546,8 +571,12 @@ class Habits final : public Capability {
     const Zone zone = zone_of(ctx.caller.time_zone);
     const int64_t now = clock_of(ctx).now_ms();
     const auto action = args.at("action").get<std::string>();
+    const bool chart = args.value("chart", false);
     if (action == "status" || action == "list") {
-      return done(status(**scope, local_day(zone, now), action == "list"));
+      return done(status(**scope, local_day(zone, now), action == "list", chart));
+    }
+    if (args.contains("chart")) {
+      return done(bad(fmt::format("{} does not take \"chart\" (status and list do)", action)));
     }
     if (action == "add") return add(ctx, **scope, args, zone, now, std::move(done));
     if (action == "log") return log_day(ctx, **scope, args, zone, now, std::move(done));
@@ -601,7 +630,7 @@ class Habits final : public Capability {
     return json{{"action", "log"}, {"done", false}, {"name", habit}, {"reason", reason}};
   }
 
-  static Result<json> status(const UserScope& scope, Day today, bool everything) {
+  static Result<json> status(const UserScope& scope, Day today, bool everything, bool chart) {
     std::vector<Habit> habits;
     std::map<int64_t, Logs> logs;
     {
@@ -653,10 +682,44 @@ class Habits final : public Capability {
       if (!archived.empty()) text += "\nArchived: " + archived;
       if (more) text += fmt::format("\n(only the first {} are shown)", kMaxHabitsShown);
     }
-    return json{{"today", day_string(today)},
+    json answer{{"today", day_string(today)},
                 {"habits", std::move(out)},
                 {"truncated", more},
                 {"text", std::move(text)}};
+    if (chart) add_chart(answer, habits, logs, today);
+    return answer;
+  }
+
+  // The active habits of `habits` (in their order), a cell a day for the last five weeks.
+  static void add_chart(json& answer, const std::vector<Habit>& habits,
+                        std::map<int64_t, Logs>& logs, Day today) {
+    const Day first = today - date::days{habit_chart::kDays - 1};
+    HabitChart chart;
+    chart.title = fmt::format("Habits, {} – {}", human_day(first), human_day(today));
+    json days = json::array();
+    for (Day d = first; d <= today; d = next_day(d)) {
+      days.push_back(day_string(d));
+      chart.column_labels.push_back(date::weekday{d} == date::Monday ? short_day(d)
+                                                                     : std::string());
+    }
+    json rows = json::array();
+    for (const auto& h : habits) {
+      if (h.status != "active") continue;
+      HabitChartRow row{h.name, {}};
+      json cells = json::array();
+      for (Day d = first; d <= today; d = next_day(d)) {
+        row.cells.push_back(cell_of(h, logs[h.id], d, today));
+        cells.push_back(to_string(row.cells.back()));
+      }
+      rows.push_back({{"id", h.id}, {"name", h.name}, {"cells", std::move(cells)}});
+      chart.rows.push_back(std::move(row));
+    }
+    json numbers{{"from", day_string(first)},
+                 {"to", day_string(today)},
+                 {"days", std::move(days)},
+                 {"habits", std::move(rows)}};
+    attach_chart(answer, "habits", fmt::format("habits-{}-days.png", habit_chart::kDays),
+                 std::move(numbers), habit_chart_svg(chart), "no active habits");
   }
 
   void add(const InvokeContext& ctx, const UserScope& scope, const json& args, const Zone& zone,

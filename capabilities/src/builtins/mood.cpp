@@ -9,7 +9,8 @@
 // Caller::time_zone when logged): a period is a run of such days, each day's values are
 // averaged first and the period's averages are the means of the days' (each day counts once,
 // however many logs it has and however long DST makes it). The JSON answers carry every
-// number the text shows (per-day averages and counts), for charts drawn from the same figures.
+// number the text shows (per-day averages and counts); asked for a chart ("chart": true, which
+// /mood month sets), the week or month also comes as a PNG of those same figures (chart.h).
 // Writes go through the store's write queue and answer once committed; reads use the read
 // pool.
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "builtins/builtins_internal.h"
+#include "builtins/chart.h"
 #include "builtins/trend.h"
 #include "builtins/when.h"
 
@@ -237,7 +239,10 @@ class Mood final : public Capability {
            {{"type", "string"},
             {"maxLength", kMaxWhen},
             {"description", "today: another day (yesterday, 2026-11-20)"}}},
-          {"id", {{"type", "integer"}, {"minimum", 1}, {"description", "remove"}}}}}};
+          {"id", {{"type", "integer"}, {"minimum", 1}, {"description", "remove"}}},
+          {"chart",
+           {{"type", "boolean"},
+            {"description", "week, month: also attach a PNG chart of the daily moods"}}}}}};
   }
   [[nodiscard]] Flags flags() const override { return {SideEffects::unsafe, false, false}; }
   [[nodiscard]] std::vector<CommandSpec> commands() const override {
@@ -248,6 +253,8 @@ class Mood final : public Capability {
     const auto [action, rest] = split_first_word(text);
     if (action.empty()) return json{{"action", "today"}};
     if (action == "today" || action == "week" || action == "month") {
+      // The month's 30 points read better as a picture than as a sparkline.
+      if (rest.empty() && action == "month") return json{{"action", "month"}, {"chart", true}};
       if (rest.empty()) return json{{"action", std::string(action)}};
     } else if (action == "remove" || action == "delete") {
       if (!rest.empty()) {
@@ -288,8 +295,11 @@ class Mood final : public Capability {
       return done(one_day(**scope, args.value("day", std::string()), now, zone));
     }
     if (action == "week" || action == "month") {
-      if (auto st = check({}); !st.ok()) return done(fail(std::move(st).error()));
-      return done(period(**scope, action == "week" ? 7 : 30, now, zone));
+      if (auto st = check({"chart"}); !st.ok()) return done(fail(std::move(st).error()));
+      const int n = action == "week" ? 7 : 30;
+      auto answer = period(**scope, n, now, zone);
+      if (answer && args.value("chart", false)) add_chart(*answer, n);
+      return done(std::move(answer));
     }
     if (auto st = check({"id"}); !st.ok()) return done(fail(std::move(st).error()));
     if (!args.contains("id")) return done(bad("remove needs the log's \"id\""));
@@ -517,6 +527,30 @@ class Mood final : public Capability {
                   {"logs", previous.logs}}},
                 {"change", {{"mood", or_null(change)}}},
                 {"text", std::move(text)}};
+  }
+
+  // The period's daily averages as a picture: exactly the numbers of `answer`'s "days".
+  static void add_chart(json& answer, int n) {
+    MoodChart chart;
+    json numbers{{"from", answer.at("from")},
+                 {"to", answer.at("to")},
+                 {"scale", {{"min", mood_chart::kMoodBottom}, {"max", mood_chart::kMoodTop}}},
+                 {"days", json::array()}};
+    for (const auto& d : answer.at("days")) {
+      const auto day_text = d.at("day").get<std::string>();
+      const auto day = parse_day_string(day_text);
+      const json& mood = d.at("mood");
+      chart.days.push_back({day ? short_day(*day) : day_text,
+                            mood.is_number() ? std::optional(mood.get<double>()) : std::nullopt});
+      numbers["days"].push_back({{"day", day_text}, {"mood", mood}, {"logs", d.at("logs")}});
+    }
+    const auto from = parse_day_string(answer.at("from").get<std::string>());
+    const auto to = parse_day_string(answer.at("to").get<std::string>());
+    chart.title = from && to ? fmt::format("Mood, {} – {} ({})", human_day(*from), human_day(*to),
+                                           answer.at("zone").get<std::string>())
+                             : std::string("Mood");
+    attach_chart(answer, "mood", fmt::format("mood-{}-days.png", n), std::move(numbers),
+                 mood_chart_svg(chart), fmt::format("no mood logged in the last {} days", n));
   }
 
   void remove(const UserScope& scope, int64_t id, const Zone& zone, Done done) const {

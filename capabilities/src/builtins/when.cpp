@@ -319,6 +319,11 @@ std::string human_day(date::local_days day) {
                      date::format("%b", day));
 }
 
+std::string short_day(date::local_days day) {
+  const date::year_month_day ymd{day};
+  return fmt::format("{} {}", static_cast<unsigned>(ymd.day()), date::format("%b", day));
+}
+
 Result<date::local_days> parse_day(std::string_view text, int64_t now_ms, const Zone& zone,
                                    std::string_view capability) {
   const std::string s = normalise_words(text);

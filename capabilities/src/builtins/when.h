@@ -85,6 +85,8 @@ std::optional<date::local_days> parse_day_string(std::string_view text);
 int64_t day_start_ms(const Zone& zone, date::local_days day);
 // "Mon 7 Dec"
 std::string human_day(date::local_days day);
+// "7 Dec" (under a day in a chart)
+std::string short_day(date::local_days day);
 
 // A day as people write it (see the top of this file), at `now_ms` in `zone`.
 Result<date::local_days> parse_day(std::string_view text, int64_t now_ms, const Zone& zone,

@@ -4,11 +4,13 @@
 // default); the default_currency setting; month and week totals per currency and category with
 // shares and daily sparklines; month and week boundaries in the caller's zone (23:30 local on
 // the last day of a month, a month and a week with a DST change); currencies never summed;
-// isolation between users; the /expenses command forms.
+// isolation between users; the /expenses command forms; the chart of a month or week (bars per
+// category, a panel per currency), read back from its PNG's pixels as the categories' totals.
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "capabilities/builtins/chart_reader.h"
 #include "capabilities/builtins/user_store_fixture.h"
 #include "parley/capabilities/json_schema.h"
 
@@ -437,10 +439,12 @@ TEST_F(ExpensesTest, CommandForms) {
   EXPECT_EQ(
       *parse("add 3 Coffee with Ann"),
       (json{{"action", "add"}, {"amount", "3"}, {"category", "coffee"}, {"note", "with Ann"}}));
-  EXPECT_EQ(*parse("month"), (json{{"action", "month"}}));
-  EXPECT_EQ(*parse(""), (json{{"action", "month"}}));
-  EXPECT_EQ(*parse("month 2026-11"), (json{{"action", "month"}, {"month", "2026-11"}}));
-  EXPECT_EQ(*parse("week"), (json{{"action", "week"}}));
+  // A month or week typed as a command comes with its chart.
+  EXPECT_EQ(*parse("month"), (json{{"action", "month"}, {"chart", true}}));
+  EXPECT_EQ(*parse(""), (json{{"action", "month"}, {"chart", true}}));
+  EXPECT_EQ(*parse("month 2026-11"),
+            (json{{"action", "month"}, {"month", "2026-11"}, {"chart", true}}));
+  EXPECT_EQ(*parse("week"), (json{{"action", "week"}, {"chart", true}}));
   EXPECT_EQ(*parse("list"), (json{{"action", "list"}}));
   EXPECT_EQ(*parse("list 2026-11"), (json{{"action", "list"}, {"month", "2026-11"}}));
   EXPECT_EQ(*parse("list yesterday"), (json{{"action", "list"}, {"day", "yesterday"}}));
@@ -498,6 +502,143 @@ TEST_F(ExpensesTest, CommandForms) {
   const int64_t id = (*added)["expense"]["id"].get<int64_t>();
   EXPECT_TRUE(command(*alice_, "remove " + std::to_string(id)).ok());
   EXPECT_EQ(registry_.find("expenses")->flags().side_effects, SideEffects::unsafe);
+}
+
+// Reads every bar of the chart `answer` carries back from the PNG, and checks it against the
+// categories of the answer's own totals (the query): the bars of each currency's panel are its
+// categories in order, each as long as its total on that panel's own scale (within a pixel).
+void expect_bars_read_back(const json& answer, const std::string& filename) {
+  const auto png = chart_reader::png_of(answer, filename);
+  ASSERT_TRUE(png);
+  const auto picture = chart_reader::Picture::decode(*png);
+  ASSERT_TRUE(picture);
+  const json& panels = answer["chart"]["currencies"];
+  ASSERT_EQ(panels.size(), answer["currencies"].size()) << "one panel per currency";
+  std::vector<size_t> bars;
+  for (const auto& p : panels) bars.push_back(p["bars"].size());
+  EXPECT_EQ(picture->height(),
+            chart_reader::panel_top(bars, bars.size()) + builtins::expense_chart::kBottomMargin);
+  for (size_t p = 0; p < panels.size(); ++p) {
+    const json& query = answer["currencies"][p];
+    const json& panel = panels[p];
+    EXPECT_EQ(panel["currency"], query["currency"]);
+    EXPECT_EQ(panel["total_minor"], query["total_minor"]);
+    const auto& categories = query["categories"];
+    ASSERT_EQ(panel["bars"].size(), categories.size()) << query["currency"];
+    // The panel's scale comes from its own largest category, never from another currency.
+    const int64_t largest = categories[0]["total_minor"].get<int64_t>();
+    const auto scale = builtins::expense_scale(largest);
+    EXPECT_EQ(panel["scale"]["max_minor"], scale.max);
+    EXPECT_EQ(panel["scale"]["step_minor"], scale.step);
+    const double per_pixel =
+        static_cast<double>(scale.max) / builtins::expense_chart::kBarMaxLength;
+    for (size_t b = 0; b < categories.size(); ++b) {
+      EXPECT_EQ(panel["bars"][b]["category"], categories[b]["category"]);
+      EXPECT_EQ(panel["bars"][b]["total_minor"], categories[b]["total_minor"]);
+      const double length =
+          chart_reader::read_bar_length(*picture, chart_reader::panel_top(bars, p), b);
+      EXPECT_NEAR(length * per_pixel, categories[b]["total_minor"].get<double>(), per_pixel)
+          << query["currency"] << " " << categories[b]["category"];
+    }
+  }
+}
+
+TEST_F(ExpensesTest, MonthChartBarsReadBackAsTheCategoryTotals) {
+  add(*alice_, "50", "EUR", "groceries", "2026-11-02");
+  add(*alice_, "30.00", "EUR", "groceries", "2026-11-20");
+  add(*alice_, "43.45", "EUR", "transport", "2026-11-20");
+  add(*alice_, "3.50", "EUR", "coffee", "2026-11-21");
+  add(*alice_, "0.05", "EUR", "tips", "2026-11-21");
+  add(*alice_, "15", "USD", "eating-out");
+  add(*alice_, "1000", "JPY", "travel", "2026-11-03");
+  add(*alice_, "2500", "JPY", "food", "2026-11-04");
+  add(*alice_, "1.250", "KWD", "rent", "2026-11-05");
+  add(*alice_, "99", "EUR", "groceries", "2026-10-31");  // the month before
+
+  const json plain = expenses(*alice_, {{"action", "month"}});
+  EXPECT_FALSE(plain.contains("chart")) << "a tool call without \"chart\" gets no picture";
+  EXPECT_FALSE(plain.contains("attachments"));
+  const json m = expenses(*alice_, {{"action", "month"}, {"chart", true}});
+  EXPECT_EQ(m["text"], plain["text"]) << "the text answer stays as it is";
+  EXPECT_FALSE(m.contains("chart_error"));
+  EXPECT_EQ(m["chart"]["from"], "2026-11-01");
+  EXPECT_EQ(m["chart"]["to"], "2026-11-23");
+  ASSERT_EQ(m["chart"]["currencies"].size(), 4u);
+  EXPECT_EQ(m["chart"]["currencies"][0]["bars"][0], (json{{"label", "groceries"},
+                                                          {"category", "groceries"},
+                                                          {"total_minor", 8000},
+                                                          {"total", "80.00"}}));
+  EXPECT_EQ(m["chart"]["currencies"][1]["bars"][0]["total"], "2500") << "JPY has no decimals";
+  EXPECT_EQ(m["chart"]["currencies"][2]["bars"][0]["total"], "1.250") << "KWD has three";
+  expect_bars_read_back(m, "expenses-2026-11.png");
+
+  // A past month, by command.
+  const auto october = command(*alice_, "month 2026-10");
+  ASSERT_TRUE(october.ok()) << october.error().describe();
+  expect_bars_read_back(*october, "expenses-2026-10.png");
+}
+
+TEST_F(ExpensesTest, WeekChartAndTheSmallestCategoriesAsOneBar) {
+  // Fourteen categories: the eleven largest get a bar each, the three smallest one together.
+  for (int i = 1; i <= 14; ++i) {
+    add(*alice_, fmt::format("{}.{:02}", i * 3, i), "EUR", fmt::format("c{:02}", i));
+  }
+  add(*alice_, "7", "CHF", "lunch", "2026-11-17");
+  add(*alice_, "1", "CHF", "lunch", "2026-11-16");  // eight days ago: outside the week
+  const auto week = command(*alice_, "week");
+  ASSERT_TRUE(week.ok()) << week.error().describe();
+  const json& panels = (*week)["chart"]["currencies"];
+  ASSERT_EQ(panels.size(), 2u);
+  EXPECT_EQ(panels[0]["currency"], "CHF");
+  EXPECT_EQ(panels[0]["bars"][0]["total_minor"], 700);
+  const json& eur = panels[1]["bars"];
+  ASSERT_EQ(eur.size(), builtins::expense_chart::kMaxBars);
+  EXPECT_EQ(eur[0]["category"], "c14");
+  EXPECT_EQ(eur[10]["category"], "c04");
+  const json& rest = eur[11];
+  EXPECT_EQ(rest["label"], "3 more categories");
+  EXPECT_EQ(rest["category"], nullptr);
+  EXPECT_EQ(rest["categories"], 3);
+  EXPECT_EQ(rest["total_minor"], 301 + 602 + 903) << "c01 + c02 + c03";
+
+  const auto png = chart_reader::png_of(*week, "expenses-week-to-2026-11-23.png");
+  ASSERT_TRUE(png);
+  const auto picture = chart_reader::Picture::decode(*png);
+  ASSERT_TRUE(picture);
+  const std::vector<size_t> bars{1, builtins::expense_chart::kMaxBars};
+  const double per_pixel =
+      panels[1]["scale"]["max_minor"].get<double>() / builtins::expense_chart::kBarMaxLength;
+  const json& query = (*week)["currencies"][1]["categories"];
+  for (size_t b = 0; b < 11; ++b) {
+    EXPECT_NEAR(
+        chart_reader::read_bar_length(*picture, chart_reader::panel_top(bars, 1), b) * per_pixel,
+        query[b]["total_minor"].get<double>(), per_pixel)
+        << query[b]["category"];
+  }
+  EXPECT_NEAR(
+      chart_reader::read_bar_length(*picture, chart_reader::panel_top(bars, 1), 11) * per_pixel,
+      1806.0, per_pixel);
+}
+
+TEST_F(ExpensesTest, AnEmptyMonthHasNothingToDrawAndChartGoesWithMonthAndWeekOnly) {
+  const auto empty = command(*alice_, "month 2026-09");
+  ASSERT_TRUE(empty.ok()) << empty.error().describe();
+  EXPECT_EQ((*empty)["text"], "No expenses in September 2026 (Tue 1 Sep – Wed 30 Sep).");
+  EXPECT_EQ((*empty)["chart"], nullptr);
+  EXPECT_EQ((*empty)["chart_note"], "nothing to draw: no expenses in September 2026");
+  EXPECT_FALSE(empty->contains("attachments"));
+  EXPECT_FALSE(empty->contains("chart_error"));
+  const auto week = command(*alice_, "week");
+  ASSERT_TRUE(week.ok());
+  EXPECT_EQ((*week)["chart_note"], "nothing to draw: no expenses in the last 7 days");
+
+  auto r = try_expenses(*alice_, {{"action", "list"}, {"chart", true}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::invalid_argument);
+  EXPECT_EQ(r.error().message, "expenses: list does not take \"chart\" (month and week do)");
+  r = try_expenses(*alice_, {{"action", "week"}, {"chart", "true"}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message, HasSubstr("arguments.chart"));
 }
 
 }  // namespace expenses_test

@@ -4,12 +4,14 @@
 // isolation by id and by name; the /habits and /habit command forms; and the streak edge cases —
 // a missed day, a skip, today not yet logged, weekdays across a weekend, weekly N across the
 // Sunday → Monday boundary, and the DST days of Europe/Berlin (23 and 25 hours) counted as one
-// day each.
+// day each; the calendar chart of the last five weeks, read back cell by cell from its PNG.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
 
+#include "capabilities/builtins/chart_reader.h"
 #include "capabilities/builtins/user_store_fixture.h"
 
 namespace parley::capabilities {
@@ -469,6 +471,7 @@ TEST_F(HabitsTest, Commands) {
   r = command(*alice_, "habits", "");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ((*r)["habits"].size(), 3u);
+  EXPECT_TRUE(chart_reader::png_of(*r, "habits-35-days.png")) << "/habits comes with its chart";
   EXPECT_THAT((*r)["text"].get<std::string>(), HasSubstr("Your habits, the last 14 days"));
   const auto floss = (*r)["habits"][2]["id"].get<int64_t>();
   r = command(*alice_, "habits", "pause #" + std::to_string(floss));
@@ -502,6 +505,145 @@ TEST_F(HabitsTest, Commands) {
   auto too_many = command(*alice_, "habits", "add swim 8x/week");
   ASSERT_FALSE(too_many.ok());
   EXPECT_THAT(too_many.error().message, HasSubstr("per_week"));
+}
+
+// The day 2026-10-20 + `offset` (the chart's first column is 20 October when today is 23 Nov).
+std::string chart_day(int offset) {
+  const auto d =
+      std::chrono::sys_days{std::chrono::year{2026} / 10 / 20} + std::chrono::days{offset};
+  const std::chrono::year_month_day ymd{d};
+  return fmt::format("{}-{:02}-{:02}", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+}
+
+// The calendar of the last 35 days: each cell read back from the PNG's pixels is the state the
+// answer's "chart" gives, which is the capability's own mark for the day (the last 14 days of
+// each habit's view), and what was logged: done, skipped, missed, not due (before the start, a
+// weekend of a weekdays habit, a day of a weekly one), open (today, not logged yet).
+TEST_F(HabitsTest, CalendarChartReadsBackAsTheMarks) {
+  // "read": daily since before the window; a skip every week, a day missed every five.
+  add(*alice_, "read", {{"start", "2026-10-10"}});
+  std::string read_cells;
+  for (int c = 0; c < 34; ++c) {
+    if (c % 7 == 3) {
+      skip(*alice_, "read", chart_day(c), "sick");
+      read_cells += 'S';
+    } else if (c % 5 == 4) {
+      read_cells += 'M';
+    } else {
+      done(*alice_, "read", chart_day(c));
+      read_cells += 'D';
+    }
+  }
+  read_cells += 'O';
+  add(*alice_, "gym", {{"frequency", "weekly"}, {"per_week", 3}, {"start", "2026-11-02"}});
+  for (const char* d : {"2026-11-03", "2026-11-05", "2026-11-06", "2026-11-10", "2026-11-17",
+                        "2026-11-18", "2026-11-19"}) {
+    done(*alice_, "gym", d);
+  }
+  add(*alice_, "floss", {{"frequency", "weekdays"}, {"start", "2026-11-10"}});
+  for (const char* d : {"2026-11-10", "2026-11-11", "2026-11-12", "2026-11-17", "2026-11-18",
+                        "2026-11-19", "2026-11-20", "today"}) {
+    done(*alice_, "floss", d);
+  }
+  skip(*alice_, "floss", "2026-11-16", "dentist");
+  const std::string odd_name = "Tom & Jerry's <b>\"best\"</b>";
+  add(*alice_, odd_name, {{"start", "2026-11-20"}});
+  done(*alice_, odd_name, "2026-11-21");
+  skip(*alice_, odd_name, "2026-11-22", "away");
+  add(*alice_, "paused one", {{"start", "2026-11-01"}});
+  habits(*alice_, {{"action", "pause"}, {"name", "paused one"}});
+
+  const json status = habits(*alice_, {{"action", "status"}, {"chart", true}});
+  EXPECT_FALSE(status.contains("chart_error"));
+  const json& chart = status["chart"];
+  EXPECT_EQ(chart["from"], "2026-10-20");
+  EXPECT_EQ(chart["to"], "2026-11-23");
+  ASSERT_EQ(chart["days"].size(), 35u);
+  EXPECT_EQ(chart["days"][0], "2026-10-20");
+  EXPECT_EQ(chart["days"][34], "2026-11-23");
+  const std::vector<std::pair<std::string, std::string>> expected{
+      {"read", read_cells},
+      {"gym",
+       "NNNNNNNNNNNNN"
+       "NDNDDNNNDNNNNNNDDDNNNO"},
+      {"floss",
+       "NNNNNNNNNNNNNNNNNNNNN"
+       "DDDMNNSDDDDNND"},
+      {odd_name,
+       "NNNNNNNNNNNNNNNNNNNNNNNNNNNNNNN"
+       "MDSO"},
+  };
+  ASSERT_EQ(chart["habits"].size(), expected.size()) << "active habits only";
+  const auto letter = [](const std::string& state) {
+    return state == "done"      ? 'D'
+           : state == "skipped" ? 'S'
+           : state == "missed"  ? 'M'
+           : state == "open"    ? 'O'
+           : state == "not_due" ? 'N'
+                                : '?';
+  };
+  for (size_t r = 0; r < expected.size(); ++r) {
+    const json& row = chart["habits"][r];
+    EXPECT_EQ(row["name"], expected[r].first);
+    EXPECT_EQ(row["id"], status["habits"][r]["id"]);
+    std::string cells;
+    for (const auto& c : row["cells"]) cells += letter(c.get<std::string>());
+    EXPECT_EQ(cells, expected[r].second) << expected[r].first;
+  }
+
+  const auto png = chart_reader::png_of(status, "habits-35-days.png");
+  ASSERT_TRUE(png);
+  EXPECT_EQ(chart_reader::png_header_size(*png),
+            (std::pair{builtins::kChartWidth, builtins::habit_chart::height(expected.size())}));
+  const auto picture = chart_reader::Picture::decode(*png);
+  ASSERT_TRUE(picture);
+  for (size_t r = 0; r < expected.size(); ++r) {
+    const json& row = chart["habits"][r];
+    const json& marks = status["habits"][r]["last_14_days"];
+    ASSERT_EQ(marks.size(), 14u);
+    for (size_t c = 0; c < 35; ++c) {
+      const auto state = row["cells"][c].get<std::string>();
+      const auto read = chart_reader::read_cell(*picture, r, c);
+      ASSERT_TRUE(read) << expected[r].first << " " << chart["days"][c];
+      EXPECT_EQ(builtins::to_string(*read), state) << expected[r].first << " " << chart["days"][c];
+      if (c < 21) continue;
+      // The capability's own mark of the day: "none" is a cell not due, or today still open.
+      const json& mark = marks[c - 21];
+      EXPECT_EQ(mark["day"], chart["days"][c]);
+      const auto word = mark["mark"].get<std::string>();
+      if (word == "none") {
+        EXPECT_TRUE(*read == builtins::HabitCell::not_due || *read == builtins::HabitCell::open)
+            << state;
+      } else {
+        EXPECT_EQ(builtins::to_string(*read), word) << expected[r].first << " " << mark["day"];
+      }
+    }
+  }
+}
+
+TEST_F(HabitsTest, ChartOnlyWhereItBelongsAndNothingToDrawWithoutActiveHabits) {
+  const json none = habits(*bob_, {{"action", "status"}, {"chart", true}});
+  EXPECT_EQ(none["chart"], nullptr);
+  EXPECT_EQ(none["chart_note"], "nothing to draw: no active habits");
+  EXPECT_FALSE(none.contains("attachments"));
+  EXPECT_EQ(none["text"], "You have no active habits; add one with /habits add NAME.");
+
+  add(*alice_, "read");
+  EXPECT_FALSE(habits(*alice_, {{"action", "status"}}).contains("chart"))
+      << "a tool call without \"chart\" gets no picture";
+  EXPECT_TRUE(chart_reader::png_of(habits(*alice_, {{"action", "list"}, {"chart", true}}),
+                                   "habits-35-days.png"));
+  auto r = try_habits(*alice_, {{"action", "log"}, {"name", "read"}, {"chart", true}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::invalid_argument);
+  EXPECT_EQ(r.error().message, "habits: log does not take \"chart\" (status and list do)");
+  r = try_habits(*alice_, {{"action", "status"}, {"chart", 1}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message, HasSubstr("arguments.chart"));
+  Capability* cap = registry_.find_command("habits");
+  EXPECT_EQ(*cap->parse_command("habits", ""), (json{{"action", "status"}, {"chart", true}}));
+  EXPECT_EQ(*cap->parse_command("habits", "list"), (json{{"action", "list"}}));
 }
 
 TEST_F(HabitsTest, NothingWithoutStorage) {

@@ -1,10 +1,13 @@
 // mood: log (scores, tags, trigger, activity, when in the caller's zone), a day's logs and
 // averages, the week (per-day averages, sparkline, averages over days, change against the week
 // before) and the month, remove; a DST week in which every day counts once, and late-evening
-// logs on their local day; per-user isolation; argument errors; the /mood command forms.
+// logs on their local day; per-user isolation; argument errors; the /mood command forms; the
+// chart of the month (and week), read back from its PNG's pixels as the days' averages.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "capabilities/builtins/chart_reader.h"
 #include "capabilities/builtins/user_store_fixture.h"
 
 namespace parley::capabilities {
@@ -312,7 +315,10 @@ TEST_F(MoodTest, ArgumentErrors) {
            Case{{{"action", "today"}, {"id", 3}},
                 "mood: today does not take \"id\" (it takes: day)"},
            Case{{{"action", "week"}, {"day", "today"}},
-                "mood: week does not take \"day\" (it takes nothing else)"},
+                "mood: week does not take \"day\" (it takes: chart)"},
+           Case{{{"action", "today"}, {"chart", true}},
+                "mood: today does not take \"chart\" (it takes: day)"},
+           Case{{{"action", "month"}, {"chart", "yes"}}, "arguments.chart"},
            Case{{{"action", "today"}, {"day", "someday"}}, "mood: could not read the day"},
            Case{{{"action", "remove"}}, "mood: remove needs the log's \"id\""},
            Case{{{"action", "remove"}, {"id", 0}}, "arguments.id"},
@@ -348,7 +354,7 @@ TEST_F(MoodTest, CommandForms) {
   EXPECT_EQ(*parse(""), (json{{"action", "today"}}));
   EXPECT_EQ(*parse("today"), (json{{"action", "today"}}));
   EXPECT_EQ(*parse("week"), (json{{"action", "week"}}));
-  EXPECT_EQ(*parse("month"), (json{{"action", "month"}}));
+  EXPECT_EQ(*parse("month"), (json{{"action", "month"}, {"chart", true}}));
   EXPECT_EQ(*parse("remove 4"), (json{{"action", "remove"}, {"id", 4}}));
   EXPECT_EQ(*parse("remove #4"), (json{{"action", "remove"}, {"id", 4}}));
   for (const char* bad :
@@ -370,6 +376,95 @@ TEST_F(MoodTest, CommandForms) {
       7);
   EXPECT_EQ(mood(*alice_, *parse("today"))["count"], 0);
   EXPECT_EQ(cap->flags().side_effects, SideEffects::unsafe);
+}
+
+// The month's chart, decoded from the PNG the answer carries: each day's marker, read back from
+// its height, is the day's average as the month's own "days" give it (within a pixel), and a
+// day without a log has no marker.
+TEST_F(MoodTest, MonthChartReadsBackAsTheDaysAverages) {
+  log(*alice_, 10, "2026-10-25 09:00");  // the first day of the 30
+  log(*alice_, 1, "2026-10-26 09:00");
+  for (int v : {2, 3, 3}) log(*alice_, v, "2026-11-20 10:00");  // 2.67
+  log(*alice_, 7, "2026-11-22 08:00");
+  log(*alice_, 8, "2026-11-22 20:00");  // 7.5
+  log(*alice_, 6, "2026-11-23 08:00");  // today
+  for (int d = 1; d <= 9; ++d) {
+    log(*alice_, 1 + d, fmt::format("2026-11-{:02} 12:00", d));
+    if (d % 3 == 0) log(*alice_, 10, fmt::format("2026-11-{:02} 13:00", d));
+  }
+  log(*alice_, 9, "2026-10-24 12:00");  // the 30 days before: not drawn
+
+  const json plain = mood(*alice_, {{"action", "month"}});
+  EXPECT_FALSE(plain.contains("chart")) << "a tool call without \"chart\" gets no picture";
+  EXPECT_FALSE(plain.contains("attachments"));
+  const json month = mood(*alice_, {{"action", "month"}, {"chart", true}});
+  EXPECT_EQ(month["text"], plain["text"]) << "the text answer stays as it is";
+  EXPECT_FALSE(month.contains("chart_error"));
+
+  const json& days = month["days"];
+  ASSERT_EQ(days.size(), 30u);
+  ASSERT_EQ(month["chart"]["days"].size(), 30u);
+  for (size_t i = 0; i < days.size(); ++i) {
+    EXPECT_EQ(month["chart"]["days"][i]["day"], days[i]["day"]);
+    EXPECT_EQ(month["chart"]["days"][i]["mood"], days[i]["mood"]);
+  }
+  EXPECT_EQ(month["chart"]["scale"], (json{{"min", 1}, {"max", 10}}));
+
+  const auto png = chart_reader::png_of(month, "mood-30-days.png");
+  ASSERT_TRUE(png);
+  EXPECT_EQ(chart_reader::png_header_size(*png),
+            (std::pair{builtins::kChartWidth, builtins::mood_chart::kHeight}));
+  const auto picture = chart_reader::Picture::decode(*png);
+  ASSERT_TRUE(picture);
+  size_t markers = 0;
+  for (size_t i = 0; i < days.size(); ++i) {
+    const auto read = chart_reader::read_mood(*picture, i, days.size());
+    if (days[i]["mood"].is_null()) {
+      EXPECT_FALSE(read) << days[i]["day"] << " has no log, so no marker";
+      continue;
+    }
+    ASSERT_TRUE(read) << days[i]["day"];
+    ++markers;
+    EXPECT_NEAR(*read, days[i]["mood"].get<double>(), chart_reader::kMoodPerPixel)
+        << days[i]["day"];
+  }
+  EXPECT_EQ(markers, 14u);
+  EXPECT_EQ(static_cast<int64_t>(markers), month["days_logged"].get<int64_t>());
+  EXPECT_NEAR(*chart_reader::read_mood(*picture, 26, 30), 8.0 / 3, chart_reader::kMoodPerPixel);
+  EXPECT_NEAR(*chart_reader::read_mood(*picture, 28, 30), 7.5, chart_reader::kMoodPerPixel);
+
+  // The week draws its seven days the same way, when asked.
+  const json week = mood(*alice_, {{"action", "week"}, {"chart", true}});
+  const auto week_png = chart_reader::png_of(week, "mood-7-days.png");
+  ASSERT_TRUE(week_png);
+  const auto week_picture = chart_reader::Picture::decode(*week_png);
+  ASSERT_TRUE(week_picture);
+  for (size_t i = 0; i < 7; ++i) {
+    const json& d = week["days"][i];
+    const auto read = chart_reader::read_mood(*week_picture, i, 7);
+    ASSERT_EQ(read.has_value(), !d["mood"].is_null()) << d["day"];
+    if (read) {
+      EXPECT_NEAR(*read, d["mood"].get<double>(), chart_reader::kMoodPerPixel);
+    }
+  }
+}
+
+TEST_F(MoodTest, MonthCommandAttachesTheChartAndAnEmptyMonthHasNothingToDraw) {
+  Capability* cap = registry_.find_command("mood");
+  log(*alice_, 7);
+  auto args = cap->parse_command("mood", "month");
+  ASSERT_TRUE(args.ok());
+  const json month = mood(*alice_, *args);
+  EXPECT_TRUE(chart_reader::png_of(month, "mood-30-days.png"));
+  EXPECT_FALSE(mood(*alice_, *cap->parse_command("mood", "week")).contains("attachments"))
+      << "/mood week stays text";
+
+  const json empty = mood(*bob_, *args);
+  EXPECT_EQ(empty["chart"], nullptr);
+  EXPECT_EQ(empty["chart_note"], "nothing to draw: no mood logged in the last 30 days");
+  EXPECT_FALSE(empty.contains("attachments"));
+  EXPECT_FALSE(empty.contains("chart_error"));
+  EXPECT_THAT(empty["text"].get<std::string>(), HasSubstr("No mood logged in the last 30 days."));
 }
 
 }  // namespace mood_test
