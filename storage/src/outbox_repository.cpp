@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <random>
+#include <span>
+
 namespace parley::storage {
 
 namespace {
@@ -47,12 +50,36 @@ WriteJob update_job(std::string what, std::string sql, int64_t id, int64_t now,
   return job;
 }
 
+// Inserts `files` for entry `outbox_id` (inside the caller's transaction).
+Status insert_files(Connection& conn, int64_t outbox_id, const std::vector<OutboxFile>& files,
+                    int64_t now) {
+  if (files.empty()) return {};
+  auto st = conn.cached(
+      "INSERT INTO outbox_files(outbox_id, token, filename, media_type, content, created_at) "
+      "VALUES (?,?,?,?,?,?)");
+  if (!st) return fail(std::move(st).error());
+  for (const auto& f : files) {
+    (*st)->bind_all(outbox_id, f.token, f.filename, f.media_type,
+                    std::as_bytes(std::span(f.content.data(), f.content.size())), now);
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+  }
+  return {};
+}
+
+std::vector<OutboxFile> with_tokens(std::vector<OutboxFile> files) {
+  for (auto& f : files) {
+    if (f.token.empty()) f.token = new_file_token();
+  }
+  return files;
+}
+
 WriteJob add_job(std::optional<int64_t> conversation_id, std::string channel, std::string target,
-                 std::string body, int64_t now) {
+                 std::string body, std::vector<OutboxFile> files, int64_t now) {
   WriteJob job;
   job.what = "outbox add";
-  job.apply = [=, channel = std::move(channel), target = std::move(target),
-               body = std::move(body)](Connection& conn) -> Result<WriteAck> {
+  job.apply = [=, channel = std::move(channel), target = std::move(target), body = std::move(body),
+               files = with_tokens(std::move(files))](Connection& conn) -> Result<WriteAck> {
     auto st = conn.cached(
         "INSERT INTO outbox(conversation_id, channel, target, body, state, created_at, "
         "updated_at) VALUES (?,?,?,?, 'pending', ?, ?) RETURNING id");
@@ -60,17 +87,22 @@ WriteJob add_job(std::optional<int64_t> conversation_id, std::string channel, st
     (*st)->bind_all(conversation_id, channel, target, body, now, now);
     auto row = (*st)->step();
     if (!row) return fail(std::move(row).error());
-    return WriteAck{(*st)->column_int64(0), true};
+    const int64_t id = (*st)->column_int64(0);
+    (*st)->reset();
+    PARLEY_TRY(insert_files(conn, id, files, now));
+    return WriteAck{id, true};
   };
   return job;
 }
 
 WriteJob add_parts_job(std::optional<int64_t> conversation_id, std::string channel,
-                       std::string target, std::vector<std::string> bodies, int64_t now) {
+                       std::string target, std::vector<std::string> bodies,
+                       std::vector<OutboxFile> files, int64_t now) {
   WriteJob job;
   job.what = "outbox add parts";
   job.apply = [=, channel = std::move(channel), target = std::move(target),
-               bodies = std::move(bodies)](Connection& conn) -> Result<WriteAck> {
+               bodies = std::move(bodies),
+               files = with_tokens(std::move(files))](Connection& conn) -> Result<WriteAck> {
     if (bodies.empty()) return fail(ErrorCode::invalid_argument, "an outbox reply without parts");
     auto st = conn.cached(
         "INSERT INTO outbox(conversation_id, channel, target, body, state, created_at, "
@@ -90,6 +122,8 @@ WriteJob add_parts_job(std::optional<int64_t> conversation_id, std::string chann
                     fmt::format("outbox parts got ids {} and {}: not consecutive", first, id));
       }
     }
+    (*st)->reset();
+    PARLEY_TRY(insert_files(conn, first + static_cast<int64_t>(bodies.size()) - 1, files, now));
     return WriteAck{first, true};
   };
   return job;
@@ -107,27 +141,36 @@ void submit_with(WriteQueue& writes, WriteJob job, WriteCallback done) {
 
 }  // namespace
 
+std::string new_file_token() {
+  thread_local std::random_device device;
+  std::string out;
+  out.reserve(32);
+  for (int i = 0; i < 4; ++i) out += fmt::format("{:08x}", static_cast<uint32_t>(device()));
+  return out;
+}
+
 std::future<Result<WriteAck>> OutboxRepository::add(std::optional<int64_t> conversation_id,
                                                     std::string channel, std::string target,
                                                     std::string body) {
   return writes_.submit_for_future(add_job(conversation_id, std::move(channel), std::move(target),
-                                           std::move(body), clock_.now_ms()));
+                                           std::move(body), {}, clock_.now_ms()));
 }
 
 void OutboxRepository::add(std::optional<int64_t> conversation_id, std::string channel,
-                           std::string target, std::string body, WriteCallback done) {
+                           std::string target, std::string body, WriteCallback done,
+                           std::vector<OutboxFile> files) {
   submit_with(writes_,
               add_job(conversation_id, std::move(channel), std::move(target), std::move(body),
-                      clock_.now_ms()),
+                      std::move(files), clock_.now_ms()),
               std::move(done));
 }
 
 void OutboxRepository::add_parts(std::optional<int64_t> conversation_id, std::string channel,
                                  std::string target, std::vector<std::string> bodies,
-                                 WriteCallback done) {
+                                 WriteCallback done, std::vector<OutboxFile> files) {
   submit_with(writes_,
               add_parts_job(conversation_id, std::move(channel), std::move(target),
-                            std::move(bodies), clock_.now_ms()),
+                            std::move(bodies), std::move(files), clock_.now_ms()),
               std::move(done));
 }
 
@@ -221,7 +264,40 @@ Result<OutboxEntry> OutboxRepository::get(int64_t id) {
   auto row = (*st)->step();
   if (!row) return fail(std::move(row).error());
   if (!*row) return fail(ErrorCode::not_found, fmt::format("no outbox entry {}", id));
-  return read_entry(**st);
+  OutboxEntry entry = read_entry(**st);
+  auto files = conn->cached(
+      "SELECT filename, media_type, content, token FROM outbox_files WHERE outbox_id = ? "
+      "ORDER BY id");
+  if (!files) return fail(std::move(files).error());
+  (*files)->bind_all(id);
+  for (;;) {
+    auto r = (*files)->step();
+    if (!r) return fail(std::move(r).error());
+    if (!*r) break;
+    entry.files.push_back(OutboxFile{(*files)->column_text(0), (*files)->column_text(1),
+                                     std::string((*files)->column_blob(2)),
+                                     (*files)->column_text(3)});
+  }
+  return entry;
+}
+
+Result<OutboxFileFound> OutboxRepository::file(const std::string& token) {
+  auto conn = reads_.acquire();
+  auto st = conn->cached(
+      "SELECT f.filename, f.media_type, f.content, f.token, f.outbox_id, o.channel, "
+      "f.created_at FROM outbox_files f JOIN outbox o ON o.id = f.outbox_id WHERE f.token = ?");
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(token);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) return fail(ErrorCode::not_found, "no such file");
+  OutboxFileFound out;
+  out.file = OutboxFile{(*st)->column_text(0), (*st)->column_text(1),
+                        std::string((*st)->column_blob(2)), (*st)->column_text(3)};
+  out.outbox_id = (*st)->column_int64(4);
+  out.channel = (*st)->column_text(5);
+  out.created_at = (*st)->column_int64(6);
+  return out;
 }
 
 }  // namespace parley::storage

@@ -301,6 +301,101 @@ RouteMatch match_route(std::string_view method, const std::vector<std::string>& 
   return best;
 }
 
+// A multipart/form-data body (RFC 7578) as Discord reads a message with files: payload_json and
+// files[N] parts. Either the form or what is wrong with it.
+struct Form {
+  std::string payload = "{}";
+  std::vector<DiscordFile> files;
+  std::string error;  // non-empty: not a well-formed form
+};
+
+// The value of parameter `name` (e.g. boundary, filename) in a header value; "" when absent.
+std::string header_param(std::string_view value, std::string_view name) {
+  const std::string key = std::string(name) + "=";
+  size_t at = 0;
+  while ((at = value.find(key, at)) != std::string_view::npos) {
+    if (at == 0 || value[at - 1] == ';' || value[at - 1] == ' ') break;
+    at += key.size();
+  }
+  if (at == std::string_view::npos) return {};
+  std::string_view v = value.substr(at + key.size());
+  if (!v.empty() && v.front() == '"') {
+    const size_t end = v.find('"', 1);
+    return end == std::string_view::npos ? std::string() : std::string(v.substr(1, end - 1));
+  }
+  return std::string(v.substr(0, v.find(';')));
+}
+
+Form parse_form(std::string_view content_type, std::string_view body) {
+  Form form;
+  const std::string boundary = header_param(content_type, "boundary");
+  if (boundary.empty()) {
+    form.error = "multipart/form-data without a boundary";
+    return form;
+  }
+  const std::string delimiter = "--" + boundary;
+  if (body.substr(0, delimiter.size() + 2) != delimiter + "\r\n") {
+    form.error = "the body does not start with the boundary";
+    return form;
+  }
+  size_t at = delimiter.size() + 2;
+  bool payload_seen = false;
+  for (;;) {
+    const size_t head_end = body.find("\r\n\r\n", at);
+    const size_t next = body.find("\r\n" + delimiter, at);
+    if (head_end == std::string_view::npos || next == std::string_view::npos || next < head_end) {
+      form.error = "a part without headers or without a closing boundary";
+      return form;
+    }
+    std::string disposition;
+    std::string type;
+    for (std::string_view headers = body.substr(at, head_end - at); !headers.empty();) {
+      const size_t eol = headers.find("\r\n");
+      const std::string_view line = headers.substr(0, eol);
+      headers = eol == std::string_view::npos ? std::string_view() : headers.substr(eol + 2);
+      const size_t colon = line.find(':');
+      if (colon == std::string_view::npos) continue;
+      std::string field(line.substr(0, colon));
+      for (char& c : field) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      if (field == "content-disposition") disposition = value;
+      if (field == "content-type") type = value;
+    }
+    const std::string name = header_param(disposition, "name");
+    const std::string_view content = body.substr(head_end + 4, next - head_end - 4);
+    if (name == "payload_json") {
+      form.payload = content;
+      payload_seen = true;
+    } else if (name.rfind("files[", 0) == 0 && name.back() == ']') {
+      DiscordFile f;
+      try {
+        f.index = std::stoul(name.substr(6, name.size() - 7));
+      } catch (const std::exception&) {
+        form.error = "a file part named " + name;
+        return form;
+      }
+      f.filename = header_param(disposition, "filename");
+      f.content_type = type;
+      f.content = content;
+      if (f.filename.empty()) {
+        form.error = name + " has no filename";
+        return form;
+      }
+      form.files.push_back(std::move(f));
+    }
+    at = next + 2 + delimiter.size();
+    if (body.substr(at, 2) == "--") break;
+    if (body.substr(at, 2) != "\r\n") {
+      form.error = "a boundary line not followed by CRLF";
+      return form;
+    }
+    at += 2;
+  }
+  if (!payload_seen && form.files.empty()) form.error = "an empty form";
+  return form;
+}
+
 }  // namespace discord_wire
 
 }  // namespace
@@ -453,13 +548,17 @@ struct FakeDiscord::Impl {
   Reply answer(const FakeRequest& req, const discord_wire::RouteMatch& m, const std::string& query,
                Clock::time_point now);
   Reply create_message(const std::string& channel_id, const std::string& body,
-                       Clock::time_point now);
+                       Clock::time_point now, std::vector<DiscordFile> files);
   Reply get_messages(const std::string& channel_id, const std::string& query);
   Reply put_commands(const std::string& app, const std::string& guild, const std::string& body);
   Reply interaction_callback(const std::string& id, const std::string& token,
                              const std::string& body, Clock::time_point now);
   Reply webhook(const std::string& app, const std::string& token, bool edit_original,
-                const std::string& body, Clock::time_point now);
+                const std::string& body, Clock::time_point now, std::vector<DiscordFile> files);
+  // The "attachments" of a message object for uploaded `files`; an error reply when the
+  // payload's "attachments" name an id no files[N] has.
+  std::optional<Reply> attach(json& message, const json& payload,
+                              const std::vector<DiscordFile>& files) const;
   void rate_limit_headers(Reply& r, const FakeRateLimit& limit, const Bucket& b,
                           const std::string& hash, Clock::time_point now) const;
   const FakeRateLimit& limit_for(const std::string& route_key) const;
@@ -543,8 +642,9 @@ struct FakeDiscord::Impl {
 
 FakeDiscord::Impl::Impl(Options o)
     : options(std::move(o)),
-      server(HttpFakeServer::Options{.name = "fake_discord"},
-             [this](const FakeRequest& req, FakeConnection& conn) { return serve(req, conn); }) {
+      server(
+          HttpFakeServer::Options{.name = "fake_discord", .body_limit = (size_t{25} << 20) + 65536},
+          [this](const FakeRequest& req, FakeConnection& conn) { return serve(req, conn); }) {
   const std::lock_guard lock(mu);
   bot.id = options.bot_id.empty() ? snowflake() : options.bot_id;
   bot.username = options.bot_username;
@@ -803,8 +903,29 @@ FakeDiscord::Impl::Reply FakeDiscord::Impl::answer(const FakeRequest& req,
   if (key == discord_route::kInteractionCallback) {
     return interaction_callback(p[0], p[1], req.body(), now);
   }
-  if (key == discord_route::kFollowup) return webhook(p[0], p[1], false, req.body(), now);
-  if (key == discord_route::kEditOriginal) return webhook(p[0], p[1], true, req.body(), now);
+  // A message with files: the form's payload_json is its JSON.
+  std::string body = req.body();
+  std::vector<DiscordFile> files;
+  if (const auto ct = std::string(req[http::field::content_type]);
+      ct.rfind("multipart/form-data", 0) == 0) {
+    discord_wire::Form form = discord_wire::parse_form(ct, req.body());
+    if (!form.error.empty()) {
+      return Reply{400, discord_wire::error_body("Invalid Form Body: " + form.error, 50035)};
+    }
+    size_t bytes = 0;
+    for (const auto& f : form.files) bytes += f.content.size();
+    if (form.files.size() > 10) {
+      return Reply{400, discord_wire::form_error("files", "BASE_TYPE_MAX_LENGTH",
+                                                 "Must be 10 or fewer in length.")};
+    }
+    if (bytes > (size_t{25} << 20)) {
+      return Reply{413, discord_wire::error_body("Request entity too large", 40005)};
+    }
+    body = std::move(form.payload);
+    files = std::move(form.files);
+  }
+  if (key == discord_route::kFollowup) return webhook(p[0], p[1], false, body, now, files);
+  if (key == discord_route::kEditOriginal) return webhook(p[0], p[1], true, body, now, files);
 
   // Channel routes.
   const std::string& channel_id = p[0];
@@ -816,7 +937,7 @@ FakeDiscord::Impl::Reply FakeDiscord::Impl::answer(const FakeRequest& req,
     return Reply{204, ""};
   }
   if (key == discord_route::kGetMessages) return get_messages(channel_id, query);
-  return create_message(channel_id, req.body(), now);
+  return create_message(channel_id, body, now, std::move(files));
 }
 
 json FakeDiscord::Impl::bot_message(const std::string& channel_id, const json& req) const {
@@ -856,9 +977,40 @@ std::optional<json> FakeDiscord::Impl::find_message(const std::string& id) const
   return messages.at(it->second).at(*numeric);
 }
 
+std::optional<FakeDiscord::Impl::Reply> FakeDiscord::Impl::attach(
+    json& message, const json& payload, const std::vector<DiscordFile>& files) const {
+  if (payload.contains("attachments") && payload["attachments"].is_array()) {
+    for (const auto& a : payload["attachments"]) {
+      const bool known =
+          a.is_object() && a.contains("id") &&
+          std::any_of(files.begin(), files.end(), [&a](const DiscordFile& f) {
+            return a["id"] == json(f.index) || a["id"] == json(std::to_string(f.index));
+          });
+      if (!known) {
+        return Reply{400, discord_wire::form_error("attachments", "ATTACHMENT_NOT_FOUND",
+                                                   "Unknown attachment: no files[N] part for it")};
+      }
+    }
+  }
+  json list = json::array();
+  for (const auto& f : files) {
+    const std::string id = snowflake();
+    list.push_back(
+        {{"id", id},
+         {"filename", f.filename},
+         {"size", f.content.size()},
+         {"content_type", f.content_type},
+         {"url", fmt::format("https://cdn.discordapp.com/attachments/{}/{}/{}",
+                             discord_wire::str(message, "channel_id"), id, f.filename)}});
+  }
+  message["attachments"] = std::move(list);
+  return std::nullopt;
+}
+
 FakeDiscord::Impl::Reply FakeDiscord::Impl::create_message(const std::string& channel_id,
                                                            const std::string& body,
-                                                           Clock::time_point now) {
+                                                           Clock::time_point now,
+                                                           std::vector<DiscordFile> files) {
   const json req = json::parse(body, nullptr, false);
   if (req.is_discarded() || !req.is_object()) {
     return Reply{400, discord_wire::error_body("The request body contains invalid JSON.", 50109)};
@@ -875,7 +1027,7 @@ FakeDiscord::Impl::Reply FakeDiscord::Impl::create_message(const std::string& ch
   auto non_empty = [&](const char* field) {
     return req.contains(field) && !req[field].is_null() && !req[field].empty();
   };
-  if (text.empty() && !non_empty("embeds") && !non_empty("sticker_ids") &&
+  if (text.empty() && files.empty() && !non_empty("embeds") && !non_empty("sticker_ids") &&
       !non_empty("components") && !non_empty("attachments") && !non_empty("poll")) {
     return Reply{400, discord_wire::error_body("Cannot send an empty message", 50006)};
   }
@@ -933,6 +1085,7 @@ FakeDiscord::Impl::Reply FakeDiscord::Impl::create_message(const std::string& ch
     }
   }
   if (!nonce.is_null()) m["nonce"] = nonce;
+  if (auto bad = attach(m, req, files)) return *bad;
   store_message(channel_id, m);
   if (!nonce.is_null()) nonces[nonce_key] = {discord_wire::str(m, "id"), now};
   DiscordCreatedMessage c;
@@ -944,6 +1097,7 @@ FakeDiscord::Impl::Reply FakeDiscord::Impl::create_message(const std::string& ch
   c.message_reference = ref;
   c.allowed_mentions = allowed;
   c.body = req;
+  c.files = std::move(files);
   created.push_back(std::move(c));
   dispatch_message(m, channels[channel_id].guild_id);
   return Reply{200, m.dump()};
@@ -1084,8 +1238,8 @@ FakeDiscord::Impl::Reply FakeDiscord::Impl::interaction_callback(const std::stri
 
 FakeDiscord::Impl::Reply FakeDiscord::Impl::webhook(const std::string& app,
                                                     const std::string& token, bool edit_original,
-                                                    const std::string& body,
-                                                    Clock::time_point now) {
+                                                    const std::string& body, Clock::time_point now,
+                                                    std::vector<DiscordFile> files) {
   Interaction* in = nullptr;
   for (auto& [id, i] : interactions) {
     if (i.token == token) in = &i;
@@ -1113,8 +1267,12 @@ FakeDiscord::Impl::Reply FakeDiscord::Impl::webhook(const std::string& app,
     m["webhook_id"] = options.application_id;
     m["application_id"] = options.application_id;
   }
-  webhook_messages.push_back(
-      DiscordWebhookMessage{token, edit_original, discord_wire::str(m, "id"), req});
+  if (!files.empty() || req.contains("attachments")) {
+    if (auto bad = attach(m, req, files)) return *bad;
+    if (edit_original) in->original = m;
+  }
+  webhook_messages.push_back(DiscordWebhookMessage{token, edit_original, discord_wire::str(m, "id"),
+                                                   req, std::move(files)});
   return Reply{200, m.dump()};
 }
 

@@ -22,6 +22,10 @@
 //        400 (50035). enforce_nonce + a nonce used in that channel within nonce_window: the
 //        existing message again, nothing created (counted by nonce_dedupes()). A created message
 //        is also dispatched as MESSAGE_CREATE, as Discord echoes a bot's own messages.
+//        A multipart/form-data body (a message with files) is read as Discord reads it:
+//        payload_json is the message, files[N] parts its files (each with a filename; at most
+//        10, 25 MiB in all); an "attachments" entry naming an id no files[N] has is 400
+//        (50035). The message object lists the files under "attachments".
 //   POST /channels/{id}/typing → 204
 //   GET  /channels/{id}/messages?after|before=ID&limit=N (1–100, default 50) → that channel's
 //        messages, injected ones and the bot's own, newest first: with `after`, the N oldest
@@ -250,6 +254,14 @@ struct DiscordRequest {
   bool scripted = false;   // answered by a DiscordFault
 };
 
+// A file uploaded with a message (multipart/form-data, as files[N]).
+struct DiscordFile {
+  size_t index = 0;  // N of files[N]
+  std::string filename;
+  std::string content_type;
+  std::string content;
+};
+
 // A message the bot created with POST /channels/{id}/messages.
 struct DiscordCreatedMessage {
   std::string id;
@@ -259,7 +271,8 @@ struct DiscordCreatedMessage {
   bool enforce_nonce = false;
   nlohmann::json message_reference;  // null when absent
   nlohmann::json allowed_mentions;   // null when absent
-  nlohmann::json body;               // the whole request
+  nlohmann::json body;               // the whole request (payload_json, for a multipart one)
+  std::vector<DiscordFile> files;    // uploaded with it
 };
 
 struct DiscordTyping {
@@ -279,6 +292,7 @@ struct DiscordWebhookMessage {
   bool edit_original = false;  // PATCH …/messages/@original; else a follow-up
   std::string message_id;
   nlohmann::json body;
+  std::vector<DiscordFile> files;  // uploaded with it
 };
 
 struct DiscordCommandsPut {

@@ -10,6 +10,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "fakes/fake_discord.h"
 #include "fakes/fake_llm.h"
@@ -414,6 +415,19 @@ TEST(Discord, AZombieConnectionIsClosedWith4000AndResumed) {
   EXPECT_EQ(bot->stop(), 0);
 }
 
+// Whether an alert of `kind` is in the database (read-only, while parley runs).
+bool has_alert(const std::filesystem::path& db, const std::string& kind) {
+  auto c = parley::storage::Connection::open(
+      db, parley::storage::ConnectionOptions{
+              .mode = parley::storage::ConnectionOptions::Mode::read_only});
+  if (!c.ok()) return false;
+  auto st = c->prepare("SELECT 1 FROM credit_alerts WHERE kind = ?");
+  if (!st.ok()) return false;
+  st->bind_all(kind);
+  auto row = st->step();
+  return row.ok() && *row;
+}
+
 TEST(Discord, Close4004StopsDiscordWithOneClearAlertAndHttpGoesOn) {
   Bed bed;
   auto bot = bed.start();
@@ -424,6 +438,10 @@ TEST(Discord, Close4004StopsDiscordWithOneClearAlertAndHttpGoesOn) {
       bot->url() + "/v1/messages",
       json({{"user", "kim"}, {"conversation", "c"}, {"text", "hello over http"}}).dump());
   EXPECT_EQ(r.status, 200) << r.body;
+  // The close is read on the gateway's own strand: its alert may come after the HTTP answer.
+  for (int i = 0; i < 200 && !has_alert(bed.dir / "data" / "parley.db", "discord_gateway"); ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
   EXPECT_EQ(bot->stop(), 0);
   EXPECT_EQ(bed.discord.connections().size(), 1u) << "no reconnect after 4004";
   const auto alerts = bed.alerts("discord_gateway");
@@ -694,6 +712,38 @@ TEST(Discord, TwoShardsInOneProcessAndAShardSetSplitAcrossTwoProcesses) {
   EXPECT_EQ(bed.llm.request_count(), before + 2) << "each message answered by one process";
   EXPECT_EQ(zero->stop(), 0);
   EXPECT_EQ(one.stop(), 0);
+}
+
+// A reply with a file (the calendar export) is one message with the file uploaded as Discord
+// takes it (multipart: payload_json and files[0]), checked by the fake as Discord checks it.
+TEST(Discord, AFileOfAReplyIsUploadedWithTheMessage) {
+  Bed bed(fake_options(),
+          "channels:\n  discord:\n    intents: [guilds, guild_messages, direct_messages, "
+          "message_content]\n");
+  auto bot = bed.start();
+  ASSERT_TRUE(bed.discord.wait_ready(0, 10s)) << bot->ready_line();
+  FakeDiscordMessage dm;
+  dm.channel_id = FakeDiscord::snowflake();
+  dm.author = FakeDiscordUser{bed.kim_id, "kim", false, std::nullopt};
+  dm.content = "/events add tomorrow 09:00 dentist";
+  bed.discord.inject_message(dm);
+  ASSERT_TRUE(bed.discord.wait_created_messages(1, 15s));
+  EXPECT_TRUE(bed.discord.created_messages().at(0).files.empty());
+  dm.id.clear();
+  dm.content = "/events export";
+  bed.discord.inject_message(dm);
+  ASSERT_TRUE(bed.discord.wait_created_messages(2, 15s));
+  const auto created = bed.discord.created_messages().at(1);
+  EXPECT_EQ(created.channel_id, dm.channel_id);
+  ASSERT_EQ(created.files.size(), 1u) << created.body.dump();
+  EXPECT_EQ(created.files[0].index, 0u);
+  EXPECT_EQ(created.files[0].filename, "events.ics");
+  EXPECT_EQ(created.files[0].content_type, "text/calendar");
+  EXPECT_THAT(created.files[0].content, HasSubstr("BEGIN:VCALENDAR"));
+  EXPECT_THAT(created.files[0].content, HasSubstr("dentist"));
+  EXPECT_EQ(created.body["attachments"], json::array({{{"id", 0}, {"filename", "events.ics"}}}));
+  EXPECT_THAT(created.content, HasSubstr("event"));
+  EXPECT_EQ(bot->stop(), 0);
 }
 
 }  // namespace discord_test

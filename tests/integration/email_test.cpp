@@ -13,6 +13,7 @@
 #include <string>
 
 #include "fakes/fake_llm.h"
+#include "parley/base/base64.h"
 #include "parley/storage/sqlite.h"
 #include "served_bot.h"
 #include "support/mail_stack.h"
@@ -440,6 +441,41 @@ TEST(Email, EmailCheckShowsWhatTheServersOffer) {
   EXPECT_EQ(bad.code, 1);
   EXPECT_THAT(bad.err, HasSubstr("refused"));
   EXPECT_EQ((bad.out + bad.err).find("wrong-secret"), std::string::npos) << "never the password";
+}
+
+// A reply with a file (the model exports the calendar) is multipart/mixed: the text, then the
+// file as a base64 attachment under its name. It goes through the outbox pump, like every email
+// reply.
+TEST(Email, AFileOfAReplyIsAttachedToTheMail) {
+  EmailBed bed;
+  bed.llm.set_handler([](const parley::fakes::RecordedRequest& r) -> std::optional<FakeReply> {
+    if (r.json["messages"].back()["role"] == "tool") return FakeReply::text("Here it is.");
+    return FakeReply::tools({{"call_1", "events", R"({"action": "export"})"}});
+  });
+  auto bot = bed.start();
+  bed.mail.deliver("bot", mail("Alice <alice@parley.test>", "Calendar",
+                               "Please export my events as a calendar file.", "c1@parley.test"));
+  const auto got = bed.replies(1);
+  ASSERT_EQ(got.size(), 1u);
+  const std::string& raw = got[0].raw;
+  EXPECT_THAT(raw, HasSubstr("multipart/mixed"));
+  EXPECT_THAT(raw, HasSubstr("Here it is."));
+  const size_t at = raw.find("filename=events.ics");
+  ASSERT_NE(at, std::string::npos) << raw;
+  EXPECT_THAT(raw, HasSubstr("Content-Type: text/calendar"));
+  EXPECT_THAT(raw, HasSubstr("Content-Disposition: attachment"));
+  // The part's body: after its headers, up to the closing boundary (the mailbox stores LF).
+  const size_t start = raw.find("\n\n", at) + 2;
+  const size_t end = raw.find("\n--", start);
+  std::string b64;
+  for (char c : raw.substr(start, end - start)) {
+    if (c != '\r' && c != '\n') b64 += c;
+  }
+  const auto ics = parley::base64_decode(b64);
+  ASSERT_TRUE(ics) << raw.substr(start, end - start);
+  EXPECT_THAT(*ics, HasSubstr("BEGIN:VCALENDAR"));
+  EXPECT_THAT(*ics, HasSubstr("END:VCALENDAR"));
+  EXPECT_EQ(bot->stop(), 0);
 }
 
 }  // namespace email_test

@@ -293,4 +293,60 @@ TEST(Serve, SigkillDuringATurnLosesNoAcknowledgedMessageAndSendsNoReplyTwice) {
   EXPECT_EQ((*st)->column_int64(0), 6) << "one reply per acknowledged message, none twice";
 }
 
+// Files travel with replies. A /command's file (the calendar export) comes back as a URL under
+// the server and is served from there as an attachment; a file a tool made during an LLM turn
+// goes to the user too, and the model reads only what it is, never its bytes.
+TEST(Serve, FilesOfARepliesAreServedUnderTheServerAndTheModelSeesOnlyWhatTheyAre) {
+  TempDir dir;
+  FakeLlmServer fake;
+  fake.set_handler([](const parley::fakes::RecordedRequest& r) -> std::optional<FakeReply> {
+    if (r.json["messages"].back()["role"] == "tool") return FakeReply::text("Here it is.");
+    return FakeReply::tools({{"call_1", "events", R"({"action": "export"})"}});
+  });
+  ServedBot bot(dir.path(), fake.base_url());
+  ASSERT_FALSE(bot.url().empty()) << bot.ready_line();
+  const std::string url = bot.url() + "/v1/messages";
+  ASSERT_EQ(http_request(url, message("f", "fay", "/events add tomorrow 09:00 dentist")).status,
+            200);
+
+  auto r = http_request(url, message("f", "fay", "/events export"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json files = json::parse(r.body)["files"];
+  ASSERT_EQ(files.size(), 1u) << r.body;
+  EXPECT_EQ(files[0]["filename"], "events.ics");
+  EXPECT_EQ(files[0]["media_type"], "text/calendar");
+  const std::string path = files[0]["url"];
+  ASSERT_EQ(path.rfind("/files/", 0), 0u) << path;
+  auto file = http_request(bot.url() + path);
+  ASSERT_EQ(file.status, 200) << file.body;
+  EXPECT_THAT(file.body, HasSubstr("BEGIN:VCALENDAR"));
+  EXPECT_THAT(file.body, HasSubstr("dentist"));
+  EXPECT_EQ(file.body.size(), files[0]["bytes"].get<size_t>());
+  EXPECT_THAT(file.headers, HasSubstr("attachment; filename*=UTF-8''events.ics"));
+  EXPECT_THAT(file.headers, HasSubstr("nosniff"));
+  EXPECT_THAT(file.headers, HasSubstr("sandbox"));
+  // Another token finds nothing.
+  std::string other = path;
+  other[7] = other[7] == 'a' ? 'b' : 'a';
+  EXPECT_EQ(http_request(bot.url() + other).status, 404);
+  EXPECT_EQ(http_request(bot.url() + "/files/short/events.ics").status, 404);
+
+  // Through the model: the tool's file goes with the reply; the model read its description.
+  auto turn = http_request(url, message("f", "fay", "export my events as a calendar file"));
+  ASSERT_EQ(turn.status, 200) << turn.body;
+  const json answer = json::parse(turn.body);
+  EXPECT_EQ(answer["reply"], "Here it is.");
+  ASSERT_EQ(answer["files"].size(), 1u) << turn.body;
+  EXPECT_EQ(answer["files"][0]["filename"], "events.ics");
+  EXPECT_NE(answer["files"][0]["url"], files[0]["url"]) << "each reply's file has its own URL";
+  const auto requests = fake.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  const std::string tool_result = requests[1].json["messages"].back()["content"];
+  EXPECT_THAT(tool_result, HasSubstr("sent to the user with the reply"));
+  EXPECT_THAT(tool_result, ::testing::Not(HasSubstr("BEGIN:VCALENDAR")));
+  auto served = http_request(bot.url() + answer["files"][0]["url"].get<std::string>());
+  EXPECT_THAT(served.body, HasSubstr("dentist"));
+  EXPECT_EQ(bot.stop(), 0);
+}
+
 }  // namespace serve_test

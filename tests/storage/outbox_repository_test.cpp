@@ -95,5 +95,50 @@ TEST(Outbox, APartedReplyIsOneEntryPerPartAndACrashBetweenPartsOwesTheRest) {
   EXPECT_EQ(add_parts(o, {}).error().code, ErrorCode::invalid_argument);
 }
 
+// Files travel with their entry: stored in the same transaction, read back byte for byte (a PNG
+// holds NULs), found by their token, with the last part of a multi-part reply, and gone with
+// the entry.
+TEST(Outbox, FilesAreKeptWithTheirEntryAndFoundByToken) {
+  testing::TempDir dir;
+  int64_t single = 0;
+  int64_t first = 0;
+  const std::string png("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16);
+  {
+    auto store = open_store(dir / "o.db");
+    auto& o = store->outbox();
+    std::promise<Result<WriteAck>> one;
+    o.add(std::nullopt, "http", "c", "here is your chart",
+          [&one](Result<WriteAck> r) { one.set_value(std::move(r)); },
+          {OutboxFile{"mood.png", "image/png", png, ""},
+           OutboxFile{"notes.txt", "text/plain", "a\nb", ""}});
+    single = one.get_future().get().value().row_id;
+    std::promise<Result<WriteAck>> parts;
+    o.add_parts(std::nullopt, "discord", "channel-1", {"one", "two"},
+                [&parts](Result<WriteAck> r) { parts.set_value(std::move(r)); },
+                {OutboxFile{"events.ics", "text/calendar", "BEGIN:VCALENDAR", ""}});
+    first = parts.get_future().get().value().row_id;
+  }
+  // After a restart, as the outbox pump reads an owed entry.
+  auto store = open_store(dir / "o.db");
+  auto& o = store->outbox();
+  const auto e = o.get(single).value();
+  ASSERT_EQ(e.files.size(), 2u);
+  EXPECT_EQ(e.files[0].filename, "mood.png");
+  EXPECT_EQ(e.files[0].media_type, "image/png");
+  EXPECT_EQ(e.files[0].content, png);
+  EXPECT_EQ(e.files[1].content, "a\nb");
+  EXPECT_EQ(e.files[0].token.size(), 32u);
+  EXPECT_NE(e.files[0].token, e.files[1].token);
+  EXPECT_TRUE(o.get(first)->files.empty()) << "the files go with the last part";
+  ASSERT_EQ(o.get(first + 1)->files.size(), 1u);
+
+  const auto found = o.file(e.files[0].token).value();
+  EXPECT_EQ(found.file.content, png);
+  EXPECT_EQ(found.outbox_id, single);
+  EXPECT_EQ(found.channel, "http");
+  EXPECT_EQ(o.file("0123456789abcdef0123456789abcdef").error().code, ErrorCode::not_found);
+  EXPECT_EQ(o.file("").error().code, ErrorCode::not_found);
+}
+
 }  // namespace outbox_repository_test
 }  // namespace parley::storage

@@ -26,6 +26,13 @@ std::filesystem::path console_history_file() {
   return std::filesystem::path(home) / ".parley_history";
 }
 
+std::filesystem::path console_files_dir(const config::Config& cfg) {
+  std::error_code ec;
+  auto db = std::filesystem::absolute(cfg.storage.path, ec);
+  if (ec) db = cfg.storage.path;
+  return db.parent_path() / "files";
+}
+
 App::App(config::Config cfg, Mode mode) : cfg_(std::move(cfg)), mode_(mode) {}
 
 std::unique_ptr<App> App::open(const config::Config& cfg, Mode mode, int& exit_code) {

@@ -259,6 +259,7 @@ Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
     server.host = listen->first;
     server.port = listen->second;
     server.pages = [&app, serving](const channels::PageRequest& pr) {
+      if (auto file = channels::file_page(pr, app.store().outbox())) return file;
       auto page = money_page(pr, app.treasury(), app.store());
       if (pr.path == "/metrics" && page && page->status == 200) {
         page->body += channel_metrics_text(*serving);
@@ -324,6 +325,7 @@ Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
     channels::ConsoleOptions co;
     co.user = console_user("");
     co.conversation = "console-" + co.user;
+    co.files_dir = console_files_dir(cfg);
     if (terminal) {
       co.history_file = console_history_file();
       co.quit_lines = {"/quit", "/exit"};

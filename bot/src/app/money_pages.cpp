@@ -53,7 +53,8 @@ std::map<std::string, std::string> parse_query(std::string_view q) {
 }
 
 channels::Page json_page(const json& body, int status = 200) {
-  return {status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace)};
+  return {
+      status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
 }
 
 channels::Page error_page(int status, const std::string& message) {
@@ -118,11 +119,11 @@ std::optional<channels::Page> money_page(const channels::PageRequest& request,
     switch (params->format) {
       case money::ReportFormat::json: return json_page(money::usage_report_json(*r));
       case money::ReportFormat::csv:
-        return channels::Page{200, "text/csv; charset=utf-8",
-                              money::usage_report_render(*r, params->format)};
+        return channels::Page{
+            200, "text/csv; charset=utf-8", money::usage_report_render(*r, params->format), {}};
       case money::ReportFormat::table:
-        return channels::Page{200, "text/plain; charset=utf-8",
-                              money::usage_report_render(*r, params->format)};
+        return channels::Page{
+            200, "text/plain; charset=utf-8", money::usage_report_render(*r, params->format), {}};
     }
   }
   if (path == "/api/reports" || path == "/reports") {
@@ -132,7 +133,7 @@ std::optional<channels::Page> money_page(const channels::PageRequest& request,
                         data.error().message);
     }
     if (path == "/api/reports") return json_page(money::reports_json(*data));
-    return channels::Page{200, "text/html; charset=utf-8", money::render_reports_page(*data)};
+    return channels::Page{200, "text/html; charset=utf-8", money::render_reports_page(*data), {}};
   }
   if (path == "/metrics") {
     money::MetricsInput in;
@@ -149,8 +150,8 @@ std::optional<channels::Page> money_page(const channels::PageRequest& request,
     if (auto open = money.alert_store().list(true, 10000); open) {
       in.open_alerts = static_cast<int64_t>(open->size());
     }
-    return channels::Page{200, "text/plain; version=0.0.4; charset=utf-8",
-                          money::prometheus_text(in)};
+    return channels::Page{
+        200, "text/plain; version=0.0.4; charset=utf-8", money::prometheus_text(in), {}};
   }
   return std::nullopt;
 }

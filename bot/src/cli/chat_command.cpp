@@ -53,13 +53,14 @@ int run_chat(const config::Config& cfg, const ChatOptions& options) {
   console_options.conversation =
       options.conversation.empty() ? "chat-" + user : options.conversation;
   console_options.history_file = app::console_history_file();
+  console_options.files_dir = app::console_files_dir(cfg);
   console_options.quit_lines = {"/quit", "/exit"};
   console_options.on_eof = [&app] { app->request_stop(""); };
   channels::ConsoleChannel console(app->executor(), console_options);
 
   // Alerts (an unknown model price, a budget nearly spent) as a line of their own.
   app->on_alert([&console](const std::string& line) {
-    console.send(channels::OutboundMessage{0, "", "⚠ " + line}, [](const Status&) {});
+    console.send(channels::OutboundMessage{0, "", "⚠ " + line, {}}, [](const Status&) {});
   });
   int rc = app::kExitOk;
   if (auto st = app->add_channel(console); !st.ok()) {

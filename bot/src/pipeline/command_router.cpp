@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "parley/bot/pipeline/attachments.h"
 #include "pipeline/invoke_with_timeout.h"
 
 namespace parley::bot::pipeline {
@@ -18,20 +19,7 @@ bool is_command(std::string_view text) {
 std::string result_text(const json& result) {
   if (result.is_object()) {
     if (auto t = result.find("text"); t != result.end() && t->is_string()) {
-      std::string text = t->get<std::string>();
-      // Files a result carries ("attachments": [{filename, media_type, text}]) are not
-      // delivered by any channel yet: say so rather than let the text promise a file.
-      if (auto a = result.find("attachments"); a != result.end() && a->is_array() && !a->empty()) {
-        std::vector<std::string> names;
-        for (const auto& f : *a) {
-          if (f.is_object()) names.push_back(f.value("filename", std::string("a file")));
-        }
-        text += fmt::format(
-            "\n(Files cannot be sent on this channel yet, so {} was not "
-            "delivered.)",
-            fmt::join(names, ", "));
-      }
-      return text;
+      return t->get<std::string>();
     }
   }
   std::string s = result.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -144,7 +132,11 @@ asio::awaitable<CommandReply> CommandRouter::run(
       co_await detail::invoke_with_timeout(*capability, ctx, std::move(args).value(), until);
   if (result.ok()) {
     reply.ok = true;
-    reply.text = result_text(*result);
+    // Files travel with the reply (stored with its outbox entry); the text says what could not.
+    TakenFiles taken;
+    take_attachments(*result, taken);
+    reply.text = result_text(*result) + file_problems_note(taken);
+    reply.files = std::move(taken.files);
   } else {
     reply.text = one_line(result.error().message);
   }

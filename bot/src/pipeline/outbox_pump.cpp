@@ -71,8 +71,9 @@ struct OutboxPump::State : std::enable_shared_from_this<OutboxPump::State> {
       it = queue.erase(it);
       sending.insert(key);
       ++in_flight;
-      send(channels::OutboundMessage{entry->id, entry->target, entry->body}, channel->second,
-           std::move(key));
+      send(
+          channels::OutboundMessage{entry->id, entry->target, entry->body, std::move(entry->files)},
+          channel->second, std::move(key));
     }
     if (queue.empty() && in_flight == 0) idle = retries.empty();
   }

@@ -50,7 +50,21 @@ Result<int64_t> ReminderScheduler::fire(storage::Store& store, const capabilitie
         (*out)->bind_all(conversation, r.channel, conversation, body, now_ms, now_ms);
         auto row = (*out)->step();
         if (!row) return fail(std::move(row).error());
-        return storage::WriteAck{(*out)->column_int64(0), true};
+        const int64_t entry = (*out)->column_int64(0);
+        (*out)->reset();
+        // A habit's reminder: the next one, in the same commit. Its failure must not stop this
+        // one from firing (it would be tried again on every tick): rolled back alone, logged.
+        PARLEY_TRY(conn.exec("SAVEPOINT rearm"));
+        auto next = capabilities::rearm_habit_reminder(conn, r.id, now_ms);
+        if (next) {
+          PARLEY_TRY(conn.exec("RELEASE rearm"));
+          if (*next) spdlog::info("reminder {} set for habit reminder {}", **next, r.id);
+        } else {
+          PARLEY_TRY(conn.exec("ROLLBACK TO rearm; RELEASE rearm"));
+          spdlog::error("reminder {}: the habit's next reminder was not set: {}", r.id,
+                        next.error().describe());
+        }
+        return storage::WriteAck{entry, true};
       },
       {}, "fire reminder");
   auto ack = done.get();

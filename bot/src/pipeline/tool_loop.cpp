@@ -105,7 +105,7 @@ std::string describe_tools_for_text(const std::vector<llm::ToolDefinition>& tool
 asio::awaitable<ToolStep> ToolLoop::run_tool(const llm::ToolCall& call,
                                              const caps::InvokeContext& context,
                                              const caps::CapabilitiesConfig& config,
-                                             const ToolLoopOptions& options) {
+                                             const ToolLoopOptions& options, TakenFiles& files) {
   ToolStep step;
   step.call_id = call.id;
   step.capability = call.name;
@@ -144,6 +144,7 @@ asio::awaitable<ToolStep> ToolLoop::run_tool(const llm::ToolCall& call,
   step.latency = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start);
   if (result.ok()) {
     step.ok = true;
+    take_attachments(*result, files);
     step.result =
         cut(result->dump(-1, ' ', false, json::error_handler_t::replace), options.max_result_bytes);
   } else {
@@ -270,7 +271,7 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(
                         "automatically",
                         call.name));
       } else {
-        step = co_await run_tool(call, context, *config, options);
+        step = co_await run_tool(call, context, *config, options, out.files);
         if (capability != nullptr &&
             capability->flags().side_effects == caps::SideEffects::unsafe) {
           unsafe_done.insert(key);

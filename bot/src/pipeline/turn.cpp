@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "parley/bot/pipeline/attachments.h"
 #include "parley/bot/pipeline/tool_selection.h"
 #include "parley/capabilities/events.h"
 #include "parley/prompts/render.h"
@@ -487,6 +488,7 @@ asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& bat
     out.command = true;
     const auto reply = co_await commands_.run(in.text, ctx, config);
     out.reply = reply.text;
+    out.files = reply.files;
     out.stop = TurnStop::command;
   } else if (loop_ == nullptr) {
     out.reply = deps_.no_llm_message;
@@ -506,7 +508,8 @@ asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& bat
       lo.offered = std::move(req->offered);
       const ToolLoopResult r = co_await loop_->run(std::move(req->request), ctx, config, lo);
       tools_used = r.tools_used();
-      out.reply = r.reply;
+      out.reply = r.reply + file_problems_note(r.files);
+      out.files = r.files.files;
       out.stop = turn_stop(r.stop);
       out.llm_calls = static_cast<int>(r.llm_calls.size());
       out.steps = static_cast<int>(r.steps.size());
@@ -530,6 +533,11 @@ asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& bat
     }
   }
   if (out.reply.empty()) out.reply = "(no answer)";
+  json file_names = json::array();
+  for (auto& f : out.files) {
+    f.token = storage::new_file_token();
+    file_names.push_back(f.filename);
+  }
 
   // The reply is stored, then put in the outbox, before the channel sends it.
   storage::NewMessage reply;
@@ -544,8 +552,9 @@ asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& bat
       {"in_reply_to", out.message_id},
       {"answers", answered},
       {"stop", to_string(out.stop)},
-      {"tools",
-       tools_used}}.dump();
+      {"tools", tools_used},
+      {"files",
+       file_names}}.dump();
   std::function<void(storage::WriteCallback)> store_reply = [this,
                                                              &reply](storage::WriteCallback cb) {
     deps_.store.messages().append(reply, std::move(cb));
@@ -570,10 +579,10 @@ asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& bat
                                                              &in](storage::WriteCallback cb) {
     if (out.parts.empty()) {
       deps_.store.outbox().add(out.conversation_id, in.channel, in.conversation, out.reply,
-                               std::move(cb));
+                               std::move(cb), out.files);
     } else {
       deps_.store.outbox().add_parts(out.conversation_id, in.channel, in.conversation, out.parts,
-                                     std::move(cb));
+                                     std::move(cb), out.files);
     }
   };
   auto queued = co_await await_write(queue_reply);

@@ -24,8 +24,10 @@
 //
 // A reminder when asked (add's remind_at): a pending reminder for the next scheduled day at that
 // local time, through the reminders built-in's own statements (parley/capabilities/reminders.h),
-// in the same write as the habit. Re-arming it after it fires is the bot's reminder scheduler's
-// business, not this capability's.
+// in the same write as the habit, the time of day and the zone kept with the habit (migration
+// 0013). When it fires, the bot's reminder scheduler calls rearm_habit_reminder() (below) in the
+// same commit, which sets the next scheduled day's; pausing or archiving cancels the pending one,
+// resuming sets the next.
 #include <date/date.h>
 
 #include <algorithm>
@@ -81,6 +83,8 @@ struct Habit {
   std::optional<int64_t> reminder_id;
   std::optional<std::string> paused_on;
   int64_t created_at = 0;
+  std::optional<std::string> remind_at;  // "HH:MM", local to remind_zone
+  std::string remind_zone;
 };
 
 struct Log {
@@ -333,7 +337,7 @@ std::pair<json, std::string> habit_view(const Habit& h, const Logs& logs, Day to
 
 constexpr const char* kHabitColumns =
     "SELECT id, name, frequency, per_week, target, status, start_day, reminder_id, paused_on, "
-    "created_at FROM habits ";
+    "created_at, remind_at, coalesce(remind_zone, '') FROM habits ";
 
 Habit read_habit(const storage::Statement& st) {
   Habit h;
@@ -347,6 +351,8 @@ Habit read_habit(const storage::Statement& st) {
   h.reminder_id = st.column_opt_int64(7);
   if (!st.column_is_null(8)) h.paused_on = st.column_text(8);
   h.created_at = st.column_int64(9);
+  if (!st.column_is_null(10)) h.remind_at = st.column_text(10);
+  h.remind_zone = st.column_text(11);
   return h;
 }
 
@@ -476,6 +482,55 @@ Result<json> parse_add_command(std::string_view rest) {
   if (name.empty()) return bad(fmt::format("usage: {}", kHabitsUsage));
   args["name"] = name;
   return args;
+}
+
+// The first scheduled day from today (or the start) whose hour:minute is still ahead.
+std::optional<int64_t> next_reminder(const Habit& h, int hour, int minute, int64_t now,
+                                     const Zone& zone) {
+  const Day first = std::max(local_day(zone, now), h.start);
+  for (Day d = first; d <= first + date::days{14}; d = next_day(d)) {
+    if (!scheduled(h, d)) continue;
+    WhenSpec spec;
+    spec.kind = WhenSpec::Kind::local;
+    spec.local = date::local_seconds{d} + std::chrono::hours{hour} + std::chrono::minutes{minute};
+    const int64_t t = resolve_when(spec, now, zone.tz);
+    if (t > now) return t;
+  }
+  return std::nullopt;
+}
+
+// Sets the next reminder of active habit `h` after `now` (its remind_at, in its zone), delivered
+// where reminder `previous` was (its conversation and channel, its text), and points the habit
+// at it. nullopt when the habit keeps no time of day or no day is scheduled in the next weeks.
+// REQUIRES: inside a write job.
+Result<std::optional<int64_t>> arm_next(Connection& conn, const Habit& h, int64_t previous,
+                                        int64_t now) {
+  if (!h.remind_at || h.status != "active") return std::optional<int64_t>();
+  int hour = 0;
+  int minute = 0;
+  if (std::sscanf(h.remind_at->c_str(), "%d:%d", &hour, &minute) != 2) {
+    return bad(
+        fmt::format("habit #{} has a reminder time '{}' that is not HH:MM", h.id, *h.remind_at));
+  }
+  const auto due = next_reminder(h, hour, minute, now, zone_of(h.remind_zone));
+  if (!due) return std::optional<int64_t>();
+  auto from =
+      conn.cached("SELECT user_id, conversation_id, channel, text FROM reminders WHERE id = ?");
+  if (!from) return fail(std::move(from).error());
+  (*from)->bind_all(previous);
+  auto row = (*from)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) return std::optional<int64_t>();  // the reminder is gone (forgotten)
+  NewPendingReminder next{(*from)->column_int64(0), (*from)->column_opt_int64(1),
+                          (*from)->column_text(2),  *due,
+                          (*from)->column_text(3),  now};
+  (*from)->reset();
+  auto made = insert_pending_reminder(conn, next, kDefaultMaxPendingReminders);
+  if (!made) return fail(std::move(made).error());
+  auto st = conn.cached("UPDATE habits SET reminder_id = ? WHERE id = ?");
+  if (!st) return fail(std::move(st).error());
+  PARLEY_TRY((*st)->bind_all(*made, h.id).run());
+  return std::optional<int64_t>(*made);
 }
 
 class Habits final : public Capability {
@@ -750,6 +805,7 @@ class Habits final : public Capability {
     h->start = *start;
 
     std::optional<NewPendingReminder> reminder;
+    std::optional<std::string> remind_at;
     if (args.contains("remind_at")) {
       const auto at = args.at("remind_at").get<std::string>();
       auto spec = parse_when(at, "habits");
@@ -761,6 +817,7 @@ class Habits final : public Capability {
       }
       const auto due = next_reminder(*h, spec->hour, spec->minute, now, zone);
       if (!due) return done(bad("no scheduled day for the reminder in the next weeks"));
+      remind_at = fmt::format("{:02}:{:02}", spec->hour, spec->minute);
       reminder = NewPendingReminder{
           scope.user_id(),
           ctx.conversation_id > 0 ? std::optional(ctx.conversation_id) : std::nullopt,
@@ -775,7 +832,8 @@ class Habits final : public Capability {
     if (reminder) *due_at = reminder->due_at;
     submit_write(
         scope.store(), name(), "habits add",
-        [h, user, reminder](Connection& conn) -> Result<WriteAck> {
+        [h, user, reminder, remind_at,
+         zone_name = zone.name](Connection& conn) -> Result<WriteAck> {
           auto same = habit_where(conn, "WHERE user_id = ? AND name = ?", user, h->name);
           if (!same) return fail(std::move(same).error());
           if (*same) {
@@ -790,11 +848,15 @@ class Habits final : public Capability {
           }
           auto st = conn.cached(
               "INSERT INTO habits(user_id, name, frequency, per_week, target, status, start_day, "
-              "reminder_id, created_at) VALUES (?,?,?,?,?,'active',?,?,?)");
+              "reminder_id, created_at, remind_at, remind_zone) "
+              "VALUES (?,?,?,?,?,'active',?,?,?,?,?)");
           if (!st) return fail(std::move(st).error());
+          const std::optional<std::string> remind_zone =
+              remind_at ? std::optional(zone_name) : std::nullopt;
           PARLEY_TRY((*st)
                          ->bind_all(user, h->name, h->frequency, h->per_week, h->target,
-                                    day_string(h->start), h->reminder_id, h->created_at)
+                                    day_string(h->start), h->reminder_id, h->created_at, remind_at,
+                                    remind_zone)
                          .run());
           h->id = conn.last_insert_rowid();
           return WriteAck{h->id, true};
@@ -812,21 +874,6 @@ class Habits final : public Capability {
           return j;
         },
         std::move(done));
-  }
-
-  // The first scheduled day from today (or the start) whose hour:minute is still ahead.
-  static std::optional<int64_t> next_reminder(const Habit& h, int hour, int minute, int64_t now,
-                                              const Zone& zone) {
-    const Day first = std::max(local_day(zone, now), h.start);
-    for (Day d = first; d <= first + date::days{14}; d = next_day(d)) {
-      if (!scheduled(h, d)) continue;
-      WhenSpec spec;
-      spec.kind = WhenSpec::Kind::local;
-      spec.local = date::local_seconds{d} + std::chrono::hours{hour} + std::chrono::minutes{minute};
-      const int64_t t = resolve_when(spec, now, zone.tz);
-      if (t > now) return t;
-    }
-    return std::nullopt;
   }
 
   struct LogDone {
@@ -977,6 +1024,7 @@ class Habits final : public Capability {
     int64_t excused = 0;       // resume: the days of the pause written as skips
     int64_t logs_removed = 0;  // remove
     bool reminder_cancelled = false;
+    bool reminder_rearmed = false;  // resume: the next reminder is set
   };
 
   void change(const UserScope& scope, const std::string& action, const json& args, Day today,
@@ -1007,7 +1055,7 @@ class Habits final : public Capability {
               return bad(fmt::format("'{}' is archived; resume it first", hb.name));
             }
             if (!hb.paused_on) hb.paused_on = day_string(today);
-            if (to == "archived" && hb.reminder_id) {
+            if (hb.reminder_id) {  // resume sets the next one
               auto cancelled = cancel_pending_reminder(conn, user, *hb.reminder_id);
               if (!cancelled) return fail(std::move(cancelled).error());
               out->reminder_cancelled = *cancelled;
@@ -1043,6 +1091,14 @@ class Habits final : public Capability {
           PARLEY_TRY((*st)->bind_all(hb.id, user).run());
           hb.status = "active";
           hb.paused_on.reset();
+          if (hb.reminder_id) {
+            auto next = arm_next(conn, hb, *hb.reminder_id, now);
+            if (!next) return fail(std::move(next).error());
+            if (*next) {
+              hb.reminder_id = *next;
+              out->reminder_rearmed = true;
+            }
+          }
           return WriteAck{hb.id, false};
         },
         [out, action] {
@@ -1066,7 +1122,13 @@ class Habits final : public Capability {
                                                    out->excused == 1 ? "" : "s")
                                      : ".";
           }
-          if (out->reminder_cancelled) text += " Its reminder is cancelled.";
+          if (out->reminder_cancelled) {
+            text += action == "pause" ? " Its reminder waits until you resume it."
+                                      : " Its reminder is cancelled.";
+          }
+          if (out->reminder_rearmed) {
+            text += fmt::format(" Its reminder is set again (#{}).", h.reminder_id.value_or(0));
+          }
           json j{{"habit", habit_json(h)}, {"text", std::move(text)}};
           if (action == "resume") j["excused_days"] = out->excused;
           if (action == "remove") j["logs_removed"] = out->logs_removed;
@@ -1100,3 +1162,17 @@ class Habits final : public Capability {
 std::unique_ptr<Capability> make_habits() { return std::make_unique<habits_detail::Habits>(); }
 
 }  // namespace parley::capabilities::builtins
+
+namespace parley::capabilities {
+
+Result<std::optional<int64_t>> rearm_habit_reminder(storage::Connection& conn, int64_t fired_id,
+                                                    int64_t now_ms) {
+  using builtins::habits_detail::arm_next;
+  using builtins::habits_detail::habit_where;
+  auto h = habit_where(conn, "WHERE reminder_id = ? AND status = 'active'", fired_id);
+  if (!h) return fail(std::move(h).error());
+  if (!*h) return std::optional<int64_t>();
+  return arm_next(conn, **h, fired_id, now_ms);
+}
+
+}  // namespace parley::capabilities

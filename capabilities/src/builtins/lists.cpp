@@ -242,10 +242,17 @@ class Lists final : public Capability {
   // "[QUANTITY [UNIT]] ITEM": "2 kg apples", "500g flour", "3 lemons", "apples".
   static Result<json> parse_item(std::string_view text, json args) {
     const auto [first, rest] = split_first_word(text);
-    std::optional<double> quantity = parse_quantity(first);
+    // A plain double and a flag, not std::optional: GCC 12 at -O1 reports the optional's value
+    // "maybe uninitialized" where it is set (a known false positive of -Wmaybe-uninitialized).
+    double quantity = 0;
+    bool has_quantity = false;
+    if (const auto q = parse_quantity(first)) {
+      quantity = *q;
+      has_quantity = true;
+    }
     std::string unit;
     std::string_view item = text;
-    if (quantity && !rest.empty()) {
+    if (has_quantity && !rest.empty()) {
       const auto [second, after] = split_first_word(rest);
       if (is_unit(second) && !after.empty()) {
         unit = normalise_words(second);
@@ -253,28 +260,29 @@ class Lists final : public Capability {
       } else {
         item = rest;
       }
-    } else if (!quantity) {
+    } else if (!has_quantity) {
       // A quantity written together with its unit: "500g", "1.5kg".
       const size_t digits = first.find_first_not_of("0123456789.");
       if (digits != std::string_view::npos && digits > 0 && !rest.empty() &&
           is_unit(first.substr(digits))) {
-        quantity = parse_quantity(first.substr(0, digits));
-        if (quantity) {
+        if (const auto q = parse_quantity(first.substr(0, digits))) {
+          quantity = *q;
+          has_quantity = true;
           unit = normalise_words(first.substr(digits));
           item = rest;
         }
       }
     } else {
-      quantity.reset();  // a lone number is the item itself
+      has_quantity = false;  // a lone number is the item itself
     }
-    if (quantity && *quantity <= 0) {
+    if (has_quantity && quantity <= 0) {
       return bad(fmt::format("the quantity '{}' must be more than 0", first));
     }
-    if (quantity && *quantity > kMaxQuantity) {
+    if (has_quantity && quantity > kMaxQuantity) {
       return bad(fmt::format("the quantity '{}' is too large", first));
     }
     args["text"] = std::string(item);
-    if (quantity) args["quantity"] = *quantity;
+    if (has_quantity) args["quantity"] = quantity;
     if (!unit.empty()) args["unit"] = unit;
     return args;
   }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "fakes/fake_llm.h"
+#include "parley/base/base64.h"
 #include "parley/capabilities/builtins.h"
 
 namespace parley::bot {
@@ -84,6 +85,26 @@ class Root final : public caps::Capability {
   }
 };
 
+// Draws a chart: its result carries a PNG (base64), as the records' trend commands do.
+class Chart final : public caps::Capability {
+ public:
+  std::string_view name() const override { return "chart"; }
+  std::string_view description() const override { return "draws a chart"; }
+  json parameters() const override { return {{"type", "object"}}; }
+
+ protected:
+  Result<json> invoke_(const caps::InvokeContext&, const json&) override {
+    return json{{"text", "drawn"},
+                {"attachments",
+                 {{{"filename", "chart.png"},
+                   {"media_type", "image/png"},
+                   {"base64", base64_encode(kPng)}}}}};
+  }
+
+ public:
+  static inline const std::string kPng{"\x89PNG\r\n\x1a\nchart-bytes", 19};
+};
+
 FakeReply call_tool(const std::string& name, const std::string& args,
                     const std::string& id = "c1") {
   return FakeReply::tools({{id, name, args}});
@@ -102,6 +123,7 @@ class ToolLoopTest : public ::testing::Test {
     send_ = send.get();
     EXPECT_TRUE(registry_.add(std::move(send)).ok());
     EXPECT_TRUE(registry_.add(std::make_unique<Root>()).ok());
+    EXPECT_TRUE(registry_.add(std::make_unique<Chart>()).ok());
     config_ =
         std::make_shared<caps::CapabilitiesConfig>(caps::default_capabilities_config(registry_));
 
@@ -190,6 +212,23 @@ TEST_F(ToolLoopTest, CalcRoundTrip) {
   const auto names = tool_names(0);
   EXPECT_NE(std::find(names.begin(), names.end(), "calc"), names.end());
   EXPECT_EQ(std::find(names.begin(), names.end(), "root"), names.end());
+}
+
+// A tool's file goes to the user with the reply; the model reads only what it is.
+TEST_F(ToolLoopTest, AToolsFileGoesWithTheReplyAndTheModelSeesOnlyWhatItIs) {
+  fake_.push(call_tool("chart", "{}"));
+  fake_.push(call_tool("chart", "{}", "c2"));
+  fake_.push(FakeReply::text("Here are your charts."));
+  const auto r = run();
+  EXPECT_EQ(r.reply, "Here are your charts.");
+  ASSERT_EQ(r.files.files.size(), 2u) << "each call's file";
+  EXPECT_EQ(r.files.files[0].filename, "chart.png");
+  EXPECT_EQ(r.files.files[0].content, Chart::kPng);
+  EXPECT_TRUE(r.files.problems.empty());
+  const std::string seen = messages(1).back()["content"];
+  EXPECT_THAT(seen, HasSubstr("sent to the user with the reply"));
+  EXPECT_THAT(seen, HasSubstr("\"bytes\":19"));
+  EXPECT_THAT(seen, ::testing::Not(HasSubstr(base64_encode(Chart::kPng))));
 }
 
 TEST_F(ToolLoopTest, BadToolCallsGoBackToTheModelAsClearToolErrors) {

@@ -5,6 +5,7 @@
 // a missed day, a skip, today not yet logged, weekdays across a weekend, weekly N across the
 // Sunday → Monday boundary, and the DST days of Europe/Berlin (23 and 25 hours) counted as one
 // day each; the calendar chart of the last five weeks, read back cell by cell from its PNG.
+#include <date/tz.h>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 
 #include "capabilities/builtins/chart_reader.h"
 #include "capabilities/builtins/user_store_fixture.h"
+#include "parley/capabilities/reminders.h"
 
 namespace parley::capabilities {
 namespace habits_test {
@@ -102,6 +104,89 @@ class HabitsTest : public UserStoreFixture {
     return r.ok() ? (*r)["reminders"].dump() : "";
   }
 };
+
+// The reminder comes back: when it fires (the bot's scheduler calls rearm_habit_reminder in the
+// same commit), the next scheduled day's is set at the same local time — across a DST change,
+// over a weekend for a weekdays habit — and a paused habit's reminder waits for its resume.
+TEST_F(HabitsTest, AFiredReminderIsSetAgainForTheNextScheduledDayAndAPauseHoldsIt) {
+  const std::string berlin = "Europe/Berlin";
+  // Friday 26 March 2027, 12:00 UTC; Berlin moves to summer time early on Sunday the 28th.
+  clock_.set_ms(at_utc(2027, 3, 26, 12, 0));
+  auto added =
+      habits(*alice_, {{"action", "add"}, {"name", "floss"}, {"remind_at", "20:00"}}, berlin);
+  auto work = habits(*alice_,
+                     {{"action", "add"},
+                      {"name", "inbox zero"},
+                      {"frequency", "weekdays"},
+                      {"remind_at", "08:30"}},
+                     berlin);
+  EXPECT_EQ(added["reminder_due_local"], "2027-03-26T20:00:00+01:00");
+  // Fires the pending reminder `id` at `now` as the scheduler does; the next one's id.
+  auto fire = [this](int64_t id, int64_t now) -> std::optional<int64_t> {
+    auto r = store_->writes()
+                 .submit(
+                     [id, now](storage::Connection& conn) -> Result<storage::WriteAck> {
+                       PARLEY_TRY(conn.exec(fmt::format(
+                           "UPDATE reminders SET state = 'fired', fired_at = {} WHERE id = {}", now,
+                           id)));
+                       auto next = rearm_habit_reminder(conn, id, now);
+                       if (!next) return fail(std::move(next).error());
+                       return storage::WriteAck{next->value_or(0), next->has_value()};
+                     },
+                     {}, "fire")
+                 .get();
+    EXPECT_TRUE(r.ok()) << r.error().describe();
+    if (!r.ok() || !r->inserted) return std::nullopt;
+    return r->row_id;
+  };
+  auto due_local = [this](int64_t id) {
+    auto conn = store_->reads().acquire();
+    const int64_t due =
+        *conn->query_int64(fmt::format("SELECT due_at FROM reminders WHERE id = {}", id));
+    return date::format("%FT%T%Ez",
+                        date::make_zoned(date::locate_zone("Europe/Berlin"),
+                                         date::sys_seconds{std::chrono::seconds{due / 1000}}));
+  };
+  const int64_t first = added["habit"]["reminder_id"].get<int64_t>();
+  // Friday 20:00 CET fires: Saturday's.
+  auto second = fire(first, at_utc(2027, 3, 26, 19, 0));
+  ASSERT_TRUE(second);
+  EXPECT_EQ(due_local(*second), "2027-03-27T20:00:00+01:00");
+  // Saturday's fires: Sunday's is at 20:00 summer time.
+  auto third = fire(*second, at_utc(2027, 3, 27, 19, 0));
+  ASSERT_TRUE(third);
+  EXPECT_EQ(due_local(*third), "2027-03-28T20:00:00+02:00");
+  EXPECT_EQ(view(*alice_, "floss", berlin)["reminder_id"], *third);
+  EXPECT_EQ(fire(*second, at_utc(2027, 3, 27, 19, 0)), std::nullopt)
+      << "an old reminder of the habit sets nothing";
+
+  // The weekdays habit: added after Friday's 08:30, so its first is Monday's (summer time);
+  // Monday's fires, Tuesday's is next.
+  EXPECT_EQ(work["reminder_due_local"], "2027-03-29T08:30:00+02:00");
+  const int64_t tuesday =
+      *fire(work["habit"]["reminder_id"].get<int64_t>(), at_utc(2027, 3, 29, 6, 30));
+  EXPECT_EQ(due_local(tuesday), "2027-03-30T08:30:00+02:00");
+
+  // Paused: the pending reminder is cancelled and nothing is set; resumed: the next one.
+  clock_.set_ms(at_utc(2027, 3, 28, 10, 0));
+  auto paused = habits(*alice_, {{"action", "pause"}, {"name", "floss"}}, berlin);
+  EXPECT_THAT(paused["text"].get<std::string>(), HasSubstr("Its reminder waits until you resume"));
+  EXPECT_THAT(pending_reminders(*alice_, berlin), ::testing::Not(HasSubstr("Habit: floss")));
+  clock_.set_ms(at_utc(2027, 3, 30, 19, 0));  // Tuesday 21:00 CEST: today's 20:00 has passed
+  auto resumed = habits(*alice_, {{"action", "resume"}, {"name", "floss"}}, berlin);
+  EXPECT_THAT(resumed["text"].get<std::string>(), HasSubstr("Its reminder is set again"));
+  const int64_t back = resumed["habit"]["reminder_id"].get<int64_t>();
+  EXPECT_EQ(due_local(back), "2027-03-31T20:00:00+02:00");
+  EXPECT_THAT(pending_reminders(*alice_, berlin), HasSubstr("Habit: floss"));
+
+  // A reminder of no habit sets nothing.
+  auto plain = registry_.find("reminders")
+                   ->invoke(context(*alice_, berlin, false),
+                            {{"action", "create"}, {"when", "in 1 hour"}, {"text", "tea"}});
+  ASSERT_TRUE(plain.ok()) << plain.error().describe();
+  EXPECT_EQ(fire((*plain)["reminder"]["id"].get<int64_t>(), at_utc(2027, 3, 30, 20, 0)),
+            std::nullopt);
+}
 
 TEST_F(HabitsTest, AddLogAndStatusWithAMissedDayASkipAndTodayOpen) {
   auto added = habits(*alice_, {{"action", "add"},

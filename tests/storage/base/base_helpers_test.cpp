@@ -32,11 +32,11 @@ TEST(Base64, DecodesWhatItEncodesAndRefusesTheRest) {
     EXPECT_EQ(*back, bytes.substr(0, n));
   }
   EXPECT_EQ(base64_decode("Zm8="), "fo");
-  EXPECT_FALSE(base64_decode("Zm8"));    // not a multiple of four
-  EXPECT_FALSE(base64_decode("Zm=8"));   // padding in the middle
+  EXPECT_FALSE(base64_decode("Zm8"));   // not a multiple of four
+  EXPECT_FALSE(base64_decode("Zm=8"));  // padding in the middle
   EXPECT_FALSE(base64_decode("Z=8="));
   EXPECT_FALSE(base64_decode("Zm9v\n"));
-  EXPECT_FALSE(base64_decode("Zm9-"));   // the URL alphabet is not this one
+  EXPECT_FALSE(base64_decode("Zm9-"));  // the URL alphabet is not this one
   EXPECT_FALSE(base64_decode("Zg==Zg=="));
 }
 

@@ -208,6 +208,54 @@ class LineEditor {
   bool history_warned_ = false;
 };
 
+// Writes `files` under `dir` as "<outbox id>-<name>" (owner-only: an export holds everything the
+// bot knows about someone), each through a temporary file and a rename, and returns a line per
+// file for the console: where it is, or why it is not.
+std::string save_files(const std::filesystem::path& dir, int64_t outbox_id,
+                       const std::vector<storage::OutboxFile>& files) {
+  std::string lines;
+  for (const auto& f : files) {
+    if (dir.empty()) {
+      lines += fmt::format("\n📎 {} ({} bytes) was not saved: no folder for files is set",
+                           f.filename, f.content.size());
+      continue;
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (!ec) {
+      std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                                   std::filesystem::perm_options::replace, ec);
+    }
+    const auto path = dir / fmt::format("{}-{}", outbox_id, f.filename);
+    const auto temp = dir / fmt::format(".{}-{}.part", outbox_id, f.filename);
+    std::string why;
+    if (ec) {
+      why = fmt::format("cannot make {}: {}", dir.string(), ec.message());
+    } else {
+      const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (fd < 0) {
+        why = fmt::format("cannot write {}: {}", temp.string(), std::strerror(errno));
+      } else {
+        int err = write_all(fd, f.content);
+        if (err == 0 && ::fsync(fd) != 0) err = errno;
+        ::close(fd);
+        if (err == 0 && ::rename(temp.c_str(), path.c_str()) != 0) err = errno;
+        if (err != 0) {
+          why = fmt::format("cannot write {}: {}", path.string(), std::strerror(err));
+          ::unlink(temp.c_str());
+        }
+      }
+    }
+    if (why.empty()) {
+      lines += fmt::format("\n📎 {}: {} ({} bytes)", f.filename, path.string(), f.content.size());
+    } else {
+      spdlog::error("console: file {} of reply {} not saved: {}", f.filename, outbox_id, why);
+      lines += fmt::format("\n📎 {} was not saved: {}", f.filename, why);
+    }
+  }
+  return lines;
+}
+
 }  // namespace
 
 struct ConsoleChannel::State : std::enable_shared_from_this<State> {
@@ -501,7 +549,8 @@ asio::awaitable<void> ConsoleChannel::State::deliver(std::shared_ptr<State> self
   }
   if (!r.primary) co_return;  // merged into a later message's turn, which prints the reply
   co_await inbox.sending(r.outbox_id);
-  if (const int err = self->print(r.reply); err != 0) {
+  const std::string files = save_files(self->options.files_dir, r.outbox_id, r.files);
+  if (const int err = self->print(r.reply + files); err != 0) {
     // Not shown: the entry stays begun (never sent twice); say so in the log.
     spdlog::error("console: reply {} could not be written: {}", r.outbox_id,
                   std::system_category().message(err));
@@ -535,7 +584,8 @@ void ConsoleChannel::stop() {
 
 void ConsoleChannel::send(OutboundMessage message, std::function<void(Status)> done) {
   asio::post(state_->strand, [self = state_, message = std::move(message), done = std::move(done)] {
-    if (const int err = self->print(message.text); err != 0) {
+    const std::string files = save_files(self->options.files_dir, message.outbox_id, message.files);
+    if (const int err = self->print(message.text + files); err != 0) {
       done(fail(ErrorCode::unavailable, fmt::format("cannot write to the console: {}",
                                                     std::system_category().message(err))));
       return;

@@ -604,8 +604,11 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
   // Part `index` of a reply, pinging nobody. In a channel, `nonce_id` (an outbox id; 0: none)
   // makes the nonce "<id>.<index>.<salt>" with enforce_nonce, so that a resend returns the
   // existing message (webhooks have no nonce: an interaction's reply is sent once).
+  // `files`, when given, are uploaded with it (multipart). A pointer, never a vector prvalue:
+  // GCC 12 destroys a coroutine's prvalue arguments twice.
   asio::awaitable<RestReply> post(const Where& where, size_t index, const std::string& text,
-                                  int64_t nonce_id) {
+                                  int64_t nonce_id,
+                                  const std::vector<storage::OutboxFile>* files = nullptr) {
     nlohmann::json body = {{"content", text},
                            {"allowed_mentions", {{"parse", nlohmann::json::array()}}}};
     std::string method = "POST";
@@ -626,17 +629,22 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
         body["enforce_nonce"] = true;
       }
     }
-    RestReply reply = co_await rest.call(method, path, std::move(body));
+    std::vector<storage::OutboxFile> upload;
+    if (files != nullptr) upload = *files;
+    RestReply reply = co_await rest.call(method, path, std::move(body), nullptr, std::move(upload));
     co_return reply;
   }
 
   // A text that is no outbox entry (a refusal, an error): split and posted, no nonce.
   // `nonce_id`: an entry sent whole (owed from before a restart, a reminder), one nonce per part.
+  // `files` (when given) go with the last part.
   asio::awaitable<Status> post_text(const Where& where, const std::string& text,
-                                    int64_t nonce_id = 0) {
+                                    int64_t nonce_id = 0,
+                                    const std::vector<storage::OutboxFile>* files = nullptr) {
     const auto parts = split_reply(text);
     for (size_t i = 0; i < parts.size(); ++i) {
-      const RestReply r = co_await post(where, i, parts[i], nonce_id);
+      const RestReply r =
+          co_await post(where, i, parts[i], nonce_id, i + 1 == parts.size() ? files : nullptr);
       if (!r.ok()) {
         co_return fail(ErrorCode::unavailable,
                        fmt::format("part {} of {}: {}", i + 1, parts.size(), r.error));
@@ -651,14 +659,15 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
   asio::awaitable<Status> send_reply(const Where& where, const pipeline::TurnResult& r) {
     if (r.parts.empty()) {
       co_await inbox->sending(r.outbox_id);
-      const Status st = co_await post_text(where, r.reply, r.outbox_id);
+      const Status st = co_await post_text(where, r.reply, r.outbox_id, &r.files);
       if (st.ok()) inbox->sent(r.outbox_id);
       co_return st;
     }
     for (size_t i = 0; i < r.parts.size(); ++i) {
       const int64_t id = r.outbox_id + static_cast<int64_t>(i);
       co_await inbox->sending(id);
-      const RestReply sent = co_await post(where, i, r.parts[i], id);
+      const RestReply sent =
+          co_await post(where, i, r.parts[i], id, i + 1 == r.parts.size() ? &r.files : nullptr);
       if (!sent.ok()) {
         co_return fail(ErrorCode::unavailable,
                        fmt::format("part {} of {}: {}", i + 1, r.parts.size(), sent.error));
@@ -840,7 +849,8 @@ void DiscordChannel::send(OutboundMessage message, std::function<void(Status)> d
       [impl, message = std::move(message), done = std::move(done)]() -> asio::awaitable<void> {
         impl->in_flight.fetch_add(1);
         const Impl::Where where{message.target, "", "", ""};
-        const Status st = co_await impl->post_text(where, message.text, message.outbox_id);
+        const Status st =
+            co_await impl->post_text(where, message.text, message.outbox_id, &message.files);
         impl->in_flight.fetch_sub(1);
         done(st);
       },

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <vector>
 
 namespace parley::bot::channels::discord {
@@ -112,11 +113,52 @@ RestStats Rest::stats() const {
   return s;
 }
 
+MultipartBody discord_multipart(nlohmann::json payload,
+                                const std::vector<storage::OutboxFile>& files) {
+  nlohmann::json attachments = nlohmann::json::array();
+  for (size_t i = 0; i < files.size(); ++i) {
+    attachments.push_back({{"id", i}, {"filename", files[i].filename}});
+  }
+  payload["attachments"] = std::move(attachments);
+  const std::string json = payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  MultipartBody out;
+  for (;;) {
+    out.boundary = "parley-" + storage::new_file_token();
+    const auto inside = [&out](std::string_view part) {
+      return part.find(out.boundary) != std::string_view::npos;
+    };
+    if (!inside(json) && std::none_of(files.begin(), files.end(), [&](const auto& f) {
+          return inside(f.content) || inside(f.filename);
+        })) {
+      break;
+    }
+  }
+  std::string& b = out.body;
+  b = fmt::format(
+      "--{}\r\nContent-Disposition: form-data; name=\"payload_json\"\r\n"
+      "Content-Type: application/json\r\n\r\n{}\r\n",
+      out.boundary, json);
+  for (size_t i = 0; i < files.size(); ++i) {
+    // The name is a plain file name (no quotes, backslashes or control characters: see
+    // pipeline::safe_filename), so it goes into the quoted string as it is.
+    b += fmt::format(
+        "--{}\r\nContent-Disposition: form-data; name=\"files[{}]\"; filename=\"{}\"\r\n"
+        "Content-Type: {}\r\n\r\n",
+        out.boundary, i, files[i].filename, files[i].media_type);
+    b += files[i].content;
+    b += "\r\n";
+  }
+  b += fmt::format("--{}--\r\n", out.boundary);
+  return out;
+}
+
 asio::awaitable<RestReply> Rest::call(std::string method, std::string path, nlohmann::json body,
-                                      std::shared_ptr<const std::atomic<bool>> dropped) {
-  auto reply = co_await asio::co_spawn(
-      strand_, run(std::move(method), std::move(path), std::move(body), std::move(dropped)),
-      asio::use_awaitable);
+                                      std::shared_ptr<const std::atomic<bool>> dropped,
+                                      std::vector<storage::OutboxFile> files) {
+  auto reply = co_await asio::co_spawn(strand_,
+                                       run(std::move(method), std::move(path), std::move(body),
+                                           std::move(dropped), std::move(files)),
+                                       asio::use_awaitable);
   co_return reply;
 }
 
@@ -183,8 +225,11 @@ void Rest::count_invalid(SteadyClock::time_point now) {
 }
 
 asio::awaitable<RestReply> Rest::run(std::string method, std::string path, nlohmann::json body,
-                                     std::shared_ptr<const std::atomic<bool>> dropped) {
+                                     std::shared_ptr<const std::atomic<bool>> dropped,
+                                     std::vector<storage::OutboxFile> files) {
   const auto [route, major] = route_of(method, path);
+  std::optional<MultipartBody> multipart;
+  if (!files.empty()) multipart = discord_multipart(std::move(body), files);
   Bucket& bucket = bucket_for(route, major);
   co_await acquire(bucket);
   RestReply out;
@@ -241,7 +286,11 @@ asio::awaitable<RestReply> Rest::run(std::string method, std::string path, nlohm
     req.url = options_.api_base + "/v10" + path;
     req.headers = {"Authorization: Bot " + options_.token,
                    "User-Agent: DiscordBot (https://github.com/parley-bot/parley, 0.1)"};
-    if (!body.is_null()) {
+    if (multipart) {
+      req.headers.emplace_back("Content-Type: multipart/form-data; boundary=" +
+                               multipart->boundary);
+      req.body = multipart->body;
+    } else if (!body.is_null()) {
       req.headers.emplace_back("Content-Type: application/json");
       req.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }

@@ -29,8 +29,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "parley/bot/clients/http/curl_multi.h"
+#include "parley/storage/outbox_file.h"
 
 namespace parley::bot::channels::discord {
 
@@ -40,6 +42,16 @@ struct RestReply {
   std::string error;    // what went wrong, in words; empty on success
   [[nodiscard]] bool ok() const { return status >= 200 && status < 300; }
 };
+
+// A multipart/form-data body as Discord takes a message with files: `payload` (the message's
+// JSON, given "attachments": [{id, filename}]) as payload_json, then each file as files[N],
+// between `boundary` lines (a boundary found in no part).
+struct MultipartBody {
+  std::string boundary;
+  std::string body;
+};
+MultipartBody discord_multipart(nlohmann::json payload,
+                                const std::vector<storage::OutboxFile>& files);
 
 struct RestStats {
   uint64_t requests = 0;      // requests sent
@@ -74,9 +86,12 @@ class Rest {
   // One request to `path` (e.g. "/channels/123/messages"; "/v10" is added); `body` null: none.
   // `dropped`: when set and true by the time the request's turn to be sent comes, it is not
   // sent (a typing indicator queued behind a busy limit, for a turn that has ended).
+  // `files`: uploaded with the message (multipart/form-data: `body` as payload_json, with its
+  // "attachments" naming each, then files[0], files[1], …).
   net::asio::awaitable<RestReply> call(std::string method, std::string path,
                                        nlohmann::json body = nullptr,
-                                       std::shared_ptr<const std::atomic<bool>> dropped = nullptr);
+                                       std::shared_ptr<const std::atomic<bool>> dropped = nullptr,
+                                       std::vector<storage::OutboxFile> files = {});
   [[nodiscard]] RestStats stats() const;
 
   // The route key of a path ("POST /channels/{id}/messages") and its major id ("123").
@@ -86,7 +101,8 @@ class Rest {
  private:
   struct Bucket;
   net::asio::awaitable<RestReply> run(std::string method, std::string path, nlohmann::json body,
-                                      std::shared_ptr<const std::atomic<bool>> dropped);
+                                      std::shared_ptr<const std::atomic<bool>> dropped,
+                                      std::vector<storage::OutboxFile> files);
   net::asio::awaitable<void> acquire(Bucket& b);
   void release(Bucket& b);
   net::asio::awaitable<void> sleep_until(std::chrono::steady_clock::time_point t);

@@ -513,6 +513,7 @@ struct EmailChannel::Impl : std::enable_shared_from_this<Impl> {
     out.date = std::chrono::system_clock::now();
     out.text = message.text;
     out.html = markdown_to_html(message.text);
+    out.files = std::move(message.files);
     const std::string data = compose_mail(out);
     auto ex = co_await asio::this_coro::executor;
     SmtpClient smtp(ex, self->tls);

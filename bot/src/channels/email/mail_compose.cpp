@@ -174,6 +174,25 @@ GObjectPtr<GMimeTextPart> text_part(const char* subtype, const std::string& text
   return part;
 }
 
+// A file as an attachment part: its media type (application/octet-stream when GMime cannot read
+// it), its name in Content-Disposition (GMime encodes a non-ASCII one by RFC 2231), base64.
+GObjectPtr<GMimePart> file_part(const storage::OutboxFile& file) {
+  GObjectPtr<GMimeContentType> type(g_mime_content_type_parse(nullptr, file.media_type.c_str()));
+  GObjectPtr<GMimePart> part(
+      type ? g_mime_part_new_with_type(g_mime_content_type_get_media_type(type.get()),
+                                       g_mime_content_type_get_media_subtype(type.get()))
+           : g_mime_part_new_with_type("application", "octet-stream"));
+  const GObjectPtr<GMimeStream> stream(
+      g_mime_stream_mem_new_with_buffer(file.content.data(), file.content.size()));
+  const GObjectPtr<GMimeDataWrapper> content(
+      g_mime_data_wrapper_new_with_stream(stream.get(), GMIME_CONTENT_ENCODING_DEFAULT));
+  g_mime_part_set_content(part.get(), content.get());
+  g_mime_object_set_disposition(GMIME_OBJECT(part.get()), GMIME_DISPOSITION_ATTACHMENT);
+  g_mime_part_set_filename(part.get(), file.filename.c_str());
+  g_mime_part_set_content_encoding(part.get(), GMIME_CONTENT_ENCODING_BASE64);
+  return part;
+}
+
 std::string html_document(const std::string& html) {
   const std::string start = ascii_lowercase(trim_space(std::string_view(html).substr(0, 64)));
   if (start.starts_with("<!doctype") || start.starts_with("<html")) return html;
@@ -517,6 +536,7 @@ std::string compose_mail(const OutgoingMail& mail) {
   g_mime_object_set_header(object, "Auto-Submitted", "auto-replied", nullptr);
 
   const GObjectPtr<GMimeTextPart> plain = text_part("plain", lf_text(mail.text));
+  GObjectPtr<GMimeObject> body(GMIME_OBJECT(g_object_ref(plain.get())));
   if (mail.html) {
     const GObjectPtr<GMimeMultipart> alternative(g_mime_multipart_new_with_subtype("alternative"));
     g_mime_multipart_set_boundary(alternative.get(),
@@ -524,10 +544,19 @@ std::string compose_mail(const OutgoingMail& mail) {
     g_mime_multipart_add(alternative.get(), GMIME_OBJECT(plain.get()));
     const GObjectPtr<GMimeTextPart> html = text_part("html", lf_text(html_document(*mail.html)));
     g_mime_multipart_add(alternative.get(), GMIME_OBJECT(html.get()));
-    g_mime_message_set_mime_part(message.get(), GMIME_OBJECT(alternative.get()));
-  } else {
-    g_mime_message_set_mime_part(message.get(), GMIME_OBJECT(plain.get()));
+    body.reset(GMIME_OBJECT(g_object_ref(alternative.get())));
   }
+  if (!mail.files.empty()) {
+    const GObjectPtr<GMimeMultipart> mixed(g_mime_multipart_new_with_subtype("mixed"));
+    g_mime_multipart_set_boundary(mixed.get(), fmt::format("=_parley_{}", random_hex(12)).c_str());
+    g_mime_multipart_add(mixed.get(), body.get());
+    for (const auto& f : mail.files) {
+      const GObjectPtr<GMimePart> part(file_part(f));
+      g_mime_multipart_add(mixed.get(), GMIME_OBJECT(part.get()));
+    }
+    body.reset(GMIME_OBJECT(g_object_ref(mixed.get())));
+  }
+  g_mime_message_set_mime_part(message.get(), body.get());
 
   const FormatOptionsPtr format(g_mime_format_options_new());
   g_mime_format_options_set_newline_format(format.get(), GMIME_NEWLINE_FORMAT_DOS);

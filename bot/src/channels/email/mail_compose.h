@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "channels/email/mail_message.h"
+#include "parley/storage/outbox_file.h"
 
 namespace parley::bot::channels::email {
 
@@ -32,6 +33,9 @@ struct OutgoingMail {
   std::vector<std::string> references;         // empty: no References
   std::string text;                            // the text/plain body
   std::optional<std::string> html;             // set: multipart/alternative, text then this HTML
+  // Files sent with it: multipart/mixed, the body first, then each file as a base64
+  // attachment under its name (RFC 2231 when it is not ASCII).
+  std::vector<storage::OutboxFile> files;
 };
 
 // "Re: " and `subject` without its reply prefixes ("Re:", "RE:", "Re[2]:", "Re(2):", "Aw:",

@@ -3,6 +3,7 @@
 #include "parley/bot/channels/http/http_channel.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <string>
 #include <utility>
@@ -11,8 +12,30 @@ namespace parley::bot::channels {
 
 namespace asio = net::asio;
 
+std::string file_url(const storage::OutboxFile& file) {
+  std::string name;
+  for (const char c : file.filename) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      name += c;
+    } else {
+      name += fmt::format("%{:02X}", u);
+    }
+  }
+  return fmt::format("/files/{}/{}", file.token, name);
+}
+
 nlohmann::json turn_json(const pipeline::TurnResult& r) {
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& f : r.files) {
+    files.push_back({{"filename", f.filename},
+                     {"media_type", f.media_type},
+                     {"bytes", f.content.size()},
+                     {"url", file_url(f)}});
+  }
   return {
+      {"files", std::move(files)},
       {"reply", r.reply},
       {"duplicate", r.duplicate},
       {"stop", to_string(r.stop)},
@@ -29,6 +52,42 @@ nlohmann::json turn_json(const pipeline::TurnResult& r) {
       {"steps", r.steps},
       {"latency_ms", static_cast<double>(r.latency.count()) / 1000.0},
       {"llm_latency_ms", static_cast<double>(r.llm_latency.count()) / 1000.0}};
+}
+
+std::optional<Page> file_page(const PageRequest& request, storage::OutboxRepository& outbox) {
+  constexpr std::string_view kPrefix = "/files/";
+  std::string_view path(request.path);
+  if (path.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  path.remove_prefix(kPrefix.size());
+  const size_t slash = path.find('/');
+  const std::string token(path.substr(0, slash));
+  auto not_found = [] {
+    Page p;
+    p.status = 404;
+    p.body = nlohmann::json{{"error", "no such file"}}.dump();
+    return p;
+  };
+  if (token.size() != 32 || slash == std::string_view::npos) return not_found();
+  auto found = outbox.file(token);
+  if (!found) {
+    if (found.error().code == ErrorCode::not_found) return not_found();
+    Page p;
+    p.status = 500;
+    p.body = nlohmann::json{{"error", "the file could not be read"}}.dump();
+    spdlog::error("http: reading a file failed: {}", found.error().describe());
+    return p;
+  }
+  // Only what went out on this channel (the name after the token is for the client's sake).
+  if (found->channel != "http") return not_found();
+  Page p;
+  p.content_type = found->file.media_type;
+  p.body = std::move(found->file.content);
+  p.headers = {{"Content-Disposition",
+                fmt::format("attachment; filename*=UTF-8''{}", file_url(found->file).substr(40))},
+               {"X-Content-Type-Options", "nosniff"},
+               {"Content-Security-Policy", "sandbox; default-src 'none'"},
+               {"Cache-Control", "private, max-age=86400"}};
+  return p;
 }
 
 Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& listen) {

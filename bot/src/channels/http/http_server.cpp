@@ -519,16 +519,18 @@ std::optional<Reply> Session::precheck(const Request& req) const {
           page->status >= 200 && page->status <= 599 ? static_cast<unsigned>(page->status) : 500;
       r.raw = std::move(page->body);
       r.content_type = std::move(page->content_type);
+      r.headers = std::move(page->headers);
       return r;
     }
   }
   return error_reply(
-      404, fmt::format("no route for {}; routes: POST /v1/messages, GET /healthz, "
-                       "GET /readyz{}",
-                       path,
-                       st_->options.pages
-                           ? ", GET /api/usage, /api/credits, /api/alerts, /reports, /metrics"
-                           : ""));
+      404,
+      fmt::format("no route for {}; routes: POST /v1/messages, GET /healthz, "
+                  "GET /readyz{}",
+                  path,
+                  st_->options.pages
+                      ? ", GET /api/usage, /api/credits, /api/alerts, /reports, /metrics, /files/…"
+                      : ""));
 }
 
 bool Session::authorized(const Request& req) const {

@@ -76,6 +76,13 @@ Result<int64_t> insert_pending_reminder(storage::Connection& conn, const NewPend
 // REQUIRES: `conn` is the write queue's connection, inside a write job.
 Result<bool> cancel_pending_reminder(storage::Connection& conn, int64_t user_id, int64_t id);
 
+// After reminder `fired_id` fired at `now_ms`: when it is an active habit's reminder, sets the
+// next one (the habit's next scheduled day, at its time of day in its zone) and returns its id;
+// nullopt when the reminder belongs to no habit (or to a paused or archived one).
+// REQUIRES: `conn` is the write queue's connection, inside a write job (the scheduler's fire).
+Result<std::optional<int64_t>> rearm_habit_reminder(storage::Connection& conn, int64_t fired_id,
+                                                    int64_t now_ms);
+
 // Marks reminder `id` fired at `now_ms`, through the write queue, and returns once committed.
 // Only a pending reminder fires: one that already fired gives already_exists, a cancelled one
 // cancelled, an unknown id not_found — so two callers racing to fire it cannot both succeed.

@@ -13,6 +13,7 @@
 
 #include "parley/base/clock.h"
 #include "parley/base/result.h"
+#include "parley/storage/outbox_file.h"
 #include "parley/storage/read_pool.h"
 #include "parley/storage/write_queue.h"
 
@@ -26,6 +27,15 @@ struct OutboxEntry {
   std::string body;
   std::string state;  // pending | sent | unknown
   int64_t attempts = 0;
+  int64_t created_at = 0;
+  std::vector<OutboxFile> files;  // loaded by get() only
+};
+
+// A stored file found by its token, with the entry it went out with.
+struct OutboxFileFound {
+  OutboxFile file;
+  int64_t outbox_id = 0;
+  std::string channel;
   int64_t created_at = 0;
 };
 
@@ -43,15 +53,17 @@ class OutboxRepository {
   std::future<Result<WriteAck>> mark_sent(int64_t id);
   // The same three, completing through `done` after the commit (on the writer's completion
   // thread), for callers that must not block.
+  // `files` are stored with the entry, in the same transaction (tokens are made here).
   void add(std::optional<int64_t> conversation_id, std::string channel, std::string target,
-           std::string body, WriteCallback done);
+           std::string body, WriteCallback done, std::vector<OutboxFile> files = {});
   // A reply in several parts (a platform's message size), one pending entry per part, all in
   // one transaction, so that each part is bracketed and sent on its own: after a crash between
   // two parts, only the part whose send had begun is `unknown`; the rest are still owed. The
   // ids are consecutive: ack.row_id is the first part's, the last is row_id + parts - 1.
-  // `bodies` must not be empty.
+  // `bodies` must not be empty. `files` go with the last part.
   void add_parts(std::optional<int64_t> conversation_id, std::string channel, std::string target,
-                 std::vector<std::string> bodies, WriteCallback done);
+                 std::vector<std::string> bodies, WriteCallback done,
+                 std::vector<OutboxFile> files = {});
   void begin_send(int64_t id, WriteCallback done);
   void mark_sent(int64_t id, WriteCallback done);
   // A send that failed for certain (nothing left): stays pending, with the error.
@@ -63,7 +75,10 @@ class OutboxRepository {
   // Pending entries of one channel with ids above `after_id`, oldest first.
   Result<std::vector<OutboxEntry>> pending_for(const std::string& channel, int64_t after_id = 0,
                                                size_t limit = 100);
+  // One entry with its files.
   Result<OutboxEntry> get(int64_t id);
+  // The file whose token is `token` (not_found when none is).
+  Result<OutboxFileFound> file(const std::string& token);
 
  private:
   WriteQueue& writes_;

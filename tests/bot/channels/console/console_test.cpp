@@ -4,6 +4,7 @@
 #include "parley/bot/channels/console/console.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -163,8 +164,10 @@ class ConsoleTest : public ::testing::Test {
   }
 
   // A channel reading `input_fd`, writing the output file; on_eof counted.
-  ConsoleChannel& open(int input_fd, std::vector<std::string> quit_lines = {}) {
+  ConsoleChannel& open(int input_fd, std::vector<std::string> quit_lines = {},
+                       std::filesystem::path files_dir = {}) {
     ConsoleOptions o;
+    o.files_dir = std::move(files_dir);
     o.input_fd = input_fd;
     o.output_fd = out_fd_;
     o.user = "alice";
@@ -305,13 +308,57 @@ TEST_F(ConsoleTest, SendPrintsAPushedMessageAndReportsDone) {
   auto& console = open(in.read_fd());
   ASSERT_TRUE(console.start(inbox).ok());
   std::promise<parley::Status> done;
-  console.send(OutboundMessage{42, "conv-1", "Reminder: stretch your legs"},
+  console.send(OutboundMessage{42, "conv-1", "Reminder: stretch your legs", {}},
                [&done](parley::Status st) { done.set_value(std::move(st)); });
   auto f = done.get_future();
   ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
   EXPECT_TRUE(f.get().ok());
   EXPECT_EQ(output(), "Reminder: stretch your legs\n");
   EXPECT_TRUE(inbox.calls().empty());
+}
+
+// Files sent with a message are written under files_dir (owner-only), each named by its entry,
+// and a line says where; without a folder the line says the file was not saved.
+TEST_F(ConsoleTest, FilesOfAMessageAreWrittenOutAndTheirPathsPrinted) {
+  FakeInbox inbox(out_path_, [](const InboundMessage& m) { return reply_to(m, 1); });
+  Pipe in;
+  const auto files = dir_ / "files";
+  auto& console = open(in.read_fd(), {}, files);
+  ASSERT_TRUE(console.start(inbox).ok());
+  std::promise<parley::Status> done;
+  OutboundMessage m{42, "conv-1", "Your calendar", {}};
+  m.files.push_back(
+      parley::storage::OutboxFile{"events.ics", "text/calendar", "BEGIN:VCALENDAR", ""});
+  m.files.push_back(
+      parley::storage::OutboxFile{"chart.png", "image/png", std::string("\x89PNG\0\x01", 6), ""});
+  console.send(m, [&done](parley::Status st) { done.set_value(std::move(st)); });
+  auto f = done.get_future();
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(f.get().ok());
+  const auto ics = files / "42-events.ics";
+  const auto png = files / "42-chart.png";
+  EXPECT_EQ(output(), fmt::format("Your calendar\n📎 events.ics: {} (15 bytes)\n📎 chart.png: {} "
+                                  "(6 bytes)\n",
+                                  ics.string(), png.string()));
+  EXPECT_EQ(slurp(ics), "BEGIN:VCALENDAR");
+  EXPECT_EQ(slurp(png), std::string("\x89PNG\0\x01", 6));
+  EXPECT_EQ(std::filesystem::status(png).permissions(),
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_EQ(std::filesystem::status(files).permissions(), std::filesystem::perms::owner_all);
+}
+
+TEST_F(ConsoleTest, WithoutAFolderForFilesTheLineSaysTheFileWasNotSaved) {
+  FakeInbox inbox(out_path_, [](const InboundMessage& m) { return reply_to(m, 1); });
+  Pipe in;
+  auto& console = open(in.read_fd());
+  ASSERT_TRUE(console.start(inbox).ok());
+  std::promise<parley::Status> done;
+  OutboundMessage m{7, "conv-1", "Here", {}};
+  m.files.push_back(parley::storage::OutboxFile{"a.txt", "text/plain", "hello", ""});
+  console.send(m, [&done](parley::Status st) { done.set_value(std::move(st)); });
+  auto f = done.get_future();
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(output(), "Here\n📎 a.txt (5 bytes) was not saved: no folder for files is set\n");
 }
 
 TEST_F(ConsoleTest, EndOfInputCallsOnEofOnce) {
@@ -465,7 +512,7 @@ TEST_F(ConsoleTest, OnATerminalLibeditReadsLinesKeepsHistoryAndRedrawsThePrompt)
   pty.type("half");
   (void)pty.screen();
   std::promise<parley::Status> done;
-  console.send(OutboundMessage{9, "conv-1", "Reminder: tea"},
+  console.send(OutboundMessage{9, "conv-1", "Reminder: tea", {}},
                [&done](parley::Status st) { done.set_value(std::move(st)); });
   ASSERT_EQ(done.get_future().wait_for(5s), std::future_status::ready);
   const std::string after = pty.screen();

@@ -180,6 +180,35 @@ TEST(MailComposeTest, HtmlMakesAMultipartAlternative) {
   EXPECT_EQ(html_only->text, "Noon works.\n\n- tea\n- cake");
 }
 
+// Files make a multipart/mixed: the body (here text and HTML) first, then each file as a
+// base64 attachment under its name — a non-ASCII name encoded (RFC 2231), bytes intact.
+TEST(MailComposeTest, FilesAreAttachedAfterTheBody) {
+  OutgoingMail out = reply_mail();
+  out.text = "Your **calendar** and chart.";
+  out.html = markdown_to_html(out.text);
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  for (int i = 0; i < 300; ++i) png += static_cast<char>(i);
+  out.files = {parley::storage::OutboxFile{"events.ics", "text/calendar", "BEGIN:VCALENDAR", ""},
+               parley::storage::OutboxFile{"humeur-été.png", "image/png", png, ""}};
+  const std::string raw = compose_mail(out);
+  expect_crlf_only(raw);
+  for (unsigned char c : raw) ASSERT_LT(c, 0x80) << "8-bit byte in the message";
+  EXPECT_THAT(raw, HasSubstr("Content-Type: multipart/mixed;"));
+  EXPECT_THAT(raw, HasSubstr("Content-Disposition: attachment; filename=events.ics"));
+  // RFC 2231 in the charset GMime picks (ISO-8859-1 here: é fits it); read back below.
+  EXPECT_THAT(raw, ::testing::ContainsRegex("filename\\*=[a-z0-9-]+''humeur-%"));
+  const auto back = parse_mail(raw, 1 << 20);
+  ASSERT_TRUE(back.ok()) << back.error().describe();
+  EXPECT_EQ(back->text, out.text) << "the text still reads as the body";
+  ASSERT_EQ(back->attachments.size(), 2u);
+  EXPECT_EQ(back->attachments[0].name, "events.ics");
+  EXPECT_EQ(back->attachments[0].content_type, "text/calendar");
+  EXPECT_EQ(back->attachments[0].size, 15u);
+  EXPECT_EQ(back->attachments[1].name, "humeur-été.png");
+  EXPECT_EQ(back->attachments[1].content_type, "image/png");
+  EXPECT_EQ(back->attachments[1].size, png.size());
+}
+
 TEST(MailComposeTest, NothingGivenCanAddAHeader) {
   OutgoingMail out = reply_mail();
   out.subject = "Hi\r\nBcc: victim@example.org";

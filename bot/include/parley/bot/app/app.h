@@ -63,6 +63,8 @@ enum class Mode {
 std::string console_user(const std::string& given);
 // ~/.parley_history (empty when $HOME is not set).
 std::filesystem::path console_history_file();
+// Where the console writes files sent with replies: "files" beside the database.
+std::filesystem::path console_files_dir(const config::Config& cfg);
 
 class App {
  public:

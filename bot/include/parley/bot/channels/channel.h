@@ -33,6 +33,7 @@
 #include "parley/base/result.h"
 #include "parley/bot/net.h"
 #include "parley/bot/pipeline/message.h"
+#include "parley/storage/outbox_file.h"
 
 namespace parley::bot::channels {
 
@@ -42,6 +43,9 @@ struct OutboundMessage {
   int64_t outbox_id = 0;
   std::string target;
   std::string text;
+  // Files sent with the text (a chart, an export): Discord and email attach them, the console
+  // writes them out and prints where; a channel that cannot carry them says so in the text.
+  std::vector<storage::OutboxFile> files;
 };
 
 // A figure a channel reports on /metrics (Prometheus text format) and in /healthz: e.g.

@@ -10,11 +10,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "parley/bot/net.h"
 #include "parley/capabilities/capability.h"
 #include "parley/capabilities/config.h"
 #include "parley/capabilities/rate_limiter.h"
+#include "parley/storage/outbox_file.h"
 
 namespace parley::bot::pipeline {
 
@@ -23,8 +25,9 @@ bool is_command(std::string_view text);
 
 struct CommandReply {
   bool ok = false;
-  std::string capability;  // empty for /help and unknown commands
-  std::string text;        // one line (or, for /help and lists, a few) to send back
+  std::string capability;                  // empty for /help and unknown commands
+  std::string text;                        // one line (or, for /help and lists, a few) to send back
+  std::vector<storage::OutboxFile> files;  // files the result carries, sent with the text
 };
 
 class CommandRouter {

@@ -13,6 +13,7 @@
 
 #include "parley/base/result.h"
 #include "parley/bot/clients/llm/chat_stream.h"
+#include "parley/storage/outbox_file.h"
 
 namespace parley::bot::pipeline {
 
@@ -84,6 +85,9 @@ struct TurnResult {
   // ids outbox_id, outbox_id + 1, … (each bracketed by sending/sent on its own). Empty: the
   // entry outbox_id holds the whole reply.
   std::vector<std::string> parts;
+  // Files sent with the reply (a chart, an export), stored with its outbox entry — the last
+  // part's, when it was cut — each with its token (the HTTP channel's /files/<token>/<name>).
+  std::vector<storage::OutboxFile> files;
   TurnStop stop = TurnStop::answered;
   std::string model;  // the model that answered last (LLM turns)
   llm::Usage usage;   // summed over every model call of the turn

@@ -31,6 +31,7 @@
 
 #include "parley/bot/clients/llm/client.h"
 #include "parley/bot/net.h"
+#include "parley/bot/pipeline/attachments.h"
 #include "parley/capabilities/capability.h"
 #include "parley/capabilities/config.h"
 #include "parley/capabilities/rate_limiter.h"
@@ -73,6 +74,9 @@ struct ToolLoopResult {
   std::vector<ToolStep> steps;
   std::vector<std::string> withdrawn;  // capabilities the breaker withdrew
   std::optional<Error> error;          // llm_error: what failed
+  // Files the tools' results carried (the model saw only what each is), for the reply, and
+  // those that could not go (a note for the user).
+  TakenFiles files;
 
   // The distinct capabilities the steps called, in first-call order (for the reply's metadata:
   // tools used recently stay offered, see tool_selection.h).
@@ -104,7 +108,7 @@ class ToolLoop {
   net::asio::awaitable<ToolStep> run_tool(const llm::ToolCall& call,
                                           const capabilities::InvokeContext& context,
                                           const capabilities::CapabilitiesConfig& config,
-                                          const ToolLoopOptions& options);
+                                          const ToolLoopOptions& options, TakenFiles& files);
 
   llm::LlmClient& client_;
   const capabilities::Registry& registry_;

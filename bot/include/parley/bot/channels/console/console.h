@@ -56,6 +56,9 @@ struct ConsoleOptions {
   bool line_editing = true;            // use libedit when input and output are terminals
   std::vector<std::string> quit_lines;  // e.g. "/quit": ends the input like Ctrl-D (not delivered)
   std::function<void()> on_eof;         // the input ended (see above); may be empty
+  // Where files sent with a reply are written ("<outbox id>-<name>", owner-only), each printed
+  // as "📎 name: path". Empty: they are not written, and the line says so.
+  std::filesystem::path files_dir;
 };
 
 class ConsoleChannel final : public Channel {
@@ -73,8 +76,9 @@ class ConsoleChannel final : public Channel {
   // another line-editing console exists (already_exists).
   Status start(Inbox& inbox) override;
   void stop() override;
-  // Prints message.text as its own line (not between other output); `done` with ok, or with
-  // unavailable when the output cannot be written.
+  // Prints message.text as its own line (not between other output), then a line per file
+  // (written under files_dir); `done` with ok, or with unavailable when the output cannot be
+  // written.
   void send(OutboundMessage message, std::function<void(Status)> done) override;
 
   // Deliveries started and not finished (their reply not yet printed).

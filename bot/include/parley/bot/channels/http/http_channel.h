@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "parley/bot/channels/channel.h"
@@ -20,11 +21,21 @@
 #include "parley/bot/channels/http/options.h"
 #include "parley/bot/net.h"
 #include "parley/bot/pipeline/message.h"
+#include "parley/storage/outbox_repository.h"
 
 namespace parley::bot::channels {
 
-// The JSON answer for a turn's result (reply, stop, model, tokens, cost, steps, latencies, …).
+// The JSON answer for a turn's result (reply, stop, model, tokens, cost, steps, latencies, …),
+// with "files": [{filename, media_type, bytes, url}] for the files sent with the reply.
 nlohmann::json turn_json(const pipeline::TurnResult& r);
+
+// "/files/<token>/<filename, percent-encoded>": where a file sent with an HTTP reply is served.
+std::string file_url(const storage::OutboxFile& file);
+
+// GET /files/<token>/<filename> (for HttpServerOptions::pages): a file sent with an HTTP reply,
+// found by its token (unguessable, and behind the bearer token when there is one), as an
+// attachment in a sandbox (never run as a page of this server). nullopt for any other path.
+std::optional<Page> file_page(const PageRequest& request, storage::OutboxRepository& outbox);
 
 class HttpChannel final : public Channel {
  public:

@@ -62,6 +62,7 @@ struct Page {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra (e.g. Content-Disposition)
 };
 // nullopt: no such page (404). Runs on the connection's strand after authentication; keep it
 // short (it may read the database, it must not wait on the network).
