@@ -44,7 +44,7 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
 
   net::asio::strand<net::Executor> strand_;
   http::CurlMulti& multi_;
-  const McpServerConfig& config_;  // owned by the client's Impl, which outlives this
+  const McpServerConfig config_;  // a copy: pending handlers may outlive the client
   TransportEvents events_;
   std::string session_id_;
   std::string version_;

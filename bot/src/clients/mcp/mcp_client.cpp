@@ -734,10 +734,11 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
 namespace {
 
 // Runs `start(impl, done)` on the client's strand and resumes the awaiting coroutine on its
-// own executor with what `done` received.
+// own executor with what `done` received. Not a coroutine itself: GCC 12 destroyed the
+// by-value parameters of a coroutine version twice.
 template <typename T, typename Start>
-asio::awaitable<T> on_strand(std::shared_ptr<McpClient::Impl> impl, Start start) {
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
+asio::awaitable<T> on_strand(const std::shared_ptr<McpClient::Impl>& impl, Start start) {
+  return asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
       [impl](auto handler, Start st) {
         // As in http::async_fetch: the handler is moved out of its slot, and the slot emptied,
         // before it runs.

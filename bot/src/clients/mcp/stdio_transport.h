@@ -74,7 +74,7 @@ class StdioTransport : public Transport, public std::enable_shared_from_this<Std
   void finish(const std::string& status);
 
   net::asio::strand<net::Executor> strand_;
-  const McpServerConfig& config_;  // owned by the client's Impl, which outlives this
+  const McpServerConfig config_;  // a copy: pending handlers may outlive the client
   TransportEvents events_;
   ChildProcess child_;
   net::asio::posix::stream_descriptor in_, out_, err_;

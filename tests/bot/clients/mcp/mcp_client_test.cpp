@@ -89,6 +89,17 @@ struct Watch {
     std::unique_lock lock(m);
     return cv.wait_for(lock, patience, [&] { return !states.empty() && states.back().first == s; });
   }
+  // Waits until a state reported after the first `after` ones is `s` (a restart, not the ready
+  // state from before).
+  bool wait_state_after(size_t after, State s, milliseconds patience = milliseconds(15'000)) {
+    std::unique_lock lock(m);
+    return cv.wait_for(lock, patience, [&] {
+      for (size_t i = after; i < states.size(); ++i) {
+        if (states[i].first == s) return true;
+      }
+      return false;
+    });
+  }
   bool wait_tools(const std::function<bool(const std::vector<McpTool>&)>& pred,
                   milliseconds patience = milliseconds(15'000)) {
     std::unique_lock lock(m);
@@ -118,14 +129,15 @@ const McpTool* find_tool(const std::vector<McpTool>& tools, const std::string& n
 
 // A scripted stdio MCP server, driven by environment variables: MODE (hang_init: never answers;
 // stubborn: ignores SIGTERM and the end of stdin), VERSION (the protocol revision it answers
-// with), BANNER (prints a non-JSON line first). Seven tools in pages of two; `crash` exits with
-// status 3, `slow` never answers, `change` adds `delta` and sends list_changed, `ask` sends the
-// client a ping and a sampling request and reports how each was answered.
+// with), BANNER (prints a non-JSON line first). Eight tools in pages of two; `crash` exits with
+// status 3, `slow` never answers, `cancelled` lists the notifications/cancelled received,
+// `change` adds `delta` and sends list_changed, `ask` sends the client a ping and a sampling
+// request and reports how each was answered.
 constexpr const char* kScriptedServer = R"JS(
 const readline = require('readline');
 const mode = process.env.MODE || '';
 const version = process.env.VERSION || '2025-06-18';
-const tools = ['alpha', 'beta', 'gamma', 'crash', 'change', 'ask', 'slow'].map(
+const tools = ['alpha', 'beta', 'gamma', 'crash', 'change', 'ask', 'slow', 'cancelled'].map(
     n => ({name: n, description: 'scripted ' + n, inputSchema: {type: 'object'}}));
 const out = m => process.stdout.write(JSON.stringify(m) + '\n');
 if (process.env.BANNER) process.stdout.write('a banner that is not JSON\n');
@@ -135,6 +147,7 @@ if (mode === 'stubborn') {
 }
 let nextId = 1000;
 const waiting = new Map();
+const cancelled = [];
 readline.createInterface({input: process.stdin}).on('line', line => {
   const m = JSON.parse(line);
   if (m.method === undefined) {
@@ -142,6 +155,7 @@ readline.createInterface({input: process.stdin}).on('line', line => {
     if (w) { waiting.delete(m.id); w(m); }
     return;
   }
+  if (m.method === 'notifications/cancelled') cancelled.push(m.params.requestId + ' ' + m.params.reason);
   if (m.id === undefined || mode === 'hang_init') return;
   const reply = result => out({jsonrpc: '2.0', id: m.id, result});
   if (m.method === 'initialize') {
@@ -158,6 +172,7 @@ readline.createInterface({input: process.stdin}).on('line', line => {
     const n = m.params.name;
     if (n === 'crash') process.exit(3);
     if (n === 'slow') return;
+    if (n === 'cancelled') return reply({content: [{type: 'text', text: cancelled.join(',')}]});
     if (n === 'change') {
       tools.push({name: 'delta', inputSchema: {type: 'object'}});
       reply({content: [{type: 'text', text: 'changed'}]});
@@ -192,6 +207,54 @@ net.Server.prototype.listen = function (...a) {
 };
 )JS";
 
+// A scripted Streamable HTTP server answering with plain JSON bodies (the everything server
+// always streams): sessions s1, s2, …; `expire` forgets the session, so that the next request
+// gets 404; `whoami` reports the session, the MCP-Protocol-Version header and whether the bearer
+// token came; DELETE is logged to stdout.
+constexpr const char* kScriptedHttpServer = R"JS(
+const http = require('http');
+let sessions = new Set();
+let next = 1;
+http.createServer((req, res) => {
+  let body = '';
+  req.on('data', c => body += c);
+  req.on('end', () => {
+    const sid = req.headers['mcp-session-id'];
+    if (req.method === 'DELETE') {
+      console.log('DELETE ' + sid);
+      sessions.delete(sid);
+      res.writeHead(200).end();
+      return;
+    }
+    const m = JSON.parse(body);
+    if (m.method !== 'initialize' && !sessions.has(sid)) {
+      res.writeHead(404).end();
+      return;
+    }
+    if (m.id === undefined) { res.writeHead(202).end(); return; }
+    const headers = {'Content-Type': 'application/json'};
+    let result;
+    if (m.method === 'initialize') {
+      const id = 's' + next++;
+      sessions.add(id);
+      headers['Mcp-Session-Id'] = id;
+      result = {protocolVersion: '2025-06-18', capabilities: {tools: {}},
+                serverInfo: {name: 'scripted-http', version: '1'}};
+    } else if (m.method === 'tools/list') {
+      result = {tools: [{name: 'whoami', inputSchema: {type: 'object'}},
+                        {name: 'expire', inputSchema: {type: 'object'}}]};
+    } else if (m.params.name === 'expire') {
+      sessions.delete(sid);
+      result = {content: [{type: 'text', text: 'forgotten'}]};
+    } else {
+      result = {content: [{type: 'text', text: sid + ' ' + req.headers['mcp-protocol-version'] +
+          ' ' + (req.headers['authorization'] === 'Bearer sekrit' ? 'bearer' : 'anonymous')}]};
+    }
+    res.writeHead(200, headers).end(JSON.stringify({jsonrpc: '2.0', id: m.id, result}));
+  });
+}).listen(Number(process.env.PORT), '127.0.0.1');
+)JS";
+
 int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -215,19 +278,22 @@ bool port_open(int port) {
   return ok;
 }
 
-// The everything server in Streamable HTTP mode, as a child of the test (SIGTERM and reaped at
-// the end); its output goes to a log file the test reads.
+// The everything server in Streamable HTTP mode (or, with `scripted`, kScriptedHttpServer) as a
+// child of the test (SIGTERM and reaped at the end); its output goes to a log file the test
+// reads.
 class HttpServer {
  public:
-  HttpServer(const fs::path& node, const fs::path& dir)
+  HttpServer(const fs::path& node, const fs::path& dir, bool scripted = false)
       : port_(free_port()), log_(dir / "http.log") {
     std::ofstream(dir / "loopback.cjs") << kLoopbackOnly;
+    std::ofstream(dir / "http_server.js") << kScriptedHttpServer;
     std::string preload = (dir / "loopback.cjs").string();
     std::string script = (fs::path(PARLEY_SOURCE_DIR) /
                           "tests/mcp/node_modules/@modelcontextprotocol/server-everything/dist/"
                           "index.js")
                              .string();
     std::vector<std::string> args{node.string(), "--require", preload, script, "streamableHttp"};
+    if (scripted) args = {node.string(), (dir / "http_server.js").string()};
     std::vector<std::string> env{"PORT=" + std::to_string(port_),
                                  std::string("PATH=") + std::getenv("PATH")};
     std::vector<char*> argv, envp;
@@ -464,6 +530,39 @@ TEST_F(McpClientTest, EverythingStreamableHttpSessionListCallDelete) {
       << server.log();
 }
 
+TEST_F(McpClientTest, HttpJsonAnswersBearerAndExpiredSessionRenewed) {
+  HttpServer server(*node_, dir_.path(), true);
+  ASSERT_TRUE(server.wait_listening()) << server.log();
+  McpServerConfig c;
+  c.name = "scripted-http";
+  c.transport = McpServerConfig::Transport::http;
+  c.url = server.url();
+  c.bearer_token = "sekrit";
+  Watch w;
+  McpClient client(ioc_.get_executor(), multi_, c, w.on_tools(), w.on_state());
+  client.start();
+  ASSERT_TRUE(w.wait_state(State::ready)) << w.last_why() << "\n" << server.log();
+  auto who = call(client, "whoami", json::object());
+  ASSERT_TRUE(who.ok()) << who.error().describe();
+  EXPECT_EQ(who->text, "s1 2025-06-18 bearer");
+
+  auto forgotten = call(client, "expire", json::object());
+  ASSERT_TRUE(forgotten.ok()) << forgotten.error().describe();
+  size_t before = w.state_count();
+  auto refused = call(client, "whoami", json::object());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::unavailable);
+  EXPECT_NE(refused.error().message.find("expired (HTTP 404)"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(refused.error().message.find("sekrit"), std::string::npos);
+  ASSERT_TRUE(w.wait_state_after(before, State::ready)) << w.last_why();
+  auto renewed = call(client, "whoami", json::object());
+  ASSERT_TRUE(renewed.ok()) << renewed.error().describe();
+  EXPECT_EQ(renewed->text, "s2 2025-06-18 bearer") << "a new session after the 404";
+  stop(client);
+  EXPECT_NE(server.log().find("DELETE s2"), std::string::npos) << server.log();
+}
+
 // ---- the filesystem server ----
 
 TEST_F(McpClientTest, FilesystemReadsInsideAndRefusesOutside) {
@@ -502,13 +601,13 @@ TEST_F(McpClientTest, ScriptedPagesOfToolsListChangedAndServerRequests) {
                    w.on_state());
   client.start();
   ASSERT_TRUE(w.wait_state(State::ready)) << w.last_why();
-  EXPECT_EQ(w.tools().size(), 7u) << "four pages of tools/list followed";
+  EXPECT_EQ(w.tools().size(), 8u) << "four pages of tools/list followed";
 
   auto changed = call(client, "change", json::object());
   ASSERT_TRUE(changed.ok()) << changed.error().describe();
   EXPECT_TRUE(w.wait_tools([](const auto& t) { return find_tool(t, "delta") != nullptr; }))
       << "list_changed re-lists the tools";
-  EXPECT_EQ(w.tools().size(), 8u);
+  EXPECT_EQ(w.tools().size(), 9u);
   auto delta = call(client, "delta", json{{"x", 1}});
   ASSERT_TRUE(delta.ok()) << delta.error().describe();
   EXPECT_EQ(delta->text, "delta {\"x\":1}");
@@ -525,6 +624,7 @@ TEST_F(McpClientTest, ScriptedCrashMidCallFailsItAndRestartsWithBackOff) {
   client.start();
   ASSERT_TRUE(w.wait_state(State::ready)) << w.last_why();
   pid_t first = client.child_pid();
+  size_t before = w.state_count();
 
   auto t0 = steady_clock::now();
   auto r = call(client, "crash", json::object(), milliseconds(20'000));
@@ -535,7 +635,7 @@ TEST_F(McpClientTest, ScriptedCrashMidCallFailsItAndRestartsWithBackOff) {
   EXPECT_LT(took, milliseconds(2'000)) << "the call fails when the child dies, not at its deadline";
   EXPECT_TRUE(process_gone(first));
 
-  ASSERT_TRUE(w.wait_state(State::ready)) << w.last_why();
+  ASSERT_TRUE(w.wait_state_after(before, State::ready)) << w.last_why();
   auto restarted_after = steady_clock::now() - t0;
   EXPECT_GE(restarted_after, milliseconds(200)) << "the restart waits for the back-off";
   {
@@ -561,9 +661,10 @@ TEST_F(McpClientTest, ScriptedBreakerStopsRestartsUntilReset) {
   McpClient client(ioc_.get_executor(), multi_, c, w.on_tools(), w.on_state());
   client.start();
   ASSERT_TRUE(w.wait_state(State::ready)) << w.last_why();
+  size_t before = w.state_count();
   auto first = call(client, "crash", json::object());
   ASSERT_FALSE(first.ok());
-  ASSERT_TRUE(w.wait_state(State::ready)) << w.last_why();
+  ASSERT_TRUE(w.wait_state_after(before, State::ready)) << w.last_why();
   auto second = call(client, "crash", json::object());
   ASSERT_FALSE(second.ok());
   ASSERT_TRUE(w.wait_state(State::broken)) << w.last_why();
@@ -574,8 +675,9 @@ TEST_F(McpClientTest, ScriptedBreakerStopsRestartsUntilReset) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ErrorCode::unavailable);
 
+  before = w.state_count();
   client.reset();
-  ASSERT_TRUE(w.wait_state(State::ready)) << w.last_why();
+  ASSERT_TRUE(w.wait_state_after(before, State::ready)) << w.last_why();
   auto works = call(client, "alpha", json::object());
   EXPECT_TRUE(works.ok());
   stop(client);
@@ -646,6 +748,24 @@ TEST_F(McpClientTest, ScriptedStubbornChildIsKilledAfterTheGrace) {
   EXPECT_TRUE(process_gone(pid));
   EXPECT_GE(took, milliseconds(300)) << "SIGKILL only after the grace";
   EXPECT_LT(took, milliseconds(3'000));
+}
+
+TEST_F(McpClientTest, ScriptedDeadlineSendsCancelledNotification) {
+  Watch w;
+  McpClient client(ioc_.get_executor(), multi_, scripted(), w.on_tools(), w.on_state());
+  client.start();
+  ASSERT_TRUE(w.wait_state(State::ready)) << w.last_why();
+  auto t0 = steady_clock::now();
+  auto slow = call(client, "slow", json::object(), milliseconds(300));
+  auto took = steady_clock::now() - t0;
+  ASSERT_FALSE(slow.ok());
+  EXPECT_EQ(slow.error().code, ErrorCode::deadline_exceeded);
+  EXPECT_LT(took, milliseconds(300 + 500));
+  auto seen = call(client, "cancelled", json::object());
+  ASSERT_TRUE(seen.ok()) << seen.error().describe();
+  // Requests 1 and 2 were initialize and tools/list (four pages: 2..5); the slow call is 6.
+  EXPECT_EQ(seen->text, "6 deadline passed") << "the server was told, with the request's id";
+  stop(client);
 }
 
 TEST_F(McpClientTest, ScriptedSlowCallInFlightFailsCancelledAtStop) {
