@@ -203,6 +203,11 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
   bool listing = false;
   bool relist_wanted = false;
 
+  // notifications/message rate limit: messages logged in the current minute, and dropped.
+  steady_clock::time_point log_window = steady_clock::now();
+  int log_logged = 0;
+  size_t log_dropped = 0;
+
   asio::steady_timer restart_timer;
   milliseconds backoff;
   std::deque<steady_clock::time_point> crashes;
@@ -384,6 +389,22 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
           (level == "error" || level == "critical" || level == "alert" || level == "emergency")
               ? spdlog::level::warn
               : spdlog::level::info;
+      // A chatty server must not flood parley's log: the stderr budget applies here too.
+      auto now = steady_clock::now();
+      if (now - log_window >= std::chrono::minutes(1)) {
+        if (log_dropped > 0) {
+          spdlog::warn("mcp server '{}': {} log messages not logged (over {} a minute)",
+                       config.name, log_dropped, config.max_stderr_lines_per_minute);
+        }
+        log_window = now;
+        log_logged = 0;
+        log_dropped = 0;
+      }
+      if (log_logged >= config.max_stderr_lines_per_minute) {
+        ++log_dropped;
+        return;
+      }
+      ++log_logged;
       spdlog::log(lvl, "mcp server '{}' log ({}): {:.500}", config.name, level, text);
     } else if (method == "notifications/tools/list_changed") {
       if (state.load() == State::ready) {
@@ -683,6 +704,8 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
                                           " cancelled before it was sent"));
       return;
     }
+    if (deadline == steady_clock::time_point::max())
+      deadline = steady_clock::now() + config.call_timeout;
     if (arguments.is_null()) arguments = json::object();
     auto key = std::make_shared<uint64_t>(0);
     json params = {{"name", tool}, {"arguments", std::move(arguments)}};

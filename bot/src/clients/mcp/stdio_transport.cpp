@@ -165,6 +165,9 @@ Status StdioTransport::open() {
   if (!config_.cwd.empty()) {
     posix_spawn_file_actions_addchdir_np(&fa.fa, config_.cwd.c_str());
   }
+  // Only stdin, stdout and stderr reach the child, whatever the process opened without
+  // O_CLOEXEC (listening sockets, the database).
+  posix_spawn_file_actions_addclosefrom_np(&fa.fa, STDERR_FILENO + 1);
   SpawnAttr attr;
   sigset_t none, defaults;
   sigemptyset(&none);

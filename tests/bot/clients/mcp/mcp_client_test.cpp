@@ -387,7 +387,9 @@ class McpClientTest : public ::testing::Test {
   Result<McpCallResult> call(McpClient& c, std::string tool, json args,
                              milliseconds timeout = milliseconds(10'000),
                              std::shared_ptr<McpCancel> cancel = nullptr) {
-    auto deadline = steady_clock::now() + timeout;
+    // milliseconds::max(): no deadline of the caller's own.
+    auto deadline = timeout == milliseconds::max() ? steady_clock::time_point::max()
+                                                   : steady_clock::now() + timeout;
     return run(c.call(std::move(tool), std::move(args), deadline, std::move(cancel)));
   }
 
@@ -751,8 +753,10 @@ TEST_F(McpClientTest, ScriptedStubbornChildIsKilledAfterTheGrace) {
 }
 
 TEST_F(McpClientTest, ScriptedDeadlineSendsCancelledNotification) {
+  auto c = scripted();
+  c.call_timeout = milliseconds(400);
   Watch w;
-  McpClient client(ioc_.get_executor(), multi_, scripted(), w.on_tools(), w.on_state());
+  McpClient client(ioc_.get_executor(), multi_, c, w.on_tools(), w.on_state());
   client.start();
   ASSERT_TRUE(w.wait_state(State::ready)) << w.last_why();
   auto t0 = steady_clock::now();
@@ -765,6 +769,15 @@ TEST_F(McpClientTest, ScriptedDeadlineSendsCancelledNotification) {
   ASSERT_TRUE(seen.ok()) << seen.error().describe();
   // Requests 1 and 2 were initialize and tools/list (four pages: 2..5); the slow call is 6.
   EXPECT_EQ(seen->text, "6 deadline passed") << "the server was told, with the request's id";
+
+  // No deadline of its own: the configured call_timeout applies.
+  t0 = steady_clock::now();
+  auto unbounded = call(client, "slow", json::object(), milliseconds::max());
+  took = steady_clock::now() - t0;
+  ASSERT_FALSE(unbounded.ok());
+  EXPECT_EQ(unbounded.error().code, ErrorCode::deadline_exceeded);
+  EXPECT_GE(took, milliseconds(400));
+  EXPECT_LT(took, milliseconds(400 + 500));
   stop(client);
 }
 

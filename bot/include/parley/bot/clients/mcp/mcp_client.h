@@ -83,7 +83,7 @@ struct McpServerConfig {
   size_t max_result_bytes = 64u << 10;   // a call's text is cut here, with a marker
   size_t max_message_bytes = 16u << 20;  // a longer stdio line or HTTP body is refused
   int max_tool_pages = 50;               // tools/list pages followed before giving up
-  int max_stderr_lines_per_minute = 60;  // more are counted, not logged
+  int max_stderr_lines_per_minute = 60;  // stderr lines and log messages; more are counted
 };
 
 struct McpTool {
@@ -159,10 +159,11 @@ class McpClient {
   // The running child's process id (stdio), for diagnostics; 0 when none.
   [[nodiscard]] pid_t child_pid() const;
 
-  // Calls a tool. Errors: unavailable (not ready, or the server went away during the call),
-  // not_found (no such tool), deadline_exceeded, cancelled (token or stop()), invalid_argument /
-  // internal (a JSON-RPC error from the server). A tool that ran and failed is a success with
-  // is_error set.
+  // Calls a tool; a `deadline` of time_point::max() means config.call_timeout from now.
+  // Errors: unavailable (not ready, or the server went away during the call), not_found (no
+  // such tool), deadline_exceeded, cancelled (token or stop()), invalid_argument / internal (a
+  // JSON-RPC error from the server). A tool that ran and failed is a success with is_error set.
+  // `struct Impl` below is public only for the implementation's helpers.
   net::asio::awaitable<Result<McpCallResult>> call(std::string tool, nlohmann::json arguments,
                                                    std::chrono::steady_clock::time_point deadline,
                                                    std::shared_ptr<McpCancel> cancel = nullptr);
