@@ -43,8 +43,11 @@ struct HttpTransport::Transfer {
 };
 
 HttpTransport::HttpTransport(asio::strand<net::Executor> strand, http::CurlMulti& multi,
-                             const McpServerConfig& config, TransportEvents events)
-    : strand_(strand), multi_(multi), config_(config), events_(std::move(events)) {}
+                             McpServerConfig config, TransportEvents events)
+    : strand_(std::move(strand)),
+      multi_(multi),
+      config_(std::move(config)),
+      events_(std::move(events)) {}
 
 Status HttpTransport::open() {
   if (config_.url.rfind("http://", 0) != 0 && config_.url.rfind("https://", 0) != 0) {
@@ -146,7 +149,7 @@ void HttpTransport::post(nlohmann::json message, steady_clock::time_point deadli
     });
     return s.ok();
   };
-  multi_.start(std::move(req), std::move(on_body), strand_, [weak, t](http::Response r) {
+  multi_.start(std::move(req), std::move(on_body), strand_, [weak, t](const http::Response& r) {
     if (auto self = weak.lock()) self->done(t, r);
   });
 }
@@ -221,7 +224,7 @@ void HttpTransport::close(std::function<void()> closed) {
   std::string name = config_.name;
   auto self = shared_from_this();
   multi_.start(std::move(req), {}, strand_,
-               [self, name, closed = std::move(closed)](http::Response r) {
+               [self, name, closed = std::move(closed)](const http::Response& r) {
                  // 405: the server does not let clients end sessions; nothing more to do.
                  if (r.failure != http::Failure::none || (r.status >= 300 && r.status != 405)) {
                    spdlog::warn("mcp server '{}': ending the session: {}", name,

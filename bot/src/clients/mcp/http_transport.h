@@ -29,11 +29,11 @@ namespace parley::bot::mcp {
 class HttpTransport : public Transport, public std::enable_shared_from_this<HttpTransport> {
  public:
   HttpTransport(net::asio::strand<net::Executor> strand, http::CurlMulti& multi,
-                const McpServerConfig& config, TransportEvents events);
+                McpServerConfig config, TransportEvents events);
 
   Status open() override;
   void send(nlohmann::json message, std::chrono::steady_clock::time_point deadline) override;
-  void set_protocol_version(std::string version) override { version_ = std::move(version); }
+  void set_protocol_version(const std::string& version) override { version_ = version; }
   void close(std::function<void()> closed) override;
 
  private:

@@ -227,12 +227,24 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
       spdlog::warn("mcp server '{}': {}{}{}", config.name, to_string(s), why.empty() ? "" : ": ",
                    why);
     }
-    if (on_state) on_state(s, why);
+    if (!on_state) return;
+    // The callbacks are the owner's code: a throw is logged here rather than unwinding the
+    // io_context's run().
+    try {
+      on_state(s, why);
+    } catch (const std::exception& e) {
+      spdlog::error("mcp server '{}': on_state callback failed: {}", config.name, e.what());
+    }
   }
 
   void set_tools(std::vector<McpTool> t) {
     tools = std::move(t);
-    if (on_tools_changed) on_tools_changed(tools);
+    if (!on_tools_changed) return;
+    try {
+      on_tools_changed(tools);
+    } catch (const std::exception& e) {
+      spdlog::error("mcp server '{}': on_tools_changed callback failed: {}", config.name, e.what());
+    }
   }
 
   void withdraw_tools() {

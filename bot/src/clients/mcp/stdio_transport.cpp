@@ -1,12 +1,12 @@
 #include "clients/mcp/stdio_transport.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -48,11 +48,17 @@ struct Pipe {
   UniqueFd read, write;
 };
 
+// strerror's text without its thread-safety problem (glibc's strerrordesc_np).
+std::string errno_text(int e) {
+  const char* d = ::strerrordesc_np(e);
+  return d != nullptr ? d : "error " + std::to_string(e);
+}
+
 Result<Pipe> make_pipe(const char* what) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
+  std::array<int, 2> fds{};
+  if (::pipe2(fds.data(), O_CLOEXEC) != 0) {
     return fail(ErrorCode::resource_exhausted,
-                std::string("pipe for the child's ") + what + ": " + std::strerror(errno));
+                std::string("pipe for the child's ") + what + ": " + errno_text(errno));
   }
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
@@ -90,12 +96,13 @@ void ignore_sigpipe_once() {
 std::vector<std::string> child_environment(const McpServerConfig& config) {
   std::map<std::string, std::string> env;
   for (const char* name : {"PATH", "HOME", "LANG"}) {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): parley sets no variables after start-up
     if (const char* v = std::getenv(name)) env[name] = v;
   }
   for (const auto& [k, v] : config.env) env[k] = v;
   std::vector<std::string> out;
   out.reserve(env.size());
-  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  for (const auto& [k, v] : env) out.push_back(k + '=' + v);
   return out;
 }
 
@@ -123,12 +130,12 @@ bool ChildProcess::try_reap(std::string& status) {
   pid_t r = ::waitpid(pid_, &st, WNOHANG);
   if (r == 0) return false;
   if (r < 0) {
-    status = std::string("could not be waited for: ") + std::strerror(errno);
+    status = std::string("could not be waited for: ") + errno_text(errno);
   } else if (WIFEXITED(st)) {
     status = "exited with status " + std::to_string(WEXITSTATUS(st));
   } else if (WIFSIGNALED(st)) {
-    status =
-        "killed by signal " + std::to_string(WTERMSIG(st)) + " (" + ::strsignal(WTERMSIG(st)) + ")";
+    status = "killed by signal " + std::to_string(WTERMSIG(st)) + " (" +
+             (::sigdescr_np(WTERMSIG(st)) != nullptr ? ::sigdescr_np(WTERMSIG(st)) : "?") + ")";
   } else {
     status = "ended";
   }
@@ -138,15 +145,15 @@ bool ChildProcess::try_reap(std::string& status) {
   return true;
 }
 
-StdioTransport::StdioTransport(asio::strand<net::Executor> strand, const McpServerConfig& config,
+StdioTransport::StdioTransport(asio::strand<net::Executor> strand, McpServerConfig config,
                                TransportEvents events)
-    : strand_(strand),
-      config_(config),
+    : strand_(std::move(strand)),
+      config_(std::move(config)),
       events_(std::move(events)),
-      in_(strand),
-      out_(strand),
-      err_(strand),
-      reap_timer_(strand),
+      in_(strand_),
+      out_(strand_),
+      err_(strand_),
+      reap_timer_(strand_),
       stderr_window_(steady_clock::now()) {}
 
 Status StdioTransport::open() {
@@ -188,10 +195,12 @@ Status StdioTransport::open() {
   std::vector<std::string> args{config_.command};
   args.insert(args.end(), config_.args.begin(), config_.args.end());
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<std::string> env = child_environment(config_);
   std::vector<char*> envp;
+  envp.reserve(env.size() + 1);
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
 
@@ -201,7 +210,7 @@ Status StdioTransport::open() {
   if (rc != 0) {
     return fail(ErrorCode::unavailable, "could not start '" + config_.command + "'" +
                                             (config_.cwd.empty() ? "" : " in " + config_.cwd) +
-                                            ": " + std::strerror(rc));
+                                            ": " + errno_text(rc));
   }
   child_.adopt(pid);
   in_.assign(in->write.release());
@@ -390,7 +399,8 @@ void StdioTransport::finish(const std::string& status) {
   boost::system::error_code ignored;
   in_.close(ignored);
   out_.close(ignored);
-  err_.close(ignored);
+  // stderr stays open until its EOF (the group is gone: it comes at once), so that the last
+  // lines a crashing server wrote — usually why — are logged.
   writes_.clear();
   spdlog::info("mcp server '{}': child {}", config_.name, status);
   if (closing_) {

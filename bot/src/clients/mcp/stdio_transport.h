@@ -51,7 +51,7 @@ class ChildProcess {
 
 class StdioTransport : public Transport, public std::enable_shared_from_this<StdioTransport> {
  public:
-  StdioTransport(net::asio::strand<net::Executor> strand, const McpServerConfig& config,
+  StdioTransport(net::asio::strand<net::Executor> strand, McpServerConfig config,
                  TransportEvents events);
 
   Status open() override;
@@ -78,8 +78,8 @@ class StdioTransport : public Transport, public std::enable_shared_from_this<Std
   TransportEvents events_;
   ChildProcess child_;
   net::asio::posix::stream_descriptor in_, out_, err_;
-  std::array<char, 64 * 1024> out_buf_{};
-  std::array<char, 8 * 1024> err_buf_{};
+  std::array<char, size_t{64} * 1024> out_buf_{};
+  std::array<char, size_t{8} * 1024> err_buf_{};
   std::string out_line_, err_line_;
   bool discarding_ = false;  // the current stdout line is over max_message_bytes
   std::deque<std::string> writes_;

@@ -40,7 +40,7 @@ class Transport {
   // the request a little after it; the client's own timer acts first).
   virtual void send(nlohmann::json message, std::chrono::steady_clock::time_point deadline) = 0;
   // The negotiated revision, sent by HTTP as MCP-Protocol-Version.
-  virtual void set_protocol_version(std::string /*version*/) {}
+  virtual void set_protocol_version(const std::string& /*version*/) {}
   // Ends the connection gracefully; `closed` runs on the strand when it is over (the child
   // reaped, the session deleted). No event is delivered afterwards.
   virtual void close(std::function<void()> closed) = 0;

@@ -23,6 +23,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -47,7 +48,8 @@ class CurlMulti;
 namespace parley::bot::mcp {
 
 // The protocol revisions this client speaks, newest first; the first is the one offered.
-inline constexpr std::string_view kProtocolVersions[] = {"2025-06-18", "2025-03-26", "2024-11-05"};
+inline constexpr std::array<std::string_view, 3> kProtocolVersions{"2025-06-18", "2025-03-26",
+                                                                   "2024-11-05"};
 
 struct McpServerConfig {
   enum class Transport { stdio, http };
