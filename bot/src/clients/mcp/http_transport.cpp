@@ -33,6 +33,8 @@ struct HttpTransport::Transfer {
   nlohmann::json id;  // null for a notification or a response we send
   bool is_initialize = false;
   bool had_session = false;
+  bool stream = false;        // the GET stream of server-initiated messages
+  bool opens_stream = false;  // notifications/initialized: once accepted, the stream opens
   // Body state, touched only on CurlMulti's strand until the completion is posted.
   enum class Mode { unknown, json, sse } mode = Mode::unknown;
   std::string json_body;
@@ -47,7 +49,8 @@ HttpTransport::HttpTransport(asio::strand<net::Executor> strand, http::CurlMulti
     : strand_(std::move(strand)),
       multi_(multi),
       config_(std::move(config)),
-      events_(std::move(events)) {}
+      events_(std::move(events)),
+      stream_timer_(strand_) {}
 
 Status HttpTransport::open() {
   if (config_.url.rfind("http://", 0) != 0 && config_.url.rfind("https://", 0) != 0) {
@@ -75,36 +78,14 @@ void HttpTransport::send(nlohmann::json message, steady_clock::time_point deadli
   post(std::move(message), deadline);
 }
 
-void HttpTransport::post(nlohmann::json message, steady_clock::time_point deadline) {
-  auto t = std::make_shared<Transfer>(config_.max_message_bytes);
-  if (message.contains("method") && message.contains("id")) t->id = message["id"];
-  t->is_initialize = message.value("method", "") == "initialize";
-  t->had_session = !session_id_.empty();
-  if (t->is_initialize) initializing_ = true;
-
-  http::Request req;
-  req.method = "POST";
-  req.url = config_.url;
-  req.headers = headers();
-  req.body = message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  // The client's timer cancels the call at its deadline; the transfer is kept a little longer
-  // so that a late answer is read (and dropped) rather than cut mid-stream.
-  auto now = steady_clock::now();
-  if (deadline == steady_clock::time_point::max() || deadline - now > std::chrono::hours(24)) {
-    deadline = now + std::chrono::hours(24);
-  }
-  req.deadline = deadline + std::chrono::seconds(1);
-  auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(req.deadline - now);
-  req.first_byte_timeout = std::max(budget, std::chrono::milliseconds(1'000));
-  req.idle_timeout = req.first_byte_timeout;
-  req.max_body_bytes = config_.max_message_bytes;
-
+// The body callback of a POST or of the GET stream: runs on CurlMulti's strand, sniffs JSON or
+// SSE, parses, and posts whole messages to the client's strand.
+http::OnBody HttpTransport::body_reader(const std::shared_ptr<Transfer>& t) {
   auto strand = strand_;
   std::weak_ptr<HttpTransport> weak = weak_from_this();
   auto alive = alive_;
   size_t max_bytes = config_.max_message_bytes;
   std::string name = config_.name;
-  // Runs on CurlMulti's strand: parses, and posts whole messages to the client's strand.
   auto deliver = [strand, weak, t](nlohmann::json m) {
     if (!t->id.is_null() && m.contains("id") && m["id"] == t->id && !m.contains("method")) {
       t->answered = true;
@@ -114,10 +95,11 @@ void HttpTransport::post(nlohmann::json message, steady_clock::time_point deadli
       if (self && !self->closed_) self->events_.on_message(std::move(m));
     });
   };
-  http::OnBody on_body = [t, alive, max_bytes, name, deliver](long status, std::string_view piece) {
+  return [t, alive, max_bytes, name, deliver](long status, std::string_view piece) {
     if (!alive->load()) return false;
     t->bytes += piece.size();
-    if (t->bytes > max_bytes) return false;
+    // A request's answer is capped as a whole; the long-lived stream by the event (SseParser).
+    if (!t->stream && t->bytes > max_bytes) return false;
     if (status < 200 || status >= 300) {
       // An error body is kept (cut) for the error message.
       if (t->json_body.size() < 512) t->json_body.append(piece.substr(0, 512));
@@ -149,7 +131,35 @@ void HttpTransport::post(nlohmann::json message, steady_clock::time_point deadli
     });
     return s.ok();
   };
-  multi_.start(std::move(req), std::move(on_body), strand_, [weak, t](const http::Response& r) {
+}
+
+void HttpTransport::post(nlohmann::json message, steady_clock::time_point deadline) {
+  auto t = std::make_shared<Transfer>(config_.max_message_bytes);
+  if (message.contains("method") && message.contains("id")) t->id = message["id"];
+  t->is_initialize = message.value("method", "") == "initialize";
+  t->opens_stream = message.value("method", "") == "notifications/initialized";
+  t->had_session = !session_id_.empty();
+  if (t->is_initialize) initializing_ = true;
+
+  http::Request req;
+  req.method = "POST";
+  req.url = config_.url;
+  req.headers = headers();
+  req.body = message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // The client's timer cancels the call at its deadline; the transfer is kept a little longer
+  // so that a late answer is read (and dropped) rather than cut mid-stream.
+  auto now = steady_clock::now();
+  if (deadline == steady_clock::time_point::max() || deadline - now > std::chrono::hours(24)) {
+    deadline = now + std::chrono::hours(24);
+  }
+  req.deadline = deadline + std::chrono::seconds(1);
+  auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(req.deadline - now);
+  req.first_byte_timeout = std::max(budget, std::chrono::milliseconds(1'000));
+  req.idle_timeout = req.first_byte_timeout;
+  req.max_body_bytes = config_.max_message_bytes;
+
+  std::weak_ptr<HttpTransport> weak = weak_from_this();
+  multi_.start(std::move(req), body_reader(t), strand_, [weak, t](const http::Response& r) {
     if (auto self = weak.lock()) self->done(t, r);
   });
 }
@@ -200,6 +210,9 @@ void HttpTransport::done(const std::shared_ptr<Transfer>& t, const http::Respons
     failed(Error{ErrorCode::unavailable,
                  "the event stream from " + where + " ended without an answer"});
   }
+  if (t->opens_stream && r.failure == http::Failure::none && r.status >= 200 && r.status < 300) {
+    open_stream();
+  }
   if (t->is_initialize) {
     auto waiting = std::move(waiting_);
     waiting_.clear();
@@ -207,10 +220,60 @@ void HttpTransport::done(const std::shared_ptr<Transfer>& t, const http::Respons
   }
 }
 
+void HttpTransport::open_stream() {
+  if (closed_ || session_id_.empty() || stream_open_) return;
+  stream_open_ = true;
+  auto t = std::make_shared<Transfer>(config_.max_message_bytes);
+  t->stream = true;
+  t->had_session = true;
+  http::Request req;
+  req.method = "GET";
+  req.url = config_.url;
+  req.headers = headers();
+  req.headers.front() = "Accept: text/event-stream";
+  req.first_byte_timeout = std::chrono::seconds(10);
+  // A quiet stream is normal; after this long it is opened again.
+  req.idle_timeout = kStreamIdle;
+  std::weak_ptr<HttpTransport> weak = weak_from_this();
+  multi_.start(std::move(req), body_reader(t), strand_, [weak, t](const http::Response& r) {
+    if (auto self = weak.lock()) self->stream_done(t, r);
+  });
+}
+
+void HttpTransport::stream_done(const std::shared_ptr<Transfer>& t, const http::Response& r) {
+  stream_open_ = false;
+  if (closed_) return;
+  std::string where = endpoint_for_errors(config_.url);
+  if (r.status == 405) {
+    spdlog::debug("mcp server '{}': {} offers no event stream (HTTP 405)", config_.name, where);
+    return;
+  }
+  if (r.status == 404) {
+    session_id_.clear();
+    events_.on_closed("its session expired (HTTP 404 from " + where + ")", true);
+    return;
+  }
+  if (t->sse.events() > 0) stream_backoff_ = std::chrono::seconds(1);
+  if (r.failure != http::Failure::none && r.failure != http::Failure::idle_timeout) {
+    spdlog::info("mcp server '{}': event stream from {} ended ({}: {}); again in {} ms",
+                 config_.name, where, http::to_string(r.failure), r.error, stream_backoff_.count());
+  } else if (r.status >= 300) {
+    spdlog::info("mcp server '{}': event stream from {} refused (HTTP {}); again in {} ms",
+                 config_.name, where, r.status, stream_backoff_.count());
+  }
+  stream_timer_.expires_after(stream_backoff_);
+  stream_backoff_ = std::min(stream_backoff_ * 2, std::chrono::milliseconds(30'000));
+  stream_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->open_stream();
+  });
+}
+
 void HttpTransport::close(std::function<void()> closed) {
   closed_ = true;
   alive_->store(false);
   waiting_.clear();
+  stream_timer_.cancel();
   if (session_id_.empty()) {
     asio::post(strand_, std::move(closed));
     return;

@@ -4,7 +4,8 @@
 // responses and notifications, delivered as they arrive (progress while a call runs).
 // Notifications get 202. The Mcp-Session-Id of the initialize response goes on every later
 // request, and MCP-Protocol-Version once negotiated; messages sent while initialize is in
-// flight wait for its session id. A 404 on a request carrying a session id means the session
+// flight wait for its session id. Once initialized, a GET opens the stream of server-initiated
+// messages. A 404 on a request carrying a session id means the session
 // expired: on_closed(…, expired = true). close() ends the session with DELETE.
 //
 // The bearer token goes into the Authorization header only: never into a log or an error.
@@ -39,7 +40,14 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
  private:
   void post(nlohmann::json message, std::chrono::steady_clock::time_point deadline);
   struct Transfer;
+  http::OnBody body_reader(const std::shared_ptr<Transfer>& t);
   void done(const std::shared_ptr<Transfer>& t, const http::Response& r);
+  // The GET stream of server-initiated messages (list_changed, logs), opened once the session
+  // is initialized and again when it ends; a server answering 405 offers none.
+  void open_stream();
+  void stream_done(const std::shared_ptr<Transfer>& t, const http::Response& r);
+
+  static constexpr std::chrono::minutes kStreamIdle{5};
   [[nodiscard]] std::vector<std::string> headers() const;
 
   net::asio::strand<net::Executor> strand_;
@@ -52,6 +60,9 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
   std::deque<std::pair<nlohmann::json, std::chrono::steady_clock::time_point>>
       waiting_;  // sent meanwhile: they need its session id
   bool closed_ = false;
+  bool stream_open_ = false;
+  net::asio::steady_timer stream_timer_;
+  std::chrono::milliseconds stream_backoff_{1'000};
   // Read by body callbacks on CurlMulti's strand: after close() they abort their transfers.
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };

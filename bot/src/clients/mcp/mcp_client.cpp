@@ -621,8 +621,8 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
   void on_closed(uint64_t gen, std::string reason, bool expired) {
     if (gen != generation) return;
     ++generation;
-    transport.reset();
-    pid = 0;
+    // Closed all the same: an HTTP transport's event stream is ended, a child is long reaped.
+    close_transport();
     crashed(reason, expired);
   }
 

@@ -210,11 +210,21 @@ net.Server.prototype.listen = function (...a) {
 // A scripted Streamable HTTP server answering with plain JSON bodies (the everything server
 // always streams): sessions s1, s2, …; `expire` forgets the session, so that the next request
 // gets 404; `whoami` reports the session, the MCP-Protocol-Version header and whether the bearer
-// token came; DELETE is logged to stdout.
+// token came; `change` adds `delta` and says so on the session's GET event stream; GET and
+// DELETE are logged to stdout.
 constexpr const char* kScriptedHttpServer = R"JS(
 const http = require('http');
 let sessions = new Set();
+const streams = new Map();
+const tools = [{name: 'whoami', inputSchema: {type: 'object'}},
+               {name: 'expire', inputSchema: {type: 'object'}},
+               {name: 'change', inputSchema: {type: 'object'}}];
 let next = 1;
+const endStream = sid => {
+  const s = streams.get(sid);
+  if (s) s.end();
+  streams.delete(sid);
+};
 http.createServer((req, res) => {
   let body = '';
   req.on('data', c => body += c);
@@ -223,7 +233,16 @@ http.createServer((req, res) => {
     if (req.method === 'DELETE') {
       console.log('DELETE ' + sid);
       sessions.delete(sid);
+      endStream(sid);
       res.writeHead(200).end();
+      return;
+    }
+    if (req.method === 'GET') {
+      if (!sessions.has(sid)) { res.writeHead(404).end(); return; }
+      console.log('GET ' + sid);
+      res.writeHead(200, {'Content-Type': 'text/event-stream'});
+      res.write(': stream open\n\n');
+      streams.set(sid, res);
       return;
     }
     const m = JSON.parse(body);
@@ -241,11 +260,18 @@ http.createServer((req, res) => {
       result = {protocolVersion: '2025-06-18', capabilities: {tools: {}},
                 serverInfo: {name: 'scripted-http', version: '1'}};
     } else if (m.method === 'tools/list') {
-      result = {tools: [{name: 'whoami', inputSchema: {type: 'object'}},
-                        {name: 'expire', inputSchema: {type: 'object'}}]};
+      result = {tools};
     } else if (m.params.name === 'expire') {
       sessions.delete(sid);
+      endStream(sid);
       result = {content: [{type: 'text', text: 'forgotten'}]};
+    } else if (m.params.name === 'change') {
+      tools.push({name: 'delta', inputSchema: {type: 'object'}});
+      const s = streams.get(sid);
+      if (s) s.write('event: message\ndata: ' +
+                     JSON.stringify({jsonrpc: '2.0', method: 'notifications/tools/list_changed'}) +
+                     '\n\n');
+      result = {content: [{type: 'text', text: s ? 'told' : 'no stream'}]};
     } else {
       result = {content: [{type: 'text', text: sid + ' ' + req.headers['mcp-protocol-version'] +
           ' ' + (req.headers['authorization'] === 'Bearer sekrit' ? 'bearer' : 'anonymous')}]};
@@ -547,6 +573,16 @@ TEST_F(McpClientTest, HttpJsonAnswersBearerAndExpiredSessionRenewed) {
   auto who = call(client, "whoami", json::object());
   ASSERT_TRUE(who.ok()) << who.error().describe();
   EXPECT_EQ(who->text, "s1 2025-06-18 bearer");
+
+  // Server-initiated messages come on the GET stream opened after initialization.
+  for (int i = 0; i < 100 && server.log().find("GET s1") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  auto change = call(client, "change", json::object());
+  ASSERT_TRUE(change.ok()) << change.error().describe();
+  EXPECT_EQ(change->text, "told");
+  EXPECT_TRUE(w.wait_tools([](const auto& t) { return find_tool(t, "delta") != nullptr; }))
+      << "list_changed on the event stream re-lists the tools";
 
   auto forgotten = call(client, "expire", json::object());
   ASSERT_TRUE(forgotten.ok()) << forgotten.error().describe();
