@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -83,14 +84,13 @@ struct SpawnAttr {
 // process. Pipes have no MSG_NOSIGNAL, so the disposition is set to ignore — once, and only
 // when nobody chose one; children get the default back (POSIX_SPAWN_SETSIGDEF).
 void ignore_sigpipe_once() {
-  static const bool done = [] {
+  static std::once_flag once;
+  std::call_once(once, [] {
     struct sigaction current {};
     if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
       ::signal(SIGPIPE, SIG_IGN);
     }
-    return true;
-  }();
-  (void)done;
+  });
 }
 
 std::vector<std::string> child_environment(const McpServerConfig& config) {
@@ -102,7 +102,12 @@ std::vector<std::string> child_environment(const McpServerConfig& config) {
   for (const auto& [k, v] : config.env) env[k] = v;
   std::vector<std::string> out;
   out.reserve(env.size());
-  for (const auto& [k, v] : env) out.push_back(k + '=' + v);
+  for (const auto& [k, v] : env) {
+    std::string entry = k;
+    entry += '=';
+    entry += v;
+    out.push_back(std::move(entry));
+  }
   return out;
 }
 

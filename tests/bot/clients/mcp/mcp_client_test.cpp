@@ -23,6 +23,9 @@
 #include <sstream>
 #include <thread>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 #include "parley/bot/clients/http/curl_multi.h"
 #include "support/spawn.h"
 #include "support/temp_dir.h"
@@ -129,7 +132,8 @@ const McpTool* find_tool(const std::vector<McpTool>& tools, const std::string& n
 
 // A scripted stdio MCP server, driven by environment variables: MODE (hang_init: never answers;
 // stubborn: ignores SIGTERM and the end of stdin), VERSION (the protocol revision it answers
-// with), BANNER (prints a non-JSON line first). Eight tools in pages of two; `crash` exits with
+// with), BANNER (prints a non-JSON line first), NOISY (50 lines on stderr). Nine tools in pages
+// of two (`env` shows what of its environment came through); `crash` exits with
 // status 3, `slow` never answers, `cancelled` lists the notifications/cancelled received,
 // `change` adds `delta` and sends list_changed, `ask` sends the client a ping and a sampling
 // request and reports how each was answered.
@@ -137,10 +141,11 @@ constexpr const char* kScriptedServer = R"JS(
 const readline = require('readline');
 const mode = process.env.MODE || '';
 const version = process.env.VERSION || '2025-06-18';
-const tools = ['alpha', 'beta', 'gamma', 'crash', 'change', 'ask', 'slow', 'cancelled'].map(
+const tools = ['alpha', 'beta', 'gamma', 'crash', 'change', 'ask', 'slow', 'cancelled', 'env'].map(
     n => ({name: n, description: 'scripted ' + n, inputSchema: {type: 'object'}}));
 const out = m => process.stdout.write(JSON.stringify(m) + '\n');
 if (process.env.BANNER) process.stdout.write('a banner that is not JSON\n');
+if (process.env.NOISY) for (let i = 0; i < 50; ++i) process.stderr.write('noise ' + i + '\n');
 if (mode === 'stubborn') {
   process.on('SIGTERM', () => {});
   setInterval(() => {}, 1000);
@@ -172,6 +177,10 @@ readline.createInterface({input: process.stdin}).on('line', line => {
     const n = m.params.name;
     if (n === 'crash') process.exit(3);
     if (n === 'slow') return;
+    if (n === 'env') {
+      return reply({content: [{type: 'text', text: [process.env.API_TOKEN, process.env.LEAK,
+          process.env.PATH ? 'path' : 'no path', process.cwd()].join(' ')}]});
+    }
     if (n === 'cancelled') return reply({content: [{type: 'text', text: cancelled.join(',')}]});
     if (n === 'change') {
       tools.push({name: 'delta', inputSchema: {type: 'object'}});
@@ -639,13 +648,13 @@ TEST_F(McpClientTest, ScriptedPagesOfToolsListChangedAndServerRequests) {
                    w.on_state());
   client.start();
   ASSERT_TRUE(w.wait_state(State::ready)) << w.last_why();
-  EXPECT_EQ(w.tools().size(), 8u) << "four pages of tools/list followed";
+  EXPECT_EQ(w.tools().size(), 9u) << "five pages of tools/list followed";
 
   auto changed = call(client, "change", json::object());
   ASSERT_TRUE(changed.ok()) << changed.error().describe();
   EXPECT_TRUE(w.wait_tools([](const auto& t) { return find_tool(t, "delta") != nullptr; }))
       << "list_changed re-lists the tools";
-  EXPECT_EQ(w.tools().size(), 9u);
+  EXPECT_EQ(w.tools().size(), 10u);
   auto delta = call(client, "delta", json{{"x", 1}});
   ASSERT_TRUE(delta.ok()) << delta.error().describe();
   EXPECT_EQ(delta->text, "delta {\"x\":1}");
@@ -803,8 +812,8 @@ TEST_F(McpClientTest, ScriptedDeadlineSendsCancelledNotification) {
   EXPECT_LT(took, milliseconds(300 + 500));
   auto seen = call(client, "cancelled", json::object());
   ASSERT_TRUE(seen.ok()) << seen.error().describe();
-  // Requests 1 and 2 were initialize and tools/list (four pages: 2..5); the slow call is 6.
-  EXPECT_EQ(seen->text, "6 deadline passed") << "the server was told, with the request's id";
+  // Requests 1 to 6 were initialize and tools/list (five pages: 2..6); the slow call is 7.
+  EXPECT_EQ(seen->text, "7 deadline passed") << "the server was told, with the request's id";
 
   // No deadline of its own: the configured call_timeout applies.
   t0 = steady_clock::now();
@@ -833,6 +842,39 @@ TEST_F(McpClientTest, ScriptedSlowCallInFlightFailsCancelledAtStop) {
   auto r = std::move(*pending.get());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::cancelled) << r.error().describe();
+}
+
+TEST_F(McpClientTest, ScriptedChildGetsAMinimalEnvironmentAndItsStderrIsRateLimited) {
+  std::ostringstream logs;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(logs)));
+  ::setenv("LEAK", "from the test process", 1);  // NOLINT(concurrency-mt-unsafe): one thread
+  fs::create_directories(dir_ / "work");
+  auto c = scripted({{"API_TOKEN", "sekrit-env"}, {"NOISY", "1"}});
+  c.cwd = (dir_ / "work").string();
+  c.max_stderr_lines_per_minute = 5;
+  Watch w;
+  {
+    McpClient client(ioc_.get_executor(), multi_, c, w.on_tools(), w.on_state());
+    client.start();
+    ASSERT_TRUE(w.wait_state(State::ready)) << w.last_why();
+    auto env = call(client, "env", json::object());
+    ASSERT_TRUE(env.ok()) << env.error().describe();
+    EXPECT_EQ(env->text, "sekrit-env  path " + fs::canonical(dir_ / "work").string())
+        << "configured variables and PATH reach the child, the rest of parley's do not";
+    stop(client);
+  }
+  ::unsetenv("LEAK");  // NOLINT(concurrency-mt-unsafe): one thread
+  spdlog::set_default_logger(previous);
+  std::string text = logs.str();
+  size_t noise = 0;
+  for (size_t at = text.find("stderr: noise"); at != std::string::npos;
+       at = text.find("stderr: noise", at + 1)) {
+    ++noise;
+  }
+  EXPECT_EQ(noise, 5u) << text;
+  EXPECT_EQ(text.find("sekrit-env"), std::string::npos) << "a variable's value is never logged";
 }
 
 // ---- reading results ----

@@ -141,6 +141,8 @@ class McpClient {
   McpClient(const net::Executor& executor, http::CurlMulti& multi, McpServerConfig config,
             OnToolsChanged on_tools_changed = {}, OnState on_state = {});
   // Kills (SIGKILL) and reaps a child still running; prefer stop() for a graceful end.
+  // REQUIRES: stop() has completed, or no thread runs the io_context (it touches the strand's
+  // state).
   ~McpClient();
   McpClient(const McpClient&) = delete;
   McpClient& operator=(const McpClient&) = delete;
