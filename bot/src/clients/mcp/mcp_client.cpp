@@ -311,7 +311,11 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
       auto it = pending.find(id);
       if (it == pending.end()) continue;
       std::string what = it->second.what;
-      complete(id, fail(code, "mcp server '" + config.name + "': " + what + ": " + reason));
+      std::string message = "mcp server '" + config.name + "': ";
+      message += what;
+      message += ": ";
+      message += reason;
+      complete(id, fail(code, std::move(message)));
     }
   }
 
@@ -443,8 +447,8 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
     events.on_message = [weak, gen](json m) {
       if (auto self = weak.lock()) self->on_message(gen, std::move(m));
     };
-    events.on_closed = [weak, gen](std::string reason, bool expired) {
-      if (auto self = weak.lock()) self->on_closed(gen, std::move(reason), expired);
+    events.on_closed = [weak, gen](const std::string& reason, bool expired) {
+      if (auto self = weak.lock()) self->on_closed(gen, reason, expired);
     };
     events.on_send_failed = [weak, gen](const json& id, Error e) {
       if (auto self = weak.lock()) self->on_send_failed(gen, id, std::move(e));
@@ -464,7 +468,7 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
                    {"capabilities", json::object()},
                    {"clientInfo", {{"name", "parley"}, {"version", PARLEY_VERSION}}}};
     request("initialize", std::move(params), steady_clock::now() + config.init_timeout,
-            "initialize", false, [weak, gen](Result<json> r, std::vector<std::string>) {
+            "initialize", false, [weak, gen](Result<json> r, const std::vector<std::string>&) {
               auto self = weak.lock();
               if (!self || gen != self->generation) return;
               self->initialized(std::move(r));
@@ -509,14 +513,14 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
     list_page(first, generation, {}, std::string(), 0);
   }
 
-  void list_page(bool first, uint64_t gen, std::vector<McpTool> so_far, std::string cursor,
+  void list_page(bool first, uint64_t gen, std::vector<McpTool> so_far, const std::string& cursor,
                  int page) {
     json params = json::object();
     if (!cursor.empty()) params["cursor"] = cursor;
     request("tools/list", std::move(params), steady_clock::now() + config.init_timeout,
             "tools/list", false,
             [weak = weak_from_this(), first, gen, so_far = std::move(so_far), page](
-                Result<json> r, std::vector<std::string>) mutable {
+                Result<json> r, const std::vector<std::string>&) mutable {
               auto self = weak.lock();
               if (!self || gen != self->generation) return;
               self->listed_page(first, gen, std::move(so_far), page, std::move(r));
@@ -618,7 +622,7 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
     crashed(reason, false);
   }
 
-  void on_closed(uint64_t gen, std::string reason, bool expired) {
+  void on_closed(uint64_t gen, const std::string& reason, bool expired) {
     if (gen != generation) return;
     ++generation;
     // Closed all the same: an HTTP transport's event stream is ended, a child is long reaped.
@@ -697,7 +701,7 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
   }
 
   void start_call(std::string tool, json arguments, steady_clock::time_point deadline,
-                  std::shared_ptr<McpCancel> cancel,
+                  const std::shared_ptr<McpCancel>& cancel,
                   std::function<void(Result<McpCallResult>)> done) {
     if (state.load() != State::ready || !transport) {
       done(fail(ErrorCode::unavailable, "mcp server '" + config.name + "' is not ready (" +
@@ -716,8 +720,9 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
                                           " cancelled before it was sent"));
       return;
     }
-    if (deadline == steady_clock::time_point::max())
+    if (deadline == steady_clock::time_point::max()) {
       deadline = steady_clock::now() + config.call_timeout;
+    }
     if (arguments.is_null()) arguments = json::object();
     auto key = std::make_shared<uint64_t>(0);
     json params = {{"name", tool}, {"arguments", std::move(arguments)}};
@@ -749,7 +754,7 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
       return;
     }
     request("ping", nullptr, steady_clock::now() + timeout, "ping", false,
-            [done = std::move(done)](Result<json> r, std::vector<std::string>) {
+            [done = std::move(done)](Result<json> r, const std::vector<std::string>&) {
               if (!r) {
                 done(fail(std::move(r).error()));
               } else {
@@ -829,8 +834,7 @@ asio::awaitable<Result<McpCallResult>> McpClient::call(std::string tool, json ar
   auto start = [tool = std::move(tool), arguments = std::move(arguments), deadline,
                 cancel = std::move(cancel)](
                    Impl& impl, std::function<void(Result<McpCallResult>)> done) mutable {
-    impl.start_call(std::move(tool), std::move(arguments), deadline, std::move(cancel),
-                    std::move(done));
+    impl.start_call(std::move(tool), std::move(arguments), deadline, cancel, std::move(done));
   };
   Result<McpCallResult> r = co_await on_strand<Result<McpCallResult>>(impl_, std::move(start));
   co_return r;
