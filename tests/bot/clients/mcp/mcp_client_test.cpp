@@ -762,6 +762,23 @@ TEST_F(McpClientTest, ScriptedSilentServerIsDownWithinInitTimeoutOthersUnaffecte
   EXPECT_TRUE(process_gone(healthy_pid));
 }
 
+TEST_F(McpClientTest, MissingProgramIsDownWithTheReasonAndRetried) {
+  McpServerConfig c;
+  c.name = "missing";
+  c.command = (dir_ / "no-such-server").string();
+  c.restart_initial = milliseconds(50);
+  c.breaker_crashes = 3;
+  Watch w;
+  McpClient client(ioc_.get_executor(), multi_, c, w.on_tools(), w.on_state());
+  client.start();
+  ASSERT_TRUE(w.wait_state(State::broken)) << w.last_why();
+  EXPECT_NE(w.last_why().find("could not start '" + c.command + "': No such file or directory"),
+            std::string::npos)
+      << w.last_why();
+  EXPECT_NE(w.last_why().find("3 failures"), std::string::npos) << w.last_why();
+  stop(client);
+}
+
 TEST_F(McpClientTest, ScriptedProtocolRevisionsOldAcceptedUnknownRefused) {
   Watch old_watch;
   McpClient old(ioc_.get_executor(), multi_, scripted({{"VERSION", "2024-11-05"}}),
