@@ -168,6 +168,8 @@ void HttpTransport::done(const std::shared_ptr<Transfer>& t, const http::Respons
   if (t->is_initialize) {
     initializing_ = false;
     if (r.status >= 200 && r.status < 300) session_id_ = r.header("mcp-session-id");
+    // Closed while initialize was in flight: the session just made is ended too.
+    if (closed_ && !session_id_.empty()) end_session({});
   }
   if (closed_) return;
   std::string where = endpoint_for_errors(config_.url);
@@ -278,12 +280,17 @@ void HttpTransport::close(std::function<void()> closed) {
     asio::post(strand_, std::move(closed));
     return;
   }
+  end_session(std::move(closed));
+}
+
+void HttpTransport::end_session(std::function<void()> closed) {
   http::Request req;
   req.method = "DELETE";
   req.url = config_.url;
   req.headers = headers();
   req.connect_timeout = std::chrono::milliseconds(2'000);
   req.deadline = steady_clock::now() + std::chrono::seconds(3);
+  session_id_.clear();
   std::string name = config_.name;
   auto self = shared_from_this();
   multi_.start(std::move(req), {}, strand_,
@@ -295,8 +302,7 @@ void HttpTransport::close(std::function<void()> closed) {
                                     ? std::string(http::to_string(r.failure)) + ": " + r.error
                                     : "HTTP " + std::to_string(r.status));
                  }
-                 self->session_id_.clear();
-                 closed();
+                 if (closed) closed();
                });
 }
 

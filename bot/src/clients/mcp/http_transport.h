@@ -46,6 +46,8 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
   // is initialized and again when it ends; a server answering 405 offers none.
   void open_stream();
   void stream_done(const std::shared_ptr<Transfer>& t, const http::Response& r);
+  // DELETE of the session (its id is forgotten at once); `closed` (may be empty) runs after.
+  void end_session(std::function<void()> closed);
 
   static constexpr std::chrono::minutes kStreamIdle{5};
   [[nodiscard]] std::vector<std::string> headers() const;
