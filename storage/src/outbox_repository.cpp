@@ -281,6 +281,22 @@ Result<OutboxEntry> OutboxRepository::get(int64_t id) {
   return entry;
 }
 
+std::future<Result<WriteAck>> OutboxRepository::prune_files(int64_t before_ms) {
+  WriteJob job;
+  job.what = "outbox prune files";
+  job.apply = [before_ms](Connection& conn) -> Result<WriteAck> {
+    auto st = conn.cached(
+        "DELETE FROM outbox_files WHERE created_at < ? AND outbox_id IN "
+        "(SELECT id FROM outbox WHERE state <> 'pending')");
+    if (!st) return fail(std::move(st).error());
+    (*st)->bind_all(before_ms);
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    return WriteAck{static_cast<int64_t>(conn.changes()), false};
+  };
+  return writes_.submit_for_future(std::move(job));
+}
+
 Result<OutboxFileFound> OutboxRepository::file(const std::string& token) {
   auto conn = reads_.acquire();
   auto st = conn->cached(

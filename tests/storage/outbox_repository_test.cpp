@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <limits>
 
 #include "parley/storage/store.h"
 #include "support/temp_dir.h"
@@ -138,6 +139,16 @@ TEST(Outbox, FilesAreKeptWithTheirEntryAndFoundByToken) {
   EXPECT_EQ(found.channel, "http");
   EXPECT_EQ(o.file("0123456789abcdef0123456789abcdef").error().code, ErrorCode::not_found);
   EXPECT_EQ(o.file("").error().code, ErrorCode::not_found);
+
+  // Pruning: only the files of entries no longer owed, made before the cut.
+  ASSERT_TRUE(o.begin_send(single).get().ok());
+  ASSERT_TRUE(o.mark_sent(single).get().ok());
+  EXPECT_EQ(o.prune_files(0).get().value().row_id, 0) << "nothing made before the epoch";
+  EXPECT_EQ(o.prune_files(std::numeric_limits<int64_t>::max()).get().value().row_id, 2)
+      << "the sent entry's two files; the owed part's file stays";
+  EXPECT_TRUE(o.get(single)->files.empty());
+  EXPECT_EQ(o.get(first + 1)->files.size(), 1u);
+  EXPECT_EQ(o.file(e.files[0].token).error().code, ErrorCode::not_found);
 }
 
 }  // namespace outbox_repository_test

@@ -92,6 +92,15 @@ Status App::build() {
           "{} repl{} may have been sent just before the last stop: marked unknown, not sent again",
           *settled, *settled == 1 ? "y" : "ies");
     }
+    // Files sent with replies (charts, exports) are served under /files/<token> for a while,
+    // then deleted, so the database does not keep every chart ever drawn; one still owed stays.
+    constexpr int64_t kFileRetentionMs = int64_t{30} * 86'400'000;
+    const int64_t files_before = SystemClock::instance().now_ms() - kFileRetentionMs;
+    if (auto pruned = store_->outbox().prune_files(files_before).get(); !pruned) {
+      spdlog::warn("outbox: deleting old files failed: {}", pruned.error().describe());
+    } else if (pruned->row_id > 0) {
+      spdlog::info("outbox: {} file(s) of replies older than 30 days deleted", pruned->row_id);
+    }
     // Memories a user forgot are kept for a grace period (an undo, a mistaken /forget), then
     // purged with their vectors; the trail (memory_events) stays.
     constexpr int64_t kForgottenGraceMs = int64_t{30} * 86'400'000;

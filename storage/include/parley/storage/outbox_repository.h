@@ -79,6 +79,9 @@ class OutboxRepository {
   Result<OutboxEntry> get(int64_t id);
   // The file whose token is `token` (not_found when none is).
   Result<OutboxFileFound> file(const std::string& token);
+  // Deletes the files of entries no longer owed (sent or unknown) made before `before_ms`:
+  // their URLs stop answering. Returns how many were deleted.
+  std::future<Result<WriteAck>> prune_files(int64_t before_ms);
 
  private:
   WriteQueue& writes_;
