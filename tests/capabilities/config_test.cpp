@@ -78,6 +78,99 @@ capabilities:
   EXPECT_EQ(f.settings["token_env"], "FETCH_TOKEN");
 }
 
+TEST(CapabilitiesConfig, McpServersAreReadAndTheirToolsConfiguredByPrefix) {
+  const auto r = registry();
+  const auto check = parse_capabilities_config(R"(capabilities:
+  files.write_file:
+    side_effects: unsafe
+    timeout_ms: 2000
+mcp_servers:
+  files:
+    command: npx
+    args: [-y, "@modelcontextprotocol/server-filesystem", /srv/shared]
+    cwd: /srv
+    env: {GITHUB_TOKEN: PARLEY_GITHUB_TOKEN}
+    allow: {roles: [family]}
+    timeout_ms: 30000
+  search:
+    transport: http
+    url: https://mcp.example.org/mcp
+    token_env: SEARCH_TOKEN
+    tool_prefix: web
+    enabled: false
+)",
+                                               "caps.yaml", r);
+  ASSERT_TRUE(check.ok()) << check.describe();
+  const auto& files = check.config.mcp_servers.at("files");
+  EXPECT_EQ(files.transport, "stdio");
+  EXPECT_EQ(files.command, "npx");
+  EXPECT_EQ(files.args, (std::vector<std::string>{"-y", "@modelcontextprotocol/server-filesystem",
+                                                  "/srv/shared"}));
+  EXPECT_EQ(files.cwd, "/srv");
+  EXPECT_EQ(files.env.at("GITHUB_TOKEN"), "PARLEY_GITHUB_TOKEN");
+  EXPECT_EQ(files.tool_prefix, "files");
+  EXPECT_EQ(files.defaults.allow.roles, std::vector<std::string>{"family"});
+  EXPECT_EQ(files.defaults.timeout, std::chrono::milliseconds(30'000));
+  const auto& search = check.config.mcp_servers.at("search");
+  EXPECT_EQ(search.transport, "http");
+  EXPECT_EQ(search.url, "https://mcp.example.org/mcp");
+  EXPECT_EQ(search.token_env, "SEARCH_TOKEN");
+  EXPECT_FALSE(search.enabled);
+  EXPECT_EQ(check.config.mcp_server_of("web.search"), &search);
+  EXPECT_EQ(check.config.mcp_server_of("files.read_file"), &files);
+  EXPECT_EQ(check.config.mcp_server_of("fetch"), nullptr);
+  // A tool named under capabilities starts from its server's defaults.
+  const auto& write = check.config.by_name.at("files.write_file");
+  EXPECT_EQ(write.side_effects, SideEffects::unsafe);
+  EXPECT_EQ(write.timeout, std::chrono::milliseconds(2000));
+  EXPECT_EQ(write.allow.roles, std::vector<std::string>{"family"});
+}
+
+TEST(CapabilitiesConfig, McpServerMistakesAreNamedWithTheirLine) {
+  const auto r = registry();
+  const auto check = parse_capabilities_config(R"(mcp_servers:
+  bad:
+    transport: carrier-pigeon
+  nocommand:
+    args: [x]
+  leaky:
+    command: srv
+    env: {API_KEY: sk-live-1234567890}
+  both:
+    transport: http
+    url: ftp://example.org
+    command: srv
+  fetch:
+    command: srv
+  Upper:
+    command: srv
+  same:
+    command: srv
+    tool_prefix: nocommand
+capabilities:
+  ghost.tool:
+    enabled: false
+  fetch:
+    side_effects: none
+)",
+                                               "caps.yaml", r);
+  const std::string all = check.describe();
+  EXPECT_THAT(all, HasSubstr("caps.yaml:3:16: mcp_servers.bad.transport: expected stdio or http"));
+  EXPECT_THAT(all,
+              HasSubstr("caps.yaml:5:5: mcp_servers.nocommand: a stdio server needs a command"));
+  EXPECT_THAT(all, HasSubstr("mcp_servers.leaky.env.API_KEY: expected the name of one of parley's "
+                             "environment variables: secrets never go in this file"));
+  EXPECT_THAT(all, ::testing::Not(HasSubstr("sk-live")));
+  EXPECT_THAT(all, HasSubstr("mcp_servers.both.url: expected an http:// or https:// URL"));
+  EXPECT_THAT(all, HasSubstr("mcp_servers.both.command: command is for transport: stdio"));
+  EXPECT_THAT(all, HasSubstr("mcp_servers.fetch: tool prefix 'fetch' is the name of a built-in"));
+  EXPECT_THAT(all, HasSubstr("'Upper' is not a server name"));
+  EXPECT_THAT(all, HasSubstr("tool prefix 'nocommand' is already the prefix of server"));
+  EXPECT_THAT(all, HasSubstr("caps.yaml:21:3: capabilities.ghost.tool: unknown capability "
+                             "'ghost.tool': no MCP server has the tool prefix 'ghost'"));
+  EXPECT_THAT(all, HasSubstr("capabilities.fetch.side_effects: unknown key"));
+}
+
 TEST(CapabilitiesConfig, UnnamedCapabilitiesGetTheirDefaults) {
   const auto reg = registry();
   const auto c = parse_capabilities_config("", "caps.yaml", reg);
