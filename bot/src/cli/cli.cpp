@@ -17,6 +17,7 @@
 #include "cli/chat_command.h"
 #include "cli/discord_commands.h"
 #include "cli/email_commands.h"
+#include "cli/mcp_commands.h"
 #include "cli/memory_commands.h"
 #include "cli/money_commands.h"
 #include "cli/prompt_commands.h"
@@ -248,6 +249,7 @@ int run_cli(int argc, char** argv) {
   ReportCommands report_commands(app);
   MoneyCommands money_commands(app);
   DiscordCommands discord_commands(app);
+  McpCommands mcp_commands(app);
   EmailCommands email_commands(app);
   MemoryCommands memory_commands(app);
   AskOptions ask_options;
@@ -297,6 +299,7 @@ int run_cli(int argc, char** argv) {
   if (capability_commands.selected()) return capability_commands.run(config_file);
   if (money_commands.selected()) return money_commands.run(cfg);
   if (discord_commands.selected()) return discord_commands.run(cfg);
+  if (mcp_commands.selected()) return mcp_commands.run(cfg);
   if (email_commands.selected()) return email_commands.run(cfg);
   if (memory_commands.selected()) return memory_commands.run(cfg);
   if (report_commands.selected()) return report_commands.run(cfg);
