@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <future>
 #include <memory>
+#include <mutex>
 
 #include "parley/capabilities/json_schema.h"
 
@@ -103,6 +105,101 @@ bool valid_command(std::string_view n) {
 }
 }  // namespace
 
+// The groups: an immutable snapshot published whole through one atomic pointer (a reader loads
+// it with acquire, no lock, no reference count). Every snapshot and every capability is kept
+// until the registry goes, so a reader (or a call in flight) never holds a freed one; they are
+// replaced only when a server's tools change, so what is kept stays small.
+struct Registry::Groups {
+  struct Snapshot {
+    std::map<std::string, Capability*, std::less<>> by_name;
+    std::map<std::string, std::string, std::less<>> group_of;  // capability → group
+    std::map<std::string, std::vector<std::string>, std::less<>> members;
+  };
+  Groups() : kept{}, current(nullptr) {
+    kept.push_back(std::make_unique<const Snapshot>());
+    current.store(kept.back().get(), std::memory_order_release);
+  }
+  std::vector<std::unique_ptr<const Snapshot>> kept;  // writers only (under `writers`)
+  std::atomic<const Snapshot*> current;
+  std::mutex writers;  // set_group() against set_group(); never taken by a reader
+  std::vector<std::unique_ptr<Capability>> owned;
+};
+
+Registry::Registry() : groups_(std::make_unique<Groups>()) {}
+Registry::~Registry() = default;
+Registry::Registry(Registry&&) noexcept = default;
+Registry& Registry::operator=(Registry&&) noexcept = default;
+
+namespace {
+
+// "<prefix>.<tool>": a capability name as the prefix, then letters, digits, '_', '-' or '.'.
+bool valid_group_name(std::string_view n) {
+  const size_t dot = n.find('.');
+  if (dot == std::string_view::npos || dot + 1 >= n.size() || n.size() > 64) return false;
+  if (!valid_name(n.substr(0, dot))) return false;
+  return std::all_of(n.begin() + static_cast<std::ptrdiff_t>(dot) + 1, n.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+  });
+}
+
+}  // namespace
+
+GroupReport Registry::set_group(const std::string& group,
+                                std::vector<std::unique_ptr<Capability>> caps) {
+  GroupReport report;
+  const std::lock_guard lock(groups_->writers);
+  const Groups::Snapshot* old = groups_->current.load(std::memory_order_acquire);
+  auto next = std::make_unique<Groups::Snapshot>(*old);
+  if (auto it = next->members.find(group); it != next->members.end()) {
+    for (const auto& n : it->second) {
+      next->by_name.erase(n);
+      next->group_of.erase(n);
+    }
+    next->members.erase(it);
+  }
+  std::vector<std::string> members;
+  for (auto& capability : caps) {
+    if (!capability) continue;
+    const std::string name(capability->name());
+    std::string why;
+    if (!valid_group_name(name)) {
+      why =
+          "the name must be <prefix>.<tool>: a lowercase prefix, then letters, digits, '_', "
+          "'-' or '.', at most 64 in all";
+    } else if (by_name_.count(name) != 0 || next->by_name.count(name) != 0) {
+      why = fmt::format("the name is already taken{}", next->group_of.count(name) != 0
+                                                           ? " by group " + next->group_of[name]
+                                                           : std::string());
+    } else if (auto st = check_schema(capability->parameters()); !st.ok()) {
+      why = fmt::format("its input schema cannot be checked: {}", st.error().message);
+    }
+    if (!why.empty()) {
+      report.refused.emplace_back(name, std::move(why));
+      continue;
+    }
+    next->by_name.emplace(name, capability.get());
+    next->group_of.emplace(name, group);
+    members.push_back(name);
+    report.added.push_back(name);
+    groups_->owned.push_back(std::move(capability));
+  }
+  if (!members.empty()) next->members.emplace(group, std::move(members));
+  groups_->current.store(next.get(), std::memory_order_release);
+  groups_->kept.push_back(std::move(next));
+  return report;
+}
+
+std::string Registry::group_of(std::string_view name) const {
+  const auto snap = groups_->current.load(std::memory_order_acquire);
+  const auto it = snap->group_of.find(name);
+  return it == snap->group_of.end() ? std::string() : it->second;
+}
+
+size_t Registry::size() const {
+  return by_name_.size() + groups_->current.load(std::memory_order_acquire)->by_name.size();
+}
+
 Status Registry::add(std::unique_ptr<Capability> capability) {
   if (!capability) return fail(ErrorCode::invalid_argument, "null capability");
   const std::string name(capability->name());
@@ -140,8 +237,10 @@ Status Registry::add(std::unique_ptr<Capability> capability) {
 }
 
 Capability* Registry::find(std::string_view name) const {
-  auto it = by_name_.find(name);
-  return it == by_name_.end() ? nullptr : it->second.get();
+  if (auto it = by_name_.find(name); it != by_name_.end()) return it->second.get();
+  const auto snap = groups_->current.load(std::memory_order_acquire);
+  const auto it = snap->by_name.find(name);
+  return it == snap->by_name.end() ? nullptr : it->second;
 }
 
 Capability* Registry::find_command(std::string_view command) const {
@@ -151,8 +250,10 @@ Capability* Registry::find_command(std::string_view command) const {
 
 std::vector<std::string> Registry::names() const {
   std::vector<std::string> out;
-  out.reserve(by_name_.size());
+  const auto snap = groups_->current.load(std::memory_order_acquire);
+  out.reserve(by_name_.size() + snap->by_name.size());
   for (const auto& [n, _] : by_name_) out.push_back(n);
+  for (const auto& [n, _] : snap->by_name) out.push_back(n);
   return out;
 }
 

@@ -9,8 +9,9 @@
 // the Services interfaces that bot/ implements.
 //
 // Thread safety: invoke() may be called concurrently; an implementation that keeps mutable
-// state guards it itself. The Registry is filled at start-up (explicit registration, see
-// builtins.h) and read-only afterwards.
+// state guards it itself. The Registry's fixed capabilities are registered at start-up
+// (explicit registration, see builtins.h) and read-only afterwards; groups (set_group) change
+// while it runs.
 #pragma once
 
 #include <chrono>
@@ -152,21 +153,47 @@ class Capability {
   virtual void invoke_async_(const InvokeContext& ctx, const nlohmann::json& args, Done done);
 };
 
+// What set_group() took and what it left out (a name, why).
+struct GroupReport {
+  std::vector<std::string> added;
+  std::vector<std::pair<std::string, std::string>> refused;
+};
+
 class Registry {
  public:
+  Registry();
+  ~Registry();
+  Registry(Registry&&) noexcept;
+  Registry& operator=(Registry&&) noexcept;
+
   // Rejects an invalid or duplicate name (invalid_argument / already_exists), a command name
   // another capability already answers to, and a parameters() schema json_schema.h cannot
   // check.
   Status add(std::unique_ptr<Capability> capability);
+  // Capabilities that come and go while the bot runs (an MCP server's tools), by group: the set
+  // of `group` is replaced at once (empty: removed). Readers see the old set or the new one,
+  // never a mix, without a lock. Names are "<prefix>.<tool>" (a lowercase prefix; the tool's
+  // letters, digits, '_', '-' or '.', at most 64 in all); each capability is checked as add()
+  // checks it, and one that fails (or whose name the fixed capabilities or another group
+  // hold) is left out with the reason. Group capabilities answer to no /command. A replaced
+  // capability stays alive as long as the registry: a call in flight may still hold it.
+  // Thread-safe against every reader and other set_group() calls.
+  GroupReport set_group(const std::string& group, std::vector<std::unique_ptr<Capability>> caps);
+
   [[nodiscard]] Capability* find(std::string_view name) const;
   // The capability answering to /command, or null.
   [[nodiscard]] Capability* find_command(std::string_view command) const;
+  // The fixed capabilities by name, then the groups' by name.
   [[nodiscard]] std::vector<std::string> names() const;
-  [[nodiscard]] size_t size() const { return by_name_.size(); }
+  [[nodiscard]] size_t size() const;
+  // The group `name` belongs to; "" for a fixed capability or an unknown name.
+  [[nodiscard]] std::string group_of(std::string_view name) const;
 
  private:
+  struct Groups;
   std::map<std::string, std::unique_ptr<Capability>, std::less<>> by_name_;
   std::map<std::string, Capability*, std::less<>> by_command_;
+  std::unique_ptr<Groups> groups_;
 };
 
 }  // namespace parley::capabilities
