@@ -66,6 +66,17 @@ CapabilityCommands::CapabilityCommands(CLI::App& app) {
       "files to check; a name containing 'capabilities' is read as capabilities.yaml");
 }
 
+std::optional<caps::CapabilitiesConfig> live_capabilities(const config::Config& cfg,
+                                                          const caps::Registry& registry) {
+  if (cfg.capabilities_file.empty()) return caps::default_capabilities_config(registry);
+  auto check = caps::load_capabilities_config(cfg.capabilities_file.string(), registry);
+  if (!check.ok()) {
+    fmt::print(stderr, "{}", check.describe());
+    return std::nullopt;
+  }
+  return std::move(check.config);
+}
+
 int CapabilityCommands::run(const std::string& config_file) {
   return list_->parsed() ? list(config_file) : check(config_file);
 }
@@ -80,15 +91,9 @@ int CapabilityCommands::list(const std::string& config_file) {
   }
   caps::Registry registry;
   if (auto st = caps::register_builtins(registry); !st.ok()) return app::report_error(st.error());
-  caps::CapabilitiesConfig live = caps::default_capabilities_config(registry);
-  if (!cfg.capabilities_file.empty()) {
-    auto check = caps::load_capabilities_config(cfg.capabilities_file.string(), registry);
-    if (!check.ok()) {
-      fmt::print(stderr, "{}", check.describe());
-      return app::kExitBadInput;
-    }
-    live = std::move(check.config);
-  }
+  const auto loaded = live_capabilities(cfg, registry);
+  if (!loaded) return app::kExitBadInput;
+  const caps::CapabilitiesConfig& live = *loaded;
   nlohmann::json out = nlohmann::json::array();
   for (const auto& name : registry.names()) {
     const auto& c = *registry.find(name);

@@ -3,12 +3,19 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "parley/bot/config/config.h"
+#include "parley/capabilities/config.h"
 
 namespace parley::bot::cli {
+
+// The capabilities configuration `cfg` names (its file, else the embedded defaults) for the
+// capabilities in `registry`; nullopt after printing its problems (FILE:LINE:COLUMN) on stderr.
+std::optional<capabilities::CapabilitiesConfig> live_capabilities(
+    const config::Config& cfg, const capabilities::Registry& registry);
 
 class CapabilityCommands {
  public:

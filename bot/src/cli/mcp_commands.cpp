@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "app/exit_codes.h"
+#include "cli/capability_commands.h"
 #include "parley/bot/clients/http/curl_multi.h"
 #include "parley/capabilities/builtins.h"
 
@@ -164,15 +165,9 @@ McpCommands::McpCommands(CLI::App& app) {
 int McpCommands::run(const config::Config& cfg) {
   caps::Registry registry;
   if (auto st = caps::register_builtins(registry); !st.ok()) return app::report_error(st.error());
-  caps::CapabilitiesConfig live = caps::default_capabilities_config(registry);
-  if (!cfg.capabilities_file.empty()) {
-    auto check = caps::load_capabilities_config(cfg.capabilities_file.string(), registry);
-    if (!check.ok()) {
-      fmt::print(stderr, "{}", check.describe());
-      return app::kExitBadInput;
-    }
-    live = std::move(check.config);
-  }
+  const auto loaded = live_capabilities(cfg, registry);
+  if (!loaded) return app::kExitBadInput;
+  const caps::CapabilitiesConfig& live = *loaded;
   if (list_->parsed()) {
     json out = json::array();
     for (const auto& [name, s] : live.mcp_servers) {
