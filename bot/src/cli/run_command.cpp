@@ -39,6 +39,8 @@ int run_bot(const config::Config& cfg, const RunOptions& options) {
     }
     serving.push_back(channel.get());
   }
+  // Whoever waits for the ready line finds /readyz answering 200.
+  app->mark_ready();
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
   std::string where;

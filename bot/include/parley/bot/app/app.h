@@ -85,8 +85,12 @@ class App {
     show_alert_ = std::move(show);
   }
   // Starts the background work (owner only). (Serve and chat handle signals from open() on:
-  // the first SIGINT/SIGTERM calls request_stop(), a second one exits at once.)
+  // the first SIGINT/SIGTERM calls request_stop(), a second one exits at once.) Ready from here.
   void start();
+  // /readyz answers 200 from here on (when the store is healthy): the channels are serving.
+  // start() does it too; `parley run` calls it before its ready line, which comes before the
+  // console (and so start()) because the console owns the terminal from then on.
+  void mark_ready() { ready_ = true; }
   // Asks wait() to return (once; later calls do nothing). Any thread.
   void request_stop(const std::string& why);
   // Blocks until request_stop().
