@@ -12,18 +12,27 @@ namespace parley::bot::channels {
 
 namespace asio = net::asio;
 
-std::string file_url(const storage::OutboxFile& file) {
-  std::string name;
-  for (const char c : file.filename) {
-    const auto u = static_cast<unsigned char>(c);
+namespace {
+
+// `text` with every byte but RFC 3986's unreserved characters as %XX: a file's name in its URL
+// and in Content-Disposition's filename* (RFC 8187).
+std::string percent_encoded(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
     if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
         c == '.' || c == '_' || c == '~') {
-      name += c;
+      out += c;
     } else {
-      name += fmt::format("%{:02X}", u);
+      out += fmt::format("%{:02X}", static_cast<unsigned char>(c));
     }
   }
-  return fmt::format("/files/{}/{}", file.token, name);
+  return out;
+}
+
+}  // namespace
+
+std::string file_url(const storage::OutboxFile& file) {
+  return fmt::format("/files/{}/{}", file.token, percent_encoded(file.filename));
 }
 
 nlohmann::json turn_json(const pipeline::TurnResult& r) {
@@ -82,8 +91,8 @@ std::optional<Page> file_page(const PageRequest& request, storage::OutboxReposit
   Page p;
   p.content_type = found->file.media_type;
   p.body = std::move(found->file.content);
-  p.headers = {{"Content-Disposition",
-                fmt::format("attachment; filename*=UTF-8''{}", file_url(found->file).substr(40))},
+  p.headers = {{"Content-Disposition", fmt::format("attachment; filename*=UTF-8''{}",
+                                                   percent_encoded(found->file.filename))},
                {"X-Content-Type-Options", "nosniff"},
                {"Content-Security-Policy", "sandbox; default-src 'none'"},
                {"Cache-Control", "private, max-age=86400"}};
