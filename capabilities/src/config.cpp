@@ -15,6 +15,10 @@ namespace parley::capabilities {
 
 using nlohmann::json;
 
+SideEffects side_effects_of(const Capability& capability, const CapabilityConfig& config) {
+  return config.side_effects.value_or(capability.flags().side_effects);
+}
+
 std::string ConfigCheck::describe() const {
   std::string out;
   for (const auto& p : problems) out += p.describe() + "\n";
@@ -23,6 +27,12 @@ std::string ConfigCheck::describe() const {
 
 CapabilityConfig CapabilitiesConfig::for_capability(const Capability& capability) const {
   if (auto it = by_name.find(capability.name()); it != by_name.end()) return it->second;
+  // An MCP tool not named in the file runs with its server's defaults.
+  if (const McpServerSpec* server = mcp_server_of(capability.name())) {
+    CapabilityConfig c = server->defaults;
+    c.configured = false;
+    return c;
+  }
   CapabilityConfig c;
   c.settings = with_defaults(capability.settings_schema(), json::object());
   return c;
@@ -375,6 +385,9 @@ ConfigCheck parse_capabilities_config(const std::string& yaml, const std::string
     CapabilityConfig cfg = server->defaults;
     parse_one(c, json{{"type", "object"}, {"additionalProperties", false}}, e.value, e.path, cfg,
               true);
+    const YAML::Mark mark = e.key.Mark();
+    check.config.mcp_tool_locations[e.name] =
+        fmt::format("{}:{}:{}", name, mark.line + 1, mark.column + 1);
     check.config.by_name[e.name] = std::move(cfg);
   }
   check.problems = c.take_problems();

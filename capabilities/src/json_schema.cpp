@@ -134,6 +134,10 @@ class SchemaChecker {
     if (!s.is_object()) return schema_error(where, "expected an object (or true/false)");
     schemas_.insert(pointer);
     for (const auto& [key, value] : s.items()) {
+      if (key == "$schema" && pointer.empty()) {
+        PARLEY_TRY(dialect(value));
+        continue;
+      }
       if (kKeywords.count(key) == 0) {
         return schema_error(where, fmt::format("unsupported keyword '{}'", key));
       }
@@ -148,9 +152,31 @@ class SchemaChecker {
       }
     }
     for (const auto& [key, value] : s.items()) {
+      if (key == "$schema" && pointer.empty()) continue;
       PARLEY_TRY(keyword(s, key, value, where, pointer + "/" + pointer_token(key)));
     }
     return {};
+  }
+
+  // `$schema` at the root names the dialect. The drafts 4 to 7 and 2019-09 / 2020-12 mean the
+  // same as draft 7 for every keyword accepted here (the ones they changed, such as
+  // prefixItems or dependentRequired, are refused as unsupported keywords).
+  static Status dialect(const json& value) {
+    static const std::set<std::string, std::less<>> kDialects = {
+        "json-schema.org/draft-04/schema", "json-schema.org/draft-06/schema",
+        "json-schema.org/draft-07/schema", "json-schema.org/draft/2019-09/schema",
+        "json-schema.org/draft/2020-12/schema"};
+    if (value.is_string()) {
+      std::string_view uri = value.get_ref<const std::string&>();
+      for (const std::string_view scheme : {"http://", "https://"}) {
+        if (uri.starts_with(scheme)) uri.remove_prefix(scheme.size());
+      }
+      if (uri.ends_with('#')) uri.remove_suffix(1);
+      if (kDialects.count(uri) != 0) return {};
+    }
+    return schema_error("(root)", fmt::format("$schema {} is not a dialect this validator reads "
+                                              "(JSON Schema drafts 4 to 7, 2019-09, 2020-12)",
+                                              value.dump()));
   }
 
   Status keyword(const json& s, const std::string& key, const json& value, const std::string& where,
@@ -382,6 +408,7 @@ Result<std::shared_ptr<const Prepared>> prepare(const json& schema) {
     PARLEY_TRY(SchemaChecker(schema).run());
     auto prepared = std::make_shared<Prepared>();
     prepared->doc = schema;
+    if (prepared->doc.is_object()) prepared->doc.erase("$schema");
     normalize_numbers(prepared->doc);
     rewrite_formats(prepared->doc);
     valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);

@@ -124,6 +124,46 @@ mcp_servers:
   EXPECT_EQ(write.side_effects, SideEffects::unsafe);
   EXPECT_EQ(write.timeout, std::chrono::milliseconds(2000));
   EXPECT_EQ(write.allow.roles, std::vector<std::string>{"family"});
+  // Where it is, for the report once the server says whether it has such a tool.
+  EXPECT_EQ(check.config.mcp_tool_locations.at("files.write_file"), "caps.yaml:2:3");
+}
+
+// A tool the file does not name runs with its server's defaults; the operator's side_effects
+// wins over the tool's own.
+TEST(CapabilitiesConfig, AnUnnamedMcpToolGetsItsServersDefaultsAndSideEffectsAreTheOperators) {
+  class Tool final : public Capability {
+   public:
+    explicit Tool(std::string name) : name_(std::move(name)) {}
+    std::string_view name() const override { return name_; }
+    std::string_view description() const override { return "a tool"; }
+    json parameters() const override { return {{"type", "object"}}; }
+    Flags flags() const override { return {SideEffects::none, false, false}; }
+
+   private:
+    std::string name_;
+  };
+  const auto r = registry();
+  const auto check = parse_capabilities_config(R"(mcp_servers:
+  files:
+    command: srv
+    allow: {users: [fay]}
+    rate_limit: {calls: 3, per_seconds: 10}
+capabilities:
+  files.delete:
+    side_effects: unsafe
+)",
+                                               "caps.yaml", r);
+  ASSERT_TRUE(check.ok()) << check.describe();
+  const Tool read("files.read"), del("files.delete"), other("web.read");
+  const auto read_cfg = check.config.for_capability(read);
+  EXPECT_EQ(read_cfg.allow.users, std::vector<std::string>{"fay"});
+  EXPECT_EQ(read_cfg.rate_limit.calls, 3);
+  EXPECT_FALSE(read_cfg.configured);
+  EXPECT_EQ(side_effects_of(read, read_cfg), SideEffects::none);
+  const auto del_cfg = check.config.for_capability(del);
+  EXPECT_EQ(del_cfg.allow.users, std::vector<std::string>{"fay"});
+  EXPECT_EQ(side_effects_of(del, del_cfg), SideEffects::unsafe);
+  EXPECT_TRUE(check.config.for_capability(other).allow.users.empty()) << "no such server";
 }
 
 TEST(CapabilitiesConfig, McpServerMistakesAreNamedWithTheirLine) {

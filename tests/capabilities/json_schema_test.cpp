@@ -388,6 +388,31 @@ TEST(JsonSchema, MalformedSchemasAreRefusedWithTheReason) {
       "(valid)");
 }
 
+// MCP servers (zod-to-json-schema) put the dialect at the root of every input schema.
+TEST(JsonSchema, ADialectAtTheRootIsReadAndAnUnknownOneRefused) {
+  const json mcp = {{"$schema", "http://json-schema.org/draft-07/schema#"},
+                    {"type", "object"},
+                    {"properties", {{"message", {{"type", "string"}}}}},
+                    {"required", {"message"}}};
+  ASSERT_TRUE(check_schema(mcp).ok()) << check_schema(mcp).error().message;
+  EXPECT_EQ(error_of(mcp, {{"message", "hi"}}), "(valid)");
+  EXPECT_THAT(error_of(mcp, {{"message", 5}}),
+              HasSubstr("arguments.message: expected string, got the number 5"));
+  EXPECT_THAT(error_of(mcp, json::object()), HasSubstr("arguments.message: required but missing"));
+  for (const char* dialect : {"https://json-schema.org/draft/2020-12/schema",
+                              "http://json-schema.org/draft-04/schema#"}) {
+    EXPECT_TRUE(check_schema({{"$schema", dialect}, {"type", "object"}}).ok()) << dialect;
+  }
+  auto st = check_schema({{"$schema", "https://example.org/my-dialect"}, {"type", "object"}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(st.error().message, HasSubstr("$schema \"https://example.org/my-dialect\" is not a "
+                                            "dialect this validator reads"));
+  st = check_schema(
+      {{"properties", {{"a", {{"$schema", "http://json-schema.org/draft-07/schema#"}}}}}});
+  ASSERT_FALSE(st.ok()) << "only the root names the dialect";
+  EXPECT_THAT(st.error().message, HasSubstr("unsupported keyword '$schema'"));
+}
+
 TEST(JsonSchema, DefaultsFollowRefs) {
   const json s = {
       {"type", "object"},

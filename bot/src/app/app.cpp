@@ -127,6 +127,11 @@ Status App::build() {
   multi_ = std::make_unique<http::CurlMulti>(ioc_.get_executor(),
                                              http::CurlMulti::Options{.max_connects = 256});
   fetcher_ = std::make_unique<http::WebFetcher>(*multi_, ioc_.get_executor());
+  // The MCP servers start now, in every mode; their tools join the registry as each is ready.
+  // `parley ask` answers one message: it waits for them (each within its initialize timeout).
+  mcp_ = std::make_unique<mcp::McpServers>(ioc_.get_executor(), *multi_, registry_);
+  mcp_->apply(*live_->current());
+  if (mode_ == Mode::ask) mcp_->wait_settled(std::chrono::seconds(15));
   auto treasury = money::Treasury::open(cfg_.money, *store_, multi_.get(), ioc_.get_executor());
   if (!treasury) return fail(treasury.error());
   treasury_ = std::move(*treasury);
@@ -224,6 +229,8 @@ Status App::build() {
                            first),
                static_cast<double>(check.problems.size()), std::nullopt, "problems"});
         });
+    // MCP servers follow the file: added ones start, removed ones stop, changed ones restart.
+    reloader_->on_applied([this](const caps::CapabilitiesConfig& config) { mcp_->apply(config); });
   }
   if (!cfg_.money.prices_file.empty()) {
     prices_watcher_ = std::make_unique<config::FileWatcher>(
@@ -318,6 +325,9 @@ void App::shutdown(std::chrono::seconds grace, const std::vector<channels::Chann
                    [flushed](const std::exception_ptr&) { flushed->set_value(); });
     done.wait_until(grace_end);
   }
+  // MCP servers stop before the multi handle their HTTP sessions end through (a stdio child
+  // has its grace after SIGTERM).
+  if (mcp_) mcp_->stop(std::chrono::seconds(5));
   if (multi_) multi_->shutdown();
   if (signals_) asio::post(ioc_, [this] { signals_->cancel(); });
   work_.reset();

@@ -1,3 +1,5 @@
+#include "parley/bot/net.h"  // first: Asio's coroutine support needs its macros
+
 #include "cli/capability_commands.h"
 
 #include <fmt/format.h>
@@ -6,8 +8,12 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
 
 #include "app/exit_codes.h"
+#include "parley/bot/clients/http/curl_multi.h"
+#include "parley/bot/clients/mcp/mcp_servers.h"
 #include "parley/bot/config/config.h"
 #include "parley/bot/money/prices.h"
 #include "parley/capabilities/builtins.h"
@@ -49,6 +55,43 @@ std::string status_line(const caps::Capability& c, const caps::CapabilityConfig&
   }
   return join(why);
 }
+
+// The MCP servers of a configuration, started for the length of one command on an io_context
+// of their own, their tools in `registry`.
+class McpSession {
+ public:
+  McpSession(caps::Registry& registry, const caps::CapabilitiesConfig& config)
+      : multi_(ioc_.get_executor()), servers_(ioc_.get_executor(), multi_, registry) {
+    thread_ = std::thread([this] { ioc_.run(); });
+    servers_.apply(config);
+    std::chrono::milliseconds wait{0};
+    for (const auto& [name, spec] : config.mcp_servers) {
+      (void)name;
+      if (spec.enabled) wait = std::max(wait, mcp::McpServerConfig{}.init_timeout);
+    }
+    servers_.wait_settled(wait + std::chrono::seconds(5));
+  }
+  ~McpSession() {
+    servers_.stop(std::chrono::seconds(5));
+    multi_.shutdown();
+    work_.reset();
+    thread_.join();
+  }
+  McpSession(const McpSession&) = delete;
+  McpSession& operator=(const McpSession&) = delete;
+
+  [[nodiscard]] std::vector<mcp::McpServers::ServerStatus> status() const {
+    return servers_.status();
+  }
+
+ private:
+  net::asio::io_context ioc_;
+  std::optional<net::asio::executor_work_guard<net::asio::io_context::executor_type>> work_{
+      net::asio::make_work_guard(ioc_)};
+  http::CurlMulti multi_;
+  mcp::McpServers servers_;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -94,11 +137,22 @@ int CapabilityCommands::list(const std::string& config_file) {
   const auto loaded = live_capabilities(cfg, registry);
   if (!loaded) return app::kExitBadInput;
   const caps::CapabilitiesConfig& live = *loaded;
+  // The MCP servers' tools too: each enabled server is started (as the bot would) and stopped.
+  std::optional<McpSession> mcp;
+  if (!live.mcp_servers.empty()) mcp.emplace(registry, live);
   nlohmann::json out = nlohmann::json::array();
   for (const auto& name : registry.names()) {
-    const auto& c = *registry.find(name);
+    const auto* found = registry.find(name);
+    if (found == nullptr) continue;
+    const auto& c = *found;
     const auto ccfg = live.for_capability(c);
-    const std::string status = status_line(c, ccfg, live.source);
+    const std::string server = registry.group_of(name);
+    std::string status = status_line(c, ccfg, live.source);
+    const auto effects = caps::side_effects_of(c, ccfg);
+    if (!server.empty()) {
+      status += fmt::format("; MCP server {}; side effects {}{}", server, caps::to_string(effects),
+                            ccfg.side_effects ? " (set in the file)" : " (its annotations)");
+    }
     if (json_) {
       nlohmann::json commands = nlohmann::json::array();
       for (const auto& cmd : c.commands()) {
@@ -108,18 +162,40 @@ int CapabilityCommands::list(const std::string& config_file) {
                      {"description", c.description()},
                      {"enabled", ccfg.enabled},
                      {"status", status},
-                     {"side_effects", caps::to_string(c.flags().side_effects)},
+                     {"side_effects", caps::to_string(effects)},
                      {"admin_only", c.flags().admin_only},
                      {"needs_network", c.flags().needs_network},
                      {"timeout_ms", ccfg.timeout.count()},
                      {"commands", commands}});
+      if (!server.empty()) out.back()["mcp_server"] = server;
       continue;
     }
     fmt::print("{:<10} {:<9} {}\n", name, ccfg.enabled ? "enabled" : "disabled", c.description());
     fmt::print("{:<10} {:<9} {}\n", "", "", status);
     std::vector<std::string> usages;
     for (const auto& cmd : c.commands()) usages.push_back(cmd.usage);
-    fmt::print("{:<10} {:<9} {}\n", "", "", join(usages));
+    if (!usages.empty()) fmt::print("{:<10} {:<9} {}\n", "", "", join(usages));
+  }
+  // What a server could not give: it is not running, or some of its tools were refused.
+  for (const auto& st : mcp ? mcp->status() : std::vector<mcp::McpServers::ServerStatus>{}) {
+    if (st.state != "ready") {
+      const std::string why = fmt::format("MCP server {} is {}{}", st.server, st.state,
+                                          st.why.empty() ? "" : ": " + st.why);
+      if (json_) {
+        out.push_back({{"mcp_server", st.server}, {"state", st.state}, {"status", why}});
+      } else {
+        fmt::print("{:<10} {:<9} {}\n", st.prefix + ".*", "down", why);
+      }
+    }
+    for (const auto& [tool, why] : st.refused) {
+      const std::string reason = "not available: " + why;
+      if (json_) {
+        out.push_back(
+            {{"name", tool}, {"mcp_server", st.server}, {"enabled", false}, {"status", reason}});
+      } else {
+        fmt::print("{:<10} {:<9} {}\n", tool, "refused", reason);
+      }
+    }
   }
   if (json_) std::cout << out.dump(2) << "\n";
   return app::kExitOk;

@@ -14,6 +14,7 @@
 #include "app/exit_codes.h"
 #include "cli/capability_commands.h"
 #include "parley/bot/clients/http/curl_multi.h"
+#include "parley/bot/clients/mcp/mcp_servers.h"
 #include "parley/capabilities/builtins.h"
 
 namespace parley::bot::cli {
@@ -21,37 +22,6 @@ namespace parley::bot::cli {
 namespace asio = net::asio;
 namespace caps = parley::capabilities;
 using nlohmann::json;
-
-Result<mcp::McpServerConfig> mcp_server_config(const caps::McpServerSpec& spec) {
-  mcp::McpServerConfig c;
-  c.name = spec.name;
-  c.transport = spec.transport == "http" ? mcp::McpServerConfig::Transport::http
-                                         : mcp::McpServerConfig::Transport::stdio;
-  c.command = spec.command;
-  c.args = spec.args;
-  c.cwd = spec.cwd;
-  c.url = spec.url;
-  for (const auto& [child, ours] : spec.env) {
-    const char* value = std::getenv(ours.c_str());  // NOLINT(concurrency-mt-unsafe): start-up
-    if (value == nullptr) {
-      return fail(ErrorCode::invalid_argument,
-                  fmt::format("mcp server {}: env {} names the variable {}, which is not set",
-                              spec.name, child, ours));
-    }
-    c.env[child] = value;
-  }
-  if (!spec.token_env.empty()) {
-    const char* token = std::getenv(spec.token_env.c_str());  // NOLINT(concurrency-mt-unsafe)
-    if (token == nullptr || *token == '\0') {
-      return fail(ErrorCode::invalid_argument,
-                  fmt::format("mcp server {}: token_env names the variable {}, which is not set",
-                              spec.name, spec.token_env));
-    }
-    c.bearer_token = token;
-  }
-  if (spec.defaults.timeout.count() > 0) c.call_timeout = spec.defaults.timeout;
-  return c;
-}
 
 namespace {
 
@@ -206,7 +176,7 @@ int McpCommands::run(const config::Config& cfg) {
                "parley: mcp call: --json must be a JSON object, e.g. '{{\"path\": \"x\"}}'\n");
     return app::kExitBadInput;
   }
-  auto config = mcp_server_config(spec->second);
+  auto config = mcp::mcp_server_config(spec->second);
   if (!config) {
     fmt::print(stderr, "parley: {}\n", config.error().message);
     return app::kExitBadInput;

@@ -16,11 +16,6 @@
 
 namespace parley::bot::cli {
 
-// The client settings of `spec`: variables and the token read from the environment by the
-// names the file gives. invalid_argument naming the variable when one is not set (its value is
-// never in a message).
-Result<mcp::McpServerConfig> mcp_server_config(const capabilities::McpServerSpec& spec);
-
 class McpCommands {
  public:
   explicit McpCommands(CLI::App& app);

@@ -18,6 +18,7 @@ void ConfigReloader::reload() {
   if (check.ok()) {
     spdlog::info("{}: reloaded; in force from the next turn (configuration #{})", file_.string(),
                  live_.generation());
+    if (on_applied_) on_applied_(*live_.current());
     return;
   }
   for (const auto& p : check.problems) spdlog::error("{}", p.describe());

@@ -1,6 +1,9 @@
 #include "parley/bot/pipeline/command_router.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <map>
 
 #include "parley/bot/pipeline/attachments.h"
 #include "pipeline/invoke_with_timeout.h"
@@ -45,18 +48,31 @@ std::string CommandRouter::help(const caps::InvokeContext& context,
                                 const caps::CapabilitiesConfig& config) const {
   std::string out = "Commands you can use here:\n";
   size_t n = 0;
+  // Tools of MCP servers have no /command: the model uses them when asked. Listed by server.
+  std::map<std::string, std::vector<std::string>> mcp_tools;
   for (const auto& name : registry_.names()) {
-    const auto& c = *registry_.find(name);
-    if (!caps::may_use(c, config.for_capability(c), context.caller, context.channel).allowed) {
+    const auto* c = registry_.find(name);
+    if (c == nullptr ||
+        !caps::may_use(*c, config.for_capability(*c), context.caller, context.channel).allowed) {
       continue;
     }
-    for (const auto& cmd : c.commands()) {
+    if (std::string server = registry_.group_of(name); !server.empty()) {
+      mcp_tools[server].push_back(name);
+      continue;
+    }
+    for (const auto& cmd : c->commands()) {
       out += fmt::format("{} — {}\n", cmd.usage, cmd.help);
       ++n;
     }
   }
   out += "/help — this list";
-  if (n == 0) return "No commands are available to you here. /help — this list";
+  if (n == 0) out = "No commands are available to you here. /help — this list";
+  if (!mcp_tools.empty()) {
+    out += "\nTools from MCP servers (ask in your own words and I use them):";
+    for (const auto& [server, tools] : mcp_tools) {
+      out += fmt::format("\n{}: {}", server, fmt::join(tools, ", "));
+    }
+  }
   return out;
 }
 

@@ -88,6 +88,12 @@ bool is_offered(const ToolLoopOptions& options, const std::string& name) {
                                  options.offered->end();
 }
 
+// Never repeated automatically: the operator's side_effects for the tool, else its own.
+bool is_unsafe(const caps::Capability& capability, const caps::CapabilitiesConfig& config) {
+  return caps::side_effects_of(capability, config.for_capability(capability)) ==
+         caps::SideEffects::unsafe;
+}
+
 std::string describe_tools_for_text(const std::vector<llm::ToolDefinition>& tools) {
   std::string out =
       "You can use tools. To call one, write on its own line exactly:\n"
@@ -159,10 +165,25 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(
   ToolLoopResult out;
   // The tools this caller may use here, narrowed to the turn's selection.
   std::vector<llm::ToolDefinition> tools;
+  // The names the model calls tools by (wire_name) → the capabilities'.
+  std::map<std::string, std::string> by_wire;
   for (const auto& name :
        permitted_capabilities(registry_, *config, context.caller, context.channel)) {
-    if (is_offered(options, name)) tools.push_back(tool_definition(*registry_.find(name)));
+    if (!is_offered(options, name)) continue;
+    const caps::Capability* capability = registry_.find(name);
+    if (capability == nullptr) continue;  // an MCP server's tool withdrawn a moment ago
+    llm::ToolDefinition t = tool_definition(*capability);
+    if (auto [it, fresh] = by_wire.emplace(t.name, name); !fresh) {
+      spdlog::warn("tool loop: {} and {} are both called {} by the model; {} is not offered",
+                   it->second, name, t.name, name);
+      continue;
+    }
+    tools.push_back(std::move(t));
   }
+  const auto resolve = [&by_wire](const std::string& called) {
+    const auto it = by_wire.find(called);
+    return it != by_wire.end() ? it->second : called;
+  };
   std::map<std::string, int> failures;
   std::set<std::string> withdrawn;
   std::set<std::string> unsafe_done;  // name + arguments of unsafe calls already run
@@ -191,8 +212,8 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(
       out.stop = ToolLoopResult::Stop::iteration_limit;
       break;
     }
-    std::erase_if(request.tools, [&withdrawn](const llm::ToolDefinition& t) {
-      return withdrawn.count(t.name) != 0;
+    std::erase_if(request.tools, [&withdrawn, &resolve](const llm::ToolDefinition& t) {
+      return withdrawn.count(resolve(t.name)) != 0;
     });
     llm::CallOptions call_options;
     call_options.role = options.role;
@@ -244,7 +265,9 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(
       request.messages.push_back(llm::Message::assistant(result.content, calls));
     }
     after_capability.clear();
-    for (const auto& call : calls) {
+    for (const auto& called : calls) {
+      llm::ToolCall call = called;
+      call.name = resolve(called.name);
       if (after_capability.find(call.name) == std::string::npos) {
         after_capability += (after_capability.empty() ? "" : ",") + call.name;
       }
@@ -260,8 +283,7 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(
         step.result = tool_error(fmt::format(
             "{} failed too often in this turn and is no longer available; answer without it",
             call.name));
-      } else if (capability != nullptr &&
-                 capability->flags().side_effects == caps::SideEffects::unsafe &&
+      } else if (capability != nullptr && is_unsafe(*capability, *config) &&
                  unsafe_done.count(key) != 0) {
         step.call_id = call.id;
         step.capability = call.name;
@@ -272,10 +294,7 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(
                         call.name));
       } else {
         step = co_await run_tool(call, context, *config, options, out.files);
-        if (capability != nullptr &&
-            capability->flags().side_effects == caps::SideEffects::unsafe) {
-          unsafe_done.insert(key);
-        }
+        if (capability != nullptr && is_unsafe(*capability, *config)) unsafe_done.insert(key);
         if (!step.ok && capability != nullptr &&
             ++failures[call.name] >= options.breaker_failures) {
           withdrawn.insert(call.name);
@@ -286,7 +305,7 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(
       }
       if (options.text_protocol) {
         request.messages.push_back(llm::Message::user(
-            fmt::format("<tool_result name=\"{}\">{}</tool_result>", call.name, step.result)));
+            fmt::format("<tool_result name=\"{}\">{}</tool_result>", called.name, step.result)));
       } else {
         request.messages.push_back(llm::Message::tool(call.id, step.result));
       }

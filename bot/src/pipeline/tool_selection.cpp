@@ -119,8 +119,9 @@ std::vector<std::string> permitted_capabilities(const caps::Registry& registry,
                                                 std::string_view channel) {
   std::vector<std::string> out;
   for (const auto& name : registry.names()) {
-    const auto& c = *registry.find(name);
-    if (caps::may_use(c, config.for_capability(c), caller, std::string(channel)).allowed) {
+    const caps::Capability* c = registry.find(name);  // null: an MCP tool withdrawn just now
+    if (c != nullptr &&
+        caps::may_use(*c, config.for_capability(*c), caller, std::string(channel)).allowed) {
       out.push_back(name);
     }
   }
@@ -149,7 +150,9 @@ ToolSelection select_tools(const caps::Registry& registry, std::span<const std::
   ToolSelection out;
   for (const auto& name : registry.names()) {
     if (std::find(permitted.begin(), permitted.end(), name) == permitted.end()) continue;
-    const caps::Capability& c = *registry.find(name);
+    const caps::Capability* found = registry.find(name);
+    if (found == nullptr) continue;  // an MCP tool withdrawn just now
+    const caps::Capability& c = *found;
     std::string why;
     if (std::find(options.core.begin(), options.core.end(), name) != options.core.end()) {
       why = "core";
@@ -212,9 +215,25 @@ void strip_bounds(json& schema) {
 
 }  // namespace
 
+std::string wire_name(std::string_view name) {
+  std::string out;
+  out.reserve(name.size() + 1);
+  bool prefix = true;
+  for (const char c : name) {
+    if (c != '.') {
+      out += c;
+    } else {
+      out += prefix ? "__" : "_";
+      prefix = false;
+    }
+  }
+  return out;
+}
+
 llm::ToolDefinition tool_definition(const caps::Capability& capability) {
-  llm::ToolDefinition t{std::string(capability.name()), std::string(capability.description()),
+  llm::ToolDefinition t{wire_name(capability.name()), std::string(capability.description()),
                         capability.parameters()};
+  if (t.parameters.is_object()) t.parameters.erase("$schema");
   strip_bounds(t.parameters);
   return t;
 }

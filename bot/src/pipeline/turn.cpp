@@ -56,10 +56,17 @@ asio::awaitable<Result<int64_t>> conversation_for(storage::Store& store, const I
   co_return created->row_id;
 }
 
+// The tools offered, for the system prompt. An MCP server's tool is named with its server only:
+// its description is the server's text, untrusted, and stays out of the instructions (the model
+// reads it in the tool's definition).
 std::string tools_text(const caps::Registry& registry, const std::vector<std::string>& offered) {
   std::string out;
   for (const auto& name : offered) {
-    if (const auto* c = registry.find(name)) {
+    const auto* c = registry.find(name);
+    if (c == nullptr) continue;
+    if (const std::string server = registry.group_of(name); !server.empty()) {
+      out += fmt::format("- {}: a tool of the MCP server {}\n", wire_name(name), server);
+    } else {
       out += fmt::format("- {}: {}\n", name, c->description());
     }
   }

@@ -99,12 +99,20 @@ struct CapabilitiesConfig {
   std::string source;  // the file, or "(embedded defaults)"
   std::map<std::string, CapabilityConfig, std::less<>> by_name;
   std::map<std::string, McpServerSpec, std::less<>> mcp_servers;
+  // Where each MCP tool named under `capabilities:` is ("capabilities.yaml:12:3"): whether its
+  // server has such a tool is known only once the server runs, and then reported with this.
+  std::map<std::string, std::string, std::less<>> mcp_tool_locations;
   // The server whose tool_prefix begins `capability_name` ("files.read_file" → files), or null.
   [[nodiscard]] const McpServerSpec* mcp_server_of(std::string_view capability_name) const;
 
-  // The configuration of `name`, or the defaults (settings from the capability's schema).
+  // The configuration of `name`; else, for an MCP tool, its server's defaults; else the
+  // defaults (settings from the capability's schema).
   [[nodiscard]] CapabilityConfig for_capability(const Capability& capability) const;
 };
+
+// What a call of `capability` may do to the world: the operator's `side_effects` when set (MCP
+// tools), else what the capability says. The tool loop never repeats an unsafe call.
+SideEffects side_effects_of(const Capability& capability, const CapabilityConfig& config);
 
 // One problem in a configuration file.
 // FILE:LINE:COLUMN: KEY: message, as every YAML file of parley reports its problems.

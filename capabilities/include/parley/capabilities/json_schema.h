@@ -8,7 +8,8 @@
 // `properties`, `patternProperties`, `additionalProperties` (true, false or a schema),
 // `required`, `dependencies`, `propertyNames`, `minProperties`, `maxProperties`, `allOf`,
 // `anyOf`, `oneOf`, `not`, `if`/`then`/`else`, `$ref` (into the same schema only: "#",
-// "#/$defs/x", "#/definitions/x"), `$defs`, `definitions`; true/false as schemas. `format`
+// "#/$defs/x", "#/definitions/x"), `$defs`, `definitions`; true/false as schemas; `$schema` at
+// the root naming draft 4, 6, 7, 2019-09 or 2020-12 (MCP servers send it). `format`
 // checks date, time and date-time on strings and is an annotation otherwise; `description`,
 // `title`, `default`, `examples` and `$comment` are annotations. Any other keyword, a keyword
 // with a malformed value (anywhere, also in unreferenced definitions), `then`/`else` without

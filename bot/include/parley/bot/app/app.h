@@ -1,8 +1,9 @@
 // App: the process assembled once, for `parley run`, `chat` and `ask` — the store with its
 // prompts seeded, the capabilities (built-ins, capabilities.yaml), the io_context and its
 // threads, the curl multi handle and web fetcher, the money (Treasury: prices, budgets, ledger,
-// alerts, credit monitor), the LLM client, the turn engine, lanes and dispatcher (the Inbox
-// every channel delivers to), the outbox pump and the reminder scheduler.
+// alerts, credit monitor), the LLM client, the MCP servers whose tools are capabilities, the
+// turn engine, lanes and dispatcher (the Inbox every channel delivers to), the outbox pump and
+// the reminder scheduler.
 //
 // Owning the database: one process serves a database at a time (an advisory lock on
 // <db>.lock; two processes on one bot would answer everything twice). `serve` (parley run)
@@ -33,6 +34,7 @@
 #include "parley/bot/clients/http/web_fetcher.h"
 #include "parley/bot/clients/llm/client.h"
 #include "parley/bot/clients/llm/provider.h"
+#include "parley/bot/clients/mcp/mcp_servers.h"
 #include "parley/bot/config/config.h"
 #include "parley/bot/config/config_reloader.h"
 #include "parley/bot/config/file_watcher.h"
@@ -111,6 +113,7 @@ class App {
   pipeline::Lanes& lanes() { return *lanes_; }
   money::Treasury& treasury() { return *treasury_; }
   http::CurlMulti& multi() { return *multi_; }
+  mcp::McpServers& mcp() { return *mcp_; }
   const capabilities::Registry& registry() const { return registry_; }
   const capabilities::LiveConfig& capabilities() const { return *live_; }
   net::asio::io_context& io() { return ioc_; }
@@ -144,6 +147,7 @@ class App {
   std::vector<std::thread> threads_;
   std::unique_ptr<http::CurlMulti> multi_;
   std::unique_ptr<http::WebFetcher> fetcher_;
+  std::unique_ptr<mcp::McpServers> mcp_;  // the MCP servers of capabilities.yaml
   std::unique_ptr<money::Treasury> treasury_;
   llm::ResolvedLlm resolved_;
   std::unique_ptr<llm::LlmClient> client_;

@@ -19,10 +19,14 @@ namespace parley::bot::config {
 class ConfigReloader {
  public:
   using OnRejected = std::function<void(const capabilities::ConfigCheck&)>;
+  using OnApplied = std::function<void(const capabilities::CapabilitiesConfig&)>;
 
   ConfigReloader(const net::Executor& executor, std::filesystem::path file,
                  capabilities::LiveConfig& live, OnRejected on_rejected = {},
                  std::chrono::milliseconds debounce = std::chrono::milliseconds(200));
+
+  // Told of each configuration put in force (the MCP servers follow it). Before start().
+  void on_applied(OnApplied f) { on_applied_ = std::move(f); }
 
   Status start() { return watcher_.start(); }
   void stop() { watcher_.stop(); }
@@ -34,6 +38,7 @@ class ConfigReloader {
   std::filesystem::path file_;
   capabilities::LiveConfig& live_;
   OnRejected on_rejected_;
+  OnApplied on_applied_;
   FileWatcher watcher_;
 };
 

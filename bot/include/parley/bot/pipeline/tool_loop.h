@@ -6,11 +6,13 @@
 // Bounded by: a maximum number of model calls (default 8), the turn's absolute deadline, and a
 // circuit breaker — a capability that fails `breaker_failures` times in a turn is withdrawn for
 // the rest of it. Nothing is retried automatically: a failed tool call is reported to the
-// model, which decides; a capability flagged `unsafe` is never run twice with the same
-// arguments in one turn.
+// model, which decides; a capability whose side effects are `unsafe` (its flags, or the
+// operator's `side_effects` for an MCP tool) is never run twice with the same arguments in one
+// turn.
 //
-// Tools are offered as tool_selection.h's tool_definition() builds them; ToolLoopOptions::offered
-// narrows them to a turn's selection.
+// Tools are offered as tool_selection.h's tool_definition() builds them, under their wire_name()
+// (the model's calls are mapped back); ToolLoopOptions::offered narrows them to a turn's
+// selection.
 //
 // Models without native tool calls: when a model's options say `"tools": "text"`, the tools are
 // described in a system message instead, and the model calls one by writing

@@ -75,9 +75,15 @@ ToolSelection select_tools(const capabilities::Registry& registry,
 // each assistant reply's metadata lists under "tools" (an array of names; see TurnEngine).
 std::vector<RecentMessage> recent_messages(const storage::History& history, size_t n);
 
-// The tool definition a model is given for `capability`: its name, description and the JSON
+// The name a model calls `name` by. OpenAI-compatible APIs take function names of letters,
+// digits, '_' and '-' only, so an MCP tool "files.read_file" is offered as "files__read_file"
+// (its prefix, "__", the tool with any other '.' as '_'); a built-in's name is unchanged.
+std::string wire_name(std::string_view name);
+
+// The tool definition a model is given for `capability`: its wire name, description and the JSON
 // Schema of its parameters without the keywords that only bound a value the model would not
-// send anyway (minLength, maxLength, minItems, maxItems, pattern, a boolean additionalProperties).
+// send anyway (minLength, maxLength, minItems, maxItems, pattern, a boolean additionalProperties)
+// and without the root's `$schema`.
 // Calls are still checked against the full schema; a call outside those bounds gets a tool error
 // naming the field.
 llm::ToolDefinition tool_definition(const capabilities::Capability& capability);
