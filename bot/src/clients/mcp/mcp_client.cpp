@@ -176,6 +176,7 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
         on_tools_changed(std::move(t)),
         on_state(std::move(s)),
         restart_timer(strand),
+        ping_timer(strand),
         backoff(config.restart_initial) {}
 
   asio::strand<net::Executor> strand;
@@ -209,6 +210,7 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
   size_t log_dropped = 0;
 
   asio::steady_timer restart_timer;
+  asio::steady_timer ping_timer;  // liveness, while ready
   milliseconds backoff;
   std::deque<steady_clock::time_point> crashes;
   steady_clock::time_point ready_since;
@@ -560,6 +562,7 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
       ready_since = steady_clock::now();
       set_tools(std::move(so_far));
       set_state(State::ready, std::to_string(tools.size()) + " tools, MCP " + protocol_version);
+      arm_ping(gen);
     } else {
       spdlog::info("mcp server '{}': tool list changed: {} tools", config.name, so_far.size());
       set_tools(std::move(so_far));
@@ -630,7 +633,35 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
     crashed(reason, expired);
   }
 
+  // The next liveness ping of connection `gen`, ping_interval from now.
+  void arm_ping(uint64_t gen) {
+    if (config.ping_interval.count() <= 0) return;
+    ping_timer.expires_after(config.ping_interval);
+    ping_timer.async_wait([weak = weak_from_this(), gen](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || !self->running || gen != self->generation || !self->transport ||
+          self->state.load() != State::ready) {
+        return;
+      }
+      self->request("ping", nullptr, steady_clock::now() + self->config.ping_timeout, "ping", false,
+                    [weak, gen](Result<json> r, const std::vector<std::string>&) {
+                      auto me = weak.lock();
+                      if (!me || gen != me->generation || !me->running) return;
+                      if (!r && r.error().code == ErrorCode::deadline_exceeded) {
+                        // Hung: closed and restarted like a crashed server.
+                        me->on_closed(gen,
+                                      "it did not answer a ping within " +
+                                          std::to_string(me->config.ping_timeout.count()) + " ms",
+                                      false);
+                        return;
+                      }
+                      me->arm_ping(gen);
+                    });
+    });
+  }
+
   void crashed(const std::string& reason, bool expired) {
+    ping_timer.cancel();
     fail_all(ErrorCode::unavailable, "the server went away: " + reason);
     listing = false;
     withdraw_tools();
@@ -672,6 +703,7 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
     crashes.clear();
     backoff = config.restart_initial;
     restart_timer.cancel();
+    ping_timer.cancel();
     ++generation;
     fail_all(ErrorCode::unavailable, "the client was reset");
     close_transport();
@@ -683,6 +715,7 @@ struct McpClient::Impl : std::enable_shared_from_this<McpClient::Impl> {
   void stop(std::function<void()> done) {
     running = false;
     restart_timer.cancel();
+    ping_timer.cancel();
     ++generation;
     fail_all(ErrorCode::cancelled, "the client stopped");
     listing = false;

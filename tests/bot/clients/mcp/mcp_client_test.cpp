@@ -131,12 +131,12 @@ const McpTool* find_tool(const std::vector<McpTool>& tools, const std::string& n
 }
 
 // A scripted stdio MCP server, driven by environment variables: MODE (hang_init: never answers;
-// stubborn: ignores SIGTERM and the end of stdin), VERSION (the protocol revision it answers
-// with), BANNER (prints a non-JSON line first), NOISY (50 lines on stderr). Nine tools in pages
-// of two (`env` shows what of its environment came through); `crash` exits with
-// status 3, `slow` never answers, `cancelled` lists the notifications/cancelled received,
-// `change` adds `delta` and sends list_changed, `ask` sends the client a ping and a sampling
-// request and reports how each was answered.
+// stubborn: ignores SIGTERM and the end of stdin; deaf: answers everything but ping), VERSION (the
+// protocol revision it answers with), BANNER (prints a non-JSON line first), NOISY (50 lines on
+// stderr). Nine tools in pages of two (`env` shows what of its environment came through); `crash`
+// exits with status 3, `slow` never answers, `cancelled` lists the notifications/cancelled
+// received, `change` adds `delta` and sends list_changed, `ask` sends the client a ping and a
+// sampling request and reports how each was answered.
 constexpr const char* kScriptedServer = R"JS(
 const readline = require('readline');
 const mode = process.env.MODE || '';
@@ -162,6 +162,7 @@ readline.createInterface({input: process.stdin}).on('line', line => {
   }
   if (m.method === 'notifications/cancelled') cancelled.push(m.params.requestId + ' ' + m.params.reason);
   if (m.id === undefined || mode === 'hang_init') return;
+  if (m.method === 'ping' && mode === 'deaf') return;
   const reply = result => out({jsonrpc: '2.0', id: m.id, result});
   if (m.method === 'initialize') {
     return reply({protocolVersion: version, capabilities: {tools: {listChanged: true}},
@@ -698,6 +699,46 @@ TEST_F(McpClientTest, ScriptedCrashMidCallFailsItAndRestartsWithBackOff) {
   pid_t second = client.child_pid();
   stop(client);
   EXPECT_TRUE(process_gone(second));
+}
+
+// Liveness: a server that is there but does not answer (hung) is found by its pings and
+// restarted; one that answers them is left alone.
+TEST_F(McpClientTest, ScriptedServerNotAnsweringPingsIsRestartedAsHung) {
+  auto alive = scripted();
+  alive.ping_interval = milliseconds(100);
+  alive.ping_timeout = milliseconds(3'000);  // generous: a loaded machine is not a hung server
+  Watch w_alive;
+  McpClient answering(ioc_.get_executor(), multi_, alive, w_alive.on_tools(), w_alive.on_state());
+  answering.start();
+  ASSERT_TRUE(w_alive.wait_state(State::ready)) << w_alive.last_why();
+
+  auto deaf = scripted({{"MODE", "deaf"}});
+  deaf.ping_interval = milliseconds(100);
+  deaf.ping_timeout = milliseconds(300);
+  Watch w;
+  McpClient client(ioc_.get_executor(), multi_, deaf, w.on_tools(), w.on_state());
+  client.start();
+  ASSERT_TRUE(w.wait_state(State::ready)) << w.last_why();
+  const pid_t first = client.child_pid();
+  const size_t before = w.state_count();
+  ASSERT_TRUE(w.wait_state_after(before, State::down)) << w.last_why();
+  {
+    std::lock_guard lock(w.m);
+    bool said = false;
+    for (size_t i = before; i < w.states.size(); ++i) {
+      said = said ||
+             w.states[i].second.find("did not answer a ping within 300 ms") != std::string::npos;
+    }
+    EXPECT_TRUE(said) << w.last_why();
+  }
+  ASSERT_TRUE(w.wait_state_after(before, State::ready)) << w.last_why();
+  EXPECT_NE(client.child_pid(), first) << "restarted";
+  // Meanwhile the answering one stayed up through several pings.
+  EXPECT_EQ(answering.state(), State::ready);
+  EXPECT_EQ(w_alive.state_count(), 2u) << "starting, ready, and nothing since";
+  stop(client);
+  stop(answering);
+  EXPECT_TRUE(process_gone(first));
 }
 
 TEST_F(McpClientTest, ScriptedBreakerStopsRestartsUntilReset) {

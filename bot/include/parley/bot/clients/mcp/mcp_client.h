@@ -6,7 +6,8 @@
 // tools with a deadline: when it passes, the server is sent notifications/cancelled and the
 // caller gets deadline_exceeded at once.
 //
-// A server that crashes (stdio: EOF or exit; HTTP: session gone) fails the calls in flight with
+// A server that crashes (stdio: EOF or exit; HTTP: session gone), or stops answering the pings
+// sent to a ready server every ping_interval, fails the calls in flight with
 // `unavailable`, withdraws its tools (on_tools_changed with an empty list, state down) and is
 // restarted with a doubling back-off; too many crashes in a window trip a breaker (state
 // broken) until reset().
@@ -74,6 +75,11 @@ struct McpServerConfig {
 
   std::chrono::milliseconds init_timeout{10'000};  // initialize and each tools/list page
   std::chrono::milliseconds call_timeout{60'000};  // for callers without their own deadline
+  // Liveness: a ready server is sent a ping every ping_interval (0: never); one not answered
+  // within ping_timeout is taken for hung, closed (a child is stopped) and restarted as after a
+  // crash.
+  std::chrono::milliseconds ping_interval{60'000};
+  std::chrono::milliseconds ping_timeout{10'000};
 
   // Restarts after a crash wait restart_initial, doubling to restart_max. `breaker_crashes`
   // crashes within `breaker_window` leave the server broken until reset().
