@@ -84,6 +84,34 @@ TEST_F(McpCli, ListToolsAndCallAgainstTheReferenceServer) {
   EXPECT_THAT(refused.err, HasSubstr("the tool reported an error"));
 }
 
+// `parley capabilities` starts the servers as the bot would and lists their tools with the
+// server, and says why a server gives none.
+TEST_F(McpCli, CapabilitiesListsEachServersToolsAndWhyAServerHasNone) {
+  auto text =
+      parley(dir_.path(), "--config parley.yaml capabilities", "env -u PARLEY_TEST_MCP_TOKEN");
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("demo.echo"));
+  EXPECT_THAT(text.out, HasSubstr("MCP server everything; side effects none (its annotations)"));
+  EXPECT_THAT(text.out, HasSubstr("MCP server remote is broken: mcp server remote: token_env names "
+                                  "the variable PARLEY_TEST_MCP_TOKEN, which is not set"));
+  auto listed = parley(dir_.path(), "--config parley.yaml capabilities --json",
+                       "env -u PARLEY_TEST_MCP_TOKEN");
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  bool echo = false;
+  bool calc = false;
+  for (const auto& c : nlohmann::json::parse(listed.out)) {
+    if (c.value("name", "") == "demo.echo") {
+      echo = true;
+      EXPECT_EQ(c["mcp_server"], "everything");
+      EXPECT_EQ(c["side_effects"], "none");
+      EXPECT_TRUE(c["commands"].empty());
+    }
+    calc = calc || c.value("name", "") == "calc";
+  }
+  EXPECT_TRUE(echo) << listed.out;
+  EXPECT_TRUE(calc) << "the built-ins are listed too";
+}
+
 TEST_F(McpCli, MistakesAreSaidClearly) {
   auto unknown = parley(dir_.path(), "--config parley.yaml mcp tools nope");
   EXPECT_EQ(unknown.code, 2);

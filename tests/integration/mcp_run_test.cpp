@@ -20,6 +20,7 @@ using nlohmann::json;
 using parley::fakes::FakeLlmServer;
 using parley::fakes::FakeReply;
 using parley::testing::http_request;
+using parley::testing::parley;
 using parley::testing::ServedBot;
 using parley::testing::shell;
 using parley::testing::TempDir;
@@ -142,6 +143,31 @@ TEST(McpRun, AModelCallsAServersToolUnderTheFilesRulesAndReloadAddsAndRemovesIt)
   write_file(dir / "capabilities.yaml", with_server());
   ASSERT_TRUE(wait_help(true)) << help("fay");
   EXPECT_EQ(bot.stop(), 0);
+}
+
+// `parley ask` answers one message: it waits for the servers to be ready before it asks.
+TEST(McpRun, AskWaitsForTheServersAndUsesTheirTools) {
+  TempDir dir;
+  if (shell(dir.path(), "command -v node").code != 0) {
+    GTEST_SKIP() << "node is not in PATH: the MCP servers are Node programs";
+  }
+  write_file(dir / "parley.yaml", "capabilities: {file: capabilities.yaml}\n");
+  write_file(dir / "capabilities.yaml", with_server());
+  FakeLlmServer fake;
+  fake.set_handler([](const parley::fakes::RecordedRequest& r) -> std::optional<FakeReply> {
+    const json& last = r.json["messages"].back();
+    if (last["role"] == "tool") return FakeReply::text("Tool said: " + last["content"].dump());
+    if (has(offered(r), "everything__get-sum")) {
+      return FakeReply::tools({{"call_1", "everything__get-sum", R"({"a": 20, "b": 22})"}});
+    }
+    return FakeReply::text("No sum tool here.");
+  });
+  auto r = parley(dir.path(), "--config parley.yaml ask 'the sum of 20 and 22?' --user fay",
+                  "env -u OPENROUTER_API_KEY -u OPENAI_API_KEY -u PARLEY_LLM_API_KEY "
+                  "PARLEY_LLM_BASE_URL=" +
+                      fake.base_url() + " PARLEY_LLM_MODEL=fake-model");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("42")) << r.out;
 }
 
 }  // namespace mcp_run_test
