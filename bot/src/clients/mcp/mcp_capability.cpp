@@ -17,7 +17,8 @@ using nlohmann::json;
 
 caps::SideEffects side_effects_of(const McpTool& tool) {
   if (tool.read_only == true) return caps::SideEffects::none;
-  if (tool.idempotent == true) return caps::SideEffects::idempotent;
+  // The spec's defaults: destructive unless it says not, not idempotent unless it says so.
+  if (tool.idempotent == true && tool.destructive == false) return caps::SideEffects::idempotent;
   return caps::SideEffects::unsafe;
 }
 

@@ -437,5 +437,47 @@ TEST_F(McpToolLoopTest, AccessRulesAndTheOperatorsSideEffectsApplyToMcpTools) {
   EXPECT_THAT(alice.steps[1].result, HasSubstr("not repeated automatically"));
 }
 
+// The filesystem reference server over a temporary directory: a read inside, a path outside
+// refused by the server and said cleanly, and its write tool (idempotent but destructive, by its
+// own annotations) never run twice with the same arguments in a turn.
+TEST_F(McpToolLoopTest, FilesystemReadsInsideRefusesOutsideAndItsWriteIsNeverRepeated) {
+  const fs::path root = dir_ / "shared";
+  fs::create_directories(root);
+  std::ofstream(root / "note.txt") << "buy milk";
+  caps::McpServerSpec files;
+  files.name = "files";
+  files.tool_prefix = "files";
+  files.command = (kModules / ".bin/mcp-server-filesystem").string();
+  files.args = {root.string()};
+  auto config = config_of({files});
+  servers_->apply(config);
+  ASSERT_TRUE(wait_for("files.write_file"));
+  EXPECT_EQ(registry_.find("files.read_text_file")->flags().side_effects, caps::SideEffects::none);
+  EXPECT_EQ(registry_.find("files.write_file")->flags().side_effects, caps::SideEffects::unsafe);
+  EXPECT_EQ(registry_.find("files.create_directory")->flags().side_effects,
+            caps::SideEffects::idempotent);
+
+  const std::string note = json{{"path", (root / "note.txt").string()}}.dump();
+  const std::string outside = json{{"path", "/etc/hostname"}}.dump();
+  const std::string write =
+      json{{"path", (root / "list.txt").string()}, {"content", "eggs"}}.dump();
+  fake_.push(FakeReply::tools(
+      {{"c1", "files__read_text_file", note}, {"c2", "files__read_text_file", outside}}));
+  fake_.push(
+      FakeReply::tools({{"c3", "files__write_file", write}, {"c4", "files__write_file", write}}));
+  fake_.push(FakeReply::text("Done."));
+  const auto r = run(config, {7, "alice", "UTC", false, {}});
+  ASSERT_EQ(r.steps.size(), 4u);
+  EXPECT_TRUE(r.steps[0].ok) << r.steps[0].result;
+  EXPECT_THAT(r.steps[0].result, HasSubstr("buy milk"));
+  EXPECT_FALSE(r.steps[1].ok);
+  EXPECT_THAT(r.steps[1].result, HasSubstr("outside allowed directories"));
+  EXPECT_TRUE(r.steps[2].ok) << r.steps[2].result;
+  EXPECT_FALSE(r.steps[3].ok);
+  EXPECT_THAT(r.steps[3].result, HasSubstr("not repeated automatically"));
+  std::ifstream written(root / "list.txt");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(written), {}), "eggs");
+}
+
 }  // namespace mcp_servers_test
 }  // namespace parley::bot::mcp

@@ -22,8 +22,10 @@ namespace parley::bot::mcp {
 
 inline constexpr size_t kMaxToolDescriptionBytes = 200;
 
-// What a tool's annotations make of it: readOnlyHint → none; else idempotentHint → idempotent;
-// else (no hints, or only destructiveHint) unsafe.
+// What a tool's annotations make of it: readOnlyHint → none; idempotentHint with
+// destructiveHint false → idempotent; anything else unsafe (the spec's defaults: a tool is
+// destructive and not idempotent unless it says otherwise; a destructive write done twice is
+// never repeated automatically, even when the server calls it idempotent).
 capabilities::SideEffects side_effects_of(const McpTool& tool);
 
 // The server's description (or title) as one line of at most kMaxToolDescriptionBytes:
