@@ -225,7 +225,7 @@ std::vector<McpServers::ServerStatus> McpServers::status() const {
   std::vector<ServerStatus> out;
   for (const auto& [name, e] : entries_) {
     out.push_back(ServerStatus{name, e->spec.tool_prefix, e->spec.transport, e->state, e->why,
-                               e->tools, e->refused});
+                               e->client ? e->client->child_pid() : 0, e->tools, e->refused});
   }
   return out;
 }

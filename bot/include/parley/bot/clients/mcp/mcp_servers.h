@@ -59,6 +59,7 @@ class McpServers {
     std::string transport;
     std::string state;  // starting, ready, down, broken, disabled
     std::string why;
+    pid_t pid = 0;                                             // a stdio server's running child
     std::vector<std::string> tools;                            // as capabilities
     std::vector<std::pair<std::string, std::string>> refused;  // tool, why
   };
