@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <tuple>
 
 #include "parley/bot/clients/mcp/mcp_capability.h"
 
@@ -52,6 +53,7 @@ struct McpServers::Entry {
   std::shared_ptr<McpClient> client;  // null: disabled, or its settings cannot be used
   std::string state = "starting";
   std::string why;
+  std::vector<McpTool> listed;  // what the server listed last
   std::vector<std::string> tools;
   std::vector<std::pair<std::string, std::string>> refused;
 };
@@ -66,6 +68,15 @@ asio::awaitable<void> stop_client(std::shared_ptr<McpClient> client, std::functi
     spdlog::error("mcp: stopping a server failed: {}", e.what());
   }
   done();
+}
+
+bool same_tools(const std::vector<McpTool>& a, const std::vector<McpTool>& b) {
+  const auto key = [](const McpTool& t) {
+    return std::tie(t.name, t.title, t.description, t.input_schema, t.read_only, t.destructive,
+                    t.idempotent, t.open_world);
+  };
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [&key](const McpTool& x, const McpTool& y) { return key(x) == key(y); });
 }
 
 std::string join(const std::vector<std::string>& v, size_t max = 12) {
@@ -135,6 +146,7 @@ void McpServers::start_locked(const caps::McpServerSpec& spec) {
 void McpServers::retire_locked(Entry& entry) {
   registry_.set_group(entry.spec.name, {});
   entry.tools.clear();
+  entry.listed.clear();
   if (!entry.client) return;
   std::shared_ptr<McpClient> client = std::move(entry.client);
   stopping_.push_back(client);
@@ -152,6 +164,10 @@ void McpServers::tools_changed(const std::string& server, uint64_t generation,
   const auto it = entries_.find(server);
   if (stopped_ || it == entries_.end() || it->second->generation != generation) return;
   Entry& e = *it->second;
+  // The registry keeps every capability it ever held (a call in flight may hold one): a server
+  // announcing the same list again replaces nothing.
+  if (!tools.empty() && same_tools(tools, e.listed)) return;
+  e.listed = tools;
   std::vector<std::unique_ptr<caps::Capability>> made;
   made.reserve(tools.size());
   for (const auto& t : tools) {
