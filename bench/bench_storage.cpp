@@ -390,8 +390,11 @@ int64_t count_rows(storage::Connection& conn, std::string_view table) {
 // ---- Group: ingest ----
 
 // 64 producers, each appending one message (and every 4th a memory) and waiting for the ack.
-double ingest_queue(const fs::path& db, const std::vector<IngestRow>& rows) {
-  auto store = must(storage::Store::open(storage::StoreOptions{.path = db}), "open store");
+double ingest_queue(const fs::path& db, const std::vector<IngestRow>& rows,
+                    const std::string& synchronous = "NORMAL") {
+  storage::StoreOptions options{.path = db};
+  options.connection.synchronous = synchronous;
+  auto store = must(storage::Store::open(options), "open store");
   const Fixture f = setup_store(*store);
   const auto before = store->writes().stats();
 
@@ -512,6 +515,13 @@ void bench_ingest(const TempDir& dir, const Sizes& sizes, Report& report) {
   const double queue = ingest_queue(db, rows);
   done_with(dir, db);
   report.add("ingest_queue_msgs_per_s", queue, "msgs/s", 0);
+
+  // storage.synchronous: full (an fsync of the WAL per commit: survives power loss too).
+  db = fresh_db(dir, "ingest_queue_full");
+  const double full = ingest_queue(db, rows, "FULL");
+  done_with(dir, db);
+  report.add("ingest_queue_full_msgs_per_s", full, "msgs/s", 0);
+  report.add("ratio_queue_full_vs_normal", full / queue, "x", 2);
 
   db = fresh_db(dir, "ingest_naive");
   const DirectRun naive = ingest_direct(db, rows, rows.size(), storage::ConnectionOptions{},

@@ -112,6 +112,18 @@ Result<int64_t> Directory::find_user(const std::string& channel, const std::stri
   return (*st)->column_int64(0);
 }
 
+Result<std::string> Directory::identity_of(int64_t user_id) {
+  auto conn = reads_.acquire();
+  auto st = conn->cached(
+      "SELECT channel, external_id FROM identities WHERE user_id = ? ORDER BY id LIMIT 1");
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(user_id);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) return fail(ErrorCode::not_found, fmt::format("user {} has no identity", user_id));
+  return (*st)->column_text(0) + ":" + (*st)->column_text(1);
+}
+
 Result<int64_t> Directory::find_conversation(const std::string& channel,
                                              const std::string& external_id) {
   auto conn = reads_.acquire();

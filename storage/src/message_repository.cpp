@@ -15,8 +15,25 @@ constexpr const char* kRecentSql =
     " ORDER BY id";
 constexpr const char* kGetMessageSql =
     "SELECT " PARLEY_MESSAGE_COLUMNS " FROM messages WHERE id = ?";
+constexpr const char* kReplyAfterSql =
+    "SELECT " PARLEY_MESSAGE_COLUMNS
+    " FROM messages WHERE conversation_id = ? AND id > ? AND role = 'assistant' ORDER BY id "
+    "LIMIT 1";
 constexpr const char* kFindSql =
     "SELECT " PARLEY_MESSAGE_COLUMNS " FROM messages WHERE channel = ? AND platform_id = ?";
+// The last message of each conversation (messages_conversation serves the grouping), when it is
+// a user's, recent enough, from before `max_id`, and nothing was spent or queued after it.
+constexpr const char* kUnansweredSql =
+    "SELECT m.id, m.conversation_id, m.channel, m.platform_id, m.role, m.author, m.text, "
+    "m.created_at, m.metadata, c.external_id "
+    "FROM (SELECT conversation_id, MAX(id) AS last FROM messages GROUP BY conversation_id) l "
+    "JOIN messages m ON m.id = l.last JOIN conversations c ON c.id = m.conversation_id "
+    "WHERE m.role = 'user' AND m.created_at >= ?1 AND m.id <= ?2 "
+    "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.conversation_id = m.conversation_id "
+    "AND o.created_at >= m.created_at) "
+    "AND NOT EXISTS (SELECT 1 FROM usage u WHERE u.conversation_id = m.conversation_id "
+    "AND u.ts >= m.created_at) "
+    "ORDER BY m.id LIMIT ?3";
 #undef PARLEY_MESSAGE_COLUMNS
 
 StoredMessage read_message(const Statement& st) {
@@ -159,6 +176,34 @@ Result<bool> MessageRepository::answered(int64_t conversation_id, int64_t id) {
   auto row = (*st)->step();
   if (!row) return fail(std::move(row).error());
   return *row && (*st)->column_int64(0) != 0;
+}
+
+Result<std::optional<StoredMessage>> MessageRepository::reply_after(int64_t conversation_id,
+                                                                    int64_t id) {
+  auto conn = reads_.acquire();
+  auto st = conn->cached(kReplyAfterSql);
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(conversation_id, id);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  if (!*row) return std::optional<StoredMessage>();
+  return std::optional<StoredMessage>(read_message(**st));
+}
+
+Result<std::vector<UnansweredMessage>> MessageRepository::unanswered(int64_t since_ms,
+                                                                     int64_t max_id, size_t limit) {
+  auto conn = reads_.acquire();
+  auto st = conn->cached(kUnansweredSql);
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(since_ms, max_id, static_cast<int64_t>(limit));
+  std::vector<UnansweredMessage> out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    if (!*row) break;
+    out.push_back(UnansweredMessage{read_message(**st), (*st)->column_text(9)});
+  }
+  return out;
 }
 
 Result<std::optional<StoredMessage>> MessageRepository::find(std::string_view channel,

@@ -281,6 +281,25 @@ Result<OutboxEntry> OutboxRepository::get(int64_t id) {
   return entry;
 }
 
+Result<std::optional<OutboxEntry>> OutboxRepository::first_after(int64_t conversation_id,
+                                                                 int64_t since_ms) {
+  int64_t id = 0;
+  {
+    auto conn = reads_.acquire();
+    auto st = conn->cached(
+        "SELECT id FROM outbox WHERE conversation_id = ? AND created_at >= ? ORDER BY id LIMIT 1");
+    if (!st) return fail(std::move(st).error());
+    (*st)->bind_all(conversation_id, since_ms);
+    auto row = (*st)->step();
+    if (!row) return fail(std::move(row).error());
+    if (!*row) return std::optional<OutboxEntry>();
+    id = (*st)->column_int64(0);
+  }
+  auto entry = get(id);
+  if (!entry) return fail(std::move(entry).error());
+  return std::optional<OutboxEntry>(std::move(*entry));
+}
+
 std::future<Result<WriteAck>> OutboxRepository::prune_files(int64_t before_ms) {
   WriteJob job;
   job.what = "outbox prune files";

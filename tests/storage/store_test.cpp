@@ -344,6 +344,54 @@ TEST_F(StoreTest, EnsureUserAndConversationAreIdempotent) {
   EXPECT_EQ(conv->row_id, conv_);
   EXPECT_FALSE(conv->inserted);
   EXPECT_EQ(store_->directory().find_user("discord", "alice").error().code, ErrorCode::not_found);
+  EXPECT_EQ(*store_->directory().identity_of(user_), "console:alice");
+  EXPECT_EQ(store_->directory().identity_of(user_ + 1000).error().code, ErrorCode::not_found);
+}
+
+// What a crash left unanswered: a conversation whose last message is a user's, recent, and
+// neither spent on (usage) nor queued (outbox) after it.
+TEST_F(StoreTest, UnansweredMessagesAreTheLastOfTheirConversationWithNothingSpentOrQueued) {
+  const auto conversation = [this](const std::string& key) {
+    return store_->directory().ensure_conversation("http", key).get()->row_id;
+  };
+  const auto say = [this](int64_t conv, const std::string& role, const std::string& text) {
+    NewMessage m = msg(text);
+    m.conversation_id = conv;
+    m.channel = "http";
+    m.role = role;
+    return store_->messages().append(m).get()->row_id;
+  };
+  const int64_t start = clock_.now_ms();
+  const int64_t answered = conversation("answered");
+  say(answered, "user", "q1");
+  say(answered, "assistant", "a1");
+  const int64_t waiting = conversation("waiting");
+  say(waiting, "user", "q2");
+  const int64_t waiting_id = say(waiting, "user", "q3 (a burst)");
+  const int64_t spent = conversation("spent");
+  say(spent, "user", "q4");
+  UsageRecord usage;
+  usage.conversation_id = spent;
+  usage.purpose = "turn";
+  ASSERT_TRUE(store_->usage().record(usage).get().ok());
+  const int64_t queued = conversation("queued");
+  say(queued, "user", "q5");
+  ASSERT_TRUE(store_->outbox().add(queued, "http", "queued", "the reply").get().ok());
+  clock_.advance_ms(10'000);
+  const int64_t later = conversation("later");
+  const int64_t later_id = say(later, "user", "q6");
+
+  auto found = store_->messages().unanswered(start, later_id);
+  ASSERT_TRUE(found.ok()) << found.error().describe();
+  ASSERT_EQ(found->size(), 2u);
+  EXPECT_EQ((*found)[0].message.id, waiting_id);
+  EXPECT_EQ((*found)[0].message.text, "q3 (a burst)");
+  EXPECT_EQ((*found)[0].conversation_key, "waiting");
+  EXPECT_EQ((*found)[1].message.id, later_id);
+  // The window and the id bound.
+  EXPECT_EQ(store_->messages().unanswered(start + 5'000, later_id)->size(), 1u);
+  EXPECT_EQ(store_->messages().unanswered(start, later_id - 1)->size(), 1u);
+  EXPECT_EQ(store_->messages().unanswered(start, later_id, 1)->size(), 1u);
 }
 
 TEST_F(StoreTest, DataSurvivesReopen) {

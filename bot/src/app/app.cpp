@@ -177,6 +177,7 @@ Status App::build() {
   }
   pipeline::TurnOptions turn_options;
   turn_options.deadline = resolved_.timeouts.turn;
+  turn_options.owed_window = cfg_.answer_unanswered_within;
   engine_ = std::make_unique<pipeline::TurnEngine>(std::move(deps), turn_options);
   lanes_ = std::make_unique<pipeline::Lanes>(ioc_.get_executor(), *engine_, cfg_.lanes);
   dispatcher_ = std::make_unique<pipeline::Dispatcher>(*store_, *lanes_, cfg_.access, limiter_);
@@ -283,6 +284,19 @@ void App::start() {
     reminders_->start();
     treasury_->start();
     pump_->start();
+    // Messages the last stop left stored but unanswered are answered now, once.
+    if (cfg_.answer_unanswered_within.count() > 0) {
+      asio::co_spawn(
+          ioc_,
+          dispatcher_->answer_unanswered(cfg_.answer_unanswered_within, SystemClock::instance()),
+          [](const std::exception_ptr& e, size_t answered) {
+            if (e) {
+              spdlog::error("recovery: answering unanswered messages stopped on an exception");
+            } else if (answered > 0) {
+              spdlog::info("recovery: {} unanswered message(s) answered", answered);
+            }
+          });
+    }
   }
   ready_ = true;
 }

@@ -578,6 +578,15 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                       [&](const YAML::Node& v, const std::string& k) {
                         s.checkpoint_pages = to_int(r.integer(v, k, 0, 1'000'000));
                       }},
+                     {"synchronous",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        const std::string mode = r.string(v, k);
+                        if (mode == "normal" || mode == "full") {
+                          s.connection.synchronous = mode == "full" ? "FULL" : "NORMAL";
+                        } else {
+                          r.error(v, k, fmt::format("'{}' is not one of normal, full", mode));
+                        }
+                      }},
                      {"mmap_size_mib",
                       [&](const YAML::Node& v, const std::string& k) {
                         s.connection.mmap_size_bytes = r.integer(v, k, 0, 1 << 20) * kMiB;
@@ -774,6 +783,11 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                             [&](const YAML::Node& v, const std::string& k) {
                               cfg.outbox_retry =
                                   std::chrono::milliseconds(r.integer(v, k, 100, 86'400'000));
+                            }},
+                           {"unanswered_within_minutes",
+                            [&](const YAML::Node& v, const std::string& k) {
+                              cfg.answer_unanswered_within =
+                                  std::chrono::minutes(r.integer(v, k, 0, 7 * 24 * 60));
                             }},
                        });
            }},

@@ -165,11 +165,31 @@ std::optional<int64_t> BudgetKeeper::worst_case(const llm::ResolvedModel& model,
   return e->nanousd;
 }
 
+std::string BudgetKeeper::who(int64_t user_id) const {
+  std::string name = name_user_ ? name_user_(user_id) : std::string();
+  return name.empty() ? fmt::format("user {}", user_id) : name;
+}
+
+void BudgetKeeper::name_in(AlertRaise& alert, int64_t user_id) const {
+  if (alert.subject.find(kUserMark) == std::string::npos &&
+      alert.message.find(kUserMark) == std::string::npos) {
+    return;
+  }
+  const std::string name = who(user_id);
+  for (std::string* text : {&alert.subject, &alert.message}) {
+    for (size_t at = text->find(kUserMark); at != std::string::npos;
+         at = text->find(kUserMark, at + name.size())) {
+      text->replace(at, std::string_view(kUserMark).size(), name);
+    }
+  }
+}
+
 std::string BudgetKeeper::route(const llm::CallOptions& options, const std::string& role) {
   if (!options_.any_cap()) return role;
   const int64_t now = clock_.now_ms();
   std::vector<AlertRaise> raise;
   bool soft = false;
+  std::string user;  // named outside the lock (it may read the database), when needed
   {
     std::lock_guard lock(mu_);
     for (const auto& s : scopes_for(options, now)) {
@@ -179,21 +199,22 @@ std::string BudgetKeeper::route(const llm::CallOptions& options, const std::stri
       if (used * 100 >= s.cap * options_.soft_percent) {
         soft = true;
         raise.push_back(
-            {"budget_soft", Severity::warning,
-             s.user ? fmt::format("user {}", options.user_id) : "global", s.period,
-             fmt::format(
-                 "{} LLM budget {}% used ({} of {}){}",
-                 s.user ? fmt::format("user {}'s {}", options.user_id, s.name.substr(5)) : s.name,
-                 s.cap > 0 ? used * 100 / s.cap : 100, format_usd(used), format_usd(s.cap),
-                 options_.cheaper_role.empty()
-                     ? ""
-                     : "; calls now go to the role " + options_.cheaper_role),
+            {"budget_soft", Severity::warning, s.user ? kUserMark : "global", s.period,
+             fmt::format("{} LLM budget {}% used ({} of {}){}",
+                         s.user ? fmt::format("{}'s {}", kUserMark, s.name.substr(5)) : s.name,
+                         s.cap > 0 ? used * 100 / s.cap : 100, format_usd(used), format_usd(s.cap),
+                         options_.cheaper_role.empty()
+                             ? ""
+                             : "; calls now go to the role " + options_.cheaper_role),
              to_usd(used), to_usd(s.cap), "USD"});
       }
     }
   }
   if (alerts_ != nullptr) {
-    for (auto& a : raise) alerts_->raise(std::move(a));
+    for (auto& a : raise) {
+      name_in(a, options.user_id);
+      alerts_->raise(std::move(a));
+    }
   }
   return soft && !options_.cheaper_role.empty() ? options_.cheaper_role : role;
 }
@@ -257,19 +278,17 @@ BudgetKeeper::Admission BudgetKeeper::reserve(const llm::CallOptions& options,
           hard = AlertRaise{
               "budget_hard",
               Severity::critical,
-              s.user ? fmt::format("user {}", options.user_id) : "global",
+              s.user ? kUserMark : "global",
               s.period,
               c.spent >= s.cap
-                  ? fmt::format("{} LLM budget reached ({} of {}): LLM calls are refused",
-                                s.user
-                                    ? fmt::format("user {}'s {}", options.user_id, s.name.substr(5))
-                                    : s.name,
-                                format_usd(c.spent), format_usd(s.cap))
+                  ? fmt::format(
+                        "{} LLM budget reached ({} of {}): LLM calls are refused",
+                        s.user ? fmt::format("{}'s {}", kUserMark, s.name.substr(5)) : s.name,
+                        format_usd(c.spent), format_usd(s.cap))
                   : fmt::format(
                         "{} LLM budget has too little left ({} spent, {} in flight, cap {}) for a "
                         "call whose worst case is {} (model {}): such calls are refused",
-                        s.user ? fmt::format("user {}'s {}", options.user_id, s.name.substr(5))
-                               : s.name,
+                        s.user ? fmt::format("{}'s {}", kUserMark, s.name.substr(5)) : s.name,
                         format_usd(c.spent), format_usd(c.reserved), format_usd(s.cap),
                         format_usd(amount), model.model),
               to_usd(c.spent),
@@ -290,7 +309,10 @@ BudgetKeeper::Admission BudgetKeeper::reserve(const llm::CallOptions& options,
       }
     }
   }
-  if (hard && alerts_ != nullptr) alerts_->raise(std::move(*hard));
+  if (hard && alerts_ != nullptr) {
+    name_in(*hard, options.user_id);
+    alerts_->raise(std::move(*hard));
+  }
   return a;
 }
 

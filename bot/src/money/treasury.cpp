@@ -56,6 +56,11 @@ Result<std::unique_ptr<Treasury>> Treasury::open(const MoneyOptions& money, stor
   bo.alert_daily_spend = money.alert_daily_spend;
   bo.alert_monthly_spend = money.alert_monthly_spend;
   a->budgets_ = std::make_unique<BudgetKeeper>(bo, prices, clock, a->alerts_.get());
+  // Alerts name a user as people know them ("http:alice"), not by parley's internal id.
+  a->budgets_->name_users([&store](int64_t user_id) {
+    auto identity = store.directory().identity_of(user_id);
+    return identity ? *identity : std::string();
+  });
   if (auto st = a->budgets_->preload(store.reads()); !st.ok()) return fail(st.error());
   LedgerOptions lo;
   lo.rate_limit_alert = money.rate_limit_calls;

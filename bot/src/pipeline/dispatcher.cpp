@@ -77,6 +77,45 @@ asio::awaitable<TurnResult> Dispatcher::deliver(const InboundMessage& message) {
   co_return out;
 }
 
+asio::awaitable<size_t> Dispatcher::answer_unanswered(std::chrono::milliseconds window,
+                                                      const parley::Clock& clock) {
+  auto last = store_.messages().last_id();
+  auto found = last ? store_.messages().unanswered(clock.now_ms() - window.count(), *last)
+                    : Result<std::vector<storage::UnansweredMessage>>(fail(last.error()));
+  if (!found) {
+    spdlog::error("recovery: looking for unanswered messages failed: {}", found.error().describe());
+    co_return 0;
+  }
+  if (found->empty()) co_return 0;
+  spdlog::info(
+      "recovery: {} message(s) stored before the last stop were never answered; "
+      "answering them",
+      found->size());
+  size_t answered = 0;
+  for (const auto& u : *found) {
+    InboundMessage in;
+    in.channel = u.message.channel;
+    in.platform_id = u.message.platform_id;
+    in.conversation = u.conversation_key;
+    in.author = u.message.author;
+    in.text = u.message.text;
+    in.stored_id = u.message.id;
+    // Where it was asked is not known any more (a DM or a group): the answer reads no
+    // memories into the prompt and writes none.
+    in.private_audience = false;
+    const TurnResult r = co_await deliver(in);
+    if (r.error) {
+      spdlog::error("recovery: answering message {} failed: {}", u.message.id, r.error->describe());
+      continue;
+    }
+    if (r.outbox_id == 0) continue;  // not owed after all (answered meanwhile), or refused
+    ++answered;
+    const size_t parts = std::max<size_t>(1, r.parts.size());
+    for (size_t i = 0; i < parts; ++i) push(r.outbox_id + static_cast<int64_t>(i));
+  }
+  co_return answered;
+}
+
 asio::awaitable<void> Dispatcher::sending(int64_t outbox_id) {
   std::function<void(storage::WriteCallback)> begin = [this, outbox_id](storage::WriteCallback cb) {
     store_.outbox().begin_send(outbox_id, std::move(cb));

@@ -198,15 +198,30 @@ void TurnEngine::start_summary(SummaryJob job, const net::Executor& executor) {
 }
 
 bool TurnEngine::owed(const Accepted& accepted) {
-  constexpr int64_t kOwedWindowMs = int64_t{3600} * 1000;
   if (accepted.message_id <= 0 || accepted.message_id > stored_before_start_) return false;
   auto stored = deps_.store.messages().get(accepted.message_id);
   if (!stored || stored->role != "user") return false;
-  if (deps_.clock.now_ms() - stored->created_at > kOwedWindowMs) return false;
+  if (stored->conversation_id != accepted.conversation_id) return false;
+  if (deps_.clock.now_ms() - stored->created_at > options_.owed_window.count()) return false;
   auto answered = deps_.store.messages().answered(accepted.conversation_id, accepted.message_id);
   if (!answered || *answered) return false;
   const std::lock_guard lock(owed_mu_);
   return owed_taken_.insert(accepted.message_id).second;
+}
+
+void TurnEngine::earlier_answer(Accepted& accepted) {
+  auto reply = deps_.store.messages().reply_after(accepted.conversation_id, accepted.message_id);
+  if (!reply) {
+    spdlog::warn("turn: finding the earlier answer to message {} failed: {}", accepted.message_id,
+                 reply.error().describe());
+    return;
+  }
+  if (!*reply) return;  // never answered (or its answer is still being written)
+  accepted.earlier_reply = (*reply)->text;
+  auto entry = deps_.store.outbox().first_after(accepted.conversation_id, (*reply)->created_at);
+  if (!entry || !*entry) return;
+  accepted.earlier_files = std::move((*entry)->files);
+  if ((*entry)->state == "pending") accepted.earlier_pending_outbox_id = (*entry)->id;
 }
 
 asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(
@@ -391,6 +406,11 @@ TurnResult result_without_turn(const Accepted& message) {
   out.duplicate = message.duplicate;
   out.error = message.error;
   out.stop = message.duplicate ? TurnStop::duplicate : TurnStop::storage_error;
+  if (message.earlier_reply) {
+    out.reply = *message.earlier_reply;
+    out.files = message.earlier_files;
+    out.earlier_pending_outbox_id = message.earlier_pending_outbox_id;
+  }
   return out;
 }
 
@@ -410,6 +430,16 @@ asio::awaitable<Accepted> TurnEngine::accept(const InboundMessage& in) {
   out.user_id = *user;
   out.conversation_id = *conversation;
 
+  // Stored before a restart and never answered: not stored again; answered if still owed.
+  if (in.stored_id) {
+    out.message_id = *in.stored_id;
+    out.duplicate = !owed(out);
+    if (!out.duplicate) {
+      spdlog::info("turn: message {} on {} was left unanswered by the last stop; answering it",
+                   out.message_id, in.channel);
+    }
+    co_return out;
+  }
   storage::NewMessage msg;
   msg.conversation_id = out.conversation_id;
   msg.channel = in.channel;
@@ -437,6 +467,7 @@ asio::awaitable<Accepted> TurnEngine::accept(const InboundMessage& in) {
         "turn: message {} on {} was taken in before a restart and never answered; answering it",
         out.message_id, in.channel);
   }
+  if (out.duplicate) earlier_answer(out);
   co_return out;
 }
 

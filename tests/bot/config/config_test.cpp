@@ -30,6 +30,7 @@ storage:
   page_cache_kib: 1024
   mmap_size_mib: 0
   checkpoint_pages: 50
+  synchronous: full
   cache:
     max_entries: 5
     max_bytes_mib: 1
@@ -48,6 +49,7 @@ log:
   EXPECT_EQ(c.storage.connection.page_cache_kib, 1024);
   EXPECT_EQ(c.storage.connection.mmap_size_bytes, 0);
   EXPECT_EQ(c.storage.checkpoint_pages, 50);
+  EXPECT_EQ(c.storage.connection.synchronous, "FULL");
   EXPECT_EQ(c.storage.cache.max_entries, 5u);
   EXPECT_EQ(c.storage.cache.max_bytes, 1u << 20);
   EXPECT_EQ(c.storage.queue.max_batch, 64u);

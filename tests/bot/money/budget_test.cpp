@@ -183,6 +183,31 @@ TEST_F(BudgetTest, PerUserCapsCountEachUserApart) {
   EXPECT_TRUE(k->admit(bob, model, request(10)).ok);
 }
 
+// Alerts name a user as the operator knows them, not by parley's internal id.
+TEST_F(BudgetTest, AlertsNameTheUserByTheirChannelIdentity) {
+  BudgetOptions o;
+  o.user_daily = 1'000'000;
+  auto k = keeper(o);
+  k->name_users([](int64_t id) { return id == 4 ? std::string("http:alice") : std::string(); });
+  llm::CallOptions alice;
+  alice.user_id = 4;
+  auto adm = k->admit(alice, model, request(10));
+  k->settle(adm, alice, attempt("priced-1", 1000, 0, 0.001));
+  EXPECT_FALSE(k->admit(alice, model, request(10)).ok);
+  ASSERT_FALSE(sink.alerts.empty());
+  EXPECT_EQ(sink.alerts.back().kind, "budget_hard");
+  EXPECT_EQ(sink.alerts.back().subject, "http:alice");
+  EXPECT_THAT(sink.alerts.back().message, HasSubstr("http:alice's daily LLM budget reached"));
+  EXPECT_THAT(sink.alerts.back().message, ::testing::Not(HasSubstr("user 4")));
+  // Without a name (no identity), the id.
+  llm::CallOptions nobody;
+  nobody.user_id = 9;
+  adm = k->admit(nobody, model, request(10));
+  k->settle(adm, nobody, attempt("priced-1", 1000, 0, 0.001));
+  EXPECT_FALSE(k->admit(nobody, model, request(10)).ok);
+  EXPECT_EQ(sink.alerts.back().subject, "user 9");
+}
+
 TEST_F(BudgetTest, PastTheSoftThresholdCallsGoToTheCheaperRoleAndAdminsAreTold) {
   BudgetOptions o;
   o.global_daily = 1'000'000;

@@ -162,11 +162,13 @@ Status HttpChannel::start(Inbox& inbox) {
         if (r.error && r.outbox_id == 0) {
           co_return MessageResponse{500, {{"error", r.error->message}}, {}};
         }
-        if (r.outbox_id != 0) {
-          // The answer is handed to the connection now: from here on, after a crash it may
-          // have been sent.
-          co_await inbox.sending(r.outbox_id);
-          inbox.sent(r.outbox_id);
+        // The answer is handed to the connection now: from here on, after a crash it may have
+        // been sent. A redelivery whose earlier answer is still owed (answered after a crash,
+        // when no request was waiting) gets that answer, and it is sent from here.
+        if (const int64_t id = r.outbox_id != 0 ? r.outbox_id : r.earlier_pending_outbox_id;
+            id != 0) {
+          co_await inbox.sending(id);
+          inbox.sent(id);
         }
         co_return MessageResponse{200, turn_json(r), {}};
       },

@@ -37,6 +37,9 @@ class Directory {
   // Read-only lookups; not_found when absent.
   Result<int64_t> find_user(const std::string& channel, const std::string& external_id);
   Result<int64_t> find_conversation(const std::string& channel, const std::string& external_id);
+  // How people know the user: "channel:external_id" of their first identity ("http:alice");
+  // not_found when the user has none.
+  Result<std::string> identity_of(int64_t user_id);
 
   // Records that the access policy turned (channel, external_id) away: ack.inserted is true
   // the first time ever (tell them once), ack.row_id counts the attempts. No message text kept.

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "parley/base/clock.h"
 #include "parley/base/result.h"
@@ -39,6 +40,14 @@ class MessageRepository {
   Result<int64_t> last_id();
   // Whether a reply (an assistant message) follows message `id` in its conversation.
   Result<bool> answered(int64_t conversation_id, int64_t id);
+  // The first reply (an assistant message) after message `id` in its conversation, if any.
+  Result<std::optional<StoredMessage>> reply_after(int64_t conversation_id, int64_t id);
+  // Messages a crash left unanswered: the last message of its conversation, a user's, stored at
+  // or after `since_ms` with an id at most `max_id`, and with no outbox entry and no LLM usage in
+  // its conversation from its time on (so a turn that spent money or queued a reply is never
+  // run again). Oldest first, at most `limit`.
+  Result<std::vector<UnansweredMessage>> unanswered(int64_t since_ms, int64_t max_id,
+                                                    size_t limit = 1000);
 
   // The newest summary of the conversation, if any.
   Result<std::optional<ConversationSummary>> latest_summary(int64_t conversation_id);

@@ -77,6 +77,9 @@ class OutboxRepository {
                                                size_t limit = 100);
   // One entry with its files.
   Result<OutboxEntry> get(int64_t id);
+  // The first entry of a conversation made at or after `since_ms`, with its files (a reply's
+  // entry: it is written just after the reply's message).
+  Result<std::optional<OutboxEntry>> first_after(int64_t conversation_id, int64_t since_ms);
   // The file whose token is `token` (not_found when none is).
   Result<OutboxFileFound> file(const std::string& token);
   // Deletes the files of entries no longer owed (sent or unknown) made before `before_ms`:

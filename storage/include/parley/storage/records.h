@@ -33,6 +33,13 @@ struct StoredMessage {
   std::string metadata;
 };
 
+// A user's message left without an answer (MessageRepository::unanswered), with the channel's
+// key of its conversation (what the channel put in InboundMessage::conversation).
+struct UnansweredMessage {
+  StoredMessage message;
+  std::string conversation_key;
+};
+
 // The most recent messages of a conversation, oldest first. Messages are shared, so appending
 // to a cached history copies pointers, not text.
 using History = std::vector<std::shared_ptr<const StoredMessage>>;

@@ -38,6 +38,10 @@ struct Config {
   // outbox.retry_ms: how long a reply whose send certainly failed (an SMTP server down) waits
   // before the outbox pump tries it again.
   std::chrono::milliseconds outbox_retry{30'000};
+  // outbox.unanswered_within_minutes: a message a crash left stored but unanswered (the last of
+  // its conversation, nothing spent or queued after it) this recently is answered once at
+  // start; 0: never.
+  std::chrono::minutes answer_unanswered_within{60};
   money::MoneyOptions money;
   std::string log_level = "info";
 };

@@ -26,6 +26,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -85,6 +86,9 @@ class BudgetKeeper final : public llm::SpendGate {
   Status preload(storage::ReadPool& reads);
   // Puts a reloaded price table in force for the next admission (any thread).
   void set_prices(std::shared_ptr<const PriceTable> prices) { prices_.store(std::move(prices)); }
+  // How alerts name a user ("http:alice"); unset or empty: "user 42". Before the first call;
+  // called outside the keeper's lock.
+  void name_users(std::function<std::string(int64_t user_id)> f) { name_user_ = std::move(f); }
 
   // SpendGate.
   std::string route(const llm::CallOptions& options, const std::string& role) override;
@@ -135,11 +139,18 @@ class BudgetKeeper final : public llm::SpendGate {
   Admission reserve(const llm::CallOptions& options, const llm::ResolvedModel& model,
                     std::optional<int64_t> worst);
   std::vector<Scope> scopes_for(const llm::CallOptions& options, int64_t now_ms) const;
+  // "http:alice" (name_users), else "user 42".
+  [[nodiscard]] std::string who(int64_t user_id) const;
+  // Alerts are written under the lock with kUserMark where the user's name goes, and named
+  // after it (naming may read the database).
+  static constexpr const char* kUserMark = "\x1fuser\x1f";
+  void name_in(AlertRaise& alert, int64_t user_id) const;
   std::string refusal(const Scope& scope, const Counter& c, int64_t now_ms) const;
   void sweep_locked(int64_t now_ms);
 
   BudgetOptions options_;
   std::atomic<std::shared_ptr<const PriceTable>> prices_;  // swapped whole on a reload
+  std::function<std::string(int64_t)> name_user_;
   const parley::Clock& clock_;
   AlertSink* alerts_;
   Periods periods_;

@@ -48,6 +48,14 @@ class Dispatcher : public channels::Inbox {
 
   [[nodiscard]] const AccessPolicy& policy() const { return policy_; }
 
+  // No message left unanswered: the messages a crash left stored but unanswered, at most
+  // `window` old (MessageRepository::unanswered: the last of their conversation, nothing spent
+  // or queued after them), each answered once through its lane as if redelivered
+  // (InboundMessage::stored_id), its reply handed to push(). Returns how many were answered.
+  // The process that owns the database runs it once at start.
+  net::asio::awaitable<size_t> answer_unanswered(std::chrono::milliseconds window,
+                                                 const parley::Clock& clock);
+
  private:
   storage::Store& store_;
   Lanes& lanes_;

@@ -56,6 +56,9 @@ struct InboundMessage {
   // characters). Each part becomes its own outbox entry (TurnResult::parts). Empty: the reply is
   // one entry. Called on the turn's strand; not stored.
   std::function<std::vector<std::string>(const std::string& reply)> split;
+  // Set for a message already stored (its id) whose turn a crash cut short: it is not stored
+  // again, and answered only if it is still owed (never twice). See Dispatcher::answer_unanswered.
+  std::optional<int64_t> stored_id;
 };
 
 // A message after accept(): stored (or found to be a redelivery), with its ids.
@@ -65,15 +68,22 @@ struct Accepted {
   int64_t conversation_id = 0;
   int64_t message_id = 0;
   bool duplicate = false;
+  // A duplicate's earlier answer, when there is one: its text and files, and its outbox entry
+  // when that is still pending (see TurnResult::earlier_pending_outbox_id).
+  std::optional<std::string> earlier_reply;
+  std::vector<storage::OutboxFile> earlier_files;
+  int64_t earlier_pending_outbox_id = 0;
   std::optional<Error> error;  // nothing stored
 };
 
 struct TurnResult {
-  bool duplicate = false;  // this platform id was already stored: no new turn, no new reply
-  bool command = false;    // answered by a /command, without the LLM
-  bool refused = false;    // the access policy turned the sender away (reply: what to tell them,
-                           // empty when they were already told)
-  bool primary = true;     // false: merged into a later message's turn, which carries the reply
+  // This platform id was already stored: no new turn, no new reply; `reply` and `files` are the
+  // earlier answer's when there is one (redelivery is idempotent for clients too).
+  bool duplicate = false;
+  bool command = false;  // answered by a /command, without the LLM
+  bool refused = false;  // the access policy turned the sender away (reply: what to tell them,
+                         // empty when they were already told)
+  bool primary = true;   // false: merged into a later message's turn, which carries the reply
   std::chrono::seconds retry_after{0};  // rate_limited: when to send again
   std::string reply;
   int64_t user_id = 0;
@@ -96,6 +106,10 @@ struct TurnResult {
   std::chrono::microseconds latency{0};      // the whole turn
   std::chrono::microseconds llm_latency{0};  // time inside model calls
   std::optional<Error> error;  // a storage failure: nothing could be stored or answered
+  // A duplicate whose earlier answer is still owed (pending in the outbox): a channel that
+  // answers in the response to the request (HTTP, which has no outbox pump) brackets this entry
+  // around the response; a channel that pushes leaves it to the pump.
+  int64_t earlier_pending_outbox_id = 0;
 };
 
 // The result for a message that gets no turn: a redelivery (duplicate) or a storage failure.

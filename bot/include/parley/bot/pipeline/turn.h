@@ -53,6 +53,9 @@ struct TurnOptions {
   // Completion tokens a conversation summary may take (the `summary` prompt asks for ten
   // short lines).
   int summary_max_tokens = 400;
+  // A message stored before this start but never answered is answered (once, on its
+  // redelivery or by Dispatcher::answer_unanswered) only this recently.
+  std::chrono::milliseconds owed_window{3'600'000};
 };
 
 class TurnEngine : public TurnHandler {
@@ -115,6 +118,8 @@ class TurnEngine : public TurnHandler {
   // Whether a redelivered message is owed its answer: stored by an earlier process (a crash
   // ended its turn), within the last hour, never answered, and not taken as owed already.
   bool owed(const Accepted& accepted);
+  // A duplicate's earlier answer (its text and files, and its outbox entry while pending).
+  void earlier_answer(Accepted& accepted);
 
   Deps deps_;
   TurnOptions options_;
