@@ -183,3 +183,37 @@ TEST(Ask, AToolLoopThatReachesTheTurnDeadlineStopsWithAClearAnswerAndItsUsage) {
 }
 
 }  // namespace ask_test
+
+namespace ask_test {
+
+// A small per-user cap ($0.01) with nothing spent: the worst case of 4,096 completion tokens
+// ($0.033 at $8 per million) does not fit, so the call asks for the tokens that do instead of
+// being refused, and the ledger says so.
+TEST(Ask, ASmallCapLowersMaxTokensToFitAndTheLedgerSaysSo) {
+  TempDir dir;
+  FakeLlmServer fake;
+  parley::testing::write_file(dir / "prices.yaml",
+                              "version: \"t\"\nmodels:\n  - match: \"fake*\"\n    input: 1\n"
+                              "    output: 8\n");
+  parley::testing::write_file(
+      dir / "parley.yaml",
+      "money:\n  prices: prices.yaml\n  budgets:\n    user_daily_usd: 0.01\n"
+      "    min_max_tokens: 256\n");
+  fake.push(FakeReply::text("A short answer."));
+  auto r = parley(dir.path(), "--config parley.yaml ask 'hello there' --json", env_for(fake));
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_EQ(json::parse(r.out)["reply"], "A short answer.");
+  ASSERT_EQ(fake.requests().size(), 1u);
+  const int asked = fake.requests()[0].json.value("max_tokens", 0);
+  EXPECT_GE(asked, 256);
+  EXPECT_LT(asked, 1250) << "$0.01 covers about 1,250 completion tokens at $8 per million";
+  parley::storage::StoreOptions so;
+  so.path = dir / "data/parley.db";
+  auto store = std::move(parley::storage::Store::open(so).value());
+  auto conn = store->reads().acquire();
+  auto st = conn->cached("SELECT max_tokens_capped FROM usage");
+  ASSERT_TRUE((*st)->step().value());
+  EXPECT_EQ((*st)->column_int64(0), asked);
+}
+
+}  // namespace ask_test

@@ -871,6 +871,10 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                                  [&](const YAML::Node& v, const std::string& k) {
                                    m.default_max_tokens = to_int(r.integer(v, k, 1, 1'000'000));
                                  }},
+                                {"min_max_tokens",
+                                 [&](const YAML::Node& v, const std::string& k) {
+                                   m.min_max_tokens = to_int(r.integer(v, k, 1, 1'000'000));
+                                 }},
                             });
                       }},
                      {"alerts",

@@ -235,7 +235,32 @@ bool BudgetKeeper::past_soft(const llm::CallOptions& options) const {
 BudgetKeeper::Admission BudgetKeeper::admit(const llm::CallOptions& options,
                                             const llm::ResolvedModel& model,
                                             const llm::ChatRequest& request) {
-  return reserve(options, model, worst_case(model, request));
+  const std::optional<int64_t> worst = worst_case(model, request);
+  if (!worst || !request.max_tokens || *request.max_tokens <= options_.min_max_tokens) {
+    return reserve(options, model, worst);
+  }
+  // Fewer completion tokens when that is what the remainder covers: the most that fit, found
+  // by bisection over the worst case (which grows with them).
+  const int64_t prompt = llm::estimate_prompt_tokens(request);
+  const int asked = *request.max_tokens;
+  const Shrink shrink = [this, &model, prompt, asked](int64_t room) {
+    std::optional<std::pair<int64_t, int>> best;
+    int lo = options_.min_max_tokens;
+    int hi = asked - 1;
+    while (lo <= hi) {
+      const int mid = lo + (hi - lo) / 2;
+      const auto cost = worst_case(model, Bound{prompt, mid});
+      if (!cost) return best;
+      if (*cost <= room) {
+        best = std::pair<int64_t, int>{*cost, mid};
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return best;
+  };
+  return reserve(options, model, worst, shrink);
 }
 
 BudgetKeeper::Admission BudgetKeeper::admit(const llm::CallOptions& options,
@@ -245,7 +270,7 @@ BudgetKeeper::Admission BudgetKeeper::admit(const llm::CallOptions& options,
 
 BudgetKeeper::Admission BudgetKeeper::reserve(const llm::CallOptions& options,
                                               const llm::ResolvedModel& model,
-                                              std::optional<int64_t> worst) {
+                                              std::optional<int64_t> worst, const Shrink& shrink) {
   Admission a;
   if (!worst && options_.refuse_unknown_price) {
     a.ok = false;
@@ -261,13 +286,31 @@ BudgetKeeper::Admission BudgetKeeper::reserve(const llm::CallOptions& options,
     return a;
   }
   if (!options_.any_cap()) return a;
-  const int64_t amount = worst.value_or(0);
+  int64_t amount = worst.value_or(0);
   const int64_t now = clock_.now_ms();
   std::optional<AlertRaise> hard;
   {
     std::lock_guard lock(mu_);
     if (++admits_ % 1024 == 0) sweep_locked(now);
     const auto scopes = scopes_for(options, now);
+    if (shrink) {
+      // The least room any cap leaves; none spent out (that is a refusal whatever the size).
+      std::optional<int64_t> room;
+      bool spent_out = false;
+      for (const auto& s : scopes) {
+        if (s.cap < 0) continue;
+        const Counter& c = s.key.empty() ? Counter{} : counters_[s.key];
+        spent_out = spent_out || c.spent >= s.cap;
+        const int64_t left = s.cap - c.spent - c.reserved;
+        room = room ? std::min(*room, left) : left;
+      }
+      if (!spent_out && room && amount > *room) {
+        if (auto fit = shrink(*room)) {
+          amount = fit->first;
+          a.max_tokens = fit->second;
+        }
+      }
+    }
     for (const auto& s : scopes) {
       if (s.cap < 0) continue;
       const Counter& c = s.key.empty() ? Counter{} : counters_[s.key];

@@ -53,6 +53,7 @@ Result<std::unique_ptr<Treasury>> Treasury::open(const MoneyOptions& money, stor
   bo.zone = money.zone;
   bo.refuse_unknown_price = money.refuse_unknown_price;
   bo.default_max_tokens = money.default_max_tokens;
+  bo.min_max_tokens = money.min_max_tokens;
   bo.alert_daily_spend = money.alert_daily_spend;
   bo.alert_monthly_spend = money.alert_monthly_spend;
   a->budgets_ = std::make_unique<BudgetKeeper>(bo, prices, clock, a->alerts_.get());

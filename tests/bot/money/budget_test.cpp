@@ -86,6 +86,7 @@ TEST_F(BudgetTest, WorstCaseIsPromptEstimatePlusMaxTokensAtTheModelsPrice) {
 TEST_F(BudgetTest, ReservationsKeepConcurrentCallsUnderTheCap) {
   BudgetOptions o;
   o.global_daily = 10'000'000;  // $0.01
+  o.min_max_tokens = 1000;      // whole calls only: none asks for fewer tokens to fit
   auto k = keeper(o);
   const auto req = request(1000);
   const int64_t worst = *k->worst_case(model, req);
@@ -183,6 +184,42 @@ TEST_F(BudgetTest, PerUserCapsCountEachUserApart) {
   EXPECT_TRUE(k->admit(bob, model, request(10)).ok);
 }
 
+// A cap whose remainder cannot cover max_tokens: the call asks for what it does cover instead of
+// being refused — down to a floor, below which it is refused.
+TEST_F(BudgetTest, ACapTooSmallForMaxTokensLowersThemDownToTheFloor) {
+  BudgetOptions o;
+  o.user_daily = 1'000'000;  // $0.001: 500 completion tokens at most
+  o.min_max_tokens = 256;
+  auto k = keeper(o);
+  llm::CallOptions alice;
+  alice.user_id = 1;
+  const auto req = request(4096);  // worst case $0.0082: more than the whole cap
+  const int64_t prompt = llm::estimate_prompt_tokens(req);
+  auto first = k->admit(alice, model, req);
+  ASSERT_TRUE(first.ok) << first.refusal;
+  ASSERT_TRUE(first.max_tokens);
+  EXPECT_EQ(*first.max_tokens, static_cast<int>((1'000'000 - prompt * 1000) / 2000));
+  EXPECT_LE(first.reserved_nanousd, 1'000'000);
+  EXPECT_EQ(first.reserved_nanousd, prompt * 1000 + *first.max_tokens * 2000);
+  EXPECT_TRUE(sink.alerts.empty()) << "no refusal, no alert";
+  // With that reserved, what is left (nothing) is below the floor: refused, and said.
+  auto second = k->admit(alice, model, req);
+  EXPECT_FALSE(second.ok);
+  EXPECT_THAT(sink.kinds(), ::testing::Contains("budget_hard"));
+  // Settled at less than reserved: 300 tokens' room is back, above the floor.
+  k->settle(first, alice, attempt("priced-1", prompt, 100));
+  auto third = k->admit(alice, model, req);
+  ASSERT_TRUE(third.ok) << third.refusal;
+  EXPECT_GE(*third.max_tokens, 256);
+  EXPECT_LT(*third.max_tokens, 4096);
+  // A request that fits as asked is not touched.
+  llm::CallOptions bob;
+  bob.user_id = 2;
+  auto small = k->admit(bob, model, request(300));
+  ASSERT_TRUE(small.ok);
+  EXPECT_FALSE(small.max_tokens);
+}
+
 // Alerts name a user as the operator knows them, not by parley's internal id.
 TEST_F(BudgetTest, AlertsNameTheUserByTheirChannelIdentity) {
   BudgetOptions o;
@@ -278,9 +315,16 @@ TEST_F(BudgetTest, ThePerTurnCapCountsEveryCallOfTheTurn) {
   auto first = k->admit(turn, model, req);
   ASSERT_TRUE(first.ok);
   k->settle(first, turn, attempt("priced-1", 1000, 500));  // $0.002
+  // $0.001 left: the next call asks for the ~490 completion tokens that covers.
   const auto second = k->admit(turn, model, req);
-  EXPECT_FALSE(second.ok);
-  EXPECT_THAT(second.refusal, HasSubstr("per-request LLM budget of $0.0030"));
+  ASSERT_TRUE(second.ok);
+  ASSERT_TRUE(second.max_tokens);
+  EXPECT_LT(*second.max_tokens, 500);
+  EXPECT_GE(*second.max_tokens, 256);
+  // With that in flight, nothing is left: refused, and said.
+  const auto third = k->admit(turn, model, req);
+  EXPECT_FALSE(third.ok);
+  EXPECT_THAT(third.refusal, HasSubstr("per-request LLM budget of $0.0030"));
   llm::CallOptions other;
   other.turn_key = "7-2";
   EXPECT_TRUE(k->admit(other, model, req).ok);

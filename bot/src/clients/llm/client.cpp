@@ -456,6 +456,7 @@ asio::awaitable<FailureKind> LlmClient::on_model(const ResolvedModel& model,
       break;
     }
     Attempt a = co_await send(attempt_no++);
+    a.max_tokens_capped = admission.max_tokens;
     last = a.failure;
     if (gate_ != nullptr) gate_->settle(admission, options, a);
     if (observer_) {
@@ -510,7 +511,12 @@ asio::awaitable<LlmResponse> LlmClient::call(ChatRequest request, CallOptions op
   for (const auto& model : models) {
     ++models_tried;
     std::optional<ChatResult> result;
-    const Admit admit = [&] { return gate_->admit(options, model, request); };
+    const Admit admit = [&] {
+      auto a = gate_->admit(options, model, request);
+      // The budget covers fewer completion tokens than asked: ask for no more.
+      if (a.ok && a.max_tokens) request.max_tokens = *a.max_tokens;
+      return a;
+    };
     const Send send = [&](int no) {
       return attempt(request, model, options, no, deadline, result);
     };

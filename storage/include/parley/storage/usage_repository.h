@@ -44,6 +44,8 @@ struct UsageRecord {
   bool tokens_estimated = false;  // the counts are the client's estimate (no usage arrived)
   std::string generation_id;
   std::string capability;  // the capability whose results this call follows (tool steps)
+  // The completion tokens a budget's remainder allowed, when fewer than asked (else nullopt).
+  std::optional<int64_t> max_tokens_capped;
 };
 
 // provider | estimate | both | none, from which of the two costs a row has.

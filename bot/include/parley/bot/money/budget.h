@@ -56,6 +56,9 @@ struct BudgetOptions {
   std::string zone = "UTC";  // the calendar periods' time zone
   bool refuse_unknown_price = false;
   int default_max_tokens = 4096;  // asked for (and reserved) when a request sets none
+  // When a cap's remainder cannot cover a call's max_tokens, the call asks for as many
+  // completion tokens as it covers instead, if that is at least this many; below it, refused.
+  int min_max_tokens = 256;
   // Global spend alerts (daily_spend / monthly_spend), nano-dollars; nullopt: none.
   std::optional<int64_t> alert_daily_spend;
   std::optional<int64_t> alert_monthly_spend;
@@ -136,8 +139,11 @@ class BudgetKeeper final : public llm::SpendGate {
     bool turn = false;
   };
   // Reserves `worst` (nullopt: the model has no price) against every cap, or refuses.
+  // `shrink` (chat calls): given the room a cap leaves, a smaller reservation and the
+  // completion tokens it covers, or nullopt when fewer than min_max_tokens would fit.
+  using Shrink = std::function<std::optional<std::pair<int64_t, int>>(int64_t room)>;
   Admission reserve(const llm::CallOptions& options, const llm::ResolvedModel& model,
-                    std::optional<int64_t> worst);
+                    std::optional<int64_t> worst, const Shrink& shrink = {});
   std::vector<Scope> scopes_for(const llm::CallOptions& options, int64_t now_ms) const;
   // "http:alice" (name_users), else "user 42".
   [[nodiscard]] std::string who(int64_t user_id) const;

@@ -20,6 +20,8 @@ struct MoneyOptions {
   int soft_percent = 80;
   std::string cheaper_role;
   int default_max_tokens = 4096;
+  // A cap's remainder too small for max_tokens: ask for what it covers if at least this many.
+  int min_max_tokens = 256;
   bool refuse_unknown_price = false;
   std::optional<int64_t> alert_daily_spend, alert_monthly_spend;
   std::string webhook_url_env;          // the NAME of the variable holding the webhook URL

@@ -86,6 +86,9 @@ struct Attempt {
   std::chrono::microseconds latency{0};
   std::chrono::microseconds first_byte{0};
   std::optional<std::chrono::milliseconds> retry_after;  // what the server asked for
+  // The budget could cover only this many completion tokens, and the attempt asked for no
+  // more (SpendGate::Admission::max_tokens); nullopt: as the request asked.
+  std::optional<int> max_tokens_capped;
 };
 
 struct LlmResponse {
@@ -157,6 +160,9 @@ class SpendGate {
     std::string refusal;  // when !ok: one sentence for the user (no secrets, no internals)
     int64_t reserved_nanousd = 0;
     std::vector<std::string> scopes;  // what the reservation was counted against (opaque)
+    // A cap's remainder covers the prompt and only this many completion tokens (fewer than the
+    // request's max_tokens, at least the gate's floor): the attempt asks for at most this many.
+    std::optional<int> max_tokens;
   };
   virtual ~SpendGate() = default;
   // The role to ask for `role` (a cheaper one past a soft threshold).
