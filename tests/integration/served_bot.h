@@ -141,6 +141,7 @@ class ServedBot {
     return ::write(in_fd_, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   }
   const std::string& url() const { return url_; }
+  pid_t pid() const { return pid_; }  // parley itself (the shell exec'd it)
   const std::string& ready_line() const { return ready_line_; }
   const std::vector<std::string>& seen() const { return seen_; }  // lines skipped by wait_for_line
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdlib>
 
 #include "app/capabilities_setup.h"
@@ -66,9 +67,21 @@ void App::handle_signals() {
   // committed). Installed before any channel accepts, so that a signal arriving as soon as one
   // does (a supervisor stopping a process that has just said it is ready) is never the
   // default action, which would end the process without its drain.
-  signals_ = std::make_unique<asio::signal_set>(ioc_, SIGINT, SIGTERM);
+  // A write to a pipe or socket whose reader is gone (a terminal's pipe closed, a client that
+  // went away) is an error to handle where it happens, never the end of the process.
+  (void)std::signal(SIGPIPE, SIG_IGN);
+  // SIGHUP, an operator's "reload": capabilities.yaml and prices.yaml are read again now (a
+  // running bot also reloads them when they change), rather than the process ending.
+  signals_ = std::make_unique<asio::signal_set>(ioc_, SIGINT, SIGTERM, SIGHUP);
   on_signal_ = [this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP: reading the configuration files again");
+      if (reloader_) reloader_->trigger();
+      if (prices_watcher_) prices_watcher_->trigger();
+      signals_->async_wait(on_signal_);
+      return;
+    }
     if (signal_count_.fetch_add(1) == 0) {
       request_stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
       signals_->async_wait(on_signal_);

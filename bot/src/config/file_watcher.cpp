@@ -72,6 +72,12 @@ FileWatcher::FileWatcher(const net::Executor& executor, std::filesystem::path fi
                          std::function<void()> on_change, std::chrono::milliseconds debounce)
     : impl_(std::make_shared<Impl>(executor, std::move(file), std::move(on_change), debounce)) {}
 
+void FileWatcher::trigger() {
+  asio::post(impl_->strand, [impl = impl_] {
+    if (!impl->stopped) impl->on_change();
+  });
+}
+
 FileWatcher::~FileWatcher() { stop(); }
 
 Status FileWatcher::start() {

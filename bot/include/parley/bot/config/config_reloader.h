@@ -31,8 +31,10 @@ class ConfigReloader {
   Status start() { return watcher_.start(); }
   void stop() { watcher_.stop(); }
 
-  // What a reload does, callable directly (tests, a SIGHUP handler).
+  // What a reload does, callable directly (tests).
   void reload();
+  // A reload on the watcher's strand, one at a time with the file's own (SIGHUP).
+  void trigger() { watcher_.trigger(); }
 
  private:
   std::filesystem::path file_;

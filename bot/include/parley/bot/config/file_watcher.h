@@ -30,6 +30,9 @@ class FileWatcher {
   // unavailable when inotify cannot watch the directory (it must exist).
   Status start();
   void stop();
+  // Runs the callback on the watcher's strand as if the file had changed (SIGHUP); never at
+  // the same time as a change's. Any thread; nothing after stop().
+  void trigger();
 
  private:
   struct Impl;
