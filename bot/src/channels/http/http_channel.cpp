@@ -160,7 +160,17 @@ Status HttpChannel::start(Inbox& inbox) {
         const pipeline::TurnResult r = co_await inbox.deliver(in);
         if (r.refused) co_return refusal(r);
         if (r.error && r.outbox_id == 0) {
-          co_return MessageResponse{500, {{"error", r.error->message}}, {}};
+          // Nothing was kept. A database that is busy (another process's lock) or failing for
+          // now (a full disk) is worth a retry: 503 with Retry-After, and the reason.
+          const bool retry = r.error->code == ErrorCode::unavailable ||
+                             r.error->code == ErrorCode::resource_exhausted;
+          MessageResponse failed{
+              retry ? 503 : 500,
+              {{"error", fmt::format("the message was not kept ({}); {}", r.error->message,
+                                     retry ? "send it again in a moment" : "nothing was stored")}},
+              {}};
+          if (retry) failed.headers.emplace_back("Retry-After", "5");
+          co_return failed;
         }
         // The answer is handed to the connection now: from here on, after a crash it may have
         // been sent. A redelivery whose earlier answer is still owed (answered after a crash,
