@@ -104,6 +104,7 @@ WriteQueueStats WriteQueue::stats() const {
   {
     std::lock_guard lock(mu_);
     s.queue_depth = queue_.size();
+    s.last_error = last_error_;
   }
   s.batches = batches_.load();
   s.jobs_committed = committed_.load();
@@ -161,6 +162,10 @@ void WriteQueue::process(std::deque<WriteJob>& batch) {
   auto fail_all = [&](const Error& e) {
     batches_failed_.fetch_add(1, std::memory_order_relaxed);
     last_batch_failed_ = true;
+    {
+      std::lock_guard lock(mu_);
+      last_error_ = e.describe();
+    }
     spdlog::error("write queue: batch of {} failed: {}", batch.size(), e.describe());
     std::vector<Completion> done;
     done.reserve(batch.size());

@@ -70,4 +70,77 @@ TEST(Faults, ALockedDatabaseRefusesWithRetryAfterKeepsWhatWasAcknowledgedAndReco
   EXPECT_EQ(rows, (std::vector<std::pair<std::string, int64_t>>{{"1", 1}, {"2", 1}}));
 }
 
+// A full disk, through libfiu (fiu-run preloads its POSIX wrappers into parley; fiu-ctrl makes
+// every write and pwrite fail with ENOSPC while enabled).
+TEST(Faults, AFullDiskRefusesMessagesRaisesAnAlertAndRecoversWhenSpaceReturns) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(__has_feature)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "libfiu's preload and a sanitizer's runtime both want to come first";
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  GTEST_SKIP() << "libfiu's preload and a sanitizer's runtime both want to come first";
+#endif
+#endif
+#endif
+  TempDir dir;
+  if (shell(dir.path(), "command -v fiu-run && command -v fiu-ctrl").code != 0) {
+    GTEST_SKIP() << "libfiu is not installed (fiu-utils): scripts/deps --test";
+  }
+  FakeLlmServer fake;
+  ServedBot bot(dir.path(), fake.base_url(), "", "", "fiu-run -x");
+  ASSERT_FALSE(bot.url().empty()) << bot.ready_line();
+  const std::string url = bot.url() + "/v1/messages";
+  ASSERT_EQ(http_request(url, say("1", "/time")).status, 200);
+  const std::string pid = std::to_string(bot.pid());
+  const auto fiu = [&](const std::string& what) {
+    for (const char* point : {"posix/io/rw/write", "posix/io/rw/pwrite"}) {
+      auto r = shell(dir.path(), "fiu-ctrl -c '" + what + " name=" + point +
+                                     (what == "enable" ? ",failinfo=28" : "") + "' " + pid);
+      ASSERT_EQ(r.code, 0) << r.err;
+    }
+  };
+  fiu("enable");  // ENOSPC from here on
+  auto refused = http_request(url, say("2", "/time"));
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_THAT(refused.body, HasSubstr("database or disk is full"));
+  EXPECT_THAT(refused.body, HasSubstr("the message was not kept"));
+  EXPECT_EQ(http_request(bot.url() + "/readyz").status, 503);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the watch sees it
+  fiu("disable");                                                // space is back
+  // Nothing arrives meanwhile: the bot finds the database working by itself.
+  bool ready = false;
+  for (int i = 0; i < 50 && !ready; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ready = http_request(bot.url() + "/readyz").status == 200;
+  }
+  EXPECT_TRUE(ready) << "ready again without a message to prove it";
+  auto again = http_request(url, say("2", "/time"));
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(json::parse(again.body)["duplicate"], false) << "the refused one was not half-kept";
+  EXPECT_EQ(bot.stop(), 0);
+
+  parley::storage::StoreOptions so;
+  so.path = dir / "data/parley.db";
+  auto store = std::move(parley::storage::Store::open(so).value());
+  EXPECT_TRUE(store->integrity_check().ok());
+  auto conn = store->reads().acquire();
+  auto st = conn->cached(
+      "SELECT platform_id, count(*) FROM messages WHERE role = 'user' GROUP BY platform_id ORDER "
+      "BY platform_id");
+  std::vector<std::pair<std::string, int64_t>> rows;
+  while ((*st)->step().value()) rows.emplace_back((*st)->column_text(0), (*st)->column_int64(1));
+  EXPECT_EQ(rows, (std::vector<std::pair<std::string, int64_t>>{{"1", 1}, {"2", 1}}));
+  // The alert of the failure could not be stored while the disk was full; its recovery's was,
+  // with how long it lasted and what the error was.
+  auto alerts = conn->cached("SELECT kind, message FROM credit_alerts ORDER BY id");
+  std::vector<std::string> kinds;
+  std::string recovered;
+  while ((*alerts)->step().value()) {
+    kinds.push_back((*alerts)->column_text(0));
+    if (kinds.back() == "storage_recovered") recovered = (*alerts)->column_text(1);
+  }
+  EXPECT_THAT(kinds, ::testing::Contains("storage_recovered"));
+  EXPECT_THAT(recovered, HasSubstr("database or disk is full"));
+}
+
 }  // namespace faults_test

@@ -9,6 +9,7 @@
 #include "app/capabilities_setup.h"
 #include "app/exit_codes.h"
 #include "app/instance_lock.h"
+#include "pipeline/await_write.h"
 
 namespace parley::bot::app {
 
@@ -253,6 +254,48 @@ Status App::build() {
   return {};
 }
 
+asio::awaitable<void> App::watch_storage() {
+  std::optional<int64_t> failing_since;
+  std::string first_error;
+  // While writes fail, a write as small as any probes the database each second, so that it is
+  // found working again without a message (which readiness keeps away).
+  std::function<void(storage::WriteCallback)> probe = [this](storage::WriteCallback done) {
+    store_->channel_state().put("parley", "storage_probe",
+                                std::to_string(SystemClock::instance().now_ms()), std::move(done));
+  };
+  for (;;) {
+    storage_timer_->expires_after(std::chrono::seconds(1));
+    boost::system::error_code ec;
+    co_await storage_timer_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || watch_stopped_.load()) co_return;
+    auto health = store_->health();
+    if (failing_since) {
+      (void)co_await pipeline::await_write(probe);
+      health = store_->health();
+    }
+    const int64_t now = SystemClock::instance().now_ms();
+    if (health.queue.last_batch_failed && !failing_since) {
+      failing_since = now;
+      first_error = health.queue.last_error;
+      treasury_->alerts().raise(
+          {"storage_failing", money::Severity::critical, "", "",
+           fmt::format("the database takes no writes ({}): messages are refused (HTTP 503) "
+                       "until it does; nothing acknowledged is lost",
+                       first_error.substr(0, 200)),
+           std::nullopt, std::nullopt, ""});
+    } else if (!health.queue.last_batch_failed && failing_since) {
+      const int64_t seconds = (now - *failing_since) / 1000;
+      treasury_->alerts().raise(
+          {"storage_recovered", money::Severity::warning, "", "",
+           fmt::format("the database takes writes again after {} s of failures (first: {})",
+                       seconds, first_error.substr(0, 200)),
+           static_cast<double>(seconds), std::nullopt, "s"});
+      spdlog::info("storage: writes work again after {} s", seconds);
+      failing_since.reset();
+    }
+  }
+}
+
 void App::reload_prices() {
   const std::string file = cfg_.money.prices_file.string();
   if (auto st = treasury_->reload_prices(); !st.ok()) {
@@ -297,6 +340,8 @@ void App::start() {
     reminders_->start();
     treasury_->start();
     pump_->start();
+    storage_timer_ = std::make_unique<asio::steady_timer>(ioc_);
+    asio::co_spawn(ioc_, watch_storage(), asio::detached);
     // Messages the last stop left stored but unanswered are answered now, once.
     if (cfg_.answer_unanswered_within.count() > 0) {
       asio::co_spawn(
@@ -328,6 +373,8 @@ void App::shutdown(std::chrono::seconds grace, const std::vector<channels::Chann
   ready_ = false;
   if (reloader_) reloader_->stop();
   if (prices_watcher_) prices_watcher_->stop();
+  watch_stopped_ = true;
+  if (storage_timer_) asio::post(ioc_, [this] { storage_timer_->cancel(); });
   if (reminders_) reminders_->stop();
   if (treasury_) treasury_->stop();
   if (pump_) pump_->stop();

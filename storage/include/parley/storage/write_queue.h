@@ -81,6 +81,7 @@ struct WriteQueueStats {
   int64_t last_commit_latency_us = 0;  // BEGIN … COMMIT of the last batch
   size_t max_batch_size_seen = 0;
   bool last_batch_failed = false;  // BEGIN or COMMIT failed: nothing of that batch committed
+  std::string last_error;          // of the last failed batch ("" before any)
   bool running = false;
 };
 
@@ -133,6 +134,7 @@ class WriteQueue {
   std::atomic<int64_t> last_commit_us_{0};
   std::atomic<bool> running_{false};
   std::atomic<bool> last_batch_failed_{false};
+  std::string last_error_;  // guarded by mu_
 
   std::mutex done_mu_;
   std::condition_variable done_cv_;

@@ -129,6 +129,11 @@ class App {
  private:
   // prices.yaml changed: put it in force, or keep the table in force and alert the admins.
   void reload_prices();
+  // Once a second (owner): a database that stops taking writes (a full disk, another process's
+  // lock, an I/O error) is an alert; while it fails, a small write probes it, so that it is
+  // found working again without waiting for a message (which readiness keeps away), and that
+  // is an alert too, with how long it lasted.
+  net::asio::awaitable<void> watch_storage();
   App(config::Config cfg, Mode mode);
   Status build();
   void handle_signals();
@@ -162,6 +167,8 @@ class App {
   std::unique_ptr<config::ConfigReloader> reloader_;
   std::unique_ptr<config::FileWatcher>
       prices_watcher_;  // money.prices, when parley.yaml names a file
+  std::unique_ptr<net::asio::steady_timer> storage_timer_;
+  std::atomic<bool> watch_stopped_{false};
   std::unique_ptr<net::asio::signal_set> signals_;
   std::function<void(const boost::system::error_code&, int)> on_signal_;
   std::atomic<int> signal_count_{0};
