@@ -27,6 +27,7 @@ std::string_view to_string(Failure f) noexcept {
     case Failure::deadline: return "deadline exceeded";
     case Failure::connect: return "connection failed";
     case Failure::transport: return "transport error";
+    case Failure::tls: return "TLS failure";
     case Failure::too_large: return "response too large";
     case Failure::aborted: return "aborted";
     case Failure::cancelled: return "cancelled";
@@ -499,6 +500,13 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
         case CURLE_COULDNT_CONNECT:
         case CURLE_COULDNT_RESOLVE_HOST:
         case CURLE_COULDNT_RESOLVE_PROXY: t->forced = Failure::connect; break;
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CIPHER:
+        case CURLE_SSL_ISSUER_ERROR:
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        case CURLE_SSL_INVALIDCERTSTATUS: t->forced = Failure::tls; break;
         default: t->forced = Failure::transport; break;
       }
       if (t->forced == Failure::connect && !t->refused.empty()) {

@@ -299,6 +299,7 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
       case Failure::cancelled:
         return Error{ErrorCode::cancelled, fmt::format("{}: {}", url_, resp.error)};
       case Failure::transport:
+      case Failure::tls:
         return Error{ErrorCode::unavailable, fmt::format("{}: {}", url_, resp.error)};
       case Failure::none:
       case Failure::too_large:

@@ -26,6 +26,7 @@ std::string_view to_string(FailureKind kind) noexcept {
     case FailureKind::idle_timeout: return "stream stalled";
     case FailureKind::deadline: return "deadline exceeded";
     case FailureKind::connection: return "connection failed";
+    case FailureKind::tls: return "TLS failure (certificate not trusted)";
     case FailureKind::rate_limited: return "rate limited";
     case FailureKind::server_error: return "server error";
     case FailureKind::billing: return "billing (out of credits)";
@@ -50,6 +51,7 @@ ErrorCode error_code(FailureKind kind) noexcept {
     case FailureKind::idle_timeout:
     case FailureKind::deadline: return ErrorCode::deadline_exceeded;
     case FailureKind::connection:
+    case FailureKind::tls:
     case FailureKind::server_error:
     case FailureKind::stream_error:
     case FailureKind::not_configured: return ErrorCode::unavailable;
@@ -82,7 +84,8 @@ bool retry_same_model(FailureKind kind) noexcept {
 
 bool try_next_model(FailureKind kind) noexcept {
   // A budget refusal is priced per model: a cheaper fallback may still fit.
-  return retry_same_model(kind) || kind == FailureKind::billing || kind == FailureKind::budget;
+  return retry_same_model(kind) || kind == FailureKind::billing || kind == FailureKind::budget ||
+         kind == FailureKind::tls;
 }
 
 Usage LlmResponse::total_usage() const { return llm::total_usage(attempts); }
@@ -136,6 +139,7 @@ FailureKind kind_for_transport(http::Failure f) {
     case http::Failure::deadline: return FailureKind::deadline;
     case http::Failure::connect:
     case http::Failure::transport: return FailureKind::connection;
+    case http::Failure::tls: return FailureKind::tls;
     case http::Failure::too_large:
     case http::Failure::aborted: return FailureKind::malformed;
     case http::Failure::cancelled: return FailureKind::cancelled;

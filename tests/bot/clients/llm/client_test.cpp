@@ -2,16 +2,21 @@
 // every fault kind, retries, fallbacks, the deadline, usage of failed calls, secrets.
 #include "parley/bot/clients/llm/client.h"
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <future>
 #include <sstream>
 #include <thread>
 
 #include "fakes/fake_llm.h"
+#include "support/temp_dir.h"
 
 namespace parley::bot::llm {
 namespace client_test {
@@ -551,6 +556,49 @@ TEST_F(ClientTest, ConnectionRefusedIsAConnectionFailure) {
   EXPECT_EQ(r.attempts.size(), 2u);
   EXPECT_EQ(r.attempts[0].usage.prompt_tokens, 0);
   EXPECT_THAT(r.error->message, HasSubstr(std::to_string(closed_port)));
+}
+
+// A TLS server whose certificate is not trusted (self-signed, as a man in the middle would
+// present): refused, said clearly, never retried, no hang.
+TEST_F(ClientTest, AnUntrustedCertificateIsRefusedClearlyAndNotRetried) {
+  parley::testing::TempDir dir;
+  const auto sh = [&](const std::string& cmd) {
+    return std::system(("cd " + dir.path().string() + " && " + cmd).c_str());  // NOLINT
+  };
+  if (sh("command -v openssl >/dev/null") != 0) GTEST_SKIP() << "no openssl command";
+  ASSERT_EQ(sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 "
+               "-subj /CN=127.0.0.1 >/dev/null 2>&1"),
+            0);
+  uint16_t port = 0;
+  {
+    FakeLlmServer gone;
+    port = gone.port();
+  }
+  const std::string server = "{ openssl s_server -quiet -accept 127.0.0.1:" + std::to_string(port) +
+                             " -cert cert.pem -key key.pem -www >/dev/null 2>&1 & echo $! > pid; }";
+  ASSERT_EQ(sh(server), 0);
+  const auto listening = [port] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+  };
+  for (int i = 0; i < 100 && !listening(); ++i) std::this_thread::sleep_for(milliseconds(50));
+  settings_.providers["fake"].base_url = "https://127.0.0.1:" + std::to_string(port) + "/v1";
+  settings_.retry.max_attempts = 3;
+  const auto start = std::chrono::steady_clock::now();
+  auto r = call(hello(), role("solo"));
+  const auto took = std::chrono::steady_clock::now() - start;
+  sh("kill $(cat pid)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure, FailureKind::tls);
+  EXPECT_EQ(r.attempts.size(), 1u) << "a certificate does not get better by asking again";
+  EXPECT_THAT(r.error->message, HasSubstr("certificate"));
+  EXPECT_LT(took, std::chrono::seconds(5));
 }
 
 TEST_F(ClientTest, NotConfiguredSaysSoWithoutCallingAnything) {

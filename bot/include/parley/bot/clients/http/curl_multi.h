@@ -60,7 +60,8 @@ enum class Failure {
   idle_timeout,
   deadline,
   connect,    // refused, unreachable, name not resolved
-  transport,  // reset, truncated, TLS, protocol errors after connecting
+  transport,  // reset, truncated, protocol errors after connecting
+  tls,        // the server's certificate is not trusted, or the TLS handshake failed
   too_large,  // buffered body over max_body_bytes
   aborted,    // the body callback asked to stop
   cancelled,  // shutdown()

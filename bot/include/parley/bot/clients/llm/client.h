@@ -54,6 +54,8 @@ enum class FailureKind {
   idle_timeout,
   deadline,      // the call's deadline passed
   connection,    // refused, reset, cut short
+  tls,           // an untrusted certificate or a failed handshake: not retried (a man in the
+                 // middle, or a misconfigured server, stays so); the next model may be elsewhere
   rate_limited,  // 429
   server_error,  // 500, 502, 503, 504, 408
   billing,       // 402
