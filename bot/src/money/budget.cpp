@@ -400,6 +400,11 @@ void BudgetKeeper::settle(const Admission& admission, const llm::CallOptions& op
 void BudgetKeeper::sweep_locked(int64_t now) {
   const std::string dk = periods_.day_key(now);
   const std::string mk = periods_.month_key(now);
+  // Yesterday's and its month's stay too: a clock set back over midnight (an NTP correction)
+  // is in that day again, and its spend must still count.
+  constexpr int64_t kDayMs = 86'400'000;
+  const std::string prev_dk = periods_.day_key(now - kDayMs);
+  const std::string prev_mk = periods_.month_key(now - kDayMs);
   std::erase_if(counters_, [&](const auto& kv) {
     const auto& [key, c] = kv;
     if (c.reserved != 0) return false;
@@ -407,7 +412,7 @@ void BudgetKeeper::sweep_locked(int64_t now) {
     // Period counters of a period that is over.
     const auto slash = key.rfind('/');
     const std::string period = key.substr(slash + 1);
-    return period != dk && period != mk;
+    return period != dk && period != mk && period != prev_dk && period != prev_mk;
   });
 }
 

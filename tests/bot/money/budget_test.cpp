@@ -140,6 +140,35 @@ TEST_F(BudgetTest, AtTheHardCapCallsAreRefusedWithOneClearSentence) {
   EXPECT_THAT(sink.kinds(), ::testing::Contains("budget_hard"));
 }
 
+// The clock jumps back over midnight (an NTP correction): the day it is again keeps what was
+// spent in it, even after the counters of past periods were swept; forward again, the new day
+// has its own. Nothing is counted twice, no day starts afresh by mistake.
+TEST_F(BudgetTest, AClockJumpingBackOverMidnightKeepsThatDaysSpend) {
+  BudgetOptions o;
+  o.global_daily = 1'000'000;
+  clock.set_ms(1'764'892'800'000 + 86'400'000 - 60'000);  // 2025-12-05 23:59:00 UTC
+  auto k = keeper(o);
+  llm::CallOptions opts;
+  auto adm = k->admit(opts, model, request(10));
+  k->settle(adm, opts, attempt("priced-1", 1000, 0, 0.001));  // the 5th's whole cap
+  EXPECT_FALSE(k->admit(opts, model, request(10)).ok);
+  clock.advance_ms(120'000);  // 00:01 on the 6th
+  adm = k->admit(opts, model, request(10));
+  ASSERT_TRUE(adm.ok);
+  k->settle(adm, opts, attempt("priced-1", 100, 0, 0.0001));
+  // Enough admissions for the keeper to sweep the counters of periods that are over.
+  for (int i = 0; i < 2100; ++i) {
+    auto a = k->admit(opts, model, request(10));
+    if (a.ok) k->settle(a, opts, attempt("priced-1", 0, 0, 0.0));
+  }
+  clock.advance_ms(-90'000);  // back to 23:59:30 on the 5th
+  EXPECT_FALSE(k->admit(opts, model, request(10)).ok) << "the 5th's spend is remembered";
+  EXPECT_EQ(k->gauges()[0].period, "2025-12-05");
+  EXPECT_EQ(k->gauges()[0].spent, 1'000'000) << "counted once";
+  clock.advance_ms(90'000);  // the 6th again
+  EXPECT_EQ(k->gauges()[0].spent, 100'000) << "the 6th's own";
+}
+
 TEST_F(BudgetTest, TheDayRollsOverAtMidnightInTheConfiguredZone) {
   BudgetOptions o;
   o.zone = "Europe/Paris";
