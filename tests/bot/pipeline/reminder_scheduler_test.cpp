@@ -100,6 +100,35 @@ TEST_F(ReminderSchedulerTest, FiresOnTimeLateOnesAtOnceEachExactlyOnce) {
   EXPECT_EQ(store_->outbox().pending().value().size(), 2u);
 }
 
+// The wall clock jumps (an NTP step, a VM resumed): forward over a reminder, it fires at once,
+// marked late, without waiting out the sleep it had planned; back again, nothing fires twice;
+// forward past the next one, that one fires, once.
+TEST_F(ReminderSchedulerTest, ClockJumpsForwardAndBackFireEachReminderOnce) {
+  ManualClock clock(SystemClock::instance().now_ms());
+  const int64_t start = clock.now_ms();
+  add(start + 3'600'000, "in an hour");
+  add(start + 7'200'000, "in two hours");
+  pipeline::ReminderScheduler s(ioc_.get_executor(), *store_, clock, {}, milliseconds(100));
+  s.start();
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_EQ(s.fired(), 0u);
+  clock.advance_ms(90 * 60'000);  // +1 h 30
+  ASSERT_TRUE(wait_fired(s, 1));
+  clock.advance_ms(-120 * 60'000);  // back to 30 min before the start
+  std::this_thread::sleep_for(milliseconds(400));
+  EXPECT_EQ(s.fired(), 1u) << "going back fires nothing again";
+  clock.set_ms(start + 7'200'000 + 1'000);
+  ASSERT_TRUE(wait_fired(s, 2));
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_EQ(s.fired(), 2u);
+  s.stop();
+  const auto pending = store_->outbox().pending().value();
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_THAT(pending[0].body, HasSubstr("in an hour"));
+  EXPECT_THAT(pending[0].body, HasSubstr("late")) << "it fired half an hour after it was due";
+  EXPECT_THAT(pending[1].body, HasSubstr("in two hours"));
+}
+
 TEST_F(ReminderSchedulerTest, FiringIsOneTransactionAndOnlyOnce) {
   const int64_t id = add(SystemClock::instance().now_ms() - 10, "once");
   capabilities::DueReminder r{id, user_, conv_, "http", "once", 0, false};
