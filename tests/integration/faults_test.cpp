@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -141,6 +142,76 @@ TEST(Faults, AFullDiskRefusesMessagesRaisesAnAlertAndRecoversWhenSpaceReturns) {
   }
   EXPECT_THAT(kinds, ::testing::Contains("storage_recovered"));
   EXPECT_THAT(recovered, HasSubstr("database or disk is full"));
+}
+
+// A burst beyond what the bot holds in flight (lanes.max_active), under a memory limit (1 GiB of
+// address space, without the sanitizers, whose shadow memory needs more): the surplus is refused
+// with 503 and Retry-After before anything of it is stored; what was taken in is answered; the
+// process goes on.
+TEST(Faults, ABurstPastMaxActiveIsRefusedClearlyUnderAMemoryLimitAndNothingIsHalfKept) {
+  TempDir dir;
+  FakeLlmServer fake;
+  fake.set_handler(
+      [](const parley::fakes::RecordedRequest&) -> std::optional<parley::fakes::FakeReply> {
+        auto reply = parley::fakes::FakeReply::text("answered");
+        reply.delay_before_headers = std::chrono::milliseconds(1500);
+        return reply;
+      });
+  parley::testing::write_file(dir / "parley.yaml", "lanes: {max_active: 10}\n");
+  std::string limit = "prlimit --as=1073741824";
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  limit.clear();
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  limit.clear();
+#endif
+#endif
+  if (!limit.empty() && shell(dir.path(), "command -v prlimit").code != 0) limit.clear();
+  ServedBot bot(dir.path(), fake.base_url(), "", "--config parley.yaml", limit);
+  ASSERT_FALSE(bot.url().empty()) << bot.ready_line();
+  const std::string url = bot.url() + "/v1/messages";
+  std::atomic<int> ok{0};
+  std::atomic<int> refused{0};
+  std::atomic<int> other{0};
+  std::vector<std::thread> burst;
+  for (int i = 0; i < 40; ++i) {
+    burst.emplace_back([&, i] {
+      const std::string body = json{
+          {"conversation", "b" + std::to_string(i)},
+          {"user", "u" + std::to_string(i)},
+          {"text", "hello"},
+          {"id", "b" + std::to_string(
+                           i)}}.dump();
+      auto r = http_request(url, body);
+      if (r.status == 200) {
+        ++ok;
+      } else if (r.status == 503 && r.body.find("nothing was kept") != std::string::npos &&
+                 r.headers.find("Retry-After") != std::string::npos) {
+        ++refused;
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (auto& t : burst) t.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_GE(ok.load(), 10);
+  EXPECT_GT(refused.load(), 0) << "past max_active, refused";
+  EXPECT_EQ(ok.load() + refused.load(), 40);
+  EXPECT_EQ(
+      http_request(url, json{{"conversation", "after"}, {"user", "z"}, {"text", "/time"}}.dump())
+          .status,
+      200)
+      << "the process goes on";
+  EXPECT_EQ(bot.stop(), 0);
+  parley::storage::StoreOptions so;
+  so.path = dir / "data/parley.db";
+  auto store = std::move(parley::storage::Store::open(so).value());
+  auto conn = store->reads().acquire();
+  auto st = conn->cached("SELECT count(*) FROM messages WHERE role = 'user' AND text = 'hello'");
+  ASSERT_TRUE((*st)->step().value());
+  EXPECT_EQ((*st)->column_int64(0), ok.load()) << "a refused message was not half-kept";
+  EXPECT_TRUE(store->messages().unanswered(0, INT64_MAX)->empty());
 }
 
 }  // namespace faults_test

@@ -735,6 +735,10 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                       [&](const YAML::Node& v, const std::string& k) {
                         cfg.lanes.max_wait = std::chrono::milliseconds(r.integer(v, k, 0, 600'000));
                       }},
+                     {"max_active",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        cfg.lanes.max_active = static_cast<size_t>(r.integer(v, k, 0, 10'000'000));
+                      }},
                  });
            }},
           {"memory",

@@ -69,7 +69,21 @@ asio::awaitable<TurnResult> Dispatcher::deliver(const InboundMessage& message) {
     }
   }
 
-  // 3. Stored and committed (in arrival order, in its lane) before anything else; then its
+  // 3. Back-pressure: at the bound of messages in flight, nothing more is taken in (a burst
+  //    never grows memory without bound); the channel says so, or fetches it again later.
+  if (lanes_.full()) {
+    out.stop = TurnStop::overloaded;
+    out.error = Error{
+        ErrorCode::resource_exhausted,
+        fmt::format("parley is answering {} messages already; nothing was kept", lanes_.active())};
+    if (limiter_.allow(0, "overloaded", caps::RateLimit{1, std::chrono::seconds(10)})) {
+      spdlog::warn("lanes: {} messages in flight (lanes.max_active): refusing new ones",
+                   lanes_.active());
+    }
+    co_return out;
+  }
+
+  // 4. Stored and committed (in arrival order, in its lane) before anything else; then its
   //    turn, in the conversation's order.
   out = co_await lanes_.submit(in);
   out.latency = std::chrono::duration_cast<std::chrono::microseconds>(

@@ -13,6 +13,7 @@ std::string_view to_string(TurnStop stop) noexcept {
     case TurnStop::no_llm: return "no_llm";
     case TurnStop::context_error: return "context_error";
     case TurnStop::duplicate: return "duplicate";
+    case TurnStop::overloaded: return "overloaded";
     case TurnStop::storage_error: return "storage_error";
     case TurnStop::refused: return "refused";
     case TurnStop::rate_limited: return "rate_limited";

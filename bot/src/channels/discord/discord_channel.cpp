@@ -575,7 +575,11 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
       spdlog::debug("discord: message {} was already answered", in.message_id);
     } else if (r.error) {
       const std::string text =
-          "I could not take that message in (a storage problem on my side); please send it again.";
+          r.stop == pipeline::TurnStop::overloaded
+              ? "I am answering too many messages right now and did not keep this one; please "
+                "send it again in a minute."
+              : "I could not take that message in (a storage problem on my side); please send it "
+                "again.";
       (void)co_await self->post_text(where, text);
     } else if (r.refused || r.outbox_id == 0) {
       if (!r.reply.empty() && r.primary) {
@@ -713,7 +717,10 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
       spdlog::debug("discord: interaction {} was already answered", in.id);
     } else if (r.error) {
       const std::string text =
-          "I could not take that command in (a storage problem on my side); please try again.";
+          r.stop == pipeline::TurnStop::overloaded
+              ? "I am answering too many messages right now; please try again in a minute."
+              : "I could not take that command in (a storage problem on my side); please try "
+                "again.";
       (void)co_await self->post_text(where, text);
     } else if (r.refused || r.outbox_id == 0) {
       // The deferred response waits for an edit: a refusal the sender was already told still

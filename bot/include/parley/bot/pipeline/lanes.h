@@ -53,6 +53,10 @@ class Lanes {
   net::asio::awaitable<TurnResult> submit(const InboundMessage& message);
 
   [[nodiscard]] size_t active() const { return active_.load(); }  // queued or running messages
+  // At LaneOptions::max_active: a new message is to be refused (Dispatcher).
+  [[nodiscard]] bool full() const {
+    return options_.max_active > 0 && active_.load() >= options_.max_active;
+  }
 
  private:
   struct Pending;

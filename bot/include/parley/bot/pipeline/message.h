@@ -32,6 +32,7 @@ enum class TurnStop {
   storage_error,    // nothing could be stored
   refused,          // the access policy turned the sender away
   rate_limited,     // the sender is over the rate limit
+  overloaded,       // too many messages in flight (lanes.max_active): nothing kept, try again
 };
 std::string_view to_string(TurnStop stop) noexcept;
 

@@ -14,6 +14,10 @@ struct LaneOptions {
   std::chrono::milliseconds debounce{400};
   std::chrono::milliseconds max_wait{2000};
   size_t max_batch = 16;  // messages answered by one turn at most
+  // Back-pressure: with this many messages queued or answered at once, a new one is refused
+  // (nothing kept: HTTP 503 with Retry-After, email fetched again later) rather than growing
+  // memory without bound under a burst; 0: no limit.
+  size_t max_active = 10'000;
 };
 
 // Memory (`memory:`): the vectors' dimensions, and automatic extraction (memory_extractor.h).
