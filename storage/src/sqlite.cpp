@@ -214,7 +214,10 @@ Status Connection::apply_pragmas(const ConnectionOptions& o) {
     return fail(ErrorCode::unavailable,
                 fmt::format("{}: journal_mode is {}, wanted {}", path_.string(), *mode, want));
   }
-  return exec(fmt::format("PRAGMA synchronous={};", o.synchronous));
+  // A WAL that grew while a long reader held back its reset (another process's open read
+  // transaction) is cut back to this size once it resets, rather than staying large.
+  return exec(fmt::format("PRAGMA synchronous={}; PRAGMA journal_size_limit={};", o.synchronous,
+                          int64_t{64} << 20));
 }
 
 Connection& Connection::operator=(Connection&& other) noexcept {

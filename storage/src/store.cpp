@@ -93,6 +93,7 @@ Health Store::health() const {
   if (checkpointer_) {
     const auto cp = checkpointer_->stats();
     h.checkpoints = cp.checkpoints;
+    h.checkpoints_busy = cp.busy;
     h.last_checkpoint_us = cp.last_us;
   }
   return h;

@@ -71,6 +71,53 @@ TEST(Faults, ALockedDatabaseRefusesWithRetryAfterKeepsWhatWasAcknowledgedAndReco
   EXPECT_EQ(rows, (std::vector<std::pair<std::string, int64_t>>{{"1", 1}, {"2", 1}}));
 }
 
+// Another process's long read transaction keeps checkpoints from resetting the WAL, which grows
+// with every write: past storage.wal_alert_mib the admins are told, and nothing is lost.
+TEST(Faults, AWalHeldBackByALongReaderIsReported) {
+  TempDir dir;
+  if (shell(dir.path(), "command -v sqlite3").code != 0) GTEST_SKIP() << "no sqlite3 shell";
+  FakeLlmServer fake;
+  parley::testing::write_file(dir / "parley.yaml",
+                              "storage: {wal_alert_mib: 1, checkpoint_pages: 100}\n");
+  ServedBot bot(dir.path(), fake.base_url(), "", "--config parley.yaml");
+  ASSERT_FALSE(bot.url().empty()) << bot.ready_line();
+  const std::string url = bot.url() + "/v1/messages";
+  ASSERT_EQ(http_request(url, say("0", "/time")).status, 200);
+  std::thread reader([&] {
+    (void)shell(dir.path(),
+                "sqlite3 data/parley.db 'BEGIN;' 'SELECT count(*) FROM messages;' "
+                "'.shell sleep 4' 'COMMIT;'");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // ~1.5 MB of memories, from 150 people (one each: no rate limit), while the reader holds
+  // its snapshot.
+  const std::string note(3000, 'x');
+  int stored = 0;
+  for (int i = 1; i <= 150; ++i) {
+    const std::string body = json{
+        {"conversation", "w" + std::to_string(i)},
+        {"user", "w" + std::to_string(i)},
+        {"text", "/remember " + note + std::to_string(i)},
+        {"id", "w" + std::to_string(
+                         i)}}.dump();
+    if (http_request(url, body).status == 200) ++stored;
+  }
+  EXPECT_EQ(stored, 150);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the watch's tick
+  reader.join();
+  EXPECT_EQ(bot.stop(), 0);
+  parley::storage::StoreOptions so;
+  so.path = dir / "data/parley.db";
+  auto store = std::move(parley::storage::Store::open(so).value());
+  auto conn = store->reads().acquire();
+  auto alerts = conn->cached("SELECT message FROM credit_alerts WHERE kind = 'wal_large'");
+  ASSERT_TRUE((*alerts)->step().value()) << "the large WAL was reported";
+  EXPECT_THAT((*alerts)->column_text(0), HasSubstr("a long read transaction"));
+  auto st = conn->cached("SELECT count(*) FROM messages WHERE role = 'user'");
+  ASSERT_TRUE((*st)->step().value());
+  EXPECT_EQ((*st)->column_int64(0), 1 + stored);
+}
+
 // A full disk, through libfiu (fiu-run preloads its POSIX wrappers into parley; fiu-ctrl makes
 // every write and pwrite fail with ENOSPC while enabled).
 TEST(Faults, AFullDiskRefusesMessagesRaisesAnAlertAndRecoversWhenSpaceReturns) {

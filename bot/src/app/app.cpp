@@ -274,6 +274,17 @@ asio::awaitable<void> App::watch_storage() {
       health = store_->health();
     }
     const int64_t now = SystemClock::instance().now_ms();
+    // A WAL a long reader keeps from resetting grows with every write: reported, once a day.
+    if (cfg_.wal_alert_bytes > 0 && health.wal_bytes > cfg_.wal_alert_bytes) {
+      treasury_->alerts().raise(
+          {"wal_large", money::Severity::warning, "", "",
+           fmt::format("the database's WAL is {} MiB (storage.wal_alert_mib: {}): a long read "
+                       "transaction, likely another process's, keeps checkpoints from resetting "
+                       "it ({} checkpoint(s) found it busy); it shrinks back once that ends",
+                       health.wal_bytes >> 20, cfg_.wal_alert_bytes >> 20, health.checkpoints_busy),
+           static_cast<double>(health.wal_bytes >> 20),
+           static_cast<double>(cfg_.wal_alert_bytes >> 20), "MiB"});
+    }
     if (health.queue.last_batch_failed && !failing_since) {
       failing_since = now;
       first_error = health.queue.last_error;

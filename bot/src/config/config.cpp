@@ -578,6 +578,10 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                       [&](const YAML::Node& v, const std::string& k) {
                         s.checkpoint_pages = to_int(r.integer(v, k, 0, 1'000'000));
                       }},
+                     {"wal_alert_mib",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        cfg.wal_alert_bytes = r.integer(v, k, 0, 1 << 20) << 20;
+                      }},
                      {"synchronous",
                       [&](const YAML::Node& v, const std::string& k) {
                         const std::string mode = r.string(v, k);

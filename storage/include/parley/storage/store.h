@@ -56,7 +56,8 @@ struct Health {
   int64_t db_bytes = 0;
   int64_t wal_bytes = 0;
   size_t readers = 0;
-  uint64_t checkpoints = 0;  // by the checkpointer thread
+  uint64_t checkpoints = 0;       // by the checkpointer thread
+  uint64_t checkpoints_busy = 0;  // found a reader or the writer in the way
   int64_t last_checkpoint_us = 0;
   // Healthy: the writer runs and the last batch did not fail.
   [[nodiscard]] bool ok() const { return queue.running && !queue.last_batch_failed; }

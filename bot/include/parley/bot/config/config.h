@@ -42,6 +42,9 @@ struct Config {
   // its conversation, nothing spent or queued after it) this recently is answered once at
   // start; 0: never.
   std::chrono::minutes answer_unanswered_within{60};
+  // storage.wal_alert_mib: a WAL larger than this (a long reader holding back checkpoints) is an
+  // alert for the admins; 0: never.
+  int64_t wal_alert_bytes = int64_t{256} << 20;
   money::MoneyOptions money;
   std::string log_level = "info";
 };
