@@ -279,6 +279,29 @@ TEST(CapabilitiesConfig, ReportsEveryProblemNotJustTheFirst) {
   EXPECT_EQ(c.problems.size(), 3u) << c.describe();
 }
 
+// Found from outside by mutating the shipped file: a complex key (`? …`) under `capabilities:`
+// threw YAML::TypedBadConversion out of the loader (`parley config check` aborted, exit 134).
+TEST(CapabilitiesConfig, AComplexKeyIsAProblemWithItsPlaceNeverAnException) {
+  const auto reg = registry();
+  const auto under_capabilities = parse_capabilities_config(
+      "capabilities:\n  ? rate_limit: {calls: 60, per_seconds: 60}\n  fetch: {enabled: false}\n",
+      "caps.yaml", reg);
+  EXPECT_EQ(under_capabilities.describe(),
+            "caps.yaml:2:5: capabilities: expected a plain key, found a mapping\n");
+  EXPECT_THAT(problems_of("? rate_limit: {calls: 60, per_seconds: 60}\ncapabilities: {}\n"),
+              HasSubstr("caps.yaml:1:3: (top level): expected a plain key, found a mapping"));
+  EXPECT_THAT(
+      problems_of("capabilities:\n  fetch:\n    ? rate_limit: {calls: 60}\n"),
+      HasSubstr("caps.yaml:3:7: capabilities.fetch: expected a plain key, found a mapping"));
+  // In settings too, at any depth, rather than read as a setting named "".
+  EXPECT_EQ(problems_of("capabilities:\n  fetch:\n    settings:\n      hosts: [a]\n      ? [1, 2]\n"
+                        "      : 3\n"),
+            "caps.yaml:5:9: capabilities.fetch.settings: expected a plain key, found a list\n");
+  EXPECT_THAT(
+      problems_of("mcp_servers:\n  fs:\n    command: x\n    env:\n      ? {A: B}\n"),
+      HasSubstr("caps.yaml:5:9: mcp_servers.fs.env: expected a plain key, found a mapping"));
+}
+
 TEST(Access, DisabledChannelsUsersRolesAndAdminOnly) {
   const auto reg = registry();
   const auto& fetch = *reg.find("fetch");

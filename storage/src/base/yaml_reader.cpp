@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <functional>
+
 namespace parley {
 
 std::string YamlProblem::describe() const {
@@ -96,8 +98,7 @@ bool YamlReader::named(const YAML::Node& node, const std::string& path, const Na
   }
   for (const auto& kv : node) {
     if (!kv.first.IsScalar()) {
-      problem(kv.first, path,
-              fmt::format("expected a name as the key, found {}", yaml_found(kv.first)));
+      problem(kv.first, path, fmt::format("expected a plain key, found {}", yaml_found(kv.first)));
       continue;
     }
     const std::string& name = kv.first.Scalar();
@@ -179,6 +180,30 @@ std::vector<std::string> YamlReader::names(const YAML::Node& node, const std::st
     ++i;
   }
   return out;
+}
+
+std::optional<nlohmann::json> YamlReader::json(const YAML::Node& node, const std::string& key) {
+  bool plain = true;
+  const std::function<void(const YAML::Node&, const std::string&)> check =
+      [&](const YAML::Node& n, const std::string& path) {
+        if (n.IsSequence()) {
+          size_t i = 0;
+          for (const auto& item : n) check(item, fmt::format("{}[{}]", path, i++));
+        } else if (n.IsMap()) {
+          for (const auto& kv : n) {
+            if (!kv.first.IsScalar()) {
+              problem(kv.first, path,
+                      fmt::format("expected a plain key, found {}", yaml_found(kv.first)));
+              plain = false;
+              continue;
+            }
+            check(kv.second, fmt::format("{}.{}", path, kv.first.Scalar()));
+          }
+        }
+      };
+  check(node, key);
+  if (!plain) return std::nullopt;
+  return yaml_to_json(node);
 }
 
 YAML::Node YamlReader::locate_key(const YAML::Node& base, std::string_view rest) {

@@ -117,6 +117,12 @@ TEST(PriceTableTest, ErrorsNameFileLineColumnAndKey) {
   EXPECT_THAT(all, HasSubstr("models[1].input: missing"));
   EXPECT_THAT(all, HasSubstr("prices.yaml:7:1: extra: unknown key"));
   EXPECT_EQ(std::count(all.begin(), all.end(), '\n'), 3) << all;
+  // A complex key (`? …`), at the top and in an entry: named with its place, never thrown as a
+  // yaml-cpp conversion error.
+  EXPECT_EQ(error_of("version: v\n? {rate_limit: 60}\nmodels:\n  - match: a\n    input: 1\n"
+                     "    output: 1\n    ? [x]\n"),
+            "prices.yaml:2:3: (top level): expected a plain key, found a mapping\n"
+            "prices.yaml:7:7: models[0]: expected a plain key, found a list");
 }
 
 TEST(PriceTableTest, TheShippedTableLoads) {
