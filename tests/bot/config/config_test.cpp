@@ -125,6 +125,10 @@ TEST(Config, AComplexKeyIsAProblemWithItsPlace) {
   EXPECT_EQ(error_of("llm:\n  models:\n    gpt:\n      temperature: 0.2\n      extra:\n"
                      "        ? [a]\n        : 1\n"),
             "p.yaml:6:11: llm.models.gpt.extra: expected a plain key, found a list");
+  // An alias inside what it names: a problem, not a stack overflow.
+  EXPECT_NE(error_of("llm:\n  models:\n    gpt: &a {extra: [*a]}\n")
+                .find("nested more than 64 levels deep (an alias inside what it names?)"),
+            std::string::npos);
 }
 
 TEST(Config, MissingFileIsAnError) {

@@ -72,7 +72,9 @@ class YamlReader {
   // One name or a list of names.
   std::vector<std::string> names(const YAML::Node& node, const std::string& key);
   // yaml_to_json(node), or nullopt after reporting every key below `node` that is not a plain
-  // scalar (a complex key: "expected a plain key, found a mapping"), at the mapping's path.
+  // scalar (a complex key: "expected a plain key, found a mapping"), at the mapping's path, or
+  // a value nested more than 64 deep or holding more than 100,000 values once its aliases are
+  // expanded (an alias inside what it names, "billion laughs").
   std::optional<nlohmann::json> json(const YAML::Node& node, const std::string& key);
 
   // The node at `rest` (".a.b[2]") below `base`, for a problem found in JSON made from it.
