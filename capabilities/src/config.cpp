@@ -164,7 +164,7 @@ void parse_one(Checker& c, const json& schema, const YAML::Node& node, const std
       c.problem(settings_node, settings_path,
                 fmt::format("expected a mapping, found {}", found(settings_node)));
     } else {
-      settings = yaml_to_json(settings_node);
+      settings = c.json(settings_node, settings_path).value_or(json::object());
       for (const auto& [key, value] : settings.items()) {
         if (looks_like_secret(key, value)) {
           c.problem(Checker::locate(settings_node, "." + key),
@@ -213,7 +213,7 @@ void parse_mcp_server(Checker& c, const std::string& name, const YAML::Node& nod
         c.problem(item, ik, fmt::format("expected a word, found {}", found(item)));
         return;
       }
-      out.args.push_back(item.as<std::string>());
+      out.args.push_back(item.Scalar());
     });
   };
   keys["cwd"] = [&](const YAML::Node& v, const std::string& k) {
@@ -330,7 +330,12 @@ ConfigCheck parse_capabilities_config(const std::string& yaml, const std::string
                return;
              }
              for (const auto& kv : n) {
-               const auto cap_name = kv.first.as<std::string>();
+               if (!kv.first.IsScalar()) {
+                 c.problem(kv.first, p,
+                           fmt::format("expected a plain key, found {}", found(kv.first)));
+                 continue;
+               }
+               const std::string& cap_name = kv.first.Scalar();
                const std::string path = fmt::format("{}.{}", p, cap_name);
                if (cap_name.find('.') != std::string::npos) {
                  tool_entries.push_back(ToolEntry{cap_name, kv.first, kv.second, path});

@@ -1011,6 +1011,50 @@ void explain(Context& cx, const Subschema& sub, const json& raw_node, const json
   }
 }
 
+// Whether valijson can measure `s`. It counts a string's characters as a C string
+// (utf8_utils.hpp's u8_strlen): it stops at a NUL, so "a\0" and ten thousand more bytes passed
+// maxLength 3, and it reads past a table on bytes that are not UTF-8 (text typed to a /command;
+// JSON from a model may hold "\u0000").
+bool measurable(std::string_view s) {
+  return s.find('\0') == std::string_view::npos && !invalid_utf8_at(s).has_value();
+}
+
+bool all_measurable(const json& v) {
+  if (v.is_string()) return measurable(v.get_ref<const std::string&>());
+  if (v.is_array()) return std::all_of(v.begin(), v.end(), all_measurable);
+  if (v.is_object()) {
+    for (const auto& [key, item] : v.items()) {
+      if (!measurable(key) || !all_measurable(item)) return false;
+    }
+  }
+  return true;
+}
+
+// `s` as valijson may read it: each byte that is not UTF-8, and each NUL, one U+FFFD (so that
+// lengths count each as a character).
+std::string measurable_text(std::string_view s) {
+  std::string out = valid_utf8(s);
+  for (size_t at = out.find('\0'); at != std::string::npos; at = out.find('\0', at)) {
+    out.replace(at, 1, "\uFFFD");
+  }
+  return out;
+}
+
+json measurable_copy(const json& v) {
+  if (v.is_string()) return measurable_text(v.get_ref<const std::string&>());
+  if (v.is_array()) {
+    json out = json::array();
+    for (const auto& item : v) out.push_back(measurable_copy(item));
+    return out;
+  }
+  if (v.is_object()) {
+    json out = json::object();
+    for (const auto& [key, item] : v.items()) out[measurable_text(key)] = measurable_copy(item);
+    return out;
+  }
+  return v;
+}
+
 std::vector<Found> find_problems(const json& schema, const json& value, std::string_view root,
                                  size_t max) {
   Sink sink{max, {}};
@@ -1024,8 +1068,12 @@ std::vector<Found> find_problems(const json& schema, const json& value, std::str
     }
     json normalized;
     const json* checked = &value;
-    if (needs_normalizing(value)) {
-      normalized = value;
+    if (!all_measurable(value)) {
+      normalized = measurable_copy(value);
+      checked = &normalized;
+    }
+    if (needs_normalizing(*checked)) {
+      if (checked != &normalized) normalized = value;
       normalize_numbers(normalized);
       checked = &normalized;
     }

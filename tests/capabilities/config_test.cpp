@@ -2,8 +2,10 @@
 // path, secrets refused, and the access decision.
 #include "parley/capabilities/config.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <algorithm>
 
 namespace parley::capabilities {
 namespace config_test {
@@ -277,6 +279,63 @@ TEST(CapabilitiesConfig, ReportsEveryProblemNotJustTheFirst) {
   const auto c = parse_capabilities_config(
       "capabilities:\n  nope: {}\n  fetch:\n    enabled: 3\n    timeout_ms: x\n", "caps.yaml", reg);
   EXPECT_EQ(c.problems.size(), 3u) << c.describe();
+}
+
+// Found from outside by mutating the shipped file: a complex key (`? …`) under `capabilities:`
+// threw YAML::TypedBadConversion out of the loader (`parley config check` aborted, exit 134).
+TEST(CapabilitiesConfig, AComplexKeyIsAProblemWithItsPlaceNeverAnException) {
+  const auto reg = registry();
+  const auto under_capabilities = parse_capabilities_config(
+      "capabilities:\n  ? rate_limit: {calls: 60, per_seconds: 60}\n  fetch: {enabled: false}\n",
+      "caps.yaml", reg);
+  EXPECT_EQ(under_capabilities.describe(),
+            "caps.yaml:2:5: capabilities: expected a plain key, found a mapping\n");
+  EXPECT_THAT(problems_of("? rate_limit: {calls: 60, per_seconds: 60}\ncapabilities: {}\n"),
+              HasSubstr("caps.yaml:1:3: (top level): expected a plain key, found a mapping"));
+  EXPECT_THAT(
+      problems_of("capabilities:\n  fetch:\n    ? rate_limit: {calls: 60}\n"),
+      HasSubstr("caps.yaml:3:7: capabilities.fetch: expected a plain key, found a mapping"));
+  // In settings too, at any depth, rather than read as a setting named "".
+  EXPECT_EQ(problems_of("capabilities:\n  fetch:\n    settings:\n      hosts: [a]\n      ? [1, 2]\n"
+                        "      : 3\n"),
+            "caps.yaml:5:9: capabilities.fetch.settings: expected a plain key, found a list\n");
+  EXPECT_THAT(
+      problems_of("mcp_servers:\n  fs:\n    command: x\n    env:\n      ? {A: B}\n"),
+      HasSubstr("caps.yaml:5:9: mcp_servers.fs.env: expected a plain key, found a mapping"));
+}
+
+// Found by yaml_config_fuzz: yaml-cpp's "unknown escape character" message carries the
+// character, and a quoted key or value may hold a line break or an ESC: a problem stays one
+// line, its control characters written as escapes.
+TEST(CapabilitiesConfig, AProblemIsOneLineWhateverTheFileHolds) {
+  EXPECT_EQ(problems_of("capabilities:\n  \"fe\\ntch\\e[31m\": {}\n"),
+            "caps.yaml:2:3: capabilities.fe\\ntch\\x1b[31m: unknown capability 'fe\\ntch\\x1b[31m' "
+            "(known: fetch, shutdown)\n");
+  const std::string e = problems_of("capabilities: \"a\\\x0c\"\n");
+  EXPECT_THAT(e, HasSubstr("invalid YAML: unknown escape character: \\x0c"));
+  EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << e;
+}
+
+// An alias inside what it names (yaml-cpp builds a cycle) overflowed the stack of
+// `parley config check` when the settings became JSON; repeated aliases ("billion laughs")
+// expanded without bound. Both are problems with their place.
+TEST(CapabilitiesConfig, AnAliasInsideItselfOrRepeatedWithoutEndIsAProblem) {
+  const std::string cycle = problems_of("capabilities:\n  fetch:\n    settings: &a {hosts: *a}\n");
+  EXPECT_THAT(cycle, ::testing::StartsWith("caps.yaml:3:"));
+  EXPECT_THAT(cycle, HasSubstr(": capabilities.fetch.settings.hosts.hosts."));
+  EXPECT_THAT(cycle,
+              HasSubstr(": nested more than 64 levels deep (an alias inside what it names?)"));
+  EXPECT_EQ(std::count(cycle.begin(), cycle.end(), '\n'), 1) << cycle;
+  std::string laughs =
+      "capabilities:\n  fetch:\n    settings:\n      a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n";
+  for (char c = 'b'; c <= 'f'; ++c) {
+    laughs += fmt::format("      {}: &{} [", c, c);
+    for (int i = 0; i < 10; ++i)
+      laughs += fmt::format("{}*{}", i == 0 ? "" : ", ", static_cast<char>(c - 1));
+    laughs += "]\n";
+  }
+  EXPECT_THAT(problems_of(laughs),
+              HasSubstr("more than 100000 values (aliases repeat what they name)"));
 }
 
 TEST(Access, DisabledChannelsUsersRolesAndAdminOnly) {

@@ -61,6 +61,33 @@ TEST(JsonSchema, ErrorsNameThePathWhatWasExpectedAndWhatCame) {
               HasSubstr("does not match the pattern"));
 }
 
+// Found by schema_args_fuzz: text typed to a /command ("/expenses \xb9\xb9…") reached valijson,
+// whose maxLength counted its characters by reading past a table (UBSan under the asan preset:
+// index 64 out of bounds). Each byte that is not UTF-8 counts as one character.
+TEST(JsonSchema, AStringThatIsNotUtf8IsMeasuredNeverReadPastItsEnd) {
+  const json schema = {{"type", "object"},
+                       {"properties", {{"text", {{"type", "string"}, {"maxLength", 10}}}}}};
+  const auto st = validate(schema, {{"text", std::string(64, '\xb9') + "x"}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::invalid_argument);
+  EXPECT_EQ(st.error().message, "arguments.text: expected at most 10 characters, got 65");
+  EXPECT_TRUE(validate(schema, {{"text", "caf\xc3"}}).ok());
+  EXPECT_TRUE(validate(schema, {{"text", "caf\xc3\xa9"}}).ok());
+}
+
+// Found by schema_args_fuzz: valijson measures a string up to its first NUL, so "\u0000" and
+// any number of bytes after it passed maxLength (and "\u0000x" failed minLength 1, which the
+// explanation then contradicted: "expected at least 1 characters, got 2").
+TEST(JsonSchema, ANulCharacterIsNoWayPastMaxLength) {
+  const json schema = {
+      {"type", "object"},
+      {"properties", {{"text", {{"type", "string"}, {"minLength", 1}, {"maxLength", 3}}}}}};
+  const auto st = validate(schema, {{"text", std::string("a\0", 2) + std::string(10'000, 'x')}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "arguments.text: expected at most 3 characters, got 10002");
+  EXPECT_TRUE(validate(schema, {{"text", std::string("\0x", 2)}}).ok());
+}
+
 TEST(JsonSchema, ReportsSeveralProblemsAtOnce) {
   const auto e = error_of(kTodo, {{"text", 1}, {"id", "x"}});
   EXPECT_THAT(e, HasSubstr("arguments.action"));

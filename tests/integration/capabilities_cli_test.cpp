@@ -121,4 +121,33 @@ TEST(CapabilitiesCli, ConfigCheckOfTheConfigAndItsCapabilitiesFile) {
   EXPECT_TRUE(contains(r.err, "caps.yaml:2:3: capabilities.nope")) << r.err;
 }
 
+// Found by mutating the shipped files: a complex key (`? …`) under `capabilities:` aborted
+// `parley config check` (and start-up) with an uncaught YAML::TypedBadConversion, exit 134.
+TEST(CapabilitiesCli, ConfigCheckNamesAComplexKeyInsteadOfAborting) {
+  TempDir dir;
+  write_file(dir / "caps.yaml",
+             "capabilities:\n  ? rate_limit: {calls: 60, per_seconds: 60}\n  calc: {}\n");
+  write_file(dir / "parley.yaml",
+             "capabilities: {file: caps.yaml}\nlog:\n  ? {level: debug}\n  level: info\n");
+  write_file(
+      dir / "prices.yaml",
+      "version: v\n? rate_limit: {calls: 60}\nmodels:\n  - {match: a, input: 1, output: 1}\n");
+  auto r = parley(dir.path(), "config check caps.yaml parley.yaml prices.yaml");
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "caps.yaml:2:5: capabilities: expected a plain key, found a mapping"))
+      << r.err;
+  EXPECT_TRUE(contains(r.err, "parley.yaml:3:5: log: expected a plain key, found a mapping"))
+      << r.err;
+  EXPECT_TRUE(
+      contains(r.err, "prices.yaml:2:3: (top level): expected a plain key, found a mapping"))
+      << r.err;
+  EXPECT_FALSE(contains(r.err, "terminate")) << r.err;
+  // Through --config, as start-up reads the capabilities file it names.
+  write_file(dir / "parley.yaml", "capabilities: {file: caps.yaml}\n");
+  r = parley(dir.path(), "--config parley.yaml config check");
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "caps.yaml:2:5: capabilities: expected a plain key, found a mapping"))
+      << r.err;
+}
+
 }  // namespace capabilities_cli_test

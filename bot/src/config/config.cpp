@@ -484,7 +484,7 @@ void parse_llm(Reader& r, const YAML::Node& node, const std::string& path, llm::
              r.named(n, p,
                      [&](const std::string& model, const YAML::Node& mn, const std::string& mp) {
                        if (!mn.IsMap()) r.error(mn, mp, "expected a mapping of request fields");
-                       llm.model_options[model] = yaml_to_json(mn);
+                       llm.model_options[model] = r.yaml().json(mn, mp).value_or(nullptr);
                      });
            }},
           {"timeouts",

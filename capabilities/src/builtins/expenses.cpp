@@ -564,6 +564,20 @@ class Expenses final : public Capability {
     }
     std::string category(word);
     for (char& c : category) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    // As kCategoryPattern says, so that a word it refuses is this usage rather than a schema
+    // error about "arguments.category".
+    const bool plain =
+        category.size() <= 40 && category[0] >= 'a' && category[0] <= 'z' &&
+        std::all_of(category.begin(), category.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+        });
+    if (!plain) {
+      return bad(
+          fmt::format("'{}' is not a category: one word of letters, digits, '_' or '-', "
+                      "starting with a letter (usage: /expenses add 12.34 EUR groceries "
+                      "apples)",
+                      word));
+    }
     args["category"] = std::move(category);
     if (!rest.empty()) args["note"] = std::string(rest);
     return args;

@@ -319,30 +319,40 @@ class Goals final : public Capability {
   [[nodiscard]] Result<json> parse_command(std::string_view /*command*/,
                                            std::string_view text) const override {
     const auto [action, rest] = split_first_word(text);
+    // Goal and milestone numbers start at 1 (as the schema says: #0 would be its error about
+    // "arguments.id" rather than this usage).
+    const auto number = [](std::string_view t) -> std::optional<int64_t> {
+      const auto n = whole_number(t);
+      if (!n || *n < 1) return std::nullopt;
+      return n;
+    };
     if (action.empty() || action == "list") {
       if (rest.empty()) return json{{"action", "list"}};
     } else if (action == "add") {
       if (!rest.empty()) return json{{"action", "add"}, {"title", std::string(rest)}};
     } else if (action == "progress") {
       const auto [id, percent] = split_first_word(rest);
-      const auto goal = whole_number(id);
+      const auto goal = number(id);
       const auto p = whole_number(percent);
+      if (goal && p && *p > 100) {
+        return bad(fmt::format("progress is a percentage from 0 to 100, not {}", *p));
+      }
       if (goal && p) return json{{"action", "update"}, {"id", *goal}, {"progress", *p}};
     } else if (action == "done" || action == "remove") {
-      if (const auto goal = whole_number(rest)) {
+      if (const auto goal = number(rest)) {
         if (action == "remove") return json{{"action", "remove"}, {"id", *goal}};
         return json{{"action", "update"}, {"id", *goal}, {"status", "done"}};
       }
     } else if (action == "milestone") {
       const auto [first, more] = split_first_word(rest);
       if (first == "done") {
-        if (const auto m = whole_number(more)) {
+        if (const auto m = number(more)) {
           return json{{"action", "milestone_done"}, {"milestone_id", *m}};
         }
-      } else if (const auto goal = whole_number(first); goal && !more.empty()) {
+      } else if (const auto goal = number(first); goal && !more.empty()) {
         return json{{"action", "milestone_add"}, {"id", *goal}, {"title", std::string(more)}};
       }
-    } else if (const auto goal = whole_number(action); goal && rest.empty()) {
+    } else if (const auto goal = number(action); goal && rest.empty()) {
       return json{{"action", "get"}, {"id", *goal}};
     }
     return bad(fmt::format("usage: {}", kGoalsUsage));

@@ -470,6 +470,11 @@ Result<json> parse_add_command(std::string_view rest) {
       }
       if (n.size() != last.size()) {
         if (auto count = number_in(n); count && n.front() != '#') {
+          // The schema's range, said as the command's own usage rather than its error about
+          // "arguments.per_week".
+          if (*count < 1 || *count > 7) {
+            return bad(fmt::format("'{}': a week has 1 to 7 days; usage: {}", last, kHabitsUsage));
+          }
           freq = json{{"frequency", "weekly"}, {"per_week", *count}};
         }
       }

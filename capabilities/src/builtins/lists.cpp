@@ -178,6 +178,10 @@ class Lists final : public Capability {
     }
     const auto [list, rest] = split_first_word(text);
     if (list.empty()) return json{{"action", "lists"}};
+    // Said here rather than by the schema, whose error would name "arguments.list".
+    if (utf8_length(list) > kMaxName) {
+      return bad(fmt::format("a list's name has at most {} characters", kMaxName));
+    }
     const auto [action, arg] = split_first_word(rest);
     json args{{"list", std::string(list)}};
     if ((action.empty() || action == "show") && arg.empty()) {

@@ -142,20 +142,10 @@ class Reminders final : public Capability {
             fail(ErrorCode::invalid_argument, "reminders: create needs a non-empty \"text\""));
       }
       const auto when = args.at("when").get<std::string>();
-      auto spec = parse_when(when, "reminders");
-      if (!spec) return done(fail(std::move(spec).error()));
       const int64_t now = clock_of(ctx).now_ms();
-      const int64_t due = resolve_when(*spec, now, zone.tz);
-      if (due <= now) {
-        return done(
-            fail(ErrorCode::invalid_argument,
-                 fmt::format("reminders: '{}' is in the past ({} {}, it is now {})", trim(when),
-                             human_time(zone, due), zone.name, human_time(zone, now))));
-      }
-      if (due - now > kMaxAheadMs) {
-        return done(fail(ErrorCode::invalid_argument,
-                         fmt::format("reminders: '{}' is more than ten years ahead", trim(when))));
-      }
+      auto future = future_time(when, now, zone, kMaxAheadMs, "reminders");
+      if (!future) return done(fail(std::move(future).error()));
+      const int64_t due = *future;
       const json settings = with_defaults(settings_schema(), ctx.settings);
       NewReminder r{(*scope)->user_id(),
                     ctx.conversation_id > 0 ? std::optional(ctx.conversation_id) : std::nullopt,

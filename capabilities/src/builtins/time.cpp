@@ -12,6 +12,8 @@ namespace {
 
 using nlohmann::json;
 
+constexpr size_t kMaxZone = 64;  // characters; the longest IANA name has 32
+
 class Time final : public Capability {
  public:
   [[nodiscard]] std::string_view name() const override { return "time"; }
@@ -27,7 +29,7 @@ class Time final : public Capability {
             {"properties",
              {{"zone",
                {{"type", "string"},
-                {"maxLength", 64},
+                {"maxLength", kMaxZone},
                 {"description", "IANA name, e.g. Europe/Paris; default: the user's"}}}}}};
   }
   [[nodiscard]] Flags flags() const override { return {SideEffects::none, false, false}; }
@@ -38,6 +40,14 @@ class Time final : public Capability {
                                            std::string_view text) const override {
     const auto zone = trim(text);
     if (zone.empty()) return json::object();
+    // Longer than any IANA name (and than the schema's maxLength, whose error would name a JSON
+    // field the user never wrote).
+    if (utf8_length(zone) > kMaxZone) {
+      return fail(ErrorCode::invalid_argument,
+                  fmt::format("time: unknown time zone '{}…' (expected an IANA name such as "
+                              "Europe/Paris)",
+                              utf8_first_chars(zone, 40)));
+    }
     return json{{"zone", std::string(zone)}};
   }
 

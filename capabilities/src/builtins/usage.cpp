@@ -83,8 +83,16 @@ class Usage final : public Capability {
       auto [word, tail] = split_first_word(rest);
       if (word == "everyone" || word == "all-users") {
         args["everyone"] = true;
-      } else {
+      } else if (!args.contains("period") &&
+                 (word == "today" || word == "week" || word == "month" || word == "all")) {
         args["period"] = std::string(word);
+      } else {
+        // Not a period the schema would refuse later as "arguments.period: …", nor a second
+        // one silently taking the first one's place.
+        return fail(ErrorCode::invalid_argument,
+                    fmt::format("usage: '{}' is not a period (today, week, month or all) nor "
+                                "everyone; usage: /usage [today|week|month|all] [everyone]",
+                                word));
       }
       rest = tail;
     }

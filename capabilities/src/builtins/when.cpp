@@ -269,6 +269,24 @@ Zone zone_of(std::string_view name) {
   return Zone{date::locate_zone("UTC"), "UTC"};
 }
 
+Result<int64_t> future_time(std::string_view when, int64_t now_ms, const Zone& zone,
+                            int64_t max_ahead_ms, std::string_view capability) {
+  auto spec = parse_when(when, capability);
+  if (!spec) return fail(std::move(spec).error());
+  const int64_t due = resolve_when(*spec, now_ms, zone.tz);
+  if (due <= now_ms) {
+    return fail(ErrorCode::invalid_argument,
+                fmt::format("{}: '{}' is in the past ({} {}, it is now {})", capability, trim(when),
+                            human_time(zone, due), zone.name, human_time(zone, now_ms)));
+  }
+  if (due - now_ms > max_ahead_ms) {
+    return fail(ErrorCode::invalid_argument,
+                fmt::format("{}: '{}' is more than {} years ahead", capability, trim(when),
+                            max_ahead_ms / (int64_t{366} * 86'400'000)));
+  }
+  return due;
+}
+
 // "Tue 24 Nov 2026 09:00"
 std::string human_time(const Zone& zone, int64_t ms) {
   return date::format("%a %d %b %Y %H:%M", zoned(zone, ms));

@@ -69,6 +69,12 @@ struct Zone {
 // The caller's zone; UTC when it has none or names no known zone.
 Zone zone_of(std::string_view name);
 
+// A time to come (a reminder's): `when` at `now_ms` in `zone`, as epoch ms after now_ms and at
+// most `max_ahead_ms` later. Errors (invalid_argument, prefixed with `capability`): what
+// parse_when refuses, a time not after now ("in the past", with both times), or too far ahead.
+Result<int64_t> future_time(std::string_view when, int64_t now_ms, const Zone& zone,
+                            int64_t max_ahead_ms, std::string_view capability);
+
 // "Tue 24 Nov 2026 09:00" in `zone`.
 std::string human_time(const Zone& zone, int64_t ms);
 // "2026-11-24T09:00:00+01:00"

@@ -2,11 +2,38 @@
 
 #include <fmt/format.h>
 
+#include <functional>
+
 namespace parley {
 
+namespace {
+
+// A control character (a line break, an escape sequence's ESC) as \n, \t or \xNN: a problem
+// is one line, and a file's bytes never reach the terminal as they are.
+std::string one_line(std::string_view s) {
+  std::string out;
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string YamlProblem::describe() const {
-  if (line > 0) return fmt::format("{}:{}:{}: {}: {}", file, line, column, key, message);
-  return fmt::format("{}: {}: {}", file, key, message);
+  if (line > 0) {
+    return fmt::format("{}:{}:{}: {}: {}", file, line, column, one_line(key), one_line(message));
+  }
+  return fmt::format("{}: {}: {}", file, one_line(key), one_line(message));
 }
 
 std::string describe_all(const std::vector<YamlProblem>& problems) {
@@ -83,8 +110,15 @@ bool YamlReader::mapping(const YAML::Node& node, const std::string& path,
                  }
                  std::string known;
                  for (const auto& [k, _] : handlers) known += (known.empty() ? "" : ", ") + k;
-                 problem(locate_key(node, "." + key), full,
-                         fmt::format("unknown key (expected one of: {})", known));
+                 // The key itself (not locate_key's path: the key may hold a '.').
+                 YAML::Node at = node;
+                 for (const auto& kv : node) {
+                   if (kv.first.IsScalar() && kv.first.Scalar() == key) {
+                     at.reset(kv.first);
+                     break;
+                   }
+                 }
+                 problem(at, full, fmt::format("unknown key (expected one of: {})", known));
                });
 }
 
@@ -96,8 +130,7 @@ bool YamlReader::named(const YAML::Node& node, const std::string& path, const Na
   }
   for (const auto& kv : node) {
     if (!kv.first.IsScalar()) {
-      problem(kv.first, path,
-              fmt::format("expected a name as the key, found {}", yaml_found(kv.first)));
+      problem(kv.first, path, fmt::format("expected a plain key, found {}", yaml_found(kv.first)));
       continue;
     }
     const std::string& name = kv.first.Scalar();
@@ -181,6 +214,48 @@ std::vector<std::string> YamlReader::names(const YAML::Node& node, const std::st
   return out;
 }
 
+std::optional<nlohmann::json> YamlReader::json(const YAML::Node& node, const std::string& key) {
+  // An alias may name the node it is in (`&a [*a]`: yaml-cpp builds a cycle) or repeat a large
+  // one many times over ("billion laughs"): both are bounded before yaml_to_json expands them.
+  constexpr int kMaxDepth = 64;
+  constexpr size_t kMaxValues = 100'000;
+  size_t values = 0;
+  bool ok = true;
+  bool bounded = true;
+  const std::function<void(const YAML::Node&, const std::string&, int)> check =
+      [&](const YAML::Node& n, const std::string& path, int depth) {
+        if (!bounded) return;
+        if (depth > kMaxDepth || ++values > kMaxValues) {
+          problem(
+              n, path,
+              depth > kMaxDepth
+                  ? fmt::format("nested more than {} levels deep (an alias inside what it "
+                                "names?)",
+                                kMaxDepth)
+                  : fmt::format("more than {} values (aliases repeat what they name)", kMaxValues));
+          bounded = ok = false;
+          return;
+        }
+        if (n.IsSequence()) {
+          size_t i = 0;
+          for (const auto& item : n) check(item, fmt::format("{}[{}]", path, i++), depth + 1);
+        } else if (n.IsMap()) {
+          for (const auto& kv : n) {
+            if (!kv.first.IsScalar()) {
+              problem(kv.first, path,
+                      fmt::format("expected a plain key, found {}", yaml_found(kv.first)));
+              ok = false;
+              continue;
+            }
+            check(kv.second, fmt::format("{}.{}", path, kv.first.Scalar()), depth + 1);
+          }
+        }
+      };
+  check(node, key, 0);
+  if (!ok) return std::nullopt;
+  return yaml_to_json(node);
+}
+
 YAML::Node YamlReader::locate_key(const YAML::Node& base, std::string_view rest) {
   const size_t dot = rest.rfind('.');
   if (dot == std::string_view::npos) return base;
@@ -202,8 +277,14 @@ YAML::Node YamlReader::locate(const YAML::Node& base, std::string_view rest) {
       const size_t end = rest.find_first_of(".[");
       const std::string key(rest.substr(0, end));
       rest = end == std::string_view::npos ? std::string_view() : rest.substr(end);
-      if (!at.IsMap() || !at[key].IsDefined()) return at;
-      at.reset(at[key]);
+      // Through a const node: Node::operator[] on a non-const one adds the key it does not
+      // find to the mapping, which a caller iterating over it (mapping(), for an unknown key
+      // such as "input.usd") then reads freed memory from.
+      const YAML::Node& here = at;
+      if (!here.IsMap()) return at;
+      const YAML::Node next = here[key];
+      if (!next.IsDefined()) return at;
+      at.reset(next);
     } else if (rest.front() == '[') {
       const size_t close = rest.find(']');
       if (close == std::string_view::npos) return at;
@@ -213,8 +294,9 @@ YAML::Node YamlReader::locate(const YAML::Node& base, std::string_view rest) {
         index = index * 10 + static_cast<size_t>(c - '0');
       }
       rest.remove_prefix(close + 1);
-      if (!at.IsSequence() || index >= at.size()) return at;
-      at.reset(at[index]);
+      const YAML::Node& here = at;
+      if (!here.IsSequence() || index >= here.size()) return at;
+      at.reset(here[index]);
     } else {
       return at;
     }

@@ -117,6 +117,22 @@ TEST(Config, BrokenYamlNamesTheLine) {
   EXPECT_NE(e.find("invalid YAML"), std::string::npos) << e;
 }
 
+// A complex key (`? …`) is named with its place like any other mistake, never thrown as
+// YAML::TypedBadConversion nor read as a key named "".
+TEST(Config, AComplexKeyIsAProblemWithItsPlace) {
+  EXPECT_EQ(error_of("? rate_limit: {calls: 60, per_seconds: 60}\nlog: {level: info}\n"),
+            "p.yaml:1:3: (top level): expected a plain key, found a mapping");
+  EXPECT_EQ(error_of("storage:\n  ? {path: a.db}\n"),
+            "p.yaml:2:5: storage: expected a plain key, found a mapping");
+  EXPECT_EQ(error_of("llm:\n  models:\n    gpt:\n      temperature: 0.2\n      extra:\n"
+                     "        ? [a]\n        : 1\n"),
+            "p.yaml:6:11: llm.models.gpt.extra: expected a plain key, found a list");
+  // An alias inside what it names: a problem, not a stack overflow.
+  EXPECT_NE(error_of("llm:\n  models:\n    gpt: &a {extra: [*a]}\n")
+                .find("nested more than 64 levels deep (an alias inside what it names?)"),
+            std::string::npos);
+}
+
 TEST(Config, MissingFileIsAnError) {
   EXPECT_THROW((void)config::load_config("/nonexistent/parley.yaml"), config::ConfigError);
 }

@@ -117,6 +117,21 @@ TEST(PriceTableTest, ErrorsNameFileLineColumnAndKey) {
   EXPECT_THAT(all, HasSubstr("models[1].input: missing"));
   EXPECT_THAT(all, HasSubstr("prices.yaml:7:1: extra: unknown key"));
   EXPECT_EQ(std::count(all.begin(), all.end(), '\n'), 3) << all;
+  // A complex key (`? …`), at the top and in an entry: named with its place, never thrown as a
+  // yaml-cpp conversion error.
+  EXPECT_EQ(error_of("version: v\n? {rate_limit: 60}\nmodels:\n  - match: a\n    input: 1\n"
+                     "    output: 1\n    ? [x]\n"),
+            "prices.yaml:2:3: (top level): expected a plain key, found a mapping\n"
+            "prices.yaml:7:7: models[0]: expected a plain key, found a list");
+  // Found by yaml_config_fuzz: pointing at an unknown key with a dot in it ("input.usd") added
+  // "input" to the mapping being walked, whose walk then read freed memory (ASan:
+  // heap-use-after-free in YamlReader::named). Both unknown keys are reported, in order.
+  EXPECT_EQ(error_of("version: v\nmodels:\n  - {match: a, input.usd: 1, output: 1, x.y.z: 2, "
+                     "input: 3}\n"),
+            "prices.yaml:3:16: models[0].input.usd: unknown key (expected one of: cached_input, "
+            "effective, input, match, output, reasoning)\n"
+            "prices.yaml:3:41: models[0].x.y.z: unknown key (expected one of: cached_input, "
+            "effective, input, match, output, reasoning)");
 }
 
 TEST(PriceTableTest, TheShippedTableLoads) {

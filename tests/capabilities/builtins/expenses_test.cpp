@@ -214,6 +214,20 @@ TEST_F(ExpensesTest, BadInputIsRefusedAndNamed) {
   EXPECT_EQ(expenses(*alice_, {{"action", "list"}})["expenses"].size(), 0u) << "nothing written";
 }
 
+// Found by schema_args_fuzz: "/expenses add 12.34 /fetch apples" took "/fetch" as the category,
+// and the user heard that "arguments.category" does not match a regular expression. The
+// command says what a category is instead.
+TEST_F(ExpensesTest, ACommandsCategoryThatIsNoWordIsNamedAsSuch) {
+  for (const char* text : {"add 12.34 /fetch apples", "add 5 EUR 3d-printing", "add 5 café"}) {
+    const auto r = parse(text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.error().code, ErrorCode::invalid_argument);
+    EXPECT_THAT(r.error().message, HasSubstr("is not a category: one word of letters")) << text;
+  }
+  EXPECT_THAT(parse("add 12.34 /fetch apples").error().message, HasSubstr("'/fetch'"));
+  EXPECT_EQ(parse("add 5 EUR Home-Office rent")->at("category"), "home-office");
+}
+
 TEST_F(ExpensesTest, DefaultCurrencySetting) {
   const json chf{{"default_currency", "CHF"}};
   auto r =

@@ -338,6 +338,23 @@ TEST_F(GoalsTest, Commands) {
   }
 }
 
+// Found by schema_args_fuzz: "/goals 0" became {"id": 0}, which the schema refused as
+// "arguments.id: 0 is below the minimum 1"; "/goals progress 2 150%" likewise. The command
+// says its usage, or what a percentage is.
+TEST_F(GoalsTest, ACommandsNumbersAreCheckedByTheCommand) {
+  Capability* cap = registry_.find_command("goals");
+  for (const char* text :
+       {"0", "#0", "done 0", "remove 0", "milestone 0 x", "milestone done 0", "progress 0 40"}) {
+    const auto r = cap->parse_command("goals", text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_THAT(r.error().message, ::testing::StartsWith("goals: usage: ")) << text;
+  }
+  const auto over = cap->parse_command("goals", "progress 2 150%");
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().message, "goals: progress is a percentage from 0 to 100, not 150");
+  EXPECT_EQ((*cap->parse_command("goals", "progress 2 0%"))["progress"], 0);
+}
+
 TEST_F(GoalsTest, NothingWithoutStorage) {
   auto r = call("goals", nullptr, {{"action", "list"}});
   ASSERT_FALSE(r.ok());

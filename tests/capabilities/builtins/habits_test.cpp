@@ -589,7 +589,7 @@ TEST_F(HabitsTest, Commands) {
   }
   auto too_many = command(*alice_, "habits", "add swim 8x/week");
   ASSERT_FALSE(too_many.ok());
-  EXPECT_THAT(too_many.error().message, HasSubstr("per_week"));
+  EXPECT_THAT(too_many.error().message, HasSubstr("'8x/week': a week has 1 to 7 days"));
 }
 
 // The day 2026-10-20 + `offset` (the chart's first column is 20 October when today is 23 Nov).
@@ -729,6 +729,19 @@ TEST_F(HabitsTest, ChartOnlyWhereItBelongsAndNothingToDrawWithoutActiveHabits) {
   Capability* cap = registry_.find_command("habits");
   EXPECT_EQ(*cap->parse_command("habits", ""), (json{{"action", "status"}, {"chart", true}}));
   EXPECT_EQ(*cap->parse_command("habits", "list"), (json{{"action", "list"}}));
+}
+
+// Found by schema_args_fuzz: "/habits add read 38/week" became per_week 38, which the schema
+// refused as "arguments.per_week: 38 is above the maximum 7". The command says so itself.
+TEST_F(HabitsTest, ACommandsTimesAWeekAreOneToSeven) {
+  Capability* cap = registry_.find_command("habits");
+  for (const char* text : {"add read 38/week", "add read 0x/week", "add read 8x"}) {
+    const auto r = cap->parse_command("habits", text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.error().code, ErrorCode::invalid_argument);
+    EXPECT_THAT(r.error().message, HasSubstr("a week has 1 to 7 days; usage: ")) << text;
+  }
+  EXPECT_EQ((*cap->parse_command("habits", "add read 7x/week"))["per_week"], 7);
 }
 
 TEST_F(HabitsTest, NothingWithoutStorage) {

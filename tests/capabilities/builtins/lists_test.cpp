@@ -295,6 +295,16 @@ TEST_F(ListsTest, NoStorageScopeNoLists) {
   EXPECT_THAT(r.error().message, HasSubstr("lists:"));
 }
 
+// Found by schema_args_fuzz: a list's name longer than the schema's 60 characters was refused
+// as "arguments.list: expected at most 60 characters", a field the user never wrote.
+TEST_F(ListsTest, ACommandsListNameLongerThanAllowedIsSaidAsSuch) {
+  const auto r = parse("list", std::string(61, 'g') + " add eggs");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::invalid_argument);
+  EXPECT_THAT(r.error().message, HasSubstr("a list's name has at most 60 characters"));
+  EXPECT_TRUE(parse("list", std::string(60, 'g') + " add eggs").ok());
+}
+
 TEST_F(ListsTest, CommandForms) {
   ASSERT_EQ(registry_.find_command("list"), registry_.find("lists"));
   ASSERT_EQ(registry_.find_command("lists"), registry_.find("lists"));

@@ -102,5 +102,19 @@ TEST_F(TimeTest, CommandForms) {
   EXPECT_EQ(time_->flags().side_effects, SideEffects::none);
 }
 
+// Found by schema_args_fuzz: "/time" with 65 characters after it was refused by the schema as
+// "arguments.zone: expected at most 64 characters"; it is an unknown zone, said as /time says
+// it, cut to 40 characters.
+TEST_F(TimeTest, ACommandsZoneLongerThanAnyIsUnknownNotASchemaError) {
+  const std::string long_zone = std::string(30, 'e') + "é" + std::string(40, 'x');
+  const auto r = time_->parse_command("time", long_zone);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::invalid_argument);
+  EXPECT_EQ(r.error().message, "time: unknown time zone '" + std::string(30, 'e') + "é" +
+                                   std::string(9, 'x') +
+                                   "…' (expected an IANA name such as Europe/Paris)");
+  EXPECT_TRUE(time_->parse_command("time", std::string(64, 'z')).ok());
+}
+
 }  // namespace time_test
 }  // namespace parley::capabilities

@@ -91,5 +91,22 @@ TEST_F(UsageTest, Command) {
             (json{{"period", "month"}, {"everyone", true}}));
 }
 
+// Found by schema_args_fuzz: "/usage week eyeryone" took the typo as the period (the last word
+// won), and the user heard "arguments.period: expected one of …" about a JSON field they never
+// wrote. A word that is no period, or a second period, is the command's usage.
+TEST_F(UsageTest, AWordThatIsNoPeriodIsAUsageErrorNotASchemaOne) {
+  const auto* cap = registry_.find("usage");
+  for (const char* text : {"week eyeryone", "year", "week month"}) {
+    const auto r = cap->parse_command("usage", text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.error().code, ErrorCode::invalid_argument);
+    EXPECT_THAT(r.error().message, HasSubstr("usage: /usage [today|week|month|all] [everyone]"));
+  }
+  EXPECT_THAT(cap->parse_command("usage", "week eyeryone").error().message,
+              HasSubstr("'eyeryone' is not a period"));
+  EXPECT_EQ(*cap->parse_command("usage", "everyone all"),
+            (json{{"period", "all"}, {"everyone", true}}));
+}
+
 }  // namespace usage_test
 }  // namespace parley::capabilities

@@ -433,18 +433,7 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void learn_channel(const nlohmann::json& c, const std::string& guild_id) {
-    if (around.channels.size() >= kMaxKnownChannels) around.channels.clear();
-    ChannelInfo info;
-    info.guild_id = guild_id.empty() ? json_string(c, "guild_id") : guild_id;
-    info.parent_id = json_string(c, "parent_id");
-    info.name = json_string(c, "name");
-    info.type = c.value("type", 0);
-    const std::string id = json_string(c, "id");
-    if (id.empty()) return;
-    around.channels[id] = info;
-    if (info.thread() && json_string(c, "owner_id") == around.bot_id && !around.bot_id.empty()) {
-      around.engaged_threads.insert(id);
-    }
+    discord::learn_channel(around, c, guild_id, kMaxKnownChannels);
   }
 
   // Every dispatch, from a shard's strand.

@@ -35,11 +35,67 @@ std::string trim(std::string s) {
 
 }  // namespace
 
+std::optional<GatewayFrame> read_gateway_frame(std::string_view text) {
+  auto msg = nlohmann::json::parse(text, nullptr, false);
+  if (msg.is_discarded() || !msg.is_object()) return std::nullopt;
+  GatewayFrame f;
+  if (auto op = msg.find("op"); op != msg.end() && op->is_number_integer()) {
+    f.op = op->get<int>();
+  }
+  if (auto s = msg.find("s"); s != msg.end() && s->is_number_integer()) {
+    f.seq = s->get<int64_t>();
+  }
+  f.type = json_string(msg, "t");
+  if (auto d = msg.find("d"); d != msg.end()) f.d = std::move(*d);
+  return f;
+}
+
+std::chrono::milliseconds heartbeat_interval(const nlohmann::json& hello) {
+  constexpr int64_t kDefault = 41'250;
+  int64_t ms = kDefault;
+  if (hello.is_object()) {
+    if (auto it = hello.find("heartbeat_interval"); it != hello.end() && it->is_number()) {
+      ms = static_cast<int64_t>(std::clamp(it->get<double>(), 100.0, 600'000.0));
+    }
+  }
+  return std::chrono::milliseconds(ms);
+}
+
+void learn_channel(Surroundings& around, const nlohmann::json& c, const std::string& guild_id,
+                   size_t max_channels) {
+  if (around.channels.size() >= max_channels) around.channels.clear();
+  ChannelInfo info;
+  info.guild_id = guild_id.empty() ? json_string(c, "guild_id") : guild_id;
+  info.parent_id = json_string(c, "parent_id");
+  info.name = json_string(c, "name");
+  info.type = static_cast<int>(json_int(c, "type", 0));
+  const std::string id = json_string(c, "id");
+  if (id.empty()) return;
+  around.channels[id] = info;
+  if (info.thread() && json_string(c, "owner_id") == around.bot_id && !around.bot_id.empty()) {
+    around.engaged_threads.insert(id);
+  }
+}
+
 std::string json_string(const nlohmann::json& j, const char* key) {
   if (!j.is_object()) return {};
   auto it = j.find(key);
   if (it == j.end() || !it->is_string()) return {};
   return it->get<std::string>();
+}
+
+int64_t json_int(const nlohmann::json& j, const char* key, int64_t fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_integer()) return fallback;
+  return it->get<int64_t>();
+}
+
+bool json_bool(const nlohmann::json& j, const char* key, bool fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_boolean()) return fallback;
+  return it->get<bool>();
 }
 
 std::string without_mention(const std::string& text, const std::string& bot_id) {
@@ -72,7 +128,7 @@ std::optional<Incoming> read_message_create(const nlohmann::json& d, const Disco
   }
   if (author_id == around.bot_id) return skip("its own message");
   if (d.contains("webhook_id")) return skip("a webhook's message");
-  if (author.value("bot", false) && !options.allow_bots) {
+  if (json_bool(author, "bot", false) && !options.allow_bots) {
     return skip("another bot (allow_bots off)");
   }
   const std::string content = json_string(d, "content");
@@ -118,7 +174,7 @@ std::optional<Incoming> read_message_create(const nlohmann::json& d, const Disco
   }
   in.message.author_name = name;
   in.message.text = std::move(text);
-  in.from_bot = author.value("bot", false);
+  in.from_bot = json_bool(author, "bot", false);
   in.message.private_audience =
       in.guild_id.empty() || listed(options.memory_channels, in.channel_id);
   in.message.split = [](const std::string& reply) { return split_reply(reply); };
@@ -132,7 +188,7 @@ void append_options(const nlohmann::json& options, std::string& text) {
   if (!options.is_array()) return;
   for (const auto& o : options) {
     if (!o.is_object()) continue;
-    const int type = o.value("type", 3);
+    const int64_t type = json_int(o, "type", 3);
     if (type == 1 || type == 2) {  // SUB_COMMAND, SUB_COMMAND_GROUP
       text += " " + json_string(o, "name");
       if (auto it = o.find("options"); it != o.end()) append_options(*it, text);
@@ -154,9 +210,9 @@ std::optional<InteractionIn> read_interaction(const nlohmann::json& d,
     return std::nullopt;
   };
   if (!d.is_object()) return skip("not an object");
-  if (d.value("type", 0) != 2) return skip("not an application command");
+  if (json_int(d, "type", 0) != 2) return skip("not an application command");
   const auto data = d.find("data");
-  if (data == d.end() || !data->is_object() || data->value("type", 1) != 1) {
+  if (data == d.end() || !data->is_object() || json_int(*data, "type", 1) != 1) {
     return skip("not a chat-input command");
   }
   InteractionIn in;

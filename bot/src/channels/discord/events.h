@@ -1,8 +1,11 @@
-// What the Discord channel makes of a gateway MESSAGE_CREATE: whether parley answers it (a
-// mention, a reply to the bot, a DM, a thread it takes part in, an ambient channel; never its
-// own messages, other bots' only when allowed; guild and channel allow-lists deny by default
-// once given), and the message as the pipeline sees it. Pure functions over the event's JSON and
-// what the channel knows of the guilds' channels; no I/O.
+// What the Discord channel makes of what the gateway sends: a gateway message's frame (op,
+// sequence, dispatch type and data), the channels and threads it learns of, and a
+// MESSAGE_CREATE: whether parley answers it (a mention, a reply to the bot, a DM, a thread it
+// takes part in, an ambient channel; never its own messages, other bots' only when allowed;
+// guild and channel allow-lists deny by default once given), and the message as the pipeline
+// sees it. Pure functions over the event's JSON and what the channel knows of the guilds'
+// channels; no I/O, and no exception whatever the JSON holds (a field of another type than
+// Discord's counts as absent): tests/fuzz/discord_payload_fuzz.cpp checks it.
 #pragma once
 
 #include <chrono>
@@ -11,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -28,12 +32,32 @@ struct ChannelInfo {
   [[nodiscard]] bool thread() const { return type >= 10 && type <= 12; }
 };
 
+// One gateway message (a WebSocket text frame), read by the shard.
+struct GatewayFrame {
+  int op = -1;                 // -1: none, or not an integer
+  std::optional<int64_t> seq;  // "s", when an integer
+  std::string type;            // "t": a dispatch's event name
+  nlohmann::json d;            // null when absent
+};
+// nullopt: the text is not a JSON object.
+std::optional<GatewayFrame> read_gateway_frame(std::string_view text);
+
+// HELLO's heartbeat_interval (Discord sends 41,250 ms), kept within [100 ms, 10 min]; 41,250 ms
+// when absent or not a number.
+std::chrono::milliseconds heartbeat_interval(const nlohmann::json& hello);
+
 // What the channel knows when it reads an event; owned by the channel, read on its strand.
 struct Surroundings {
   std::string bot_id;
   std::unordered_map<std::string, ChannelInfo> channels;  // by id (bounded by the channel)
   std::unordered_set<std::string> engaged_threads;        // threads the bot answers in
 };
+
+// Keeps a channel or thread of GUILD_CREATE (`guild_id`: the guild's id), THREAD_CREATE,
+// THREAD_UPDATE, CHANNEL_CREATE or THREAD_LIST_SYNC in `around` (forgetting every one first
+// once `max_channels` are known); a thread the bot started is one it answers in.
+void learn_channel(Surroundings& around, const nlohmann::json& c, const std::string& guild_id,
+                   size_t max_channels);
 
 enum class Why { mention, reply, dm, thread, ambient };
 
@@ -72,6 +96,11 @@ std::optional<InteractionIn> read_interaction(const nlohmann::json& d,
 
 // j[key] when it is a string, else "".
 std::string json_string(const nlohmann::json& j, const char* key);
+// j[key] when it is an integer, else `fallback` (never nlohmann's value(), which throws on a
+// field of another type).
+int64_t json_int(const nlohmann::json& j, const char* key, int64_t fallback);
+// j[key] when it is a boolean, else `fallback`.
+bool json_bool(const nlohmann::json& j, const char* key, bool fallback);
 
 // The text without the bot's own mention (<@ID> or <@!ID>), trimmed.
 std::string without_mention(const std::string& text, const std::string& bot_id);

@@ -12,6 +12,8 @@
 #include <deque>
 #include <random>
 
+#include "channels/discord/events.h"
+
 namespace parley::bot::channels::discord {
 
 namespace asio = net::asio;
@@ -159,13 +161,13 @@ class Connection : public std::enable_shared_from_this<Connection<Ws>> {
       const std::string text = beast::buffers_to_string(buffer.data());
       buffer.consume(buffer.size());
       shard_.last_event_ms_ = steady_ms();
-      auto msg = nlohmann::json::parse(text, nullptr, false);
-      if (msg.is_discarded() || !msg.is_object()) {
+      auto frame = read_gateway_frame(text);
+      if (!frame) {
         spdlog::warn("discord shard {}: a gateway message that is not a JSON object ({} bytes)",
                      shard_.setup_.id, text.size());
         continue;
       }
-      on_message(msg);
+      on_message(*frame);
     }
     beat_.cancel();
     kill_.cancel();
@@ -174,18 +176,15 @@ class Connection : public std::enable_shared_from_this<Connection<Ws>> {
   }
 
  private:
-  void on_message(const nlohmann::json& msg) {
-    const int op = msg.value("op", -1);
-    const nlohmann::json& d = msg.contains("d") ? msg["d"] : nlohmann::json();
-    switch (op) {
+  void on_message(const GatewayFrame& frame) {
+    const nlohmann::json& d = frame.d;
+    switch (frame.op) {
       case 0: {  // dispatch
-        if (msg.contains("s") && msg["s"].is_number_integer()) {
-          shard_.session_.seq = msg["s"].get<int64_t>();
-        }
-        const std::string type = msg.value("t", "");
+        if (frame.seq) shard_.session_.seq = *frame.seq;
+        const std::string& type = frame.type;
         if (type == "READY" && d.is_object()) {
-          shard_.session_.session_id = d.value("session_id", "");
-          shard_.session_.resume_url = d.value("resume_gateway_url", "");
+          shard_.session_.session_id = json_string(d, "session_id");
+          shard_.session_.resume_url = json_string(d, "resume_gateway_url");
           outcome_.reached_ready = true;
           shard_.state_ = ShardState::ready;
           spdlog::info("discord shard {}/{}: ready", shard_.setup_.id, shard_.setup_.count);
@@ -215,8 +214,7 @@ class Connection : public std::enable_shared_from_this<Connection<Ws>> {
         break;
       }
       case 10: {  // hello
-        const auto interval = std::chrono::milliseconds(
-            d.is_object() ? d.value("heartbeat_interval", int64_t{41'250}) : int64_t{41'250});
+        const auto interval = heartbeat_interval(d);
         asio::co_spawn(shard_.strand_, beat(this->shared_from_this(), interval), asio::detached);
         greet();
         break;

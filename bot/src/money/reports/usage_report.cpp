@@ -293,8 +293,13 @@ nlohmann::json money_json(int64_t nanousd) {
 }
 
 std::string csv_field(std::string_view s) {
-  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
-  std::string out = "\"";
+  // A spreadsheet reads a cell starting with one of these as a formula (OWASP's CSV injection:
+  // a user named "=HYPERLINK(…)"); a leading quote makes it text.
+  const bool formula = !s.empty() && std::string_view("=+-@\t\r").find(s.front()) != s.npos;
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
+    return formula ? "'" + std::string(s) : std::string(s);
+  }
+  std::string out = formula ? "\"'" : "\"";
   for (char c : s) {
     if (c == '"') out += '"';
     out += c;

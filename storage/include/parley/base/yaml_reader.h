@@ -36,7 +36,8 @@ std::string describe_all(const std::vector<YamlProblem>& problems);
 std::string yaml_found(const YAML::Node& node);
 
 // A YAML value as JSON: scalars become integers, numbers or booleans as YAML reads them
-// (quoted scalars stay strings); null for nothing.
+// (quoted scalars stay strings); null for nothing. A key that is not a scalar (YAML's complex
+// key, `? {a: 1}`) has no JSON form: it becomes "" — YamlReader::json() reports it instead.
 nlohmann::json yaml_to_json(const YAML::Node& node);
 
 class YamlReader {
@@ -70,6 +71,11 @@ class YamlReader {
   std::optional<std::string> string(const YAML::Node& node, const std::string& key);
   // One name or a list of names.
   std::vector<std::string> names(const YAML::Node& node, const std::string& key);
+  // yaml_to_json(node), or nullopt after reporting every key below `node` that is not a plain
+  // scalar (a complex key: "expected a plain key, found a mapping"), at the mapping's path, or
+  // a value nested more than 64 deep or holding more than 100,000 values once its aliases are
+  // expanded (an alias inside what it names, "billion laughs").
+  std::optional<nlohmann::json> json(const YAML::Node& node, const std::string& key);
 
   // The node at `rest` (".a.b[2]") below `base`, for a problem found in JSON made from it.
   static YAML::Node locate(const YAML::Node& base, std::string_view rest);

@@ -248,6 +248,65 @@ TEST(DiscordEvents, AnotherBotsMessageIsMarkedAsSuch) {
   EXPECT_FALSE(person->from_bot);
 }
 
+// Found by discord_payload_fuzz: a THREAD_CREATE without "d" (or a channel whose "type" is not
+// a number), a "bot" that is not a boolean, an interaction or option "type" that is not a
+// number made nlohmann's value() throw type_error out of the strand's handler, which ended
+// `parley run` (std::terminate on an io thread). A field of another type counts as absent.
+TEST(DiscordEvents, AFieldOfAnotherTypeIsAbsentNeverAnException) {
+  Surroundings s = around();
+  learn_channel(s, json(), "77", 100);
+  learn_channel(s, json::array({1, 2}), "77", 100);
+  learn_channel(s, {{"id", "50"}, {"type", "11"}, {"parent_id", "42"}}, "77", 100);
+  ASSERT_EQ(s.channels.count("50"), 1u);
+  EXPECT_EQ(s.channels.at("50").type, 0) << "a type that is not a number is the default";
+  learn_channel(s, {{"id", "51"}, {"type", 11}, {"owner_id", kBot}}, "77", 100);
+  EXPECT_TRUE(s.channels.at("51").thread());
+  EXPECT_EQ(s.engaged_threads.count("51"), 1u);
+
+  DiscordOptions o;
+  json d = mentioning("hi");
+  d["author"]["bot"] = "yes";
+  std::string ignored;
+  const auto in = read_message_create(d, o, s, &ignored);
+  ASSERT_TRUE(in) << ignored;
+  EXPECT_FALSE(in->from_bot);
+
+  for (const json& type : {json("2"), json(2.5), json::object()}) {
+    json i = interaction();
+    i["type"] = type;
+    EXPECT_FALSE(read_interaction(i, o, s, &ignored)) << type;
+  }
+  json i = interaction();
+  i["data"]["type"] = "1";
+  i["data"]["options"] = json::array({{{"name", "n"}, {"type", "4"}, {"value", 3}}});
+  const auto cmd = read_interaction(i, o, s, &ignored);
+  ASSERT_TRUE(cmd) << ignored;
+  EXPECT_EQ(cmd->message.text, "/calc 3");
+}
+
+// What the shard reads of a gateway message; HELLO's interval stays within reason.
+TEST(DiscordGateway, FramesAreReadWhateverTheirFieldsHold) {
+  EXPECT_FALSE(read_gateway_frame("[1]"));
+  EXPECT_FALSE(read_gateway_frame("{\"op\": 0"));
+  const auto f = read_gateway_frame(R"({"op": 0, "s": 7, "t": "READY", "d": {"v": 10}})");
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->op, 0);
+  EXPECT_EQ(f->seq, 7);
+  EXPECT_EQ(f->type, "READY");
+  EXPECT_EQ(f->d, (json{{"v", 10}}));
+  const auto odd = read_gateway_frame(R"({"op": "0", "s": "7", "t": 3})");
+  ASSERT_TRUE(odd);
+  EXPECT_EQ(odd->op, -1);
+  EXPECT_FALSE(odd->seq);
+  EXPECT_EQ(odd->type, "");
+  EXPECT_TRUE(odd->d.is_null());
+  EXPECT_EQ(heartbeat_interval({{"heartbeat_interval", 41250}}).count(), 41250);
+  EXPECT_EQ(heartbeat_interval({{"heartbeat_interval", "41250"}}).count(), 41250);
+  EXPECT_EQ(heartbeat_interval({{"heartbeat_interval", -5}}).count(), 100);
+  EXPECT_EQ(heartbeat_interval({{"heartbeat_interval", 1e300}}).count(), 600'000);
+  EXPECT_EQ(heartbeat_interval(json()).count(), 41250);
+}
+
 TEST(DiscordRest, RouteKeysKeepTheMajorIdApartAndNeverTheToken) {
   EXPECT_EQ(Rest::route_of("POST", "/channels/123/messages"),
             std::make_pair(std::string("POST /channels/{major}/messages"), std::string("123")));

@@ -112,6 +112,23 @@ TEST(CsvField, QuotesPerRfc4180) {
   EXPECT_EQ(csv_field("cr\r"), "\"cr\r\"");
 }
 
+// A user or conversation name is chosen by whoever talks to the bot; the export is opened in a
+// spreadsheet, which runs a cell starting with = + - @ (or a tab or CR) as a formula.
+TEST(CsvField, NeutralisesWhatASpreadsheetWouldRunAsAFormula) {
+  EXPECT_EQ(csv_field("=HYPERLINK(\"http://evil\")"), "\"'=HYPERLINK(\"\"http://evil\"\")\"");
+  EXPECT_EQ(csv_field("=1+2"), "'=1+2");
+  EXPECT_EQ(csv_field("+1"), "'+1");
+  EXPECT_EQ(csv_field("-2+3"), "'-2+3");
+  EXPECT_EQ(csv_field("@SUM(A1:A9)"), "'@SUM(A1:A9)");
+  EXPECT_EQ(csv_field("\t=1"), "'\t=1");
+  EXPECT_EQ(csv_field("\r=1"), "\"'\r=1\"");
+  EXPECT_EQ(csv_field("=a,b"), "\"'=a,b\"");
+  // Only the first character matters.
+  EXPECT_EQ(csv_field("a=b"), "a=b");
+  EXPECT_EQ(csv_field("alice@example.org"), "alice@example.org");
+  EXPECT_EQ(csv_field("2026-11-23"), "2026-11-23");
+}
+
 TEST(MoneyJson, IsExact) {
   EXPECT_EQ(money_json(1'234'500),
             nlohmann::json({{"nanousd", 1'234'500}, {"usd", "0.001234500"}}));
@@ -178,6 +195,14 @@ TEST(UsageReportCsv, HeaderRowsAndTotalsWithQuoting) {
   // Same number of fields on every line (no field holds a comma outside quotes here but row 1).
   EXPECT_EQ(std::count(lines[0].begin(), lines[0].end(), ','), 18);
   EXPECT_EQ(std::count(lines[3].begin(), lines[3].end(), ','), 18);
+}
+
+TEST(UsageReportCsv, ANameThatLooksLikeAFormulaIsExportedAsText) {
+  auto r = sample_result();
+  r.report.rows[1].key = "@SUM(1+1)*cmd|' /C calc'!A0";
+  r.report.rows[1].label = "-1,=2";
+  const std::string csv = usage_report_csv(r);
+  EXPECT_THAT(csv, HasSubstr("\r\nmodel,'@SUM(1+1)*cmd|' /C calc'!A0,\"'-1,=2\",,1,")) << csv;
 }
 
 TEST(UsageReportTable, AlignsColumnsAndDefusesTerminalEscapes) {

@@ -68,7 +68,8 @@ std::string usage_report_table(const UsageReportResult& r);
 // {"period": {...}, "group_by", "generated_at_ms", "cost_definition", "rows": [...], "totals"}.
 // Strings are as stored: dump with nlohmann::json::error_handler_t::replace.
 nlohmann::json usage_report_json(const UsageReportResult& r);
-// RFC 4180: a header line, one line per row and a last line of totals (kind "total"), CRLF.
+// RFC 4180: a header line, one line per row and a last line of totals (kind "total"), CRLF;
+// names that a spreadsheet would read as a formula are neutralised (csv_field).
 std::string usage_report_csv(const UsageReportResult& r);
 std::string usage_report_render(const UsageReportResult& r, ReportFormat format);
 
@@ -85,7 +86,9 @@ Result<UsageQueryParams> parse_usage_query(std::string_view query);
 
 // {"nanousd": n, "usd": "0.001234500"}.
 nlohmann::json money_json(int64_t nanousd);
-// One RFC 4180 field: quoted (quotes doubled) when it holds a comma, quote, CR or LF.
+// One RFC 4180 field: quoted (quotes doubled) when it holds a comma, quote, CR or LF; a field
+// starting with '=', '+', '-', '@', a tab or a CR gets a leading "'", so that a spreadsheet
+// opening the export shows it as text rather than running it as a formula.
 std::string csv_field(std::string_view s);
 
 // The usage parts of the /reports page for the period — spend per day × model, tokens per day,
