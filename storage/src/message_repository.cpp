@@ -32,7 +32,7 @@ constexpr const char* kUnansweredSql =
     "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.conversation_id = m.conversation_id "
     "AND o.created_at >= m.created_at) "
     "AND NOT EXISTS (SELECT 1 FROM usage u WHERE u.conversation_id = m.conversation_id "
-    "AND u.ts >= m.created_at) "
+    "AND u.ts >= m.created_at AND u.purpose IN ('turn', 'tool_step')) "
     "ORDER BY m.id LIMIT ?3";
 #undef PARLEY_MESSAGE_COLUMNS
 

@@ -99,10 +99,13 @@ TEST(McpRun, AModelCallsAServersToolUnderTheFilesRulesAndReloadAddsAndRemovesIt)
     auto r = http_request(url, say(user, "/help"));
     return r.status == 200 ? json::parse(r.body)["reply"].get<std::string>() : r.body;
   };
-  // Waits until /help (for fay) does, or does not, list the server.
+  // Waits until /help does, or does not, list the server (asked by a new user each time: one
+  // user's messages are rate limited).
+  int probe = 0;
   const auto wait_help = [&](bool listed) {
-    for (int i = 0; i < 150; ++i) {
-      const bool now = help("fay").find("everything: ") != std::string::npos;
+    for (int i = 0; i < 300; ++i) {
+      const bool now =
+          help("probe" + std::to_string(++probe)).find("everything: ") != std::string::npos;
       if (now == listed) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

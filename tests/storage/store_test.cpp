@@ -368,6 +368,11 @@ TEST_F(StoreTest, UnansweredMessagesAreTheLastOfTheirConversationWithNothingSpen
   const int64_t waiting = conversation("waiting");
   say(waiting, "user", "q2");
   const int64_t waiting_id = say(waiting, "user", "q3 (a burst)");
+  // Reading the conversation for memories is no answer to it.
+  UsageRecord extraction;
+  extraction.conversation_id = waiting;
+  extraction.purpose = "extraction";
+  ASSERT_TRUE(store_->usage().record(extraction).get().ok());
   const int64_t spent = conversation("spent");
   say(spent, "user", "q4");
   UsageRecord usage;
