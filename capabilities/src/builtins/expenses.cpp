@@ -37,6 +37,7 @@ using storage::WriteAck;
 constexpr const char* kCap = "expenses";
 constexpr size_t kMaxNote = 200;
 constexpr size_t kMaxDay = 40;
+constexpr size_t kMaxAmountText = 24;
 constexpr size_t kMaxIntegerDigits = 12;  // below 10^15 minor units in every currency
 constexpr int64_t kMaxListed = 50;
 constexpr int64_t kLatestListed = 20;
@@ -417,7 +418,7 @@ class Expenses final : public Capability {
           {"amount",
            {{"type", "string"},
             {"pattern", kAmountPattern},
-            {"maxLength", 24},
+            {"maxLength", kMaxAmountText},
             {"description", "decimal text, e.g. \"12.34\" (add)"}}},
           {"currency",
            {{"type", "string"},
@@ -475,6 +476,12 @@ class Expenses final : public Capability {
     if (action == "list") {
       if (rest.empty()) return json{{"action", "list"}};
       if (parse_month(rest)) return json{{"action", "list"}, {"month", std::string(rest)}};
+      // Only the syntax here (the day is read again at the call, with its clock and zone), so
+      // that what is no day is said as such rather than as the schema's "arguments.day: …".
+      if (auto day = parse_day(rest, 0, zone_of("UTC"), kCap); !day) {
+        return bad(fmt::format("'{}' is neither a day ({}) nor a month (2026-11); usage: {}",
+                               utf8_first_chars(rest, 40), kDayForms, kUsage));
+      }
       return json{{"action", "list"}, {"day", std::string(rest)}};
     }
     if (action == "remove" && !rest.empty()) {
@@ -530,7 +537,7 @@ class Expenses final : public Capability {
   // "AMOUNT [CURRENCY] CATEGORY [NOTE]"
   static Result<json> parse_add(std::string_view text) {
     const auto [amount, after_amount] = split_first_word(text);
-    if (!is_decimal_text(amount)) {
+    if (!is_decimal_text(amount) || amount.size() > kMaxAmountText) {
       return bad(
           fmt::format("'{}' is not an amount; write it like 12.34 (usage: /expenses add "
                       "12.34 EUR groceries apples)",

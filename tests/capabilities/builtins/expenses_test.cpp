@@ -226,6 +226,17 @@ TEST_F(ExpensesTest, ACommandsCategoryThatIsNoWordIsNamedAsSuch) {
   }
   EXPECT_THAT(parse("add 12.34 /fetch apples").error().message, HasSubstr("'/fetch'"));
   EXPECT_EQ(parse("add 5 EUR Home-Office rent")->at("category"), "home-office");
+  // "/expenses list" with 61 characters after it was the schema's "arguments.day: expected at
+  // most 40 characters"; what is no day is said as such.
+  const auto list = parse("list add 12.U4 EU98888888888/notes search 888888071992547409R ns");
+  ASSERT_FALSE(list.ok());
+  EXPECT_THAT(list.error().message, HasSubstr("is neither a day (today, yesterday"));
+  EXPECT_EQ(*parse("list yesterday"), (json{{"action", "list"}, {"day", "yesterday"}}));
+  EXPECT_EQ(*parse("list 2026-11"), (json{{"action", "list"}, {"month", "2026-11"}}));
+  // And an amount longer than the schema's 24 characters (its "arguments.amount: …").
+  const auto amount = parse("add 12.555555555555555555555555555555555555535 EUR food x");
+  ASSERT_FALSE(amount.ok());
+  EXPECT_THAT(amount.error().message, HasSubstr("is not an amount; write it like 12.34"));
 }
 
 TEST_F(ExpensesTest, DefaultCurrencySetting) {
