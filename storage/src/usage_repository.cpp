@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "parley/storage/spend_repository.h"
+
 namespace parley::storage {
 
 namespace {
@@ -295,7 +297,13 @@ WriteJob UsageRepository::make_job(UsageRecord record, WriteCallback done) {
                     opt_text(r->capability), r->max_tokens_capped);
     auto row = (*st)->step();
     if (!row) return fail(std::move(row).error());
-    return WriteAck{(*st)->column_int64(0), true};
+    const int64_t id = (*st)->column_int64(0);
+    if (r->spend_hold) {
+      if (auto released = SpendRepository::release_in(conn, *r->spend_hold); !released) {
+        return fail(std::move(released).error());
+      }
+    }
+    return WriteAck{id, true};
   };
   job.done = std::move(done);
   return job;

@@ -6,15 +6,19 @@
 // Prints "port <N>" as its first stdout line, then serves until SIGINT/SIGTERM or until stdin
 // reaches EOF — a parent that dies closes the pipe and takes the server down with it
 // (--ignore-stdin turns that off, e.g. when started with stdin on /dev/null).
+// --fault-every N turns every Nth chat-completion request into a fault, in turn: HTTP 500 with
+// Retry-After 1, a stream cut after its first event, a malformed body (for soak runs).
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <array>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include "fakes/fake_llm.h"
@@ -74,6 +78,7 @@ int main(int argc, char** argv) {
   int threads = 1;
   int delay_ms = 0;
   bool ignore_stdin = false;
+  int fault_every = 0;
   std::string record_last;
   app.add_option("--port", port, "port on 127.0.0.1 (0: any free port)")
       ->check(CLI::Range(0, 65535));
@@ -83,6 +88,10 @@ int main(int argc, char** argv) {
   app.add_flag("--ignore-stdin", ignore_stdin, "keep serving when stdin reaches EOF");
   app.add_option("--record-last", record_last,
                  "write each chat-completion request body to this file (the last one stays)");
+  app.add_option("--fault-every", fault_every,
+                 "every Nth chat-completion request fails (500, cut stream, malformed body in "
+                 "turn); 0: never")
+      ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
 
   raise_nofile_limit();
@@ -108,22 +117,40 @@ int main(int argc, char** argv) {
     std::cerr << "fake_llm_server: cannot listen on 127.0.0.1:" << port << ": " << e.what() << "\n";
     return 2;
   }
-  if (!record_last.empty()) {
+  if (!record_last.empty() || fault_every > 0) {
     // Written before the reply goes out: once a client has its answer, the file holds its
-    // request. Returning nullopt keeps the default reply.
-    server->set_handler([record_last](const parley::fakes::RecordedRequest& request)
-                            -> std::optional<parley::fakes::FakeReply> {
-      if (!request.target.ends_with("/chat/completions")) return std::nullopt;
-      const std::string tmp = record_last + ".tmp";
-      {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << request.body;
-      }
-      if (std::rename(tmp.c_str(), record_last.c_str()) != 0) {
-        std::perror("fake_llm_server: --record-last");
-      }
-      return std::nullopt;
-    });
+    // request. Returning nullopt keeps the default reply. The handler runs on the server's
+    // io threads: the count is atomic.
+    auto calls = std::make_shared<std::atomic<uint64_t>>(0);
+    server->set_handler(
+        [record_last, fault_every, calls](const parley::fakes::RecordedRequest& request)
+            -> std::optional<parley::fakes::FakeReply> {
+          if (!request.target.ends_with("/chat/completions")) return std::nullopt;
+          if (fault_every > 0) {
+            const uint64_t n = ++*calls;
+            if (n % static_cast<uint64_t>(fault_every) == 0) {
+              switch ((n / static_cast<uint64_t>(fault_every)) % 3) {
+                case 0: return parley::fakes::FakeReply::error(500, 1);
+                case 1: {
+                  auto cut = parley::fakes::FakeReply::text("this reply is cut short");
+                  cut.truncate_after_events = 1;
+                  return cut;
+                }
+                default: return parley::fakes::FakeReply::malformed();
+              }
+            }
+          }
+          if (record_last.empty()) return std::nullopt;
+          const std::string tmp = record_last + ".tmp";
+          {
+            std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+            out << request.body;
+          }
+          if (std::rename(tmp.c_str(), record_last.c_str()) != 0) {
+            std::perror("fake_llm_server: --record-last");
+          }
+          return std::nullopt;
+        });
   }
   std::cout << "port " << server->port() << std::endl;  // flushed: the parent waits for it
 

@@ -89,15 +89,22 @@ std::vector<BudgetKeeper::Scope> BudgetKeeper::scopes_for(const llm::CallOptions
   const std::string mk = periods_.month_key(now);
   // The global day and month are always counted (spend alerts read them); cap 0 here means
   // "no cap" only through has_cap below.
-  out.push_back({"g/d/" + dk, "daily", dk, options_.global_daily.value_or(-1), false, false});
-  out.push_back({"g/m/" + mk, "monthly", mk, options_.global_monthly.value_or(-1), false, false});
+  const int64_t d0 = periods_.day_start(now);
+  const int64_t d1 = periods_.next_day(now);
+  const int64_t m0 = periods_.month_start(now);
+  const int64_t m1 = periods_.next_month(now);
+  out.push_back(
+      {"g/d/" + dk, "daily", dk, options_.global_daily.value_or(-1), false, false, d0, d1});
+  out.push_back(
+      {"g/m/" + mk, "monthly", mk, options_.global_monthly.value_or(-1), false, false, m0, m1});
   if (o.user_id != 0) {
     const std::string u = fmt::format("u{}", o.user_id);
     if (options_.user_daily) {
-      out.push_back({u + "/d/" + dk, "your daily", dk, *options_.user_daily, true, false});
+      out.push_back({u + "/d/" + dk, "your daily", dk, *options_.user_daily, true, false, d0, d1});
     }
     if (options_.user_monthly) {
-      out.push_back({u + "/m/" + mk, "your monthly", mk, *options_.user_monthly, true, false});
+      out.push_back(
+          {u + "/m/" + mk, "your monthly", mk, *options_.user_monthly, true, false, m0, m1});
     }
   }
   if (options_.per_turn) {
@@ -152,17 +159,43 @@ std::optional<int64_t> BudgetKeeper::worst_case(const llm::ResolvedModel& model,
 
 std::optional<int64_t> BudgetKeeper::worst_case(const llm::ResolvedModel& model,
                                                 const Bound& bound) const {
+  return worst_case(model.model, bound);
+}
+
+std::optional<int64_t> BudgetKeeper::worst_case(const std::string& model,
+                                                const Bound& bound) const {
   const auto prices = prices_.load();
   if (!prices) return std::nullopt;
-  const ModelPrice* price = prices->find(model.model, at(clock_.now_ms()));
+  const ModelPrice* price = prices->find(model, at(clock_.now_ms()));
   if (price == nullptr) return std::nullopt;
   // Every completion token at the dearer of the output and reasoning prices, every prompt
   // token at the full input price: an upper bound for the counts the request allows.
   const int64_t out = bound.completion_tokens;
   TokenCounts worst{bound.prompt_tokens, out, 0, price->reasoning > price->output ? out : 0};
-  auto e = prices->estimate(model.model, worst, at(clock_.now_ms()));
+  auto e = prices->estimate(model, worst, at(clock_.now_ms()));
   if (!e) return std::nullopt;
   return e->nanousd;
+}
+
+std::optional<std::pair<int64_t, int>> BudgetKeeper::fit(const std::string& model,
+                                                         int64_t prompt_tokens, int asked,
+                                                         int64_t room) const {
+  // Bisection over the worst case, which grows with the completion tokens.
+  std::optional<std::pair<int64_t, int>> best;
+  int lo = options_.min_max_tokens;
+  int hi = asked - 1;
+  while (lo <= hi) {
+    const int mid = lo + (hi - lo) / 2;
+    const auto cost = worst_case(model, Bound{prompt_tokens, mid});
+    if (!cost) return best;
+    if (*cost <= room) {
+      best = std::pair<int64_t, int>{*cost, mid};
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return best;
 }
 
 std::string BudgetKeeper::who(int64_t user_id) const {
@@ -239,28 +272,17 @@ BudgetKeeper::Admission BudgetKeeper::admit(const llm::CallOptions& options,
   if (!worst || !request.max_tokens || *request.max_tokens <= options_.min_max_tokens) {
     return reserve(options, model, worst);
   }
-  // Fewer completion tokens when that is what the remainder covers: the most that fit, found
-  // by bisection over the worst case (which grows with them).
+  // Fewer completion tokens when that is what the remainder covers: the most that fit.
   const int64_t prompt = llm::estimate_prompt_tokens(request);
   const int asked = *request.max_tokens;
   const Shrink shrink = [this, &model, prompt, asked](int64_t room) {
-    std::optional<std::pair<int64_t, int>> best;
-    int lo = options_.min_max_tokens;
-    int hi = asked - 1;
-    while (lo <= hi) {
-      const int mid = lo + (hi - lo) / 2;
-      const auto cost = worst_case(model, Bound{prompt, mid});
-      if (!cost) return best;
-      if (*cost <= room) {
-        best = std::pair<int64_t, int>{*cost, mid};
-        lo = mid + 1;
-      } else {
-        hi = mid - 1;
-      }
-    }
-    return best;
+    return fit(model.model, prompt, asked, room);
   };
-  return reserve(options, model, worst, shrink);
+  Admission a = reserve(options, model, worst, shrink);
+  // What confirm needs to fit a smaller call to the database's room too.
+  a.prompt_tokens = prompt;
+  a.asked_max_tokens = a.max_tokens.value_or(asked);
+  return a;
 }
 
 BudgetKeeper::Admission BudgetKeeper::admit(const llm::CallOptions& options,
@@ -272,6 +294,7 @@ BudgetKeeper::Admission BudgetKeeper::reserve(const llm::CallOptions& options,
                                               const llm::ResolvedModel& model,
                                               std::optional<int64_t> worst, const Shrink& shrink) {
   Admission a;
+  a.model = model.model;
   if (!worst && options_.refuse_unknown_price) {
     a.ok = false;
     a.refusal =
@@ -317,27 +340,7 @@ BudgetKeeper::Admission BudgetKeeper::reserve(const llm::CallOptions& options,
       if (c.spent >= s.cap || c.spent + c.reserved + amount > s.cap) {
         a.ok = false;
         a.refusal = refusal(s, c, now);
-        if (!s.turn) {
-          hard = AlertRaise{
-              "budget_hard",
-              Severity::critical,
-              s.user ? kUserMark : "global",
-              s.period,
-              c.spent >= s.cap
-                  ? fmt::format(
-                        "{} LLM budget reached ({} of {}): LLM calls are refused",
-                        s.user ? fmt::format("{}'s {}", kUserMark, s.name.substr(5)) : s.name,
-                        format_usd(c.spent), format_usd(s.cap))
-                  : fmt::format(
-                        "{} LLM budget has too little left ({} spent, {} in flight, cap {}) for a "
-                        "call whose worst case is {} (model {}): such calls are refused",
-                        s.user ? fmt::format("{}'s {}", kUserMark, s.name.substr(5)) : s.name,
-                        format_usd(c.spent), format_usd(c.reserved), format_usd(s.cap),
-                        format_usd(amount), model.model),
-              to_usd(c.spent),
-              to_usd(s.cap),
-              "USD"};
-        }
+        if (!s.turn) hard = hard_alert(s, c, amount, model.model);
         break;
       }
     }
@@ -357,6 +360,132 @@ BudgetKeeper::Admission BudgetKeeper::reserve(const llm::CallOptions& options,
     alerts_->raise(std::move(*hard));
   }
   return a;
+}
+
+AlertRaise BudgetKeeper::hard_alert(const Scope& s, const Counter& c, int64_t amount,
+                                    const std::string& model) const {
+  const std::string whose = s.user ? fmt::format("{}'s {}", kUserMark, s.name.substr(5)) : s.name;
+  return AlertRaise{
+      "budget_hard",
+      Severity::critical,
+      s.user ? kUserMark : "global",
+      s.period,
+      c.spent >= s.cap
+          ? fmt::format("{} LLM budget reached ({} of {}): LLM calls are refused", whose,
+                        format_usd(c.spent), format_usd(s.cap))
+          : fmt::format(
+                "{} LLM budget has too little left ({} spent, {} in flight, cap {}) for a call "
+                "whose worst case is {} (model {}): such calls are refused",
+                whose, format_usd(c.spent), format_usd(c.reserved), format_usd(s.cap),
+                format_usd(amount), model),
+      to_usd(c.spent),
+      to_usd(s.cap),
+      "USD"};
+}
+
+void BudgetKeeper::unreserve(const Admission& admission) {
+  std::lock_guard lock(mu_);
+  for (const auto& key : admission.scopes) {
+    if (auto it = counters_.find(key); it != counters_.end()) {
+      it->second.reserved = std::max<int64_t>(0, it->second.reserved - admission.reserved_nanousd);
+    }
+  }
+}
+
+net::asio::awaitable<BudgetKeeper::Admission> BudgetKeeper::confirm(
+    const Admission& admitted, const llm::CallOptions& options,
+    std::chrono::steady_clock::time_point deadline) {
+  Admission a = admitted;
+  if (spend_ == nullptr || !a.ok || !options_.any_cap()) co_return a;
+  const int64_t now = clock_.now_ms();
+  std::vector<Scope> shared;
+  for (auto& s : scopes_for(options, now)) {
+    if (!s.turn && s.cap >= 0) shared.push_back(std::move(s));
+  }
+  if (shared.empty()) co_return a;
+
+  storage::SpendHoldRequest req;
+  for (const auto& s : shared) {
+    req.scopes.push_back({s.key, s.user ? std::optional<int64_t>(options.user_id) : std::nullopt,
+                          s.from_ms, s.to_ms, s.cap});
+  }
+  req.amount = a.reserved_nanousd;
+  if (a.asked_max_tokens) {
+    req.shrink = [this, model = a.model, prompt = a.prompt_tokens, asked = *a.asked_max_tokens](
+                     int64_t room) { return fit(model, prompt, asked, room); };
+  }
+  // Held until the call's deadline could have passed (an hour at most), and a minute more: a
+  // process that dies with a hold stops holding then.
+  constexpr int64_t kHourMs = 3'600'000;
+  const auto left = deadline - std::chrono::steady_clock::now();
+  const int64_t left_ms =
+      deadline == std::chrono::steady_clock::time_point::max()
+          ? kHourMs
+          : std::clamp<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(left).count(),
+                                0, kHourMs);
+  req.now_ms = now;
+  req.expires_ms = now + left_ms + 60'000;
+  req.owner = owner_;
+
+  using HoldResult = Result<storage::SpendHoldResult>;
+  const std::function<void(std::function<void(HoldResult)>)> start =
+      [this, &req](std::function<void(HoldResult)> done) {
+        spend_->hold(std::move(req), std::move(done));
+      };
+  HoldResult held = co_await net::await_callback<HoldResult>(start);
+
+  if (!held) {
+    // The database cannot say what the other processes spent: refused rather than unbounded.
+    unreserve(a);
+    spdlog::warn("LLM call for user {} not sent: the budget could not be checked: {}",
+                 options.user_id, held.error().message);
+    a.ok = false;
+    a.refusal =
+        "I can't check the LLM budget right now (the database is not answering), so I did not "
+        "call the model. Please try again in a moment. /commands still work.";
+    co_return a;
+  }
+  const storage::SpendHoldResult& r = *held;
+  std::optional<AlertRaise> hard;
+  {
+    // What every process spent refreshes this process's counters (routing, alerts, gauges).
+    std::lock_guard lock(mu_);
+    for (const auto& f : r.figures) {
+      Counter& c = counters_[f.key];
+      c.spent = std::max(c.spent, f.spent);
+      c.touched_ms = now;
+    }
+    if (r.ok) {
+      if (r.amount != a.reserved_nanousd) {
+        // A smaller call fitted the room the other processes left.
+        for (const auto& key : a.scopes) {
+          if (auto it = counters_.find(key); it != counters_.end()) {
+            it->second.reserved += r.amount - a.reserved_nanousd;
+          }
+        }
+        a.reserved_nanousd = r.amount;
+      }
+    }
+  }
+  if (r.ok) {
+    a.spend_hold = r.hold;
+    if (r.shrunk_to) a.max_tokens = *r.shrunk_to;
+    co_return a;
+  }
+  unreserve(a);
+  const size_t i = r.refused_by.value_or(0);
+  const Scope& s = shared[std::min(i, shared.size() - 1)];
+  const storage::SpendFigures& f = r.figures[std::min(i, r.figures.size() - 1)];
+  const Counter c{f.spent, f.held, now};
+  a.ok = false;
+  a.refusal = refusal(s, c, now);
+  a.max_tokens.reset();
+  hard = hard_alert(s, c, a.reserved_nanousd, a.model);
+  if (alerts_ != nullptr) {
+    name_in(*hard, options.user_id);
+    alerts_->raise(std::move(*hard));
+  }
+  co_return a;
 }
 
 void BudgetKeeper::settle(const Admission& admission, const llm::CallOptions& options,

@@ -46,6 +46,7 @@ storage::UsageRecord UsageLedger::to_record(const llm::CallOptions& options, con
   if (!r.success) r.error_kind = std::string(llm::to_string(a.failure));
   r.tokens_estimated = a.usage.estimated;
   if (a.max_tokens_capped) r.max_tokens_capped = *a.max_tokens_capped;
+  r.spend_hold = a.spend_hold;
   r.generation_id = a.generation_id;
   return r;
 }

@@ -1,6 +1,7 @@
 #include "parley/bot/money/treasury.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "money/prices_embedded.h"
 #include "parley/bot/clients/llm/provider.h"
@@ -63,6 +64,9 @@ Result<std::unique_ptr<Treasury>> Treasury::open(const MoneyOptions& money, stor
     return identity ? *identity : std::string();
   });
   if (auto st = a->budgets_->preload(store.reads()); !st.ok()) return fail(st.error());
+  // Every process on this database holds its calls' worst cases there: together they cannot
+  // pass a cap.
+  a->budgets_->share(&store.spend(), fmt::format("pid {}", ::getpid()));
   LedgerOptions lo;
   lo.rate_limit_alert = money.rate_limit_calls;
   lo.rate_limit_window = money.rate_limit_window;

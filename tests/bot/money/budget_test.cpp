@@ -446,6 +446,96 @@ TEST(BudgetEndToEnd, FiftyParallelCallsNeverPassTheHardCap) {
   for (auto& t : pool) t.join();
 }
 
+// Two processes on one database (two stores on one file, each with its own treasury and
+// client) make 25 calls each at once against one daily cap: together they stay under it, as
+// the holds in the database make each see the other's calls in flight. Without them each
+// would admit ~24 calls and spend twice the cap.
+TEST(BudgetEndToEnd, TwoProcessesOnOneDatabaseNeverPassTheCapTogether) {
+  testing::TempDir dir;
+  storage::StoreOptions so;
+  so.path = dir / "shared.db";
+  net::asio::io_context ioc;
+  auto work = net::asio::make_work_guard(ioc);
+  std::vector<std::thread> pool;
+  for (int i = 0; i < 2; ++i) pool.emplace_back([&] { ioc.run(); });
+  fakes::FakeLlmServer fake;
+  fakes::FakeUsage u;
+  u.prompt_tokens = 20;
+  u.completion_tokens = 100;
+  u.cost = 0.0002;
+  fake.set_handler([u](const fakes::RecordedRequest&) {
+    auto r = fakes::FakeReply::text("ok", u);
+    r.delay_before_headers = std::chrono::milliseconds(150);
+    return std::optional<fakes::FakeReply>(r);
+  });
+  money::MoneyOptions money;
+  money.prices_file = dir / "prices.yaml";
+  {
+    std::ofstream(money.prices_file)
+        << "version: t\nmodels:\n  - match: \"m\"\n    input: 1\n    output: 2\n";
+  }
+  money.daily = 5'000'000;  // $0.005: ~24 calls' worst case, 25 at the provider's price
+  llm::LlmSettings s;
+  s.provider = "fake";
+  s.providers["fake"] = llm::ProviderConfig{"fake", fake.base_url(), "", {}};
+  s.roles["smart"] = {llm::ModelRef{"", "m"}};
+  const auto resolved =
+      llm::resolve_llm(s, [](const std::string&) { return std::optional<std::string>(); });
+
+  struct Process {
+    std::unique_ptr<storage::Store> store;
+    std::unique_ptr<http::CurlMulti> multi;
+    std::unique_ptr<Treasury> treasury;
+    std::unique_ptr<llm::LlmClient> client;
+  };
+  std::vector<Process> procs(2);
+  for (auto& p : procs) {
+    p.store = std::move(storage::Store::open(so).value());
+    p.multi = std::make_unique<http::CurlMulti>(ioc.get_executor());
+    p.treasury =
+        std::move(Treasury::open(money, *p.store, p.multi.get(), ioc.get_executor()).value());
+    p.client = p.treasury->make_client(*p.multi, resolved);
+  }
+  std::vector<std::future<llm::LlmResponse>> calls;
+  for (int i = 0; i < 50; ++i) {
+    auto done = std::make_shared<std::promise<llm::LlmResponse>>();
+    calls.push_back(done->get_future());
+    llm::ChatRequest req;
+    req.messages = {llm::Message::user("hi")};
+    req.max_tokens = 100;
+    procs[i % 2].client->call(req, llm::CallOptions{}, ioc.get_executor(),
+                              [done](llm::LlmResponse r) { done->set_value(std::move(r)); });
+  }
+  int ok = 0;
+  int refused = 0;
+  for (auto& f : calls) {
+    const auto r = f.get();
+    if (r.ok()) {
+      ++ok;
+    } else {
+      EXPECT_EQ(r.failure, llm::FailureKind::budget);
+      EXPECT_THAT(r.error->message, HasSubstr("daily LLM budget"));
+      ++refused;
+    }
+  }
+  EXPECT_GT(ok, 0);
+  EXPECT_GT(refused, 0);
+  EXPECT_EQ(fake.requests().size(), static_cast<size_t>(ok));
+  for (auto& p : procs) p.multi->shutdown();
+  procs.clear();  // each treasury waits for its usage rows
+  storage::StoreOptions ro = so;
+  auto store = std::move(storage::Store::open(ro).value());
+  const auto sum = store->usage().summary({std::nullopt, 0, INT64_MAX}).value();
+  EXPECT_EQ(sum.calls, ok);
+  EXPECT_LE(sum.cost_actual_nanousd, 5'000'000) << ok << " calls";
+  auto conn = store->reads().acquire();
+  auto st = conn->cached("SELECT count(*) FROM spend_holds");
+  ASSERT_TRUE((*st)->step().value());
+  EXPECT_EQ((*st)->column_int64(0), 0) << "every call's usage row dropped its hold";
+  work.reset();
+  for (auto& t : pool) t.join();
+}
+
 // The real client, store, ledger and budgets against the fake's embeddings: every batch is
 // reserved for and settled, and the ledger records each attempt under the purpose "memory".
 TEST(BudgetEndToEnd, EmbeddingCallsAreBudgetedAndRecordedUnderMemory) {

@@ -25,9 +25,39 @@
 #endif
 
 #include <boost/asio.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
 
 namespace parley::net {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using Executor = asio::any_io_executor;
+
+// Awaits a callback API without blocking a thread: `start(done)` begins the work and calls
+// `done(value)` once, from any thread; the coroutine resumes on its own executor. `start` is
+// taken by reference (the caller's named local outlives the wait): GCC 12 mishandles a
+// by-value std::function parameter of a coroutine.
+template <class T>
+asio::awaitable<T> await_callback(const std::function<void(std::function<void(T)>)>& start) {
+  struct Outcome {
+    std::optional<T> value;
+  };
+  auto outcome = co_await asio::async_initiate<decltype(asio::use_awaitable), void(Outcome)>(
+      [&start](auto handler) {
+        using Handler = decltype(handler);
+        Executor ex = asio::get_associated_executor(handler);
+        auto slot = std::make_shared<std::optional<Handler>>(std::move(handler));
+        start([slot, ex](T value) {
+          asio::post(ex, [slot, value = std::move(value)]() mutable {
+            Handler h = std::move(**slot);  // moved out and emptied first (see above)
+            slot->reset();
+            std::move(h)(Outcome{std::move(value)});
+          });
+        });
+      },
+      asio::use_awaitable);
+  co_return std::move(*outcome.value);
+}
+
 }  // namespace parley::net

@@ -266,6 +266,12 @@ struct StreamState {
 
 }  // namespace
 
+asio::awaitable<SpendGate::Admission> SpendGate::confirm(const Admission& admission,
+                                                         const CallOptions& /*options*/,
+                                                         http::Clock::time_point /*deadline*/) {
+  co_return admission;
+}
+
 LlmClient::LlmClient(http::CurlMulti& multi, ResolvedLlm settings, AttemptObserver observer,
                      SpendGate* gate)
     : multi_(multi), settings_(std::move(settings)), observer_(std::move(observer)), gate_(gate) {}
@@ -446,7 +452,10 @@ asio::awaitable<FailureKind> LlmClient::on_model(const ResolvedModel& model,
       break;
     }
     SpendGate::Admission admission;
-    if (gate_ != nullptr) admission = admit();
+    if (gate_ != nullptr) {
+      admission = admit();
+      if (admission.ok) admission = co_await gate_->confirm(admission, options, deadline);
+    }
     if (!admission.ok) {
       // Not sent: nothing consumed, no usage row. A cheaper fallback may still fit.
       Attempt refused;
@@ -459,8 +468,9 @@ asio::awaitable<FailureKind> LlmClient::on_model(const ResolvedModel& model,
       attempts.push_back(std::move(refused));
       break;
     }
-    Attempt a = co_await send(attempt_no++);
+    Attempt a = co_await send(attempt_no++, admission);
     a.max_tokens_capped = admission.max_tokens;
+    a.spend_hold = admission.spend_hold;
     last = a.failure;
     if (gate_ != nullptr) gate_->settle(admission, options, a);
     if (observer_) {
@@ -515,13 +525,10 @@ asio::awaitable<LlmResponse> LlmClient::call(ChatRequest request, CallOptions op
   for (const auto& model : models) {
     ++models_tried;
     std::optional<ChatResult> result;
-    const Admit admit = [&] {
-      auto a = gate_->admit(options, model, request);
+    const Admit admit = [&] { return gate_->admit(options, model, request); };
+    const Send send = [&](int no, const SpendGate::Admission& admission) {
       // The budget covers fewer completion tokens than asked: ask for no more.
-      if (a.ok && a.max_tokens) request.max_tokens = *a.max_tokens;
-      return a;
-    };
-    const Send send = [&](int no) {
+      if (admission.max_tokens) request.max_tokens = *admission.max_tokens;
       return attempt(request, model, options, no, deadline, result);
     };
     last = co_await on_model(model, options, deadline, admit, send, attempt_no, out.attempts);
@@ -686,7 +693,7 @@ asio::awaitable<EmbedResponse> LlmClient::embed(EmbedRequest request, CallOption
       const SpendGate::Bound bound{estimate_embedding_tokens(batch), 0};
       std::optional<EmbeddingBatch> result;
       const Admit admit = [&] { return gate_->admit(options, model, bound); };
-      const Send send = [&](int) {
+      const Send send = [&](int, const SpendGate::Admission&) {
         return embed_attempt(batch, model, dimensions, deadline, result);
       };
       last = co_await on_model(model, options, deadline, admit, send, attempt_no, out.attempts);

@@ -23,6 +23,7 @@
 #include "parley/storage/migrations.h"
 #include "parley/storage/outbox_repository.h"
 #include "parley/storage/read_pool.h"
+#include "parley/storage/spend_repository.h"
 #include "parley/storage/sqlite.h"
 #include "parley/storage/usage_repository.h"
 #include "parley/storage/write_queue.h"
@@ -74,6 +75,7 @@ class Store {
   MemoryRepository& memories() { return *memories_; }
   Directory& directory() { return *directory_; }
   UsageRepository& usage() { return *usage_; }
+  SpendRepository& spend() { return *spend_; }
   CreditRepository& credits() { return *credits_; }
   OutboxRepository& outbox() { return *outbox_; }
   ChannelStateRepository& channel_state() { return *channel_state_; }
@@ -106,6 +108,7 @@ class Store {
   std::unique_ptr<MemoryRepository> memories_;
   std::unique_ptr<Directory> directory_;
   std::unique_ptr<UsageRepository> usage_;
+  std::unique_ptr<SpendRepository> spend_;
   std::unique_ptr<CreditRepository> credits_;
   std::unique_ptr<OutboxRepository> outbox_;
   std::unique_ptr<ChannelStateRepository> channel_state_;

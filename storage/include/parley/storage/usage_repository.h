@@ -46,6 +46,9 @@ struct UsageRecord {
   std::string capability;  // the capability whose results this call follows (tool steps)
   // The completion tokens a budget's remainder allowed, when fewer than asked (else nullopt).
   std::optional<int64_t> max_tokens_capped;
+  // Not a column: the budget hold (SpendRepository) this call's row settles, dropped in the
+  // same transaction.
+  std::optional<int64_t> spend_hold;
 };
 
 // provider | estimate | both | none, from which of the two costs a row has.

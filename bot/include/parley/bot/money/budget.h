@@ -16,15 +16,21 @@
 // refuse_unknown_price they are refused.
 //
 // What is counted: the spend of this day and month is read from the ledger at start
-// (preload), then kept in memory from every attempt this process settles. Calls made by
-// another process on the same database (`parley ask` beside `parley run`) are seen at the next
-// start only.
+// (preload), then kept in memory from every attempt this process settles — the fast first
+// check (admit), and what routing, soft thresholds and gauges read. With a database to share
+// (share(): every process on one database, `parley ask` beside `parley run`), an attempt admit()
+// accepted is then confirmed against the period caps in the database (SpendRepository: what
+// every process has spent and holds, checked and held in one write transaction), so no number
+// of processes can jointly pass a cap; the attempt's usage row drops its hold. The figures the
+// database returns refresh the in-memory ones, so the other processes' spend reaches routing
+// and alerts too. The per-turn cap stays in memory (a turn runs in one process).
 //
 // Thread safety: every method may be called from any thread. The counters sit behind one
 // mutex held for a few integer operations (no I/O, no allocation beyond a new period's key).
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -40,7 +46,9 @@
 #include "parley/bot/money/alert_sink.h"
 #include "parley/bot/money/periods.h"
 #include "parley/bot/money/prices.h"
+#include "parley/bot/net.h"
 #include "parley/storage/read_pool.h"
+#include "parley/storage/spend_repository.h"
 
 namespace parley::bot::money {
 
@@ -87,6 +95,12 @@ class BudgetKeeper final : public llm::SpendGate {
 
   // Reads this day's and this month's spend (global and per user) from the ledger.
   Status preload(storage::ReadPool& reads);
+  // Confirms admissions against the database that every process on it shares (before the
+  // first call); `owner` names this process in the holds ("pid 1234").
+  void share(storage::SpendRepository* spend, std::string owner) {
+    spend_ = spend;
+    owner_ = std::move(owner);
+  }
   // Puts a reloaded price table in force for the next admission (any thread).
   void set_prices(std::shared_ptr<const PriceTable> prices) { prices_.store(std::move(prices)); }
   // How alerts name a user ("http:alice"); unset or empty: "user 42". Before the first call;
@@ -101,6 +115,9 @@ class BudgetKeeper final : public llm::SpendGate {
                   const llm::ChatRequest& request) override;
   Admission admit(const llm::CallOptions& options, const llm::ResolvedModel& model,
                   const Bound& bound) override;
+  net::asio::awaitable<Admission> confirm(const Admission& admission,
+                                          const llm::CallOptions& options,
+                                          std::chrono::steady_clock::time_point deadline) override;
   void settle(const Admission& admission, const llm::CallOptions& options,
               const llm::Attempt& attempt) override;
 
@@ -137,6 +154,8 @@ class BudgetKeeper final : public llm::SpendGate {
     int64_t cap = 0;
     bool user = false;
     bool turn = false;
+    int64_t from_ms = 0;  // the period (not for the turn's)
+    int64_t to_ms = 0;
   };
   // Reserves `worst` (nullopt: the model has no price) against every cap, or refuses.
   // `shrink` (chat calls): given the room a cap leaves, a smaller reservation and the
@@ -145,6 +164,16 @@ class BudgetKeeper final : public llm::SpendGate {
   Admission reserve(const llm::CallOptions& options, const llm::ResolvedModel& model,
                     std::optional<int64_t> worst, const Shrink& shrink = {});
   std::vector<Scope> scopes_for(const llm::CallOptions& options, int64_t now_ms) const;
+  // The most completion tokens (≥ min_max_tokens, < asked) whose worst case fits `room`, with
+  // that worst case; nullopt when even the floor does not fit.
+  [[nodiscard]] std::optional<std::pair<int64_t, int>> fit(const std::string& model,
+                                                           int64_t prompt_tokens, int asked,
+                                                           int64_t room) const;
+  [[nodiscard]] std::optional<int64_t> worst_case(const std::string& model,
+                                                  const Bound& bound) const;
+  // The budget_hard alert for a call of `amount` refused by `scope` standing at `c`.
+  [[nodiscard]] AlertRaise hard_alert(const Scope& scope, const Counter& c, int64_t amount,
+                                      const std::string& model) const;
   // "http:alice" (name_users), else "user 42".
   [[nodiscard]] std::string who(int64_t user_id) const;
   // Alerts are written under the lock with kUserMark where the user's name goes, and named
@@ -152,6 +181,8 @@ class BudgetKeeper final : public llm::SpendGate {
   static constexpr const char* kUserMark = "\x1fuser\x1f";
   void name_in(AlertRaise& alert, int64_t user_id) const;
   std::string refusal(const Scope& scope, const Counter& c, int64_t now_ms) const;
+  // Takes an admission's in-memory reservation back (a refusal after admit()).
+  void unreserve(const Admission& admission);
   void sweep_locked(int64_t now_ms);
 
   BudgetOptions options_;
@@ -160,6 +191,8 @@ class BudgetKeeper final : public llm::SpendGate {
   const parley::Clock& clock_;
   AlertSink* alerts_;
   Periods periods_;
+  storage::SpendRepository* spend_ = nullptr;
+  std::string owner_;
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, Counter> counters_;

@@ -91,6 +91,9 @@ struct Attempt {
   // The budget could cover only this many completion tokens, and the attempt asked for no
   // more (SpendGate::Admission::max_tokens); nullopt: as the request asked.
   std::optional<int> max_tokens_capped;
+  // The budget hold (across processes, in the database) this attempt settles; its usage row
+  // drops it.
+  std::optional<int64_t> spend_hold;
 };
 
 struct LlmResponse {
@@ -165,6 +168,13 @@ class SpendGate {
     // A cap's remainder covers the prompt and only this many completion tokens (fewer than the
     // request's max_tokens, at least the gate's floor): the attempt asks for at most this many.
     std::optional<int> max_tokens;
+    // Held in the database for every process (confirm): the hold the attempt's row settles.
+    std::optional<int64_t> spend_hold;
+    // What the reservation was worked out from, for confirm's smaller fit: the model priced,
+    // the prompt's estimated tokens and the completion tokens asked (nullopt: no smaller fit).
+    std::string model;
+    int64_t prompt_tokens = 0;
+    std::optional<int> asked_max_tokens;
   };
   virtual ~SpendGate() = default;
   // The role to ask for `role` (a cheaper one past a soft threshold).
@@ -185,6 +195,14 @@ class SpendGate {
   };
   virtual Admission admit(const CallOptions& options, const ResolvedModel& model,
                           const Bound& bound) = 0;
+  // The second step of an admission that admit() accepted: the same caps checked against
+  // every process on the database, the worst case held there until the attempt's usage row
+  // settles it (Admission::spend_hold). It may refuse, or lower max_tokens further. Resumes on
+  // the caller's executor; `deadline` bounds how long the hold can be needed.
+  // (By reference: GCC 12 mishandles by-value non-trivial coroutine parameters; see net.h.)
+  virtual net::asio::awaitable<Admission> confirm(const Admission& admission,
+                                                  const CallOptions& options,
+                                                  std::chrono::steady_clock::time_point deadline);
   virtual void settle(const Admission& admission, const CallOptions& options,
                       const Attempt& attempt) = 0;
 };
@@ -216,7 +234,9 @@ class LlmClient {
 
  private:
   using Admit = std::function<SpendGate::Admission()>;
-  using Send = std::function<net::asio::awaitable<Attempt>(int attempt_no)>;
+  // Sends one attempt under the admission the gate gave it (its max_tokens may be lower).
+  using Send = std::function<net::asio::awaitable<Attempt>(int attempt_no,
+                                                           const SpendGate::Admission& admission)>;
 
   // The models to ask: options.models, else those of options.role (else `default_role`). A
   // `chat` call's role is routed by the gate and needs the whole configuration usable; an
@@ -224,7 +244,8 @@ class LlmClient {
   std::vector<ResolvedModel> models_for(const CallOptions& options, const std::string& default_role,
                                         bool chat,
                                         std::optional<std::pair<FailureKind, std::string>>& error);
-  // One piece of work on one model: each attempt admitted by the gate (`admit`), sent (`send`,
+  // One piece of work on one model: each attempt admitted by the gate (`admit`, then its
+  // `confirm` across processes), sent (`send`,
   // whose attempt has FailureKind::none exactly when it produced its result), settled, observed
   // and appended to `attempts`; retried while retry_same_model() and the policy and the
   // deadline allow. Returns the last attempt's failure (none: success).
