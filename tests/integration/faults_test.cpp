@@ -191,6 +191,72 @@ TEST(Faults, AFullDiskRefusesMessagesRaisesAnAlertAndRecoversWhenSpaceReturns) {
   EXPECT_THAT(recovered, HasSubstr("database or disk is full"));
 }
 
+// A slow disk (every fsync and fdatasync of the process delayed 400 ms by an LD_PRELOAD library,
+// tests/support/slow_fsync.c) under `storage.synchronous: full`, where each commit syncs the
+// WAL: messages are acknowledged late but every one is answered and kept once, the process
+// stays ready, /healthz shows the commit time and the admins get a storage_slow alert; with the
+// disk fast again, so are the commits.
+TEST(Faults, ASlowDiskDelaysAcknowledgementsLosesNothingAndHealthShowsIt) {
+#ifndef PARLEY_SLOW_FSYNC
+  GTEST_SKIP() << "the slow-disk library is not built under the sanitizers";
+#else
+  TempDir dir;
+  FakeLlmServer fake;
+  parley::testing::write_file(dir / "parley.yaml",
+                              "storage: {synchronous: full, slow_commit_ms: 200}\n");
+  const auto delay = dir / "fsync_delay_ms";
+  parley::testing::write_file(delay, "0");
+  ServedBot bot(dir.path(), fake.base_url(), "", "--config parley.yaml",
+                std::string("LD_PRELOAD=") + PARLEY_SLOW_FSYNC +
+                    " PARLEY_TEST_FSYNC_DELAY_FILE=" + delay.string());
+  ASSERT_FALSE(bot.url().empty()) << bot.ready_line();
+  const std::string url = bot.url() + "/v1/messages";
+  ASSERT_EQ(http_request(url, say("0", "/time")).status, 200);
+  auto commit_ms = [&] {
+    const auto h = http_request(bot.url() + "/healthz");
+    const json j = json::parse(h.body, nullptr, false);
+    return j.contains("storage") ? j["storage"].value("last_commit_ms", -1.0) : -1.0;
+  };
+  EXPECT_GE(commit_ms(), 0.0) << "/healthz has the storage figures";
+
+  parley::testing::write_file(delay, "400");  // the disk turns slow
+  std::atomic<int> answered{0};
+  std::vector<std::thread> senders;
+  for (int i = 1; i <= 6; ++i) {
+    senders.emplace_back([&, i] {
+      const std::string id = std::to_string(i);
+      auto r = http_request(
+          url, json{{"conversation", "s" + id}, {"user", "s" + id}, {"text", "/time"}, {"id", id}}
+                   .dump());
+      if (r.status == 200) ++answered;
+    });
+  }
+  for (auto& t : senders) t.join();
+  EXPECT_EQ(answered.load(), 6) << "late, but every one answered";
+  EXPECT_GE(commit_ms(), 350.0) << "health shows the slow commits";
+  EXPECT_EQ(http_request(bot.url() + "/readyz").status, 200) << "slow is not failing";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the watch sees it
+
+  parley::testing::write_file(delay, "0");  // fast again
+  ASSERT_EQ(http_request(url, say("7", "/time")).status, 200);
+  EXPECT_LT(commit_ms(), 350.0);
+  EXPECT_EQ(bot.stop(), 0);
+
+  parley::storage::StoreOptions so;
+  so.path = dir / "data/parley.db";
+  auto store = std::move(parley::storage::Store::open(so).value());
+  auto conn = store->reads().acquire();
+  auto st = conn->cached(
+      "SELECT count(*), count(DISTINCT platform_id) FROM messages WHERE role = 'user'");
+  ASSERT_TRUE((*st)->step().value());
+  EXPECT_EQ((*st)->column_int64(0), 8);
+  EXPECT_EQ((*st)->column_int64(1), 8);
+  auto alerts = conn->cached("SELECT message FROM credit_alerts WHERE kind = 'storage_slow'");
+  ASSERT_TRUE((*alerts)->step().value()) << "the admins were told";
+  EXPECT_THAT((*alerts)->column_text(0), HasSubstr("storage.slow_commit_ms: 200"));
+#endif
+}
+
 // A burst beyond what the bot holds in flight (lanes.max_active), under a memory limit (1 GiB of
 // address space, without the sanitizers, whose shadow memory needs more): the surplus is refused
 // with 503 and Retry-After before anything of it is stored; what was taken in is answered; the

@@ -285,6 +285,18 @@ asio::awaitable<void> App::watch_storage() {
            static_cast<double>(health.wal_bytes >> 20),
            static_cast<double>(cfg_.wal_alert_bytes >> 20), "MiB"});
     }
+    // A slow or hanging disk: every write, so every message's acknowledgement, waits for it.
+    // Reported once a day; /healthz shows the last commit's time.
+    if (cfg_.slow_commit.count() > 0 &&
+        health.queue.last_commit_latency_us > cfg_.slow_commit.count() * 1000) {
+      const int64_t ms = health.queue.last_commit_latency_us / 1000;
+      treasury_->alerts().raise(
+          {"storage_slow", money::Severity::warning, "", "",
+           fmt::format("a database commit took {} ms (storage.slow_commit_ms: {}): the disk is "
+                       "slow, so messages are acknowledged late; nothing is lost",
+                       ms, cfg_.slow_commit.count()),
+           static_cast<double>(ms), static_cast<double>(cfg_.slow_commit.count()), "ms"});
+    }
     if (health.queue.last_batch_failed && !failing_since) {
       failing_since = now;
       first_error = health.queue.last_error;

@@ -267,6 +267,16 @@ Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
       return page;
     };
     server.health = [serving] { return channel_health(*serving); };
+    server.storage_health = [&app] {
+      const auto h = app.store().health();
+      return nlohmann::json{
+          {"ok", h.ok()},
+          {"queue_depth", h.queue.queue_depth},
+          {"last_commit_ms", static_cast<double>(h.queue.last_commit_latency_us) / 1000.0},
+          {"last_batch", h.queue.last_batch_size},
+          {"wal_bytes", h.wal_bytes},
+          {"last_error", h.queue.last_error}};
+    };
     if (!cfg.channels.http.token_env.empty()) {
       // NOLINTNEXTLINE(concurrency-mt-unsafe): start-up only
       if (const char* token = std::getenv(cfg.channels.http.token_env.c_str())) {

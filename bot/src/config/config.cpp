@@ -582,6 +582,10 @@ Config parse_config(const std::string& yaml, const std::string& name) {
                       [&](const YAML::Node& v, const std::string& k) {
                         cfg.wal_alert_bytes = r.integer(v, k, 0, 1 << 20) << 20;
                       }},
+                     {"slow_commit_ms",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        cfg.slow_commit = std::chrono::milliseconds(r.integer(v, k, 0, 3'600'000));
+                      }},
                      {"synchronous",
                       [&](const YAML::Node& v, const std::string& k) {
                         const std::string mode = r.string(v, k);

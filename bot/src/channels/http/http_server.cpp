@@ -373,6 +373,7 @@ std::optional<Reply> Session::precheck(const Request& req) const {
     Reply r;
     r.body = {{"status", "ok"}};
     if (st_->options.health) r.body["channels"] = st_->options.health();
+    if (st_->options.storage_health) r.body["storage"] = st_->options.storage_health();
     return r;
   }
   if (!authorized(req)) {

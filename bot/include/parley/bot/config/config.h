@@ -45,6 +45,9 @@ struct Config {
   // storage.wal_alert_mib: a WAL larger than this (a long reader holding back checkpoints) is an
   // alert for the admins; 0: never.
   int64_t wal_alert_bytes = int64_t{256} << 20;
+  // storage.slow_commit_ms: a commit slower than this (a slow or hanging disk: every message is
+  // acknowledged that late) is an alert for the admins; 0: never.
+  std::chrono::milliseconds slow_commit{1000};
   money::MoneyOptions money;
   std::string log_level = "info";
 };

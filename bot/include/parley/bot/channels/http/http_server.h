@@ -81,6 +81,8 @@ struct HttpServerOptions {
   // What GET /healthz adds under "channels" (e.g. the Discord shards' states); empty: nothing.
   // Unauthenticated, like /healthz itself: no secret, no user data.
   std::function<nlohmann::json()> health;
+  // What GET /healthz adds under "storage" (the write queue's figures); empty: nothing.
+  std::function<nlohmann::json()> storage_health;
 };
 
 struct MessageRequest {
