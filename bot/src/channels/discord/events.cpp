@@ -100,9 +100,15 @@ bool json_bool(const nlohmann::json& j, const char* key, bool fallback) {
 
 std::string without_mention(const std::string& text, const std::string& bot_id) {
   std::string out = text;
-  for (const std::string& m : {"<@" + bot_id + ">", "<@!" + bot_id + ">"}) {
-    for (size_t at = out.find(m); at != std::string::npos; at = out.find(m, at)) {
-      out.erase(at, m.size());
+  // Until none is left: taking one out can join the text around it into another
+  // ("<@<@ID>ID>", "<@!<@ID>ID>"). Each pass shortens the text, so this ends.
+  for (bool found = true; found;) {
+    found = false;
+    for (const std::string& m : {"<@" + bot_id + ">", "<@!" + bot_id + ">"}) {
+      for (size_t at = out.find(m); at != std::string::npos; at = out.find(m)) {
+        out.erase(at, m.size());
+        found = true;
+      }
     }
   }
   return trim(out);

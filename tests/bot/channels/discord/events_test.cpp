@@ -129,6 +129,15 @@ TEST(DiscordEvents, AMentionIsAnsweredWithoutTheMentionInTheText) {
   EXPECT_FALSE(in->message.private_audience) << "a guild channel: others read the answer";
 }
 
+// Found by discord_payload_fuzz: taking a mention out could join the text around it into another.
+TEST(DiscordEvents, AMentionHiddenInsideAnotherIsTakenOutToo) {
+  const std::string id = around().bot_id;
+  EXPECT_EQ(without_mention("<@<@" + id + ">" + id + "> hi", id), "hi");
+  EXPECT_EQ(without_mention("<@!<@" + id + ">" + id + "> hi <@" + id + ">", id), "hi");
+  EXPECT_EQ(without_mention("<@<@!<@" + id + ">" + id + ">" + id + ">", id), "");
+  EXPECT_EQ(without_mention("<@1> hi", id), "<@1> hi") << "another user's mention stays";
+}
+
 TEST(DiscordEvents, PlainChatterItsOwnAndOtherBotsMessagesAreNotAnswered) {
   std::string why;
   EXPECT_FALSE(read_message_create(message("hello all"), DiscordOptions{}, around(), &why));
