@@ -156,6 +156,10 @@ Status App::build() {
 
   caps::Services services{&SystemClock::instance(), fetcher_.get(), &treasury_->desk(), {}};
   services.reminders_fire_elsewhere = elsewhere_;
+  // Set before serving starts and never reset while it runs.
+  services.reminders_changed = [this] {
+    if (reminders_) reminders_->poke();
+  };
   // Memory recall by meaning as well as words, when an `embed` role is configured.
   embedder_ = pipeline::MemoryEmbedder::make(*store_, client_.get(), cfg_.memory.dimensions);
   if (embedder_) {

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -158,7 +159,10 @@ class Reminders final : public Capability {
       if (ctx.services != nullptr && !ctx.services->reminders_fire_elsewhere.empty()) {
         where = " It will arrive " + ctx.services->reminders_fire_elsewhere + ".";
       }
-      return create(**scope, std::move(r), zone, std::move(where), std::move(done));
+      std::function<void()> changed;
+      if (ctx.services != nullptr) changed = ctx.services->reminders_changed;
+      return create(**scope, std::move(r), zone, std::move(where), std::move(changed),
+                    std::move(done));
     }
     if (!args.contains("id")) {
       return done(
@@ -242,8 +246,9 @@ class Reminders final : public Capability {
     return json{{"reminders", std::move(out)}, {"truncated", more}, {"text", std::move(text)}};
   }
 
+  // `changed` (may be empty) is told once the reminder is stored: the scheduler looks again.
   void create(const UserScope& scope, NewReminder r, const Zone& zone, std::string where,
-              Done done) const {
+              std::function<void()> changed, Done done) const {
     auto rec = std::make_shared<NewReminder>(std::move(r));
     auto id = std::make_shared<int64_t>(0);
     submit_write(
@@ -258,7 +263,8 @@ class Reminders final : public Capability {
           *id = *made;
           return WriteAck{*id, true};
         },
-        [rec, id, zone, where = std::move(where)] {
+        [rec, id, zone, where = std::move(where), changed = std::move(changed)] {
+          if (changed) changed();
           const Reminder made{*id, rec->due_at, rec->text, "pending", std::nullopt};
           return json{
               {"reminder", to_json(made, zone)},

@@ -83,6 +83,10 @@ struct Services {
   // Told when a user's memory was added or rewritten (its vector for recall is made then);
   // empty: nobody listens.
   std::function<void(int64_t user_id, int64_t memory_id, const std::string& text)> memory_written{};
+  // Told (from any thread) when a reminder was set, so that the scheduler looks again rather
+  // than at its next wake (which may be 30 s away: a reminder due sooner, or a wall clock that
+  // jumped); empty: nobody listens.
+  std::function<void()> reminders_changed{};
 };
 
 using Deadline = std::chrono::steady_clock::time_point;
