@@ -522,6 +522,8 @@ TEST(BudgetEndToEnd, TwoProcessesOnOneDatabaseNeverPassTheCapTogether) {
   EXPECT_GT(refused, 0);
   EXPECT_EQ(fake.requests().size(), static_cast<size_t>(ok));
   for (auto& p : procs) p.multi->shutdown();
+  work.reset();
+  for (auto& t : pool) t.join();
   procs.clear();  // each treasury waits for its usage rows
   storage::StoreOptions ro = so;
   auto store = std::move(storage::Store::open(ro).value());
@@ -532,8 +534,6 @@ TEST(BudgetEndToEnd, TwoProcessesOnOneDatabaseNeverPassTheCapTogether) {
   auto st = conn->cached("SELECT count(*) FROM spend_holds");
   ASSERT_TRUE((*st)->step().value());
   EXPECT_EQ((*st)->column_int64(0), 0) << "every call's usage row dropped its hold";
-  work.reset();
-  for (auto& t : pool) t.join();
 }
 
 // The real client, store, ledger and budgets against the fake's embeddings: every batch is
