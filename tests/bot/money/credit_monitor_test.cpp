@@ -434,6 +434,38 @@ TEST_F(CreditMonitorTest, RunwayLooksBackOneDayAndFallsBackToUsageDaily) {
   EXPECT_NEAR(*r->runway_hours, 2 * 79.0, 1e-9);  // $1 over two hours from the oldest
 }
 
+// The wall clock jumping (an NTP step): set back two hours, a snapshot "from the future" gives
+// no rate (no negative spend, no division by a negative span), and no runway alert is raised
+// from it; set forward a day, the old snapshots fall out of the window and usage_daily gives
+// the rate. Polls keep their schedule either way (their timer runs on the steady clock:
+// StartPollsAtOnceThenOnTheIntervalUntilStopped).
+TEST_F(CreditMonitorTest, AClockJumpNeverGivesANegativeOrFutureRate) {
+  options_.runway_hours = 1e6;
+  fake_.set_key(limited(100, 10));
+  ASSERT_TRUE(poll().ok());
+  clock_.advance_ms(-2 * kHour);
+  fake_.set_key(limited(100, 11));
+  auto back = poll();
+  ASSERT_TRUE(back.ok()) << back.error().describe();
+  EXPECT_FALSE(back->runway_hours.has_value()) << "the earlier snapshot is later than now";
+  EXPECT_TRUE(sink_.alerts().empty());
+  clock_.advance_ms(3 * kHour);  // an hour after the first snapshot
+  fake_.set_key(limited(100, 12));
+  auto on = poll();
+  ASSERT_TRUE(on.ok());
+  ASSERT_TRUE(on->runway_hours.has_value());
+  // Measured from the snapshot stamped earliest (the one taken while the clock was back): $1
+  // over three hours by the clock, $88 left. An estimate from what the clock said, never
+  // negative or infinite.
+  EXPECT_NEAR(*on->runway_hours, 264.0, 1e-9);
+  clock_.advance_ms(30 * kHour);  // a day and more forward
+  fake_.set_key(limited(100, 13, 2.4));
+  auto ahead = poll();
+  ASSERT_TRUE(ahead.ok());
+  ASSERT_TRUE(ahead->runway_hours.has_value());
+  EXPECT_NEAR(*ahead->runway_hours, 870.0, 1e-9) << "usage_daily $2.40: $0.10/hour, $87 left";
+}
+
 TEST_F(CreditMonitorTest, ZeroSpendMeansUnknownRunway) {
   options_.runway_hours = 1e9;
   fake_.set_key(limited(100, 10));
