@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "channels/discord/events.h"
 #include "channels/discord/rest.h"
 #include "parley/bot/clients/http/curl_multi.h"
@@ -50,20 +52,22 @@ asio::awaitable<void> run_check(Rest& rest, const DiscordOptions& options, Disco
     co_return;
   }
   out.gateway_url = json_string(gw.body, "url");
-  out.recommended_shards = gw.body.value("shards", 1);
+  out.recommended_shards =
+      static_cast<int>(std::clamp<int64_t>(json_int(gw.body, "shards", 1), 1, 1 << 16));
   if (auto limit = gw.body.find("session_start_limit");
       limit != gw.body.end() && limit->is_object()) {
-    out.starts_total = limit->value("total", int64_t{0});
-    out.starts_remaining = limit->value("remaining", int64_t{0});
-    out.starts_reset_after_ms = limit->value("reset_after", int64_t{0});
-    out.max_concurrency = limit->value("max_concurrency", 1);
+    out.starts_total = json_int(*limit, "total", 0);
+    out.starts_remaining = json_int(*limit, "remaining", 0);
+    out.starts_reset_after_ms = json_int(*limit, "reset_after", 0);
+    out.max_concurrency =
+        static_cast<int>(std::clamp<int64_t>(json_int(*limit, "max_concurrency", 1), 1, 1 << 16));
   }
 
   std::string app_path = "/applications/@me";
   const RestReply app = co_await rest.call(method, app_path);
   if (app.ok() && app.body.is_object() && app.body.contains("flags")) {
     out.flags_known = true;
-    const int64_t flags = app.body.value("flags", int64_t{0});
+    const int64_t flags = json_int(app.body, "flags", 0);
     struct Privileged {
       uint32_t intent;
       int64_t flags;

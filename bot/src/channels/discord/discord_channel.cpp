@@ -209,11 +209,14 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
       co_return;
     }
     const std::string url = json_string(gw.body, "url");
-    const int recommended = gw.body.value("shards", 1);
+    // Read without throwing: a field of another type keeps the default.
+    const int recommended =
+        static_cast<int>(std::clamp<int64_t>(json_int(gw.body, "shards", 1), 1, 1 << 16));
     if (auto limit = gw.body.find("session_start_limit");
         limit != gw.body.end() && limit->is_object()) {
-      self->max_concurrency = std::max(1, limit->value("max_concurrency", 1));
-      self->starts_remaining = limit->value("remaining", int64_t{1000});
+      self->max_concurrency =
+          static_cast<int>(std::clamp<int64_t>(json_int(*limit, "max_concurrency", 1), 1, 1 << 16));
+      self->starts_remaining = json_int(*limit, "remaining", 1000);
     }
     std::vector<int> ids = self->options.shards.ids;
     int count = self->options.shards.count;
@@ -331,7 +334,7 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
     for (const auto& [channel, v] : j.items()) {
       if (!v.is_object()) continue;
       seen[channel] =
-          Seen{json_string(v, "message"), json_string(v, "guild"), v.value("at", int64_t{0})};
+          Seen{json_string(v, "message"), json_string(v, "guild"), json_int(v, "at", 0)};
     }
   }
 
@@ -692,7 +695,7 @@ struct DiscordChannel::Impl : std::enable_shared_from_this<Impl> {
     // 40060, already acknowledged: a replay of an interaction an earlier process took (and
     // maybe answered); the dedupe on its id below tells which.
     const bool acknowledged = ack.ok() || (ack.status == 400 && ack.body.is_object() &&
-                                           ack.body.value("code", 0) == 40060);
+                                           json_int(ack.body, "code", 0) == 40060);
     if (!acknowledged) {
       spdlog::warn("discord: interaction {} (/{}) could not be acknowledged: {}", in.id,
                    in.message.text.substr(1, in.message.text.find(' ') - 1), ack.error);

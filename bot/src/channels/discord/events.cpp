@@ -1,6 +1,7 @@
 #include "channels/discord/events.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "parley/bot/channels/discord/reply_split.h"
 
@@ -89,6 +90,14 @@ int64_t json_int(const nlohmann::json& j, const char* key, int64_t fallback) {
   auto it = j.find(key);
   if (it == j.end() || !it->is_number_integer()) return fallback;
   return it->get<int64_t>();
+}
+
+double json_number(const nlohmann::json& j, const char* key, double fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number()) return fallback;
+  const double v = it->get<double>();
+  return std::isfinite(v) ? v : fallback;
 }
 
 bool json_bool(const nlohmann::json& j, const char* key, bool fallback) {

@@ -101,6 +101,8 @@ std::string json_string(const nlohmann::json& j, const char* key);
 int64_t json_int(const nlohmann::json& j, const char* key, int64_t fallback);
 // j[key] when it is a boolean, else `fallback`.
 bool json_bool(const nlohmann::json& j, const char* key, bool fallback);
+// j[key] when it is a finite number (integer or not), else `fallback`.
+double json_number(const nlohmann::json& j, const char* key, double fallback);
 
 // The text without the bot's own mention (<@ID> or <@!ID>), trimmed.
 std::string without_mention(const std::string& text, const std::string& bot_id);

@@ -8,6 +8,8 @@
 #include <optional>
 #include <vector>
 
+#include "channels/discord/events.h"
+
 namespace parley::bot::channels::discord {
 
 namespace asio = net::asio;
@@ -330,10 +332,9 @@ asio::awaitable<RestReply> Rest::run(std::string method, std::string path, nlohm
       limited_by_route_.store(std::move(by_route));
       double retry = 1.0;
       bool global = false;
-      if (out.body.is_object()) {
-        retry = out.body.value("retry_after", retry);
-        global = out.body.value("global", false);
-      }
+      // Read without throwing: a field of another type keeps the default.
+      retry = json_number(out.body, "retry_after", retry);
+      global = json_bool(out.body, "global", false);
       if (res.header("x-ratelimit-global") == "true") global = true;
       const bool shared = res.header("x-ratelimit-scope") == "shared";
       if (!shared) count_invalid(now);
@@ -364,7 +365,7 @@ asio::awaitable<RestReply> Rest::run(std::string method, std::string path, nlohm
     }
     if (res.status == 403) count_invalid(now);
     if (!out.ok()) {
-      std::string message = out.body.is_object() ? out.body.value("message", "") : "";
+      std::string message = json_string(out.body, "message");
       out.error = fmt::format("{} {}: HTTP {}{}{}", method, route, res.status,
                               message.empty() ? "" : ": ", message);
     }

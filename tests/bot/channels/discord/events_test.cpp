@@ -261,6 +261,22 @@ TEST(DiscordEvents, AnotherBotsMessageIsMarkedAsSuch) {
 // a number), a "bot" that is not a boolean, an interaction or option "type" that is not a
 // number made nlohmann's value() throw type_error out of the strand's handler, which ended
 // `parley run` (std::terminate on an io thread). A field of another type counts as absent.
+// What the REST client and the start-up read from Discord's answers (a 429's retry_after and
+// global, /gateway/bot's shards and limits, an error's code) goes through these: a field of
+// another type is the default, never nlohmann's type_error out of a coroutine.
+TEST(DiscordEvents, RestFieldsOfAnotherTypeAreTheirDefaults) {
+  const json body = {{"retry_after", "soon"}, {"global", "yes"}, {"shards", 2.5},
+                     {"code", "40060"},       {"ok", 1.25},      {"big", 1e308}};
+  EXPECT_EQ(json_number(body, "retry_after", 1.0), 1.0);
+  EXPECT_EQ(json_number(body, "ok", 1.0), 1.25);
+  EXPECT_EQ(json_number(json::array({1}), "ok", 3.0), 3.0);
+  EXPECT_EQ(json_number(body, "missing", 2.0), 2.0);
+  EXPECT_FALSE(json_bool(body, "global", false));
+  EXPECT_EQ(json_int(body, "shards", 1), 1);
+  EXPECT_EQ(json_int(body, "code", 0), 0);
+  EXPECT_EQ(json_number(json::parse(R"({"r": 0.25})"), "r", 1.0), 0.25);
+}
+
 TEST(DiscordEvents, AFieldOfAnotherTypeIsAbsentNeverAnException) {
   Surroundings s = around();
   learn_channel(s, json(), "77", 100);
