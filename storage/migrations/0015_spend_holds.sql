@@ -26,3 +26,5 @@ CREATE TABLE spend_counters (
   spent            INTEGER NOT NULL,   -- nano-dollars: coalesce(actual, estimate, 0) summed
   counted_through  INTEGER NOT NULL    -- the last usage id summed
 ) WITHOUT ROWID;
+-- Counters of periods long over are dropped (a cache: one needed again is summed afresh).
+CREATE INDEX spend_counters_to ON spend_counters(to_ts);

@@ -74,6 +74,12 @@ Result<SpendHoldResult> hold_in(Connection& conn, const SpendHoldRequest& r) {
   (*sweep)->bind_all(r.now_ms);
   if (auto done = (*sweep)->step(); !done) return fail(std::move(done).error());
 
+  // Counters of periods over for two days (a clock set back a day still finds its own).
+  auto old = conn.cached("DELETE FROM spend_counters WHERE to_ts < ?");
+  if (!old) return fail(std::move(old).error());
+  (*old)->bind_all(r.now_ms - 2 * 86'400'000);
+  if (auto done = (*old)->step(); !done) return fail(std::move(done).error());
+
   auto top_st = conn.cached("SELECT coalesce(max(id), 0) FROM usage");
   if (!top_st) return fail(std::move(top_st).error());
   auto top_row = (*top_st)->step();

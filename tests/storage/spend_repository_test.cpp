@@ -137,6 +137,31 @@ TEST_F(SpendRepositoryTest, AHoldWhoseProcessDiedStopsCountingWhenItExpires) {
   EXPECT_EQ(r.figures[0].held, 0);
 }
 
+TEST_F(SpendRepositoryTest, CountersOfPeriodsLongOverAreDroppedAndSummedAfreshIfNeeded) {
+  ASSERT_TRUE(store_->usage().record(spent(std::nullopt, kDay0 + 10, 70)).get().ok());
+  ASSERT_TRUE(hold(*store_, request(1, 250)).value().ok);
+  auto counters = [&] {
+    auto conn = store_->reads().acquire();
+    auto st = conn->cached("SELECT count(*) FROM spend_counters");
+    (void)(*st)->step();
+    return (*st)->column_int64(0);
+  };
+  EXPECT_EQ(counters(), 1);
+  // Three days on, another day's hold drops that day's counter.
+  auto later = request(1, 250);
+  later.scopes[0] = {"g/d/2025-12-08", std::nullopt, kDay0 + 3 * kDayMs, kDay0 + 4 * kDayMs, 250};
+  later.now_ms = kDay0 + 3 * kDayMs + 1000;
+  later.expires_ms = later.now_ms + 60'000;
+  ASSERT_TRUE(hold(*store_, later).value().ok);
+  EXPECT_EQ(counters(), 1);
+  // A clock set back to the first day sums it again from the usage rows.
+  auto back = request(1, 250);
+  back.expires_ms = kDay0 + 4 * kDayMs;
+  auto r = hold(*store_, back).value();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.figures[0].spent, 70);
+}
+
 TEST_F(SpendRepositoryTest, ReleaseDropsAHoldWithoutAUsageRow) {
   auto h = hold(*store_, request(200, 250)).value();
   ASSERT_TRUE(h.ok);
