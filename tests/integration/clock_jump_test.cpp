@@ -23,22 +23,8 @@ using ::testing::HasSubstr;
 
 constexpr const char* kFaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 
-bool under_sanitizer() {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  return true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-  return true;
-#else
-  return false;
-#endif
-#else
-  return false;
-#endif
-}
-
 TEST(ClockJump, AReminderTheClockJumpsPastFiresOnceAndJumpingBackFiresNothingAgain) {
-  if (under_sanitizer())
+  if (parley::testing::under_sanitizer())
     GTEST_SKIP() << "libfaketime's preload and a sanitizer's both want to be first";
   if (!std::filesystem::exists(kFaketime)) {
     GTEST_SKIP() << "libfaketime is not installed (faketime): scripts/deps --test";
@@ -73,9 +59,7 @@ TEST(ClockJump, AReminderTheClockJumpsPastFiresOnceAndJumpingBackFiresNothingAga
   EXPECT_TRUE(bot.wait_for_line("⏰ Reminder", std::chrono::seconds(2)).empty());
   EXPECT_EQ(bot.stop(), 0);
 
-  parley::storage::StoreOptions so;
-  so.path = dir / "data/parley.db";
-  auto store = std::move(parley::storage::Store::open(so).value());
+  auto store = parley::testing::open_bot_store(dir.path());
   auto conn = store->reads().acquire();
   auto st = conn->cached("SELECT text, state FROM reminders ORDER BY id");
   std::vector<std::pair<std::string, std::string>> rows;

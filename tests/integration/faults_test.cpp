@@ -59,9 +59,7 @@ TEST(Faults, ALockedDatabaseRefusesWithRetryAfterKeepsWhatWasAcknowledgedAndReco
   EXPECT_EQ(http_request(bot.url() + "/readyz").status, 200);
   EXPECT_EQ(bot.stop(), 0);
 
-  parley::storage::StoreOptions so;
-  so.path = dir / "data/parley.db";
-  auto store = std::move(parley::storage::Store::open(so).value());
+  auto store = parley::testing::open_bot_store(dir.path());
   auto conn = store->reads().acquire();
   auto st = conn->cached(
       "SELECT platform_id, count(*) FROM messages WHERE role = 'user' GROUP BY platform_id ORDER "
@@ -106,9 +104,7 @@ TEST(Faults, AWalHeldBackByALongReaderIsReported) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the watch's tick
   reader.join();
   EXPECT_EQ(bot.stop(), 0);
-  parley::storage::StoreOptions so;
-  so.path = dir / "data/parley.db";
-  auto store = std::move(parley::storage::Store::open(so).value());
+  auto store = parley::testing::open_bot_store(dir.path());
   auto conn = store->reads().acquire();
   auto alerts = conn->cached("SELECT message FROM credit_alerts WHERE kind = 'wal_large'");
   ASSERT_TRUE((*alerts)->step().value()) << "the large WAL was reported";
@@ -121,15 +117,9 @@ TEST(Faults, AWalHeldBackByALongReaderIsReported) {
 // A full disk, through libfiu (fiu-run preloads its POSIX wrappers into parley; fiu-ctrl makes
 // every write and pwrite fail with ENOSPC while enabled).
 TEST(Faults, AFullDiskRefusesMessagesRaisesAnAlertAndRecoversWhenSpaceReturns) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(__has_feature)
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  GTEST_SKIP() << "libfiu's preload and a sanitizer's runtime both want to come first";
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-  GTEST_SKIP() << "libfiu's preload and a sanitizer's runtime both want to come first";
-#endif
-#endif
-#endif
+  if (parley::testing::under_sanitizer()) {
+    GTEST_SKIP() << "libfiu's preload and a sanitizer's runtime both want to come first";
+  }
   TempDir dir;
   if (shell(dir.path(), "command -v fiu-run && command -v fiu-ctrl").code != 0) {
     GTEST_SKIP() << "libfiu is not installed (fiu-utils): scripts/deps --test";
@@ -167,9 +157,7 @@ TEST(Faults, AFullDiskRefusesMessagesRaisesAnAlertAndRecoversWhenSpaceReturns) {
   EXPECT_EQ(json::parse(again.body)["duplicate"], false) << "the refused one was not half-kept";
   EXPECT_EQ(bot.stop(), 0);
 
-  parley::storage::StoreOptions so;
-  so.path = dir / "data/parley.db";
-  auto store = std::move(parley::storage::Store::open(so).value());
+  auto store = parley::testing::open_bot_store(dir.path());
   EXPECT_TRUE(store->integrity_check().ok());
   auto conn = store->reads().acquire();
   auto st = conn->cached(
@@ -242,9 +230,7 @@ TEST(Faults, ASlowDiskDelaysAcknowledgementsLosesNothingAndHealthShowsIt) {
   EXPECT_LT(commit_ms(), 350.0);
   EXPECT_EQ(bot.stop(), 0);
 
-  parley::storage::StoreOptions so;
-  so.path = dir / "data/parley.db";
-  auto store = std::move(parley::storage::Store::open(so).value());
+  auto store = parley::testing::open_bot_store(dir.path());
   auto conn = store->reads().acquire();
   auto st = conn->cached(
       "SELECT count(*), count(DISTINCT platform_id) FROM messages WHERE role = 'user'");
@@ -271,14 +257,7 @@ TEST(Faults, ABurstPastMaxActiveIsRefusedClearlyUnderAMemoryLimitAndNothingIsHal
         return reply;
       });
   parley::testing::write_file(dir / "parley.yaml", "lanes: {max_active: 10}\n");
-  std::string limit = "prlimit --as=1073741824";
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  limit.clear();
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-  limit.clear();
-#endif
-#endif
+  std::string limit = parley::testing::under_sanitizer() ? "" : "prlimit --as=1073741824";
   if (!limit.empty() && shell(dir.path(), "command -v prlimit").code != 0) limit.clear();
   ServedBot bot(dir.path(), fake.base_url(), "", "--config parley.yaml", limit);
   ASSERT_FALSE(bot.url().empty()) << bot.ready_line();
@@ -317,9 +296,7 @@ TEST(Faults, ABurstPastMaxActiveIsRefusedClearlyUnderAMemoryLimitAndNothingIsHal
       200)
       << "the process goes on";
   EXPECT_EQ(bot.stop(), 0);
-  parley::storage::StoreOptions so;
-  so.path = dir / "data/parley.db";
-  auto store = std::move(parley::storage::Store::open(so).value());
+  auto store = parley::testing::open_bot_store(dir.path());
   auto conn = store->reads().acquire();
   auto st = conn->cached("SELECT count(*) FROM messages WHERE role = 'user' AND text = 'hello'");
   ASSERT_TRUE((*st)->step().value());

@@ -40,9 +40,7 @@ std::string message(const std::string& conversation, const std::string& user,
 }
 
 std::unique_ptr<parley::storage::Store> open_store(const TempDir& dir) {
-  parley::storage::StoreOptions so;
-  so.path = dir / "data/parley.db";
-  return std::move(parley::storage::Store::open(so).value());
+  return parley::testing::open_bot_store(dir.path());
 }
 
 TEST(Serve, ABurstArrivingDuringATurnIsAnsweredByOneTurn) {

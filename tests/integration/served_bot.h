@@ -13,12 +13,15 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <regex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "parley/storage/store.h"
 #include "support/http_client.h"
 #include "support/run_parley.h"
 
@@ -160,6 +163,30 @@ struct Http {
   std::string body;
   std::string headers;  // every header line as received
 };
+
+// The database a bot run in `dir` keeps (data/parley.db), opened as another process would.
+inline std::unique_ptr<parley::storage::Store> open_bot_store(const std::filesystem::path& dir) {
+  parley::storage::StoreOptions so;
+  so.path = dir / "data/parley.db";
+  return std::move(parley::storage::Store::open(so).value());
+}
+
+// Whether this build runs under AddressSanitizer or ThreadSanitizer, whose runtimes must come
+// first: the tests that preload a library of their own into parley (libfiu, libfaketime, a slow
+// disk) skip then.
+constexpr bool under_sanitizer() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  return true;
+#else
+  return false;
+#endif
+#else
+  return false;
+#endif
+}
 
 // A GET (empty body) or a JSON POST.
 inline Http http_request(const std::string& url, const std::string& body = "") {

@@ -119,9 +119,7 @@ TEST(SharedBudget, ABotAndTwentyFiveAsksOnOneDatabaseNeverPassTheDailyCapTogethe
   EXPECT_GT(asked_answered.load(), 0);
   EXPECT_GT(refused.load(), 0) << "the cap was reached";
   EXPECT_GT(answered.load(), 0);
-  parley::storage::StoreOptions so;
-  so.path = dir / "data/parley.db";
-  auto store = std::move(parley::storage::Store::open(so).value());
+  auto store = parley::testing::open_bot_store(dir.path());
   const auto sum = store->usage().summary({std::nullopt, 0, INT64_MAX}).value();
   EXPECT_EQ(sum.calls, answered.load()) << "a refused call was never sent";
   EXPECT_LE(sum.cost_actual_nanousd, 90'000'000)

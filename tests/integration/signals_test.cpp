@@ -69,9 +69,7 @@ TEST(Signals, SigtermDuringABurstAnswersEveryAcceptedMessageBeforeTheEnd) {
   EXPECT_GT(answered.load(), 0);
 
   // Every message the bot took in has its answer: none left for a restart to find.
-  parley::storage::StoreOptions so;
-  so.path = dir / "data/parley.db";
-  auto store = std::move(parley::storage::Store::open(so).value());
+  auto store = parley::testing::open_bot_store(dir.path());
   auto conn = store->reads().acquire();
   auto st = conn->cached(
       "SELECT count(*), sum(NOT EXISTS (SELECT 1 FROM messages r WHERE r.conversation_id = "
