@@ -16,8 +16,8 @@ What it does
      - HTTP POST /v1/messages at --rate messages/s from a pool of simulated users (each with at
        most one request in flight and under 20 messages a minute; every minute the oldest leave
        and new user ids join): LLM turns (some with ?stream=1), /commands (calc, todo, notes,
-       lists, mood, time, remember/recall), /remind (fires on the HTTP channel, which cannot
-       push: the reminder is fired and its outbox entry stays pending), redeliveries of one
+       lists, mood, time, remember/recall), /remind (refused on the HTTP channel, which cannot
+       push; an older parley fired it into an outbox entry that stayed pending), redeliveries of one
        message id (must answer "duplicate"), a few malformed bodies (must answer 400) and a few
        GETs of /api/usage, /reports, /metrics;
      - the console: a line every --console-every s (chat, /calc, and /remind in 3-55 s so that
@@ -812,8 +812,12 @@ log:
             text = f"/remind in {secs}s {tag}"
             due = time.time() + secs
             req = self._post("remind", user, text)
-            body = self.judge(req, text, expect=lambda b: None if str(b.get("reply", "")).startswith(
-                "Reminder #") else f"not confirmed: {b.get('reply')!r}")
+            # A channel that cannot push refuses reminders (parley after 2026-12-07); an older
+            # build confirms them and they fire into an outbox entry that stays pending.
+            body = self.judge(req, text, expect=lambda b: None if (
+                str(b.get("reply", "")).startswith("Reminder #")
+                or "only answers requests" in str(b.get("reply", "")))
+                else f"neither confirmed nor refused: {b.get('reply')!r}")
             if body and str(body.get("reply", "")).startswith("Reminder #"):
                 with self.lock:
                     self.http_reminders[tag] = due

@@ -160,6 +160,10 @@ Status App::build() {
   services.reminders_changed = [this] {
     if (reminders_) reminders_->poke();
   };
+  services.reminders_reach = [this](const std::string& channel) {
+    std::lock_guard lock(silent_mu_);
+    return silent_channels_.count(channel) == 0;
+  };
   // Memory recall by meaning as well as words, when an `embed` role is configured.
   embedder_ = pipeline::MemoryEmbedder::make(*store_, client_.get(), cfg_.memory.dimensions);
   if (embedder_) {
@@ -341,6 +345,10 @@ void App::reload_prices() {
 }
 
 Status App::add_channel(channels::Channel& channel) {
+  if (!channel.can_push()) {
+    std::lock_guard lock(silent_mu_);
+    silent_channels_.emplace(channel.name());
+  }
   if (auto st = channel.start(*dispatcher_); !st.ok()) return st;
   if (pump_) pump_->add(channel);
   return {};

@@ -155,6 +155,15 @@ class Reminders final : public Capability {
                     text,
                     now,
                     settings.at("max_pending").get<int64_t>()};
+      if (ctx.services != nullptr && ctx.services->reminders_reach &&
+          !ctx.services->reminders_reach(ctx.channel)) {
+        return done(fail(
+            ErrorCode::unavailable,
+            fmt::format("reminders: the {} channel only answers requests and cannot send a "
+                        "message on its own, so a reminder set here would never reach you; set "
+                        "it where I can write to you (the console, Discord or email)",
+                        ctx.channel)));
+      }
       std::string where;
       if (ctx.services != nullptr && !ctx.services->reminders_fire_elsewhere.empty()) {
         where = " It will arrive " + ctx.services->reminders_fire_elsewhere + ".";

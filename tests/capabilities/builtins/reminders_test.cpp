@@ -295,6 +295,29 @@ TEST_F(RemindersTest, WithoutAConversationTheReminderHasNone) {
   EXPECT_EQ((*due)[0].channel, "");
 }
 
+// The soak found reminders set over HTTP firing into an outbox entry that no channel could ever
+// send: a channel that only answers requests now refuses them, saying why, and keeps nothing.
+TEST_F(RemindersTest, AChannelThatCannotReachTheUserRefusesAReminderAndKeepsNothing) {
+  Services services = services_;
+  services.reminders_reach = [](const std::string& channel) { return channel != "http"; };
+  InvokeContext ctx;
+  ctx.caller.user_id = alice_->user_id();
+  ctx.conversation_id = conversation_;
+  ctx.channel = "http";
+  ctx.data = &*alice_;
+  ctx.services = &services;
+  auto r = registry_.find("reminders")
+               ->invoke(ctx, {{"action", "create"}, {"when", "in 1m"}, {"text", "stretch"}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::unavailable);
+  EXPECT_THAT(r.error().message, HasSubstr("the http channel only answers requests"));
+  EXPECT_TRUE(due_reminders(*store_, clock_.now_ms() + kMinute, 10)->empty());
+  ctx.channel = "console";
+  EXPECT_TRUE(registry_.find("reminders")
+                  ->invoke(ctx, {{"action", "create"}, {"when", "in 1m"}, {"text", "stretch"}})
+                  .ok());
+}
+
 TEST_F(RemindersTest, PendingRemindersPerUserAreLimited) {
   const json settings{{"max_pending", 2}};
   const auto make = [&](const UserScope& who) {

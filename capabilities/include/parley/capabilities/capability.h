@@ -87,6 +87,9 @@ struct Services {
   // than at its next wake (which may be 30 s away: a reminder due sooner, or a wall clock that
   // jumped); empty: nobody listens.
   std::function<void()> reminders_changed{};
+  // Whether a reminder set from `channel` can reach its user: false for a channel that only
+  // answers requests (HTTP), where it would fire into nothing; empty: every channel can.
+  std::function<bool(const std::string& channel)> reminders_reach{};
 };
 
 using Deadline = std::chrono::steady_clock::time_point;

@@ -24,7 +24,9 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -142,6 +144,9 @@ class App {
   const Mode mode_;
   std::unique_ptr<InstanceLock> lock_;
   std::string elsewhere_;  // chat beside a run: where reminders fire instead
+  // Channels added that cannot push (HTTP): a reminder set there would never arrive.
+  mutable std::mutex silent_mu_;
+  std::set<std::string, std::less<>> silent_channels_;  // guarded by silent_mu_
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<prompts::PromptLibrary> library_;
   capabilities::Registry registry_;
