@@ -197,6 +197,12 @@ void setup_logging(const std::string& level, std::string file, bool terminal_is_
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(level));
   spdlog::flush_on(spdlog::level::warn);
+  // A log file is buffered: without this, info lines ("reminder fired", "reloaded") reached it
+  // only with the next warning or a full buffer (spdlog's flusher: one thread, once a second).
+  if (logger->name() == "parley" && !logger->sinks().empty() &&
+      std::dynamic_pointer_cast<spdlog::sinks::rotating_file_sink_mt>(logger->sinks().front())) {
+    spdlog::flush_every(std::chrono::seconds(1));
+  }
 }
 
 }  // namespace
