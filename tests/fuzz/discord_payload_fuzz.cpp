@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "channels/discord/events.h"
+#include "fuzz_check.h"
 #include "parley/base/text.h"
 #include "parley/bot/channels/discord/reply_split.h"
 
@@ -39,15 +40,7 @@ namespace {
 using namespace parley::bot::channels::discord;  // NOLINT(google-build-using-namespace)
 using nlohmann::json;
 
-[[noreturn]] void violated(const char* what, int line) {
-  std::fprintf(stderr, "discord_payload_fuzz.cpp:%d: invariant violated: %s\n", line, what);
-  std::abort();
-}
-
-#define PARLEY_FUZZ_CHECK(cond)             \
-  do {                                      \
-    if (!(cond)) violated(#cond, __LINE__); \
-  } while (0)
+using parley::fuzz::violated;
 
 constexpr size_t kMaxChannels = 64;
 
@@ -190,14 +183,4 @@ void test_one_input(const uint8_t* data, size_t size) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  try {
-    test_one_input(data, size);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    violated("an exception escaped", __LINE__);
-  } catch (...) {
-    violated("an exception escaped", __LINE__);
-  }
-  return 0;
-}
+PARLEY_FUZZ_MAIN(test_one_input)

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "channels/http/message_request.h"
+#include "fuzz_check.h"
 #include "parley/base/text.h"
 #include "parley/bot/money/reports/usage_report.h"
 
@@ -54,15 +55,7 @@ using parley::bot::channels::HttpServer;
 using parley::bot::channels::MessageRequest;
 using parley::bot::channels::parse_message_request;
 
-[[noreturn]] void violated(const char* what, int line) {
-  std::fprintf(stderr, "http_request_fuzz.cpp:%d: invariant violated: %s\n", line, what);
-  std::abort();
-}
-
-#define PARLEY_FUZZ_CHECK(cond)             \
-  do {                                      \
-    if (!(cond)) violated(#cond, __LINE__); \
-  } while (0)
+using parley::fuzz::violated;
 
 constexpr size_t kBodyLimit = 64 * 1024;      // HttpServerOptions::body_limit's default
 constexpr uint32_t kHeaderLimit = 16 * 1024;  // http_server.cpp
@@ -245,14 +238,4 @@ void test_one_input(const uint8_t* data, size_t size) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  try {
-    test_one_input(data, size);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    violated("an exception escaped", __LINE__);
-  } catch (...) {
-    violated("an exception escaped", __LINE__);
-  }
-  return 0;
-}
+PARLEY_FUZZ_MAIN(test_one_input)

@@ -25,6 +25,7 @@
 #include "channels/email/loop_guard.h"
 #include "channels/email/mail_compose.h"
 #include "channels/email/mail_message.h"
+#include "fuzz_check.h"
 #include "parley/base/text.h"
 
 namespace {
@@ -33,15 +34,7 @@ using parley::ErrorCode;
 using parley::invalid_utf8_at;
 using namespace parley::bot::channels::email;  // NOLINT(google-build-using-namespace)
 
-[[noreturn]] void violated(const char* what, int line) {
-  std::fprintf(stderr, "mime_fuzz.cpp:%d: invariant violated: %s\n", line, what);
-  std::abort();
-}
-
-#define PARLEY_FUZZ_CHECK(cond)             \
-  do {                                      \
-    if (!(cond)) violated(#cond, __LINE__); \
-  } while (0)
+using parley::fuzz::violated;
 
 constexpr size_t kLimit = 1 << 20;
 
@@ -164,11 +157,4 @@ void test_one_input(const uint8_t* data, size_t size) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  try {
-    test_one_input(data, size);
-  } catch (...) {
-    violated("an exception escaped", __LINE__);
-  }
-  return 0;
-}
+PARLEY_FUZZ_MAIN(test_one_input)

@@ -32,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "parley/base/text.h"
 #include "parley/prompts/library.h"
 #include "parley/prompts/render.h"
@@ -43,15 +44,7 @@ namespace {
 namespace prompts = parley::prompts;
 using parley::ErrorCode;
 
-[[noreturn]] void violated(const char* what, int line) {
-  std::fprintf(stderr, "prompt_template_fuzz.cpp:%d: invariant violated: %s\n", line, what);
-  std::abort();
-}
-
-#define PARLEY_FUZZ_CHECK(cond)             \
-  do {                                      \
-    if (!(cond)) violated(#cond, __LINE__); \
-  } while (0)
+using parley::fuzz::violated;
 
 std::string value_of(const std::string& name) { return "<" + name + "={{now}}>"; }
 
@@ -175,14 +168,4 @@ void test_one_input(const uint8_t* data, size_t size) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  try {
-    test_one_input(data, size);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    violated("an exception escaped", __LINE__);
-  } catch (...) {
-    violated("an exception escaped", __LINE__);
-  }
-  return 0;
-}
+PARLEY_FUZZ_MAIN(test_one_input)

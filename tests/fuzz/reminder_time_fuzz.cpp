@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "builtins/when.h"
+#include "fuzz_check.h"
 #include "parley/base/text.h"
 #include "parley/capabilities/builtins.h"
 #include "parley/capabilities/capability.h"
@@ -44,15 +45,7 @@ namespace caps = parley::capabilities;
 using namespace parley::capabilities::builtins;  // NOLINT(google-build-using-namespace)
 using parley::ErrorCode;
 
-[[noreturn]] void violated(const char* what, int line) {
-  std::fprintf(stderr, "reminder_time_fuzz.cpp:%d: invariant violated: %s\n", line, what);
-  std::abort();
-}
-
-#define PARLEY_FUZZ_CHECK(cond)             \
-  do {                                      \
-    if (!(cond)) violated(#cond, __LINE__); \
-  } while (0)
+using parley::fuzz::violated;
 
 constexpr int64_t kMinute = 60'000;
 constexpr int64_t kHour = 60 * kMinute;
@@ -207,14 +200,4 @@ void test_one_input(const uint8_t* data, size_t size) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  try {
-    test_one_input(data, size);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    violated("an exception escaped", __LINE__);
-  } catch (...) {
-    violated("an exception escaped", __LINE__);
-  }
-  return 0;
-}
+PARLEY_FUZZ_MAIN(test_one_input)

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "parley/bot/clients/llm/chat_stream.h"
 #include "parley/bot/clients/llm/sse_parser.h"
 
@@ -39,15 +40,7 @@ using parley::bot::llm::ChatStream;
 using parley::bot::llm::SseEvent;
 using parley::bot::llm::SseParser;
 
-[[noreturn]] void violated(const char* what, int line) {
-  std::fprintf(stderr, "sse_parser_fuzz.cpp:%d: invariant violated: %s\n", line, what);
-  std::abort();
-}
-
-#define PARLEY_FUZZ_CHECK(cond)             \
-  do {                                      \
-    if (!(cond)) violated(#cond, __LINE__); \
-  } while (0)
+using parley::fuzz::violated;
 
 constexpr size_t kNoLimit = std::numeric_limits<size_t>::max();
 
@@ -218,11 +211,4 @@ void test_one_input(const uint8_t* data, size_t size) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  try {
-    test_one_input(data, size);
-  } catch (...) {
-    violated("an exception escaped", __LINE__);
-  }
-  return 0;
-}
+PARLEY_FUZZ_MAIN(test_one_input)

@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "parley/bot/config/config.h"
 #include "parley/bot/money/prices.h"
 #include "parley/capabilities/builtins.h"
@@ -41,15 +42,7 @@ using parley::YamlProblem;
 namespace config = parley::bot::config;
 namespace money = parley::bot::money;
 
-[[noreturn]] void violated(const char* what, int line) {
-  std::fprintf(stderr, "yaml_config_fuzz.cpp:%d: invariant violated: %s\n", line, what);
-  std::abort();
-}
-
-#define PARLEY_FUZZ_CHECK(cond)             \
-  do {                                      \
-    if (!(cond)) violated(#cond, __LINE__); \
-  } while (0)
+using parley::fuzz::violated;
 
 const caps::Registry& registry() {
   static const caps::Registry* r = [] {
@@ -194,14 +187,4 @@ void test_one_input(const uint8_t* data, size_t size) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  try {
-    test_one_input(data, size);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    violated("an exception escaped", __LINE__);
-  } catch (...) {
-    violated("an exception escaped", __LINE__);
-  }
-  return 0;
-}
+PARLEY_FUZZ_MAIN(test_one_input)
