@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <mutex>
@@ -372,6 +373,30 @@ TEST_F(BudgetTest, SpendAlertsFireAtTheirThresholds) {
 // The real client, the real store and ledger, the fake endpoint: 50 calls at once against a
 // hard cap. The ledger's recorded spend never passes the cap, and the calls beyond it are
 // refused before they are sent.
+// The fake provider of the end-to-end tests: every call charges $0.0002 (20 prompt and 100
+// completion tokens) after `delay`, so that many are in flight together.
+void charge_every_call(fakes::FakeLlmServer& fake, std::chrono::milliseconds delay) {
+  fakes::FakeUsage u;
+  u.prompt_tokens = 20;
+  u.completion_tokens = 100;
+  u.cost = 0.0002;  // what the provider charges each call
+  fake.set_handler([u, delay](const fakes::RecordedRequest&) {
+    auto r = fakes::FakeReply::text("ok", u);
+    r.delay_before_headers = delay;
+    return std::optional<fakes::FakeReply>(r);
+  });
+}
+
+// A daily cap of $0.005 with model "m" at $1/$2 per million tokens (prices.yaml in `dir`).
+money::MoneyOptions daily_cap_of_half_a_cent(const std::filesystem::path& dir) {
+  money::MoneyOptions money;
+  money.prices_file = dir / "prices.yaml";
+  std::ofstream(money.prices_file)
+      << "version: t\nmodels:\n  - match: \"m\"\n    input: 1\n    output: 2\n";
+  money.daily = 5'000'000;  // $0.005: ~24 calls' worst case, 25 at the provider's price
+  return money;
+}
+
 TEST(BudgetEndToEnd, FiftyParallelCallsNeverPassTheHardCap) {
   testing::TempDir dir;
   storage::StoreOptions so;
@@ -382,24 +407,9 @@ TEST(BudgetEndToEnd, FiftyParallelCallsNeverPassTheHardCap) {
   std::vector<std::thread> pool;
   for (int i = 0; i < 2; ++i) pool.emplace_back([&] { ioc.run(); });
   fakes::FakeLlmServer fake;
-  fakes::FakeUsage u;
-  u.prompt_tokens = 20;
-  u.completion_tokens = 100;
-  u.cost = 0.0002;  // what the provider charges each call
-  fake.set_handler([u](const fakes::RecordedRequest&) {
-    auto r = fakes::FakeReply::text("ok", u);
-    r.delay_before_headers = std::chrono::milliseconds(100);  // all 50 are in flight together
-    return std::optional<fakes::FakeReply>(r);
-  });
+  charge_every_call(fake, std::chrono::milliseconds(100));  // all 50 are in flight together
   http::CurlMulti multi(ioc.get_executor());
-
-  money::MoneyOptions money;
-  money.prices_file = dir / "prices.yaml";
-  {
-    std::ofstream(money.prices_file)
-        << "version: t\nmodels:\n  - match: \"m\"\n    input: 1\n    output: 2\n";
-  }
-  money.daily = 5'000'000;  // $0.005: room for 25 calls at the provider's price
+  const money::MoneyOptions money = daily_cap_of_half_a_cent(dir.path());
   auto acct = std::move(Treasury::open(money, *store, &multi, ioc.get_executor()).value());
   llm::LlmSettings s;
   s.provider = "fake";
@@ -459,22 +469,8 @@ TEST(BudgetEndToEnd, TwoProcessesOnOneDatabaseNeverPassTheCapTogether) {
   std::vector<std::thread> pool;
   for (int i = 0; i < 2; ++i) pool.emplace_back([&] { ioc.run(); });
   fakes::FakeLlmServer fake;
-  fakes::FakeUsage u;
-  u.prompt_tokens = 20;
-  u.completion_tokens = 100;
-  u.cost = 0.0002;
-  fake.set_handler([u](const fakes::RecordedRequest&) {
-    auto r = fakes::FakeReply::text("ok", u);
-    r.delay_before_headers = std::chrono::milliseconds(150);
-    return std::optional<fakes::FakeReply>(r);
-  });
-  money::MoneyOptions money;
-  money.prices_file = dir / "prices.yaml";
-  {
-    std::ofstream(money.prices_file)
-        << "version: t\nmodels:\n  - match: \"m\"\n    input: 1\n    output: 2\n";
-  }
-  money.daily = 5'000'000;  // $0.005: ~24 calls' worst case, 25 at the provider's price
+  charge_every_call(fake, std::chrono::milliseconds(150));
+  const money::MoneyOptions money = daily_cap_of_half_a_cent(dir.path());
   llm::LlmSettings s;
   s.provider = "fake";
   s.providers["fake"] = llm::ProviderConfig{"fake", fake.base_url(), "", {}};
