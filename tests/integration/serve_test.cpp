@@ -306,6 +306,40 @@ TEST(Serve, SigkillDuringATurnLosesNoAcknowledgedMessageAndSendsNoReplyTwice) {
   EXPECT_EQ((*st)->column_int64(0), 6) << "one reply per acknowledged message, none twice";
 }
 
+// A stop while memory extractions are still waiting for the model: what is left when the grace
+// period ends is abandoned, and the process exits cleanly (it used to destroy the extractor
+// before the coroutines still reading for it: a use-after-free, exit 139 or 134).
+TEST(Serve, AStopWhileMemoriesAreStillBeingReadExitsCleanly) {
+  TempDir dir;
+  FakeLlmServer fake;
+  fake.set_handler([](const parley::fakes::RecordedRequest& r) -> std::optional<FakeReply> {
+    auto reply = FakeReply::text("re: " + user_texts(r).back());
+    // The extraction (it asks for a JSON object) hangs past the grace period.
+    if (r.json.contains("response_format")) reply.delay_before_headers = std::chrono::seconds(30);
+    return reply;
+  });
+  const auto extractions = [&fake] {
+    size_t n = 0;
+    for (const auto& r : fake.requests()) n += r.json.contains("response_format") ? 1 : 0;
+    return n;
+  };
+  parley::testing::write_file(dir / "parley.yaml", "memory:\n  extraction:\n    quiet_s: 0\n");
+  ServedBot bot(dir.path(), fake.base_url(), "--grace 1", "--config parley.yaml");
+  ASSERT_FALSE(bot.url().empty()) << bot.ready_line();
+  for (int i = 0; i < 3; ++i) {
+    const std::string who = "u" + std::to_string(i);
+    auto r = http_request(bot.url() + "/v1/messages",
+                          message("c" + who, who, "I moved to Lisbon last week for my new job"));
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  for (int i = 0; i < 1000 && extractions() < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(extractions(), 3u) << "each conversation is being read";
+  EXPECT_EQ(bot.stop(), 0);
+  auto store = open_store(dir);
+  EXPECT_TRUE(store->integrity_check().ok());
+}
+
 // Files travel with replies. A /command's file (the calendar export) comes back as a URL under
 // the server and is served from there as an attachment; a file a tool made during an LLM turn
 // goes to the user too, and the model reads only what it is, never its bytes.

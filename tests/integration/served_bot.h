@@ -31,7 +31,8 @@ namespace parley::testing {
 
 class ServedBot {
  public:
-  // `args` go after `run` (e.g. "--console on"); `global` before it (e.g. "--config FILE");
+  // `args` go after `run` (e.g. "--console on"; "--grace 5" unless they give one); `global`
+  // before it (e.g. "--config FILE");
   // `env`: more NAME=value words for its environment (e.g. "DISCORD_TOKEN=t").
   ServedBot(const std::filesystem::path& cwd, const std::string& llm_url,
             const std::string& args = "", const std::string& global = "",
@@ -44,7 +45,8 @@ class ServedBot {
         " && exec env -u OPENROUTER_API_KEY -u OPENAI_API_KEY -u PARLEY_LLM_API_KEY "
         "-u DISCORD_TOKEN PARLEY_LLM_BASE_URL=" +
         llm_url + " PARLEY_LLM_MODEL=fake-model " + env + " " + quote(PARLEY_BINARY) + " " +
-        global + " run --http 127.0.0.1:0 --grace 5 " + args;
+        global + " run --http 127.0.0.1:0 " +
+        (args.find("--grace") == std::string::npos ? "--grace 5 " : "") + args;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);

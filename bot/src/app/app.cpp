@@ -447,6 +447,19 @@ void App::shutdown(std::chrono::seconds grace, const std::vector<channels::Chann
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
+  // What a stopped io_context still holds (a memory extraction's coroutine, a turn past the
+  // grace period, the completions of transfers still open) is destroyed now, while the
+  // services its frames refer to still exist.
+  // The writes queued before have run first (their acknowledgements are posted to it).
+  if (store_) {
+    (void)store_->writes()
+        .submit(
+            [](storage::Connection&) -> Result<storage::WriteAck> { return storage::WriteAck{}; },
+            {}, "shutdown barrier")
+        .wait();
+  }
+  if (multi_) multi_->close_now();
+  ioc_.destroy_pending();
 }
 
 App::~App() { shutdown(); }

@@ -34,6 +34,18 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using Executor = asio::any_io_executor;
 
+// An io_context whose pending handlers (coroutine frames among them) can be destroyed before
+// the objects they refer to: a stopped io_context keeps them until its own destructor, which
+// runs after every member declared after it (the owner's services) is gone. Call
+// destroy_pending() once the threads that ran it are joined; the io objects of the owner can
+// still be destroyed afterwards (Asio's own shutdown order: services shut down, then
+// destroyed).
+class IoContext : public asio::io_context {  // not final: Asio derives from it to probe it
+ public:
+  using asio::io_context::io_context;
+  void destroy_pending() { shutdown(); }
+};
+
 // Awaits a callback API without blocking a thread: `start(done)` begins the work and calls
 // `done(value)` once, from any thread; the coroutine resumes on its own executor. `start` is
 // taken by reference (the caller's named local outlives the wait): GCC 12 mishandles a

@@ -582,6 +582,11 @@ void CurlMulti::shutdown() {
   });
 }
 
+void CurlMulti::close_now() {
+  impl_->accepting = false;
+  if (!impl_->closed) impl_->close_all();
+}
+
 MultiStats CurlMulti::stats() const {
   return MultiStats{impl_->active.load(std::memory_order_relaxed),
                     impl_->socket_count.load(std::memory_order_relaxed),

@@ -152,7 +152,7 @@ class App {
   capabilities::Registry registry_;
   std::unique_ptr<capabilities::LiveConfig> live_;
   capabilities::RateLimiter limiter_;
-  net::asio::io_context ioc_;
+  net::IoContext ioc_;
   std::optional<net::asio::executor_work_guard<net::asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
   std::unique_ptr<http::CurlMulti> multi_;

@@ -111,6 +111,11 @@ class CurlMulti {
 
   // Aborts every transfer (each completes with Failure::cancelled) and refuses new ones.
   void shutdown();
+  // The same, done now on the calling thread: only once no thread runs the executor any more
+  // (the io threads joined), when a shutdown() posted to it may never have run. The
+  // completions are posted, for the io_context's owner to destroy while what they refer to
+  // still exists.
+  void close_now();
 
   // Approximate figures, read from any thread.
   [[nodiscard]] MultiStats stats() const;
