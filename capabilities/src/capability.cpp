@@ -64,7 +64,7 @@ void Capability::invoke(const InvokeContext& ctx, const nlohmann::json& args, Do
                 fmt::format("{}: no time left in this turn to run it", name())));
       return;
     }
-    if (auto st = validate(parameters(), args); !st.ok()) {
+    if (auto st = validate(*schema(), args); !st.ok()) {
       once(fail(ErrorCode::invalid_argument,
                 fmt::format("{}: invalid arguments: {}", name(), st.error().message)));
       return;
@@ -75,6 +75,19 @@ void Capability::invoke(const InvokeContext& ctx, const nlohmann::json& args, Do
   } catch (...) {
     once(fail(ErrorCode::internal, fmt::format("{}: failed with an unknown exception", name())));
   }
+}
+
+const std::shared_ptr<const nlohmann::json>& Capability::schema() const {
+  std::call_once(schema_once_,
+                 [this] { schema_ = std::make_shared<const nlohmann::json>(parameters()); });
+  return schema_;
+}
+
+const std::shared_ptr<const nlohmann::json>& Capability::derived_schema(
+    nlohmann::json (*derive)(const nlohmann::json&)) const {
+  std::call_once(derived_once_,
+                 [&] { derived_ = std::make_shared<const nlohmann::json>(derive(*schema())); });
+  return derived_;
 }
 
 Result<nlohmann::json> Capability::invoke(const InvokeContext& ctx,

@@ -65,6 +65,15 @@ Result<WriteJob> Directory::conversation_job(std::string channel, std::string ex
     if (!*found) return fail(ErrorCode::internal, "conversation conflict without an existing row");
     return WriteAck{(*find)->column_int64(0), false};
   };
+  if (cache_ != nullptr) {
+    job.on_commit = [cache = cache_](const WriteAck& ack) {
+      // Nothing can have been written to a conversation before the commit that created it.
+      if (ack.inserted) {
+        cache->put(CacheKey{CacheKind::history, ack.row_id},
+                   std::shared_ptr<const History>(std::make_shared<History>()));
+      }
+    };
+  }
   return job;
 }
 

@@ -57,7 +57,8 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
       *store->writes_, *store->reads_, *store->cache_, *o.clock, o.history_messages);
   store->memories_ =
       std::make_unique<MemoryRepository>(*store->writes_, *store->reads_, *store->cache_, *o.clock);
-  store->directory_ = std::make_unique<Directory>(*store->writes_, *store->reads_, *o.clock);
+  store->directory_ =
+      std::make_unique<Directory>(*store->writes_, *store->reads_, *o.clock, store->cache_.get());
   store->usage_ = std::make_unique<UsageRepository>(*store->writes_, *store->reads_, *o.clock);
   store->spend_ = std::make_unique<SpendRepository>(*store->writes_);
   store->credits_ = std::make_unique<CreditRepository>(*store->writes_, *store->reads_, *o.clock);

@@ -66,7 +66,13 @@ Result<int64_t> ReminderScheduler::fire(storage::Store& store, const capabilitie
         }
         return storage::WriteAck{entry, true};
       },
-      {}, "fire reminder");
+      // The reminder is now part of its conversation: a cached history must not miss it.
+      [&store, conversation = r.conversation_id](const storage::WriteAck&) {
+        if (conversation != 0) {
+          store.cache().invalidate(storage::CacheKey{storage::CacheKind::history, conversation});
+        }
+      },
+      "fire reminder");
   auto ack = done.get();
   if (!ack) return fail(std::move(ack).error());
   return ack->row_id;

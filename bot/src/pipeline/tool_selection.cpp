@@ -213,6 +213,14 @@ void strip_bounds(json& schema) {
   if (auto items = schema.find("items"); items != schema.end()) strip_bounds(*items);
 }
 
+// The schema as the model is shown it: no "$schema", no bounds.
+json model_schema(const json& parameters) {
+  json t = parameters;
+  if (t.is_object()) t.erase("$schema");
+  strip_bounds(t);
+  return t;
+}
+
 }  // namespace
 
 std::string wire_name(std::string_view name) {
@@ -231,11 +239,9 @@ std::string wire_name(std::string_view name) {
 }
 
 llm::ToolDefinition tool_definition(const caps::Capability& capability) {
-  llm::ToolDefinition t{wire_name(capability.name()), std::string(capability.description()),
-                        capability.parameters()};
-  if (t.parameters.is_object()) t.parameters.erase("$schema");
-  strip_bounds(t.parameters);
-  return t;
+  // Derived once per capability and shared by every request (a schema is kilobytes of JSON).
+  return {wire_name(capability.name()), std::string(capability.description()),
+          capability.derived_schema(&model_schema)};
 }
 
 }  // namespace parley::bot::pipeline

@@ -2,6 +2,11 @@
 
 namespace parley::bot::llm {
 
+const std::shared_ptr<const nlohmann::json>& SharedJson::empty_object() {
+  static const auto empty = std::make_shared<const nlohmann::json>(nlohmann::json::object());
+  return empty;
+}
+
 using nlohmann::json;
 
 std::string_view to_string(Role role) noexcept {
@@ -41,10 +46,11 @@ json to_json(const ChatRequest& request, const std::string& model, const json& m
   if (!request.tools.empty()) {
     json tools = json::array();
     for (const auto& t : request.tools) {
-      tools.push_back(
-          {{"type", "function"},
-           {"function",
-            {{"name", t.name}, {"description", t.description}, {"parameters", t.parameters}}}});
+      tools.push_back({{"type", "function"},
+                       {"function",
+                        {{"name", t.name},
+                         {"description", t.description},
+                         {"parameters", t.parameters.get()}}}});
     }
     body["tools"] = std::move(tools);
   }
@@ -90,7 +96,7 @@ int64_t estimate_prompt_tokens(const ChatRequest& request) noexcept {
   }
   for (const auto& t : request.tools) {
     tokens += estimate_tokens(t.name) + estimate_tokens(t.description) +
-              estimate_tokens(t.parameters.dump());
+              estimate_tokens(t.parameters->dump());
   }
   return tokens;
 }

@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -124,8 +125,17 @@ class Capability {
   // A lowercase name of letters, digits, '_' or '-' (the tool name and the /command).
   [[nodiscard]] virtual std::string_view name() const = 0;
   [[nodiscard]] virtual std::string_view description() const = 0;  // one line
-  // JSON Schema of the arguments object (the subset json_schema.h checks).
+  // JSON Schema of the arguments object (the subset json_schema.h checks). A pure function of
+  // the capability: schema() builds it once.
   [[nodiscard]] virtual nlohmann::json parameters() const = 0;
+  // parameters(), built on first use and shared read-only: the argument check of every call
+  // and every turn's tool definition read it without building or copying it again.
+  [[nodiscard]] const std::shared_ptr<const nlohmann::json>& schema() const;
+  // Something a user of the capability derives from schema() once (the model's form of it:
+  // bot/tool_selection.h), built by `derive` on first use and kept with the capability. One
+  // derivation per capability: every caller must pass the same one.
+  [[nodiscard]] const std::shared_ptr<const nlohmann::json>& derived_schema(
+      nlohmann::json (*derive)(const nlohmann::json&)) const;
   [[nodiscard]] virtual Flags flags() const { return {}; }
   // Words or word stems that make this capability relevant to a message, beyond its name and
   // command names: the bot offers a model only the relevant tools (see bot/tool_selection.h).
@@ -158,6 +168,12 @@ class Capability {
   // Asynchronous ones override this instead; the default calls invoke_().
   // NOLINTNEXTLINE(readability-identifier-naming)
   virtual void invoke_async_(const InvokeContext& ctx, const nlohmann::json& args, Done done);
+
+ private:
+  mutable std::once_flag schema_once_;
+  mutable std::shared_ptr<const nlohmann::json> schema_;
+  mutable std::once_flag derived_once_;
+  mutable std::shared_ptr<const nlohmann::json> derived_;
 };
 
 // What set_group() took and what it left out (a name, why).

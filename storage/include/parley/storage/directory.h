@@ -10,6 +10,7 @@
 
 #include "parley/base/clock.h"
 #include "parley/base/result.h"
+#include "parley/storage/hot_cache.h"
 #include "parley/storage/read_pool.h"
 #include "parley/storage/write_queue.h"
 
@@ -17,8 +18,10 @@ namespace parley::storage {
 
 class Directory {
  public:
-  Directory(WriteQueue& writes, ReadPool& reads, const Clock& clock)
-      : writes_(writes), reads_(reads), clock_(clock) {}
+  // `cache`: a conversation created here starts in it with an empty history, so that its
+  // first turn reads no history from SQLite.
+  Directory(WriteQueue& writes, ReadPool& reads, const Clock& clock, HotCache* cache = nullptr)
+      : writes_(writes), reads_(reads), clock_(clock), cache_(cache) {}
 
   // The user behind (channel, external_id), creating user and identity on first sight.
   // ack.row_id is the user id; ack.inserted says whether it was created.
@@ -53,6 +56,7 @@ class Directory {
   WriteQueue& writes_;
   ReadPool& reads_;
   const Clock& clock_;
+  HotCache* cache_;
 };
 
 }  // namespace parley::storage

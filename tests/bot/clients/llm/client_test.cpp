@@ -206,9 +206,9 @@ TEST_F(ClientTest, RequestCarriesEveryFieldKeyAndHeaders) {
   ChatRequest req = hello();
   req.messages.push_back(Message::assistant("", {{"call_1", "calc", R"({"expr":"2+2"})"}}));
   req.messages.push_back(Message::tool("call_1", "4"));
-  req.tools.push_back({"calc",
-                       "arithmetic",
-                       {{"type", "object"}, {"properties", {{"expr", {{"type", "string"}}}}}}});
+  req.tools.push_back(
+      {"calc", "arithmetic",
+       nlohmann::json{{"type", "object"}, {"properties", {{"expr", {{"type", "string"}}}}}}});
   req.tool_choice = "auto";
   req.max_tokens = 256;
   req.temperature = 0.5;

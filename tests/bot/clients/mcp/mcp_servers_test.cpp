@@ -247,7 +247,7 @@ TEST_F(McpServersTest, WhatAServerSaysIsCheckedRefusedOrCut) {
   EXPECT_EQ(pipeline::wire_name("tools.v2.lookup"), "tools__v2_lookup");
   EXPECT_EQ(pipeline::tool_definition(*registry_.find("tools.v2.lookup")).name, "tools__v2_lookup");
   EXPECT_FALSE(
-      pipeline::tool_definition(*registry_.find("tools.add")).parameters.contains("$schema"));
+      pipeline::tool_definition(*registry_.find("tools.add")).parameters->contains("$schema"));
 
   // The description: one line, cut.
   const std::string d(registry_.find("tools.add")->description());

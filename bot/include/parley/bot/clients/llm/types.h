@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "parley/base/result.h"
@@ -37,10 +38,31 @@ struct Message {
   }
 };
 
+// A JSON value shared read-only: a tool's schema is built once per capability and shared by
+// every request that offers it, not copied into each (a waiting call holds its request).
+class SharedJson {
+ public:
+  SharedJson() : value_(empty_object()) {}
+  // NOLINTNEXTLINE(google-explicit-constructor): a schema written in place
+  SharedJson(nlohmann::json value)
+      : value_(std::make_shared<const nlohmann::json>(std::move(value))) {}
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  SharedJson(std::shared_ptr<const nlohmann::json> value)
+      : value_(value ? std::move(value) : empty_object()) {}
+  [[nodiscard]] const nlohmann::json& get() const { return *value_; }
+  // NOLINTNEXTLINE(google-explicit-constructor): reads as the JSON it holds
+  operator const nlohmann::json&() const { return *value_; }
+  const nlohmann::json* operator->() const { return value_.get(); }
+
+ private:
+  static const std::shared_ptr<const nlohmann::json>& empty_object();
+  std::shared_ptr<const nlohmann::json> value_;
+};
+
 struct ToolDefinition {
   std::string name;
   std::string description;
-  nlohmann::json parameters = nlohmann::json::object();  // JSON Schema of the arguments
+  SharedJson parameters;  // JSON Schema of the arguments (an empty object by default)
 };
 
 struct ChatRequest {
