@@ -1,6 +1,7 @@
 #include "builtins/chart.h"
 
 #include <cairo.h>
+#include <dlfcn.h>
 #include <fmt/format.h>
 #include <librsvg/rsvg.h>
 #include <spdlog/spdlog.h>
@@ -9,6 +10,7 @@
 #include <array>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <utility>
 
 #include "parley/base/base64.h"
@@ -42,17 +44,83 @@ std::string cut_chars(std::string_view text, size_t max) {
 
 // ---- the PNG
 
+// librsvg and cairo are loaded when the first chart is drawn, not when parley starts: with
+// what they bring (GLib's objects, pango, pixman, freetype, fontconfig, X11's client
+// library, …) they are several MiB of every process's memory, and most processes never draw.
+// The headers give the types; the functions are looked up once. Loaded, they stay loaded.
+struct Graphics {
+  decltype(&rsvg_handle_new_from_data) handle_new_from_data = nullptr;
+  decltype(&rsvg_handle_render_document) render_document = nullptr;
+  decltype(&g_object_unref) object_unref = nullptr;
+  decltype(&g_error_free) error_free = nullptr;
+  decltype(&cairo_image_surface_create) image_surface_create = nullptr;
+  decltype(&cairo_surface_status) surface_status = nullptr;
+  decltype(&cairo_surface_destroy) surface_destroy = nullptr;
+  decltype(&cairo_surface_flush) surface_flush = nullptr;
+  decltype(&cairo_surface_write_to_png_stream) write_to_png_stream = nullptr;
+  decltype(&cairo_create) create = nullptr;
+  decltype(&cairo_status) status = nullptr;
+  decltype(&cairo_destroy) destroy = nullptr;
+  decltype(&cairo_set_source_rgb) set_source_rgb = nullptr;
+  decltype(&cairo_paint) paint = nullptr;
+  decltype(&cairo_status_to_string) status_to_string = nullptr;
+  std::string error;  // why they could not be loaded; empty: loaded
+};
+
+template <typename F>
+bool look_up(void* library, const char* name, F& out, std::string& error) {
+  // POSIX's dlsym returns functions as void*; converting back is what it is for.
+  out = reinterpret_cast<F>(::dlsym(library, name));  // NOLINT(*-reinterpret-cast)
+  if (out == nullptr && error.empty()) error = fmt::format("{} not found in it", name);
+  return out != nullptr;
+}
+
+const Graphics& graphics() {
+  static Graphics g;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    constexpr const char* kRsvg = "librsvg-2.so.2";
+    constexpr const char* kCairo = "libcairo.so.2";
+    void* rsvg = ::dlopen(kRsvg, RTLD_NOW | RTLD_LOCAL);
+    void* cairo = rsvg != nullptr ? ::dlopen(kCairo, RTLD_NOW | RTLD_LOCAL) : nullptr;
+    if (rsvg == nullptr || cairo == nullptr) {
+      const char* why = ::dlerror();
+      g.error = fmt::format("{} could not be loaded: {}", rsvg == nullptr ? kRsvg : kCairo,
+                            why != nullptr ? why : "no reason given");
+      return;
+    }
+    std::string& e = g.error;
+    look_up(rsvg, "rsvg_handle_new_from_data", g.handle_new_from_data, e);
+    look_up(rsvg, "rsvg_handle_render_document", g.render_document, e);
+    look_up(rsvg, "g_object_unref", g.object_unref, e);  // librsvg's GLib
+    look_up(rsvg, "g_error_free", g.error_free, e);
+    look_up(cairo, "cairo_image_surface_create", g.image_surface_create, e);
+    look_up(cairo, "cairo_surface_status", g.surface_status, e);
+    look_up(cairo, "cairo_surface_destroy", g.surface_destroy, e);
+    look_up(cairo, "cairo_surface_flush", g.surface_flush, e);
+    look_up(cairo, "cairo_surface_write_to_png_stream", g.write_to_png_stream, e);
+    look_up(cairo, "cairo_create", g.create, e);
+    look_up(cairo, "cairo_status", g.status, e);
+    look_up(cairo, "cairo_destroy", g.destroy, e);
+    look_up(cairo, "cairo_set_source_rgb", g.set_source_rgb, e);
+    look_up(cairo, "cairo_paint", g.paint, e);
+    look_up(cairo, "cairo_status_to_string", g.status_to_string, e);
+    if (!e.empty()) e = fmt::format("{} and {} are not usable: {}", kRsvg, kCairo, e);
+  });
+  return g;
+}
+
 struct GObjectUnref {
-  void operator()(RsvgHandle* p) const noexcept { g_object_unref(p); }
+  void operator()(RsvgHandle* p) const noexcept { graphics().object_unref(p); }
 };
 struct GErrorFree {
-  void operator()(GError* e) const noexcept { g_error_free(e); }
+  void operator()(GError* e) const noexcept { graphics().error_free(e); }
 };
 struct SurfaceDestroy {
-  void operator()(cairo_surface_t* s) const noexcept { cairo_surface_destroy(s); }
+  void operator()(cairo_surface_t* s) const noexcept { graphics().surface_destroy(s); }
 };
 struct CairoDestroy {
-  void operator()(cairo_t* c) const noexcept { cairo_destroy(c); }
+  void operator()(cairo_t* c) const noexcept { graphics().destroy(c); }
 };
 using HandlePtr = std::unique_ptr<RsvgHandle, GObjectUnref>;
 using ErrorPtr = std::unique_ptr<GError, GErrorFree>;
@@ -409,51 +477,51 @@ Result<std::string> render_png(const Svg& svg) {
                 fmt::format("a picture of {}x{} pixels is out of range (1 to {} a side)", svg.width,
                             svg.height, kMaxChartSide));
   }
+  const chart_detail::Graphics& g = chart_detail::graphics();
+  if (!g.error.empty()) return fail(ErrorCode::unavailable, g.error);
   GError* raw_error = nullptr;
-  HandlePtr handle(rsvg_handle_new_from_data(reinterpret_cast<const guint8*>(svg.text.data()),
-                                             svg.text.size(), &raw_error));
+  HandlePtr handle(g.handle_new_from_data(reinterpret_cast<const guint8*>(svg.text.data()),
+                                          svg.text.size(), &raw_error));
   ErrorPtr error(raw_error);
   if (!handle) {
     return fail(ErrorCode::internal,
                 fmt::format("librsvg could not read the SVG: {}", message_of(error)));
   }
   // RGB24: a picture with no transparency, so the PNG has no alpha channel.
-  SurfacePtr surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, svg.width, svg.height));
-  if (const auto st = cairo_surface_status(surface.get()); st != CAIRO_STATUS_SUCCESS) {
-    return fail(ErrorCode::internal,
-                fmt::format("cairo could not make a {}x{} image: {}", svg.width, svg.height,
-                            cairo_status_to_string(st)));
+  SurfacePtr surface(g.image_surface_create(CAIRO_FORMAT_RGB24, svg.width, svg.height));
+  if (const auto st = g.surface_status(surface.get()); st != CAIRO_STATUS_SUCCESS) {
+    return fail(ErrorCode::internal, fmt::format("cairo could not make a {}x{} image: {}",
+                                                 svg.width, svg.height, g.status_to_string(st)));
   }
   {
-    CairoPtr cr(cairo_create(surface.get()));
-    if (const auto st = cairo_status(cr.get()); st != CAIRO_STATUS_SUCCESS) {
+    CairoPtr cr(g.create(surface.get()));
+    if (const auto st = g.status(cr.get()); st != CAIRO_STATUS_SUCCESS) {
       return fail(ErrorCode::internal,
-                  fmt::format("cairo could not draw on the image: {}", cairo_status_to_string(st)));
+                  fmt::format("cairo could not draw on the image: {}", g.status_to_string(st)));
     }
     // The new image is black; the SVG paints its own background, this one shows if it did not.
-    cairo_set_source_rgb(cr.get(), 1.0, 1.0, 1.0);
-    cairo_paint(cr.get());
+    g.set_source_rgb(cr.get(), 1.0, 1.0, 1.0);
+    g.paint(cr.get());
     const RsvgRectangle viewport{0.0, 0.0, static_cast<double>(svg.width),
                                  static_cast<double>(svg.height)};
     raw_error = nullptr;
-    const gboolean drawn =
-        rsvg_handle_render_document(handle.get(), cr.get(), &viewport, &raw_error);
+    const gboolean drawn = g.render_document(handle.get(), cr.get(), &viewport, &raw_error);
     error.reset(raw_error);
     if (drawn == FALSE) {
       return fail(ErrorCode::internal,
                   fmt::format("librsvg could not render the SVG: {}", message_of(error)));
     }
-    if (const auto st = cairo_status(cr.get()); st != CAIRO_STATUS_SUCCESS) {
+    if (const auto st = g.status(cr.get()); st != CAIRO_STATUS_SUCCESS) {
       return fail(ErrorCode::internal,
-                  fmt::format("cairo failed while drawing: {}", cairo_status_to_string(st)));
+                  fmt::format("cairo failed while drawing: {}", g.status_to_string(st)));
     }
   }
-  cairo_surface_flush(surface.get());
+  g.surface_flush(surface.get());
   std::string png;
-  if (const auto st = cairo_surface_write_to_png_stream(surface.get(), append_png, &png);
+  if (const auto st = g.write_to_png_stream(surface.get(), append_png, &png);
       st != CAIRO_STATUS_SUCCESS) {
     return fail(ErrorCode::internal,
-                fmt::format("cairo could not write the PNG: {}", cairo_status_to_string(st)));
+                fmt::format("cairo could not write the PNG: {}", g.status_to_string(st)));
   }
   return png;
 }
