@@ -136,6 +136,7 @@ Status App::build() {
   work_.emplace(asio::make_work_guard(ioc_));
   const unsigned n = mode_ == Mode::serve ? std::max(2u, std::thread::hardware_concurrency()) : 1u;
   for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  workers_.emplace(1);
   // Idle connections kept for reuse: enough for steady traffic; after a burst of thousands of
   // waiting turns, the rest close instead of holding a descriptor and buffers each.
   multi_ = std::make_unique<http::CurlMulti>(ioc_.get_executor(),
@@ -446,6 +447,10 @@ void App::shutdown(std::chrono::seconds grace, const std::vector<channels::Chann
   if (owns_database()) ioc_.stop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
+  }
+  if (workers_) {
+    workers_->stop();
+    workers_->join();
   }
   // What a stopped io_context still holds (a memory extraction's coroutine, a turn past the
   // grace period, the completions of transfers still open) is destroyed now, while the

@@ -266,6 +266,7 @@ Result<std::vector<std::unique_ptr<channels::Channel>>> serve_channels(
       }
       return page;
     };
+    server.page_executor = app.worker();
     server.health = [serving] { return channel_health(*serving); };
     server.storage_health = [&app] {
       const auto h = app.store().health();

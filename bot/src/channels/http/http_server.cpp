@@ -143,6 +143,7 @@ struct Reply {
   bool client_gone = false;  // a streamed answer's client closed the connection: nothing to write
   std::optional<std::string> raw;  // a page: this body as it is, with content_type
   std::string content_type;
+  std::optional<PageRequest> page;  // precheck(): the page to render (render_page()) first
 };
 
 Reply error_reply(unsigned status, std::string message) {
@@ -218,6 +219,9 @@ class Session {
   }
   // The connection's strand.
   [[nodiscard]] const net::Executor& executor() const { return ex_; }
+
+  // A page of options.pages, or the 404 listing the routes.
+  static awaitable<Reply> render_page(std::shared_ptr<HttpServer::State> st, PageRequest pr);
 
   static awaitable<void> run(std::shared_ptr<Session> self) {
     Session& s = *self;
@@ -331,6 +335,17 @@ awaitable<void> Session::serve() {
       }
     }
 
+    if (early && early->page) {
+      auto st = st_;
+      auto pr = std::move(*early->page);
+      if (st->options.page_executor) {
+        // Off the io threads: a report may scan the whole ledger.
+        early = co_await asio::co_spawn(*st->options.page_executor, render_page(st, std::move(pr)),
+                                        use_awaitable);
+      } else {
+        early = co_await render_page(st, std::move(pr));
+      }
+    }
     Reply reply;
     if (early) {
       reply = std::move(*early);
@@ -394,22 +409,9 @@ std::optional<Reply> Session::precheck(const Request& req) const {
     const size_t q = target.find('?');
     PageRequest pr{std::string(path),
                    q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1))};
-    std::optional<Page> page;
-    try {
-      page = st_->options.pages(pr);
-    } catch (const std::exception& e) {
-      spdlog::error("http: GET {} failed: {}", path, e.what());
-      return error_reply(500, fmt::format("GET {} failed", path));
-    }
-    if (page) {
-      Reply r;
-      r.status =
-          page->status >= 200 && page->status <= 599 ? static_cast<unsigned>(page->status) : 500;
-      r.raw = std::move(page->body);
-      r.content_type = std::move(page->content_type);
-      r.headers = std::move(page->headers);
-      return r;
-    }
+    Reply r;
+    r.page = std::move(pr);  // rendered by serve(), on options.page_executor when given
+    return r;
   }
   return error_reply(
       404,
@@ -419,6 +421,28 @@ std::optional<Reply> Session::precheck(const Request& req) const {
                   st_->options.pages
                       ? ", GET /api/usage, /api/credits, /api/alerts, /reports, /metrics, /files/…"
                       : ""));
+}
+
+awaitable<Reply> Session::render_page(std::shared_ptr<HttpServer::State> st, PageRequest pr) {
+  std::optional<Page> page;
+  try {
+    page = st->options.pages(pr);
+  } catch (const std::exception& e) {
+    spdlog::error("http: GET {} failed: {}", pr.path, e.what());
+    co_return error_reply(500, fmt::format("GET {} failed", pr.path));
+  }
+  if (!page) {
+    co_return error_reply(
+        404, fmt::format("no route for {}; routes: POST /v1/messages, GET /healthz, GET /readyz, "
+                         "GET /api/usage, /api/credits, /api/alerts, /reports, /metrics, /files/…",
+                         pr.path));
+  }
+  Reply r;
+  r.status = page->status >= 200 && page->status <= 599 ? static_cast<unsigned>(page->status) : 500;
+  r.raw = std::move(page->body);
+  r.content_type = std::move(page->content_type);
+  r.headers = std::move(page->headers);
+  co_return r;
 }
 
 bool Session::authorized(const Request& req) const {

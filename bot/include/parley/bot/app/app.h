@@ -120,6 +120,8 @@ class App {
   const capabilities::LiveConfig& capabilities() const { return *live_; }
   net::asio::io_context& io() { return ioc_; }
   net::Executor executor() { return ioc_.get_executor(); }
+  // The worker beside the io threads (after start()): for work that may take long.
+  net::Executor worker() { return workers_->get_executor(); }
   const llm::ResolvedLlm& llm() const { return resolved_; }
   // "mock-model via http://127.0.0.1:5000/v1", or why no LLM is configured.
   [[nodiscard]] std::string llm_line() const;
@@ -155,6 +157,8 @@ class App {
   net::IoContext ioc_;
   std::optional<net::asio::executor_work_guard<net::asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
+  // One thread for work too long for an io thread (a report scanning the whole ledger).
+  std::optional<net::asio::thread_pool> workers_;
   std::unique_ptr<http::CurlMulti> multi_;
   std::unique_ptr<http::WebFetcher> fetcher_;
   std::unique_ptr<mcp::McpServers> mcp_;  // the MCP servers of capabilities.yaml

@@ -64,8 +64,8 @@ struct Page {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra (e.g. Content-Disposition)
 };
-// nullopt: no such page (404). Runs on the connection's strand after authentication; keep it
-// short (it may read the database, it must not wait on the network).
+// nullopt: no such page (404). Runs after authentication on HttpServerOptions::page_executor
+// (or the connection's strand); it may read the database, it must not wait on the network.
 using PageHandler = std::function<std::optional<Page>(const PageRequest&)>;
 
 struct HttpServerOptions {
@@ -78,6 +78,9 @@ struct HttpServerOptions {
   std::chrono::seconds read_timeout{30};   // per request; also idle keep-alive and each write
   std::chrono::seconds turn_timeout{300};  // the handler's answer → else 504
   PageHandler pages;                       // GET (and HEAD) of any other path; empty: none
+  // Where pages run: a worker beside the io threads (a report may scan the whole ledger);
+  // empty: on the connection's strand.
+  std::optional<net::Executor> page_executor;
   // What GET /healthz adds under "channels" (e.g. the Discord shards' states); empty: nothing.
   // Unauthenticated, like /healthz itself: no secret, no user data.
   std::function<nlohmann::json()> health;
