@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <atomic>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -39,11 +41,20 @@ TEST(Faults, ALockedDatabaseRefusesWithRetryAfterKeepsWhatWasAcknowledgedAndReco
   const std::string url = bot.url() + "/v1/messages";
   ASSERT_EQ(http_request(url, say("1", "/time")).status, 200);
 
-  // Another process takes the write lock for 3 s (ten times busy_timeout).
+  // Another process takes the write lock for 3 s (ten times busy_timeout); the test goes on
+  // once it holds it (a loaded machine may take a while to start the shell).
   std::thread locker([&] {
-    (void)shell(dir.path(), "sqlite3 data/parley.db 'BEGIN IMMEDIATE;' '.shell sleep 3' 'COMMIT;'");
+    (void)shell(dir.path(),
+                "sqlite3 data/parley.db 'BEGIN IMMEDIATE;' '.shell touch locked' '.shell sleep 3' "
+                "'COMMIT;'");
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (int i = 0; i < 1000 && !std::filesystem::exists(dir / "locked"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!std::filesystem::exists(dir / "locked")) {
+    locker.join();
+    FAIL() << "the other process did not take the lock within 10 s";
+  }
   auto refused = http_request(url, say("2", "/time"));
   EXPECT_EQ(refused.status, 503) << refused.body;
   EXPECT_THAT(refused.headers, HasSubstr("Retry-After: 5"));

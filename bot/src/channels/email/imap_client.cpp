@@ -120,7 +120,16 @@ asio::awaitable<Result<ImapClient::Reply>> ImapClient::command(const std::string
     if (starts_with_ci(r, "* BYE")) {
       co_return fail(ErrorCode::unavailable, fmt::format("IMAP {}: the server said {}", shown, r));
     }
-    if (r.rfind("* ", 0) == 0) reply.untagged.push_back(r);
+    if (r.rfind("* ", 0) == 0) {
+      // New mail announced in the answer to another command (it arrived after the last
+      // search, before IDLE began): the server will not announce it again in IDLE, so the next
+      // idle() returns at once and the caller catches up.
+      if (!line.starts_with("SELECT ") && !line.starts_with("EXAMINE ") &&
+          upper(r).ends_with(" EXISTS")) {
+        poked_ = true;
+      }
+      reply.untagged.push_back(r);
+    }
     // "+ …" (a continuation) is not expected by any command sent here; ignored.
   }
 }
