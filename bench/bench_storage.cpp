@@ -5,7 +5,9 @@
 //            ack before the next write; every 4th message also adds an FTS-indexed memory),
 //            against the usual ways on one connection: autocommit INSERTs in WAL mode, one
 //            transaction per write with a rollback journal (journal_mode=DELETE), and one bulk
-//            transaction (the ceiling); plus the queue's rate over each of them.
+//            transaction (the ceiling); plus the queue's rate over each of them. Then the queue
+//            with producers shaped like parley's: 256 turns in flight on two event loops,
+//            each write submitted with a callback, no thread waiting (ingest_queue_evented).
 //   latency  ack latency (submit → commit callback) under an open-loop load of 5,000 msgs/s.
 //   cache    a hot-cache hit (MessageRepository::recent) against a SQLite point read with a
 //            warm prepared statement; the LRU hit rate of a Zipf(1.1) workload.
@@ -21,12 +23,15 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <future>
@@ -445,6 +450,95 @@ double ingest_queue(const fs::path& db, const std::vector<IngestRow>& rows,
   return per_second(rows.size(), seconds);
 }
 
+// Producers shaped like parley's: two event-loop threads (parley's io threads) carry
+// kInFlight turns at once; a turn submits its write with a callback and goes on with the next
+// only when the acknowledgement comes back to its loop (parley posts the writer's completion to
+// the turn's executor). No thread waits for a write.
+constexpr size_t kLoops = 2;
+constexpr size_t kInFlight = 256;
+
+class Loop {
+ public:
+  void post(std::function<void()> fn) {
+    {
+      const std::lock_guard lock(mu_);
+      queue_.push_back(std::move(fn));
+    }
+    cv_.notify_one();
+  }
+  void run(std::atomic<size_t>& left) {
+    std::unique_lock lock(mu_);
+    while (left.load() > 0) {
+      if (queue_.empty()) {
+        cv_.wait_for(lock, std::chrono::milliseconds(5));
+        continue;
+      }
+      auto fn = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      fn();
+      lock.lock();
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+};
+
+double ingest_queue_evented(const fs::path& db, const std::vector<IngestRow>& rows) {
+  auto store = must(storage::Store::open(storage::StoreOptions{.path = db}), "open store");
+  const Fixture f = setup_store(*store);
+  const auto before = store->writes().stats();
+  std::array<Loop, kLoops> loops;
+  std::atomic<size_t> next{0};
+  std::atomic<size_t> left{rows.size()};  // messages not yet acknowledged
+  FailureLog failures;
+  // One turn: the next row's message (and memory), then itself again once acknowledged.
+  std::function<void(size_t)> turn = [&](size_t loop) {
+    const size_t i = next.fetch_add(1, std::memory_order_relaxed);
+    if (i >= rows.size()) return;
+    const IngestRow& row = rows[i];
+    if (!row.memory.empty()) {
+      store->memories().add(
+          storage::NewMemory{
+              .user_id = f.user_id, .content = row.memory, .tags = {}, .importance = 0},
+          [&failures](parley::Result<storage::WriteAck> r) { failures.check(r, "add memory"); });
+    }
+    store->messages().append(make_message(row, f), [&, loop](parley::Result<storage::WriteAck> r) {
+      failures.check(r, "append message");
+      loops[loop].post([&turn, loop] { turn(loop); });
+      left.fetch_sub(1);
+    });
+  };
+  const auto start = SteadyClock::now();
+  for (size_t t = 0; t < kInFlight; ++t) {
+    loops[t % kLoops].post([&turn, loop = t % kLoops] { turn(loop); });
+  }
+  std::vector<std::thread> threads;
+  for (auto& l : loops) threads.emplace_back([&l, &left] { l.run(left); });
+  for (auto& t : threads) t.join();
+  const double seconds = seconds_since(start);
+  store->writes().stop();  // the memories' writes too, before counting
+  failures.raise_if_any("ingest_queue_evented");
+  const auto after = store->writes().stats();
+  auto reader = store->reads().acquire();
+  const int64_t messages = count_rows(*reader, "messages");
+  if (messages != static_cast<int64_t>(rows.size())) {
+    throw BenchError(
+        fmt::format("ingest_queue_evented stored {} messages, expected {}", messages, rows.size()));
+  }
+  const uint64_t batches = after.batches - before.batches;
+  const uint64_t jobs = after.jobs_committed - before.jobs_committed;
+  note(
+      "ingest_queue_evented: {} messages by {} turns in flight on {} loops in {:.2f} s; {} "
+      "batches, {:.1f} jobs/batch",
+      messages, kInFlight, kLoops, seconds, batches,
+      batches > 0 ? static_cast<double>(jobs) / static_cast<double>(batches) : 0.0);
+  return per_second(rows.size(), seconds);
+}
+
 enum class DirectMode { autocommit, txn_per_write, one_txn };
 
 struct DirectRun {
@@ -550,6 +644,14 @@ void bench_ingest(const TempDir& dir, const Sizes& sizes, Report& report) {
   report_direct("ingest_bulk (WAL, one transaction)", bulk, rows.size());
   const double bulk_rate = per_second(bulk.rows, bulk.seconds);
   report.add("ingest_bulk_msgs_per_s", bulk_rate, "msgs/s", 0);
+
+  // The queue again, with producers shaped like parley's (see ingest_queue_evented).
+  db = fresh_db(dir, "ingest_queue_evented");
+  const double evented = ingest_queue_evented(db, rows);
+  done_with(dir, db);
+  report.add("ingest_queue_evented_msgs_per_s", evented, "msgs/s", 0);
+  report.add("ratio_evented_vs_naive", evented / naive_rate, "x", 2);
+  report.add("ratio_evented_vs_bulk", evented / bulk_rate, "x", 2);
 
   report.add("ratio_queue_vs_naive", queue / naive_rate, "x", 2);
   report.add("ratio_queue_vs_delete_journal", queue / journal_rate, "x", 2);
@@ -983,6 +1085,10 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::IsMember(std::vector<std::string>{"ingest", "latency", "cache", "fts"}));
   app.add_flag("--keep", options.keep, "Keep the databases (and print where they are)");
+  size_t ingest_messages = 0;
+  app.add_option("--ingest-messages", ingest_messages,
+                 "Messages of the ingest group (default: 200,000; --quick: 5,000)")
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
   // Storage logs (e.g. "database migrated") go to stderr, never among the figures.
@@ -990,7 +1096,8 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
 
   try {
-    const Sizes& sizes = options.quick ? kQuickSizes : kFullSizes;
+    Sizes sizes = options.quick ? kQuickSizes : kFullSizes;
+    if (ingest_messages > 0) sizes.ingest_messages = ingest_messages;
     const TempDir dir("parley-bench-", options.dir, options.keep);
     note("bench_storage: {} run, databases in {}, {} hardware threads",
          options.quick ? "quick" : "full", dir.path().string(),

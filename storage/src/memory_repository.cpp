@@ -135,15 +135,18 @@ Status record_event(Connection& conn, const MemoryEvent& e) {
 }
 
 // The user's live (neither forgotten nor superseded) memory with this text, if any: an exact
-// duplicate is never a new memory. Rows from before content_hash are compared by text.
+// duplicate is never a new memory. Rows from before content_hash ('' there) are compared by text.
 Result<std::optional<Memory>> live_duplicate(Connection& conn, int64_t user_id,
                                              const std::string& hash, const std::string& content) {
   auto st = conn.cached("SELECT " PARLEY_MEMORY_COLUMNS(
       "") " FROM memories WHERE user_id = ? "
-          "AND deleted_at IS NULL AND superseded_by IS NULL AND (content_hash = ? "
-          "OR (content_hash = '' AND content = ?)) LIMIT 1");
+          "AND deleted_at IS NULL AND superseded_by IS NULL AND content_hash IN (?, '') "
+          "AND (content_hash = ? OR content = ?) LIMIT 1");
   if (!st) return fail(std::move(st).error());
-  (*st)->bind_all(user_id, hash, content);
+  // `content_hash IN (…)` lets the lookup use all of memories_hash (user_id, content_hash):
+  // with the OR alone SQLite used user_id only and read every live memory of the user, for
+  // every memory added (a user with 10,000 memories: 10,000 rows read per add).
+  (*st)->bind_all(user_id, hash, hash, content);
   auto row = (*st)->step();
   if (!row) return fail(std::move(row).error());
   if (!*row) return std::optional<Memory>();

@@ -169,6 +169,30 @@ TEST_F(MemoryRepositoryTest, AnExactDuplicateIsNeverASecondMemory) {
   EXPECT_TRUE(bobs->inserted);
 }
 
+// A row from before content_hash (its hash '') is a duplicate by its exact text (the lookup now
+// reads the (user_id, content_hash) index for both kinds of row, not every row of the user).
+TEST_F(MemoryRepositoryTest, ARowFromBeforeContentHashIsADuplicateByItsText) {
+  auto first = mem().add(memory(alice_, "I love pizza")).get();
+  ASSERT_TRUE(first.ok());
+  auto cleared = store_->writes()
+                     .submit([&](Connection& conn) -> parley::Result<WriteAck> {
+                       auto st = conn.cached("UPDATE memories SET content_hash = '' WHERE id = ?");
+                       if (!st) return parley::fail(std::move(st).error());
+                       (*st)->bind_all(first->row_id);
+                       if (auto r = (*st)->step(); !r) return parley::fail(std::move(r).error());
+                       return WriteAck{first->row_id, true};
+                     })
+                     .get();
+  ASSERT_TRUE(cleared.ok()) << cleared.error().describe();
+  auto again = mem().add(memory(alice_, "I love pizza")).get();
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->inserted);
+  EXPECT_EQ(again->row_id, first->row_id);
+  auto other = mem().add(memory(alice_, "I love pasta")).get();
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(other->inserted);
+}
+
 TEST_F(MemoryRepositoryTest, AChangedFactIsSupersededNeverDeleted) {
   const int64_t old_id = mem().add(memory(alice_, "Lives in Porto")).get()->row_id;
   clock_.advance_ms(30 * kDayMs);
