@@ -154,6 +154,16 @@ Reply error_reply(unsigned status, std::string message) {
   return r;
 }
 
+// 404, naming the routes there are (`pages`: the pages of HttpServerOptions::pages too).
+Reply no_route(std::string_view path, bool pages) {
+  return error_reply(
+      404,
+      fmt::format("no route for {}; routes: POST /v1/messages, GET /healthz, GET /readyz{}", path,
+                  pages ? ", GET /api/usage, /api/credits, /api/alerts, /reports, /metrics, "
+                          "/files/…"
+                        : ""));
+}
+
 Reply method_not_allowed(std::string_view method, std::string_view path, const char* allow) {
   Reply r = error_reply(405, fmt::format("{} is not allowed on {}; use {}", method, path, allow));
   r.headers.emplace_back("Allow", allow);
@@ -413,14 +423,7 @@ std::optional<Reply> Session::precheck(const Request& req) const {
     r.page = std::move(pr);  // rendered by serve(), on options.page_executor when given
     return r;
   }
-  return error_reply(
-      404,
-      fmt::format("no route for {}; routes: POST /v1/messages, GET /healthz, "
-                  "GET /readyz{}",
-                  path,
-                  st_->options.pages
-                      ? ", GET /api/usage, /api/credits, /api/alerts, /reports, /metrics, /files/…"
-                      : ""));
+  return no_route(path, static_cast<bool>(st_->options.pages));
 }
 
 awaitable<Reply> Session::render_page(std::shared_ptr<HttpServer::State> st, PageRequest pr) {
@@ -432,10 +435,7 @@ awaitable<Reply> Session::render_page(std::shared_ptr<HttpServer::State> st, Pag
     co_return error_reply(500, fmt::format("GET {} failed", pr.path));
   }
   if (!page) {
-    co_return error_reply(
-        404, fmt::format("no route for {}; routes: POST /v1/messages, GET /healthz, GET /readyz, "
-                         "GET /api/usage, /api/credits, /api/alerts, /reports, /metrics, /files/…",
-                         pr.path));
+    co_return no_route(pr.path, true);
   }
   Reply r;
   r.status = page->status >= 200 && page->status <= 599 ? static_cast<unsigned>(page->status) : 500;
