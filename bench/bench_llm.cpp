@@ -424,7 +424,7 @@ class EasyBaseline {
  public:
   explicit EasyBaseline(const std::string& base_url)
       : url_(base_url + "/chat/completions"),
-        body_(llm::to_json(small_request(false), std::string(kModel)).dump()),
+        body_(llm::request_body(small_request(false), std::string(kModel))),
         easy_(curl_easy_init()) {
     const std::vector<std::string> lines = {
         "Content-Type: application/json", "Accept: application/json",

@@ -83,13 +83,6 @@ const std::shared_ptr<const nlohmann::json>& Capability::schema() const {
   return schema_;
 }
 
-const std::shared_ptr<const nlohmann::json>& Capability::derived_schema(
-    nlohmann::json (*derive)(const nlohmann::json&)) const {
-  std::call_once(derived_once_,
-                 [&] { derived_ = std::make_shared<const nlohmann::json>(derive(*schema())); });
-  return derived_;
-}
-
 Result<nlohmann::json> Capability::invoke(const InvokeContext& ctx,
                                           const nlohmann::json& args) noexcept {
   try {

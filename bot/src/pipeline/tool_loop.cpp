@@ -101,7 +101,7 @@ std::string describe_tools_for_text(const std::vector<llm::ToolDefinition>& tool
       "and stop; the result comes back as <tool_result name=\"TOOL\">…</tool_result>. Tools:\n";
   for (const auto& t : tools) {
     out += fmt::format("- {}: {} Arguments (JSON Schema): {}\n", t.name, t.description,
-                       t.parameters->dump());
+                       t.parameters.text());
   }
   return out;
 }

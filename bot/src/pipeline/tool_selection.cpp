@@ -221,6 +221,10 @@ json model_schema(const json& parameters) {
   return t;
 }
 
+llm::SharedJson::Value model_schema_value(const json& parameters) {
+  return llm::SharedJson::Value(model_schema(parameters));
+}
+
 }  // namespace
 
 std::string wire_name(std::string_view name) {
@@ -239,9 +243,10 @@ std::string wire_name(std::string_view name) {
 }
 
 llm::ToolDefinition tool_definition(const caps::Capability& capability) {
-  // Derived once per capability and shared by every request (a schema is kilobytes of JSON).
+  // Derived and serialised once per capability and shared by every request (a schema is
+  // kilobytes of JSON).
   return {wire_name(capability.name()), std::string(capability.description()),
-          capability.derived_schema(&model_schema)};
+          capability.derived_schema(&model_schema_value)};
 }
 
 }  // namespace parley::bot::pipeline

@@ -119,6 +119,11 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
   std::unordered_map<CURL*, std::shared_ptr<Transfer>> transfers;
   std::unordered_map<int, std::shared_ptr<Socket>> sockets;
   std::vector<CURL*> rearm;  // transfers whose first byte just came
+  // curl's timeout (timer_callback): the wait armed, and a 0 ms timeout posted.
+  Clock::time_point timer_due;
+  bool timer_armed = false;
+  uint64_t timer_generation = 0;
+  bool run_posted = false;
   bool closed = false;
   std::atomic<size_t> active{0};
   std::atomic<size_t> socket_count{0};
@@ -167,19 +172,41 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
     return 0;
   }
 
+  // curl asks for its timeout several times per transfer. Arming a timer each time costs a
+  // cancellation and a timerfd_settime; instead a timeout of 0 is a post, and a wait already
+  // armed for an earlier time is left alone: when it fires, socket_action(TIMEOUT) finds
+  // nothing due yet and curl asks again with what remains. Waking curl early is harmless (so is
+  // the wait left armed when curl cancels its timeout); waking it late is not, and never happens.
+  // Never call socket_action from inside this callback: the post or the wait defers it.
   static int timer_callback(CURLM* /*multi*/, long timeout_ms, void* userp) noexcept {
     auto* self = static_cast<Impl*>(userp);
-    if (timeout_ms < 0) {
-      self->timer.cancel();
+    if (timeout_ms < 0) return 0;
+    if (timeout_ms == 0) {
+      if (!self->run_posted) {
+        self->run_posted = true;
+        asio::post(self->strand, [w = self->weak_from_this()] {
+          auto impl = w.lock();
+          if (!impl) return;
+          impl->run_posted = false;
+          if (!impl->closed) impl->action(CURL_SOCKET_TIMEOUT, 0);
+        });
+      }
       return 0;
     }
-    // Never call socket_action from inside this callback: the wait (even of 0 ms) defers it.
-    self->timer.expires_after(std::chrono::milliseconds(timeout_ms));
-    self->timer.async_wait([w = self->weak_from_this()](const boost::system::error_code& ec) {
-      auto impl = w.lock();
-      if (ec || !impl || impl->closed) return;
-      impl->action(CURL_SOCKET_TIMEOUT, 0);
-    });
+    const auto due = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    if (self->timer_armed && self->timer_due <= due) return 0;
+    self->timer_armed = true;
+    self->timer_due = due;
+    const uint64_t generation = ++self->timer_generation;
+    self->timer.expires_at(due);
+    self->timer.async_wait(
+        [w = self->weak_from_this(), generation](const boost::system::error_code& ec) {
+          auto impl = w.lock();
+          if (!impl || generation != impl->timer_generation) return;  // re-armed since
+          impl->timer_armed = false;
+          if (ec || impl->closed) return;
+          impl->action(CURL_SOCKET_TIMEOUT, 0);
+        });
     return 0;
   }
 
@@ -391,8 +418,26 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
     arm_deadline(t);
   }
 
+  // Finished transfers' easy handles, reset, for the next ones: curl_easy_init allocates and
+  // initialises ~20 KiB (the handle and its receive buffer) that curl_easy_reset keeps.
+  static constexpr size_t kIdleEasyMax = 16;
+  std::vector<EasyPtr> idle_easy;
+
+  EasyPtr take_easy() {
+    if (idle_easy.empty()) return EasyPtr(curl_easy_init());
+    EasyPtr e = std::move(idle_easy.back());
+    idle_easy.pop_back();
+    return e;
+  }
+
+  void recycle(EasyPtr e) {
+    if (!e || closed || idle_easy.size() >= kIdleEasyMax) return;
+    curl_easy_reset(e.get());  // every option back to its default; the multi keeps connections
+    idle_easy.push_back(std::move(e));
+  }
+
   bool configure(Transfer& t) {
-    t.easy.reset(curl_easy_init());
+    t.easy = take_easy();
     if (!t.easy) {
       t.forced = Failure::transport;
       t.forced_message = "curl_easy_init failed";
@@ -527,8 +572,8 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
     resp.failure = t->forced;
     resp.error = std::move(t->forced_message);
     resp.total = since(t->started);
-    // Free curl's handle now: the completion may be long in coming on a busy executor.
-    t->easy.reset();
+    // Give curl's handle back now: the completion may be long in coming on a busy executor.
+    recycle(std::move(t->easy));
     t->headers.reset();
     t->on_body = nullptr;
     asio::post(t->completion,
@@ -547,6 +592,7 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
       t->forced_message = "the HTTP client is shutting down";
       remove(t);
     }
+    idle_easy.clear();
     // Removing the handles closed their connections; close the cached ones too.
     multi.reset();
     for (auto& [_, sock] : sockets) {

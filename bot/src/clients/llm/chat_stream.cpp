@@ -98,6 +98,7 @@ Status ChatStream::on_data(std::string_view data) {
   }
   auto choices = chunk.find("choices");
   if (choices == chunk.end() || !choices->is_array()) return {};
+  if (!choices->empty()) saw_choices_ = true;
   for (const auto& choice : *choices) {
     if (!choice.is_object() || int_at(choice, "index") != 0) continue;  // parley asks for n=1
     if (const auto* reason = string_at(choice, "finish_reason")) result_.finish_reason = *reason;

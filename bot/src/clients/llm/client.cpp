@@ -294,10 +294,9 @@ asio::awaitable<Attempt> LlmClient::attempt(const ChatRequest& request, const Re
   const ResolvedProvider& provider = pit->second;
   a.endpoint = endpoint_for_messages(provider.config.base_url);
 
-  http::Request req = make_request(provider, "/chat/completions",
-                                   to_json(request, model.model, model.options)
-                                       .dump(-1, ' ', false, json::error_handler_t::replace),
-                                   request.stream, settings_.timeouts, deadline);
+  http::Request req =
+      make_request(provider, "/chat/completions", request_body(request, model.model, model.options),
+                   request.stream, settings_.timeouts, deadline);
 
   auto st = std::make_shared<StreamState>();
   st->streaming = request.stream;

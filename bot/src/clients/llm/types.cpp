@@ -2,12 +2,20 @@
 
 namespace parley::bot::llm {
 
-const std::shared_ptr<const nlohmann::json>& SharedJson::empty_object() {
-  static const auto empty = std::make_shared<const nlohmann::json>(nlohmann::json::object());
+using nlohmann::json;
+
+namespace {
+std::string compact(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+}  // namespace
+
+SharedJson::Value::Value(json v) : value(std::move(v)), text(compact(value)) {}
+
+const std::shared_ptr<const SharedJson::Value>& SharedJson::empty_object() {
+  static const auto empty = std::make_shared<const Value>(json::object());
   return empty;
 }
-
-using nlohmann::json;
 
 std::string_view to_string(Role role) noexcept {
   switch (role) {
@@ -19,7 +27,11 @@ std::string_view to_string(Role role) noexcept {
   return "user";
 }
 
-json to_json(const ChatRequest& request, const std::string& model, const json& model_options) {
+namespace {
+
+// Every member of the body but "tools".
+json body_without_tools(const ChatRequest& request, const std::string& model,
+                        const json& model_options) {
   json body = model_options.is_object() ? model_options : json::object();
   body["model"] = model;
   json messages = json::array();
@@ -43,17 +55,9 @@ json to_json(const ChatRequest& request, const std::string& model, const json& m
     messages.push_back(std::move(msg));
   }
   body["messages"] = std::move(messages);
-  if (!request.tools.empty()) {
-    json tools = json::array();
-    for (const auto& t : request.tools) {
-      tools.push_back({{"type", "function"},
-                       {"function",
-                        {{"name", t.name},
-                         {"description", t.description},
-                         {"parameters", t.parameters.get()}}}});
-    }
-    body["tools"] = std::move(tools);
-  }
+  // The request's tools replace any the configuration names; without any, the configuration's
+  // stand.
+  if (!request.tools.empty()) body.erase("tools");
   if (!request.tool_choice.is_null()) body["tool_choice"] = request.tool_choice;
   if (request.max_tokens) body["max_tokens"] = *request.max_tokens;
   if (request.temperature) body["temperature"] = *request.temperature;
@@ -68,15 +72,58 @@ json to_json(const ChatRequest& request, const std::string& model, const json& m
   return body;
 }
 
+}  // namespace
+
+json to_json(const ChatRequest& request, const std::string& model, const json& model_options) {
+  json body = body_without_tools(request, model, model_options);
+  if (!request.tools.empty()) {
+    json tools = json::array();
+    for (const auto& t : request.tools) {
+      tools.push_back({{"type", "function"},
+                       {"function",
+                        {{"name", t.name},
+                         {"description", t.description},
+                         {"parameters", t.parameters.get()}}}});
+    }
+    body["tools"] = std::move(tools);
+  }
+  return body;
+}
+
+std::string request_body(const ChatRequest& request, const std::string& model,
+                         const json& model_options) {
+  std::string out = compact(body_without_tools(request, model, model_options));
+  if (request.tools.empty()) return out;
+  size_t size = out.size() + 16;
+  for (const auto& t : request.tools) {
+    size += t.name.size() + t.description.size() + t.parameters.text().size() + 80;
+  }
+  out.reserve(size);
+  out.pop_back();  // the body's closing brace: "tools" goes last
+  out += out.size() > 1 ? ",\"tools\":[" : "\"tools\":[";
+  bool first = true;
+  for (const auto& t : request.tools) {
+    out += first ? "" : ",";
+    first = false;
+    out += R"({"type":"function","function":{"name":)";
+    out += compact(t.name);
+    out += R"(,"description":)";
+    out += compact(t.description);
+    out += R"(,"parameters":)";
+    out += t.parameters.text();
+    out += "}}";
+  }
+  out += "]}";
+  return out;
+}
+
 Result<ChatResult> parse_completion(std::string_view body, StreamError* in_band) {
   ChatStream assembler;
   if (auto st = assembler.on_data(body); !st.ok()) {
     if (in_band != nullptr && assembler.in_band_error()) *in_band = *assembler.in_band_error();
     return fail(std::move(st).error());
   }
-  const json j = json::parse(body, nullptr, false);
-  auto choices = j.find("choices");
-  if (choices == j.end() || !choices->is_array() || choices->empty()) {
+  if (!assembler.saw_choices()) {  // on_data() read the body as one chunk
     return fail(ErrorCode::internal, "malformed completion: no choices");
   }
   return assembler.take();
@@ -96,7 +143,7 @@ int64_t estimate_prompt_tokens(const ChatRequest& request) noexcept {
   }
   for (const auto& t : request.tools) {
     tokens += estimate_tokens(t.name) + estimate_tokens(t.description) +
-              estimate_tokens(t.parameters->dump());
+              estimate_tokens(t.parameters.text());
   }
   return tokens;
 }

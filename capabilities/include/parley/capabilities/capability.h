@@ -131,11 +131,14 @@ class Capability {
   // parameters(), built on first use and shared read-only: the argument check of every call
   // and every turn's tool definition read it without building or copying it again.
   [[nodiscard]] const std::shared_ptr<const nlohmann::json>& schema() const;
-  // Something a user of the capability derives from schema() once (the model's form of it:
-  // bot/tool_selection.h), built by `derive` on first use and kept with the capability. One
-  // derivation per capability: every caller must pass the same one.
-  [[nodiscard]] const std::shared_ptr<const nlohmann::json>& derived_schema(
-      nlohmann::json (*derive)(const nlohmann::json&)) const;
+  // Something a user of the capability derives from schema() once (the model's form of it,
+  // serialised: bot/tool_selection.h), built by `derive` on first use and kept with the
+  // capability. One derivation per capability: every caller must pass the same one.
+  template <class T>
+  [[nodiscard]] std::shared_ptr<const T> derived_schema(T (*derive)(const nlohmann::json&)) const {
+    std::call_once(derived_once_, [&] { derived_ = std::make_shared<const T>(derive(*schema())); });
+    return std::static_pointer_cast<const T>(derived_);
+  }
   [[nodiscard]] virtual Flags flags() const { return {}; }
   // Words or word stems that make this capability relevant to a message, beyond its name and
   // command names: the bot offers a model only the relevant tools (see bot/tool_selection.h).
@@ -173,7 +176,7 @@ class Capability {
   mutable std::once_flag schema_once_;
   mutable std::shared_ptr<const nlohmann::json> schema_;
   mutable std::once_flag derived_once_;
-  mutable std::shared_ptr<const nlohmann::json> derived_;
+  mutable std::shared_ptr<const void> derived_;
 };
 
 // What set_group() took and what it left out (a name, why).

@@ -69,6 +69,8 @@ class ChatStream {
   Status on_data(std::string_view data);
 
   [[nodiscard]] bool done() const { return done_; }
+  // Whether a chunk fed so far had a non-empty "choices" array.
+  [[nodiscard]] bool saw_choices() const { return saw_choices_; }
   [[nodiscard]] const ChatResult& result() const { return result_; }
   ChatResult take() { return std::move(result_); }
   [[nodiscard]] const std::optional<StreamError>& in_band_error() const { return error_; }
@@ -82,6 +84,7 @@ class ChatStream {
   std::vector<std::optional<size_t>> slot_of_index_;
   std::optional<StreamError> error_;
   bool done_ = false;
+  bool saw_choices_ = false;
 };
 
 }  // namespace parley::bot::llm

@@ -38,25 +38,33 @@ struct Message {
   }
 };
 
-// A JSON value shared read-only: a tool's schema is built once per capability and shared by
-// every request that offers it, not copied into each (a waiting call holds its request).
+// A JSON value shared read-only, with its serialised text: a tool's schema is built and
+// serialised once per capability and shared by every request that offers it — neither copied
+// into each (a waiting call holds its request) nor serialised again per call (the request body
+// splices the text in: request_body()).
 class SharedJson {
  public:
+  struct Value {
+    explicit Value(nlohmann::json v);
+    nlohmann::json value;
+    std::string text;  // value, compact; invalid UTF-8 replaced by U+FFFD
+  };
+
   SharedJson() : value_(empty_object()) {}
   // NOLINTNEXTLINE(google-explicit-constructor): a schema written in place
-  SharedJson(nlohmann::json value)
-      : value_(std::make_shared<const nlohmann::json>(std::move(value))) {}
+  SharedJson(nlohmann::json value) : value_(std::make_shared<const Value>(std::move(value))) {}
   // NOLINTNEXTLINE(google-explicit-constructor)
-  SharedJson(std::shared_ptr<const nlohmann::json> value)
+  SharedJson(std::shared_ptr<const Value> value)
       : value_(value ? std::move(value) : empty_object()) {}
-  [[nodiscard]] const nlohmann::json& get() const { return *value_; }
+  [[nodiscard]] const nlohmann::json& get() const { return value_->value; }
+  [[nodiscard]] const std::string& text() const { return value_->text; }
   // NOLINTNEXTLINE(google-explicit-constructor): reads as the JSON it holds
-  operator const nlohmann::json&() const { return *value_; }
-  const nlohmann::json* operator->() const { return value_.get(); }
+  operator const nlohmann::json&() const { return value_->value; }
+  const nlohmann::json* operator->() const { return &value_->value; }
 
  private:
-  static const std::shared_ptr<const nlohmann::json>& empty_object();
-  std::shared_ptr<const nlohmann::json> value_;
+  static const std::shared_ptr<const Value>& empty_object();
+  std::shared_ptr<const Value> value_;
 };
 
 struct ToolDefinition {
@@ -85,6 +93,10 @@ struct ChatRequest {
 // in first, so that a field the request sets explicitly wins.
 nlohmann::json to_json(const ChatRequest& request, const std::string& model,
                        const nlohmann::json& model_options = nlohmann::json::object());
+// to_json() serialised (compact, invalid UTF-8 replaced by U+FFFD), what a call sends: the same
+// members, with "tools" last and each tool's schema spliced in from its SharedJson::text().
+std::string request_body(const ChatRequest& request, const std::string& model,
+                         const nlohmann::json& model_options = nlohmann::json::object());
 
 // Reads a non-streamed chat.completion body. An {"error": …} body (some providers answer
 // errors with HTTP 200) gives in_band (when not null) and an error.
