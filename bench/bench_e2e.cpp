@@ -534,6 +534,9 @@ void bench_throughput(Context& ctx, Report& report) {
   report.add("llm_direct_p99_ms", percentile_sorted(direct.latency_us, 0.99) / 1000.0, "ms", 3);
   report.add("e2e_vs_direct_rate_ratio", e2e_rate / direct_rate, "x", 3);
   report.add("e2e_parley_cpu_us_per_msg", parley_cpu * 1000.0 / turns, "us", 0);
+  // The baseline of the same run: what answering one call costs the fake LLM server.
+  report.add("fake_cpu_us_per_call", fake_cpu * 1000.0 / turns, "us", 0);
+  report.add("e2e_cpu_vs_fake_ratio", fake_cpu > 0 ? parley_cpu / fake_cpu : 0.0, "x", 2);
 }
 
 struct ConcurrentRun {

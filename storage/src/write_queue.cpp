@@ -257,9 +257,19 @@ void WriteQueue::process(std::deque<WriteJob>& batch) {
 }
 
 void WriteQueue::hand_over(std::vector<Completion> done) {
+  bool inline_here = false;
   {
     std::lock_guard lock(done_mu_);
-    for (auto& c : done) done_.push_back(std::move(c));
+    // Nothing handed over earlier is still waiting or running: completing here keeps the
+    // commit order, and spares a lone write the wake-up of a second thread.
+    inline_here = done.size() <= kInlineCompletions && !completer_busy_ && done_.empty();
+    if (!inline_here) {
+      for (auto& c : done) done_.push_back(std::move(c));
+    }
+  }
+  if (inline_here) {
+    for (auto& c : done) complete(c.job, std::move(c.result));
+    return;
   }
   done_cv_.notify_one();
 }
@@ -272,9 +282,12 @@ void WriteQueue::run_completions() {
       done_cv_.wait(lock, [&] { return done_stopping_ || !done_.empty(); });
       if (done_.empty()) break;  // stopping and drained
       mine.swap(done_);
+      completer_busy_ = true;
     }
     for (auto& c : mine) complete(c.job, std::move(c.result));
     mine.clear();
+    std::lock_guard lock(done_mu_);
+    completer_busy_ = false;
   }
 }
 

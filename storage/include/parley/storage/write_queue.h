@@ -10,7 +10,8 @@
 //
 // Batching: by default (max_wait 0) the writer never waits — whatever queued up while it
 // committed the last batch forms the next one, so batches grow with load by themselves and
-// acknowledgements (on a separate completion thread) overlap the next commit. With max_wait > 0
+// acknowledgements (on a separate completion thread, for all but small batches under light
+// load) overlap the next commit. With max_wait > 0
 // and fewer than the previous batch's size queued, the writer waits up to max_wait for that
 // many (measured in bench_storage: slower on two cores, kept for hosts where it pays).
 //
@@ -18,9 +19,12 @@
 // resource_exhausted (counted in rejected); nothing blocks the caller.
 //
 // Thread safety: submit() is safe from any thread. on_commit hooks run on the writer thread
-// right after the commit. Completion callbacks run on the queue's completion thread, in commit
-// order, so that waking the waiting producers overlaps with the writer's next batch; they must
-// be short (post to an executor for anything more). A job refused before it is queued (queue
+// right after the commit. Completion callbacks run in commit order on the queue's completion
+// thread, so that waking the waiting producers overlaps with the writer's next batch — except a
+// small batch (up to 4 jobs) committed while the completion thread is idle, which the writer
+// completes itself: a lone write then costs one thread wake-up fewer (measured with one client
+// in bench_e2e). Callbacks must be short and must never wait for another write (post to an
+// executor for anything more). A job refused before it is queued (queue
 // stopped or full, or input rejected by a repository) completes at once on the submitting
 // thread.
 #pragma once
@@ -140,6 +144,10 @@ class WriteQueue {
   std::condition_variable done_cv_;
   std::deque<Completion> done_;  // GUARDED_BY(done_mu_)
   bool done_stopping_ = false;   // GUARDED_BY(done_mu_)
+  bool completer_busy_ = false;  // GUARDED_BY(done_mu_): running callbacks it took from done_
+  // A batch of at most this many jobs, committed while the completion thread has nothing to
+  // do, is completed by the writer itself (see "Thread safety").
+  static constexpr size_t kInlineCompletions = 4;
 
   std::thread completer_;
   std::thread writer_;
