@@ -10,8 +10,10 @@
 #include <thread>
 
 #include "fakes/fake_llm.h"
+#include "fakes/http_site.h"
 #include "parley/storage/store.h"
 #include "served_bot.h"
+#include "support/run_parley.h"
 #include "support/temp_dir.h"
 
 namespace serve_test {
@@ -393,6 +395,46 @@ TEST(Serve, FilesOfARepliesAreServedUnderTheServerAndTheModelSeesOnlyWhatTheyAre
   EXPECT_THAT(tool_result, ::testing::Not(HasSubstr("BEGIN:VCALENDAR")));
   auto served = http_request(bot.url() + answer["files"][0]["url"].get<std::string>());
   EXPECT_THAT(served.body, HasSubstr("dentist"));
+  EXPECT_EQ(bot.stop(), 0);
+}
+
+// web_fetch through the running bot: the page's HTML (half a megabyte) is reduced on the
+// App's worker, not an io thread, and the model reads its text, not its markup.
+TEST(Serve, AWebPageTheModelFetchesReachesItAsText) {
+  TempDir dir;
+  parley::fakes::HttpSite site;
+  std::string page =
+      "<html><head><title>Parley test page</title><script>var hidden = 1;</script></head><body>";
+  for (int i = 0; i < 20'000; ++i) page += "<p>paragraph " + std::to_string(i) + "</p>";
+  page += "</body></html>";
+  site.set("/page", parley::fakes::SitePage::html(page));
+  const std::string page_url = site.url("/page");
+  FakeLlmServer fake;
+  fake.set_handler([page_url](const parley::fakes::RecordedRequest& r) -> std::optional<FakeReply> {
+    if (r.json["messages"].back()["role"] == "tool") return FakeReply::text("Read it.");
+    return FakeReply::tools({{"call_1", "web_fetch", json{{"url", page_url}}.dump()}});
+  });
+  parley::testing::write_file(dir.path() / "capabilities.yaml",
+                              "capabilities:\n  web_fetch: {settings: {allow_private: true}}\n");
+  parley::testing::write_file(dir.path() / "parley.yaml",
+                              "capabilities: {file: capabilities.yaml}\n");
+  ServedBot bot(dir.path(), fake.base_url(), "", "--config parley.yaml");
+  ASSERT_FALSE(bot.url().empty()) << bot.ready_line();
+
+  auto turn = http_request(bot.url() + "/v1/messages",
+                           message("w", "wes", "what does " + page_url + " say?"));
+  ASSERT_EQ(turn.status, 200) << turn.body;
+  EXPECT_EQ(json::parse(turn.body)["reply"], "Read it.");
+  EXPECT_EQ(site.request_count(), 1u);
+  const auto requests = fake.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  // The tool's answer (cut to the size a tool result may have): the page's text.
+  const std::string tool_result = requests[1].json["messages"].back()["content"];
+  const std::string head = tool_result.substr(0, 300);
+  EXPECT_NE(tool_result.find(R"("status":200)"), std::string::npos) << head;
+  EXPECT_NE(tool_result.find("paragraph 0\\n\\nparagraph 1\\n"), std::string::npos) << head;
+  EXPECT_EQ(tool_result.find("hidden"), std::string::npos) << head;
+  EXPECT_EQ(tool_result.find("<p>"), std::string::npos) << head;
   EXPECT_EQ(bot.stop(), 0);
 }
 

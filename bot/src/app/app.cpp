@@ -141,7 +141,9 @@ Status App::build() {
   // waiting turns, the rest close instead of holding a descriptor and buffers each.
   multi_ = std::make_unique<http::CurlMulti>(ioc_.get_executor(),
                                              http::CurlMulti::Options{.max_connects = 256});
-  fetcher_ = std::make_unique<http::WebFetcher>(*multi_, ioc_.get_executor());
+  // A fetched page completes on the worker: web_fetch reduces its HTML (up to megabytes,
+  // through libxml2) there, not on an io thread; the tool call resumes on its own executor.
+  fetcher_ = std::make_unique<http::WebFetcher>(*multi_, worker());
   // The MCP servers start now, in every mode; their tools join the registry as each is ready.
   // `parley ask` answers one message: it waits for them (each within its initialize timeout).
   mcp_ = std::make_unique<mcp::McpServers>(ioc_.get_executor(), *multi_, registry_);
@@ -464,6 +466,8 @@ void App::shutdown(std::chrono::seconds grace, const std::vector<channels::Chann
         .wait();
   }
   if (multi_) multi_->close_now();
+  // The worker's queue, too (close_now() posted the web fetches' completions there).
+  workers_.reset();
   ioc_.destroy_pending();
 }
 
