@@ -19,13 +19,19 @@ Result<int64_t> spent_through(Connection& conn, const SpendScope& s, int64_t top
   auto row = (*cur)->step();
   if (!row) return fail(std::move(row).error());
   if (!*row) {
-    // First use of this cap's period: the whole period, through the indexes on (user_id, ts)
-    // and ts.
+    // First use of this cap's period: the whole period, through the index on (user_id, ts) for
+    // a user's cap and on ts for everyone's. Two statements, not "(? IS NULL OR user_id = ?)":
+    // SQLite cannot use the (user_id, ts) index for that, and every user's first turn of a
+    // period then read the whole period of everyone's rows.
     auto sum = conn.cached(std::string("SELECT coalesce(sum(") + kCost +
-                           "), 0) FROM usage WHERE ts >= ?1 AND ts < ?2 AND id <= ?3 AND "
-                           "(?4 IS NULL OR user_id = ?4)");
+                           "), 0) FROM usage WHERE ts >= ?1 AND ts < ?2 AND id <= ?3" +
+                           (s.user_id ? " AND user_id = ?4" : ""));
     if (!sum) return fail(std::move(sum).error());
-    (*sum)->bind_all(s.from_ms, s.to_ms, top, s.user_id);
+    if (s.user_id) {
+      (*sum)->bind_all(s.from_ms, s.to_ms, top, *s.user_id);
+    } else {
+      (*sum)->bind_all(s.from_ms, s.to_ms, top);
+    }
     auto srow = (*sum)->step();
     if (!srow) return fail(std::move(srow).error());
     const int64_t spent = (*sum)->column_int64(0);

@@ -75,6 +75,17 @@ TEST_F(UsageRepositoryTest, SumsAreExactPerUserAndPeriod) {
   auto window = u.summary({std::nullopt, 2000, 3000});  // [2000, 3000)
   EXPECT_EQ(window->calls, 2);
   EXPECT_EQ(window->cost_actual_nanousd, 1'700'000'000);
+
+  // By purpose, for one user and for everyone (each its own statement).
+  UsageRecord extraction = call(alice_, 2200, 0.05);
+  extraction.purpose = "extraction";
+  ASSERT_TRUE(u.record(extraction).get().ok());
+  EXPECT_EQ(u.summary({alice_, 0, INT64_MAX, "extraction"})->calls, 1);
+  EXPECT_EQ(u.summary({alice_, 0, INT64_MAX, "turn"})->calls, 3);
+  EXPECT_EQ(u.summary({bob_, 0, INT64_MAX, "extraction"})->calls, 0);
+  EXPECT_EQ(u.summary({std::nullopt, 0, INT64_MAX, "turn"})->calls, 4);
+  EXPECT_EQ(u.summary({std::nullopt, 0, 2300, "extraction"})->cost_actual_nanousd, 50'000'000);
+  EXPECT_EQ(u.summary({alice_, 0, INT64_MAX})->calls, 4);
 }
 
 TEST_F(UsageRepositoryTest, ZeroTimestampMeansNowAndDetailsAreKept) {
