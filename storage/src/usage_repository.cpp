@@ -139,10 +139,15 @@ std::string_view key_sql(UsageGroupBy g) {
   return "''";
 }
 
-constexpr std::string_view kPeriodWhere = "ts >= ?1 AND ts < ?2 AND (?3 IS NULL OR user_id = ?3)";
+// The period, and the user when one is named (?3, bound either way). Not "(?3 IS NULL OR user_id
+// = ?3)": SQLite cannot use the (user_id, ts) index for that, and one user's report would read
+// the period's rows of every user.
+std::string_view period_where(bool one_user) {
+  return one_user ? "user_id = ?3 AND ts >= ?1 AND ts < ?2" : "?3 IS NULL AND ts >= ?1 AND ts < ?2";
+}
 constexpr std::string_view kCostSql = "coalesce(cost_actual_nanousd, cost_estimated_nanousd)";
 
-std::string aggregate_sql(UsageGroupBy g) {
+std::string aggregate_sql(UsageGroupBy g, bool one_user) {
   std::string label = "NULL";
   std::string join;
   if (g == UsageGroupBy::user) {
@@ -164,19 +169,19 @@ std::string aggregate_sql(UsageGroupBy g) {
       "coalesce(sum({cost}), 0) AS cost FROM usage WHERE {where} GROUP BY k) AS g {join} "
       "ORDER BY {order}",
       fmt::arg("label", label), fmt::arg("key", key_sql(g)), fmt::arg("cost", kCostSql),
-      fmt::arg("where", kPeriodWhere), fmt::arg("join", join), fmt::arg("order", order));
+      fmt::arg("where", period_where(one_user)), fmt::arg("join", join), fmt::arg("order", order));
 }
 
 // Nearest-rank: the p-th percentile of n sorted values is the one at rank ceil(p·n) (1-based):
 // ceil(n/2) = (n + 1) / 2 and ceil(95n/100) = (95n + 99) / 100 in integers.
-std::string percentile_sql(UsageGroupBy g) {
+std::string percentile_sql(UsageGroupBy g, bool one_user) {
   return fmt::format(
       "SELECT k, max(CASE WHEN rn = (n + 1) / 2 THEN latency_ms END), "
       "max(CASE WHEN rn = (95 * n + 99) / 100 THEN latency_ms END) "
       "FROM (SELECT k, latency_ms, row_number() OVER (PARTITION BY k ORDER BY latency_ms) AS rn, "
       "count(*) OVER (PARTITION BY k) AS n "
       "FROM (SELECT {key} AS k, latency_ms FROM usage WHERE {where} AND success = 1)) GROUP BY k",
-      fmt::arg("key", key_sql(g)), fmt::arg("where", kPeriodWhere));
+      fmt::arg("key", key_sql(g)), fmt::arg("where", period_where(one_user)));
 }
 
 bool keyed_by_id(UsageGroupBy g) {
@@ -196,7 +201,7 @@ Result<std::vector<UsageReportRow>> grouped(Connection& conn, const UsageReportQ
   std::vector<UsageReportRow> rows;
   std::unordered_map<std::string, size_t> index;
   {
-    auto st = conn.cached(aggregate_sql(g));
+    auto st = conn.cached(aggregate_sql(g, q.user_id.has_value()));
     if (!st) return fail(std::move(st).error());
     (*st)->bind_all(q.from_ms, q.to_ms, q.user_id);
     while (true) {
@@ -222,7 +227,7 @@ Result<std::vector<UsageReportRow>> grouped(Connection& conn, const UsageReportQ
       rows.push_back(std::move(r));
     }
   }
-  auto st = conn.cached(percentile_sql(g));
+  auto st = conn.cached(percentile_sql(g, q.user_id.has_value()));
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(q.from_ms, q.to_ms, q.user_id);
   while (true) {
@@ -382,7 +387,7 @@ Result<std::vector<UsageSeriesPoint>> UsageRepository::series(const UsageReportQ
       "coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0) "
       "FROM usage WHERE {where} GROUP BY d, m ORDER BY d, m",
       fmt::arg("model", key_sql(UsageGroupBy::model)), fmt::arg("cost", kCostSql),
-      fmt::arg("where", kPeriodWhere)));
+      fmt::arg("where", period_where(q.user_id.has_value()))));
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(q.from_ms, q.to_ms, q.user_id);
   std::vector<UsageSeriesPoint> points;

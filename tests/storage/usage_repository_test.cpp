@@ -279,6 +279,11 @@ TEST_F(UsageRepositoryTest, ReportGroupsByModelUserConversationAndCapability) {
   EXPECT_EQ(bobs.totals.calls, 1);
   ASSERT_EQ(bobs.rows.size(), 1U);
   EXPECT_EQ(bobs.rows[0].key, "small-v2");
+  // Their daily series too (the same filter, its own statement).
+  auto bob_days = u.series(q).value();
+  ASSERT_EQ(bob_days.size(), 1U);
+  EXPECT_EQ(bob_days[0].calls, 1);
+  EXPECT_EQ(bob_days[0].model, "small-v2");
 }
 
 TEST_F(UsageRepositoryTest, DaysAreLocalDaysOfTheZoneAcrossADstChange) {
