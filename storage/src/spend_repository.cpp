@@ -24,14 +24,10 @@ Result<int64_t> spent_through(Connection& conn, const SpendScope& s, int64_t top
     // SQLite cannot use the (user_id, ts) index for that, and every user's first turn of a
     // period then read the whole period of everyone's rows.
     auto sum = conn.cached(std::string("SELECT coalesce(sum(") + kCost +
-                           "), 0) FROM usage WHERE ts >= ?1 AND ts < ?2 AND id <= ?3" +
-                           (s.user_id ? " AND user_id = ?4" : ""));
+                           "), 0) FROM usage WHERE ts >= ?1 AND ts < ?2 AND id <= ?3 AND " +
+                           (s.user_id ? "user_id = ?4" : "?4 IS NULL"));
     if (!sum) return fail(std::move(sum).error());
-    if (s.user_id) {
-      (*sum)->bind_all(s.from_ms, s.to_ms, top, *s.user_id);
-    } else {
-      (*sum)->bind_all(s.from_ms, s.to_ms, top);
-    }
+    (*sum)->bind_all(s.from_ms, s.to_ms, top, s.user_id);
     auto srow = (*sum)->step();
     if (!srow) return fail(std::move(srow).error());
     const int64_t spent = (*sum)->column_int64(0);

@@ -324,21 +324,19 @@ void UsageRepository::record(UsageRecord record, WriteCallback done) {
 
 Result<UsageSummary> UsageRepository::summary(const UsageQuery& q) {
   auto conn = reads_.acquire();
-  // A user's summary reads the (user_id, ts) index: "(? IS NULL OR user_id = ?)" kept SQLite on
-  // the ts index, so each one read the period's rows of every user (memory extraction asks for
-  // one per conversation it reads: at shutdown after 40,000 conversations of one day, minutes).
-  auto st = conn->cached(
-      std::string(
-          "SELECT count(*), coalesce(sum(success = 0), 0), coalesce(sum(prompt_tokens), "
-          "0), coalesce(sum(completion_tokens), 0), coalesce(sum(cached_tokens), 0), "
-          "coalesce(sum(reasoning_tokens), 0), coalesce(sum(cost_actual_nanousd), 0), "
-          "coalesce(sum(cost_estimated_nanousd), 0), "
-          "coalesce(sum(cost_actual_nanousd IS NULL AND cost_estimated_nanousd IS NULL), 0) "
-          "FROM usage WHERE ") +
-      (q.user_id ? "user_id = ?1 AND " : "?1 IS NULL AND ") +
-      "ts >= ?2 AND ts < ?3 AND (?4 IS NULL OR purpose = ?4)");
+  // A user's summary reads the (user_id, ts) index (period_where): memory extraction asks for
+  // one per conversation it reads, and reading the period's rows of every user each time made a
+  // stop after 40,000 conversations of one day run past its grace period.
+  auto st = conn->cached(fmt::format(
+      "SELECT count(*), coalesce(sum(success = 0), 0), coalesce(sum(prompt_tokens), 0), "
+      "coalesce(sum(completion_tokens), 0), coalesce(sum(cached_tokens), 0), "
+      "coalesce(sum(reasoning_tokens), 0), coalesce(sum(cost_actual_nanousd), 0), "
+      "coalesce(sum(cost_estimated_nanousd), 0), "
+      "coalesce(sum(cost_actual_nanousd IS NULL AND cost_estimated_nanousd IS NULL), 0) "
+      "FROM usage WHERE {} AND (?4 IS NULL OR purpose = ?4)",
+      period_where(q.user_id.has_value())));
   if (!st) return fail(std::move(st).error());
-  (*st)->bind_all(q.user_id, q.from_ms, q.to_ms, q.purpose);
+  (*st)->bind_all(q.from_ms, q.to_ms, q.user_id, q.purpose);
   auto row = (*st)->step();
   if (!row) return fail(std::move(row).error());
   UsageSummary s;

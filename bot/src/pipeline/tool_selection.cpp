@@ -213,16 +213,12 @@ void strip_bounds(json& schema) {
   if (auto items = schema.find("items"); items != schema.end()) strip_bounds(*items);
 }
 
-// The schema as the model is shown it: no "$schema", no bounds.
-json model_schema(const json& parameters) {
+// The schema as the model is shown it (no "$schema", no bounds), serialised.
+llm::SharedJson::Value model_schema(const json& parameters) {
   json t = parameters;
   if (t.is_object()) t.erase("$schema");
   strip_bounds(t);
-  return t;
-}
-
-llm::SharedJson::Value model_schema_value(const json& parameters) {
-  return llm::SharedJson::Value(model_schema(parameters));
+  return llm::SharedJson::Value(std::move(t));
 }
 
 }  // namespace
@@ -246,7 +242,7 @@ llm::ToolDefinition tool_definition(const caps::Capability& capability) {
   // Derived and serialised once per capability and shared by every request (a schema is
   // kilobytes of JSON).
   return {wire_name(capability.name()), std::string(capability.description()),
-          capability.derived_schema(&model_schema_value)};
+          capability.derived_schema(&model_schema)};
 }
 
 }  // namespace parley::bot::pipeline
