@@ -98,6 +98,10 @@ Status App::build() {
   auto opened = storage::Store::open(cfg_.storage);
   if (!opened) return fail(opened.error());
   store_ = std::move(*opened);
+  // Every message stored so far came before this start: only those can be owed by the last stop.
+  auto last = store_->messages().last_id();
+  if (!last) return fail(last.error());
+  stored_before_start_ = *last;
   library_ = std::make_unique<prompts::PromptLibrary>(*store_);
   if (auto seeded = library_->seed_defaults(); !seeded) return fail(seeded.error());
   if (owns_database()) {
@@ -384,7 +388,8 @@ void App::start() {
     if (cfg_.answer_unanswered_within.count() > 0) {
       asio::co_spawn(
           ioc_,
-          dispatcher_->answer_unanswered(cfg_.answer_unanswered_within, SystemClock::instance()),
+          dispatcher_->answer_unanswered(cfg_.answer_unanswered_within, SystemClock::instance(),
+                                         stored_before_start_),
           [](const std::exception_ptr& e, size_t answered) {
             if (e) {
               spdlog::error("recovery: answering unanswered messages stopped on an exception");

@@ -92,10 +92,9 @@ asio::awaitable<TurnResult> Dispatcher::deliver(const InboundMessage& message) {
 }
 
 asio::awaitable<size_t> Dispatcher::answer_unanswered(std::chrono::milliseconds window,
-                                                      const parley::Clock& clock) {
-  auto last = store_.messages().last_id();
-  auto found = last ? store_.messages().unanswered(clock.now_ms() - window.count(), *last)
-                    : Result<std::vector<storage::UnansweredMessage>>(fail(last.error()));
+                                                      const parley::Clock& clock,
+                                                      int64_t stored_through) {
+  auto found = store_.messages().unanswered(clock.now_ms() - window.count(), stored_through);
   if (!found) {
     spdlog::error("recovery: looking for unanswered messages failed: {}", found.error().describe());
     co_return 0;

@@ -217,6 +217,32 @@ TEST_F(DispatcherTest, ARedeliveryGetsNoSecondTurn) {
   EXPECT_EQ(handler_.batches(), (Batches{{"hello"}}));
 }
 
+// Recovery answers what the last stop left unanswered, and only that: a message this run took
+// in before the search began is its own turn's (it was answered twice, and took a second slot
+// of its sender's rate limit, when the search read "the last id" itself).
+TEST_F(DispatcherTest, RecoveryAnswersOnlyWhatWasStoredBeforeTheStart) {
+  make(pipeline::AccessPolicy{});
+  handler_.answer_at_once();
+  auto stored = [this](const std::string& who, const std::string& text) {
+    storage::NewMessage m;
+    m.conversation_id = store_->directory().ensure_conversation("http", who).get().value().row_id;
+    m.channel = "http";
+    m.author = who;
+    m.text = text;
+    return store_->messages().append(m).get().value().row_id;
+  };
+  const int64_t left = stored("alice", "left by the last stop");
+  const int64_t stored_through = store_->messages().last_id().value();
+  EXPECT_EQ(stored_through, left);
+  stored("bob", "taken in by this run");  // its own turn answers it
+  auto recovered = parley::testing::spawn(
+      ioc_.get_executor(), dispatcher_->answer_unanswered(std::chrono::hours(1),
+                                                          SystemClock::instance(), stored_through));
+  ASSERT_EQ(recovered.wait_for(kPatience), std::future_status::ready);
+  (void)recovered.get();
+  EXPECT_EQ(handler_.batches(), (Batches{{"left by the last stop"}}));
+}
+
 TEST_F(DispatcherTest, SendingAndSentBracketTheOutboxEntry) {
   make(pipeline::AccessPolicy{});
   const int64_t conversation =

@@ -159,6 +159,7 @@ class App {
   std::vector<std::thread> threads_;
   // One thread for work too long for an io thread (a report scanning the whole ledger).
   std::optional<net::asio::thread_pool> workers_;
+  int64_t stored_before_start_ = 0;  // the last message id when the store opened
   std::unique_ptr<http::CurlMulti> multi_;
   std::unique_ptr<http::WebFetcher> fetcher_;
   std::unique_ptr<mcp::McpServers> mcp_;  // the MCP servers of capabilities.yaml

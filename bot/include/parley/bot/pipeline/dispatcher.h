@@ -52,9 +52,12 @@ class Dispatcher : public channels::Inbox {
   // `window` old (MessageRepository::unanswered: the last of their conversation, nothing spent
   // or queued after them), each answered once through its lane as if redelivered
   // (InboundMessage::stored_id), its reply handed to push(). Returns how many were answered.
-  // The process that owns the database runs it once at start.
+  // The process that owns the database runs it once at start, with `stored_through` the last
+  // message id before any channel took a message in: a message of this run, stored while the
+  // search had not begun yet, is its own turn's, never recovered (and answered) a second time.
   net::asio::awaitable<size_t> answer_unanswered(std::chrono::milliseconds window,
-                                                 const parley::Clock& clock);
+                                                 const parley::Clock& clock,
+                                                 int64_t stored_through);
 
  private:
   storage::Store& store_;
