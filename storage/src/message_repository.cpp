@@ -22,7 +22,7 @@ constexpr const char* kReplyAfterSql =
 constexpr const char* kFindSql =
     "SELECT " PARLEY_MESSAGE_COLUMNS " FROM messages WHERE channel = ? AND platform_id = ?";
 // The last message of each conversation (messages_conversation serves the grouping), when it is
-// a user's, recent enough, from before `max_id`, and nothing was spent or queued after it.
+// a user's, recent enough, from before `max_id`, and nothing was spent or queued for it.
 constexpr const char* kUnansweredSql =
     "SELECT m.id, m.conversation_id, m.channel, m.platform_id, m.role, m.author, m.text, "
     "m.created_at, m.metadata, c.external_id "
@@ -30,9 +30,10 @@ constexpr const char* kUnansweredSql =
     "JOIN messages m ON m.id = l.last JOIN conversations c ON c.id = m.conversation_id "
     "WHERE m.role = 'user' AND m.created_at >= ?1 AND m.id <= ?2 "
     "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.conversation_id = m.conversation_id "
-    "AND o.created_at >= m.created_at) "
+    "AND (o.reply_to >= m.id OR (o.reply_to IS NULL AND o.created_at > m.created_at))) "
     "AND NOT EXISTS (SELECT 1 FROM usage u WHERE u.conversation_id = m.conversation_id "
-    "AND u.ts >= m.created_at AND u.purpose IN ('turn', 'tool_step')) "
+    "AND u.purpose IN ('turn', 'tool_step') "
+    "AND (u.message_id >= m.id OR (u.message_id IS NULL AND u.ts > m.created_at))) "
     "ORDER BY m.id LIMIT ?3";
 #undef PARLEY_MESSAGE_COLUMNS
 

@@ -74,17 +74,22 @@ std::vector<OutboxFile> with_tokens(std::vector<OutboxFile> files) {
   return files;
 }
 
+std::optional<int64_t> reply_column(int64_t reply_to) {
+  return reply_to > 0 ? std::optional<int64_t>(reply_to) : std::nullopt;
+}
+
 WriteJob add_job(std::optional<int64_t> conversation_id, std::string channel, std::string target,
-                 std::string body, std::vector<OutboxFile> files, int64_t now) {
+                 std::string body, std::vector<OutboxFile> files, int64_t now,
+                 int64_t reply_to = 0) {
   WriteJob job;
   job.what = "outbox add";
   job.apply = [=, channel = std::move(channel), target = std::move(target), body = std::move(body),
                files = with_tokens(std::move(files))](Connection& conn) -> Result<WriteAck> {
     auto st = conn.cached(
         "INSERT INTO outbox(conversation_id, channel, target, body, state, created_at, "
-        "updated_at) VALUES (?,?,?,?, 'pending', ?, ?) RETURNING id");
+        "updated_at, reply_to) VALUES (?,?,?,?, 'pending', ?, ?, ?) RETURNING id");
     if (!st) return fail(std::move(st).error());
-    (*st)->bind_all(conversation_id, channel, target, body, now, now);
+    (*st)->bind_all(conversation_id, channel, target, body, now, now, reply_column(reply_to));
     auto row = (*st)->step();
     if (!row) return fail(std::move(row).error());
     const int64_t id = (*st)->column_int64(0);
@@ -97,7 +102,7 @@ WriteJob add_job(std::optional<int64_t> conversation_id, std::string channel, st
 
 WriteJob add_parts_job(std::optional<int64_t> conversation_id, std::string channel,
                        std::string target, std::vector<std::string> bodies,
-                       std::vector<OutboxFile> files, int64_t now) {
+                       std::vector<OutboxFile> files, int64_t now, int64_t reply_to) {
   WriteJob job;
   job.what = "outbox add parts";
   job.apply = [=, channel = std::move(channel), target = std::move(target),
@@ -106,11 +111,12 @@ WriteJob add_parts_job(std::optional<int64_t> conversation_id, std::string chann
     if (bodies.empty()) return fail(ErrorCode::invalid_argument, "an outbox reply without parts");
     auto st = conn.cached(
         "INSERT INTO outbox(conversation_id, channel, target, body, state, created_at, "
-        "updated_at) VALUES (?,?,?,?, 'pending', ?, ?) RETURNING id");
+        "updated_at, reply_to) VALUES (?,?,?,?, 'pending', ?, ?, ?) RETURNING id");
     if (!st) return fail(std::move(st).error());
     int64_t first = 0;
     for (size_t i = 0; i < bodies.size(); ++i) {
-      (*st)->bind_all(conversation_id, channel, target, bodies[i], now, now);
+      (*st)->bind_all(conversation_id, channel, target, bodies[i], now, now,
+                      reply_column(reply_to));
       auto row = (*st)->step();
       if (!row) return fail(std::move(row).error());
       const int64_t id = (*st)->column_int64(0);
@@ -158,19 +164,20 @@ std::future<Result<WriteAck>> OutboxRepository::add(std::optional<int64_t> conve
 
 void OutboxRepository::add(std::optional<int64_t> conversation_id, std::string channel,
                            std::string target, std::string body, WriteCallback done,
-                           std::vector<OutboxFile> files) {
+                           std::vector<OutboxFile> files, int64_t reply_to) {
   submit_with(writes_,
               add_job(conversation_id, std::move(channel), std::move(target), std::move(body),
-                      std::move(files), clock_.now_ms()),
+                      std::move(files), clock_.now_ms(), reply_to),
               std::move(done));
 }
 
 void OutboxRepository::add_parts(std::optional<int64_t> conversation_id, std::string channel,
                                  std::string target, std::vector<std::string> bodies,
-                                 WriteCallback done, std::vector<OutboxFile> files) {
+                                 WriteCallback done, std::vector<OutboxFile> files,
+                                 int64_t reply_to) {
   submit_with(writes_,
               add_parts_job(conversation_id, std::move(channel), std::move(target),
-                            std::move(bodies), std::move(files), clock_.now_ms()),
+                            std::move(bodies), std::move(files), clock_.now_ms(), reply_to),
               std::move(done));
 }
 
@@ -281,15 +288,17 @@ Result<OutboxEntry> OutboxRepository::get(int64_t id) {
   return entry;
 }
 
-Result<std::optional<OutboxEntry>> OutboxRepository::first_after(int64_t conversation_id,
+Result<std::optional<OutboxEntry>> OutboxRepository::first_reply(int64_t conversation_id,
+                                                                 int64_t message_id,
                                                                  int64_t since_ms) {
   int64_t id = 0;
   {
     auto conn = reads_.acquire();
     auto st = conn->cached(
-        "SELECT id FROM outbox WHERE conversation_id = ? AND created_at >= ? ORDER BY id LIMIT 1");
+        "SELECT id FROM outbox WHERE conversation_id = ?1 AND (reply_to >= ?2 OR "
+        "(reply_to IS NULL AND created_at >= ?3)) ORDER BY id LIMIT 1");
     if (!st) return fail(std::move(st).error());
-    (*st)->bind_all(conversation_id, since_ms);
+    (*st)->bind_all(conversation_id, message_id, since_ms);
     auto row = (*st)->step();
     if (!row) return fail(std::move(row).error());
     if (!*row) return std::optional<OutboxEntry>();

@@ -286,8 +286,8 @@ WriteJob UsageRepository::make_job(UsageRecord record, WriteCallback done) {
         "provider, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, latency_ms, "
         "cost_actual_nanousd, cost_estimated_nanousd, cost_source, pricing_version, "
         "capability_steps, success, error_kind, tokens_estimated, generation_id, capability, "
-        "max_tokens_capped) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id");
+        "max_tokens_capped, message_id) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id");
     if (!st) return fail(std::move(st).error());
     auto opt_text = [](const std::string& s) {
       return s.empty() ? std::optional<std::string>() : s;
@@ -299,7 +299,7 @@ WriteJob UsageRepository::make_job(UsageRecord record, WriteCallback done) {
                     opt_text(r->pricing_version), r->capability_steps,
                     static_cast<int64_t>(r->success ? 1 : 0), opt_text(r->error_kind),
                     static_cast<int64_t>(r->tokens_estimated ? 1 : 0), opt_text(r->generation_id),
-                    opt_text(r->capability), r->max_tokens_capped);
+                    opt_text(r->capability), r->max_tokens_capped, r->message_id);
     auto row = (*st)->step();
     if (!row) return fail(std::move(row).error());
     const int64_t id = (*st)->column_int64(0);

@@ -349,7 +349,9 @@ TEST_F(StoreTest, EnsureUserAndConversationAreIdempotent) {
 }
 
 // What a crash left unanswered: a conversation whose last message is a user's, recent, and
-// neither spent on (usage) nor queued (outbox) after it.
+// neither spent on (usage) nor queued (outbox) for it. Every row here is written in the same
+// millisecond (the test clock stands still): what was spent or queued for which message is told
+// by id, never by time.
 TEST_F(StoreTest, UnansweredMessagesAreTheLastOfTheirConversationWithNothingSpentOrQueued) {
   const auto conversation = [this](const std::string& key) {
     return store_->directory().ensure_conversation("http", key).get()->row_id;
@@ -374,28 +376,65 @@ TEST_F(StoreTest, UnansweredMessagesAreTheLastOfTheirConversationWithNothingSpen
   extraction.purpose = "extraction";
   ASSERT_TRUE(store_->usage().record(extraction).get().ok());
   const int64_t spent = conversation("spent");
-  say(spent, "user", "q4");
   UsageRecord usage;
   usage.conversation_id = spent;
+  usage.message_id = say(spent, "user", "q4");
   usage.purpose = "turn";
   ASSERT_TRUE(store_->usage().record(usage).get().ok());
   const int64_t queued = conversation("queued");
-  say(queued, "user", "q5");
-  ASSERT_TRUE(store_->outbox().add(queued, "http", "queued", "the reply").get().ok());
+  const int64_t q5 = say(queued, "user", "q5");
+  const auto queue_reply = [this](int64_t conv, int64_t reply_to) {
+    std::promise<Result<WriteAck>> added;
+    store_->outbox().add(
+        conv, "http", "key", "the reply",
+        [&added](Result<WriteAck> r) { added.set_value(std::move(r)); }, {}, reply_to);
+    ASSERT_TRUE(added.get_future().get().ok());
+  };
+  queue_reply(queued, q5);
+  // The previous turn's rows (its usage, its reply queued) in the very millisecond of the next
+  // message are no answer to it.
+  const int64_t asked_again = conversation("asked again");
+  const int64_t q7 = say(asked_again, "user", "q7");
+  UsageRecord previous;
+  previous.conversation_id = asked_again;
+  previous.message_id = q7;
+  previous.purpose = "turn";
+  ASSERT_TRUE(store_->usage().record(previous).get().ok());
+  say(asked_again, "assistant", "a7");
+  queue_reply(asked_again, q7);
+  const int64_t asked_again_id = say(asked_again, "user", "q8");
+  // A reminder or an alert queued in the conversation answers nothing.
+  const int64_t reminded = conversation("reminded");
+  const int64_t reminded_id = say(reminded, "user", "q9");
+  ASSERT_TRUE(store_->outbox().add(reminded, "http", "reminded", "a reminder").get().ok());
+  // Rows written before the columns said which message they answer: by time, strictly later.
+  const int64_t legacy = conversation("legacy");
+  say(legacy, "user", "q10");
+  const int64_t legacy_same_ms = conversation("legacy same ms");
+  const int64_t legacy_same_ms_id = say(legacy_same_ms, "user", "q11");
+  clock_.advance_ms(1);
+  UsageRecord old_row;
+  old_row.conversation_id = legacy;
+  old_row.purpose = "turn";
+  ASSERT_TRUE(store_->usage().record(old_row).get().ok());
+  old_row.conversation_id = legacy_same_ms;
+  old_row.ts = clock_.now_ms() - 1;
+  ASSERT_TRUE(store_->usage().record(old_row).get().ok());
   clock_.advance_ms(10'000);
   const int64_t later = conversation("later");
   const int64_t later_id = say(later, "user", "q6");
 
   auto found = store_->messages().unanswered(start, later_id);
   ASSERT_TRUE(found.ok()) << found.error().describe();
-  ASSERT_EQ(found->size(), 2u);
-  EXPECT_EQ((*found)[0].message.id, waiting_id);
+  std::vector<int64_t> ids;
+  for (const auto& u : *found) ids.push_back(u.message.id);
+  EXPECT_EQ(ids, (std::vector<int64_t>{waiting_id, asked_again_id, reminded_id, legacy_same_ms_id,
+                                       later_id}));
   EXPECT_EQ((*found)[0].message.text, "q3 (a burst)");
   EXPECT_EQ((*found)[0].conversation_key, "waiting");
-  EXPECT_EQ((*found)[1].message.id, later_id);
   // The window and the id bound.
   EXPECT_EQ(store_->messages().unanswered(start + 5'000, later_id)->size(), 1u);
-  EXPECT_EQ(store_->messages().unanswered(start, later_id - 1)->size(), 1u);
+  EXPECT_EQ(store_->messages().unanswered(start, later_id - 1)->size(), 4u);
   EXPECT_EQ(store_->messages().unanswered(start, later_id, 1)->size(), 1u);
 }
 

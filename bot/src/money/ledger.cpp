@@ -25,6 +25,7 @@ storage::UsageRecord UsageLedger::to_record(const llm::CallOptions& options, con
   storage::UsageRecord r;
   r.ts = at_ms;
   if (options.conversation_id != 0) r.conversation_id = options.conversation_id;
+  if (options.message_id != 0) r.message_id = options.message_id;
   if (options.user_id != 0) r.user_id = options.user_id;
   r.purpose = options.purpose;
   r.capability = options.capability;

@@ -221,6 +221,7 @@ asio::awaitable<ToolLoopResult> ToolLoop::run(
     call_options.purpose = iteration == 0 ? "turn" : "tool_step";
     call_options.user_id = context.caller.user_id;
     call_options.conversation_id = context.conversation_id;
+    call_options.message_id = options.message_id;
     call_options.turn_key = turn_key;
     call_options.capability = after_capability;
     // Text is streamed as the model writes it (never with the text protocol, whose tool calls

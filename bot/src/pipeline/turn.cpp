@@ -218,7 +218,8 @@ void TurnEngine::earlier_answer(Accepted& accepted) {
   }
   if (!*reply) return;  // never answered (or its answer is still being written)
   accepted.earlier_reply = (*reply)->text;
-  auto entry = deps_.store.outbox().first_after(accepted.conversation_id, (*reply)->created_at);
+  auto entry = deps_.store.outbox().first_reply(accepted.conversation_id, accepted.message_id,
+                                                (*reply)->created_at);
   if (!entry || !*entry) return;
   accepted.earlier_files = std::move((*entry)->files);
   if ((*entry)->state == "pending") accepted.earlier_pending_outbox_id = (*entry)->id;
@@ -542,6 +543,7 @@ asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& bat
       ToolLoopOptions lo;
       lo.deadline = ctx.deadline;
       lo.max_iterations = options_.max_iterations;
+      lo.message_id = out.message_id;
       lo.on_text = on_text;
       lo.offered = std::move(req->offered);
       const ToolLoopResult r = co_await loop_->run(std::move(req->request), ctx, config, lo);
@@ -617,10 +619,10 @@ asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& bat
                                                              &in](storage::WriteCallback cb) {
     if (out.parts.empty()) {
       deps_.store.outbox().add(out.conversation_id, in.channel, in.conversation, out.reply,
-                               std::move(cb), out.files);
+                               std::move(cb), out.files, out.message_id);
     } else {
       deps_.store.outbox().add_parts(out.conversation_id, in.channel, in.conversation, out.parts,
-                                     std::move(cb), out.files);
+                                     std::move(cb), out.files, out.message_id);
     }
   };
   auto queued = co_await await_write(queue_reply);

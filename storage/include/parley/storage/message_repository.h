@@ -43,10 +43,11 @@ class MessageRepository {
   // The first reply (an assistant message) after message `id` in its conversation, if any.
   Result<std::optional<StoredMessage>> reply_after(int64_t conversation_id, int64_t id);
   // Messages a crash left unanswered: the last message of its conversation, a user's, stored at
-  // or after `since_ms` with an id at most `max_id`, and with no outbox entry and no turn's LLM
-  // usage (purpose turn or tool_step: memory extraction and summaries are not the answer) in its
-  // conversation from its time on, so a turn that spent money or queued a reply is never run
-  // again. Oldest first, at most `limit`.
+  // or after `since_ms` with an id at most `max_id`, and with no reply queued for it and no turn's
+  // LLM usage for it (purpose turn or tool_step: memory extraction and summaries are not the
+  // answer), so a turn that spent money or queued a reply is never run again. "For it": for this
+  // message or a later one, by id (outbox.reply_to, usage.message_id); rows from before those
+  // columns, by time, strictly after the message's millisecond. Oldest first, at most `limit`.
   Result<std::vector<UnansweredMessage>> unanswered(int64_t since_ms, int64_t max_id,
                                                     size_t limit = 1000);
 

@@ -54,8 +54,10 @@ class OutboxRepository {
   // The same three, completing through `done` after the commit (on the writer's completion
   // thread), for callers that must not block.
   // `files` are stored with the entry, in the same transaction (tokens are made here).
+  // `reply_to`: the user message a reply answers (the last of its turn); 0 for anything else.
   void add(std::optional<int64_t> conversation_id, std::string channel, std::string target,
-           std::string body, WriteCallback done, std::vector<OutboxFile> files = {});
+           std::string body, WriteCallback done, std::vector<OutboxFile> files = {},
+           int64_t reply_to = 0);
   // A reply in several parts (a platform's message size), one pending entry per part, all in
   // one transaction, so that each part is bracketed and sent on its own: after a crash between
   // two parts, only the part whose send had begun is `unknown`; the rest are still owed. The
@@ -63,7 +65,7 @@ class OutboxRepository {
   // `bodies` must not be empty. `files` go with the last part.
   void add_parts(std::optional<int64_t> conversation_id, std::string channel, std::string target,
                  std::vector<std::string> bodies, WriteCallback done,
-                 std::vector<OutboxFile> files = {});
+                 std::vector<OutboxFile> files = {}, int64_t reply_to = 0);
   void begin_send(int64_t id, WriteCallback done);
   void mark_sent(int64_t id, WriteCallback done);
   // A send that failed for certain (nothing left): stays pending, with the error.
@@ -77,9 +79,11 @@ class OutboxRepository {
                                                size_t limit = 100);
   // One entry with its files.
   Result<OutboxEntry> get(int64_t id);
-  // The first entry of a conversation made at or after `since_ms`, with its files (a reply's
-  // entry: it is written just after the reply's message).
-  Result<std::optional<OutboxEntry>> first_after(int64_t conversation_id, int64_t since_ms);
+  // The first entry of a conversation replying to `message_id` or a later message, with its
+  // files; entries written before replies said what they answer are found by time instead: the
+  // first made at or after `since_ms` (the reply's message, written just before its entry).
+  Result<std::optional<OutboxEntry>> first_reply(int64_t conversation_id, int64_t message_id,
+                                                 int64_t since_ms);
   // The file whose token is `token` (not_found when none is).
   Result<OutboxFileFound> file(const std::string& token);
   // Deletes the files of entries no longer owed (sent or unknown) made before `before_ms`:

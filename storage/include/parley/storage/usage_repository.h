@@ -23,6 +23,7 @@ namespace parley::storage {
 struct UsageRecord {
   int64_t ts = 0;  // epoch ms; 0: now
   std::optional<int64_t> conversation_id;
+  std::optional<int64_t> message_id;  // the user message a turn's call answers
   std::optional<int64_t> user_id;
   std::string purpose;  // turn, tool_step, summary, …
   std::string model_requested;

@@ -45,7 +45,8 @@ struct ToolLoopOptions {
   int breaker_failures = 3;  // failures of one capability before it is withdrawn
   // A tool result is cut to this before the model sees it.
   size_t max_result_bytes = size_t{16} * 1024;
-  std::string role;  // LLM role; empty: the default
+  std::string role;        // LLM role; empty: the default
+  int64_t message_id = 0;  // the user message the turn answers (kept with its usage rows)
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   bool text_protocol = false;  // describe tools in text instead of native tool calls
   // The capabilities offered this turn (see tool_selection.h); nullopt: every permitted one.

@@ -142,6 +142,7 @@ struct CallOptions {
   std::string purpose = "turn";  // for the usage ledger: turn, tool_step, summary, memory, …
   int64_t user_id = 0;           // who the call is for (0: nobody in particular)
   int64_t conversation_id = 0;
+  int64_t message_id = 0;  // the user message a turn's call answers (0: none)
   // The calls of one turn share a key (the per-turn budget counts them together); empty: the
   // call is a turn of its own.
   std::string turn_key;
