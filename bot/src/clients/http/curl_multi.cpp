@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -94,6 +95,7 @@ struct Transfer {
   Failure forced = Failure::none;  // set by our callbacks or timer before curl is told
   // Where to note that the first byte came: its deadline moves earlier (first byte → idle).
   std::vector<CURL*>* rearm = nullptr;
+  size_t* open_sockets = nullptr;  // the multi's count, for open_socket
   std::string forced_message;
   std::string refused;  // why Request::allow_address refused addresses ("; "-separated)
   std::array<char, CURL_ERROR_SIZE> error_buffer{};
@@ -115,6 +117,10 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
   asio::strand<net::Executor> strand;
   asio::steady_timer timer;
   Options options;
+  // Sockets curl has open for connections (in use, connecting, or kept alive), counted by the
+  // open and close socket callbacks; before `multi`, whose cleanup closes the last of them.
+  size_t open_sockets = 0;
+  static constexpr size_t kReuseWalkCostly = 256;
   MultiPtr multi;
   std::unordered_map<CURL*, std::shared_ptr<Transfer>> transfers;
   std::unordered_map<int, std::shared_ptr<Socket>> sockets;
@@ -282,10 +288,24 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
     return len;
   }
 
-  // CURLOPT_OPENSOCKETFUNCTION, set only for requests with allow_address: curl calls it for
-  // every address it tries, so the check sees what is connected to, never just a name.
-  static curl_socket_t open_socket(void* clientp, curlsocktype purpose,
+  // CURLOPT_OPENSOCKETFUNCTION and CURLOPT_CLOSESOCKETFUNCTION: what curl would do, counted.
+  static curl_socket_t open_socket(void* clientp, curlsocktype /*purpose*/,
                                    curl_sockaddr* address) noexcept {
+    const curl_socket_t fd =
+        ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    if (fd != CURL_SOCKET_BAD) ++*static_cast<size_t*>(clientp);
+    return fd;
+  }
+  static int close_socket(void* clientp, curl_socket_t fd) noexcept {
+    auto* self = static_cast<Impl*>(clientp);
+    if (self->open_sockets > 0) --self->open_sockets;
+    return ::close(fd);
+  }
+
+  // The opening function of requests with allow_address: curl calls it for every address it
+  // tries, so the check sees what is connected to, never just a name.
+  static curl_socket_t open_checked_socket(void* clientp, curlsocktype purpose,
+                                           curl_sockaddr* address) noexcept {
     auto* t = static_cast<Transfer*>(clientp);
     std::string why;
     try {
@@ -309,7 +329,7 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
       t->refused = std::string("the address check failed: ") + e.what();
       return CURL_SOCKET_BAD;
     }
-    return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    return open_socket(t->open_sockets, purpose, address);
   }
 
   // --- socket watching ------------------------------------------------------------------
@@ -446,6 +466,7 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
     CURL* e = t.easy.get();
     const auto& r = t.request;
     t.rearm = &rearm;
+    t.open_sockets = &open_sockets;
     curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -462,12 +483,32 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
     curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Impl::write_callback);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &Impl::close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);  // a connection outlives its transfer
     if (r.allow_address) {
-      curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Impl::open_socket);
+      curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Impl::open_checked_socket);
       curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &t);
+    } else {
+      curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Impl::open_socket);
+      curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &open_sockets);
+    }
+    if (r.allow_address) {
       curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);  // a cached connection was not checked
       curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
       curl_easy_setopt(e, CURLOPT_PROXY, "");  // not even one from the environment
+    }
+    // curl (7.88) walks every connection to a host to find one to reuse, and walks them all
+    // again to find the oldest idle one to close whenever a connection comes back to a full
+    // cache: with thousands in use at once over HTTP/1.1, once per transfer each, those walks
+    // took half the CPU of ten thousand conversations at once. When there are many connections
+    // and none can be idle, the first is skipped; a connection opened beyond the cache's size
+    // is closed when its transfer ends (as the cache would have done), never returned to it.
+    // HTTP/2 multiplexes: its few connections never reach these bounds.
+    if (open_sockets >= kReuseWalkCostly && open_sockets <= transfers.size()) {
+      curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    }
+    if (options.max_connects > 0 && open_sockets >= static_cast<size_t>(options.max_connects)) {
+      curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     }
     curl_slist* list = nullptr;
     auto append = [&](const char* h) {
@@ -587,6 +628,10 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
     std::vector<std::shared_ptr<Transfer>> all;
     all.reserve(transfers.size());
     for (auto& [_, t] : transfers) all.push_back(t);
+    // Oldest first: curl finds a connection to close by walking its host's list from the oldest
+    // one, so thousands removed in any other order cost a walk of thousands each.
+    std::sort(all.begin(), all.end(),
+              [](const auto& a, const auto& b) { return a->started < b->started; });
     for (auto& t : all) {
       t->forced = Failure::cancelled;
       t->forced_message = "the HTTP client is shutting down";

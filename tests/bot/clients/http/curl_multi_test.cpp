@@ -208,6 +208,47 @@ TEST_F(CurlMultiTest, ManyTransfersAtOnceShareTheLoopAndConnectionsAreReused) {
   EXPECT_EQ(fake_.connections_accepted(), connections) << "cached connections are reused";
 }
 
+// A burst wider than the connection cache, every transfer waiting at once: past 256 connections
+// and none idle, a transfer does not search for one to reuse (curl walks every connection to the
+// host to search), and the connections beyond the cache close as their transfers end. What is
+// cached afterwards is the cache's size, and it is reused: the count of open connections that
+// decides both stays true through the burst.
+TEST_F(CurlMultiTest, ABurstWiderThanTheCacheKeepsTheCacheSizeAndReusesIt) {
+  CurlMulti multi(ioc_.get_executor(), CurlMulti::Options{.max_connects = 8});
+  auto slow = std::make_shared<std::atomic<bool>>(true);
+  fake_.set_handler([slow](const fakes::RecordedRequest&) -> std::optional<FakeReply> {
+    auto reply = FakeReply::text("ok");
+    if (*slow) reply.delay_before_headers = milliseconds(500);
+    return reply;
+  });
+  constexpr int kTransfers = 300;
+  std::atomic<int> ok{0};
+  std::atomic<int> left{kTransfers};
+  std::promise<void> all;
+  for (int i = 0; i < kTransfers; ++i) {
+    multi.start(post(), {}, ioc_.get_executor(), [&](Response r) {
+      if (r.failure == Failure::none && r.status == 200) ++ok;
+      if (--left == 0) all.set_value();
+    });
+  }
+  all.get_future().wait();
+  EXPECT_EQ(ok.load(), kTransfers);
+  EXPECT_GT(fake_.connections_accepted(), 256u) << "every transfer waited at once";
+  for (int i = 0; i < 200 && fake_.open_connections() > 8; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_LE(fake_.open_connections(), 8u) << "the connections beyond the cache were closed";
+  *slow = false;
+  const size_t accepted = fake_.connections_accepted();
+  for (int i = 0; i < 8; ++i) {
+    std::promise<Response> p;
+    multi.start(post(), {}, ioc_.get_executor(), [&p](Response r) { p.set_value(std::move(r)); });
+    ASSERT_EQ(p.get_future().get().status, 200);
+  }
+  EXPECT_EQ(fake_.connections_accepted(), accepted) << "the cached connections are reused";
+  multi.shutdown();
+}
+
 TEST_F(CurlMultiTest, CompletionIsPostedToTheGivenExecutor) {
   auto strand = net::asio::make_strand(ioc_);
   std::promise<bool> p;
