@@ -96,6 +96,16 @@ int on_fts_token(void* ctx, int flags, const char* token, int bytes, int /*start
 }
 }  // namespace
 
+Result<const FtsTokenizer*> FtsTokenizer::of(Connection& conn) {
+  auto& kept = conn.kept_tokenizer();
+  if (!kept) {
+    auto made = open(conn);
+    if (!made) return fail(std::move(made).error());
+    kept = std::make_shared<FtsTokenizer>(std::move(*made));
+  }
+  return static_cast<const FtsTokenizer*>(kept.get());
+}
+
 Result<FtsTokenizer> FtsTokenizer::open(Connection& conn) {
   fts5_api* api = fts5_api_of(conn.handle());
   if (api == nullptr) return fail(ErrorCode::unavailable, "this SQLite has no FTS5");

@@ -41,6 +41,9 @@ class FtsTokenizer {
  public:
   // unavailable when this SQLite has no FTS5 (or no porter tokenizer).
   static Result<FtsTokenizer> open(Connection& conn);
+  // The one kept on `conn` (made by open() on first use); valid while `conn` stays open. Like
+  // the connection, for one thread at a time.
+  static Result<const FtsTokenizer*> of(Connection& conn);
   FtsTokenizer(FtsTokenizer&& other) noexcept;
   FtsTokenizer& operator=(FtsTokenizer&&) = delete;
   FtsTokenizer(const FtsTokenizer&) = delete;

@@ -282,13 +282,13 @@ Apply noting_written(std::shared_ptr<RecallChange> change, std::shared_ptr<const
     auto ack = apply(conn);
     if (!ack || touched->empty()) return ack;
     // Should the words not tokenise, the write stands and the index is read again.
-    auto tokenizer = detail::FtsTokenizer::open(conn);
+    auto tokenizer = detail::FtsTokenizer::of(conn);
     if (!tokenizer) {
       change->unknown = true;
       return ack;
     }
     for (const auto& rec : *touched) {
-      auto doc = RecallIndex::doc_of(*tokenizer, rec);
+      auto doc = RecallIndex::doc_of(**tokenizer, rec);
       if (!doc) {
         change->unknown = true;
         break;
@@ -1377,7 +1377,7 @@ Result<std::shared_ptr<const RecallIndex>> MemoryRepository::recall_index(Connec
   }
   // Taken before the read (see read_through): a commit in between refuses the insert.
   const uint64_t ticket = cache_.ticket(key);
-  auto tokenizer = detail::FtsTokenizer::open(conn);
+  auto tokenizer = detail::FtsTokenizer::of(conn);
   if (!tokenizer) return fail(std::move(tokenizer).error());
   RecallIndex::Builder builder(std::string(model), dimensions);
   auto st = conn.cached(model.empty() ? kRecallIndexWordsSql : kRecallIndexSql);
@@ -1398,7 +1398,7 @@ Result<std::shared_ptr<const RecallIndex>> MemoryRepository::recall_index(Connec
       scale = (*st)->column_double(kMemoryColumnCount);
     }
     PARLEY_TRY(
-        builder.add(*tokenizer, std::make_shared<const Memory>(read_memory(**st)), vector, scale));
+        builder.add(**tokenizer, std::make_shared<const Memory>(read_memory(**st)), vector, scale));
   }
   std::shared_ptr<const RecallIndex> index = builder.finish();
   if (recall_index_loaded_) recall_index_loaded_(user_id);
@@ -1421,12 +1421,12 @@ Result<std::vector<RankedMemory>> MemoryRepository::recall_ranked(const RecallRe
   std::shared_ptr<const RecallIndex> index;
   {
     auto conn = reads_.acquire();
-    auto tokenizer = detail::FtsTokenizer::open(*conn);
+    auto tokenizer = detail::FtsTokenizer::of(*conn);
     if (!tokenizer) return fail(std::move(tokenizer).error());
     for (const auto word : search) {
       auto& tokens = phrases.emplace_back();
       PARLEY_TRY(
-          tokenizer->tokenize(word, true, [&](std::string_view t) { tokens.emplace_back(t); }));
+          (*tokenizer)->tokenize(word, true, [&](std::string_view t) { tokens.emplace_back(t); }));
     }
     auto loaded = recall_index(*conn, r.user_id, *query ? std::string_view(r.vector_model) : "",
                                r.vector_dimensions);

@@ -225,6 +225,7 @@ Connection& Connection::operator=(Connection&& other) noexcept {
     close();
     db_ = std::move(other.db_);
     cache_ = std::move(other.cache_);
+    kept_tokenizer_ = std::move(other.kept_tokenizer_);
     path_ = std::move(other.path_);
     read_only_ = other.read_only_;
   }
@@ -235,6 +236,7 @@ Connection::~Connection() { close(); }
 
 void Connection::close() noexcept {
   cache_.clear();
+  kept_tokenizer_.reset();
   if (db_ && !read_only_) {
     // Gathers statistics the planner needs; cheap when nothing changed.
     sqlite3_exec(db_.get(), "PRAGMA optimize;", nullptr, nullptr, nullptr);

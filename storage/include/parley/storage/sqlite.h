@@ -130,6 +130,11 @@ class Connection {
   // Closes now (PRAGMA optimize first on a writable connection).
   void close() noexcept;
 
+  // What the storage internals keep per connection, made on first use and dropped before the
+  // handle closes: the recall index's FTS tokenizer (detail::FtsTokenizer::of), which cost as
+  // much to make as the search it serves.
+  [[nodiscard]] std::shared_ptr<void>& kept_tokenizer() { return kept_tokenizer_; }
+
  private:
   struct Closer {
     void operator()(sqlite3* db) const noexcept;
@@ -145,6 +150,7 @@ class Connection {
     }
   };
   std::unordered_map<std::string, Statement, SqlHash, std::equal_to<>> cache_;
+  std::shared_ptr<void> kept_tokenizer_;  // also before db_'s end: close() clears it
   std::filesystem::path path_;
   bool read_only_ = false;
 };
