@@ -46,6 +46,21 @@ class CurlMultiTest : public ::testing::Test {
     return f.get();
   }
 
+  // Starts `n` transfers at once on `multi`; returns how many answered 200 once all are done.
+  int fetch_all(CurlMulti& multi, int n) {
+    std::atomic<int> ok{0};
+    std::atomic<int> left{n};
+    std::promise<void> all;
+    for (int i = 0; i < n; ++i) {
+      multi.start(post(), {}, ioc_.get_executor(), [&](Response r) {
+        if (r.failure == Failure::none && r.status == 200) ++ok;
+        if (--left == 0) all.set_value();
+      });
+    }
+    all.get_future().wait();
+    return ok.load();
+  }
+
   net::asio::io_context ioc_;
   net::asio::executor_work_guard<net::asio::io_context::executor_type> work_;
   CurlMulti multi_;
@@ -190,17 +205,7 @@ TEST_F(CurlMultiTest, ShutdownCancelsTransfersInFlightExactlyOnce) {
 
 TEST_F(CurlMultiTest, ManyTransfersAtOnceShareTheLoopAndConnectionsAreReused) {
   constexpr int kTransfers = 500;
-  std::atomic<int> ok{0};
-  std::atomic<int> left{kTransfers};
-  std::promise<void> all;
-  for (int i = 0; i < kTransfers; ++i) {
-    multi_.start(post(), {}, ioc_.get_executor(), [&](Response r) {
-      if (r.failure == Failure::none && r.status == 200) ++ok;
-      if (--left == 0) all.set_value();
-    });
-  }
-  all.get_future().wait();
-  EXPECT_EQ(ok.load(), kTransfers);
+  EXPECT_EQ(fetch_all(multi_, kTransfers), kTransfers);
   EXPECT_EQ(multi_.stats().active, 0u);
   EXPECT_EQ(multi_.stats().started, static_cast<uint64_t>(kTransfers));
   const size_t connections = fake_.connections_accepted();
@@ -222,17 +227,7 @@ TEST_F(CurlMultiTest, ABurstWiderThanTheCacheKeepsTheCacheSizeAndReusesIt) {
     return reply;
   });
   constexpr int kTransfers = 300;
-  std::atomic<int> ok{0};
-  std::atomic<int> left{kTransfers};
-  std::promise<void> all;
-  for (int i = 0; i < kTransfers; ++i) {
-    multi.start(post(), {}, ioc_.get_executor(), [&](Response r) {
-      if (r.failure == Failure::none && r.status == 200) ++ok;
-      if (--left == 0) all.set_value();
-    });
-  }
-  all.get_future().wait();
-  EXPECT_EQ(ok.load(), kTransfers);
+  EXPECT_EQ(fetch_all(multi, kTransfers), kTransfers);
   EXPECT_GT(fake_.connections_accepted(), 256u) << "every transfer waited at once";
   for (int i = 0; i < 200 && fake_.open_connections() > 8; ++i) {
     std::this_thread::sleep_for(milliseconds(10));
