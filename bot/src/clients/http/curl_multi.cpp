@@ -503,7 +503,9 @@ struct CurlMulti::Impl : std::enable_shared_from_this<CurlMulti::Impl> {
     // took half the CPU of ten thousand conversations at once. When there are many connections
     // and none can be idle, the first is skipped; a connection opened beyond the cache's size
     // is closed when its transfer ends (as the cache would have done), never returned to it.
-    // HTTP/2 multiplexes: its few connections never reach these bounds.
+    // (So after such a burst the cache may start empty: the connections returned to it early
+    // were closed while it was over its size.) HTTP/2 multiplexes: its few connections never
+    // reach these bounds.
     if (open_sockets >= kReuseWalkCostly && open_sockets <= transfers.size()) {
       curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     }

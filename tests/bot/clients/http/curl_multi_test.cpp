@@ -215,9 +215,10 @@ TEST_F(CurlMultiTest, ManyTransfersAtOnceShareTheLoopAndConnectionsAreReused) {
 
 // A burst wider than the connection cache, every transfer waiting at once: past 256 connections
 // and none idle, a transfer does not search for one to reuse (curl walks every connection to the
-// host to search), and the connections beyond the cache close as their transfers end. What is
-// cached afterwards is the cache's size, and it is reused: the count of open connections that
-// decides both stays true through the burst.
+// host to search), and the connections beyond the cache close as their transfers end. Afterwards
+// at most the cache's size is open, and what follows reuses connections again: the count of
+// open connections that decides both stays true through the burst (counted wrong, every later
+// transfer would open and close a connection of its own).
 TEST_F(CurlMultiTest, ABurstWiderThanTheCacheKeepsTheCacheSizeAndReusesIt) {
   CurlMulti multi(ioc_.get_executor(), CurlMulti::Options{.max_connects = 8});
   auto slow = std::make_shared<std::atomic<bool>>(true);
@@ -240,7 +241,9 @@ TEST_F(CurlMultiTest, ABurstWiderThanTheCacheKeepsTheCacheSizeAndReusesIt) {
     multi.start(post(), {}, ioc_.get_executor(), [&p](Response r) { p.set_value(std::move(r)); });
     ASSERT_EQ(p.get_future().get().status, 200);
   }
-  EXPECT_EQ(fake_.connections_accepted(), accepted) << "the cached connections are reused";
+  // The first may find the cache empty (what the burst returned to it early was closed while the
+  // cache was over its size); the rest reuse its connection.
+  EXPECT_LE(fake_.connections_accepted(), accepted + 1) << "connections are reused";
   multi.shutdown();
 }
 
