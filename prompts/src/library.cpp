@@ -493,11 +493,30 @@ Result<int64_t> PromptLibrary::generation() {
 Result<std::shared_ptr<const ActivePrompt>> PromptLibrary::active(std::string_view name) {
   auto gen = generation();
   if (!gen) return fail(std::move(gen).error());
+  return active_at(name, *gen);
+}
+
+Result<std::vector<std::shared_ptr<const ActivePrompt>>> PromptLibrary::active_all(
+    std::initializer_list<std::string_view> names) {
+  auto gen = generation();
+  if (!gen) return fail(std::move(gen).error());
+  std::vector<std::shared_ptr<const ActivePrompt>> out;
+  out.reserve(names.size());
+  for (const std::string_view name : names) {
+    auto prompt = active_at(name, *gen);
+    if (!prompt) return fail(std::move(prompt).error());
+    out.push_back(std::move(*prompt));
+  }
+  return out;
+}
+
+Result<std::shared_ptr<const ActivePrompt>> PromptLibrary::active_at(std::string_view name,
+                                                                     int64_t gen) {
   {
     std::lock_guard lock(mu_);
-    if (*gen != cached_generation_) {
+    if (gen != cached_generation_) {
       active_.clear();
-      cached_generation_ = *gen;
+      cached_generation_ = gen;
     }
     if (auto it = active_.find(std::string(name)); it != active_.end()) return it->second;
   }
@@ -512,7 +531,7 @@ Result<std::shared_ptr<const ActivePrompt>> PromptLibrary::active(std::string_vi
       ActivePrompt{v->name, v->version, std::move(v->text), std::move(*parsed)});
   std::lock_guard lock(mu_);
   // Cache only under the generation it was loaded for; a newer change will reload.
-  if (cached_generation_ == *gen) active_[std::string(name)] = prompt;
+  if (cached_generation_ == gen) active_[std::string(name)] = prompt;
   return prompt;
 }
 

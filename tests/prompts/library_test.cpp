@@ -247,6 +247,21 @@ TEST_F(LibraryTest, ActiveIsParsedOnceAndSeesChangesFromAnotherConnection) {
   EXPECT_EQ(*(*a2)->parsed.render({{"channel", "irc"}}), "changed irc");
 }
 
+TEST_F(LibraryTest, ActiveAllReadsTheGenerationOnceAndAgreesWithActive) {
+  auto both = lib_->active_all({"system", "capabilities"});
+  ASSERT_TRUE(both.ok()) << both.error().describe();
+  ASSERT_EQ(both->size(), 2u);
+  EXPECT_EQ((*both)[0].get(), lib_->active("system")->get()) << "the same cached objects";
+  EXPECT_EQ((*both)[1].get(), lib_->active("capabilities")->get());
+  ASSERT_TRUE(lib_->set("capabilities", "new {{channel}}", "ops", "").ok());
+  both = lib_->active_all({"system", "capabilities"});
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ((*both)[1]->version, 2) << "a change is seen at the next reading";
+  const auto unknown = lib_->active_all({"system", "no-such-prompt"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, ErrorCode::not_found) << unknown.error().describe();
+}
+
 TEST_F(LibraryTest, ConcurrentSettersGetConsecutiveVersions) {
   // Two stores on one file (two writers, as two processes), four threads each.
   storage::StoreOptions o;

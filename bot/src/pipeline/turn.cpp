@@ -339,10 +339,10 @@ asio::awaitable<Result<TurnEngine::Context>> TurnEngine::context(
   auto values = prompts::values_for(rc);
   if (!values) co_return fail(std::move(values).error());
   std::string system;
-  for (const char* name : {"system", "capabilities"}) {
-    auto prompt = deps_.prompts.active(name);
-    if (!prompt) co_return fail(std::move(prompt).error());
-    auto text = (*prompt)->parsed.render(*values);
+  auto prompts = deps_.prompts.active_all({"system", "capabilities"});
+  if (!prompts) co_return fail(std::move(prompts).error());
+  for (const auto& prompt : *prompts) {
+    auto text = prompt->parsed.render(*values);
     if (!text) co_return fail(std::move(text).error());
     if (!system.empty()) system += "\n\n";
     system += *text;

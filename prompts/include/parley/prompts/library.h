@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -118,6 +119,10 @@ class PromptLibrary {
 
   // The turn's path: the active version, parsed (cached per version).
   Result<std::shared_ptr<const ActivePrompt>> active(std::string_view name);
+  // The active versions of several prompts, in the order named, as of one reading of the
+  // generation counter (one point read for all of them).
+  Result<std::vector<std::shared_ptr<const ActivePrompt>>> active_all(
+      std::initializer_list<std::string_view> names);
 
   // Checks everything set() checks, without writing.
   static Status validate_text(std::string_view name, std::string_view text);
@@ -126,6 +131,7 @@ class PromptLibrary {
 
  private:
   Result<int64_t> generation();
+  Result<std::shared_ptr<const ActivePrompt>> active_at(std::string_view name, int64_t generation);
 
   storage::Store& store_;
   const Clock& clock_;
