@@ -115,6 +115,11 @@ WriteJob MessageRepository::make_job(NewMessage message, WriteCallback done) {
   return job;
 }
 
+Result<WriteJob> MessageRepository::append_job(NewMessage message) {
+  if (auto v = validate(message); !v) return fail(std::move(v).error());
+  return make_job(std::move(message), {});
+}
+
 void MessageRepository::append(NewMessage message, WriteCallback done) {
   if (auto v = validate(message); !v) {
     done(fail(std::move(v).error()));

@@ -181,6 +181,21 @@ void OutboxRepository::add_parts(std::optional<int64_t> conversation_id, std::st
               std::move(done));
 }
 
+WriteJob OutboxRepository::make_add_job(std::optional<int64_t> conversation_id, std::string channel,
+                                        std::string target, std::string body,
+                                        std::vector<OutboxFile> files, int64_t reply_to) {
+  return add_job(conversation_id, std::move(channel), std::move(target), std::move(body),
+                 std::move(files), clock_.now_ms(), reply_to);
+}
+
+WriteJob OutboxRepository::make_add_parts_job(std::optional<int64_t> conversation_id,
+                                              std::string channel, std::string target,
+                                              std::vector<std::string> bodies,
+                                              std::vector<OutboxFile> files, int64_t reply_to) {
+  return add_parts_job(conversation_id, std::move(channel), std::move(target), std::move(bodies),
+                       std::move(files), clock_.now_ms(), reply_to);
+}
+
 std::future<Result<WriteAck>> OutboxRepository::begin_send(int64_t id) {
   return writes_.submit_for_future(
       update_job("outbox begin send", kBeginSend, id, clock_.now_ms()));

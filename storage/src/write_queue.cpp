@@ -56,6 +56,36 @@ void WriteQueue::stop() {
   if (completer_.joinable()) completer_.join();
 }
 
+JointJob joint(std::vector<WriteJob> parts) {
+  struct State {
+    std::vector<WriteJob> parts;
+    std::vector<WriteAck> acks;
+  };
+  auto state = std::make_shared<State>();
+  state->parts = std::move(parts);
+  JointJob out;
+  out.acks = std::shared_ptr<const std::vector<WriteAck>>(state, &state->acks);
+  for (const auto& part : state->parts) {
+    out.job.what += (out.job.what.empty() ? "" : " + ") + part.what;
+  }
+  out.job.apply = [state](Connection& conn) -> Result<WriteAck> {
+    if (state->parts.empty()) return fail(ErrorCode::invalid_argument, "a joint write of nothing");
+    state->acks.clear();  // a replayed batch applies it again
+    for (auto& part : state->parts) {
+      auto ack = part.apply(conn);
+      if (!ack) return fail(std::move(ack).error());
+      state->acks.push_back(*ack);
+    }
+    return state->acks.back();
+  };
+  out.job.on_commit = [state](const WriteAck&) {
+    for (size_t i = 0; i < state->parts.size() && i < state->acks.size(); ++i) {
+      if (state->parts[i].on_commit) state->parts[i].on_commit(state->acks[i]);
+    }
+  };
+  return out;
+}
+
 void WriteQueue::submit(WriteJob job) {
   std::unique_lock lock(mu_);
   if (stopping_) {

@@ -102,6 +102,47 @@ TEST_F(WriteQueueTest, FailedJobLeavesNoPartialWrites) {
   EXPECT_EQ(count_on_reader(), 1) << "the failed job's insert was rolled back to its savepoint";
 }
 
+// A joint write: its parts commit together or not at all, even replayed beside other jobs of
+// its batch; each part's on_commit runs with its own ack, in order.
+TEST_F(WriteQueueTest, AJointWriteCommitsAllItsPartsOrNone) {
+  auto q = start();
+  ASSERT_TRUE(q->submit(insert("taken")).get().ok());
+  const auto part = [](std::string v, std::vector<int64_t>* committed) {
+    WriteJob job;
+    job.what = "insert " + v;
+    job.apply = insert(std::move(v));
+    job.on_commit = [committed](const WriteAck& ack) { committed->push_back(ack.row_id); };
+    return job;
+  };
+  std::vector<int64_t> committed;
+  std::vector<WriteJob> parts;
+  parts.push_back(part("a", &committed));
+  parts.push_back(part("b", &committed));
+  auto both = joint(std::move(parts));
+  const auto acks = both.acks;
+  auto ok = q->submit_for_future(std::move(both.job)).get();
+  ASSERT_TRUE(ok.ok()) << ok.error().describe();
+  ASSERT_EQ(acks->size(), 2u);
+  EXPECT_EQ((*acks)[0].row_id, 2);
+  EXPECT_EQ((*acks)[1].row_id, 3);
+  EXPECT_EQ(ok->row_id, 3) << "the last part's ack";
+  EXPECT_EQ(committed, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(count_on_reader(), 3);
+
+  // The second part fails (a unique value already taken): the first is not kept, and a job
+  // queued in the same batch still commits.
+  committed.clear();
+  parts.clear();
+  parts.push_back(part("c", &committed));
+  parts.push_back(part("taken", &committed));
+  auto failing = q->submit_for_future(joint(std::move(parts)).job);
+  auto other = q->submit(insert("d"));
+  EXPECT_FALSE(failing.get().ok());
+  EXPECT_TRUE(other.get().ok());
+  EXPECT_TRUE(committed.empty());
+  EXPECT_EQ(count_on_reader(), 4) << "a, b, taken and d; never c";
+}
+
 TEST_F(WriteQueueTest, ExceptionInJobBecomesItsError) {
   auto q = start();
   auto r = q->submit([](Connection&) -> Result<WriteAck> { throw std::runtime_error("boom"); }, {},

@@ -595,12 +595,41 @@ asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& bat
       {"tools", tools_used},
       {"files",
        file_names}}.dump();
-  std::function<void(storage::WriteCallback)> store_reply = [this,
-                                                             &reply](storage::WriteCallback cb) {
-    deps_.store.messages().append(reply, std::move(cb));
+  if (in.split) {
+    out.parts = in.split(out.reply);
+    if (out.parts.size() < 2) out.parts.clear();  // one part: the reply itself
+  }
+  // The reply's message and its outbox entries in one transaction: a crash between the two used
+  // to leave a reply stored (so its message counted as answered) but never queued, never sent.
+  std::shared_ptr<const std::vector<storage::WriteAck>> acks;
+  std::function<void(storage::WriteCallback)> store_and_queue = [this, &reply, &out, &in,
+                                                                 &acks](storage::WriteCallback cb) {
+    auto message = deps_.store.messages().append_job(std::move(reply));
+    if (!message) {
+      cb(fail(std::move(message).error()));
+      return;
+    }
+    std::vector<storage::WriteJob> parts;
+    parts.push_back(std::move(*message));
+    parts.push_back(out.parts.empty() ? deps_.store.outbox().make_add_job(
+                                            out.conversation_id, in.channel, in.conversation,
+                                            out.reply, out.files, out.message_id)
+                                      : deps_.store.outbox().make_add_parts_job(
+                                            out.conversation_id, in.channel, in.conversation,
+                                            out.parts, out.files, out.message_id));
+    auto joint = storage::joint(std::move(parts));
+    acks = joint.acks;
+    joint.job.done = std::move(cb);
+    deps_.store.writes().submit(std::move(joint.job));
   };
-  auto saved = co_await await_write(store_reply);
-  if (saved) out.reply_id = saved->row_id;
+  auto queued = co_await await_write(store_and_queue);
+  if (!queued) {
+    out.error = std::move(queued).error();
+    out.parts.clear();
+  } else {
+    out.reply_id = acks->front().row_id;
+    out.outbox_id = queued->row_id;
+  }
   if (summary_job) {
     const net::Executor executor = co_await asio::this_coro::executor;
     start_summary(std::move(*summary_job), executor);
@@ -610,27 +639,6 @@ asio::awaitable<TurnResult> TurnEngine::respond(const std::vector<Accepted>& bat
   if (deps_.extractor != nullptr && !out.command && loop_ != nullptr && in.private_audience) {
     deps_.extractor->touched(
         ExtractionSubject{out.conversation_id, caller.user_id, caller.name, caller.time_zone});
-  }
-  if (in.split) {
-    out.parts = in.split(out.reply);
-    if (out.parts.size() < 2) out.parts.clear();  // one part: the reply itself
-  }
-  std::function<void(storage::WriteCallback)> queue_reply = [this, &out,
-                                                             &in](storage::WriteCallback cb) {
-    if (out.parts.empty()) {
-      deps_.store.outbox().add(out.conversation_id, in.channel, in.conversation, out.reply,
-                               std::move(cb), out.files, out.message_id);
-    } else {
-      deps_.store.outbox().add_parts(out.conversation_id, in.channel, in.conversation, out.parts,
-                                     std::move(cb), out.files, out.message_id);
-    }
-  };
-  auto queued = co_await await_write(queue_reply);
-  if (!queued) {
-    out.error = std::move(queued).error();
-    out.parts.clear();
-  } else {
-    out.outbox_id = queued->row_id;
   }
   out.latency = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start);
   co_return out;

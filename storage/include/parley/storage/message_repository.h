@@ -59,6 +59,10 @@ class MessageRepository {
 
   [[nodiscard]] size_t history_limit() const { return history_; }
 
+  // The job append() submits (checked the same way), for a joint write (write_queue.h: joint)
+  // with what must commit with it.
+  Result<WriteJob> append_job(NewMessage message);
+
  private:
   WriteJob make_job(NewMessage message, WriteCallback done);
 

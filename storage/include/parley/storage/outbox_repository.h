@@ -66,6 +66,14 @@ class OutboxRepository {
   void add_parts(std::optional<int64_t> conversation_id, std::string channel, std::string target,
                  std::vector<std::string> bodies, WriteCallback done,
                  std::vector<OutboxFile> files = {}, int64_t reply_to = 0);
+  // The jobs add() and add_parts() submit, for a joint write (write_queue.h: joint) with what
+  // must commit with them — a reply's message and its entries, in one transaction.
+  WriteJob make_add_job(std::optional<int64_t> conversation_id, std::string channel,
+                        std::string target, std::string body, std::vector<OutboxFile> files = {},
+                        int64_t reply_to = 0);
+  WriteJob make_add_parts_job(std::optional<int64_t> conversation_id, std::string channel,
+                              std::string target, std::vector<std::string> bodies,
+                              std::vector<OutboxFile> files = {}, int64_t reply_to = 0);
   void begin_send(int64_t id, WriteCallback done);
   void mark_sent(int64_t id, WriteCallback done);
   // A send that failed for certain (nothing left): stays pending, with the error.

@@ -36,6 +36,7 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -91,6 +92,16 @@ struct WriteQueueStats {
 
 // A future that is already failed (for input rejected before it reaches the queue).
 std::future<Result<WriteAck>> failed_write(Error error);
+
+// Several jobs as one: applied in order in one transaction (and in one savepoint when a batch
+// is replayed), so all of them commit or none does. `job`'s ack is the last part's; after it
+// succeeded, `acks` holds every part's, in order. The parts' on_commit run in order, each with
+// its own ack; their `done` is not used: set `job.done`. `parts` must not be empty.
+struct JointJob {
+  WriteJob job;
+  std::shared_ptr<const std::vector<WriteAck>> acks;
+};
+JointJob joint(std::vector<WriteJob> parts);
 
 class WriteQueue {
  public:
