@@ -42,9 +42,10 @@ TEST(ClockJump, AReminderTheClockJumpsPastFiresOnceAndJumpingBackFiresNothingAga
   ASSERT_FALSE(bot.wait_for_line("stretch", std::chrono::seconds(10)).empty())
       << "the reminder was set";
 
-  // Eleven minutes forward: the next reminder set wakes the scheduler, which finds the first
-  // one past due and fires it, marked late.
-  parley::testing::write_file(offset, "+660\n");
+  // Twelve minutes forward: the next reminder set wakes the scheduler, which finds the first
+  // one past due and fires it, marked late (over a minute overdue: two, so that the few
+  // milliseconds between setting it and the jump never decide it).
+  parley::testing::write_file(offset, "+720\n");
   say("/remind in 2h water");
   const std::string fired = bot.wait_for_line("⏰ Reminder", std::chrono::seconds(10));
   EXPECT_THAT(fired, HasSubstr("stretch"));
@@ -54,7 +55,7 @@ TEST(ClockJump, AReminderTheClockJumpsPastFiresOnceAndJumpingBackFiresNothingAga
   parley::testing::write_file(offset, "+0\n");
   say("/remind in 3h tea");
   EXPECT_TRUE(bot.wait_for_line("⏰ Reminder", std::chrono::seconds(2)).empty());
-  parley::testing::write_file(offset, "+700\n");
+  parley::testing::write_file(offset, "+780\n");
   say("/remind in 4h walk");
   EXPECT_TRUE(bot.wait_for_line("⏰ Reminder", std::chrono::seconds(2)).empty());
   EXPECT_EQ(bot.stop(), 0);
