@@ -30,7 +30,7 @@ constexpr const char* kUnansweredSql =
     "JOIN messages m ON m.id = l.last JOIN conversations c ON c.id = m.conversation_id "
     "WHERE m.role = 'user' AND m.created_at >= ?1 AND m.id <= ?2 "
     "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.conversation_id = m.conversation_id "
-    "AND (o.reply_to >= m.id OR (o.reply_to IS NULL AND o.created_at > m.created_at))) "
+    "AND o.reply_to >= m.id) "
     "AND NOT EXISTS (SELECT 1 FROM usage u WHERE u.conversation_id = m.conversation_id "
     "AND u.purpose IN ('turn', 'tool_step') "
     "AND (u.message_id >= m.id OR (u.message_id IS NULL AND u.ts > m.created_at))) "

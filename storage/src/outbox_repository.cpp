@@ -79,8 +79,7 @@ std::optional<int64_t> reply_column(int64_t reply_to) {
 }
 
 WriteJob add_job(std::optional<int64_t> conversation_id, std::string channel, std::string target,
-                 std::string body, std::vector<OutboxFile> files, int64_t now,
-                 int64_t reply_to = 0) {
+                 std::string body, std::vector<OutboxFile> files, int64_t now, int64_t reply_to) {
   WriteJob job;
   job.what = "outbox add";
   job.apply = [=, channel = std::move(channel), target = std::move(target), body = std::move(body),
@@ -158,26 +157,25 @@ std::string new_file_token() {
 std::future<Result<WriteAck>> OutboxRepository::add(std::optional<int64_t> conversation_id,
                                                     std::string channel, std::string target,
                                                     std::string body) {
-  return writes_.submit_for_future(add_job(conversation_id, std::move(channel), std::move(target),
-                                           std::move(body), {}, clock_.now_ms()));
+  return writes_.submit_for_future(
+      make_add_job(conversation_id, std::move(channel), std::move(target), std::move(body)));
 }
 
 void OutboxRepository::add(std::optional<int64_t> conversation_id, std::string channel,
                            std::string target, std::string body, WriteCallback done,
                            std::vector<OutboxFile> files, int64_t reply_to) {
   submit_with(writes_,
-              add_job(conversation_id, std::move(channel), std::move(target), std::move(body),
-                      std::move(files), clock_.now_ms(), reply_to),
+              make_add_job(conversation_id, std::move(channel), std::move(target), std::move(body),
+                           std::move(files), reply_to),
               std::move(done));
 }
 
 void OutboxRepository::add_parts(std::optional<int64_t> conversation_id, std::string channel,
                                  std::string target, std::vector<std::string> bodies,
-                                 WriteCallback done, std::vector<OutboxFile> files,
-                                 int64_t reply_to) {
+                                 WriteCallback done, std::vector<OutboxFile> files) {
   submit_with(writes_,
-              add_parts_job(conversation_id, std::move(channel), std::move(target),
-                            std::move(bodies), std::move(files), clock_.now_ms(), reply_to),
+              make_add_parts_job(conversation_id, std::move(channel), std::move(target),
+                                 std::move(bodies), std::move(files)),
               std::move(done));
 }
 

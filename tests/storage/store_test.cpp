@@ -403,9 +403,10 @@ TEST_F(StoreTest, UnansweredMessagesAreTheLastOfTheirConversationWithNothingSpen
   say(asked_again, "assistant", "a7");
   queue_reply(asked_again, q7);
   const int64_t asked_again_id = say(asked_again, "user", "q8");
-  // A reminder or an alert queued in the conversation answers nothing.
+  // A reminder or an alert queued in the conversation answers nothing, later or not.
   const int64_t reminded = conversation("reminded");
   const int64_t reminded_id = say(reminded, "user", "q9");
+  clock_.advance_ms(1);
   ASSERT_TRUE(store_->outbox().add(reminded, "http", "reminded", "a reminder").get().ok());
   // Rows written before the columns said which message they answer: by time, strictly later.
   const int64_t legacy = conversation("legacy");

@@ -46,8 +46,9 @@ class MessageRepository {
   // or after `since_ms` with an id at most `max_id`, and with no reply queued for it and no turn's
   // LLM usage for it (purpose turn or tool_step: memory extraction and summaries are not the
   // answer), so a turn that spent money or queued a reply is never run again. "For it": for this
-  // message or a later one, by id (outbox.reply_to, usage.message_id); rows from before those
-  // columns, by time, strictly after the message's millisecond. Oldest first, at most `limit`.
+  // message or a later one, by id (outbox.reply_to, usage.message_id; usage rows from before
+  // that column by time, strictly after the message's millisecond — an outbox entry without
+  // reply_to is a reminder or an alert, never an answer). Oldest first, at most `limit`.
   Result<std::vector<UnansweredMessage>> unanswered(int64_t since_ms, int64_t max_id,
                                                     size_t limit = 1000);
 

@@ -65,7 +65,7 @@ class OutboxRepository {
   // `bodies` must not be empty. `files` go with the last part.
   void add_parts(std::optional<int64_t> conversation_id, std::string channel, std::string target,
                  std::vector<std::string> bodies, WriteCallback done,
-                 std::vector<OutboxFile> files = {}, int64_t reply_to = 0);
+                 std::vector<OutboxFile> files = {});
   // The jobs add() and add_parts() submit, for a joint write (write_queue.h: joint) with what
   // must commit with them — a reply's message and its entries, in one transaction.
   WriteJob make_add_job(std::optional<int64_t> conversation_id, std::string channel,
