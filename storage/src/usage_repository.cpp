@@ -5,8 +5,10 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -147,99 +149,179 @@ std::string_view period_where(bool one_user) {
 }
 constexpr std::string_view kCostSql = "coalesce(cost_actual_nanousd, cost_estimated_nanousd)";
 
-std::string aggregate_sql(UsageGroupBy g, bool one_user) {
-  std::string label = "NULL";
-  std::string join;
-  if (g == UsageGroupBy::user) {
-    label = "x.display_name";
-    join = "LEFT JOIN users AS x ON x.id = g.k";
-  } else if (g == UsageGroupBy::conversation) {
-    label = "x.channel || ':' || x.external_id";
-    join = "LEFT JOIN conversations AS x ON x.id = g.k";
-  }
-  const std::string_view order = g == UsageGroupBy::day ? "g.k" : "g.cost DESC, g.calls DESC, g.k";
-  return fmt::format(
-      "SELECT g.k, {label}, g.calls, g.failed, g.pt, g.ct, g.cat, g.rt, g.actual, g.est, g.nocost, "
-      "g.cost FROM (SELECT {key} AS k, count(*) AS calls, coalesce(sum(success = 0), 0) AS failed, "
-      "coalesce(sum(prompt_tokens), 0) AS pt, coalesce(sum(completion_tokens), 0) AS ct, "
-      "coalesce(sum(cached_tokens), 0) AS cat, coalesce(sum(reasoning_tokens), 0) AS rt, "
-      "coalesce(sum(cost_actual_nanousd), 0) AS actual, "
-      "coalesce(sum(cost_estimated_nanousd), 0) AS est, "
-      "coalesce(sum(cost_actual_nanousd IS NULL AND cost_estimated_nanousd IS NULL), 0) AS nocost, "
-      "coalesce(sum({cost}), 0) AS cost FROM usage WHERE {where} GROUP BY k) AS g {join} "
-      "ORDER BY {order}",
-      fmt::arg("label", label), fmt::arg("key", key_sql(g)), fmt::arg("cost", kCostSql),
-      fmt::arg("where", period_where(one_user)), fmt::arg("join", join), fmt::arg("order", order));
-}
-
-// Nearest-rank: the p-th percentile of n sorted values is the one at rank ceil(p·n) (1-based):
-// ceil(n/2) = (n + 1) / 2 and ceil(95n/100) = (95n + 99) / 100 in integers.
-std::string percentile_sql(UsageGroupBy g, bool one_user) {
-  return fmt::format(
-      "SELECT k, max(CASE WHEN rn = (n + 1) / 2 THEN latency_ms END), "
-      "max(CASE WHEN rn = (95 * n + 99) / 100 THEN latency_ms END) "
-      "FROM (SELECT k, latency_ms, row_number() OVER (PARTITION BY k ORDER BY latency_ms) AS rn, "
-      "count(*) OVER (PARTITION BY k) AS n "
-      "FROM (SELECT {key} AS k, latency_ms FROM usage WHERE {where} AND success = 1)) GROUP BY k",
-      fmt::arg("key", key_sql(g)), fmt::arg("where", period_where(one_user)));
-}
-
 bool keyed_by_id(UsageGroupBy g) {
   return g == UsageGroupBy::user || g == UsageGroupBy::conversation;
 }
 
-// The row key of column `col`: ids in decimal, "(none)" for NULL.
-std::string key_at(const Statement& st, int col, UsageGroupBy g) {
-  if (st.column_is_null(col)) return "(none)";
-  if (keyed_by_id(g)) return std::to_string(st.column_int64(col));
-  return st.column_text(col);
+// user: the display name; conversation: "channel:external_id"; "" when the row is gone.
+Result<std::string> label_of(Connection& conn, int64_t id, UsageGroupBy g) {
+  auto st =
+      conn.cached(g == UsageGroupBy::user
+                      ? "SELECT display_name FROM users WHERE id = ?"
+                      : "SELECT channel || ':' || external_id FROM conversations WHERE id = ?");
+  if (!st) return fail(std::move(st).error());
+  (*st)->bind_all(id);
+  auto row = (*st)->step();
+  if (!row) return fail(std::move(row).error());
+  std::string label = *row ? (*st)->column_text(0) : std::string();
+  (*st)->reset();
+  return label;
 }
 
-// Rows of `g` (none: one row, or none when the period is empty), percentiles included.
-Result<std::vector<UsageReportRow>> grouped(Connection& conn, const UsageReportQuery& q,
-                                            UsageGroupBy g) {
-  std::vector<UsageReportRow> rows;
-  std::unordered_map<std::string, size_t> index;
-  {
-    auto st = conn.cached(aggregate_sql(g, q.user_id.has_value()));
-    if (!st) return fail(std::move(st).error());
-    (*st)->bind_all(q.from_ms, q.to_ms, q.user_id);
-    while (true) {
-      auto more = (*st)->step();
-      if (!more) return fail(std::move(more).error());
-      if (!*more) break;
-      const Statement& s = **st;
-      UsageReportRow r;
-      r.key = key_at(s, 0, g);
-      if (keyed_by_id(g)) r.id = s.column_opt_int64(0);
-      r.label = s.column_text(1);
-      r.calls = s.column_int64(2);
-      r.failed = s.column_int64(3);
-      r.prompt_tokens = s.column_int64(4);
-      r.completion_tokens = s.column_int64(5);
-      r.cached_tokens = s.column_int64(6);
-      r.reasoning_tokens = s.column_int64(7);
-      r.cost_actual_nanousd = s.column_int64(8);
-      r.cost_estimated_nanousd = s.column_int64(9);
-      r.calls_without_cost = s.column_int64(10);
-      r.cost_nanousd = s.column_int64(11);
-      index.emplace(r.key, rows.size());
-      rows.push_back(std::move(r));
+// A report's totals and its groups, from one scan of the period's rows: the sums per group and
+// the latencies of its successful calls, whose nearest-rank percentiles are picked in place
+// (std::nth_element). SQL's GROUP BY and its row_number() windows sorted every row of the period
+// twice for the totals and twice again for the groups: 11-13 s for /reports over 1,000,000
+// rows, nearly all of it in SQLite's sorter (bench/reports_load.py).
+class ReportScan {
+ public:
+  explicit ReportScan(UsageGroupBy g) : g_(g) {}
+
+  Status add(const Statement& st) {
+    // Columns: 0 key, 1 success, 2 latency_ms, 3 prompt_tokens, 4 completion_tokens,
+    // 5 cached_tokens, 6 reasoning_tokens, 7 cost_actual_nanousd, 8 cost_estimated_nanousd.
+    Group* group = nullptr;
+    if (g_ == UsageGroupBy::none) {
+      // the totals only
+    } else if (st.column_is_null(0)) {
+      if (!null_group_) null_group_ = std::make_unique<Group>();
+      group = null_group_.get();
+    } else if (keyed_by_id(g_)) {
+      group = &by_id_[st.column_int64(0)];
+    } else {
+      text_key_ = st.column_text(0);
+      group = &by_text_[text_key_];
     }
+    const bool success = st.column_int64(1) != 0;
+    const int64_t latency = st.column_int64(2);
+    std::array<std::optional<int64_t>, 6> v;
+    for (int i = 0; i < 6; ++i) v[static_cast<size_t>(i)] = st.column_opt_int64(3 + i);
+    PARLEY_TRY(totals_.add(success, latency, v));
+    if (group != nullptr) PARLEY_TRY(group->add(success, latency, v));
+    return {};
   }
-  auto st = conn.cached(percentile_sql(g, q.user_id.has_value()));
+
+  // The totals ("total"; every call in the period) and the rows in the report's order.
+  Result<UsageReport> finish(Connection& conn) {
+    UsageReport report;
+    report.totals = totals_.row();
+    report.totals.key = "total";
+    if (g_ == UsageGroupBy::none) return report;
+    std::vector<std::pair<RowKey, UsageReportRow>> rows;
+    rows.reserve(by_id_.size() + by_text_.size() + 1);
+    if (null_group_) rows.emplace_back(RowKey{true, 0, {}}, null_group_->row());
+    for (auto& [id, group] : by_id_) rows.emplace_back(RowKey{false, id, {}}, group.row());
+    for (auto& [text, group] : by_text_) rows.emplace_back(RowKey{false, 0, text}, group.row());
+    for (auto& [k, row] : rows) {
+      if (k.null) {
+        row.key = "(none)";
+      } else if (keyed_by_id(g_)) {
+        row.key = std::to_string(k.id);
+        row.id = k.id;
+        auto label = label_of(conn, k.id, g_);
+        if (!label) return fail(std::move(label).error());
+        row.label = std::move(*label);
+      } else {
+        row.key = k.text;
+      }
+    }
+    // As SQL orders the keys: NULL first, then ids by value or text byte by byte.
+    const bool by_id = keyed_by_id(g_);
+    const auto key_less = [by_id](const RowKey& a, const RowKey& b) {
+      if (a.null || b.null) return a.null && !b.null;
+      return by_id ? a.id < b.id : a.text < b.text;
+    };
+    std::sort(rows.begin(), rows.end(), [&](const auto& a, const auto& b) {
+      if (g_ != UsageGroupBy::day) {
+        if (a.second.cost_nanousd != b.second.cost_nanousd) {
+          return a.second.cost_nanousd > b.second.cost_nanousd;
+        }
+        if (a.second.calls != b.second.calls) return a.second.calls > b.second.calls;
+      }
+      return key_less(a.first, b.first);
+    });
+    report.rows.reserve(rows.size());
+    for (auto& [k, row] : rows) report.rows.push_back(std::move(row));
+    return report;
+  }
+
+ private:
+  struct RowKey {
+    bool null = false;  // the key is NULL: no user, conversation, …
+    int64_t id = 0;     // user / conversation
+    std::string text;   // the other groups
+  };
+
+  // One group's sums (SQLite's sum(): an overflow is an error, never a wrapped figure) and the
+  // latencies of its successful calls.
+  struct Group {
+    UsageReportRow sums;
+    std::vector<int64_t> latencies;
+
+    Status add(bool success, int64_t latency, const std::array<std::optional<int64_t>, 6>& v) {
+      sums.calls += 1;
+      if (!success) sums.failed += 1;
+      if (success) latencies.push_back(latency);
+      const auto& [pt, ct, cat, rt, actual, estimated] = v;
+      if (!actual && !estimated) sums.calls_without_cost += 1;
+      bool overflow = false;
+      const auto plus = [&overflow](int64_t& total, const std::optional<int64_t>& x) {
+        if (x) overflow = __builtin_add_overflow(total, *x, &total) || overflow;
+      };
+      plus(sums.prompt_tokens, pt);
+      plus(sums.completion_tokens, ct);
+      plus(sums.cached_tokens, cat);
+      plus(sums.reasoning_tokens, rt);
+      plus(sums.cost_actual_nanousd, actual);
+      plus(sums.cost_estimated_nanousd, estimated);
+      plus(sums.cost_nanousd, actual ? actual : estimated);
+      if (overflow) return fail(ErrorCode::data_loss, "usage report: integer overflow in a sum");
+      return {};
+    }
+
+    // Nearest rank: the p-th percentile of n sorted values is the one at rank ceil(p·n)
+    // (1-based): ceil(n/2) = (n + 1) / 2 and ceil(95n/100) = (95n + 99) / 100 in integers.
+    UsageReportRow row() {
+      UsageReportRow out = sums;
+      const size_t n = latencies.size();
+      if (n > 0) {
+        const auto at_rank = [this](size_t rank) {
+          auto nth = latencies.begin() + static_cast<std::ptrdiff_t>(rank - 1);
+          std::nth_element(latencies.begin(), nth, latencies.end());
+          return *nth;
+        };
+        out.latency_p95_ms = at_rank((95 * n + 99) / 100);
+        out.latency_p50_ms = at_rank((n + 1) / 2);
+      }
+      return out;
+    }
+  };
+
+  UsageGroupBy g_;
+  Group totals_;
+  std::unique_ptr<Group> null_group_;
+  std::unordered_map<int64_t, Group> by_id_;
+  std::unordered_map<std::string, Group> by_text_;
+  std::string text_key_;
+};
+
+Result<UsageReport> scan_report(Connection& conn, const UsageReportQuery& q) {
+  auto st = conn.cached(fmt::format(
+      "SELECT {key}, success, latency_ms, prompt_tokens, completion_tokens, cached_tokens, "
+      "reasoning_tokens, cost_actual_nanousd, cost_estimated_nanousd FROM usage WHERE {where}",
+      fmt::arg("key", key_sql(q.group_by)),
+      fmt::arg("where", period_where(q.user_id.has_value()))));
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(q.from_ms, q.to_ms, q.user_id);
+  ReportScan scan(q.group_by);
   while (true) {
     auto more = (*st)->step();
     if (!more) return fail(std::move(more).error());
     if (!*more) break;
-    const auto it = index.find(key_at(**st, 0, g));
-    if (it == index.end()) continue;  // cannot happen within one snapshot
-    rows[it->second].latency_p50_ms = (*st)->column_opt_int64(1);
-    rows[it->second].latency_p95_ms = (*st)->column_opt_int64(2);
+    PARLEY_TRY(scan.add(**st));
   }
-  return rows;
+  (*st)->reset();
+  return scan.finish(conn);
 }
 
 }  // namespace
@@ -359,19 +441,10 @@ Result<UsageReport> UsageRepository::report(const UsageReportQuery& q) {
     if (!tz) return fail(std::move(tz).error());
     PARLEY_TRY(register_zone_day(*conn, *tz));
   }
+  // One snapshot for the scan and the labels read after it.
   auto snapshot = ReadSnapshot::begin(*conn);
   if (!snapshot) return fail(std::move(snapshot).error());
-  UsageReport report;
-  auto totals = grouped(*conn, q, UsageGroupBy::none);
-  if (!totals) return fail(std::move(totals).error());
-  if (!totals->empty()) report.totals = std::move(totals->front());
-  report.totals.key = "total";
-  if (q.group_by != UsageGroupBy::none) {
-    auto rows = grouped(*conn, q, q.group_by);
-    if (!rows) return fail(std::move(rows).error());
-    report.rows = std::move(*rows);
-  }
-  return report;
+  return scan_report(*conn, q);
 }
 
 Result<std::vector<UsageSeriesPoint>> UsageRepository::series(const UsageReportQuery& q) {

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <tuple>
+#include <vector>
 
+#include "parley/storage/sqlite.h"
 #include "parley/storage/store.h"
 #include "support/temp_dir.h"
 
@@ -404,6 +407,169 @@ TEST_F(UsageRepositoryTest, SeriesIsPerLocalDayAndModelWithOneCost) {
 
   q.zone = "Nowhere/Special";
   EXPECT_EQ(u.series(q).error().code, ErrorCode::invalid_argument);
+}
+
+// The report is computed in one scan (sums per group, percentiles picked in place); what it must
+// agree with is SQL's own GROUP BY and nearest-rank windows over the same rows, which it used
+// before. Rows with every kind of key (users and none, conversations and none, models answered
+// or only requested, capabilities and none, UTC days), costs actual / estimated / both / none,
+// failures, and latencies with ties, so that cost and call ties fall back to the key's order.
+TEST_F(UsageRepositoryTest, ReportAgreesWithSqlGroupingOverManyRowsInEveryGrouping) {
+  auto& u = store_->usage();
+  const int64_t carol =
+      store_->directory().ensure_user("discord", "carol", "Carol").get().value().row_id;
+  std::vector<std::optional<int64_t>> users = {alice_, bob_, carol, std::nullopt};
+  std::vector<std::optional<int64_t>> conversations = {std::nullopt};
+  for (const char* c : {"c1", "c2", "c3"}) {
+    conversations.push_back(
+        store_->directory().ensure_conversation("discord", c, "").get().value().row_id);
+  }
+  uint64_t seed = 12345;
+  const auto next = [&seed](uint64_t n) {  // a small LCG: the same rows on every run
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (seed >> 33) % n;
+  };
+  const int64_t day0 = 1'700'000'000'000;
+  for (int i = 0; i < 600; ++i) {
+    UsageRecord r;
+    r.ts = day0 + static_cast<int64_t>(next(5)) * 86'400'000 + static_cast<int64_t>(next(1000));
+    r.user_id = users[next(users.size())];
+    r.conversation_id = conversations[next(conversations.size())];
+    r.purpose = "turn";
+    r.model_requested = next(2) == 0 ? "model-a" : "model-b-with-a-long-name";
+    r.model_answered = next(3) == 0 ? "" : (next(2) == 0 ? "model-a" : "model-c");
+    r.capability = next(3) == 0 ? "" : (next(2) == 0 ? "calc" : "web_fetch");
+    r.prompt_tokens = static_cast<int64_t>(next(2000));
+    r.completion_tokens = static_cast<int64_t>(next(500));
+    r.cached_tokens = static_cast<int64_t>(next(100));
+    r.reasoning_tokens = static_cast<int64_t>(next(50));
+    r.latency_ms = static_cast<int64_t>(next(40)) * 10;  // ties
+    const auto kind = next(4);                           // none, actual, estimated, both
+    if (kind == 1 || kind == 3) r.cost_actual_nanousd = static_cast<int64_t>(next(3)) * 1000;
+    if (kind == 2 || kind == 3) r.cost_estimated_nanousd = static_cast<int64_t>(next(3)) * 1000;
+    r.success = next(5) != 0;
+    if (!r.success) r.error_kind = "timeout";
+    ASSERT_TRUE(u.record(std::move(r)).get().ok());
+  }
+  // Ties on cost and calls, which the key's order breaks: two users (and two capabilities, two
+  // models) with one identical call each, the later id (and the smaller text) written first.
+  const int64_t dave =
+      store_->directory().ensure_user("discord", "dave", "Dave").get().value().row_id;
+  const int64_t erin =
+      store_->directory().ensure_user("discord", "erin", "Erin").get().value().row_id;
+  for (const auto& [user, name] : {std::pair{erin, "tie-a"}, std::pair{dave, "tie-b"}}) {
+    UsageRecord r;
+    r.ts = day0 + 7 * int64_t{86'400'000};
+    r.user_id = user;
+    r.purpose = "turn";
+    r.model_requested = name;
+    r.capability = name;
+    r.cost_actual_nanousd = 777;
+    r.latency_ms = 5;
+    ASSERT_TRUE(u.record(std::move(r)).get().ok());
+  }
+
+  auto conn = Connection::open(dir_ / "u.db", {.mode = ConnectionOptions::Mode::read_only});
+  ASSERT_TRUE(conn.ok());
+  // The rows SQL gives for key expression `key` (label and order as the report's), with the
+  // nearest-rank percentiles of the successful calls' latencies.
+  const auto by_sql = [&](const std::string& key, const std::string& label, const std::string& join,
+                          bool by_key) {
+    std::vector<UsageReportRow> rows;
+    std::map<std::string, size_t> at;
+    const std::string keyed = "CASE WHEN k IS NULL THEN '(none)' ELSE CAST(k AS TEXT) END";
+    auto st = conn->prepare(
+        "SELECT " + keyed + ", " + label +
+        ", g.calls, g.failed, g.pt, g.ct, g.cat, g.rt, g.actual, g.est, g.nocost, g.cost FROM "
+        "(SELECT " +
+        key +
+        " AS k, count(*) AS calls, sum(success = 0) AS failed, "
+        "sum(prompt_tokens) AS pt, sum(completion_tokens) AS ct, sum(cached_tokens) AS cat, "
+        "sum(reasoning_tokens) AS rt, coalesce(sum(cost_actual_nanousd), 0) AS actual, "
+        "coalesce(sum(cost_estimated_nanousd), 0) AS est, "
+        "sum(cost_actual_nanousd IS NULL AND cost_estimated_nanousd IS NULL) AS nocost, "
+        "coalesce(sum(coalesce(cost_actual_nanousd, cost_estimated_nanousd)), 0) AS cost "
+        "FROM usage GROUP BY k) AS g " +
+        join + " ORDER BY " +
+        (by_key ? std::string("g.k") : std::string("g.cost DESC, g.calls DESC, g.k")));
+    EXPECT_TRUE(st.ok()) << st.error().describe();
+    while (*st->step()) {
+      UsageReportRow r;
+      r.key = st->column_text(0);
+      r.label = st->column_text(1);
+      r.calls = st->column_int64(2);
+      r.failed = st->column_int64(3);
+      r.prompt_tokens = st->column_int64(4);
+      r.completion_tokens = st->column_int64(5);
+      r.cached_tokens = st->column_int64(6);
+      r.reasoning_tokens = st->column_int64(7);
+      r.cost_actual_nanousd = st->column_int64(8);
+      r.cost_estimated_nanousd = st->column_int64(9);
+      r.calls_without_cost = st->column_int64(10);
+      r.cost_nanousd = st->column_int64(11);
+      at[r.key] = rows.size();
+      rows.push_back(std::move(r));
+    }
+    auto p = conn->prepare(
+        "SELECT " + keyed +
+        ", max(CASE WHEN rn = (n + 1) / 2 THEN latency_ms END), "
+        "max(CASE WHEN rn = (95 * n + 99) / 100 THEN latency_ms END) FROM (SELECT k, latency_ms, "
+        "row_number() OVER (PARTITION BY k ORDER BY latency_ms) AS rn, "
+        "count(*) OVER (PARTITION BY k) AS n FROM (SELECT " +
+        key + " AS k, latency_ms FROM usage WHERE success = 1)) GROUP BY k");
+    EXPECT_TRUE(p.ok()) << p.error().describe();
+    while (*p->step()) {
+      auto& r = rows[at.at(p->column_text(0))];
+      r.latency_p50_ms = p->column_opt_int64(1);
+      r.latency_p95_ms = p->column_opt_int64(2);
+    }
+    return rows;
+  };
+  const auto same = [](const UsageReportRow& a, const UsageReportRow& b) {
+    return std::tie(a.calls, a.failed, a.prompt_tokens, a.completion_tokens, a.cached_tokens,
+                    a.reasoning_tokens, a.cost_actual_nanousd, a.cost_estimated_nanousd,
+                    a.calls_without_cost, a.cost_nanousd, a.latency_p50_ms, a.latency_p95_ms) ==
+           std::tie(b.calls, b.failed, b.prompt_tokens, b.completion_tokens, b.cached_tokens,
+                    b.reasoning_tokens, b.cost_actual_nanousd, b.cost_estimated_nanousd,
+                    b.calls_without_cost, b.cost_nanousd, b.latency_p50_ms, b.latency_p95_ms);
+  };
+
+  struct Case {
+    UsageGroupBy g;
+    std::string key, label, join;
+  };
+  const std::vector<Case> cases = {
+      {UsageGroupBy::day, "strftime('%Y-%m-%d', ts / 1000, 'unixepoch')", "''", ""},
+      {UsageGroupBy::model, "coalesce(nullif(model_answered, ''), model_requested)", "''", ""},
+      {UsageGroupBy::user, "user_id", "coalesce(x.display_name, '')",
+       "LEFT JOIN users AS x ON x.id = g.k"},
+      {UsageGroupBy::conversation, "conversation_id",
+       "coalesce(x.channel || ':' || x.external_id, '')",
+       "LEFT JOIN conversations AS x ON x.id = g.k"},
+      {UsageGroupBy::capability, "coalesce(nullif(capability, ''), '(none)')", "''", ""},
+  };
+  const auto all = by_sql("''", "''", "", true);
+  ASSERT_EQ(all.size(), 1U);
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(to_string(c.g)));
+    UsageReportQuery q;
+    q.group_by = c.g;
+    q.zone = "UTC";
+    auto report = u.report(q);
+    ASSERT_TRUE(report.ok()) << report.error().describe();
+    EXPECT_EQ(report->totals.key, "total");
+    EXPECT_TRUE(same(report->totals, all[0]));
+    EXPECT_EQ(report->totals.calls, 602);
+    const auto want = by_sql(c.key, c.label, c.join, c.g == UsageGroupBy::day);
+    ASSERT_EQ(report->rows.size(), want.size());
+    EXPECT_GT(want.size(), 2U);
+    for (size_t i = 0; i < want.size(); ++i) {
+      SCOPED_TRACE("row " + std::to_string(i) + ": " + want[i].key);
+      EXPECT_EQ(report->rows[i].key, want[i].key);
+      EXPECT_EQ(report->rows[i].label, want[i].label);
+      EXPECT_TRUE(same(report->rows[i], want[i]));
+    }
+  }
 }
 
 TEST(UsageGroupBy, NamesRoundTrip) {
