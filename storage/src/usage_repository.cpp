@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <unordered_map>
@@ -147,7 +148,6 @@ std::string_view key_sql(UsageGroupBy g) {
 std::string_view period_where(bool one_user) {
   return one_user ? "user_id = ?3 AND ts >= ?1 AND ts < ?2" : "?3 IS NULL AND ts >= ?1 AND ts < ?2";
 }
-constexpr std::string_view kCostSql = "coalesce(cost_actual_nanousd, cost_estimated_nanousd)";
 
 bool keyed_by_id(UsageGroupBy g) {
   return g == UsageGroupBy::user || g == UsageGroupBy::conversation;
@@ -452,28 +452,45 @@ Result<std::vector<UsageSeriesPoint>> UsageRepository::series(const UsageReportQ
   if (!tz) return fail(std::move(tz).error());
   auto conn = reads_.acquire();
   PARLEY_TRY(register_zone_day(*conn, *tz));
+  // One scan, summed per (day, model) in an ordered map, which gives SQL's ORDER BY d, m (text
+  // byte by byte): GROUP BY d, m sorted every row of the period first (0.8 s of /reports over
+  // 1,000,000 rows).
   auto st = conn->cached(fmt::format(
-      "SELECT parley_zone_day(ts) AS d, {model} AS m, count(*), coalesce(sum({cost}), 0), "
-      "coalesce(sum(cost_actual_nanousd IS NULL AND cost_estimated_nanousd IS NULL), 0), "
-      "coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0) "
-      "FROM usage WHERE {where} GROUP BY d, m ORDER BY d, m",
-      fmt::arg("model", key_sql(UsageGroupBy::model)), fmt::arg("cost", kCostSql),
+      "SELECT parley_zone_day(ts), {model}, cost_actual_nanousd, cost_estimated_nanousd, "
+      "prompt_tokens, completion_tokens FROM usage WHERE {where}",
+      fmt::arg("model", key_sql(UsageGroupBy::model)),
       fmt::arg("where", period_where(q.user_id.has_value()))));
   if (!st) return fail(std::move(st).error());
   (*st)->bind_all(q.from_ms, q.to_ms, q.user_id);
-  std::vector<UsageSeriesPoint> points;
+  std::map<std::pair<std::string, std::string>, UsageSeriesPoint> sums;
+  std::pair<std::string, std::string> key;
+  bool overflow = false;
+  const auto plus = [&overflow](int64_t& total, const std::optional<int64_t>& x) {
+    if (x) overflow = __builtin_add_overflow(total, *x, &total) || overflow;
+  };
   while (true) {
     auto more = (*st)->step();
     if (!more) return fail(std::move(more).error());
     if (!*more) break;
-    UsageSeriesPoint p;
-    p.day = (*st)->column_text(0);
-    p.model = (*st)->column_text(1);
-    p.calls = (*st)->column_int64(2);
-    p.cost_nanousd = (*st)->column_int64(3);
-    p.calls_without_cost = (*st)->column_int64(4);
-    p.prompt_tokens = (*st)->column_int64(5);
-    p.completion_tokens = (*st)->column_int64(6);
+    const Statement& row = **st;
+    key.first = row.column_text(0);
+    key.second = row.column_text(1);
+    UsageSeriesPoint& p = sums[key];
+    const auto actual = row.column_opt_int64(2);
+    const auto estimated = row.column_opt_int64(3);
+    p.calls += 1;
+    if (!actual && !estimated) p.calls_without_cost += 1;
+    plus(p.cost_nanousd, actual ? actual : estimated);
+    plus(p.prompt_tokens, row.column_opt_int64(4));
+    plus(p.completion_tokens, row.column_opt_int64(5));
+    if (overflow) return fail(ErrorCode::data_loss, "usage series: integer overflow in a sum");
+  }
+  (*st)->reset();
+  std::vector<UsageSeriesPoint> points;
+  points.reserve(sums.size());
+  for (auto& [k, p] : sums) {
+    p.day = k.first;
+    p.model = k.second;
     points.push_back(std::move(p));
   }
   return points;

@@ -414,7 +414,7 @@ TEST_F(UsageRepositoryTest, SeriesIsPerLocalDayAndModelWithOneCost) {
 // before. Rows with every kind of key (users and none, conversations and none, models answered
 // or only requested, capabilities and none, UTC days), costs actual / estimated / both / none,
 // failures, and latencies with ties, so that cost and call ties fall back to the key's order.
-TEST_F(UsageRepositoryTest, ReportAgreesWithSqlGroupingOverManyRowsInEveryGrouping) {
+TEST_F(UsageRepositoryTest, ReportAndSeriesAgreeWithSqlGroupingOverManyRowsInEveryGrouping) {
   auto& u = store_->usage();
   const int64_t carol =
       store_->directory().ensure_user("discord", "carol", "Carol").get().value().row_id;
@@ -570,6 +570,34 @@ TEST_F(UsageRepositoryTest, ReportAgreesWithSqlGroupingOverManyRowsInEveryGroupi
       EXPECT_TRUE(same(report->rows[i], want[i]));
     }
   }
+
+  // The chart's series (day × model, summed in one scan too) against SQL's GROUP BY d, m.
+  UsageReportQuery q;
+  q.zone = "UTC";
+  auto series = u.series(q);
+  ASSERT_TRUE(series.ok()) << series.error().describe();
+  auto st = conn->prepare(
+      "SELECT strftime('%Y-%m-%d', ts / 1000, 'unixepoch') AS d, "
+      "coalesce(nullif(model_answered, ''), model_requested) AS m, count(*), "
+      "coalesce(sum(coalesce(cost_actual_nanousd, cost_estimated_nanousd)), 0), "
+      "sum(cost_actual_nanousd IS NULL AND cost_estimated_nanousd IS NULL), sum(prompt_tokens), "
+      "sum(completion_tokens) FROM usage GROUP BY d, m ORDER BY d, m");
+  ASSERT_TRUE(st.ok()) << st.error().describe();
+  size_t i = 0;
+  while (*st->step()) {
+    ASSERT_LT(i, series->size());
+    const auto& p = (*series)[i++];
+    SCOPED_TRACE(p.day + " " + p.model);
+    EXPECT_EQ(p.day, st->column_text(0));
+    EXPECT_EQ(p.model, st->column_text(1));
+    EXPECT_EQ(p.calls, st->column_int64(2));
+    EXPECT_EQ(p.cost_nanousd, st->column_int64(3));
+    EXPECT_EQ(p.calls_without_cost, st->column_int64(4));
+    EXPECT_EQ(p.prompt_tokens, st->column_int64(5));
+    EXPECT_EQ(p.completion_tokens, st->column_int64(6));
+  }
+  EXPECT_EQ(i, series->size());
+  EXPECT_GT(i, 10U);
 }
 
 TEST(UsageGroupBy, NamesRoundTrip) {
