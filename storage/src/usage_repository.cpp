@@ -153,6 +153,12 @@ bool keyed_by_id(UsageGroupBy g) {
   return g == UsageGroupBy::user || g == UsageGroupBy::conversation;
 }
 
+// total += x as SQLite's sum() adds (NULL adds nothing); an overflow, which sum() reports as an
+// error rather than wrapping, sets `overflow`.
+void add_to(int64_t& total, const std::optional<int64_t>& x, bool& overflow) {
+  if (x && __builtin_add_overflow(total, *x, &total)) overflow = true;
+}
+
 // user: the display name; conversation: "channel:external_id"; "" when the row is gone.
 Result<std::string> label_of(Connection& conn, int64_t id, UsageGroupBy g) {
   auto st =
@@ -184,8 +190,7 @@ class ReportScan {
     if (g_ == UsageGroupBy::none) {
       // the totals only
     } else if (st.column_is_null(0)) {
-      if (!null_group_) null_group_ = std::make_unique<Group>();
-      group = null_group_.get();
+      group = null_group_ ? &*null_group_ : &null_group_.emplace();
     } else if (keyed_by_id(g_)) {
       group = &by_id_[st.column_int64(0)];
     } else {
@@ -196,7 +201,9 @@ class ReportScan {
     const int64_t latency = st.column_int64(2);
     std::array<std::optional<int64_t>, 6> v;
     for (int i = 0; i < 6; ++i) v[static_cast<size_t>(i)] = st.column_opt_int64(3 + i);
-    PARLEY_TRY(totals_.add(success, latency, v));
+    // The totals keep their own latencies only without groups; with groups, finish() gathers
+    // theirs.
+    PARLEY_TRY(totals_.add(success, group == nullptr ? std::optional(latency) : std::nullopt, v));
     if (group != nullptr) PARLEY_TRY(group->add(success, latency, v));
     return {};
   }
@@ -204,6 +211,14 @@ class ReportScan {
   // The totals ("total"; every call in the period) and the rows in the report's order.
   Result<UsageReport> finish(Connection& conn) {
     UsageReport report;
+    if (g_ != UsageGroupBy::none) {
+      const auto gather = [this](const Group& g) {
+        totals_.latencies.insert(totals_.latencies.end(), g.latencies.begin(), g.latencies.end());
+      };
+      if (null_group_) gather(*null_group_);
+      for (const auto& [id, group] : by_id_) gather(group);
+      for (const auto& [text, group] : by_text_) gather(group);
+    }
     report.totals = totals_.row();
     report.totals.key = "total";
     if (g_ == UsageGroupBy::none) return report;
@@ -252,29 +267,26 @@ class ReportScan {
     std::string text;   // the other groups
   };
 
-  // One group's sums (SQLite's sum(): an overflow is an error, never a wrapped figure) and the
-  // latencies of its successful calls.
+  // One group's sums and the latencies of its successful calls (`latency` empty: not kept).
   struct Group {
     UsageReportRow sums;
     std::vector<int64_t> latencies;
 
-    Status add(bool success, int64_t latency, const std::array<std::optional<int64_t>, 6>& v) {
+    Status add(bool success, std::optional<int64_t> latency,
+               const std::array<std::optional<int64_t>, 6>& v) {
       sums.calls += 1;
       if (!success) sums.failed += 1;
-      if (success) latencies.push_back(latency);
+      if (success && latency) latencies.push_back(*latency);
       const auto& [pt, ct, cat, rt, actual, estimated] = v;
       if (!actual && !estimated) sums.calls_without_cost += 1;
       bool overflow = false;
-      const auto plus = [&overflow](int64_t& total, const std::optional<int64_t>& x) {
-        if (x) overflow = __builtin_add_overflow(total, *x, &total) || overflow;
-      };
-      plus(sums.prompt_tokens, pt);
-      plus(sums.completion_tokens, ct);
-      plus(sums.cached_tokens, cat);
-      plus(sums.reasoning_tokens, rt);
-      plus(sums.cost_actual_nanousd, actual);
-      plus(sums.cost_estimated_nanousd, estimated);
-      plus(sums.cost_nanousd, actual ? actual : estimated);
+      add_to(sums.prompt_tokens, pt, overflow);
+      add_to(sums.completion_tokens, ct, overflow);
+      add_to(sums.cached_tokens, cat, overflow);
+      add_to(sums.reasoning_tokens, rt, overflow);
+      add_to(sums.cost_actual_nanousd, actual, overflow);
+      add_to(sums.cost_estimated_nanousd, estimated, overflow);
+      add_to(sums.cost_nanousd, actual ? actual : estimated, overflow);
       if (overflow) return fail(ErrorCode::data_loss, "usage report: integer overflow in a sum");
       return {};
     }
@@ -299,7 +311,7 @@ class ReportScan {
 
   UsageGroupBy g_;
   Group totals_;
-  std::unique_ptr<Group> null_group_;
+  std::optional<Group> null_group_;
   std::unordered_map<int64_t, Group> by_id_;
   std::unordered_map<std::string, Group> by_text_;
   std::string text_key_;
@@ -464,10 +476,6 @@ Result<std::vector<UsageSeriesPoint>> UsageRepository::series(const UsageReportQ
   (*st)->bind_all(q.from_ms, q.to_ms, q.user_id);
   std::map<std::pair<std::string, std::string>, UsageSeriesPoint> sums;
   std::pair<std::string, std::string> key;
-  bool overflow = false;
-  const auto plus = [&overflow](int64_t& total, const std::optional<int64_t>& x) {
-    if (x) overflow = __builtin_add_overflow(total, *x, &total) || overflow;
-  };
   while (true) {
     auto more = (*st)->step();
     if (!more) return fail(std::move(more).error());
@@ -480,9 +488,10 @@ Result<std::vector<UsageSeriesPoint>> UsageRepository::series(const UsageReportQ
     const auto estimated = row.column_opt_int64(3);
     p.calls += 1;
     if (!actual && !estimated) p.calls_without_cost += 1;
-    plus(p.cost_nanousd, actual ? actual : estimated);
-    plus(p.prompt_tokens, row.column_opt_int64(4));
-    plus(p.completion_tokens, row.column_opt_int64(5));
+    bool overflow = false;
+    add_to(p.cost_nanousd, actual ? actual : estimated, overflow);
+    add_to(p.prompt_tokens, row.column_opt_int64(4), overflow);
+    add_to(p.completion_tokens, row.column_opt_int64(5), overflow);
     if (overflow) return fail(ErrorCode::data_loss, "usage series: integer overflow in a sum");
   }
   (*st)->reset();

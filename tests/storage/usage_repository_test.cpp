@@ -525,13 +525,13 @@ TEST_F(UsageRepositoryTest, ReportAndSeriesAgreeWithSqlGroupingOverManyRowsInEve
     }
     return rows;
   };
-  const auto same = [](const UsageReportRow& a, const UsageReportRow& b) {
-    return std::tie(a.calls, a.failed, a.prompt_tokens, a.completion_tokens, a.cached_tokens,
-                    a.reasoning_tokens, a.cost_actual_nanousd, a.cost_estimated_nanousd,
-                    a.calls_without_cost, a.cost_nanousd, a.latency_p50_ms, a.latency_p95_ms) ==
-           std::tie(b.calls, b.failed, b.prompt_tokens, b.completion_tokens, b.cached_tokens,
-                    b.reasoning_tokens, b.cost_actual_nanousd, b.cost_estimated_nanousd,
-                    b.calls_without_cost, b.cost_nanousd, b.latency_p50_ms, b.latency_p95_ms);
+  const auto figures = [](const UsageReportRow& r) {
+    return std::tie(r.calls, r.failed, r.prompt_tokens, r.completion_tokens, r.cached_tokens,
+                    r.reasoning_tokens, r.cost_actual_nanousd, r.cost_estimated_nanousd,
+                    r.calls_without_cost, r.cost_nanousd, r.latency_p50_ms, r.latency_p95_ms);
+  };
+  const auto same = [&figures](const UsageReportRow& a, const UsageReportRow& b) {
+    return figures(a) == figures(b);
   };
 
   struct Case {
